@@ -1,0 +1,267 @@
+//! Avro single-object encoding of wire messages.
+//!
+//! Layout: `C3 01`, the 8-byte CRC-64-AVRO fingerprint of the writer's schema, then the Avro
+//! binary datum. Decoding looks the fingerprint up in the [`catalog`](crate::catalog), reads the
+//! datum with that writer schema and, for older versions, resolves it to the current schema. Every
+//! failure is a typed [`DecodeError`]; no input makes the decoder panic.
+
+use crate::catalog::{MessageKind, catalog};
+use crate::messages::*;
+use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::writer::datum::GenericDatumWriter;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+/// Single-object encoding marker.
+pub const MAGIC: [u8; 2] = [0xC3, 0x01];
+/// Length of the single-object header (magic + fingerprint).
+pub const HEADER_LEN: usize = 10;
+
+/// A message type with an Avro schema in the catalog.
+pub trait WireMessage: Serialize + DeserializeOwned + Clone {
+    /// Which schema describes it.
+    const KIND: MessageKind;
+}
+
+/// A message that carries an Ed25519 signature over its own canonical bytes.
+pub trait Signed: WireMessage {
+    /// The signature field.
+    fn signature(&self) -> &[u8];
+    /// Mutable access to the signature field.
+    fn signature_mut(&mut self) -> &mut Vec<u8>;
+}
+
+/// Why a message could not be encoded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot encode {kind}: {source}")]
+pub struct EncodeError {
+    /// The message kind.
+    pub kind: MessageKind,
+    /// The Avro error.
+    #[source]
+    pub source: Box<apache_avro::Error>,
+}
+
+/// Why bytes could not be decoded into a message.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// Fewer bytes than a single-object header.
+    #[error("message too short: {len} bytes, a single-object header alone is 10")]
+    TooShort { len: usize },
+    /// Not Avro single-object encoding.
+    #[error("not an Avro single-object message: starts with {found:02x?}, expected c3 01")]
+    BadMagic { found: [u8; 2] },
+    /// The writer's schema is not one this build knows.
+    #[error("unknown schema fingerprint {fingerprint}: written by a newer or foreign producer")]
+    UnknownFingerprint { fingerprint: String },
+    /// A valid message of another kind.
+    #[error("expected a {expected} message, got {found}")]
+    WrongKind {
+        expected: MessageKind,
+        found: MessageKind,
+    },
+    /// The datum does not match the writer schema (truncated, corrupt).
+    #[error("malformed {kind} datum: {detail}")]
+    Malformed { kind: MessageKind, detail: String },
+    /// Bytes left over after the datum.
+    #[error("{count} trailing bytes after the {kind} datum")]
+    TrailingBytes { kind: MessageKind, count: usize },
+}
+
+impl DecodeError {
+    /// A short stable code for metrics and dead letters.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::TooShort { .. } => "too_short",
+            DecodeError::BadMagic { .. } => "bad_magic",
+            DecodeError::UnknownFingerprint { .. } => "unknown_schema",
+            DecodeError::WrongKind { .. } => "wrong_kind",
+            DecodeError::Malformed { .. } => "malformed",
+            DecodeError::TrailingBytes { .. } => "trailing_bytes",
+        }
+    }
+}
+
+fn writer_for(kind: MessageKind) -> Result<GenericDatumWriter<'static>, EncodeError> {
+    let schema = &catalog().current(kind).schema;
+    GenericDatumWriter::builder(schema)
+        .human_readable(false)
+        .build()
+        .map_err(|e| EncodeError {
+            kind,
+            source: Box::new(e),
+        })
+}
+
+/// The Avro binary datum of a message under its current schema, without a header.
+pub fn encode_datum<T: WireMessage>(msg: &T) -> Result<Vec<u8>, EncodeError> {
+    writer_for(T::KIND)?
+        .write_ser_to_vec(msg)
+        .map_err(|e| EncodeError {
+            kind: T::KIND,
+            source: Box::new(e),
+        })
+}
+
+/// Encodes a message as an Avro single object under its current schema.
+pub fn encode<T: WireMessage>(msg: &T) -> Result<Vec<u8>, EncodeError> {
+    let datum = encode_datum(msg)?;
+    let mut out = Vec::with_capacity(HEADER_LEN + datum.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&catalog().current(T::KIND).fingerprint);
+    out.extend_from_slice(&datum);
+    Ok(out)
+}
+
+/// The bytes a signature covers: the message's datum with an empty signature field. The signer
+/// adds domain separation by message kind (see the protocol crate's signing module).
+pub fn signing_bytes<T: Signed>(msg: &T) -> Result<Vec<u8>, EncodeError> {
+    let mut unsigned = msg.clone();
+    unsigned.signature_mut().clear();
+    encode_datum(&unsigned)
+}
+
+/// Reads the header: which kind and version wrote these bytes.
+pub fn peek_kind(bytes: &[u8]) -> Result<(MessageKind, u32), DecodeError> {
+    if bytes.len() < HEADER_LEN {
+        return Err(DecodeError::TooShort { len: bytes.len() });
+    }
+    if bytes[..2] != MAGIC {
+        return Err(DecodeError::BadMagic {
+            found: [bytes[0], bytes[1]],
+        });
+    }
+    let mut fp = [0u8; 8];
+    fp.copy_from_slice(&bytes[2..HEADER_LEN]);
+    catalog()
+        .lookup(&fp)
+        .ok_or_else(|| DecodeError::UnknownFingerprint {
+            fingerprint: fp.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+}
+
+fn decode_as<T: WireMessage>(version: u32, body: &[u8]) -> Result<T, DecodeError> {
+    let kind = T::KIND;
+    let malformed = |e: apache_avro::Error| DecodeError::Malformed {
+        kind,
+        detail: e.to_string(),
+    };
+    let cat = catalog();
+    let writer = &cat
+        .version(kind, version)
+        .expect("catalog lookup returned a known version")
+        .schema;
+    let current = &cat.current(kind).schema;
+    let mut cursor = body;
+    let value = if std::ptr::eq(writer, current) || writer == current {
+        GenericDatumReader::builder(writer)
+            .human_readable(false)
+            .build()
+            .map_err(malformed)?
+            .read_value(&mut cursor)
+            .map_err(malformed)?
+    } else {
+        GenericDatumReader::builder(writer)
+            .reader_schema(current)
+            .human_readable(false)
+            .build()
+            .map_err(malformed)?
+            .read_value(&mut cursor)
+            .map_err(malformed)?
+    };
+    if !cursor.is_empty() {
+        return Err(DecodeError::TrailingBytes {
+            kind,
+            count: cursor.len(),
+        });
+    }
+    apache_avro::from_value::<T>(&value).map_err(malformed)
+}
+
+/// Decodes a single-object message of a known kind.
+pub fn decode<T: WireMessage>(bytes: &[u8]) -> Result<T, DecodeError> {
+    let (kind, version) = peek_kind(bytes)?;
+    if kind != T::KIND {
+        return Err(DecodeError::WrongKind {
+            expected: T::KIND,
+            found: kind,
+        });
+    }
+    decode_as::<T>(version, &bytes[HEADER_LEN..])
+}
+
+/// Any wire message, as decoded from a topic that carries several kinds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnyMessage {
+    MeterEnrolment(MeterEnrolment),
+    RoundOpen(RoundOpen),
+    ShareBundle(ShareBundle),
+    Redistribution(Redistribution),
+    Partial(Partial),
+    RoundOutcome(RoundOutcome),
+    RegionTotal(RegionTotal),
+    QuarantineEvent(QuarantineEvent),
+    HouseholdReading(HouseholdReading),
+    DeadLetter(DeadLetter),
+}
+
+macro_rules! wire {
+    ($($ty:ident),+) => {
+        $(impl WireMessage for $ty { const KIND: MessageKind = MessageKind::$ty; })+
+
+        /// Decodes a single-object message of whatever kind its header names.
+        pub fn decode_any(bytes: &[u8]) -> Result<AnyMessage, DecodeError> {
+            let (kind, version) = peek_kind(bytes)?;
+            let body = &bytes[HEADER_LEN..];
+            Ok(match kind {
+                $(MessageKind::$ty => AnyMessage::$ty(decode_as::<$ty>(version, body)?),)+
+            })
+        }
+
+        impl AnyMessage {
+            /// The message kind.
+            pub fn kind(&self) -> MessageKind {
+                match self { $(AnyMessage::$ty(_) => MessageKind::$ty,)+ }
+            }
+
+            /// Encodes the wrapped message.
+            pub fn encode(&self) -> Result<Vec<u8>, EncodeError> {
+                match self { $(AnyMessage::$ty(m) => encode(m),)+ }
+            }
+        }
+    };
+}
+
+wire!(
+    MeterEnrolment,
+    RoundOpen,
+    ShareBundle,
+    Redistribution,
+    Partial,
+    RoundOutcome,
+    RegionTotal,
+    QuarantineEvent,
+    HouseholdReading,
+    DeadLetter
+);
+
+macro_rules! signed {
+    ($($ty:ident),+) => {
+        $(impl Signed for $ty {
+            fn signature(&self) -> &[u8] { &self.signature }
+            fn signature_mut(&mut self) -> &mut Vec<u8> { &mut self.signature }
+        })+
+    };
+}
+
+signed!(
+    MeterEnrolment,
+    RoundOpen,
+    ShareBundle,
+    Redistribution,
+    Partial,
+    RoundOutcome,
+    RegionTotal,
+    QuarantineEvent,
+    HouseholdReading
+);

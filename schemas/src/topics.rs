@@ -1,0 +1,22 @@
+//! Topic names and their keys (DESIGN §3).
+//!
+//! All region-keyed topics share one partition count and the murmur2 partitioner, so a single
+//! aggregator instance owns a region across topics.
+
+/// Meter registry: compacted, key = meter id, value = [`crate::MeterEnrolment`].
+pub const REGISTRY: &str = "zeal.registry.v1";
+/// Round control: key = region; RoundOpen, Redistribution, RoundOutcome, QuarantineEvent.
+pub const CONTROL: &str = "zeal.control.v1";
+/// Share bundles from gateways: key = region.
+pub const SHARES: &str = "zeal.shares.v1";
+/// Partials (decrypted column sums with proofs): key = region.
+pub const PARTIALS: &str = "zeal.partials.v1";
+/// Published region totals: key = region.
+pub const TOTALS: &str = "zeal.totals.v1";
+/// Plaintext readings of opted-in households: key = household id.
+pub const READINGS: &str = "zeal.readings.v1";
+/// Rejected input with origin and reason: key = region when known.
+pub const DLQ: &str = "zeal.dlq.v1";
+
+/// Topics keyed by region, which must share partition count and partitioner.
+pub const REGION_KEYED: [&str; 5] = [CONTROL, SHARES, PARTIALS, TOTALS, DLQ];

@@ -1,0 +1,186 @@
+//! One realistic sample of every wire message, shared by the codec tests.
+
+use zeal_schemas::*;
+
+pub const T0: i64 = 1_593_561_600_000; // 2020-07-01T00:00:00Z
+
+pub fn meter_enrolment() -> MeterEnrolment {
+    MeterEnrolment {
+        meter_id: "m-0001".into(),
+        region: "NL-UT-01".into(),
+        status: MeterStatus::Active,
+        key_bits: 2048,
+        paillier_n: vec![0xAB; 256],
+        paillier_hs: vec![0x5C; 512],
+        signing_key: vec![7; 32],
+        enrolled_at: T0,
+        signature: vec![1; 64],
+    }
+}
+
+pub fn round_open() -> RoundOpen {
+    RoundOpen {
+        region: "NL-UT-01".into(),
+        interval_start: T0,
+        interval_seconds: 900,
+        intervals: 1,
+        attempt: 2,
+        roster: vec!["m-0001".into(), "m-0002".into(), "m-0003".into()],
+        channels: vec!["import_wh".into(), "export_wh".into()],
+        value_bits: 40,
+        min_roster: 5,
+        carried_intervals: vec![T0 - 900_000],
+        share_deadline: T0 + 60_000,
+        partial_deadline: T0 + 120_000,
+        aggregator_id: "agg-1".into(),
+        signature: vec![2; 64],
+    }
+}
+
+pub fn share_bundle() -> ShareBundle {
+    ShareBundle {
+        region: "NL-UT-01".into(),
+        interval_start: T0,
+        attempt: 1,
+        sender: "m-0001".into(),
+        shares: vec![
+            EncryptedShare {
+                recipient: "m-0002".into(),
+                index: 0,
+                ciphertext: vec![0x11; 512],
+                signature: vec![3; 64],
+            },
+            EncryptedShare {
+                recipient: "m-0003".into(),
+                index: 0,
+                ciphertext: vec![0x22; 512],
+                signature: vec![4; 64],
+            },
+        ],
+        sent_at: T0 + 1_000,
+        signature: vec![5; 64],
+    }
+}
+
+pub fn redistribution() -> Redistribution {
+    Redistribution {
+        region: "NL-UT-01".into(),
+        interval_start: T0,
+        attempt: 1,
+        recipient: "m-0002".into(),
+        products: vec![vec![0x33; 512], vec![0x34; 512]],
+        folded: vec![FoldedShare {
+            sender: "m-0001".into(),
+            index: 0,
+            ciphertext: vec![0x11; 512],
+            signature: vec![3; 64],
+        }],
+        aggregator_id: "agg-1".into(),
+        signature: vec![6; 64],
+    }
+}
+
+pub fn partial() -> Partial {
+    Partial {
+        region: "NL-UT-01".into(),
+        interval_start: T0,
+        attempt: 1,
+        sender: "m-0002".into(),
+        plaintexts: vec![vec![0x44; 256]],
+        randomness: vec![vec![0x55; 256]],
+        retained: vec![123_456, (1 << 40) - 1],
+        signature: vec![7; 64],
+    }
+}
+
+pub fn round_outcome() -> RoundOutcome {
+    RoundOutcome {
+        region: "NL-UT-01".into(),
+        interval_start: T0,
+        attempt: 1,
+        status: RoundStatus::Deferred,
+        roster: vec!["m-0001".into(), "m-0002".into()],
+        missing: vec![],
+        culprits: vec!["m-0002".into()],
+        reason: "partial of m-0002 fails verification".into(),
+        decided_at: T0 + 130_000,
+        aggregator_id: "agg-1".into(),
+        signature: vec![8; 64],
+    }
+}
+
+pub fn region_total() -> RegionTotal {
+    RegionTotal {
+        region: "NL-UT-01".into(),
+        interval_start: T0,
+        interval_seconds: 900,
+        intervals: 1,
+        attempt: 1,
+        channels: vec!["import_wh".into(), "export_wh".into()],
+        totals: vec![51_234, 7_890],
+        contributors: 50,
+        carried_intervals: vec![],
+        published_at: T0 + 125_000,
+        aggregator_id: "agg-1".into(),
+        signature: vec![9; 64],
+    }
+}
+
+pub fn quarantine_event() -> QuarantineEvent {
+    QuarantineEvent {
+        region: "NL-UT-01".into(),
+        meter_id: "m-0002".into(),
+        interval_start: T0,
+        attempt: 1,
+        reason: QuarantineReason::InvalidPartial,
+        detail: "C_j != (1 + S_j n) r_j^n mod n^2".into(),
+        evidence: vec![0xC3, 0x01, 0, 1, 2],
+        decided_at: T0 + 130_000,
+        aggregator_id: "agg-1".into(),
+        signature: vec![10; 64],
+    }
+}
+
+pub fn household_reading() -> HouseholdReading {
+    HouseholdReading {
+        household_id: "m-0001".into(),
+        region: "NL-UT-01".into(),
+        interval_start: T0,
+        interval_seconds: 900,
+        import_wh: 312,
+        export_wh: 0,
+        signature: vec![11; 64],
+    }
+}
+
+pub fn dead_letter() -> DeadLetter {
+    DeadLetter {
+        topic: "zeal.shares.v1".into(),
+        partition: 3,
+        offset: 4242,
+        key: Some(b"NL-UT-01".to_vec()),
+        payload: vec![0xDE, 0xAD],
+        reason: RejectReason::BadSignature,
+        detail: "bundle signature does not verify".into(),
+        origin: Some("m-0007".into()),
+        region: None,
+        rejected_at: T0 + 2_000,
+        rejected_by: "agg-1".into(),
+    }
+}
+
+/// Every sample, wrapped.
+pub fn all() -> Vec<AnyMessage> {
+    vec![
+        AnyMessage::MeterEnrolment(meter_enrolment()),
+        AnyMessage::RoundOpen(round_open()),
+        AnyMessage::ShareBundle(share_bundle()),
+        AnyMessage::Redistribution(redistribution()),
+        AnyMessage::Partial(partial()),
+        AnyMessage::RoundOutcome(round_outcome()),
+        AnyMessage::RegionTotal(region_total()),
+        AnyMessage::QuarantineEvent(quarantine_event()),
+        AnyMessage::HouseholdReading(household_reading()),
+        AnyMessage::DeadLetter(dead_letter()),
+    ]
+}
