@@ -1,0 +1,131 @@
+//! Kafka connectors on rdkafka (librdkafka).
+//!
+//! All region-keyed topics share one partition count and the Java-compatible murmur2 partitioner
+//! ([`partitioner`]), so the partition of a region is the same on every topic and a gateway can
+//! compute it to assign itself the partitions of its regions.
+
+pub mod admin;
+pub mod consumer;
+pub mod partitioner;
+pub mod producer;
+pub mod replay;
+
+use rdkafka::ClientConfig;
+use std::time::Duration;
+
+pub use admin::{TopicSpec, TopicStatus, ensure_topics, zeal_topics};
+pub use consumer::{AssignedConsumer, GroupConsumer};
+pub use partitioner::{murmur2, partition_for_key};
+pub use producer::{Delivered, KeyedProducer};
+pub use replay::{Replay, ReplayProgress};
+
+/// How long metadata, offset and commit requests may take before they fail.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Connection settings shared by every Kafka client of a process.
+#[derive(Debug, Clone)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port...]`.
+    pub bootstrap: String,
+    /// Reported to the broker; shows up in its logs and metrics.
+    pub client_id: String,
+    /// Extra librdkafka properties (security, tuning), applied last.
+    pub extra: Vec<(String, String)>,
+}
+
+impl KafkaConfig {
+    /// Settings for a broker at `bootstrap`.
+    pub fn new(bootstrap: impl Into<String>, client_id: impl Into<String>) -> Self {
+        KafkaConfig {
+            bootstrap: bootstrap.into(),
+            client_id: client_id.into(),
+            extra: Vec::new(),
+        }
+    }
+
+    /// The librdkafka configuration these settings describe.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap)
+            .set("client.id", &self.client_id)
+            // Keep librdkafka from logging through stderr on its own; errors surface as values.
+            .set("log.connection.close", "false")
+            .set("socket.timeout.ms", "10000");
+        for (k, v) in &self.extra {
+            c.set(k, v);
+        }
+        c
+    }
+}
+
+/// One consumed message, owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub key: Option<Vec<u8>>,
+    pub payload: Vec<u8>,
+    /// Producer (create) time in milliseconds since the epoch, when the broker reports one.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl Record {
+    pub(crate) fn from_message<M: rdkafka::Message>(m: &M) -> Record {
+        Record {
+            topic: m.topic().to_string(),
+            partition: m.partition(),
+            offset: m.offset(),
+            key: m.key().map(<[u8]>::to_vec),
+            payload: m.payload().map(<[u8]>::to_vec).unwrap_or_default(),
+            timestamp_ms: m.timestamp().to_millis(),
+        }
+    }
+}
+
+/// Errors of the Kafka connectors.
+#[derive(Debug, thiserror::Error)]
+pub enum KafkaError {
+    /// An error reported by librdkafka.
+    #[error("kafka {op}: {source}")]
+    Client {
+        op: &'static str,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// The broker refused to create a topic.
+    #[error("cannot create topic {topic}: {code}")]
+    CreateTopic { topic: String, code: String },
+    /// An existing topic does not have the layout the pipeline relies on.
+    #[error(
+        "topic {topic} has {found} partitions, expected {expected}: region-keyed topics must \
+         share one partition count (recreate it or change --partitions)"
+    )]
+    PartitionMismatch {
+        topic: String,
+        expected: i32,
+        found: i32,
+    },
+    /// A topic the operation needs does not exist.
+    #[error("topic {topic} does not exist (run `zeal topics create`)")]
+    MissingTopic { topic: String },
+    /// A message could not be delivered.
+    #[error("delivery to {topic} failed: {source}")]
+    Delivery {
+        topic: String,
+        #[source]
+        source: rdkafka::error::KafkaError,
+    },
+    /// A replay stopped receiving before reaching the end offsets it started with.
+    #[error("replay received nothing for {seconds} s with partitions left: {}", pending.join(", "))]
+    ReplayStalled { seconds: u64, pending: Vec<String> },
+    /// An encode error on the way out.
+    #[error(transparent)]
+    Encode(#[from] zeal_schemas::EncodeError),
+}
+
+pub(crate) fn client_err(
+    op: &'static str,
+) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
+    move |source| KafkaError::Client { op, source }
+}

@@ -1,0 +1,11 @@
+//! Zebra-Zeal's I/O: every byte that leaves or enters the process goes through here.
+//!
+//! - [`kafka`]: topic administration, the keyed idempotent producer, group and manually assigned
+//!   consumers, and time-range replay (rdkafka).
+//! - [`clickhouse`]: client construction from a URL, server version detection, idempotent
+//!   migrations and batched inserts (the `clickhouse` crate).
+//!
+//! The protocol core never imports this crate; services wire the two together.
+
+pub mod clickhouse;
+pub mod kafka;

@@ -1,0 +1,12 @@
+//! One module per subcommand.
+
+pub mod decode;
+pub mod schemas;
+pub mod topics;
+
+/// A multi-threaded runtime for subcommands that do network I/O.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,46 @@
+//! `zeal topics`: create the pipeline's topics idempotently.
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use zeal_connectors::kafka::{KafkaConfig, TopicStatus, ensure_topics, zeal_topics};
+
+#[derive(Subcommand)]
+pub enum TopicsCommand {
+    /// Create every missing topic and check the partition count of existing ones.
+    Create(CreateArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "ZEAL_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    bootstrap: String,
+    /// Partitions of every region-keyed topic (all must match).
+    #[arg(long, default_value_t = 12)]
+    partitions: i32,
+    /// Replication factor.
+    #[arg(long, default_value_t = 1)]
+    replication: i32,
+}
+
+pub fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
+    match cmd {
+        TopicsCommand::Create(a) => {
+            anyhow::ensure!(a.partitions > 0, "--partitions must be at least 1");
+            anyhow::ensure!(a.replication > 0, "--replication must be at least 1");
+            let cfg = KafkaConfig::new(&a.bootstrap, "zeal-topics");
+            let specs = zeal_topics(a.partitions, a.replication);
+            let result = super::runtime()?
+                .block_on(ensure_topics(&cfg, &specs))
+                .with_context(|| format!("creating topics on {}", a.bootstrap))?;
+            for (name, status) in result {
+                let what = match status {
+                    TopicStatus::Created => "created",
+                    TopicStatus::AlreadyExisted => "exists",
+                };
+                println!("{what:8} {name} ({} partitions)", a.partitions);
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! `zeal`: the Zebra-Zeal command line. Argument parsing and wiring only; the work lives in the
+//! library crates (`zeal-schemas`, `zeal-protocol`, `zeal-connectors`).
+
+mod cmd;
+
+use clap::{Parser, Subcommand};
+
+/// Privacy-preserving smart-meter aggregation on Kafka and ClickHouse.
+#[derive(Parser)]
+#[command(name = "zeal", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create and check the pipeline's Kafka topics.
+    #[command(subcommand)]
+    Topics(cmd::topics::TopicsCommand),
+    /// Print any Zebra-Zeal wire message (Avro single object) as JSON.
+    Decode(cmd::decode::DecodeArgs),
+    /// List the wire schemas this build reads, with versions and fingerprints.
+    Schemas,
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("ZEAL_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Topics(c) => cmd::topics::run(c),
+        Command::Decode(a) => cmd::decode::run(a),
+        Command::Schemas => cmd::schemas::run(),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One line with the whole cause chain: what failed and why, in the user's words.
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

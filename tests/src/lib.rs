@@ -1,0 +1,58 @@
+//! Shared support for the tests that need real services.
+//!
+//! `tests/run.sh` installs and starts tansu and ClickHouse on free loopback ports and exports
+//! their addresses. A test that needs a service and does not find its variable fails with a
+//! message saying how to run it; it never passes silently.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use zeal_connectors::clickhouse::ClickHouseConfig;
+use zeal_connectors::kafka::KafkaConfig;
+
+fn required(var: &str) -> String {
+    match std::env::var(var) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "{var} is not set: this test needs the real services. Run the suite with \
+             `bash tests/run.sh` (it starts tansu and ClickHouse and sets {var}), or \
+             `bash tests/run.sh -- cargo test -p zeal-tests` for these tests alone."
+        ),
+    }
+}
+
+/// Kafka settings for the test broker (`ZEAL_TEST_KAFKA_BOOTSTRAP`).
+pub fn kafka() -> KafkaConfig {
+    KafkaConfig::new(required("ZEAL_TEST_KAFKA_BOOTSTRAP"), "zeal-tests")
+}
+
+/// ClickHouse settings for the test server as its admin user (`ZEAL_TEST_CLICKHOUSE_URL`,
+/// `ZEAL_TEST_CLICKHOUSE_USER`, `ZEAL_TEST_CLICKHOUSE_PASSWORD`).
+pub fn clickhouse() -> ClickHouseConfig {
+    let url = required("ZEAL_TEST_CLICKHOUSE_URL");
+    let user = std::env::var("ZEAL_TEST_CLICKHOUSE_USER").unwrap_or_else(|_| "default".into());
+    let password = std::env::var("ZEAL_TEST_CLICKHOUSE_PASSWORD").unwrap_or_default();
+    ClickHouseConfig::from_url(&url)
+        .expect("ZEAL_TEST_CLICKHOUSE_URL is a valid URL")
+        .with_credentials(&user, &password)
+}
+
+/// The read-only user's credentials (`ZEAL_TEST_CLICKHOUSE_READER_USER` / `_PASSWORD`).
+pub fn clickhouse_reader() -> (String, String) {
+    (
+        required("ZEAL_TEST_CLICKHOUSE_READER_USER"),
+        std::env::var("ZEAL_TEST_CLICKHOUSE_READER_PASSWORD").unwrap_or_default(),
+    )
+}
+
+/// A name no other test or earlier run has used: `<prefix>_<pid>_<millis>_<n>`.
+pub fn unique(prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_millis();
+    format!(
+        "{prefix}_{}_{millis}_{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
