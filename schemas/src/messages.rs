@@ -108,6 +108,17 @@ pub struct Redistribution {
     pub signature: Vec<u8>,
 }
 
+/// Proof that one sender's share to the accusing recipient is out of range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accusation {
+    pub sender: String,
+    pub index: i32,
+    #[serde(with = "apache_avro::serde::bytes")]
+    pub plaintext: Vec<u8>,
+    #[serde(with = "apache_avro::serde::bytes")]
+    pub randomness: Vec<u8>,
+}
+
 /// A recipient's decrypted column sum, its proof and its retained share (`zeal.partials.v1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Partial {
@@ -120,6 +131,7 @@ pub struct Partial {
     #[serde(with = "crate::bytes_serde::byte_arrays")]
     pub randomness: Vec<Vec<u8>>,
     pub retained: Vec<i64>,
+    pub accusations: Vec<Accusation>,
     #[serde(with = "apache_avro::serde::bytes")]
     pub signature: Vec<u8>,
 }

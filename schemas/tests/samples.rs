@@ -89,6 +89,12 @@ pub fn partial() -> Partial {
         plaintexts: vec![vec![0x44; 256]],
         randomness: vec![vec![0x55; 256]],
         retained: vec![123_456, (1 << 40) - 1],
+        accusations: vec![Accusation {
+            sender: "m-0003".into(),
+            index: 0,
+            plaintext: vec![0x66; 256],
+            randomness: vec![0x77; 256],
+        }],
         signature: vec![7; 64],
     }
 }
