@@ -1,1 +1,12 @@
-//! placeholder
+//! The Zebra-Zeal protocol core (DESIGN §4): Paillier encryption with DJN short exponents,
+//! slot packing, additive shares, Ed25519 signatures and the round state machines of the
+//! aggregator and the meters. Pure: no network, disk or clock; time comes in as arguments and
+//! randomness through a caller-supplied CSPRNG, so tests, the services, benchmarks and the audit
+//! all run the same code.
+
+pub mod config;
+pub mod error;
+pub mod round;
+
+pub use config::ProtocolConfig;
+pub use error::ProtocolError;
