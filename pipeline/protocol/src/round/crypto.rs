@@ -521,6 +521,35 @@ impl MeterSecrets {
         Ok(Self::from_parts(p, q, hs, signing))
     }
 
+    /// Builds a key pair from given primes (key import, known-answer tests), with a fresh DJN
+    /// base and signing key. Refuses non-primes, equal primes and moduli under 2048 bits.
+    pub fn from_primes<R: RngCore + CryptoRng + ?Sized>(
+        p: &[u8],
+        q: &[u8],
+        rng: &mut R,
+    ) -> Result<Self, ProtocolError> {
+        let (p, q) = (from_bytes(p), from_bytes(q));
+        if p.is_probably_prime(30) == rug::integer::IsPrime::No
+            || q.is_probably_prime(30) == rug::integer::IsPrime::No
+            || p == q
+        {
+            return Err(ProtocolError::BadKeyFile(
+                "factors are not distinct primes".into(),
+            ));
+        }
+        let n = (&p * &q).complete();
+        if n.significant_bits() < MIN_KEY_BITS {
+            return Err(ProtocolError::WeakKey(n.significant_bits()));
+        }
+        let x = random_unit(&n, rng);
+        let h = &n - x.square_ref().complete() % &n;
+        let n2 = n.clone().square();
+        let hs = Integer::from(h.pow_mod_ref(&n, &n2).expect("positive modulus"));
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut());
+        Ok(Self::from_parts(p, q, hs, SigningKey::from_bytes(&seed)))
+    }
+
     fn from_parts(p: Integer, q: Integer, hs: Integer, signing: SigningKey) -> Self {
         let n = (&p * &q).complete();
         let public = MeterPublicKeys::new(n.clone(), hs, signing.verifying_key());
