@@ -4,6 +4,7 @@
 //! randomness through a caller-supplied CSPRNG, so tests, the services, benchmarks and the audit
 //! all run the same code.
 
+pub mod bench;
 pub mod config;
 pub mod error;
 pub mod round;

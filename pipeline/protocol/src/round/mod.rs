@@ -17,6 +17,7 @@ pub mod aggregator;
 pub mod crypto;
 pub mod directory;
 pub mod gateway;
+pub mod local;
 pub mod verify;
 
 use zeal_schemas::RejectReason;

@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod bench;
 pub mod decode;
+pub mod round;
 pub mod schemas;
 pub mod topics;
 
