@@ -261,15 +261,42 @@ impl Warehouse {
         Ok(rows.len() as u64)
     }
 
-    /// The columns of a table, in order.
+    /// The columns of a table, in order, from `DESCRIBE TABLE` (read as TabSeparated: newer
+    /// servers return more columns than 18.16, and 18.16's `system.columns` has no position).
     pub async fn describe(&self, table: &str) -> Result<Vec<ColumnInfo>, ClickHouseError> {
-        // DESCRIBE returns more columns on newer servers; select the two every version has.
-        let sql = format!(
-            "SELECT name, type FROM system.columns WHERE database = currentDatabase() \
-             AND table = '{}' ORDER BY position",
-            table.replace('\'', "")
-        );
-        self.fetch_all(&sql).await
+        let sql = format!("DESCRIBE TABLE {}", table.replace(['`', ';', ' '], ""));
+        let op = || first_line(&sql);
+        let bytes = self
+            .client
+            .query(&sql)
+            .fetch_bytes("TabSeparated")
+            .map_err(ch_err(op()))?
+            .collect()
+            .await
+            .map_err(ch_err(op()))?;
+        Ok(String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split('\t');
+                Some(ColumnInfo {
+                    name: fields.next()?.to_string(),
+                    type_: fields.next()?.to_string(),
+                })
+            })
+            .collect())
+    }
+
+    /// Runs a query and returns its TabSeparated output as text (reports, ad-hoc queries).
+    pub async fn query_text(&self, sql: &str) -> Result<String, ClickHouseError> {
+        let bytes = self
+            .client
+            .query(sql)
+            .fetch_bytes("TabSeparated")
+            .map_err(ch_err(first_line(sql)))?
+            .collect()
+            .await
+            .map_err(ch_err(first_line(sql)))?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 }
 
