@@ -4,8 +4,10 @@
 //!   consumers, and time-range replay (rdkafka).
 //! - [`clickhouse`]: client construction from a URL, server version detection, idempotent
 //!   migrations and batched inserts (the `clickhouse` crate).
+//! - [`keystore`]: meters' secret keys on disk, owner-only.
 //!
 //! The protocol core never imports this crate; services wire the two together.
 
 pub mod clickhouse;
 pub mod kafka;
+pub mod keystore;
