@@ -5,7 +5,6 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
-use zeal_schemas::topics;
 
 /// A topic the pipeline needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,19 +41,10 @@ pub enum TopicStatus {
     AlreadyExisted,
 }
 
-/// The pipeline's topics (DESIGN §3): region-keyed topics share `partitions`; the registry is
-/// compacted so the latest enrolment of every meter is kept forever.
+/// The pipeline's topics (DESIGN §3) under their standard names: region-keyed topics share
+/// `partitions`; the registry is compacted so the latest enrolment of every meter is kept.
 pub fn zeal_topics(partitions: i32, replication: i32) -> Vec<TopicSpec> {
-    let mut specs: Vec<TopicSpec> = topics::REGION_KEYED
-        .iter()
-        .map(|t| TopicSpec::new(*t, partitions, replication))
-        .collect();
-    specs.push(
-        TopicSpec::new(topics::REGISTRY, partitions, replication)
-            .config("cleanup.policy", "compact"),
-    );
-    specs.push(TopicSpec::new(topics::READINGS, partitions, replication));
-    specs
+    super::TopicNames::default().specs(partitions, replication)
 }
 
 /// Creates every missing topic and checks that existing ones have the expected partition count.

@@ -213,7 +213,23 @@ impl AssignedConsumer {
             .collect())
     }
 
-    /// Commits a position for this consumer's group id (used by replays that resume).
+    /// This consumer's group's committed offset for a partition, if any.
+    pub fn committed_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, KafkaError> {
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition(topic, partition);
+        let tpl = self
+            .inner
+            .committed_offsets(tpl, REQUEST_TIMEOUT)
+            .map_err(client_err("fetch committed offsets"))?;
+        Ok(tpl
+            .find_partition(topic, partition)
+            .and_then(|p| match p.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            }))
+    }
+
+    /// Commits a position for this consumer's group id (gateways resume from it).
     pub fn commit(&self, record: &Record) -> Result<(), KafkaError> {
         let tpl = commit_list(&[record])?;
         self.inner

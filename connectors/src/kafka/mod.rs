@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod consumer;
+pub mod names;
 pub mod partitioner;
 pub mod producer;
 pub mod replay;
@@ -14,7 +15,8 @@ use rdkafka::ClientConfig;
 use std::time::Duration;
 
 pub use admin::{TopicSpec, TopicStatus, ensure_topics, zeal_topics};
-pub use consumer::{AssignedConsumer, GroupConsumer};
+pub use consumer::{AssignedConsumer, GroupConsumer, StartAt};
+pub use names::TopicNames;
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::{Delivered, KeyedProducer};
 pub use replay::{Replay, ReplayProgress};

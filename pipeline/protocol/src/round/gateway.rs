@@ -447,6 +447,17 @@ impl MeterAgent {
         Ok(())
     }
 
+    /// Round intervals for which this meter revealed a partial. A service persists these (and
+    /// restores them with [`MeterAgent::restore_revealed`]) so a restart never reveals twice.
+    pub fn revealed_intervals(&self) -> Vec<i64> {
+        self.revealed.iter().copied().collect()
+    }
+
+    /// Restores reveal marks persisted before a restart.
+    pub fn restore_revealed(&mut self, intervals: impl IntoIterator<Item = i64>) {
+        self.revealed.extend(intervals);
+    }
+
     /// Forgets state older than `horizon_start` (readings never aggregated, reveal marks) and
     /// from then on refuses rounds that start or carry intervals before it, so forgetting a
     /// reveal mark can never lead to a second partial for the same interval.

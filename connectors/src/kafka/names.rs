@@ -1,0 +1,52 @@
+//! The names of the pipeline's topics in one deployment: DESIGN §3's names behind an optional
+//! prefix, so several deployments (or parallel test runs) can share a cluster.
+
+use zeal_schemas::topics;
+
+/// Topic names of one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicNames {
+    pub registry: String,
+    pub control: String,
+    pub shares: String,
+    pub partials: String,
+    pub totals: String,
+    pub readings: String,
+    pub dlq: String,
+}
+
+impl TopicNames {
+    /// `prefix` + the standard names (`""` gives exactly DESIGN's names).
+    pub fn with_prefix(prefix: &str) -> Self {
+        let n = |t: &str| format!("{prefix}{t}");
+        TopicNames {
+            registry: n(topics::REGISTRY),
+            control: n(topics::CONTROL),
+            shares: n(topics::SHARES),
+            partials: n(topics::PARTIALS),
+            totals: n(topics::TOTALS),
+            readings: n(topics::READINGS),
+            dlq: n(topics::DLQ),
+        }
+    }
+
+    /// Topic specs to create: region-keyed topics share `partitions`; the registry is compacted.
+    pub fn specs(&self, partitions: i32, replication: i32) -> Vec<super::TopicSpec> {
+        let t = |name: &str| super::TopicSpec::new(name, partitions, replication);
+        vec![
+            t(&self.control),
+            t(&self.shares),
+            t(&self.partials),
+            t(&self.totals),
+            t(&self.dlq),
+            t(&self.readings),
+            t(&self.registry).config("cleanup.policy", "compact"),
+        ]
+    }
+}
+
+impl Default for TopicNames {
+    fn default() -> Self {
+        Self::with_prefix("")
+    }
+}

@@ -1,0 +1,234 @@
+//! `zeal sink clickhouse`: region totals and round events into ClickHouse.
+//!
+//! Tables use ReplacingMergeTree on their natural key, so a message delivered twice (a sink
+//! restarted before its commit) leaves one row after merges and under `FINAL`; offsets are
+//! committed only after the rows are inserted. DDL is what ClickHouse 18.16 accepts.
+
+use crate::{ServiceError, Shutdown, now_ms, stopping};
+use serde::{Deserialize, Serialize};
+use std::time::{Duration, Instant};
+use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, Record, TopicNames};
+use zeal_schemas::{AnyMessage, QuarantineEvent, RegionTotal, RoundOutcome, decode_any};
+
+/// The sink's tables.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0001_region_totals",
+        sql: "CREATE TABLE IF NOT EXISTS region_totals (
+            region String,
+            interval_start DateTime,
+            interval_seconds UInt32,
+            channel String,
+            total Int64,
+            contributors UInt32,
+            attempt UInt16,
+            carried_intervals Array(DateTime),
+            published_at DateTime,
+            aggregator_id String
+        ) ENGINE = ReplacingMergeTree(published_at)
+        ORDER BY (region, interval_start, channel)",
+        min_server: None,
+    },
+    Migration {
+        id: "0002_round_events",
+        sql: "CREATE TABLE IF NOT EXISTS round_events (
+            region String,
+            interval_start DateTime,
+            attempt UInt16,
+            event String,
+            meter_id String,
+            reason String,
+            roster_size UInt32,
+            missing Array(String),
+            culprits Array(String),
+            decided_at DateTime,
+            aggregator_id String
+        ) ENGINE = ReplacingMergeTree(decided_at)
+        ORDER BY (region, interval_start, attempt, event, meter_id)",
+        min_server: None,
+    },
+];
+
+/// One row of `region_totals`: a region's total for one interval and channel.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub struct TotalRow {
+    pub region: String,
+    pub interval_start: u32,
+    pub interval_seconds: u32,
+    pub channel: String,
+    pub total: i64,
+    pub contributors: u32,
+    pub attempt: u16,
+    pub carried_intervals: Vec<u32>,
+    pub published_at: u32,
+    pub aggregator_id: String,
+}
+
+/// One row of `round_events`: a round outcome (meter_id empty) or a quarantine.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub struct EventRow {
+    pub region: String,
+    pub interval_start: u32,
+    pub attempt: u16,
+    pub event: String,
+    pub meter_id: String,
+    pub reason: String,
+    pub roster_size: u32,
+    pub missing: Vec<String>,
+    pub culprits: Vec<String>,
+    pub decided_at: u32,
+    pub aggregator_id: String,
+}
+
+fn secs(ms: i64) -> u32 {
+    (ms.max(0) / 1000) as u32
+}
+
+/// The rows of a published total: one per interval of the round and channel.
+pub fn total_rows(t: &RegionTotal) -> Vec<TotalRow> {
+    let channels = t.channels.len().max(1);
+    t.totals
+        .iter()
+        .enumerate()
+        .map(|(i, v)| TotalRow {
+            region: t.region.clone(),
+            interval_start: secs(
+                t.interval_start + (i / channels) as i64 * i64::from(t.interval_seconds) * 1000,
+            ),
+            interval_seconds: t.interval_seconds as u32,
+            channel: t.channels.get(i % channels).cloned().unwrap_or_default(),
+            total: *v,
+            contributors: t.contributors as u32,
+            attempt: t.attempt as u16,
+            carried_intervals: t.carried_intervals.iter().map(|c| secs(*c)).collect(),
+            published_at: secs(t.published_at),
+            aggregator_id: t.aggregator_id.clone(),
+        })
+        .collect()
+}
+
+/// The row of a round outcome.
+pub fn outcome_row(o: &RoundOutcome) -> EventRow {
+    EventRow {
+        region: o.region.clone(),
+        interval_start: secs(o.interval_start),
+        attempt: o.attempt as u16,
+        event: format!("{:?}", o.status).to_uppercase(),
+        meter_id: String::new(),
+        reason: o.reason.clone(),
+        roster_size: o.roster.len() as u32,
+        missing: o.missing.clone(),
+        culprits: o.culprits.clone(),
+        decided_at: secs(o.decided_at),
+        aggregator_id: o.aggregator_id.clone(),
+    }
+}
+
+/// The row of a quarantine.
+pub fn quarantine_row(q: &QuarantineEvent) -> EventRow {
+    EventRow {
+        region: q.region.clone(),
+        interval_start: secs(q.interval_start),
+        attempt: q.attempt as u16,
+        event: "QUARANTINE".into(),
+        meter_id: q.meter_id.clone(),
+        reason: format!("{:?}: {}", q.reason, q.detail),
+        roster_size: 0,
+        missing: vec![],
+        culprits: vec![q.meter_id.clone()],
+        decided_at: secs(q.decided_at),
+        aggregator_id: q.aggregator_id.clone(),
+    }
+}
+
+/// Settings of the sink.
+#[derive(Debug, Clone)]
+pub struct SinkSettings {
+    pub kafka: KafkaConfig,
+    pub topics: TopicNames,
+    pub group_id: String,
+    /// Rows buffered before an insert.
+    pub batch_rows: usize,
+    /// Longest time a row waits before it is inserted.
+    pub max_delay: Duration,
+}
+
+/// What the sink wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SinkReport {
+    pub total_rows: u64,
+    pub event_rows: u64,
+}
+
+/// The ClickHouse sink.
+pub struct ClickHouseSink {
+    settings: SinkSettings,
+    warehouse: Warehouse,
+}
+
+impl ClickHouseSink {
+    /// Creates the tables (idempotent) and returns the sink.
+    pub async fn new(settings: SinkSettings, warehouse: Warehouse) -> Result<Self, ServiceError> {
+        migrate(&warehouse, MIGRATIONS).await?;
+        Ok(ClickHouseSink {
+            settings,
+            warehouse,
+        })
+    }
+
+    /// Consumes totals and control topics until `shutdown`.
+    pub async fn run(self, shutdown: Shutdown) -> Result<SinkReport, ServiceError> {
+        let s = &self.settings;
+        let consumer = GroupConsumer::subscribe(
+            &s.kafka,
+            &s.group_id,
+            &[&s.topics.totals, &s.topics.control],
+        )?;
+        let mut totals = Vec::new();
+        let mut events = Vec::new();
+        let mut pending: Vec<Record> = Vec::new();
+        let mut oldest: Option<Instant> = None;
+        let mut report = SinkReport::default();
+        loop {
+            let stop = stopping(&shutdown);
+            if !stop && let Some(r) = consumer.recv(Duration::from_millis(200)).await? {
+                match decode_any(&r.payload) {
+                    Ok(AnyMessage::RegionTotal(t)) => totals.extend(total_rows(&t)),
+                    Ok(AnyMessage::RoundOutcome(o)) => events.push(outcome_row(&o)),
+                    Ok(AnyMessage::QuarantineEvent(q)) => events.push(quarantine_row(&q)),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(topic = %r.topic, offset = r.offset, error = %e, "undecodable record skipped by the sink; the aggregator dead-letters it")
+                    }
+                }
+                pending.push(r);
+                oldest.get_or_insert_with(Instant::now);
+            }
+            let due = oldest.is_some_and(|t| t.elapsed() >= s.max_delay)
+                || totals.len() + events.len() >= s.batch_rows
+                || stop;
+            if due && !pending.is_empty() {
+                report.total_rows += self.warehouse.insert_rows("region_totals", &totals).await?;
+                report.event_rows += self.warehouse.insert_rows("round_events", &events).await?;
+                totals.clear();
+                events.clear();
+                // The newest record of each partition commits everything before it.
+                let mut newest: std::collections::BTreeMap<(String, i32), &Record> =
+                    Default::default();
+                for r in &pending {
+                    newest.insert((r.topic.clone(), r.partition), r);
+                }
+                let refs: Vec<&Record> = newest.into_values().collect();
+                consumer.commit_all(&refs).await?;
+                pending.clear();
+                oldest = None;
+                tracing::debug!(?report, at = now_ms(), "sink flushed");
+            }
+            if stop {
+                break;
+            }
+        }
+        Ok(report)
+    }
+}
