@@ -568,3 +568,60 @@ fn a_meter_decrypts_only_what_it_recomputed_from_a_full_signed_column() {
     ));
     let _ = evil.sign_bytes("x", b"");
 }
+
+#[test]
+fn a_replacement_adopting_the_log_finishes_the_round_with_the_same_total() {
+    use zeal_protocol::round::aggregator::{Aggregator, Output};
+    use zeal_protocol::round::crypto::AggregatorKey;
+    // The first aggregator opens the round and collects every bundle, then dies before the
+    // partials arrive. A replacement with the same key adopts the logged RoundOpen, is fed the
+    // bundles and partials again, and publishes the same redistributions and one total.
+    let mut w = World::new(6, 17);
+    let r = readings(6, 0);
+    w.record(interval(0), &r);
+    let log = w.run_round(interval(0), &mut Faults::default());
+    let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(17);
+    let key = AggregatorKey::generate("agg-1", &mut rng);
+    assert_eq!(key.public(), w.aggregator_public);
+    let mut replacement = Aggregator::new(key, w.config.clone());
+    replacement.adopt_open(log.opens[0].clone());
+    let mut redistributions = Vec::new();
+    for b in &log.bundles {
+        let raw = zeal_schemas::encode(b).unwrap();
+        for o in replacement.on_share_bundle(&mut w.dir, b.clone(), &raw, T0 + 1_000) {
+            if let Output::Redistribute(x) = o {
+                redistributions.push(x);
+            }
+        }
+    }
+    assert_eq!(
+        redistributions, log.redistributions,
+        "byte-identical decisions"
+    );
+    let mut totals = Vec::new();
+    for p in &log.partials {
+        let raw = zeal_schemas::encode(p).unwrap();
+        for o in replacement.on_partial(&mut w.dir, p.clone(), &raw, T0 + 2_000) {
+            if let Output::Total(t) = o {
+                totals.push(t);
+            }
+        }
+    }
+    assert_eq!(totals.len(), 1);
+    assert_eq!(totals[0].totals, log.totals[0].totals);
+
+    // Adopting an outcome closes the round: later copies of its messages are refused.
+    let mut third = Aggregator::new(
+        AggregatorKey::generate(
+            "agg-1",
+            &mut <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(17),
+        ),
+        w.config.clone(),
+    );
+    third.adopt_open(log.opens[0].clone());
+    third.adopt_outcome(&log.outcomes[0]);
+    assert_eq!(third.open_rounds(), 0);
+    let raw = zeal_schemas::encode(&log.bundles[0]).unwrap();
+    let out = third.on_share_bundle(&mut w.dir, log.bundles[0].clone(), &raw, T0);
+    assert!(matches!(&out[0], Output::Reject(x) if x.reason == RejectReason::Late));
+}

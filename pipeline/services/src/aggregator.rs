@@ -88,23 +88,43 @@ impl AggregatorService {
             dlq::publish(&producer, &s.topics.dlq, &letter).await?;
         }
         let partitions = admin::partition_count(&s.kafka, &s.topics.shares).await?;
+        let step = i64::from(s.protocol.interval_seconds)
+            * 1000
+            * i64::from(s.protocol.intervals_per_round);
+        let mut agg = Aggregator::new(self.key, s.protocol.clone());
+        // Decisions already on the log (by this deployment's key): adopt them, never repeat them.
+        let restored = restore(&s, &id, &mut agg, &mut dir).await?;
+        let mut next: BTreeMap<String, i64> = restored.next_interval(step);
+        // Where the input topics ended when this instance started: records before these are
+        // re-deliveries, and deadlines wait until they are all read again.
+        let mut startup_ends = BTreeMap::new();
+        let probe = zeal_connectors::kafka::AssignedConsumer::new(&s.kafka, &s.group_id)?;
+        for topic in [&s.topics.shares, &s.topics.partials] {
+            for p in 0..partitions {
+                let (_, high) = tokio::task::block_in_place(|| probe.watermarks(topic, p))?;
+                startup_ends.insert((topic.clone(), p), high);
+            }
+        }
+        drop(probe);
         let consumer = GroupConsumer::subscribe(
             &s.kafka,
             &s.group_id,
             &[&s.topics.shares, &s.topics.partials],
         )?;
-        let mut agg = Aggregator::new(self.key, s.protocol.clone());
-        let step = i64::from(s.protocol.interval_seconds)
-            * 1000
-            * i64::from(s.protocol.intervals_per_round);
-        let mut next: BTreeMap<String, i64> = BTreeMap::new();
+        let mut catch_up = CatchUp::new(startup_ends);
+        let mut inflight = Inflight::default();
+        let mut last_commit = std::time::Instant::now();
         let mut report = AggregatorReport::default();
         let mut out = Outbox {
             producer: &producer,
             topics: &s.topics,
             id: &id,
             report: &mut report,
+            logged: restored.logged,
         };
+        if !restored.adopted.is_empty() {
+            tracing::info!(rounds = ?restored.adopted, "adopted open rounds from the control topic");
+        }
         tracing::info!(aggregator = %id, group = %s.group_id, "aggregator started");
         loop {
             if stopping(&shutdown) {
@@ -115,14 +135,26 @@ impl AggregatorService {
             }
             // Open every due round of the regions this instance owns.
             let now = now_ms();
-            let owned: BTreeSet<i32> = consumer
-                .assignment()?
-                .into_iter()
+            let assignment = consumer.assignment()?;
+            let owned: BTreeSet<i32> = assignment
+                .iter()
                 .filter(|(t, _)| *t == s.topics.shares)
-                .map(|(_, p)| p)
+                .map(|(_, p)| *p)
                 .collect();
-            let mut bounded_done = s.last_interval.is_some();
+            let was_caught_up = catch_up.done;
+            let caught_up = catch_up.check(&consumer, &assignment)?;
+            if caught_up && !was_caught_up {
+                for round in agg.active_rounds() {
+                    if !owned.contains(&partition_for_key(round.region.as_bytes(), partitions)) {
+                        agg.forget_region(&round.region);
+                    }
+                }
+            }
+            let mut bounded_done = s.last_interval.is_some() && caught_up;
             for region in dir.regions() {
+                if !caught_up {
+                    break;
+                }
                 if !owned.contains(&partition_for_key(region.as_bytes(), partitions)) {
                     continue;
                 }
@@ -150,13 +182,29 @@ impl AggregatorService {
                 tracing::info!("every interval of the bounded run is closed");
                 break;
             }
-            if let Some(record) = consumer.recv(s.tick).await? {
+            let received = match consumer.recv(s.tick).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The broker may be restarting: librdkafka reconnects; keep going.
+                    tracing::warn!(error = %e, "consume failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    None
+                }
+            };
+            if let Some(record) = received {
                 let now = now_ms();
-                let outputs = match decode_any(&record.payload) {
+                catch_up.seen(&record);
+                let redelivered = catch_up.is_redelivery(&record);
+                let mut round_of = None;
+                let mut outputs = match decode_any(&record.payload) {
                     Ok(AnyMessage::ShareBundle(b)) => {
+                        round_of = Some((b.region.clone(), b.interval_start));
                         agg.on_share_bundle(&mut dir, b, &record.payload, now)
                     }
-                    Ok(AnyMessage::Partial(p)) => agg.on_partial(&mut dir, p, &record.payload, now),
+                    Ok(AnyMessage::Partial(p)) => {
+                        round_of = Some((p.region.clone(), p.interval_start));
+                        agg.on_partial(&mut dir, p, &record.payload, now)
+                    }
                     Ok(other) => {
                         let letter = dlq::letter(
                             &record,
@@ -176,11 +224,40 @@ impl AggregatorService {
                         Vec::new()
                     }
                 };
+                let rejected = outputs.iter().any(|o| matches!(o, Output::Reject(_)));
+                if redelivered {
+                    // Re-reading what an earlier instance already judged: no second dead letter.
+                    outputs.retain(|o| {
+                        !matches!(o, Output::Reject(r) if matches!(r.reason, RejectReason::Replay | RejectReason::Late))
+                    });
+                }
+                match round_of {
+                    Some(round) if !rejected => inflight.hold(&record, round),
+                    _ => inflight.pass(&record),
+                }
+                inflight.release_closed(&outputs);
                 out.publish(outputs, Some(&record)).await?;
-                consumer.commit(&record).await?;
             }
-            let outputs = agg.on_tick(&mut dir, now_ms());
-            out.publish(outputs, None).await?;
+            if caught_up {
+                let outputs = agg.on_tick(&mut dir, now_ms());
+                inflight.release_closed(&outputs);
+                out.publish(outputs, None).await?;
+            }
+            if last_commit.elapsed() >= Duration::from_millis(250) {
+                let safe = inflight.safe_offsets();
+                if !safe.is_empty() {
+                    let refs: Vec<&Record> = safe.iter().collect();
+                    if let Err(e) = consumer.commit_all(&refs).await {
+                        tracing::warn!(error = %e, "commit failed; will retry");
+                    }
+                }
+                last_commit = std::time::Instant::now();
+            }
+        }
+        let safe = inflight.safe_offsets();
+        let refs: Vec<&Record> = safe.iter().collect();
+        if !refs.is_empty() {
+            consumer.commit_all(&refs).await?;
         }
         tracing::info!(?report, "aggregator stopped");
         Ok(report)
@@ -192,6 +269,26 @@ struct Outbox<'a> {
     topics: &'a TopicNames,
     id: &'a str,
     report: &'a mut AggregatorReport,
+    /// Decisions already on the log (found at startup): not published again.
+    logged: BTreeSet<String>,
+}
+
+/// The identity of a decision on the log: at most one of each is ever published.
+fn identity(o: &Output) -> Option<String> {
+    Some(match o {
+        Output::Open(m) => format!("open/{}/{}/{}", m.region, m.interval_start, m.attempt),
+        Output::Redistribute(m) => format!(
+            "redistribute/{}/{}/{}/{}",
+            m.region, m.interval_start, m.attempt, m.recipient
+        ),
+        Output::Outcome(m) => format!("outcome/{}/{}/{}", m.region, m.interval_start, m.attempt),
+        Output::Total(m) => format!("total/{}/{}", m.region, m.interval_start),
+        Output::Quarantine(m) => format!(
+            "quarantine/{}/{}/{}/{}",
+            m.region, m.meter_id, m.interval_start, m.attempt
+        ),
+        Output::Reject(_) => return None,
+    })
 }
 
 impl Outbox<'_> {
@@ -210,6 +307,11 @@ impl Outbox<'_> {
         let (producer, topics) = (self.producer, self.topics);
         let mut sends = Vec::new();
         for o in outputs {
+            if let Some(id) = identity(&o)
+                && !self.logged.insert(id)
+            {
+                continue; // already on the log
+            }
             let (topic, region, bytes) = match &o {
                 Output::Open(m) => {
                     self.report.rounds_opened += 1;
@@ -248,5 +350,194 @@ impl Outbox<'_> {
         }
         try_join_all(sends).await?;
         Ok(())
+    }
+}
+
+/// What the control and totals topics say this deployment already decided.
+struct Restored {
+    logged: BTreeSet<String>,
+    adopted: Vec<String>,
+    /// Per region, the latest interval opened.
+    latest: BTreeMap<String, i64>,
+}
+
+impl Restored {
+    fn next_interval(&self, step: i64) -> BTreeMap<String, i64> {
+        self.latest
+            .iter()
+            .map(|(r, i)| (r.clone(), i + step))
+            .collect()
+    }
+}
+
+/// Reads the control and totals topics up to their current end and adopts every decision
+/// signed by this deployment's aggregator id.
+async fn restore(
+    s: &AggregatorSettings,
+    id: &str,
+    agg: &mut Aggregator,
+    dir: &mut Directory,
+) -> Result<Restored, ServiceError> {
+    let mut restored = Restored {
+        logged: BTreeSet::new(),
+        adopted: Vec::new(),
+        latest: BTreeMap::new(),
+    };
+    let mut replay = zeal_connectors::kafka::Replay::start(
+        &s.kafka,
+        &format!("{}-restore", s.group_id),
+        &[&s.topics.control, &s.topics.totals],
+        0,
+        i64::MAX,
+    )
+    .await?;
+    while let Some(record) = replay.next().await? {
+        let Ok(msg) = decode_any(&record.payload) else {
+            continue;
+        };
+        let output = match msg {
+            AnyMessage::RoundOpen(m) if m.aggregator_id == id => {
+                let latest = restored.latest.entry(m.region.clone()).or_insert(i64::MIN);
+                *latest = (*latest).max(m.interval_start);
+                agg.adopt_open(m.clone());
+                Output::Open(m)
+            }
+            AnyMessage::Redistribution(m) if m.aggregator_id == id => Output::Redistribute(m),
+            AnyMessage::RoundOutcome(m) if m.aggregator_id == id => {
+                agg.adopt_outcome(&m);
+                Output::Outcome(m)
+            }
+            AnyMessage::RegionTotal(m) if m.aggregator_id == id => Output::Total(m),
+            AnyMessage::QuarantineEvent(m) if m.aggregator_id == id => {
+                dir.quarantine(&m.meter_id);
+                Output::Quarantine(m)
+            }
+            _ => continue,
+        };
+        if let Some(key) = identity(&output) {
+            restored.logged.insert(key);
+        }
+    }
+    restored.adopted = agg.active_rounds().iter().map(|k| k.to_string()).collect();
+    Ok(restored)
+}
+
+/// Deadlines and new rounds wait until the input topics are read up to where they ended at
+/// startup: a replacement must see again every bundle and partial of the rounds it adopted
+/// before it judges who is missing.
+struct CatchUp {
+    ends: BTreeMap<(String, i32), i64>,
+    positions: BTreeMap<(String, i32), i64>,
+    done: bool,
+}
+
+impl CatchUp {
+    fn new(ends: BTreeMap<(String, i32), i64>) -> Self {
+        CatchUp {
+            ends,
+            positions: BTreeMap::new(),
+            done: false,
+        }
+    }
+
+    fn seen(&mut self, r: &Record) {
+        self.positions
+            .insert((r.topic.clone(), r.partition), r.offset + 1);
+    }
+
+    fn is_redelivery(&self, r: &Record) -> bool {
+        self.ends
+            .get(&(r.topic.clone(), r.partition))
+            .is_some_and(|end| r.offset < *end)
+    }
+
+    fn check(
+        &mut self,
+        consumer: &GroupConsumer,
+        assignment: &[(String, i32)],
+    ) -> Result<bool, ServiceError> {
+        if self.done {
+            return Ok(true);
+        }
+        if assignment.is_empty() {
+            return Ok(false);
+        }
+        for (topic, p) in assignment {
+            let key = (topic.clone(), *p);
+            let end = self.ends.get(&key).copied().unwrap_or(0);
+            if end == 0 {
+                continue;
+            }
+            let position = match self.positions.get(&key) {
+                Some(p) => *p,
+                None => {
+                    let committed =
+                        tokio::task::block_in_place(|| consumer.committed_offset(topic, *p))?
+                            .unwrap_or(0);
+                    self.positions.insert(key.clone(), committed);
+                    committed
+                }
+            };
+            if position < end {
+                return Ok(false);
+            }
+        }
+        tracing::info!("caught up with the input topics");
+        self.done = true;
+        Ok(true)
+    }
+}
+
+/// Offsets that are safe to commit: never past a record of a round still open, so a
+/// replacement re-reads every bundle and partial of the rounds it adopts.
+#[derive(Default)]
+struct Inflight {
+    held: BTreeMap<(String, i32), BTreeMap<i64, (String, i64)>>,
+    last: BTreeMap<(String, i32), Record>,
+}
+
+impl Inflight {
+    fn hold(&mut self, r: &Record, round: (String, i64)) {
+        self.held
+            .entry((r.topic.clone(), r.partition))
+            .or_default()
+            .insert(r.offset, round);
+        self.pass(r);
+    }
+
+    fn pass(&mut self, r: &Record) {
+        let mut light = r.clone();
+        light.payload = Vec::new();
+        light.key = None;
+        self.last.insert((r.topic.clone(), r.partition), light);
+    }
+
+    fn release_closed(&mut self, outputs: &[Output]) {
+        for o in outputs {
+            let closed = match o {
+                Output::Outcome(m) if m.status != zeal_schemas::RoundStatus::Reopened => {
+                    (m.region.clone(), m.interval_start)
+                }
+                _ => continue,
+            };
+            for held in self.held.values_mut() {
+                held.retain(|_, round| *round != closed);
+            }
+        }
+    }
+
+    /// Per partition, a record whose offset + 1 is the position to commit.
+    fn safe_offsets(&self) -> Vec<Record> {
+        self.last
+            .iter()
+            .map(|(key, last)| {
+                let mut r = last.clone();
+                if let Some((first, _)) = self.held.get(key).and_then(|h| h.iter().next()) {
+                    r.offset = first - 1;
+                }
+                r
+            })
+            .filter(|r| r.offset >= 0)
+            .collect()
     }
 }

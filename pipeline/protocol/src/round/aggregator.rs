@@ -756,6 +756,73 @@ impl Aggregator {
         }
     }
 
+    /// Restores a round opened earlier (by this or a crashed instance) from its RoundOpen on the
+    /// control topic. A later attempt replaces an earlier one.
+    pub fn adopt_open(&mut self, open: RoundOpen) {
+        let k = (open.region.clone(), open.interval_start);
+        if self.closed.contains_key(&k) {
+            return;
+        }
+        if let Some(r) = self.active.get(&k)
+            && r.open.attempt >= open.attempt
+        {
+            return;
+        }
+        if let Some(d) = self.deferred.get_mut(&open.region) {
+            for c in &open.carried_intervals {
+                d.remove(c);
+            }
+        }
+        self.active.insert(
+            k,
+            ActiveRound {
+                open,
+                phase: Phase::Sharing,
+                bundles: BTreeMap::new(),
+                products: BTreeMap::new(),
+                verdicts: BTreeMap::new(),
+            },
+        );
+    }
+
+    /// Restores how a round ended from its RoundOutcome on the control topic: the round is
+    /// closed, and a deferral carries its intervals forward, exactly as when it was decided.
+    pub fn adopt_outcome(&mut self, outcome: &RoundOutcome) {
+        if outcome.status == RoundStatus::Reopened {
+            return;
+        }
+        let k = (outcome.region.clone(), outcome.interval_start);
+        let carried = match self.active.get(&k) {
+            Some(r) if r.open.attempt == outcome.attempt => {
+                let r = self.active.remove(&k).expect("present");
+                r.open.carried_intervals
+            }
+            Some(_) => return,
+            None => Vec::new(),
+        };
+        if outcome.status != RoundStatus::Completed {
+            let d = self.deferred.entry(outcome.region.clone()).or_default();
+            d.insert(outcome.interval_start);
+            d.extend(carried);
+        }
+        self.closed.insert(
+            k,
+            ClosedRound {
+                attempt: outcome.attempt,
+                bundles: BTreeSet::new(),
+                partials: BTreeSet::new(),
+            },
+        );
+        self.prune_closed(&outcome.region);
+    }
+
+    /// Drops every round and carry of a region (another instance owns it now).
+    pub fn forget_region(&mut self, region: &str) {
+        self.active.retain(|(r, _), _| r != region);
+        self.closed.retain(|(r, _), _| r != region);
+        self.deferred.remove(region);
+    }
+
     /// The open round of a region and interval, if any (for services and tests).
     pub fn round_open_message(&self, region: &str, interval_start: i64) -> Option<&RoundOpen> {
         self.active
