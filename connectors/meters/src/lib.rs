@@ -1,0 +1,18 @@
+//! Where meter readings come from: simulated households ([`sim`]) and DSMR register exports
+//! ([`dsmr`]). Both produce [`IntervalReading`]s: energy imported from and exported to the grid
+//! in one interval, in whole watt-hours.
+
+pub mod civil;
+pub mod dsmr;
+pub mod sim;
+
+/// One meter's energy over one interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntervalReading {
+    /// Interval start, milliseconds since the Unix epoch (UTC).
+    pub interval_start: i64,
+    /// Energy drawn from the grid, Wh.
+    pub import_wh: u64,
+    /// Energy fed into the grid, Wh.
+    pub export_wh: u64,
+}
