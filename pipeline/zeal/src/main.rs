@@ -21,6 +21,13 @@ enum Command {
     /// Benchmarks that print ratios against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
+    /// Act for meters (simulated or a DSMR export): enrol them and answer every round.
+    Gateway(cmd::gateway::GatewayArgs),
+    /// Run an aggregator instance: open rounds, fold, verify, publish totals.
+    Aggregate(cmd::aggregate::AggregateArgs),
+    /// Write pipeline output to a store.
+    #[command(subcommand)]
+    Sink(cmd::sink::SinkCommand),
     /// Create and check the pipeline's Kafka topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
@@ -37,11 +44,15 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Round(a) => cmd::round::run(a),
         Command::Bench(c) => cmd::bench::run(c),
+        Command::Gateway(a) => cmd::gateway::run(a),
+        Command::Aggregate(a) => cmd::aggregate::run(a),
+        Command::Sink(c) => cmd::sink::run(c),
         Command::Topics(c) => cmd::topics::run(c),
         Command::Decode(a) => cmd::decode::run(a),
         Command::Schemas => cmd::schemas::run(),

@@ -868,6 +868,33 @@ pub struct AggregatorPublic {
     pub key: VerifyingKey,
 }
 
+impl AggregatorPublic {
+    /// The key as 64 hex digits (what operators hand to gateways).
+    pub fn to_hex(&self) -> String {
+        self.key
+            .to_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Reads a key from 64 hex digits.
+    pub fn from_hex(id: &str, hex: &str) -> Result<Self, ProtocolError> {
+        let hex = hex.trim();
+        let bad = || ProtocolError::BadKeyFile("aggregator key is not 64 hex digits".into());
+        if hex.len() != 64 {
+            return Err(bad());
+        }
+        let mut bytes = [0u8; 32];
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+        }
+        let key = VerifyingKey::from_bytes(&bytes)
+            .map_err(|e| ProtocolError::BadKeyFile(format!("aggregator key: {e}")))?;
+        Ok(AggregatorPublic { id: id.into(), key })
+    }
+}
+
 /// Checks an aggregator's signature on a control message.
 pub fn verify_aggregator<T: Signed>(aggregator: &AggregatorPublic, msg: &T) -> bool {
     match signing_bytes(msg) {

@@ -1,9 +1,13 @@
 //! One module per subcommand.
 
+pub mod aggregate;
 pub mod bench;
+pub mod common;
 pub mod decode;
+pub mod gateway;
 pub mod round;
 pub mod schemas;
+pub mod sink;
 pub mod topics;
 
 /// A multi-threaded runtime for subcommands that do network I/O.

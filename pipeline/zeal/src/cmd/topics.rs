@@ -1,8 +1,9 @@
 //! `zeal topics`: create the pipeline's topics idempotently.
 
+use super::common::KafkaArgs;
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use zeal_connectors::kafka::{KafkaConfig, TopicStatus, ensure_topics, zeal_topics};
+use zeal_connectors::kafka::{TopicStatus, ensure_topics};
 
 #[derive(Subcommand)]
 pub enum TopicsCommand {
@@ -12,9 +13,8 @@ pub enum TopicsCommand {
 
 #[derive(Args)]
 pub struct CreateArgs {
-    /// Kafka bootstrap servers.
-    #[arg(long, env = "ZEAL_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
-    bootstrap: String,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// Partitions of every region-keyed topic (all must match).
     #[arg(long, default_value_t = 12)]
     partitions: i32,
@@ -28,11 +28,11 @@ pub fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
         TopicsCommand::Create(a) => {
             anyhow::ensure!(a.partitions > 0, "--partitions must be at least 1");
             anyhow::ensure!(a.replication > 0, "--replication must be at least 1");
-            let cfg = KafkaConfig::new(&a.bootstrap, "zeal-topics");
-            let specs = zeal_topics(a.partitions, a.replication);
+            let cfg = a.kafka.config("zeal-topics");
+            let specs = a.kafka.topics().specs(a.partitions, a.replication);
             let result = super::runtime()?
                 .block_on(ensure_topics(&cfg, &specs))
-                .with_context(|| format!("creating topics on {}", a.bootstrap))?;
+                .with_context(|| format!("creating topics on {}", a.kafka.bootstrap))?;
             for (name, status) in result {
                 let what = match status {
                     TopicStatus::Created => "created",

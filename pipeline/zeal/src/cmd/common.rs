@@ -1,0 +1,155 @@
+//! Arguments and helpers shared by the service subcommands.
+
+use anyhow::{Context, bail};
+use clap::Args;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeal_connectors::kafka::{KafkaConfig, TopicNames};
+use zeal_protocol::ProtocolConfig;
+
+/// Where the broker is and which topics to use.
+#[derive(Args, Debug, Clone)]
+pub struct KafkaArgs {
+    /// Kafka bootstrap servers.
+    #[arg(long, env = "ZEAL_KAFKA_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    pub bootstrap: String,
+    /// Prefix of every topic name (several deployments on one cluster).
+    #[arg(long, env = "ZEAL_TOPIC_PREFIX", default_value = "")]
+    pub topic_prefix: String,
+}
+
+impl KafkaArgs {
+    pub fn config(&self, client: &str) -> KafkaConfig {
+        KafkaConfig::new(&self.bootstrap, client)
+    }
+
+    pub fn topics(&self) -> TopicNames {
+        TopicNames::with_prefix(&self.topic_prefix)
+    }
+}
+
+/// Protocol parameters: defaults, overridden by a TOML file.
+#[derive(Args, Debug, Clone)]
+pub struct ProtocolArgs {
+    /// TOML file with protocol parameters (value_bits, min_roster, share_deadline in ms, ...).
+    #[arg(long, env = "ZEAL_PROTOCOL")]
+    pub protocol: Option<PathBuf>,
+}
+
+impl ProtocolArgs {
+    pub fn load(&self) -> anyhow::Result<ProtocolConfig> {
+        let config = match &self.protocol {
+            None => ProtocolConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+        };
+        config.validate().context("protocol parameters")?;
+        Ok(config)
+    }
+}
+
+/// Parses `2020-07-01T00:00Z`, `2020-07-01T00:00:00Z`, `2020-07-01` (UTC) or milliseconds since
+/// the epoch.
+pub fn parse_time(s: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        return Ok(ms);
+    }
+    let s = s.trim_end_matches('Z');
+    let (date, time) = s.split_once('T').unwrap_or((s, "00:00"));
+    let d: Vec<&str> = date.split('-').collect();
+    let t: Vec<&str> = time.split(':').collect();
+    if d.len() != 3 || t.len() < 2 {
+        bail!("{s:?} is not a time: use 2020-07-01T00:00Z or milliseconds since the epoch");
+    }
+    let num = |x: &str| x.parse::<i64>().with_context(|| format!("{x:?} in {s:?}"));
+    let days =
+        zeal_meters::civil::days_from_civil(num(d[0])?, num(d[1])? as u32, num(d[2])? as u32);
+    let secs =
+        num(t[0])? * 3600 + num(t[1])? * 60 + t.get(2).map(|x| num(x)).transpose()?.unwrap_or(0);
+    Ok((days * 86_400 + secs) * 1000)
+}
+
+/// Formats milliseconds since the epoch as `2020-07-01T00:15Z`.
+pub fn format_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = zeal_meters::civil::civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}Z", s / 3600, s % 3600 / 60)
+}
+
+/// A shutdown signal that turns true on SIGTERM or Ctrl-C.
+pub fn shutdown_on_signals() -> tokio::sync::watch::Receiver<bool> {
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down: finishing the message in hand and committing offsets");
+        let _ = tx.send(true);
+    });
+    rx
+}
+
+/// Reads a 32-byte secret seed, creating it (mode 0600) when absent.
+pub fn load_or_create_seed(path: &Path) -> anyhow::Result<([u8; 32], bool)> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let mode = std::fs::metadata(path)?.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                bail!(
+                    "{} is readable by others (mode {mode:o}): chmod 600 it",
+                    path.display()
+                );
+            }
+            let seed: [u8; 32] = bytes
+                .as_slice()
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("{} is not a 32-byte key", path.display()))?;
+            Ok((seed, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(
+                &mut <rand_chacha::ChaCha20Rng as rand::SeedableRng>::from_os_rng(),
+                &mut seed,
+            );
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            std::io::Write::write_all(&mut f, &seed)?;
+            f.sync_all()?;
+            Ok((seed, true))
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Milliseconds as a Duration, for flags.
+pub fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_parse_and_format() {
+        assert_eq!(parse_time("2020-07-01T00:00Z").unwrap(), 1_593_561_600_000);
+        assert_eq!(parse_time("2020-07-01").unwrap(), 1_593_561_600_000);
+        assert_eq!(parse_time("1593561600000").unwrap(), 1_593_561_600_000);
+        assert_eq!(format_time(1_593_562_500_000), "2020-07-01T00:15Z");
+        assert!(parse_time("tomorrow").is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! `zeal sink clickhouse`: totals and round events into ClickHouse.
+
+use super::common::{KafkaArgs, millis, shutdown_on_signals};
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
+use zeal_services::sink::{ClickHouseSink, SinkSettings};
+
+#[derive(Subcommand)]
+pub enum SinkCommand {
+    /// Write region totals and round events to ClickHouse (creates the tables).
+    Clickhouse(ClickHouseArgs),
+}
+
+#[derive(Args)]
+pub struct ClickHouseArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// ClickHouse HTTP URL, e.g. http://user:password@127.0.0.1:8123/zeal.
+    #[arg(long, env = "ZEAL_CLICKHOUSE_URL")]
+    clickhouse: String,
+    /// Consumer group of the sink.
+    #[arg(long, default_value = "zeal-sink-clickhouse")]
+    group: String,
+}
+
+pub fn run(cmd: SinkCommand) -> anyhow::Result<()> {
+    let SinkCommand::Clickhouse(a) = cmd;
+    let config = ClickHouseConfig::from_url(&a.clickhouse)?;
+    super::runtime()?.block_on(async move {
+        let warehouse = Warehouse::connect(&config)
+            .await
+            .with_context(|| format!("connecting to {}", config.endpoint))?;
+        eprintln!("ClickHouse {} at {}", warehouse.version(), config.endpoint);
+        let sink = ClickHouseSink::new(
+            SinkSettings {
+                kafka: a.kafka.config("zeal-sink"),
+                topics: a.kafka.topics(),
+                group_id: a.group,
+                batch_rows: 50_000,
+                max_delay: millis(1_000),
+            },
+            warehouse,
+        )
+        .await?;
+        let report = sink.run(shutdown_on_signals()).await?;
+        eprintln!(
+            "wrote {} total rows, {} event rows",
+            report.total_rows, report.event_rows
+        );
+        anyhow::Ok(())
+    })
+}
