@@ -401,3 +401,93 @@ async fn rogue_input_is_dead_lettered_with_its_reason_and_totals_stay_exact() {
     gw.await.unwrap().unwrap();
     sink.await.unwrap().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_audit_passes_an_untouched_log_and_names_a_tampered_total() {
+    use zeal_services::audit::{AuditSettings, run_audit};
+    let env = Env::new().await;
+    let gateway = env.gateway(20);
+    let producer = KeyedProducer::new(&env.kafka).unwrap();
+    gateway.enrol(&producer).await.unwrap();
+    let sink = env.sink().await;
+    let gw = tokio::spawn(gateway.run(env.stop.clone()));
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        env.aggregator(20).run(env.stop.clone()),
+    )
+    .await
+    .expect("bounded run ends")
+    .unwrap();
+    assert_eq!(env.clickhouse_totals().await, expected());
+    let settings = AuditSettings {
+        kafka: env.kafka.clone(),
+        topics: env.topics.clone(),
+        group_id: unique("audit"),
+        protocol: protocol(20),
+        from: T0,
+        to: T0 + (INTERVALS - 1) * STEP,
+        region: None,
+        trusted: vec![env.key().public()],
+    };
+    let clean = run_audit(&settings, Some(&env.warehouse)).await.unwrap();
+    assert!(
+        clean.ok(),
+        "untouched log: {:?} {:?}",
+        clean.rounds,
+        clean.clickhouse
+    );
+    assert_eq!(clean.rounds.len(), REGIONS.len() * INTERVALS as usize);
+    assert!(clean.clickhouse_checked);
+
+    // Someone writes a different total for NL-UT-01's first interval into the totals topic.
+    let totals = env.read(&env.topics.totals).await;
+    let mut forged = totals
+        .iter()
+        .find_map(|r| match decode_any(&r.payload) {
+            Ok(AnyMessage::RegionTotal(t)) if t.region == REGIONS[0] && t.interval_start == T0 => {
+                Some(t)
+            }
+            _ => None,
+        })
+        .unwrap();
+    forged.totals[0] += 5_000;
+    forged.published_at += 1_000;
+    let rogue =
+        AggregatorKey::generate("agg-e2e", &mut rand_chacha::ChaCha20Rng::seed_from_u64(666));
+    sign_message(&rogue, &mut forged);
+    producer
+        .send_message(&env.topics.totals, REGIONS[0].as_bytes(), &forged)
+        .await
+        .unwrap();
+    // The sink writes it like any total (ReplacingMergeTree keeps the newest).
+    for _ in 0..50 {
+        if env.clickhouse_totals().await != expected() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tampered = run_audit(&settings, Some(&env.warehouse)).await.unwrap();
+    assert!(!tampered.ok());
+    let bad: Vec<_> = tampered.rounds.iter().filter(|r| !r.ok()).collect();
+    assert_eq!(bad.len(), 1, "only the tampered round is named: {bad:?}");
+    assert_eq!(
+        (bad[0].region.as_str(), bad[0].interval_start),
+        (REGIONS[0], T0)
+    );
+    let checks: Vec<&str> = bad[0].findings.iter().map(|f| f.check).collect();
+    assert!(
+        checks.contains(&"one-total") && checks.contains(&"signature"),
+        "{checks:?}"
+    );
+    assert!(
+        tampered
+            .clickhouse
+            .iter()
+            .any(|c| c.contains(REGIONS[0]) && c.contains("import_wh")),
+        "ClickHouse now disagrees with the verified total: {:?}",
+        tampered.clickhouse
+    );
+    env.finish().await;
+    gw.await.unwrap().unwrap();
+    sink.await.unwrap().unwrap();
+}

@@ -625,3 +625,63 @@ fn a_replacement_adopting_the_log_finishes_the_round_with_the_same_total() {
     let out = third.on_share_bundle(&mut w.dir, log.bundles[0].clone(), &raw, T0);
     assert!(matches!(&out[0], Output::Reject(x) if x.reason == RejectReason::Late));
 }
+
+fn round_log(log: &Log) -> zeal_protocol::round::audit::RoundLog {
+    zeal_protocol::round::audit::RoundLog {
+        opens: log.opens.clone(),
+        bundles: log.bundles.clone(),
+        redistributions: log.redistributions.clone(),
+        partials: log.partials.clone(),
+        outcomes: log.outcomes.clone(),
+        totals: log.totals.clone(),
+        quarantines: log.quarantines.clone(),
+    }
+}
+
+#[test]
+fn the_audit_passes_honest_rounds_and_names_each_tampering() {
+    use zeal_protocol::round::audit::audit_round;
+    let mut w = World::new(6, 18);
+    w.record(interval(0), &readings(6, 0));
+    let log = w.run_round(interval(0), &mut Faults::default());
+    let trusted = [w.aggregator_public.clone()];
+    let clean = audit_round(&round_log(&log), &w.dir, &w.config, &trusted);
+    assert!(clean.ok(), "{:?}", clean.findings);
+    assert_eq!(clean.recomputed.as_ref(), clean.published.as_ref());
+
+    // A second, different total for the same interval (even if signed by the real key).
+    let mut tampered = round_log(&log);
+    let mut forged = log.totals[0].clone();
+    forged.totals[0] += 1000;
+    tampered.totals.push(forged.clone());
+    let a = audit_round(&tampered, &w.dir, &w.config, &trusted);
+    assert!(
+        a.findings.iter().any(|f| f.check == "one-total"),
+        "{:?}",
+        a.findings
+    );
+    assert!(
+        a.findings.iter().any(|f| f.check == "signature"),
+        "an unsigned edit is caught"
+    );
+
+    // A replaced total: arithmetic.
+    let mut replaced = round_log(&log);
+    replaced.totals = vec![forged];
+    let a = audit_round(&replaced, &w.dir, &w.config, &trusted);
+    assert!(
+        a.findings.iter().any(|f| f.check == "arithmetic"),
+        "{:?}",
+        a.findings
+    );
+
+    // A doctored redistribution: the fold check.
+    let mut refolded = round_log(&log);
+    refolded.redistributions[0].products[0] = log.redistributions[1].products[0].clone();
+    let a = audit_round(&refolded, &w.dir, &w.config, &[]);
+    assert!(
+        a.findings.iter().any(|f| f.check == "fold"),
+        "{:?}",
+        a.findings
+    );
+}

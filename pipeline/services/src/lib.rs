@@ -5,12 +5,14 @@
 //! - [`gateway::GatewayService`]: acts for a set of meters bound to their regions' partitions.
 //! - [`sink::ClickHouseSink`]: writes totals and round events to ClickHouse.
 //! - [`registry::RegistryFollower`]: the compacted registry topic as a [`Directory`].
+//! - [`audit::run_audit`]: re-verifies every round of a time range from the log alone.
 //!
 //! Every rejected input becomes a dead letter ([`dlq`]); nothing is dropped silently.
 //!
 //! [`Directory`]: zeal_protocol::round::directory::Directory
 
 pub mod aggregator;
+pub mod audit;
 pub mod dlq;
 pub mod gateway;
 pub mod registry;

@@ -28,6 +28,9 @@ enum Command {
     /// Write pipeline output to a store.
     #[command(subcommand)]
     Sink(cmd::sink::SinkCommand),
+    /// Re-verify every round of a time range from the log alone (no secrets); exit 1 on any
+    /// discrepancy.
+    Audit(cmd::audit::AuditArgs),
     /// Create and check the pipeline's Kafka topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
@@ -53,6 +56,11 @@ fn main() -> std::process::ExitCode {
         Command::Gateway(a) => cmd::gateway::run(a),
         Command::Aggregate(a) => cmd::aggregate::run(a),
         Command::Sink(c) => cmd::sink::run(c),
+        Command::Audit(a) => match cmd::audit::run(a) {
+            Ok(true) => Ok(()),
+            Ok(false) => return std::process::ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         Command::Topics(c) => cmd::topics::run(c),
         Command::Decode(a) => cmd::decode::run(a),
         Command::Schemas => cmd::schemas::run(),

@@ -14,6 +14,7 @@
 //! messages to publish. Nothing here does I/O.
 
 pub mod aggregator;
+pub mod audit;
 pub mod crypto;
 pub mod directory;
 pub mod gateway;

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod aggregate;
+pub mod audit;
 pub mod bench;
 pub mod common;
 pub mod decode;
