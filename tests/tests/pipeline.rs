@@ -96,6 +96,7 @@ async fn run(sc: &Scenario) -> Outcome {
             protocol: protocol(),
             trusted: vec![key.public()],
             state_dir: state.clone(),
+            drill: Default::default(),
         },
         &meters,
     )

@@ -14,14 +14,14 @@ use zeal_protocol::ProtocolConfig;
 use zeal_protocol::round::crypto::{AggregatorKey, MeterSecrets, sign_message};
 use zeal_schemas::{AnyMessage, DeadLetter, RejectReason, ShareBundle, decode, decode_any};
 use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
-use zeal_services::gateway::{GatewayService, GatewaySettings};
+use zeal_services::gateway::{Drill, GatewayService, GatewaySettings};
 use zeal_services::sink::{ClickHouseSink, SinkSettings};
 use zeal_tests::{clickhouse, kafka, unique};
 
 const T0: i64 = 1_593_561_600_000;
 const STEP: i64 = 900_000;
 const REGIONS: [&str; 2] = ["NL-UT-01", "NL-GR-02"];
-const METERS: usize = 5;
+const METERS: usize = 6;
 const INTERVALS: i64 = 2;
 
 fn protocol(share_secs: u64) -> ProtocolConfig {
@@ -48,6 +48,9 @@ struct Env {
     state: std::path::PathBuf,
     stop_tx: tokio::sync::watch::Sender<bool>,
     stop: tokio::sync::watch::Receiver<bool>,
+    drill: Drill,
+    intervals: i64,
+    max_open: usize,
 }
 
 impl Env {
@@ -73,6 +76,9 @@ impl Env {
             state: std::env::temp_dir().join(unique("zeal-gw")),
             stop_tx,
             stop,
+            drill: Drill::default(),
+            intervals: INTERVALS,
+            max_open: 2,
         }
     }
 
@@ -96,13 +102,14 @@ impl Env {
                 protocol: protocol(share_secs),
                 trusted: vec![self.key().public()],
                 state_dir: self.state.clone(),
+                drill: self.drill.clone(),
             },
             &meters,
         )
         .unwrap();
         for (ri, r) in REGIONS.iter().enumerate() {
             for i in 0..METERS {
-                for k in 0..INTERVALS {
+                for k in 0..self.intervals {
                     g.record_reading(&format!("{r}-m{i:03}"), T0 + k * STEP, reading(ri, i, k));
                 }
             }
@@ -118,9 +125,9 @@ impl Env {
                 group_id: self.group.clone(),
                 protocol: protocol(share_secs),
                 first_interval: T0,
-                last_interval: Some(T0 + (INTERVALS - 1) * STEP),
+                last_interval: Some(T0 + (self.intervals - 1) * STEP),
                 grace: Duration::ZERO,
-                max_open_per_region: 2,
+                max_open_per_region: self.max_open,
                 tick: Duration::from_millis(100),
             },
             self.key(),
@@ -487,6 +494,136 @@ async fn the_audit_passes_an_untouched_log_and_names_a_tampered_total() {
         "ClickHouse now disagrees with the verified total: {:?}",
         tampered.clickhouse
     );
+    env.finish().await;
+    gw.await.unwrap().unwrap();
+    sink.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn wrong_partials_out_of_range_shares_and_replays_are_caught_and_contained() {
+    use zeal_services::audit::{AuditSettings, run_audit};
+    let mut env = Env::new().await;
+    let liar = format!("{}-m001", REGIONS[0]);
+    let cheat = format!("{}-m002", REGIONS[1]);
+    env.drill = Drill {
+        wrong_partials: [liar.clone()].into(),
+        out_of_range_shares: [cheat.clone()].into(),
+        replay_bundles: true,
+    };
+    env.intervals = 2;
+    env.max_open = 1; // the second round opens after the first is decided, and carries it
+    let gateway = env.gateway(20);
+    let producer = KeyedProducer::new(&env.kafka).unwrap();
+    gateway.enrol(&producer).await.unwrap();
+    let sink = env.sink().await;
+    let gw = tokio::spawn(gateway.run(env.stop.clone()));
+    let report = tokio::time::timeout(
+        Duration::from_secs(120),
+        env.aggregator(20).run(env.stop.clone()),
+    )
+    .await
+    .expect("bounded run ends")
+    .unwrap();
+    assert_eq!(
+        (report.deferred, report.quarantined, report.totals),
+        (2, 2, 2),
+        "{report:?}"
+    );
+
+    // Interval 0 is deferred in both regions; interval 1 carries it, without the culprit.
+    let culprit = [1usize, 2];
+    let mut want = BTreeMap::new();
+    for (ri, r) in REGIONS.iter().enumerate() {
+        for (c, ch) in ["import_wh", "export_wh"].iter().enumerate() {
+            let sum: u64 = (0..METERS)
+                .filter(|i| *i != culprit[ri])
+                .map(|i| reading(ri, i, 0)[c] + reading(ri, i, 1)[c])
+                .sum();
+            want.insert(
+                (r.to_string(), ((T0 + STEP) / 1000) as u32, ch.to_string()),
+                sum as i64,
+            );
+        }
+    }
+    let mut got = BTreeMap::new();
+    for _ in 0..50 {
+        got = env.clickhouse_totals().await;
+        if got.len() >= want.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        got, want,
+        "exact totals over the honest meters, carried energy included"
+    );
+
+    #[derive(Debug, Deserialize, clickhouse::Row)]
+    struct Ev {
+        #[allow(dead_code)] // selected to show in failure messages
+        event: String,
+        meter_id: String,
+        reason: String,
+    }
+    let events: Vec<Ev> = env
+        .warehouse
+        .fetch_all("SELECT event, meter_id, reason FROM round_events FINAL WHERE event = 'QUARANTINE' ORDER BY meter_id")
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 2, "{events:?}");
+    let reason_of = |m: &str| {
+        events
+            .iter()
+            .find(|e| e.meter_id == m)
+            .map(|e| e.reason.clone())
+            .unwrap_or_default()
+    };
+    assert!(reason_of(&liar).starts_with("InvalidPartial"), "{events:?}");
+    assert!(
+        reason_of(&cheat).starts_with("OutOfRangeShares"),
+        "{events:?}"
+    );
+
+    let letters: Vec<DeadLetter> = env
+        .read(&env.topics.dlq)
+        .await
+        .iter()
+        .map(|r| decode::<DeadLetter>(&r.payload).unwrap())
+        .collect();
+    assert!(
+        letters.iter().any(|l| l.reason == RejectReason::Replay),
+        "replays are dead-lettered"
+    );
+    assert!(
+        letters
+            .iter()
+            .any(|l| l.reason == RejectReason::InvalidPartial
+                && l.origin.as_deref() == Some(liar.as_str()))
+    );
+
+    let audit = run_audit(
+        &AuditSettings {
+            kafka: env.kafka.clone(),
+            topics: env.topics.clone(),
+            group_id: unique("audit"),
+            protocol: protocol(20),
+            from: T0,
+            to: T0 + STEP,
+            region: None,
+            trusted: vec![env.key().public()],
+        },
+        Some(&env.warehouse),
+    )
+    .await
+    .unwrap();
+    assert!(
+        audit.ok(),
+        "deferrals, quarantines and carries all check out: {:?} {:?} {:?}",
+        audit.rounds,
+        audit.carry,
+        audit.clickhouse
+    );
+    assert!(audit.pending_carry.is_empty());
     env.finish().await;
     gw.await.unwrap().unwrap();
     sink.await.unwrap().unwrap();

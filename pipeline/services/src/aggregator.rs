@@ -130,12 +130,17 @@ impl AggregatorService {
             if stopping(&shutdown) {
                 break;
             }
-            for letter in registry.poll(&mut dir, Duration::from_millis(1)).await? {
-                out.dead_letter(&letter).await?;
+            match registry.poll(&mut dir, Duration::from_millis(1)).await {
+                Ok(letters) => {
+                    for letter in letters {
+                        out.dead_letter(&letter).await?;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "registry read failed; retrying"),
             }
             // Open every due round of the regions this instance owns.
             let now = now_ms();
-            let assignment = consumer.assignment()?;
+            let assignment = consumer.assignment().unwrap_or_default();
             let owned: BTreeSet<i32> = assignment
                 .iter()
                 .filter(|(t, _)| *t == s.topics.shares)

@@ -36,6 +36,61 @@ pub struct GatewaySettings {
     pub trusted: Vec<AggregatorPublic>,
     /// Key store and reveal log live here.
     pub state_dir: PathBuf,
+    /// Deliberate faults for drills (alarms, runbooks) and tests; empty in production.
+    pub drill: Drill,
+}
+
+/// Faults a gateway can inject on purpose, to check that the pipeline detects, attributes and
+/// contains them (`zeal gateway --drill ...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drill {
+    /// These meters publish partials whose decryption proof is wrong.
+    pub wrong_partials: BTreeSet<String>,
+    /// These meters send their first recipient an out-of-range share (validly signed).
+    pub out_of_range_shares: BTreeSet<String>,
+    /// Every share bundle is published twice.
+    pub replay_bundles: bool,
+}
+
+impl Drill {
+    /// Whether any fault is enabled.
+    pub fn is_active(&self) -> bool {
+        !self.wrong_partials.is_empty()
+            || !self.out_of_range_shares.is_empty()
+            || self.replay_bundles
+    }
+}
+
+/// Replaces the bundle's shares to its first recipient with an encryption of a value far
+/// outside the slot bound, re-signed by the sender (an attributable fault).
+fn drill_out_of_range(
+    bundle: &mut zeal_schemas::ShareBundle,
+    secrets: &MeterSecrets,
+    dir: &Directory,
+    open: &zeal_schemas::RoundOpen,
+    rng: &mut ChaCha20Rng,
+) {
+    use zeal_protocol::round::crypto::{Plaintext, sign_message};
+    use zeal_protocol::round::verify::{layout_for, round_key};
+    let Some(first) = bundle.shares.first().map(|s| s.recipient.clone()) else {
+        return;
+    };
+    let Some(recipient) = dir.get(&first) else {
+        return;
+    };
+    let layout = layout_for(open, recipient.keys.modulus_bits());
+    let huge = Plaintext(power_of_two(layout.slot_bits - 1));
+    let key = round_key(open);
+    for s in bundle.shares.iter_mut().filter(|s| s.recipient == first) {
+        s.ciphertext = recipient.keys.encrypt(&huge, rng).to_bytes(&recipient.keys);
+        s.signature =
+            secrets.sign_share(&key, &bundle.sender, &s.recipient, s.index, &s.ciphertext);
+    }
+    sign_message(secrets, bundle);
+}
+
+fn power_of_two(bits: u32) -> zeal_protocol::round::crypto::Integer {
+    zeal_protocol::round::crypto::Integer::from(1u32) << bits
 }
 
 /// What a gateway did.
@@ -183,12 +238,24 @@ impl GatewayService {
         let mut rng = ChaCha20Rng::from_os_rng();
         tracing::info!(gateway = %s.gateway_id, meters = self.agents.len(), ?regions, "gateway started");
         while !stopping(&shutdown) {
-            for letter in registry.poll(&mut dir, Duration::from_millis(1)).await? {
-                report.dead_letters += 1;
-                dlq::publish(&producer, &s.topics.dlq, &letter).await?;
+            match registry.poll(&mut dir, Duration::from_millis(1)).await {
+                Ok(letters) => {
+                    for letter in letters {
+                        report.dead_letters += 1;
+                        dlq::publish(&producer, &s.topics.dlq, &letter).await?;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "registry read failed; retrying"),
             }
-            let Some(record) = control.recv(Duration::from_millis(200)).await? else {
-                continue;
+            let record = match control.recv(Duration::from_millis(200)).await {
+                Ok(Some(r)) => r,
+                Ok(None) => continue,
+                Err(e) => {
+                    // The broker may be restarting: librdkafka reconnects; keep going.
+                    tracing::warn!(error = %e, "control read failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
             };
             let now = now_ms();
             match decode_any(&record.payload) {
@@ -200,7 +267,25 @@ impl GatewayService {
                         .filter(|a| a.region() == open.region)
                     {
                         match agent.on_round_open(&dir, &open, now, &mut rng) {
-                            Ok(Some(bundle)) => sends.push(bundle),
+                            Ok(Some(mut bundle)) => {
+                                if s.drill.out_of_range_shares.contains(agent.meter_id()) {
+                                    tracing::warn!(
+                                        meter = agent.meter_id(),
+                                        "DRILL: out-of-range share"
+                                    );
+                                    drill_out_of_range(
+                                        &mut bundle,
+                                        agent.secrets(),
+                                        &dir,
+                                        &open,
+                                        &mut rng,
+                                    );
+                                }
+                                if s.drill.replay_bundles {
+                                    sends.push(bundle.clone());
+                                }
+                                sends.push(bundle)
+                            }
                             Ok(None) => {}
                             Err(refusal) => {
                                 report.refusals += 1;
@@ -226,8 +311,18 @@ impl GatewayService {
                 Ok(AnyMessage::Redistribution(r)) => {
                     if let Some(agent) = self.agents.get_mut(&r.recipient) {
                         match agent.on_redistribution(&dir, &r) {
-                            Ok(Some(partial)) => {
+                            Ok(Some(mut partial)) => {
                                 let meter = agent.meter_id().to_string();
+                                if s.drill.wrong_partials.contains(&meter) {
+                                    tracing::warn!(%meter, "DRILL: wrong partial");
+                                    if let Some(last) = partial.plaintexts[0].last_mut() {
+                                        *last ^= 1;
+                                    }
+                                    zeal_protocol::round::crypto::sign_message(
+                                        agent.secrets(),
+                                        &mut partial,
+                                    );
+                                }
                                 self.persist_reveal(&meter, partial.interval_start)?;
                                 producer
                                     .send_message(
@@ -276,7 +371,9 @@ impl GatewayService {
                     .await?;
                 }
             }
-            tokio::task::block_in_place(|| control.commit(&record))?;
+            if let Err(e) = tokio::task::block_in_place(|| control.commit(&record)) {
+                tracing::warn!(error = %e, "commit failed; the next commit covers it");
+            }
         }
         tracing::info!(?report, "gateway stopped");
         Ok(report)

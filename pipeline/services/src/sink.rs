@@ -192,7 +192,19 @@ impl ClickHouseSink {
         let mut report = SinkReport::default();
         loop {
             let stop = stopping(&shutdown);
-            if !stop && let Some(r) = consumer.recv(Duration::from_millis(200)).await? {
+            let received = if stop {
+                None
+            } else {
+                match consumer.recv(Duration::from_millis(200)).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "consume failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        None
+                    }
+                }
+            };
+            if let Some(r) = received {
                 match decode_any(&r.payload) {
                     Ok(AnyMessage::RegionTotal(t)) => totals.extend(total_rows(&t)),
                     Ok(AnyMessage::RoundOutcome(o)) => events.push(outcome_row(&o)),
@@ -209,8 +221,25 @@ impl ClickHouseSink {
                 || totals.len() + events.len() >= s.batch_rows
                 || stop;
             if due && !pending.is_empty() {
-                report.total_rows += self.warehouse.insert_rows("region_totals", &totals).await?;
-                report.event_rows += self.warehouse.insert_rows("round_events", &events).await?;
+                let inserted = async {
+                    let t = self.warehouse.insert_rows("region_totals", &totals).await?;
+                    let e = self.warehouse.insert_rows("round_events", &events).await?;
+                    Ok::<_, ServiceError>((t, e))
+                }
+                .await;
+                match inserted {
+                    Ok((t, e)) => {
+                        report.total_rows += t;
+                        report.event_rows += e;
+                    }
+                    Err(e) if !stop => {
+                        // Keep the rows and the offsets; re-delivery is harmless (ReplacingMergeTree).
+                        tracing::warn!(error = %e, "insert failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
                 totals.clear();
                 events.clear();
                 // The newest record of each partition commits everything before it.
@@ -220,7 +249,9 @@ impl ClickHouseSink {
                     newest.insert((r.topic.clone(), r.partition), r);
                 }
                 let refs: Vec<&Record> = newest.into_values().collect();
-                consumer.commit_all(&refs).await?;
+                if let Err(e) = consumer.commit_all(&refs).await {
+                    tracing::warn!(error = %e, "commit failed; rows may be re-delivered (harmless)");
+                }
                 pending.clear();
                 oldest = None;
                 tracing::debug!(?report, at = now_ms(), "sink flushed");

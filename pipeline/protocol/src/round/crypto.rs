@@ -22,8 +22,10 @@ use super::RoundKey;
 use crate::error::ProtocolError;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
 use rand::{CryptoRng, RngCore};
+use rug::Complete;
+/// The bignum type of the backend (GMP), re-exported for callers that build plaintexts.
+pub use rug::Integer;
 use rug::integer::Order;
-use rug::{Complete, Integer};
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 use zeal_schemas::codec::{Signed, signing_bytes};

@@ -43,6 +43,15 @@ pub struct GatewayArgs {
     /// End (exclusive) of the readings.
     #[arg(long)]
     to: String,
+    /// DRILL: this meter publishes wrong partials (repeatable). For testing alarms only.
+    #[arg(long)]
+    drill_wrong_partial: Vec<String>,
+    /// DRILL: this meter sends an out-of-range share (repeatable). For testing alarms only.
+    #[arg(long)]
+    drill_out_of_range: Vec<String>,
+    /// DRILL: publish every share bundle twice.
+    #[arg(long)]
+    drill_replay: bool,
 }
 
 pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
@@ -125,7 +134,15 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         protocol,
         trusted,
         state_dir: a.state_dir,
+        drill: zeal_services::gateway::Drill {
+            wrong_partials: a.drill_wrong_partial.into_iter().collect(),
+            out_of_range_shares: a.drill_out_of_range.into_iter().collect(),
+            replay_bundles: a.drill_replay,
+        },
     };
+    if settings.drill.is_active() {
+        eprintln!("WARNING: fault drill active: {:?}", settings.drill);
+    }
     let mut gateway = GatewayService::new(settings, &meters)?;
     for (id, _, t, v) in readings {
         gateway.record_reading(&id, t, v);
