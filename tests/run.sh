@@ -91,6 +91,7 @@ cp tests/services/clickhouse/users.xml "$DIR/clickhouse/users.xml"
 clickhouse-server --config-file="$DIR/clickhouse/config.xml" \
   > "$DIR/clickhouse/stdout.log" 2>&1 &
 CH_PID=$!
+disown "$CH_PID" # tests may kill services; no job-control noise
 if ! wait_for clickhouse 60 curl -fsS "http://127.0.0.1:$CH_HTTP/ping"; then
   tail -n 50 "$DIR/clickhouse/stdout.log" "$DIR/clickhouse/clickhouse-server.err.log" >&2 || true
   die "ClickHouse did not answer on 127.0.0.1:$CH_HTTP"
@@ -105,6 +106,7 @@ mkdir -p "$DIR/tansu"
   --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
   --storage-engine "sqlite://tansu.db" > tansu.log 2>&1) &
 TANSU_PID=$!
+disown "$TANSU_PID"
 if ! wait_for tansu 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"; then
   tail -n 50 "$DIR/tansu/tansu.log" >&2 || true
   die "tansu did not accept connections on 127.0.0.1:$KAFKA_PORT"

@@ -4,6 +4,9 @@
 //! their addresses. A test that needs a service and does not find its variable fails with a
 //! message saying how to run it; it never passes silently.
 
+pub mod broker;
+pub mod pipeline;
+
 use std::sync::atomic::{AtomicU32, Ordering};
 use zeal_connectors::clickhouse::ClickHouseConfig;
 use zeal_connectors::kafka::KafkaConfig;
