@@ -1,143 +1,368 @@
 #!/usr/bin/env bash
-# The test command (README): installs what the tests need, starts a real Kafka-protocol broker
-# (tansu) and a real ClickHouse on free loopback ports with their data in a temporary
-# directory, runs the whole test suite against them, and stops both even when tests fail.
+# The test command (README, .ci/run). Installs what the tests need, starts a real Kafka-protocol
+# broker (tansu 0.6.0) and a real ClickHouse (Debian's 18.16) on free loopback ports with their
+# data in a temporary directory, runs the suite against them, and stops both however it ends.
 #
-#   bash tests/run.sh              # fmt check, schema check with fastavro, cargo test --workspace
-#   bash tests/run.sh -- CMD ...   # run CMD instead, with the services up and ZEAL_TEST_* set
-#   KEEP=1 bash tests/run.sh -- bash   # keep the temporary directory afterwards
+#   bash tests/run.sh                  cargo fmt --check, fastavro schema check, cargo test --workspace
+#   bash tests/run.sh -- CMD [ARG...]  run CMD instead, with the services up and ZEAL_TEST_* set
+#   bash tests/run.sh --keep           start the services, print their variables, leave them running
+#   bash tests/run.sh --stop DIR       stop services left by --keep (DIR is ZEAL_TEST_SERVICES_DIR)
+#   KEEP=1 bash tests/run.sh ...       stop the services but keep their directory (logs, data)
 #
-# Needs root on Debian for the first run (apt-get, cargo install); later runs reuse everything.
-# Re-runnable: nothing is left behind but caches (~/.cargo/bin/tansu, ~/.cache/zebra-zeal).
+# Exported to the command: ZEAL_TEST_KAFKA_BOOTSTRAP, ZEAL_TEST_CLICKHOUSE_URL (HTTP),
+# ZEAL_TEST_CLICKHOUSE_TCP_PORT (native), ZEAL_TEST_CLICKHOUSE_USER / _PASSWORD (admin),
+# ZEAL_TEST_CLICKHOUSE_READER_USER / _PASSWORD (readonly=1), ZEAL_TEST_TANSU_BIN,
+# ZEAL_TEST_TANSU_DIR (the broker's working directory), ZEAL_TEST_TANSU_STORAGE (its sqlite URL,
+# relative to that directory), ZEAL_TEST_TANSU_PID, ZEAL_TEST_SERVICES_DIR, ZEAL_TEST_PYTHON.
+# Tests that restart the broker (tests/src/broker.rs) start `$ZEAL_TEST_TANSU_BIN broker` with the
+# same three flags as below, in ZEAL_TEST_TANSU_DIR, and write its pid to
+# $ZEAL_TEST_SERVICES_DIR/tansu.pid; this script stops that one too.
+#
+# First run needs root on Debian bookworm (apt-get; `cargo install tansu`, ~8-11 min on 2 cores);
+# later runs reuse everything (~/.cargo/bin/tansu, ~/.cache/zebra-zeal/venv). Non-interactive:
+# fine under CI=true with no stdin. Exit status: the test command's.
 set -euo pipefail
+
+usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
+
+MODE=suite
+STOP_DIR=""
+while [ $# -gt 0 ]; do
+  case $1 in
+    --) shift; [ $# -gt 0 ] || { usage >&2; exit 2; }; MODE="command"; break ;;
+    --keep) MODE=keep; shift ;;
+    --stop) [ $# -ge 2 ] || { usage >&2; exit 2; }; MODE=stop; STOP_DIR=$2; shift 2 ;;
+    -h | --help) usage; exit 0 ;;
+    *) printf 'tests/run.sh: unknown argument %s\n\n' "$1" >&2; usage >&2; exit 2 ;;
+  esac
+done
 
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
-export PATH="$HOME/.cargo/bin:$PATH"
+: "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
+export HOME
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/zebra-zeal"
 TANSU_VERSION=0.6.0
+FASTAVRO_VERSION=1.13.1
+# Debian's python (not a pyenv shim that may change per directory); fallback: whatever is on PATH.
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
 
 say() { printf '==> %s\n' "$*" >&2; }
-die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+die() { printf 'tests/run.sh: error: %s\n' "$*" >&2; exit 1; }
+now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); } # EPOCHREALTIME: bash >= 5
+since() { local ms=$(($(now_ms) - $1)); printf '%d.%01ds' $((ms / 1000)) $((ms % 1000 / 100)); }
 
-# --- install what is missing ---------------------------------------------------------------
-apt_packages=()
-command -v clickhouse-server >/dev/null || apt_packages+=(clickhouse-server clickhouse-client)
-command -v curl >/dev/null || apt_packages+=(curl)
-command -v cc >/dev/null || apt_packages+=(build-essential)
-command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
-dpkg -s libgmp-dev >/dev/null 2>&1 || apt_packages+=(libgmp-dev)
-python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' 2>/dev/null \
-  || apt_packages+=(python3-venv)
-if [ ${#apt_packages[@]} -gt 0 ]; then
-  say "installing ${apt_packages[*]} (apt)"
-  [ "$(id -u)" = 0 ] || die "installing packages needs root: ${apt_packages[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
-fi
-
-if ! tansu --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
-  say "installing tansu $TANSU_VERSION with sqlite storage (cargo install; first run only, ~8-15 min)"
-  cargo install tansu --version "$TANSU_VERSION" --locked --features dynostore,libsql --quiet
-fi
-TANSU=$(command -v tansu)
-
-VENV="$CACHE/venv-test"
-if ! "$VENV/bin/python" -c 'import fastavro' 2>/dev/null; then
-  say "creating $VENV with fastavro (PyPI)"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q fastavro
-fi
-export ZEAL_TEST_PYTHON="$VENV/bin/python"
-
-# --- start the services --------------------------------------------------------------------
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+# --- processes (/proc only: procps is not installed everywhere) --------------------------------
+alive() { # pid: running and not a zombie
+  [ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+  local stat
+  stat=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ "${stat%% *}" != Z ]
 }
-wait_for() { # name, seconds, command...
-  local name=$1 secs=$2; shift 2
-  for _ in $(seq $((secs * 10))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
+start_time() { sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+ours() { # pid dir: a service of the run in dir (guards against a reused pid)
+  local cwd
+  cwd=$(readlink "/proc/$1/cwd" 2>/dev/null) || return 1
+  case $cwd/ in "$2"/*) return 0 ;; esac
+  tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -qF "$2/"
+}
+stop_services() { # dir: SIGTERM every service started there, SIGKILL what is left after 10 s
+  local dir=$1 f pid pids=()
+  for f in "$dir/tansu.pid" "$dir/tansu/pid" "$dir/clickhouse/pid"; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    if alive "$pid" && ours "$pid" "$dir"; then pids+=("$pid"); fi
+  done
+  [ ${#pids[@]} -gt 0 ] || return 0
+  kill -TERM "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 100); do
+    local left=()
+    for pid in "${pids[@]}"; do alive "$pid" && left+=("$pid"); done
+    [ ${#left[@]} -gt 0 ] || return 0
     sleep 0.1
   done
-  return 1
+  kill -KILL "${left[@]}" 2>/dev/null || true
 }
 
-DIR=$(mktemp -d "${TMPDIR:-/tmp}/zeal-services.XXXXXX")
-CH_PID=""
-TANSU_PID=""
+if [ "$MODE" = stop ]; then
+  STOP_DIR=$(cd "$STOP_DIR" && pwd) || die "no directory $STOP_DIR"
+  [ -f "$STOP_DIR/owner" ] || die "$STOP_DIR is not a tests/run.sh services directory"
+  stop_services "$STOP_DIR"
+  rm -rf "$STOP_DIR"
+  say "stopped the services of $STOP_DIR"
+  exit 0
+fi
+
+# --- install what is missing (and nothing else) ------------------------------------------------
+mkdir -p "$CACHE"
+# Two runs on one machine must not both apt-get or cargo install: the second waits.
+exec 9>"$CACHE/install.lock"
+if ! flock -n 9; then say "another tests/run.sh is installing; waiting"; flock 9; fi
+
+apt_packages=()
+command -v clickhouse-server >/dev/null || apt_packages+=(clickhouse-server)
+command -v clickhouse-client >/dev/null || apt_packages+=(clickhouse-client)
+command -v curl >/dev/null || apt_packages+=(curl)
+command -v cc >/dev/null && command -v make >/dev/null || apt_packages+=(build-essential)
+command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
+dpkg -s libgmp-dev >/dev/null 2>&1 || apt_packages+=(libgmp-dev) # rug links the system GMP
+[ -x "$PY" ] || { apt_packages+=(python3); PY=/usr/bin/python3; }
+"$PY" -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv) # python3 -m venv
+if [ ${#apt_packages[@]} -gt 0 ]; then
+  say "installing ${apt_packages[*]} (apt-get)"
+  [ "$(id -u)" = 0 ] || die "installing packages needs root: apt-get install ${apt_packages[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt_get() { apt-get -o DPkg::Lock::Timeout=600 -o Dpkg::Use-Pty=0 -qq "$@"; }
+  apt_get update
+  apt_get install -y --no-install-recommends "${apt_packages[@]}" >/dev/null
+fi
+
+# tansu 0.6.0 must have the libsql (sqlite) storage engine: `tansu --help` ends with
+# "Storage engines: dynostore, libsql". Reused from PATH or ~/.cargo/bin when it has it.
+tansu_ok() {
+  "$1" --version 2>/dev/null | grep -qx "tansu $TANSU_VERSION" \
+    && "$1" --help 2>/dev/null | grep -q '^Storage engines:.*libsql'
+}
+TANSU=""
+for candidate in "$(command -v tansu || true)" "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"; do
+  if [ -x "$candidate" ] && tansu_ok "$candidate"; then TANSU=$candidate; break; fi
+done
+if [ -z "$TANSU" ]; then
+  command -v cargo >/dev/null || die "cargo is not on PATH (install Rust first)"
+  say "installing tansu $TANSU_VERSION with sqlite storage (cargo install; first run: ~8-11 min)"
+  log="$CACHE/tansu-install.log"
+  cargo install tansu --version "$TANSU_VERSION" --locked --force --features dynostore,libsql \
+    2>&1 | tee "$log" | awk '/Compiling/ { if (++n % 100 == 0) { printf "==>   %d crates compiled\n", n; fflush() } }' >&2 \
+    || { tail -n 50 "$log" >&2; die "cargo install tansu failed (log: $log)"; }
+  TANSU="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
+  tansu_ok "$TANSU" || die "$TANSU is not tansu $TANSU_VERSION with libsql"
+fi
+
+# Python with fastavro, an Avro implementation independent of the Rust one (tests/avro_check.py).
+VENV="$CACHE/venv"
+if ! "$VENV/bin/python" -c "import sys, fastavro; sys.exit(fastavro.__version__ != '$FASTAVRO_VERSION')" 2>/dev/null; then
+  say "python venv $VENV with fastavro $FASTAVRO_VERSION (PyPI)"
+  "$PY" -m venv --clear "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-input "fastavro==$FASTAVRO_VERSION"
+fi
+export ZEAL_TEST_PYTHON="$VENV/bin/python"
+flock -u 9
+exec 9>&-
+
+# --- checks that need no services (fail fast) --------------------------------------------------
+if [ "$MODE" = suite ]; then
+  if ! cargo fmt --version >/dev/null 2>&1; then
+    say "adding rustfmt (rustup component)"
+    rustup component add rustfmt
+  fi
+  say "cargo fmt --all -- --check"
+  cargo fmt --all -- --check
+  if [ -f tests/avro_check.py ]; then
+    out=$("$ZEAL_TEST_PYTHON" tests/avro_check.py "$REPO/schemas" 2>&1) \
+      || { printf '%s\n' "$out" >&2; die "schemas: fastavro check failed"; }
+    say "schemas through fastavro: ${out##*$'\n'}"
+  fi
+fi
+
+# --- start the services ------------------------------------------------------------------------
+BASE="${TMPDIR:-/tmp}"
+# Services of a run that was SIGKILLed (no trap ran) are stopped here: each run records its
+# owner (pid and start time); dirs of KEEP=1 or --keep runs are left alone.
+for d in "$BASE"/zeal-services.*; do
+  if ! { [ -d "$d" ] && [ -O "$d" ] && [ -f "$d/owner" ] && [ ! -e "$d/kept" ]; }; then continue; fi
+  read -r opid ostart <"$d/owner" || continue
+  if alive "$opid" && [ "$(start_time "$opid")" = "$ostart" ]; then continue; fi
+  say "stopping leftovers of an interrupted run ($d)"
+  if [ -f "$d/command.pid" ]; then # its command ran in its own process group (run below)
+    cpid=$(cat "$d/command.pid")
+    if alive "$cpid" && [ "$(sed 's/^.*) //' "/proc/$cpid/stat" | cut -d' ' -f3)" = "$cpid" ]; then
+      kill -TERM -- "-$cpid" 2>/dev/null || true
+    fi
+  fi
+  stop_services "$d"
+  rm -rf "$d"
+done
+
+DIR=$(mktemp -d "$BASE/zeal-services.XXXXXX")
+echo "$$ $(start_time $$)" >"$DIR/owner"
+CMD_PID=""
+# shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
-  local code=$?
-  [ -n "$TANSU_PID" ] && kill "$TANSU_PID" 2>/dev/null || true
-  [ -n "$CH_PID" ] && kill "$CH_PID" 2>/dev/null || true
-  for pid in $TANSU_PID $CH_PID; do
-    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-  done
-  # Tests may restart the broker themselves; they record its pid here.
-  if [ -f "$DIR/tansu.pid" ]; then kill -9 "$(cat "$DIR/tansu.pid")" 2>/dev/null || true; fi
-  if [ -z "${KEEP:-}" ]; then rm -rf "$DIR"; else say "kept $DIR"; fi
+  local code=$? t
+  trap - EXIT INT TERM
+  t=$(now_ms)
+  if [ -n "$CMD_PID" ] && alive "$CMD_PID"; then kill -TERM -- "-$CMD_PID" 2>/dev/null || true; fi
+  if [ "$code" != 0 ] && [ -n "${CI:-}" ]; then show_logs 30; fi
+  stop_services "$DIR"
+  if [ -n "${KEEP:-}" ]; then touch "$DIR/kept"; say "kept $DIR"; else rm -rf "$DIR"; fi
+  say "services stopped in $(since "$t"); exit status $code"
   exit "$code"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
-CH_HTTP=$(free_port); CH_TCP=$(free_port)
-mkdir -p "$DIR/clickhouse"/{data,tmp,user_files,format_schemas}
-sed -e "s#@DIR@#$DIR/clickhouse#g" -e "s#@HTTP_PORT@#$CH_HTTP#g" -e "s#@TCP_PORT@#$CH_TCP#g" \
-  tests/services/clickhouse/config.xml.in > "$DIR/clickhouse/config.xml"
-cp tests/services/clickhouse/users.xml "$DIR/clickhouse/users.xml"
-clickhouse-server --config-file="$DIR/clickhouse/config.xml" \
-  > "$DIR/clickhouse/stdout.log" 2>&1 &
-CH_PID=$!
-disown "$CH_PID" # tests may kill services; no job-control noise
-if ! wait_for clickhouse 60 curl -fsS "http://127.0.0.1:$CH_HTTP/ping"; then
-  tail -n 50 "$DIR/clickhouse/stdout.log" "$DIR/clickhouse/clickhouse-server.err.log" >&2 || true
-  die "ClickHouse did not answer on 127.0.0.1:$CH_HTTP"
-fi
-say "clickhouse $(curl -fsS "http://127.0.0.1:$CH_HTTP/?query=SELECT%20version()") up on 127.0.0.1:$CH_HTTP"
+show_logs() { # lines
+  local f
+  for f in "$DIR/clickhouse/stdout.log" "$DIR/clickhouse/clickhouse-server.err.log" \
+    "$DIR/tansu/tansu.log" "$DIR/tansu/tansu-restarted.log"; do
+    [ -s "$f" ] || continue
+    printf -- '--- last %s lines of %s\n' "$1" "$f" >&2
+    tail -n "$1" "$f" >&2
+  done
+}
 
-KAFKA_PORT=$(free_port)
-mkdir -p "$DIR/tansu"
-# tansu 0.6.0: `broker` with sqlite storage; a relative sqlite path resolves against the cwd.
-(cd "$DIR/tansu" && exec "$TANSU" broker \
-  --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-  --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
-  --storage-engine "sqlite://tansu.db" > tansu.log 2>&1) &
-TANSU_PID=$!
-disown "$TANSU_PID"
-if ! wait_for tansu 30 bash -c "exec 3<>/dev/tcp/127.0.0.1/$KAFKA_PORT"; then
-  tail -n 50 "$DIR/tansu/tansu.log" >&2 || true
-  die "tansu did not accept connections on 127.0.0.1:$KAFKA_PORT"
-fi
-say "tansu $TANSU_VERSION up on 127.0.0.1:$KAFKA_PORT (sqlite storage in $DIR/tansu)"
+# Free ports below the ephemeral range (32768-60999 on Linux): a client connecting out (say,
+# reconnecting while a test restarts the broker) never gets one of them as its own port, so it
+# can neither block the restart nor connect to itself. All are held until all are chosen.
+free_ports() { # count
+  "$PY" - "$1" <<'EOF'
+import random, socket, sys
+n = int(sys.argv[1])
+lo, hi = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+pool = list(range(10000, lo)) if lo > 10100 else list(range(hi + 1, 65536))
+random.shuffle(pool)
+held = []
+for port in pool + [0] * n:
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        s.close()
+        continue
+    held.append(s)
+    if len(held) == n:
+        break
+print(" ".join(str(s.getsockname()[1]) for s in held))
+EOF
+}
+
+wait_up() { # pid seconds command...: 0 once command succeeds, 1 if pid exits, 2 on timeout
+  local pid=$1 secs=$2
+  shift 2
+  for _ in $(seq $((secs * 10))); do
+    if "$@" >/dev/null 2>&1; then return 0; fi
+    alive "$pid" || return 1
+    sleep 0.1
+  done
+  return 2
+}
+
+# ClickHouse 18.16 (Debian): the configs in tests/services/clickhouse (root element <yandex>),
+# loopback only, HTTP + native ports only, every path under $DIR/clickhouse. Runs as root as is.
+CH="$DIR/clickhouse"
+mkdir -p "$CH"/{data,tmp,user_files,format_schemas}
+cp tests/services/clickhouse/users.xml "$CH/users.xml"
+for attempt in 1 2 3; do
+  t=$(now_ms)
+  read -r CH_HTTP CH_TCP < <(free_ports 2)
+  sed -e "s#@DIR@#$CH#g" -e "s#@HTTP_PORT@#$CH_HTTP#g" -e "s#@TCP_PORT@#$CH_TCP#g" \
+    tests/services/clickhouse/config.xml.in >"$CH/config.xml"
+  (cd "$CH" && exec clickhouse-server --config-file="$CH/config.xml" >stdout.log 2>&1) &
+  echo $! >"$CH/pid"
+  status=0
+  wait_up "$(cat "$CH/pid")" 30 curl -fsS "http://127.0.0.1:$CH_HTTP/ping" || status=$?
+  [ $status = 0 ] && break
+  if [ $status = 1 ] && [ $attempt -lt 3 ] && grep -qi 'address already in use' "$CH"/*.log; then
+    say "clickhouse: port taken meanwhile, trying others"
+    continue
+  fi
+  show_logs 50
+  die "ClickHouse did not answer on 127.0.0.1:$CH_HTTP ($([ $status = 1 ] && echo exited || echo timeout))"
+done
+CH_VERSION=$(curl -fsS "http://127.0.0.1:$CH_HTTP/?query=SELECT%20version()")
+curl -fsS "http://127.0.0.1:$CH_HTTP/?user=reader&password=reader&query=SELECT%201" >/dev/null \
+  || die "ClickHouse does not accept the read-only user (tests/services/clickhouse/users.xml)"
+say "clickhouse $CH_VERSION up on 127.0.0.1:$CH_HTTP (http), :$CH_TCP (native) in $(since "$t")"
+
+# tansu 0.6.0 (`tansu broker --help`): flags --listener-url, --advertised-listener-url,
+# --storage-engine, --cluster-id (default tansu_cluster), --schema-registry, --otlp-endpoint-url,
+# --authentication, --cert/--key, --silent; each also read from an environment variable
+# (LISTENER_URL, ADVERTISED_LISTENER_URL, STORAGE_ENGINE, CLUSTER_ID, SCHEMA_REGISTRY,
+# OTEL_EXPORTER_OTLP_ENDPOINT). No node-id flag (the broker is node 111) and no Prometheus
+# listener: it opens the one Kafka port. Storage: "sqlite://<path>" is resolved against the
+# working directory, even when absolute (sqlite:///tmp/x/t.db from /tmp opens /tmp/tmp/x/t.db),
+# so it runs in $DIR/tansu with a relative path. The tests' restart (tests/src/broker.rs)
+# inherits this environment, so the variables above are unset to keep both brokers identical
+# (and exporting no telemetry).
+unset LISTENER_URL ADVERTISED_LISTENER_URL STORAGE_ENGINE CLUSTER_ID SCHEMA_REGISTRY \
+  OTEL_EXPORTER_OTLP_ENDPOINT
+TANSU_DIR="$DIR/tansu"
+TANSU_STORAGE="sqlite://tansu.db"
+mkdir -p "$TANSU_DIR"
+for attempt in 1 2 3; do
+  t=$(now_ms)
+  read -r KAFKA_PORT < <(free_ports 1)
+  (cd "$TANSU_DIR" && exec "$TANSU" broker \
+    --listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
+    --storage-engine "$TANSU_STORAGE" >tansu.log 2>&1) &
+  echo $! >"$TANSU_DIR/pid"
+  status=0
+  # Ready when a Metadata request lists the broker at the advertised address.
+  wait_up "$(cat "$TANSU_DIR/pid")" 30 "$PY" tests/services/kafka_probe.py "127.0.0.1:$KAFKA_PORT" \
+    || status=$?
+  [ $status = 0 ] && break
+  if [ $status = 1 ] && [ $attempt -lt 3 ] && grep -qi 'address already in use' "$TANSU_DIR/tansu.log"; then
+    say "tansu: port taken meanwhile, trying another"
+    continue
+  fi
+  show_logs 50
+  "$PY" tests/services/kafka_probe.py "127.0.0.1:$KAFKA_PORT" >&2 || true
+  die "tansu does not serve Kafka on 127.0.0.1:$KAFKA_PORT ($([ $status = 1 ] && echo exited || echo timeout))"
+done
+say "tansu $TANSU_VERSION up on 127.0.0.1:$KAFKA_PORT (sqlite in $TANSU_DIR) in $(since "$t")"
 
 export ZEAL_TEST_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 export ZEAL_TEST_CLICKHOUSE_URL="http://127.0.0.1:$CH_HTTP"
+export ZEAL_TEST_CLICKHOUSE_TCP_PORT="$CH_TCP"
 export ZEAL_TEST_CLICKHOUSE_USER=default
 export ZEAL_TEST_CLICKHOUSE_PASSWORD=""
 export ZEAL_TEST_CLICKHOUSE_READER_USER=reader
 export ZEAL_TEST_CLICKHOUSE_READER_PASSWORD=reader
 export ZEAL_TEST_TANSU_BIN="$TANSU"
-export ZEAL_TEST_TANSU_DIR="$DIR/tansu"
-export ZEAL_TEST_TANSU_STORAGE="sqlite://tansu.db"
-export ZEAL_TEST_TANSU_PID="$TANSU_PID"
+export ZEAL_TEST_TANSU_DIR="$TANSU_DIR"
+export ZEAL_TEST_TANSU_STORAGE="$TANSU_STORAGE"
+export ZEAL_TEST_TANSU_PID
+ZEAL_TEST_TANSU_PID=$(cat "$TANSU_DIR/pid")
 export ZEAL_TEST_SERVICES_DIR="$DIR"
 
-# --- run -----------------------------------------------------------------------------------
-if [ "${1:-}" = "--" ]; then
-  shift
-  [ $# -gt 0 ] || die "nothing to run after --"
-  say "running: $*"
-  set +e; "$@"; code=$?; set -e
-  exit $code
+# --- run ---------------------------------------------------------------------------------------
+if [ "$MODE" = keep ]; then
+  env | grep -E '^ZEAL_TEST_' | sort | while IFS= read -r line; do
+    printf 'export %s=%q\n' "${line%%=*}" "${line#*=}"
+  done | tee "$DIR/env.sh"
+  touch "$DIR/kept"
+  trap - EXIT INT TERM
+  say "services left running: source $DIR/env.sh; stop: bash tests/run.sh --stop $DIR"
+  exit 0
 fi
 
-say "cargo fmt --check"
-cargo fmt --all -- --check
-say "schemas: every .avsc and golden vector through fastavro (an independent Avro implementation)"
-"$ZEAL_TEST_PYTHON" tests/avro_check.py schemas | tail -n 1
-locked=""; [ -f Cargo.lock ] && locked="--locked"
-say "cargo test --workspace $locked"
-cargo test --workspace $locked
+# With a terminal the command runs in the foreground (Ctrl-C reaches it, it can read input).
+# Without one (CI) it runs in its own process group, so that a SIGTERM or SIGINT to this script
+# interrupts the wait at once and the trap stops the whole group (cargo and the test binaries).
+run() {
+  say "running: $*"
+  if [ -t 0 ]; then
+    "$@"
+  else
+    setsid "$@" &
+    CMD_PID=$!
+    echo "$CMD_PID" >"$DIR/command.pid"
+    wait "$CMD_PID"
+  fi
+}
+
+set +e
+if [ "$MODE" = command ]; then
+  run "$@"
+else
+  locked=()
+  [ -f Cargo.lock ] && locked=(--locked)
+  run cargo test --workspace "${locked[@]}"
+fi
+code=$?
+CMD_PID=""
+exit $code
