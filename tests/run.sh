@@ -262,6 +262,7 @@ for attempt in 1 2 3; do
     tests/services/clickhouse/config.xml.in >"$CH/config.xml"
   (cd "$CH" && exec clickhouse-server --config-file="$CH/config.xml" >stdout.log 2>&1) &
   echo $! >"$CH/pid"
+  disown $! # no "Killed" job report from bash when a service is stopped or a test kills it
   status=0
   wait_up "$(cat "$CH/pid")" 30 curl -fsS "http://127.0.0.1:$CH_HTTP/ping" || status=$?
   [ $status = 0 ] && break
@@ -300,6 +301,7 @@ for attempt in 1 2 3; do
     --advertised-listener-url "tcp://127.0.0.1:$KAFKA_PORT" \
     --storage-engine "$TANSU_STORAGE" >tansu.log 2>&1) &
   echo $! >"$TANSU_DIR/pid"
+  disown $!
   status=0
   # Ready when a Metadata request lists the broker at the advertised address.
   wait_up "$(cat "$TANSU_DIR/pid")" 30 "$PY" tests/services/kafka_probe.py "127.0.0.1:$KAFKA_PORT" \
