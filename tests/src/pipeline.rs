@@ -101,6 +101,7 @@ impl Env {
                 trusted: vec![self.key().public()],
                 state_dir: self.state.clone(),
                 drill: self.drill.clone(),
+                readings_opt_in: Default::default(),
             },
             &meters,
         )
@@ -127,6 +128,7 @@ impl Env {
                 grace: Duration::ZERO,
                 max_open_per_region: self.max_open,
                 tick: Duration::from_millis(100),
+                progress: None,
             },
             self.key(),
         )

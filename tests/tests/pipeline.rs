@@ -59,6 +59,7 @@ struct Event {
 }
 
 struct Outcome {
+    readings: Vec<zeal_schemas::HouseholdReading>,
     totals: Vec<Row>,
     events: Vec<Event>,
     report: AggregatorReport,
@@ -97,6 +98,8 @@ async fn run(sc: &Scenario) -> Outcome {
             trusted: vec![key.public()],
             state_dir: state.clone(),
             drill: Default::default(),
+            // One household opted in to share its readings.
+            readings_opt_in: [format!("{}-m000", sc.regions[0])].into(),
         },
         &meters,
     )
@@ -143,6 +146,7 @@ async fn run(sc: &Scenario) -> Outcome {
             grace: Duration::ZERO,
             max_open_per_region: 2,
             tick: Duration::from_millis(100),
+            progress: None,
         },
         key,
     )
@@ -175,11 +179,27 @@ async fn run(sc: &Scenario) -> Outcome {
         )
         .await
         .unwrap();
+    let readings = zeal_connectors::kafka::Replay::start(
+        &kafka,
+        &unique("zt-readings"),
+        &[&topics.readings],
+        0,
+        i64::MAX,
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| zeal_schemas::decode::<zeal_schemas::HouseholdReading>(&r.payload).unwrap())
+    .collect();
     stop_tx.send(true).unwrap();
     gw.await.unwrap().unwrap();
     sink.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(state);
     Outcome {
+        readings,
         totals,
         events,
         report,
@@ -238,6 +258,16 @@ async fn several_regions_publish_exact_totals_to_clickhouse() {
     assert_eq!(out.report.dead_letters, 0);
     let completed = out.events.iter().filter(|e| e.event == "COMPLETED").count();
     assert_eq!(completed, 6, "{:?}", out.events);
+    // Only the opted-in household's readings left its gateway, one per interval, exact.
+    assert_eq!(out.readings.len(), 2);
+    for (k, r) in out.readings.iter().enumerate() {
+        assert_eq!(r.household_id, "NL-UT-01-m000");
+        assert_eq!(
+            vec![r.import_wh as u64, r.export_wh as u64],
+            reading(0, 0, k as i64)
+        );
+        assert_eq!(r.signature.len(), 64);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

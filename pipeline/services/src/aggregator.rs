@@ -39,6 +39,8 @@ pub struct AggregatorSettings {
     pub max_open_per_region: usize,
     /// How often deadlines are checked.
     pub tick: Duration,
+    /// Counts closed rounds, for progress displays.
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// What an aggregator did, for logs, metrics and tests.
@@ -115,7 +117,9 @@ impl AggregatorService {
         let mut inflight = Inflight::default();
         let mut last_commit = std::time::Instant::now();
         let mut report = AggregatorReport::default();
+        let progress = s.progress.clone();
         let mut out = Outbox {
+            progress,
             producer: &producer,
             topics: &s.topics,
             id: &id,
@@ -270,6 +274,7 @@ impl AggregatorService {
 }
 
 struct Outbox<'a> {
+    progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     producer: &'a KeyedProducer,
     topics: &'a TopicNames,
     id: &'a str,
@@ -324,6 +329,11 @@ impl Outbox<'_> {
                 }
                 Output::Redistribute(m) => (&topics.control, m.region.clone(), encode(m)),
                 Output::Outcome(m) => {
+                    if m.status != zeal_schemas::RoundStatus::Reopened
+                        && let Some(p) = &self.progress
+                    {
+                        p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     match m.status {
                         zeal_schemas::RoundStatus::Deferred => self.report.deferred += 1,
                         zeal_schemas::RoundStatus::Abandoned => self.report.abandoned += 1,

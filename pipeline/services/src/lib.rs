@@ -35,6 +35,8 @@ pub enum ServiceError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] zeal_embedded::store::StoreError),
     #[error("invalid settings: {0}")]
     Settings(String),
 }

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, Record, TopicNames};
+use zeal_embedded::store::{ParquetStore, TableSpec, Values};
 use zeal_schemas::{AnyMessage, QuarantineEvent, RegionTotal, RoundOutcome, decode_any};
 
 /// The sink's tables.
@@ -161,22 +162,134 @@ pub struct SinkReport {
     pub event_rows: u64,
 }
 
-/// The ClickHouse sink.
-pub struct ClickHouseSink {
-    settings: SinkSettings,
-    warehouse: Warehouse,
+/// The embedded store's tables and their natural keys (last write wins on read).
+pub const EMBEDDED_TABLES: &[TableSpec] = &[
+    TableSpec {
+        name: "region_totals",
+        key: &["region", "interval_start", "channel"],
+    },
+    TableSpec {
+        name: "round_events",
+        key: &["region", "interval_start", "attempt", "event", "meter_id"],
+    },
+];
+
+/// Where a sink writes rows.
+pub trait Destination: Send + Sync {
+    /// Writes both kinds of rows; returns how many of each were written.
+    fn write(
+        &self,
+        totals: &[TotalRow],
+        events: &[EventRow],
+    ) -> impl std::future::Future<Output = Result<(u64, u64), ServiceError>> + Send;
 }
 
-impl ClickHouseSink {
+impl Destination for Warehouse {
+    async fn write(
+        &self,
+        totals: &[TotalRow],
+        events: &[EventRow],
+    ) -> Result<(u64, u64), ServiceError> {
+        let t = self.insert_rows("region_totals", totals).await?;
+        let e = self.insert_rows("round_events", events).await?;
+        Ok((t, e))
+    }
+}
+
+fn joined<T: ToString>(v: &[T]) -> String {
+    v.iter().map(T::to_string).collect::<Vec<_>>().join(",")
+}
+
+fn strs<T>(rows: &[T], f: impl Fn(&T) -> String) -> Values {
+    Values::Str(rows.iter().map(f).collect())
+}
+
+fn millis<T>(rows: &[T], f: impl Fn(&T) -> u32) -> Values {
+    Values::Millis(rows.iter().map(|r| i64::from(f(r)) * 1000).collect())
+}
+
+fn u32s<T>(rows: &[T], f: impl Fn(&T) -> u32) -> Values {
+    Values::U32(rows.iter().map(f).collect())
+}
+
+impl Destination for ParquetStore {
+    async fn write(
+        &self,
+        totals: &[TotalRow],
+        events: &[EventRow],
+    ) -> Result<(u64, u64), ServiceError> {
+        let t = self.append(
+            "region_totals",
+            vec![
+                ("region", strs(totals, |r| r.region.clone())),
+                ("interval_start", millis(totals, |r| r.interval_start)),
+                ("interval_seconds", u32s(totals, |r| r.interval_seconds)),
+                ("channel", strs(totals, |r| r.channel.clone())),
+                (
+                    "total",
+                    Values::I64(totals.iter().map(|r| r.total).collect()),
+                ),
+                ("contributors", u32s(totals, |r| r.contributors)),
+                ("attempt", u32s(totals, |r| u32::from(r.attempt))),
+                (
+                    "carried_intervals",
+                    strs(totals, |r| joined(&r.carried_intervals)),
+                ),
+                ("published_at", millis(totals, |r| r.published_at)),
+                ("aggregator_id", strs(totals, |r| r.aggregator_id.clone())),
+            ],
+        )?;
+        let e = self.append(
+            "round_events",
+            vec![
+                ("region", strs(events, |r| r.region.clone())),
+                ("interval_start", millis(events, |r| r.interval_start)),
+                ("attempt", u32s(events, |r| u32::from(r.attempt))),
+                ("event", strs(events, |r| r.event.clone())),
+                ("meter_id", strs(events, |r| r.meter_id.clone())),
+                ("reason", strs(events, |r| r.reason.clone())),
+                ("roster_size", u32s(events, |r| r.roster_size)),
+                ("missing", strs(events, |r| joined(&r.missing))),
+                ("culprits", strs(events, |r| joined(&r.culprits))),
+                ("decided_at", millis(events, |r| r.decided_at)),
+                ("aggregator_id", strs(events, |r| r.aggregator_id.clone())),
+            ],
+        )?;
+        Ok((t as u64, e as u64))
+    }
+}
+
+/// A sink of totals and round events into a [`Destination`].
+pub struct Sink<D> {
+    settings: SinkSettings,
+    dest: D,
+}
+
+/// The ClickHouse sink.
+pub type ClickHouseSink = Sink<Warehouse>;
+
+impl Sink<Warehouse> {
     /// Creates the tables (idempotent) and returns the sink.
     pub async fn new(settings: SinkSettings, warehouse: Warehouse) -> Result<Self, ServiceError> {
         migrate(&warehouse, MIGRATIONS).await?;
-        Ok(ClickHouseSink {
+        Ok(Sink {
             settings,
-            warehouse,
+            dest: warehouse,
         })
     }
+}
 
+impl Sink<ParquetStore> {
+    /// A sink into the embedded store.
+    pub fn parquet(settings: SinkSettings, store: ParquetStore) -> Self {
+        Sink {
+            settings,
+            dest: store,
+        }
+    }
+}
+
+impl<D: Destination> Sink<D> {
     /// Consumes totals and control topics until `shutdown`.
     pub async fn run(self, shutdown: Shutdown) -> Result<SinkReport, ServiceError> {
         let s = &self.settings;
@@ -221,12 +334,7 @@ impl ClickHouseSink {
                 || totals.len() + events.len() >= s.batch_rows
                 || stop;
             if due && !pending.is_empty() {
-                let inserted = async {
-                    let t = self.warehouse.insert_rows("region_totals", &totals).await?;
-                    let e = self.warehouse.insert_rows("round_events", &events).await?;
-                    Ok::<_, ServiceError>((t, e))
-                }
-                .await;
+                let inserted = self.dest.write(&totals, &events).await;
                 match inserted {
                     Ok((t, e)) => {
                         report.total_rows += t;

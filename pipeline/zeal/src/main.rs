@@ -15,6 +15,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// The whole pipeline in one process on embedded defaults (in-process broker, Parquet
+    /// store): a simulated day of several regions, every private total checked.
+    Demo(cmd::demo::DemoArgs),
+    /// Run SQL over the embedded store written by `zeal demo`.
+    Sql(cmd::sql::SqlArgs),
     /// Run a complete private aggregation round in one process and check it against the
     /// plaintext sum, with the cost of every stage.
     Round(cmd::round::RoundArgs),
@@ -41,16 +46,24 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    // The demo and the one-shot tools print their own summaries; services log at info.
+    let quiet = matches!(
+        cli.command,
+        Command::Demo(_) | Command::Sql(_) | Command::Round(_) | Command::Audit(_)
+    );
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZEAL_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_env("ZEAL_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a),
+        Command::Sql(a) => cmd::sql::run(a),
         Command::Round(a) => cmd::round::run(a),
         Command::Bench(c) => cmd::bench::run(c),
         Command::Gateway(a) => cmd::gateway::run(a),

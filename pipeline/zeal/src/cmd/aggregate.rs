@@ -68,6 +68,7 @@ pub fn run(a: AggregateArgs) -> anyhow::Result<()> {
         grace: millis(a.grace_ms),
         max_open_per_region: a.max_open.max(1),
         tick: millis(200),
+        progress: None,
     };
     super::runtime()?.block_on(async move {
         let shutdown = shutdown_on_signals();

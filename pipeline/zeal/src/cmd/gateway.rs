@@ -49,6 +49,10 @@ pub struct GatewayArgs {
     /// DRILL: this meter sends an out-of-range share (repeatable). For testing alarms only.
     #[arg(long)]
     drill_out_of_range: Vec<String>,
+    /// Households whose readings are published to zeal.readings.v1 (opt-in; repeatable, or
+    /// `all`).
+    #[arg(long)]
+    share_readings: Vec<String>,
     /// DRILL: publish every share bundle twice.
     #[arg(long)]
     drill_replay: bool,
@@ -139,6 +143,13 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
             out_of_range_shares: a.drill_out_of_range.into_iter().collect(),
             replay_bundles: a.drill_replay,
         },
+        readings_opt_in: Default::default(),
+    };
+    let mut settings = settings;
+    settings.readings_opt_in = if a.share_readings.iter().any(|x| x == "all") {
+        meters.iter().map(|(id, _)| id.clone()).collect()
+    } else {
+        a.share_readings.iter().cloned().collect()
     };
     if settings.drill.is_active() {
         eprintln!("WARNING: fault drill active: {:?}", settings.drill);
@@ -151,8 +162,8 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         let shutdown = shutdown_on_signals();
         let report = gateway.run(shutdown).await?;
         eprintln!(
-            "bundles {}, partials {}, refusals {}, dead letters {}",
-            report.bundles, report.partials, report.refusals, report.dead_letters
+            "readings published {}, bundles {}, partials {}, refusals {}, dead letters {}",
+            report.readings, report.bundles, report.partials, report.refusals, report.dead_letters
         );
         anyhow::Ok(())
     })

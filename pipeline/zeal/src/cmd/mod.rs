@@ -5,10 +5,12 @@ pub mod audit;
 pub mod bench;
 pub mod common;
 pub mod decode;
+pub mod demo;
 pub mod gateway;
 pub mod round;
 pub mod schemas;
 pub mod sink;
+pub mod sql;
 pub mod topics;
 
 /// A multi-threaded runtime for subcommands that do network I/O.

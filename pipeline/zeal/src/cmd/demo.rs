@@ -1,0 +1,340 @@
+//! `zeal demo`: the whole pipeline in one process on embedded defaults — an in-process
+//! Kafka-protocol broker, simulated households in several regions over a simulated day,
+//! gateways, the aggregator, and the Parquet store — then every private total checked against
+//! the plaintext sum the simulator knows. `--kafka` / `--clickhouse` use real servers instead.
+
+use super::common::{format_time, parse_time};
+use anyhow::{Context, bail};
+use clap::Args;
+use rand::SeedableRng;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
+use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, TopicNames, ensure_topics};
+use zeal_embedded::broker::EmbeddedBroker;
+use zeal_embedded::store::ParquetStore;
+use zeal_protocol::ProtocolConfig;
+use zeal_protocol::round::crypto::AggregatorKey;
+use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
+use zeal_services::gateway::{GatewayService, GatewaySettings};
+use zeal_services::sink::{ClickHouseSink, EMBEDDED_TABLES, Sink, SinkSettings};
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Regions to simulate.
+    #[arg(long, default_value_t = 4)]
+    regions: usize,
+    /// Meters per region.
+    #[arg(long, default_value_t = 50)]
+    meters: usize,
+    /// Simulated hours, from --start.
+    #[arg(long, default_value_t = 24)]
+    hours: u32,
+    /// Start of the simulated day.
+    #[arg(long, default_value = "2020-07-01T00:00Z")]
+    start: String,
+    /// 15-minute intervals batched per round (hourly rounds by default: same privacy, a
+    /// quarter of the cryptographic work).
+    #[arg(long, default_value_t = 4)]
+    intervals_per_round: u32,
+    /// Seed of the simulated households.
+    #[arg(long, default_value_t = 2020)]
+    seed: u64,
+    /// Data directory (broker log, keys, Parquet store); replaced on every run.
+    #[arg(long, default_value = "zeal-data")]
+    data_dir: PathBuf,
+    /// Use this Kafka cluster instead of the in-process broker.
+    #[arg(long)]
+    kafka: Option<String>,
+    /// Write to this ClickHouse (HTTP URL) instead of the Parquet store.
+    #[arg(long)]
+    clickhouse: Option<String>,
+}
+
+pub fn run(a: DemoArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.regions >= 1 && a.meters >= 5,
+        "at least one region of at least 5 meters"
+    );
+    let protocol = ProtocolConfig {
+        intervals_per_round: a.intervals_per_round,
+        share_deadline: Duration::from_secs(30),
+        partial_deadline: Duration::from_secs(30),
+        ..Default::default()
+    };
+    protocol.validate()?;
+    let start = parse_time(&a.start)?;
+    let step = i64::from(protocol.interval_seconds) * 1000;
+    let intervals = i64::from(a.hours) * 3_600_000 / step;
+    let round = step * i64::from(a.intervals_per_round);
+    anyhow::ensure!(
+        intervals % i64::from(a.intervals_per_round) == 0,
+        "--hours must cover whole rounds"
+    );
+    // A fresh run: the demo's data directory is replaced.
+    for sub in ["broker", "store", "gateway-a", "gateway-b"] {
+        let p = a.data_dir.join(sub);
+        if p.exists() {
+            std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
+        }
+    }
+    std::fs::create_dir_all(&a.data_dir)?;
+
+    let regions: Vec<String> = (1..=a.regions).map(|i| format!("NL-R{i:02}")).collect();
+    let fleet = zeal_meters::sim::fleet(&regions, a.meters, a.seed);
+    // Plaintext sums the simulator knows, to check every private total against.
+    let mut plain: BTreeMap<(String, i64), [u64; 2]> = BTreeMap::new();
+    let mut readings = Vec::new();
+    for m in &fleet {
+        for k in 0..intervals {
+            let t = start + k * step;
+            let r = m.reading(t, protocol.interval_seconds);
+            let e = plain.entry((m.region.clone(), t)).or_default();
+            e[0] += r.import_wh;
+            e[1] += r.export_wh;
+            readings.push((
+                m.meter_id.clone(),
+                m.region.clone(),
+                t,
+                vec![r.import_wh, r.export_wh],
+            ));
+        }
+    }
+    println!(
+        "Zebra-Zeal demo: {} households in {} regions, {} hours from {} ({} rounds of {} intervals)",
+        fleet.len(),
+        regions.len(),
+        a.hours,
+        format_time(start),
+        regions.len() as i64 * intervals / i64::from(a.intervals_per_round),
+        a.intervals_per_round
+    );
+    super::runtime()?.block_on(async move {
+        let began = Instant::now();
+        let broker = match &a.kafka {
+            Some(_) => None,
+            None => Some(EmbeddedBroker::start(&a.data_dir.join("broker")).await?),
+        };
+        let bootstrap = a.kafka.clone().unwrap_or_else(|| broker.as_ref().expect("started").bootstrap().to_string());
+        println!("broker: {} ({})", bootstrap, if broker.is_some() { "in-process tansu, sqlite storage" } else { "external" });
+        let kafka = KafkaConfig::new(&bootstrap, "zeal-demo");
+        let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
+        let topics = TopicNames::with_prefix(&format!("demo{run_id}."));
+        ensure_topics(&kafka, &topics.specs(4, 1)).await?;
+
+        let key = AggregatorKey::generate("demo-aggregator", &mut rand_chacha::ChaCha20Rng::from_os_rng());
+        let t = Instant::now();
+        eprint!("generating {} meters' keys ...", fleet.len());
+        // Two gateways (half the regions each), so key generation and encryption use both cores.
+        let halves: Vec<Vec<(String, String)>> = (0..2)
+            .map(|h| {
+                fleet
+                    .iter()
+                    .filter(|m| regions.iter().position(|r| *r == m.region).unwrap_or(0) % 2 == h)
+                    .map(|m| (m.meter_id.clone(), m.region.clone()))
+                    .collect()
+            })
+            .collect();
+        let mut gateways = Vec::new();
+        let mut handles = Vec::new();
+        for (h, meters) in halves.into_iter().enumerate() {
+            if meters.is_empty() {
+                continue;
+            }
+            let settings = GatewaySettings {
+                kafka: kafka.clone(),
+                topics: topics.clone(),
+                gateway_id: format!("demo-gateway-{h}"),
+                protocol: protocol.clone(),
+                trusted: vec![key.public()],
+                state_dir: a.data_dir.join(if h == 0 { "gateway-a" } else { "gateway-b" }),
+                drill: Default::default(),
+                readings_opt_in: Default::default(),
+            };
+            handles.push(tokio::task::spawn_blocking(move || GatewayService::new(settings, &meters)));
+        }
+        for h in handles {
+            gateways.push(h.await??);
+        }
+        eprintln!(" {:.1} s", t.elapsed().as_secs_f64());
+        for g in gateways.iter_mut() {
+            let mine: std::collections::BTreeSet<String> = g.meters().into_iter().collect();
+            for (id, _, t, v) in readings.iter().filter(|r| mine.contains(&r.0)) {
+                g.record_reading(id, *t, v.clone());
+            }
+        }
+        let producer = KeyedProducer::new(&kafka)?;
+        for g in &gateways {
+            g.enrol(&producer).await?;
+        }
+        drop(producer); // every client must be gone before the in-process broker stops
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let sink_settings = SinkSettings {
+            kafka: kafka.clone(),
+            topics: topics.clone(),
+            group_id: "demo-sink".into(),
+            batch_rows: 20_000,
+            max_delay: Duration::from_millis(500),
+        };
+        let store_dir = a.data_dir.join("store");
+        let warehouse = match &a.clickhouse {
+            Some(url) => Some(Warehouse::connect(&ClickHouseConfig::from_url(url)?).await?),
+            None => None,
+        };
+        let sink = match &warehouse {
+            Some(w) => {
+                let s = ClickHouseSink::new(sink_settings, w.clone()).await?;
+                tokio::spawn(s.run(stop.clone()))
+            }
+            None => tokio::spawn(Sink::parquet(sink_settings, ParquetStore::open(&store_dir)?).run(stop.clone())),
+        };
+        let gw_tasks: Vec<_> = gateways.into_iter().map(|g| tokio::spawn(g.run(stop.clone()))).collect();
+        let progress = Arc::new(AtomicU64::new(0));
+        let total_rounds = regions.len() as u64 * (intervals / i64::from(a.intervals_per_round)) as u64;
+        let aggregator = AggregatorService::new(
+            AggregatorSettings {
+                kafka: kafka.clone(),
+                topics: topics.clone(),
+                group_id: "demo-aggregators".into(),
+                protocol: protocol.clone(),
+                first_interval: start,
+                last_interval: Some(start + intervals * step - round),
+                grace: Duration::ZERO,
+                max_open_per_region: 2,
+                tick: Duration::from_millis(100),
+                progress: Some(progress.clone()),
+            },
+            key,
+        )?;
+        let agg = tokio::spawn(aggregator.run(stop.clone()));
+        let t = Instant::now();
+        while !agg.is_finished() {
+            let done = progress.load(Ordering::Relaxed);
+            eprint!("\rrounds: {done}/{total_rounds}  ({:.0} s)", t.elapsed().as_secs_f64());
+            let _ = std::io::stderr().flush();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let report = agg.await??;
+        let elapsed = t.elapsed();
+        eprintln!("\rrounds: {}/{total_rounds}  ({:.0} s)", progress.load(Ordering::Relaxed), elapsed.as_secs_f64());
+        // Let the sink write the last rows, then stop everything.
+        let expected_rows = plain.len() * 2;
+        let mut rows: BTreeMap<(String, i64, String), i64> = BTreeMap::new();
+        for _ in 0..60 {
+            rows = read_totals(warehouse.as_ref(), &store_dir).await?;
+            if rows.len() >= expected_rows {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let _ = stop_tx.send(true);
+        for g in gw_tasks {
+            g.await??;
+        }
+        sink.await??;
+
+        // Every private total against the plaintext sum.
+        let mut ok = 0usize;
+        let mut bad = Vec::new();
+        for ((region, t), sums) in &plain {
+            for (c, channel) in ["import_wh", "export_wh"].iter().enumerate() {
+                match rows.get(&(region.clone(), *t, channel.to_string())) {
+                    Some(v) if *v as u64 == sums[c] => ok += 1,
+                    other => bad.push(format!("{region} {} {channel}: private {other:?}, plaintext {}", format_time(*t), sums[c])),
+                }
+            }
+        }
+        println!("\n{:<10} {:>9} {:>14} {:>14}", "region", "intervals", "import kWh", "export kWh");
+        for r in &regions {
+            let (mut i, mut e, mut n) = (0u64, 0u64, 0);
+            for ((reg, _), s) in plain.iter().filter(|((reg, _), _)| reg == r) {
+                let _ = reg;
+                i += s[0];
+                e += s[1];
+                n += 1;
+            }
+            println!("{r:<10} {n:>9} {:>14.1} {:>14.1}", i as f64 / 1000.0, e as f64 / 1000.0);
+        }
+        println!(
+            "\nrounds completed {}, deferred {}, abandoned {}, reopened {}, meters quarantined {}, dead letters {}",
+            report.totals, report.deferred, report.abandoned, report.reopened, report.quarantined, report.dead_letters
+        );
+        println!(
+            "{ok} of {} region totals (region × interval × channel) equal the plaintext sum{}",
+            plain.len() * 2,
+            if bad.is_empty() { ": every private total is exact." } else { ":" }
+        );
+        for b in bad.iter().take(10) {
+            println!("  MISMATCH {b}");
+        }
+        println!(
+            "throughput: {:.0} meter-intervals/s on this machine ({} meter-intervals in {:.1} s of rounds; {:.1} s in all)",
+            (fleet.len() as i64 * intervals) as f64 / elapsed.as_secs_f64(),
+            fleet.len() as i64 * intervals, elapsed.as_secs_f64(), began.elapsed().as_secs_f64()
+        );
+        if warehouse.is_none() {
+            let d = a.data_dir.display();
+            println!("\nQuery the results (Parquet in {d}/store):");
+            println!("  zeal sql --data-dir {d} \"SELECT region, channel, sum(total) AS wh FROM region_totals GROUP BY region, channel ORDER BY region, channel\"");
+            println!("  zeal sql --data-dir {d} \"SELECT event, count(*) AS n FROM round_events GROUP BY event\"");
+            println!("  zeal sql --data-dir {d} \"SELECT * FROM region_totals WHERE region = 'NL-R01' ORDER BY interval_start LIMIT 8\"");
+        }
+        drop(broker);
+        if !bad.is_empty() {
+            bail!("{} private totals differ from the plaintext sums", bad.len());
+        }
+        anyhow::Ok(())
+    })
+}
+
+async fn read_totals(
+    warehouse: Option<&Warehouse>,
+    store_dir: &std::path::Path,
+) -> anyhow::Result<BTreeMap<(String, i64, String), i64>> {
+    let mut out = BTreeMap::new();
+    if let Some(w) = warehouse {
+        let text = w
+            .query_text(
+                "SELECT region, toUInt32(interval_start), channel, total FROM region_totals FINAL",
+            )
+            .await?;
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            if f.len() == 4 {
+                out.insert(
+                    (
+                        f[0].to_string(),
+                        f[1].parse::<i64>()? * 1000,
+                        f[2].to_string(),
+                    ),
+                    f[3].parse()?,
+                );
+            }
+        }
+        return Ok(out);
+    }
+    if !store_dir.join("region_totals").exists() {
+        return Ok(out);
+    }
+    let store = ParquetStore::open(store_dir)?;
+    let df = store.query(
+        "SELECT region, interval_start, channel, total FROM region_totals",
+        EMBEDDED_TABLES,
+    )?;
+    let region = df.column("region")?.str()?.clone();
+    let channel = df.column("channel")?.str()?.clone();
+    let total = df.column("total")?.i64()?.clone();
+    let ts = df.column("interval_start")?.datetime()?.physical().clone();
+    for i in 0..df.height() {
+        if let (Some(r), Some(c), Some(v), Some(t)) =
+            (region.get(i), channel.get(i), total.get(i), ts.get(i))
+        {
+            out.insert((r.to_string(), t, c.to_string()), v);
+        }
+    }
+    Ok(out)
+}
