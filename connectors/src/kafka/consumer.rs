@@ -37,6 +37,25 @@ async fn recv_timeout(
     }
 }
 
+/// A consumer group's committed offset for one partition, if any.
+fn committed_offset(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<Option<i64>, KafkaError> {
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(topic, partition);
+    let tpl = consumer
+        .committed_offsets(tpl, REQUEST_TIMEOUT)
+        .map_err(client_err("fetch committed offsets"))?;
+    Ok(tpl
+        .find_partition(topic, partition)
+        .and_then(|p| match p.offset() {
+            Offset::Offset(o) => Some(o),
+            _ => None,
+        }))
+}
+
 fn commit_list(records: &[&Record]) -> Result<TopicPartitionList, KafkaError> {
     let mut tpl = TopicPartitionList::new();
     for r in records {
@@ -95,18 +114,7 @@ impl GroupConsumer {
 
     /// The group's committed offset for a partition, if any.
     pub fn committed_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, KafkaError> {
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(topic, partition);
-        let tpl = self
-            .inner
-            .committed_offsets(tpl, REQUEST_TIMEOUT)
-            .map_err(client_err("fetch committed offsets"))?;
-        Ok(tpl
-            .find_partition(topic, partition)
-            .and_then(|p| match p.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            }))
+        committed_offset(&self.inner, topic, partition)
     }
 
     /// Partitions currently assigned to this member, as (topic, partition).
@@ -215,18 +223,7 @@ impl AssignedConsumer {
 
     /// This consumer's group's committed offset for a partition, if any.
     pub fn committed_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, KafkaError> {
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition(topic, partition);
-        let tpl = self
-            .inner
-            .committed_offsets(tpl, REQUEST_TIMEOUT)
-            .map_err(client_err("fetch committed offsets"))?;
-        Ok(tpl
-            .find_partition(topic, partition)
-            .and_then(|p| match p.offset() {
-                Offset::Offset(o) => Some(o),
-                _ => None,
-            }))
+        committed_offset(&self.inner, topic, partition)
     }
 
     /// Commits a position for this consumer's group id (gateways resume from it).

@@ -511,16 +511,24 @@ impl MeterSecrets {
                 break (p, q);
             }
         };
+        Ok(Self::with_fresh_base(p, q, rng))
+    }
+
+    /// Completes a key pair from its primes: a fresh DJN base h_s = (−x²)^n mod n² and a fresh
+    /// Ed25519 signing key.
+    fn with_fresh_base<R: RngCore + CryptoRng + ?Sized>(
+        p: Integer,
+        q: Integer,
+        rng: &mut R,
+    ) -> Self {
         let n = (&p * &q).complete();
-        debug_assert_eq!(n.significant_bits(), bits);
         let x = random_unit(&n, rng);
         let h = &n - x.square_ref().complete() % &n;
         let n2 = n.clone().square();
         let hs = Integer::from(h.pow_mod_ref(&n, &n2).expect("positive modulus"));
         let mut seed = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(seed.as_mut());
-        let signing = SigningKey::from_bytes(&seed);
-        Ok(Self::from_parts(p, q, hs, signing))
+        Self::from_parts(p, q, hs, SigningKey::from_bytes(&seed))
     }
 
     /// Builds a key pair from given primes (key import, known-answer tests), with a fresh DJN
@@ -543,13 +551,7 @@ impl MeterSecrets {
         if n.significant_bits() < MIN_KEY_BITS {
             return Err(ProtocolError::WeakKey(n.significant_bits()));
         }
-        let x = random_unit(&n, rng);
-        let h = &n - x.square_ref().complete() % &n;
-        let n2 = n.clone().square();
-        let hs = Integer::from(h.pow_mod_ref(&n, &n2).expect("positive modulus"));
-        let mut seed = Zeroizing::new([0u8; 32]);
-        rng.fill_bytes(seed.as_mut());
-        Ok(Self::from_parts(p, q, hs, SigningKey::from_bytes(&seed)))
+        Ok(Self::with_fresh_base(p, q, rng))
     }
 
     fn from_parts(p: Integer, q: Integer, hs: Integer, signing: SigningKey) -> Self {
