@@ -14,6 +14,7 @@ use zeal_protocol::round::crypto::AggregatorKey;
 use zeal_schemas::{AnyMessage, decode_any};
 use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
 use zeal_services::gateway::{Drill, GatewayService, GatewaySettings};
+use zeal_services::metrics::{Metrics, Role};
 use zeal_services::sink::{ClickHouseSink, SinkSettings};
 
 pub const T0: i64 = 1_593_561_600_000;
@@ -49,6 +50,10 @@ pub struct Env {
     pub drill: Drill,
     pub intervals: i64,
     pub max_open: usize,
+    /// Shared by every instance of a role this Env starts (counts add up across instances).
+    pub gateway_metrics: Metrics,
+    pub aggregator_metrics: Metrics,
+    pub sink_metrics: Metrics,
 }
 
 impl Env {
@@ -77,6 +82,9 @@ impl Env {
             drill: Drill::default(),
             intervals: INTERVALS,
             max_open: 2,
+            gateway_metrics: Metrics::new(Role::Gateway),
+            aggregator_metrics: Metrics::new(Role::Aggregator),
+            sink_metrics: Metrics::new(Role::Sink),
         }
     }
 
@@ -102,6 +110,7 @@ impl Env {
                 state_dir: self.state.clone(),
                 drill: self.drill.clone(),
                 readings_opt_in: Default::default(),
+                metrics: self.gateway_metrics.clone(),
             },
             &meters,
         )
@@ -129,6 +138,7 @@ impl Env {
                 max_open_per_region: self.max_open,
                 tick: Duration::from_millis(100),
                 progress: None,
+                metrics: self.aggregator_metrics.clone(),
             },
             self.key(),
         )
@@ -146,6 +156,7 @@ impl Env {
                 group_id: unique("sink"),
                 batch_rows: 10_000,
                 max_delay: Duration::from_millis(300),
+                metrics: self.sink_metrics.clone(),
             },
             self.warehouse.clone(),
         )
@@ -206,6 +217,19 @@ impl Env {
         rows.into_iter()
             .map(|r| ((r.region, r.interval_start, r.channel), r.total))
             .collect()
+    }
+
+    /// GETs `path` from an HTTP server on loopback (metrics endpoints) and returns the body.
+    pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).await.unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body.to_string()
     }
 
     pub async fn finish(self) {

@@ -100,6 +100,7 @@ async fn run(sc: &Scenario) -> Outcome {
             drill: Default::default(),
             // One household opted in to share its readings.
             readings_opt_in: [format!("{}-m000", sc.regions[0])].into(),
+            metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Gateway),
         },
         &meters,
     )
@@ -129,6 +130,7 @@ async fn run(sc: &Scenario) -> Outcome {
             group_id: unique("sink"),
             batch_rows: 10_000,
             max_delay: Duration::from_millis(300),
+            metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
         },
         warehouse.clone(),
     )
@@ -147,6 +149,7 @@ async fn run(sc: &Scenario) -> Outcome {
             max_open_per_region: 2,
             tick: Duration::from_millis(100),
             progress: None,
+            metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Aggregator),
         },
         key,
     )

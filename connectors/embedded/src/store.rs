@@ -28,6 +28,7 @@ pub enum Values {
     Str(Vec<String>),
     I64(Vec<i64>),
     U32(Vec<u32>),
+    F64(Vec<f64>),
     /// Milliseconds since the epoch, stored as a UTC datetime.
     Millis(Vec<i64>),
 }
@@ -76,6 +77,7 @@ impl ParquetStore {
                 Values::Str(v) => Series::new(name.into(), v),
                 Values::I64(v) => Series::new(name.into(), v),
                 Values::U32(v) => Series::new(name.into(), v),
+                Values::F64(v) => Series::new(name.into(), v),
                 Values::Millis(v) => Series::new(name.into(), v).cast(&DataType::Datetime(
                     TimeUnit::Milliseconds,
                     Some(TimeZone::UTC),

@@ -4,6 +4,7 @@
 
 pub mod civil;
 pub mod dsmr;
+pub mod household;
 pub mod sim;
 
 /// One meter's energy over one interval.

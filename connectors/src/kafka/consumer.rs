@@ -56,6 +56,28 @@ fn committed_offset(
         }))
 }
 
+/// Per assigned partition, (topic, partition, messages between the position and the end).
+fn lag(consumer: &StreamConsumer) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+    let positions = consumer.position().map_err(client_err("position"))?;
+    let mut out = Vec::new();
+    for e in positions.elements() {
+        let (low, high) = consumer
+            .fetch_watermarks(e.topic(), e.partition(), REQUEST_TIMEOUT)
+            .map_err(client_err("fetch watermarks"))?;
+        // Nothing fetched yet: count from the start (an over-estimate, never an under-estimate).
+        let position = match e.offset() {
+            Offset::Offset(o) => o,
+            _ => low,
+        };
+        out.push((
+            e.topic().to_string(),
+            e.partition(),
+            (high - position).max(0),
+        ));
+    }
+    Ok(out)
+}
+
 fn commit_list(records: &[&Record]) -> Result<TopicPartitionList, KafkaError> {
     let mut tpl = TopicPartitionList::new();
     for r in records {
@@ -115,6 +137,18 @@ impl GroupConsumer {
     /// The group's committed offset for a partition, if any.
     pub fn committed_offset(&self, topic: &str, partition: i32) -> Result<Option<i64>, KafkaError> {
         committed_offset(&self.inner, topic, partition)
+    }
+
+    /// Consumer lag per assigned partition (blocking: one watermark request per partition).
+    pub fn lag(&self) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+        lag(&self.inner)
+    }
+
+    /// (low, high) watermarks of a partition: `high` is the offset the next message will get.
+    pub fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64), KafkaError> {
+        self.inner
+            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+            .map_err(client_err("fetch watermarks"))
     }
 
     /// Partitions currently assigned to this member, as (topic, partition).
@@ -181,6 +215,11 @@ impl AssignedConsumer {
     /// Next message, or `None` when nothing arrives within `timeout`.
     pub async fn recv(&self, timeout: Duration) -> Result<Option<Record>, KafkaError> {
         recv_timeout(&self.inner, timeout).await
+    }
+
+    /// Consumer lag per assigned partition (blocking: one watermark request per partition).
+    pub fn lag(&self) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+        lag(&self.inner)
     }
 
     /// (low, high) watermarks of a partition: `high` is the offset the next message will get.

@@ -7,8 +7,9 @@
 //! QuarantineEvent to the control topic, totals to the totals topic, refused input to the
 //! dead-letter topic. Offsets are committed after the outputs of a message are acknowledged.
 
+use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
-use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
+use crate::{LAG_EVERY, ServiceError, Shutdown, dlq, now_ms, stopping, update_lag};
 use futures::future::try_join_all;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -41,6 +42,8 @@ pub struct AggregatorSettings {
     pub tick: Duration,
     /// Counts closed rounds, for progress displays.
     pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    /// Where this instance counts rounds, folds, dead letters and lag.
+    pub metrics: Metrics,
 }
 
 /// What an aggregator did, for logs, metrics and tests.
@@ -87,7 +90,7 @@ impl AggregatorService {
         )
         .await?;
         for letter in registry.catch_up(&mut dir).await? {
-            dlq::publish(&producer, &s.topics.dlq, &letter).await?;
+            dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
         }
         let partitions = admin::partition_count(&s.kafka, &s.topics.shares).await?;
         let step = i64::from(s.protocol.interval_seconds)
@@ -95,7 +98,7 @@ impl AggregatorService {
             * i64::from(s.protocol.intervals_per_round);
         let mut agg = Aggregator::new(self.key, s.protocol.clone());
         // Decisions already on the log (by this deployment's key): adopt them, never repeat them.
-        let restored = restore(&s, &id, &mut agg, &mut dir).await?;
+        let restored = restore(&s, &id, &mut agg, &mut dir, &|_| true).await?;
         let mut next: BTreeMap<String, i64> = restored.next_interval(step);
         // Where the input topics ended when this instance started: records before these are
         // re-deliveries, and deadlines wait until they are all read again.
@@ -114,12 +117,17 @@ impl AggregatorService {
             &[&s.topics.shares, &s.topics.partials],
         )?;
         let mut catch_up = CatchUp::new(startup_ends);
+        // Partitions owned at the previous iteration (None: not assigned yet).
+        let mut last_owned: Option<BTreeSet<i32>> = None;
         let mut inflight = Inflight::default();
         let mut last_commit = std::time::Instant::now();
         let mut report = AggregatorReport::default();
         let progress = s.progress.clone();
+        let mut last_lag = std::time::Instant::now();
         let mut out = Outbox {
             progress,
+            metrics: &s.metrics,
+            opened_at: BTreeMap::new(),
             producer: &producer,
             topics: &s.topics,
             id: &id,
@@ -150,6 +158,45 @@ impl AggregatorService {
                 .filter(|(t, _)| *t == s.topics.shares)
                 .map(|(_, p)| *p)
                 .collect();
+            let changed = match &last_owned {
+                None => !owned.is_empty(),
+                Some(before) => *before != owned,
+            };
+            if changed {
+                let before = last_owned.replace(owned.clone());
+                if let Some(before) = before {
+                    // A rebalance. Regions that left are another instance's now: drop their
+                    // rounds (never close them here). Regions that arrived may have rounds the
+                    // previous owner opened: adopt them from the log, then re-read their input.
+                    let part = |region: &str| partition_for_key(region.as_bytes(), partitions);
+                    for round in agg.active_rounds() {
+                        if !owned.contains(&part(&round.region)) {
+                            agg.forget_region(&round.region);
+                        }
+                    }
+                    inflight.keep_partitions(&owned);
+                    let gained: BTreeSet<i32> = owned.difference(&before).copied().collect();
+                    if !gained.is_empty() {
+                        let adopt = |region: &str| gained.contains(&part(region));
+                        let r = restore(&s, &id, &mut agg, &mut dir, &adopt).await?;
+                        out.logged.extend(r.logged.iter().cloned());
+                        for (region, n) in r.next_interval(step) {
+                            let e = next.entry(region).or_insert(n);
+                            *e = (*e).max(n);
+                        }
+                        let mut ends = BTreeMap::new();
+                        for topic in [&s.topics.shares, &s.topics.partials] {
+                            for p in &gained {
+                                let (_, high) =
+                                    tokio::task::block_in_place(|| consumer.watermarks(topic, *p))?;
+                                ends.insert((topic.clone(), *p), high);
+                            }
+                        }
+                        tracing::info!(partitions = ?gained, adopted = ?r.adopted, "rebalance: took over regions");
+                        catch_up.expect(ends);
+                    }
+                }
+            }
             let was_caught_up = catch_up.done;
             let caught_up = catch_up.check(&consumer, &assignment)?;
             if caught_up && !was_caught_up {
@@ -208,7 +255,12 @@ impl AggregatorService {
                 let mut outputs = match decode_any(&record.payload) {
                     Ok(AnyMessage::ShareBundle(b)) => {
                         round_of = Some((b.region.clone(), b.interval_start));
-                        agg.on_share_bundle(&mut dir, b, &record.payload, now)
+                        let ciphertexts = b.shares.len() as u64;
+                        let outputs = agg.on_share_bundle(&mut dir, b, &record.payload, now);
+                        if !outputs.iter().any(|o| matches!(o, Output::Reject(_))) {
+                            s.metrics.folded(ciphertexts);
+                        }
+                        outputs
                     }
                     Ok(AnyMessage::Partial(p)) => {
                         round_of = Some((p.region.clone(), p.interval_start));
@@ -252,6 +304,10 @@ impl AggregatorService {
                 inflight.release_closed(&outputs);
                 out.publish(outputs, None).await?;
             }
+            if last_lag.elapsed() >= LAG_EVERY {
+                update_lag(&s.metrics, tokio::task::block_in_place(|| consumer.lag()));
+                last_lag = std::time::Instant::now();
+            }
             if last_commit.elapsed() >= Duration::from_millis(250) {
                 let safe = inflight.safe_offsets();
                 if !safe.is_empty() {
@@ -275,6 +331,9 @@ impl AggregatorService {
 
 struct Outbox<'a> {
     progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    metrics: &'a Metrics,
+    /// When this instance opened each round attempt it has in progress (latency histogram).
+    opened_at: BTreeMap<(String, i64), std::time::Instant>,
     producer: &'a KeyedProducer,
     topics: &'a TopicNames,
     id: &'a str,
@@ -304,7 +363,7 @@ fn identity(o: &Output) -> Option<String> {
 impl Outbox<'_> {
     async fn dead_letter(&mut self, letter: &zeal_schemas::DeadLetter) -> Result<(), ServiceError> {
         self.report.dead_letters += 1;
-        dlq::publish(self.producer, &self.topics.dlq, letter).await?;
+        dlq::publish(self.producer, &self.topics.dlq, letter, self.metrics).await?;
         Ok(())
     }
 
@@ -325,6 +384,11 @@ impl Outbox<'_> {
             let (topic, region, bytes) = match &o {
                 Output::Open(m) => {
                     self.report.rounds_opened += 1;
+                    self.metrics.round_opened();
+                    self.opened_at.insert(
+                        (m.region.clone(), m.interval_start),
+                        std::time::Instant::now(),
+                    );
                     (&topics.control, m.region.clone(), encode(m))
                 }
                 Output::Redistribute(m) => (&topics.control, m.region.clone(), encode(m)),
@@ -334,6 +398,9 @@ impl Outbox<'_> {
                     {
                         p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
+                    let opened = self.opened_at.remove(&(m.region.clone(), m.interval_start));
+                    self.metrics
+                        .round_closed(m.status, opened.map(|t| t.elapsed().as_secs_f64()));
                     match m.status {
                         zeal_schemas::RoundStatus::Deferred => self.report.deferred += 1,
                         zeal_schemas::RoundStatus::Abandoned => self.report.abandoned += 1,
@@ -345,6 +412,7 @@ impl Outbox<'_> {
                 }
                 Output::Quarantine(m) => {
                     self.report.quarantined += 1;
+                    self.metrics.quarantined();
                     (&topics.control, m.region.clone(), encode(m))
                 }
                 Output::Total(m) => {
@@ -355,6 +423,7 @@ impl Outbox<'_> {
                     let Some(record) = source else { continue };
                     let letter = dlq::rejected(record, r, self.id, now_ms());
                     self.report.dead_letters += 1;
+                    self.metrics.dead_letter(r.reason);
                     tracing::warn!(reason = ?r.reason, origin = ?r.origin, detail = %r.detail, "rejected");
                     let key = letter.region.clone().unwrap_or_default();
                     (&topics.dlq, key, encode(&letter))
@@ -387,11 +456,14 @@ impl Restored {
 
 /// Reads the control and totals topics up to their current end and adopts every decision
 /// signed by this deployment's aggregator id.
+/// Only rounds of regions for which `adopt` is true are adopted (a rebalance adopts the regions
+/// it brought); every decision on the log counts as logged.
 async fn restore(
     s: &AggregatorSettings,
     id: &str,
     agg: &mut Aggregator,
     dir: &mut Directory,
+    adopt: &(dyn Fn(&str) -> bool + Sync),
 ) -> Result<Restored, ServiceError> {
     let mut restored = Restored {
         logged: BTreeSet::new(),
@@ -411,6 +483,12 @@ async fn restore(
             continue;
         };
         let output = match msg {
+            AnyMessage::RoundOpen(m) if m.aggregator_id == id && !adopt(&m.region) => {
+                Output::Open(m)
+            }
+            AnyMessage::RoundOutcome(m) if m.aggregator_id == id && !adopt(&m.region) => {
+                Output::Outcome(m)
+            }
             AnyMessage::RoundOpen(m) if m.aggregator_id == id => {
                 let latest = restored.latest.entry(m.region.clone()).or_insert(i64::MIN);
                 *latest = (*latest).max(m.interval_start);
@@ -433,7 +511,12 @@ async fn restore(
             restored.logged.insert(key);
         }
     }
-    restored.adopted = agg.active_rounds().iter().map(|k| k.to_string()).collect();
+    restored.adopted = agg
+        .active_rounds()
+        .iter()
+        .filter(|k| adopt(&k.region))
+        .map(|k| k.to_string())
+        .collect();
     Ok(restored)
 }
 
@@ -453,6 +536,15 @@ impl CatchUp {
             positions: BTreeMap::new(),
             done: false,
         }
+    }
+
+    /// Also wait for these partitions to be read up to these offsets (after a rebalance).
+    fn expect(&mut self, ends: BTreeMap<(String, i32), i64>) {
+        for (key, end) in ends {
+            self.positions.remove(&key);
+            self.ends.insert(key, end);
+        }
+        self.done = false;
     }
 
     fn seen(&mut self, r: &Record) {
@@ -525,6 +617,12 @@ impl Inflight {
         light.payload = Vec::new();
         light.key = None;
         self.last.insert((r.topic.clone(), r.partition), light);
+    }
+
+    /// Forgets partitions of the shares and partials topics this instance no longer owns.
+    fn keep_partitions(&mut self, owned: &BTreeSet<i32>) {
+        self.held.retain(|(_, p), _| owned.contains(p));
+        self.last.retain(|(_, p), _| owned.contains(p));
     }
 
     fn release_closed(&mut self, outputs: &[Output]) {

@@ -1,5 +1,6 @@
 //! Dead letters: every input a service refuses, with its origin and the reason.
 
+use crate::metrics::Metrics;
 use zeal_connectors::kafka::{KafkaError, KeyedProducer, Record};
 use zeal_protocol::round::Rejection;
 use zeal_schemas::{DeadLetter, DecodeError, RejectReason};
@@ -51,11 +52,12 @@ pub fn letter(
     }
 }
 
-/// Publishes a dead letter, keyed by region when known.
+/// Publishes a dead letter, keyed by region when known, and counts it by reason.
 pub async fn publish(
     producer: &KeyedProducer,
     topic: &str,
     letter: &DeadLetter,
+    metrics: &Metrics,
 ) -> Result<(), KafkaError> {
     let key = letter
         .region
@@ -67,6 +69,7 @@ pub async fn publish(
                 .map(|k| String::from_utf8_lossy(k).into_owned())
         })
         .unwrap_or_default();
+    metrics.dead_letter(letter.reason);
     tracing::warn!(
         reason = ?letter.reason, origin = ?letter.origin, topic = %letter.topic,
         offset = letter.offset, detail = %letter.detail, "dead letter"

@@ -6,8 +6,9 @@
 //! Redistribution with partials. Reveal marks are appended and synced to a state file *before*
 //! a partial is published, so a restart never reveals a second partial for an interval.
 
+use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
-use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
+use crate::{LAG_EVERY, ServiceError, Shutdown, dlq, now_ms, stopping, update_lag};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::collections::{BTreeMap, BTreeSet};
@@ -41,6 +42,8 @@ pub struct GatewaySettings {
     /// Meters whose households opted in to share their readings (`zeal.readings.v1`, for
     /// disaggregation and the game). Everyone else's readings never leave the gateway.
     pub readings_opt_in: BTreeSet<String>,
+    /// Where this gateway counts what it publishes and refuses.
+    pub metrics: Metrics,
 }
 
 /// Faults a gateway can inject on purpose, to check that the pipeline detects, attributes and
@@ -199,6 +202,7 @@ impl GatewayService {
             producer
                 .send_message(&self.settings.topics.registry, a.meter_id().as_bytes(), &e)
                 .await?;
+            self.settings.metrics.published("enrolment");
         }
         Ok(())
     }
@@ -228,6 +232,9 @@ impl GatewayService {
             .iter()
             .map(|r| producer.send_message(&s.topics.readings, r.household_id.as_bytes(), r));
         report.readings = futures::future::try_join_all(sends).await?.len() as u64;
+        for _ in 0..report.readings {
+            s.metrics.published("reading");
+        }
         let mut dir = Directory::new(s.protocol.key_bits.min(2048));
         let mut registry = RegistryFollower::start(
             &s.kafka,
@@ -238,7 +245,7 @@ impl GatewayService {
         .await?;
         for letter in registry.catch_up(&mut dir).await? {
             report.dead_letters += 1;
-            dlq::publish(&producer, &s.topics.dlq, &letter).await?;
+            dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
         }
         let partitions = admin::partition_count(&s.kafka, &s.topics.control).await?;
         let regions: BTreeSet<String> = self
@@ -262,13 +269,18 @@ impl GatewayService {
         }
         control.assign(&assignment)?;
         let mut rng = ChaCha20Rng::from_os_rng();
+        let mut last_lag = std::time::Instant::now();
         tracing::info!(gateway = %s.gateway_id, meters = self.agents.len(), ?regions, "gateway started");
         while !stopping(&shutdown) {
+            if last_lag.elapsed() >= LAG_EVERY {
+                update_lag(&s.metrics, tokio::task::block_in_place(|| control.lag()));
+                last_lag = std::time::Instant::now();
+            }
             match registry.poll(&mut dir, Duration::from_millis(1)).await {
                 Ok(letters) => {
                     for letter in letters {
                         report.dead_letters += 1;
-                        dlq::publish(&producer, &s.topics.dlq, &letter).await?;
+                        dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "registry read failed; retrying"),
@@ -325,14 +337,18 @@ impl GatewayService {
                                     &s.gateway_id,
                                     now,
                                 );
-                                dlq::publish(&producer, &s.topics.dlq, &letter).await?;
+                                dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
                             }
                         }
                     }
                     let futs = sends
                         .iter()
                         .map(|b| producer.send_message(&s.topics.shares, b.region.as_bytes(), b));
-                    report.bundles += futures::future::try_join_all(futs).await?.len() as u64;
+                    let sent = futures::future::try_join_all(futs).await?.len();
+                    report.bundles += sent as u64;
+                    for _ in 0..sent {
+                        s.metrics.published("share_bundle");
+                    }
                 }
                 Ok(AnyMessage::Redistribution(r)) => {
                     if let Some(agent) = self.agents.get_mut(&r.recipient) {
@@ -358,6 +374,7 @@ impl GatewayService {
                                     )
                                     .await?;
                                 report.partials += 1;
+                                s.metrics.published("partial");
                             }
                             Ok(None) => {}
                             Err(refusal) => {
@@ -372,7 +389,7 @@ impl GatewayService {
                                     &s.gateway_id,
                                     now,
                                 );
-                                dlq::publish(&producer, &s.topics.dlq, &letter).await?;
+                                dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
                             }
                         }
                     }
@@ -393,6 +410,7 @@ impl GatewayService {
                         &producer,
                         &s.topics.dlq,
                         &dlq::undecodable(&record, &e, &s.gateway_id, now),
+                        &s.metrics,
                     )
                     .await?;
                 }

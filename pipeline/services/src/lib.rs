@@ -6,15 +6,21 @@
 //! - [`sink::ClickHouseSink`]: writes totals and round events to ClickHouse.
 //! - [`registry::RegistryFollower`]: the compacted registry topic as a [`Directory`].
 //! - [`audit::run_audit`]: re-verifies every round of a time range from the log alone.
+//! - [`disaggregate::DisaggregateJob`]: opted-in readings to per-appliance daily usage.
+//! - [`edge`]: per-category daily energy computed at the gateway, aggregated privately.
 //!
-//! Every rejected input becomes a dead letter ([`dlq`]); nothing is dropped silently.
+//! Every rejected input becomes a dead letter ([`dlq`]); nothing is dropped silently. Each
+//! service counts what it does in its own [`metrics::Metrics`], served by [`metrics::serve`].
 //!
 //! [`Directory`]: zeal_protocol::round::directory::Directory
 
 pub mod aggregator;
 pub mod audit;
+pub mod disaggregate;
 pub mod dlq;
+pub mod edge;
 pub mod gateway;
+pub mod metrics;
 pub mod registry;
 pub mod sink;
 
@@ -39,6 +45,8 @@ pub enum ServiceError {
     Store(#[from] zeal_embedded::store::StoreError),
     #[error("invalid settings: {0}")]
     Settings(String),
+    #[error("disaggregation: {0}")]
+    Disaggregation(#[from] zeal_disaggregation::DisaggError),
 }
 
 /// Milliseconds since the Unix epoch, from the wall clock.
@@ -54,4 +62,18 @@ pub type Shutdown = tokio::sync::watch::Receiver<bool>;
 
 fn stopping(s: &Shutdown) -> bool {
     *s.borrow()
+}
+
+/// How often services refresh their consumer-lag gauges (a watermark request per partition).
+const LAG_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+fn update_lag(metrics: &metrics::Metrics, lag: Result<Vec<(String, i32, i64)>, KafkaError>) {
+    match lag {
+        Ok(lag) => {
+            for (topic, partition, n) in lag {
+                metrics.lag(&topic, partition, n);
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "consumer lag unavailable"),
+    }
 }

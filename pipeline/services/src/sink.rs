@@ -4,11 +4,12 @@
 //! restarted before its commit) leaves one row after merges and under `FINAL`; offsets are
 //! committed only after the rows are inserted. DDL is what ClickHouse 18.16 accepts.
 
-use crate::{ServiceError, Shutdown, now_ms, stopping};
+use crate::metrics::Metrics;
+use crate::{LAG_EVERY, ServiceError, Shutdown, dlq, now_ms, stopping, update_lag};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
-use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, Record, TopicNames};
+use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
 use zeal_embedded::store::{ParquetStore, TableSpec, Values};
 use zeal_schemas::{AnyMessage, QuarantineEvent, RegionTotal, RoundOutcome, decode_any};
 
@@ -153,6 +154,8 @@ pub struct SinkSettings {
     pub batch_rows: usize,
     /// Longest time a row waits before it is inserted.
     pub max_delay: Duration,
+    /// Where the sink counts rows written, dead letters and lag.
+    pub metrics: Metrics,
 }
 
 /// What the sink wrote.
@@ -172,6 +175,7 @@ pub const EMBEDDED_TABLES: &[TableSpec] = &[
         name: "round_events",
         key: &["region", "interval_start", "attempt", "event", "meter_id"],
     },
+    crate::disaggregate::USAGE_TABLE,
 ];
 
 /// Where a sink writes rows.
@@ -303,8 +307,14 @@ impl<D: Destination> Sink<D> {
         let mut pending: Vec<Record> = Vec::new();
         let mut oldest: Option<Instant> = None;
         let mut report = SinkReport::default();
+        let producer = KeyedProducer::new(&s.kafka)?;
+        let mut last_lag = Instant::now();
         loop {
             let stop = stopping(&shutdown);
+            if last_lag.elapsed() >= LAG_EVERY {
+                update_lag(&s.metrics, tokio::task::block_in_place(|| consumer.lag()));
+                last_lag = Instant::now();
+            }
             let received = if stop {
                 None
             } else {
@@ -323,8 +333,14 @@ impl<D: Destination> Sink<D> {
                     Ok(AnyMessage::RoundOutcome(o)) => events.push(outcome_row(&o)),
                     Ok(AnyMessage::QuarantineEvent(q)) => events.push(quarantine_row(&q)),
                     Ok(_) => {}
+                    // Gateways dead-letter what they cannot read on the control topic; the totals
+                    // topic has no other reader, so the sink reports it.
+                    Err(e) if r.topic == s.topics.totals => {
+                        let letter = dlq::undecodable(&r, &e, "sink", now_ms());
+                        dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
+                    }
                     Err(e) => {
-                        tracing::warn!(topic = %r.topic, offset = r.offset, error = %e, "undecodable record skipped by the sink; the aggregator dead-letters it")
+                        tracing::debug!(topic = %r.topic, offset = r.offset, error = %e, "undecodable control record (gateways dead-letter it)")
                     }
                 }
                 pending.push(r);
@@ -339,6 +355,8 @@ impl<D: Destination> Sink<D> {
                     Ok((t, e)) => {
                         report.total_rows += t;
                         report.event_rows += e;
+                        s.metrics.rows_written("region_totals", t);
+                        s.metrics.rows_written("round_events", e);
                     }
                     Err(e) if !stop => {
                         // Keep the rows and the offsets; re-delivery is harmless (ReplacingMergeTree).

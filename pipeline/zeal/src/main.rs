@@ -9,8 +9,17 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "zeal", version, about, long_about = None)]
 struct Cli {
+    /// Log lines as human text or as one JSON object per line (for log shippers).
+    #[arg(long, global = true, env = "ZEAL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -30,6 +39,17 @@ enum Command {
     Gateway(cmd::gateway::GatewayArgs),
     /// Run an aggregator instance: open rounds, fold, verify, publish totals.
     Aggregate(cmd::aggregate::AggregateArgs),
+    /// Downstream jobs over the pipeline's topics.
+    #[command(subcommand)]
+    Jobs(cmd::jobs::JobsCommand),
+    /// Train the disaggregation model on simulated households (writes safetensors + JSON).
+    Train(cmd::disagg::TrainArgs),
+    /// Score the disaggregation model and the Mean and CO baselines on unseen households.
+    Eval(cmd::disagg::EvalArgs),
+    /// Per-appliance energy of one household from a CSV of 15-minute readings.
+    Disaggregate(cmd::disagg::DisaggregateArgs),
+    /// Create (or show) the aggregator signing key shared by a deployment's instances.
+    Keygen(cmd::keygen::KeygenArgs),
     /// Write pipeline output to a store.
     #[command(subcommand)]
     Sink(cmd::sink::SinkCommand),
@@ -50,17 +70,26 @@ fn main() -> std::process::ExitCode {
     // The demo and the one-shot tools print their own summaries; services log at info.
     let quiet = matches!(
         cli.command,
-        Command::Demo(_) | Command::Sql(_) | Command::Round(_) | Command::Audit(_)
+        Command::Demo(_)
+            | Command::Sql(_)
+            | Command::Round(_)
+            | Command::Audit(_)
+            | Command::Train(_)
+            | Command::Eval(_)
+            | Command::Disaggregate(_)
     );
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ZEAL_LOG").unwrap_or_else(|_| {
-                tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
-            }),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ZEAL_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
+    });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().with_current_span(false).init(),
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Sql(a) => cmd::sql::run(a),
@@ -69,6 +98,11 @@ fn main() -> std::process::ExitCode {
         Command::Gateway(a) => cmd::gateway::run(a),
         Command::Aggregate(a) => cmd::aggregate::run(a),
         Command::Sink(c) => cmd::sink::run(c),
+        Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Jobs(c) => cmd::jobs::run(c),
+        Command::Train(a) => cmd::disagg::train_cmd(a),
+        Command::Eval(a) => cmd::disagg::eval_cmd(a),
+        Command::Disaggregate(a) => cmd::disagg::disaggregate_cmd(a),
         Command::Audit(a) => match cmd::audit::run(a) {
             Ok(true) => Ok(()),
             Ok(false) => return std::process::ExitCode::FAILURE,

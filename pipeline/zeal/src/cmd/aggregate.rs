@@ -1,13 +1,15 @@
 //! `zeal aggregate`: run an aggregator instance (a consumer-group member).
 
 use super::common::{
-    KafkaArgs, ProtocolArgs, load_or_create_seed, millis, parse_time, shutdown_on_signals,
+    KafkaArgs, MetricsArgs, ProtocolArgs, load_or_create_seed, millis, parse_time,
+    shutdown_on_signals,
 };
 use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use zeal_protocol::round::crypto::AggregatorKey;
 use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
+use zeal_services::metrics::Role;
 
 #[derive(Args)]
 pub struct AggregateArgs {
@@ -15,6 +17,8 @@ pub struct AggregateArgs {
     kafka: KafkaArgs,
     #[command(flatten)]
     protocol: ProtocolArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
     /// The deployment's aggregator signing key (32 bytes, mode 0600); created if absent. Every
     /// instance of a deployment uses the same key and id.
     #[arg(long, env = "ZEAL_AGGREGATOR_KEY")]
@@ -69,9 +73,11 @@ pub fn run(a: AggregateArgs) -> anyhow::Result<()> {
         max_open_per_region: a.max_open.max(1),
         tick: millis(200),
         progress: None,
+        metrics: zeal_services::metrics::Metrics::new(Role::Aggregator),
     };
     super::runtime()?.block_on(async move {
         let shutdown = shutdown_on_signals();
+        a.metrics.serve(&settings.metrics, shutdown.clone()).await?;
         let report = AggregatorService::new(settings, key)?.run(shutdown).await?;
         eprintln!(
             "rounds opened {}, totals {}, reopened {}, deferred {}, abandoned {}, quarantined {}, dead letters {}",

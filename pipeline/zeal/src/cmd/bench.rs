@@ -11,6 +11,9 @@ use zeal_protocol::bench::{BenchRow, bench_crypto};
 pub enum BenchCommand {
     /// Paillier and packing ops/s against python-phe (with gmpy2), measured side by side.
     Crypto(CryptoArgs),
+    /// Aggregator throughput (meters/s/core) and round latency through a real broker, against
+    /// the protocol core in-process; projects the cores needed for 1M meters.
+    Pipeline(super::bench_pipeline::PipelineArgs),
 }
 
 #[derive(Args)]
@@ -97,7 +100,10 @@ fn find<'a>(rows: &'a [BenchRow], name: &str) -> &'a BenchRow {
 }
 
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
-    let BenchCommand::Crypto(args) = cmd;
+    let args = match cmd {
+        BenchCommand::Crypto(args) => args,
+        BenchCommand::Pipeline(args) => return super::bench_pipeline::run(args),
+    };
     let budget = Duration::from_millis(args.budget_ms);
     eprintln!("measuring our operations at {} bits ...", args.key_bits);
     let rows = bench_crypto(args.key_bits, budget);

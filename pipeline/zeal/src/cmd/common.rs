@@ -135,6 +135,31 @@ pub fn load_or_create_seed(path: &Path) -> anyhow::Result<([u8; 32], bool)> {
     }
 }
 
+/// Where a service serves its Prometheus metrics.
+#[derive(Args)]
+pub struct MetricsArgs {
+    /// Serve Prometheus metrics on http://ADDR/metrics (and /healthz), e.g. 0.0.0.0:9464.
+    #[arg(long, env = "ZEAL_METRICS_ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+}
+
+impl MetricsArgs {
+    /// Serves `metrics` until `shutdown` when an address is set. Call inside the runtime.
+    pub async fn serve(
+        &self,
+        metrics: &zeal_services::metrics::Metrics,
+        shutdown: tokio::sync::watch::Receiver<bool>,
+    ) -> anyhow::Result<()> {
+        if let Some(addr) = self.metrics_addr {
+            let bound = zeal_services::metrics::serve(addr, metrics.clone(), shutdown)
+                .await
+                .with_context(|| format!("serving metrics on {addr}"))?;
+            eprintln!("metrics on http://{bound}/metrics");
+        }
+        Ok(())
+    }
+}
+
 /// Milliseconds as a Duration, for flags.
 pub fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)

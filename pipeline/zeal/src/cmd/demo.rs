@@ -15,11 +15,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, TopicNames, ensure_topics};
+use zeal_disaggregation::Disaggregator;
 use zeal_embedded::broker::EmbeddedBroker;
 use zeal_embedded::store::ParquetStore;
 use zeal_protocol::ProtocolConfig;
 use zeal_protocol::round::crypto::AggregatorKey;
 use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
+use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, migrate_clickhouse};
 use zeal_services::gateway::{GatewayService, GatewaySettings};
 use zeal_services::sink::{ClickHouseSink, EMBEDDED_TABLES, Sink, SinkSettings};
 
@@ -53,6 +55,10 @@ pub struct DemoArgs {
     /// Write to this ClickHouse (HTTP URL) instead of the Parquet store.
     #[arg(long)]
     clickhouse: Option<String>,
+    /// Every Nth household opts in to share its readings (disaggregated into
+    /// `appliance_usage` at the end); 0: nobody.
+    #[arg(long, default_value_t = 5)]
+    opt_in_every: usize,
 }
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
@@ -90,9 +96,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let mut plain: BTreeMap<(String, i64), [u64; 2]> = BTreeMap::new();
     let mut readings = Vec::new();
     for m in &fleet {
-        for k in 0..intervals {
-            let t = start + k * step;
-            let r = m.reading(t, protocol.interval_seconds);
+        for r in m.readings(start, start + intervals * step) {
+            let t = r.interval_start;
             let e = plain.entry((m.region.clone(), t)).or_default();
             e[0] += r.import_wh;
             e[1] += r.export_wh;
@@ -139,6 +144,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                     .collect()
             })
             .collect();
+        let opt_in: std::collections::BTreeSet<String> = fleet
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| a.opt_in_every > 0 && i % a.opt_in_every == 0)
+            .map(|(_, m)| m.meter_id.clone())
+            .collect();
         let mut gateways = Vec::new();
         let mut handles = Vec::new();
         for (h, meters) in halves.into_iter().enumerate() {
@@ -153,7 +164,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 trusted: vec![key.public()],
                 state_dir: a.data_dir.join(if h == 0 { "gateway-a" } else { "gateway-b" }),
                 drill: Default::default(),
-                readings_opt_in: Default::default(),
+                readings_opt_in: meters
+                    .iter()
+                    .filter(|(id, _)| opt_in.contains(id))
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+                metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Gateway),
             };
             handles.push(tokio::task::spawn_blocking(move || GatewayService::new(settings, &meters)));
         }
@@ -179,6 +195,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             group_id: "demo-sink".into(),
             batch_rows: 20_000,
             max_delay: Duration::from_millis(500),
+            metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
         };
         let store_dir = a.data_dir.join("store");
         let warehouse = match &a.clickhouse {
@@ -207,6 +224,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 max_open_per_region: 2,
                 tick: Duration::from_millis(100),
                 progress: Some(progress.clone()),
+                metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Aggregator),
             },
             key,
         )?;
@@ -231,6 +249,29 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
+        // Opted-in households' readings: per-appliance daily usage (complete UTC days only).
+        let usage = if opt_in.is_empty() {
+            None
+        } else {
+            eprint!("disaggregating {} opted-in households ...", opt_in.len());
+            let settings = DisaggregateSettings {
+                kafka: kafka.clone(),
+                topics: topics.clone(),
+                group_id: "demo-disaggregate".into(),
+                idle_exit: Some(Duration::from_secs(2)),
+                metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
+            };
+            let model = Disaggregator::embedded()?;
+            let report = match &warehouse {
+                Some(w) => {
+                    migrate_clickhouse(w).await?;
+                    DisaggregateJob::new(settings, model, w.clone()).run(stop.clone()).await?
+                }
+                None => DisaggregateJob::new(settings, model, ParquetStore::open(&store_dir)?).run(stop.clone()).await?,
+            };
+            eprintln!(" {} household-days, {} rows", report.days, report.rows);
+            Some(report)
+        };
         let _ = stop_tx.send(true);
         for g in gw_tasks {
             g.await??;
@@ -282,6 +323,15 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             println!("  zeal sql --data-dir {d} \"SELECT region, channel, sum(total) AS wh FROM region_totals GROUP BY region, channel ORDER BY region, channel\"");
             println!("  zeal sql --data-dir {d} \"SELECT event, count(*) AS n FROM round_events GROUP BY event\"");
             println!("  zeal sql --data-dir {d} \"SELECT * FROM region_totals WHERE region = 'NL-R01' ORDER BY interval_start LIMIT 8\"");
+            if usage.as_ref().is_some_and(|u| u.rows > 0) {
+                println!("  zeal sql --data-dir {d} \"SELECT appliance, round(sum(energy_wh) / 1000, 1) AS kwh, count(*) AS households FROM appliance_usage WHERE on_intervals > 0 GROUP BY appliance ORDER BY kwh DESC\"");
+            }
+        }
+        if let Some(u) = &usage {
+            println!(
+                "disaggregation: {} household-days of {} opted-in households -> {} appliance_usage rows ({} incomplete days skipped)",
+                u.days, opt_in.len(), u.rows, u.incomplete_days
+            );
         }
         drop(broker);
         if !bad.is_empty() {

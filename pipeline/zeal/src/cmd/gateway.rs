@@ -1,11 +1,14 @@
 //! `zeal gateway`: act for simulated meters or replay a DSMR export.
 
-use super::common::{KafkaArgs, ProtocolArgs, format_time, parse_time, shutdown_on_signals};
+use super::common::{
+    KafkaArgs, MetricsArgs, ProtocolArgs, format_time, parse_time, shutdown_on_signals,
+};
 use anyhow::{Context, bail};
 use clap::Args;
 use std::path::PathBuf;
 use zeal_protocol::round::crypto::AggregatorPublic;
 use zeal_services::gateway::{GatewayService, GatewaySettings};
+use zeal_services::metrics::{Metrics, Role};
 
 #[derive(Args)]
 pub struct GatewayArgs {
@@ -13,6 +16,8 @@ pub struct GatewayArgs {
     kafka: KafkaArgs,
     #[command(flatten)]
     protocol: ProtocolArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
     /// Names this gateway (its committed control-topic positions).
     #[arg(long, default_value = "gateway")]
     id: String,
@@ -56,6 +61,14 @@ pub struct GatewayArgs {
     /// DRILL: publish every share bundle twice.
     #[arg(long)]
     drill_replay: bool,
+    /// Aggregated learning at the edge: run the disaggregation model on each meter and
+    /// contribute its daily energy per category (heating, hot water, EV, wet) instead of its
+    /// readings. Needs the daily protocol (see README) and its own --topic-prefix.
+    #[arg(long)]
+    edge_categories: bool,
+    /// Disaggregation model stem for --edge-categories; the shipped model when absent.
+    #[arg(long)]
+    model: Option<PathBuf>,
 }
 
 pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
@@ -69,7 +82,12 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (from, to) = (parse_time(&a.from)?, parse_time(&a.to)?);
-    let step = i64::from(protocol.interval_seconds) * 1000;
+    // Meters are read every 15 minutes; the edge deployment turns days of them into one value.
+    let step = if a.edge_categories {
+        900_000
+    } else {
+        i64::from(protocol.interval_seconds) * 1000
+    };
     let mut readings: Vec<(String, String, i64, Vec<u64>)> = Vec::new();
     if let Some(path) = &a.dsmr {
         let Some((id, region)) = a.dsmr_meter.as_deref().and_then(|m| m.split_once('@')) else {
@@ -105,19 +123,53 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         if a.regions.is_empty() || a.meters_per_region == 0 {
             bail!("give --regions and --meters-per-region, or --dsmr");
         }
+        anyhow::ensure!(
+            step == 900_000,
+            "simulated meters read 15-minute intervals (interval_seconds = 900)"
+        );
         for m in zeal_meters::sim::fleet(&a.regions, a.meters_per_region, a.seed) {
-            let mut t = from;
-            while t < to {
-                let r = m.reading(t, protocol.interval_seconds);
+            for r in m.readings(from, to) {
                 readings.push((
                     m.meter_id.clone(),
                     m.region.clone(),
-                    t,
+                    r.interval_start,
                     vec![r.import_wh, r.export_wh],
                 ));
-                t += step;
             }
         }
+    }
+    if a.edge_categories {
+        zeal_services::edge::check_protocol(&protocol).map_err(|e| anyhow::anyhow!(e))?;
+        anyhow::ensure!(
+            a.share_readings.is_empty(),
+            "--edge-categories contributes category totals only; share readings from the 15-minute deployment"
+        );
+        let model = match &a.model {
+            Some(stem) => zeal_disaggregation::Disaggregator::load(stem)?,
+            None => zeal_disaggregation::Disaggregator::embedded()?,
+        };
+        // (meter, region) -> its 15-minute (interval start, import, export).
+        type Series = Vec<(i64, u64, u64)>;
+        let mut per_meter: std::collections::BTreeMap<(String, String), Series> =
+            Default::default();
+        for (id, region, t, v) in &readings {
+            per_meter
+                .entry((id.clone(), region.clone()))
+                .or_default()
+                .push((*t, v[0], v.get(1).copied().unwrap_or(0)));
+        }
+        readings.clear();
+        for ((id, region), rs) in per_meter {
+            for (day, values) in zeal_services::edge::daily_categories(&model, &rs)? {
+                readings.push((id.clone(), region.clone(), day, values));
+            }
+        }
+        eprintln!(
+            "edge categories {:?}: {} meter-days computed locally (model {})",
+            zeal_services::edge::channels(),
+            readings.len(),
+            model.meta.version
+        );
     }
     let mut meters: Vec<(String, String)> = readings
         .iter()
@@ -144,6 +196,7 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
             replay_bundles: a.drill_replay,
         },
         readings_opt_in: Default::default(),
+        metrics: Metrics::new(Role::Gateway),
     };
     let mut settings = settings;
     settings.readings_opt_in = if a.share_readings.iter().any(|x| x == "all") {
@@ -154,12 +207,14 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
     if settings.drill.is_active() {
         eprintln!("WARNING: fault drill active: {:?}", settings.drill);
     }
+    let metrics = settings.metrics.clone();
     let mut gateway = GatewayService::new(settings, &meters)?;
     for (id, _, t, v) in readings {
         gateway.record_reading(&id, t, v);
     }
     super::runtime()?.block_on(async move {
         let shutdown = shutdown_on_signals();
+        a.metrics.serve(&metrics, shutdown.clone()).await?;
         let report = gateway.run(shutdown).await?;
         eprintln!(
             "readings published {}, bundles {}, partials {}, refusals {}, dead letters {}",

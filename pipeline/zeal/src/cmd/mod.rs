@@ -3,10 +3,14 @@
 pub mod aggregate;
 pub mod audit;
 pub mod bench;
+pub mod bench_pipeline;
 pub mod common;
 pub mod decode;
 pub mod demo;
+pub mod disagg;
 pub mod gateway;
+pub mod jobs;
+pub mod keygen;
 pub mod round;
 pub mod schemas;
 pub mod sink;

@@ -1,9 +1,10 @@
 //! `zeal sink clickhouse`: totals and round events into ClickHouse.
 
-use super::common::{KafkaArgs, millis, shutdown_on_signals};
+use super::common::{KafkaArgs, MetricsArgs, millis, shutdown_on_signals};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
+use zeal_services::metrics::{Metrics, Role};
 use zeal_services::sink::{ClickHouseSink, SinkSettings};
 
 #[derive(Subcommand)]
@@ -16,6 +17,8 @@ pub enum SinkCommand {
 pub struct ClickHouseArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
+    #[command(flatten)]
+    metrics: MetricsArgs,
     /// ClickHouse HTTP URL, e.g. http://user:password@127.0.0.1:8123/zeal.
     #[arg(long, env = "ZEAL_CLICKHOUSE_URL")]
     clickhouse: String,
@@ -32,6 +35,9 @@ pub fn run(cmd: SinkCommand) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("connecting to {}", config.endpoint))?;
         eprintln!("ClickHouse {} at {}", warehouse.version(), config.endpoint);
+        let shutdown = shutdown_on_signals();
+        let metrics = Metrics::new(Role::Sink);
+        a.metrics.serve(&metrics, shutdown.clone()).await?;
         let sink = ClickHouseSink::new(
             SinkSettings {
                 kafka: a.kafka.config("zeal-sink"),
@@ -39,11 +45,12 @@ pub fn run(cmd: SinkCommand) -> anyhow::Result<()> {
                 group_id: a.group,
                 batch_rows: 50_000,
                 max_delay: millis(1_000),
+                metrics,
             },
             warehouse,
         )
         .await?;
-        let report = sink.run(shutdown_on_signals()).await?;
+        let report = sink.run(shutdown).await?;
         eprintln!(
             "wrote {} total rows, {} event rows",
             report.total_rows, report.event_rows

@@ -1,0 +1,478 @@
+//! `zeal jobs disaggregate`: opted-in households' readings (`zeal.readings.v1`) to
+//! `appliance_usage`, one row per household, day and appliance.
+//!
+//! Readings are checked against the registry (enrolled meter, its region, its signature); refused
+//! ones are dead-lettered. A day is disaggregated once all 96 of its intervals and all of the
+//! next day's are in (its feature window reaches across midnight), or at the end of a bounded
+//! run, so the same input always gives the same rows. Rows are keyed by (household, day,
+//! appliance) in a ReplacingMergeTree: re-running the job replaces rows instead of adding any.
+//! Offsets are committed only up to the oldest reading still buffered.
+
+use crate::metrics::Metrics;
+use crate::registry::RegistryFollower;
+use crate::{LAG_EVERY, ServiceError, Shutdown, dlq, now_ms, stopping, update_lag};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
+use zeal_disaggregation::Disaggregator;
+use zeal_disaggregation::appliances::PREDICTED;
+use zeal_disaggregation::features::{Day, PER_DAY, day_features};
+use zeal_embedded::store::{ParquetStore, TableSpec, Values};
+use zeal_protocol::round::directory::Directory;
+use zeal_schemas::{AnyMessage, HouseholdReading, RejectReason, decode_any};
+
+/// The job's table.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    id: "0003_appliance_usage",
+    sql: "CREATE TABLE IF NOT EXISTS appliance_usage (
+        household_id String,
+        region String,
+        day Date,
+        appliance String,
+        energy_wh Float64,
+        on_intervals UInt16,
+        confidence Float32,
+        model_version String,
+        computed_at DateTime
+    ) ENGINE = ReplacingMergeTree(computed_at)
+    ORDER BY (household_id, day, appliance)",
+    min_server: None,
+}];
+
+/// The embedded store's version of the table.
+pub const USAGE_TABLE: TableSpec = TableSpec {
+    name: "appliance_usage",
+    key: &["household_id", "day", "appliance"],
+};
+
+/// One row of `appliance_usage`.
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct UsageRow {
+    pub household_id: String,
+    pub region: String,
+    /// Days since 1970-01-01 (ClickHouse `Date`).
+    pub day: u16,
+    pub appliance: String,
+    /// Energy in the intervals the model judged the appliance on, Wh.
+    pub energy_wh: f64,
+    /// Intervals judged on.
+    pub on_intervals: u16,
+    /// Mean certainty of the day's on/off calls, max(p, 1 - p), 0.5..1.
+    pub confidence: f32,
+    pub model_version: String,
+    pub computed_at: u32,
+}
+
+/// Per-day rows from a model's predictions for the day's 96 intervals.
+pub fn usage_rows(
+    model: &Disaggregator,
+    household: &str,
+    region: &str,
+    prev: Option<&Day>,
+    day: &Day,
+    next: Option<&Day>,
+    now_ms: i64,
+) -> Result<Vec<UsageRow>, zeal_disaggregation::DisaggError> {
+    let features = day_features(prev, day, next)?;
+    let estimates = model.predict(&features)?;
+    Ok(PREDICTED
+        .iter()
+        .enumerate()
+        .map(|(k, a)| {
+            let (mut energy, mut on, mut certainty) = (0f64, 0u16, 0f64);
+            for e in &estimates {
+                let p = f64::from(e[k].on_probability);
+                certainty += p.max(1.0 - p);
+                if p >= 0.5 {
+                    energy += f64::from(e[k].energy_wh);
+                    on += 1;
+                }
+            }
+            UsageRow {
+                household_id: household.to_string(),
+                region: region.to_string(),
+                day: day.day.clamp(0, i64::from(u16::MAX)) as u16,
+                appliance: a.name().to_string(),
+                energy_wh: energy.round(),
+                on_intervals: on,
+                confidence: (certainty / estimates.len().max(1) as f64) as f32,
+                model_version: model.meta.version.clone(),
+                computed_at: (now_ms / 1000) as u32,
+            }
+        })
+        .collect())
+}
+
+/// Where usage rows go: ClickHouse or the embedded store.
+pub trait UsageStore: Send + Sync {
+    /// Writes rows; returns how many.
+    fn write_usage(
+        &self,
+        rows: &[UsageRow],
+    ) -> impl std::future::Future<Output = Result<u64, ServiceError>> + Send;
+}
+
+impl UsageStore for Warehouse {
+    async fn write_usage(&self, rows: &[UsageRow]) -> Result<u64, ServiceError> {
+        Ok(self.insert_rows("appliance_usage", rows).await?)
+    }
+}
+
+impl UsageStore for ParquetStore {
+    async fn write_usage(&self, rows: &[UsageRow]) -> Result<u64, ServiceError> {
+        let s = |f: fn(&UsageRow) -> String| Values::Str(rows.iter().map(f).collect());
+        let n = self.append(
+            USAGE_TABLE.name,
+            vec![
+                ("household_id", s(|r| r.household_id.clone())),
+                ("region", s(|r| r.region.clone())),
+                (
+                    "day",
+                    Values::Millis(rows.iter().map(|r| i64::from(r.day) * 86_400_000).collect()),
+                ),
+                ("appliance", s(|r| r.appliance.clone())),
+                (
+                    "energy_wh",
+                    Values::F64(rows.iter().map(|r| r.energy_wh).collect()),
+                ),
+                (
+                    "on_intervals",
+                    Values::U32(rows.iter().map(|r| u32::from(r.on_intervals)).collect()),
+                ),
+                (
+                    "confidence",
+                    Values::F64(rows.iter().map(|r| f64::from(r.confidence)).collect()),
+                ),
+                ("model_version", s(|r| r.model_version.clone())),
+                (
+                    "computed_at",
+                    Values::Millis(
+                        rows.iter()
+                            .map(|r| i64::from(r.computed_at) * 1000)
+                            .collect(),
+                    ),
+                ),
+            ],
+        )?;
+        Ok(n as u64)
+    }
+}
+
+/// Creates the ClickHouse table (idempotent).
+pub async fn migrate_clickhouse(w: &Warehouse) -> Result<(), ServiceError> {
+    migrate(w, MIGRATIONS).await?;
+    Ok(())
+}
+
+/// Settings of the job.
+#[derive(Debug, Clone)]
+pub struct DisaggregateSettings {
+    pub kafka: KafkaConfig,
+    pub topics: TopicNames,
+    pub group_id: String,
+    /// Stop (after disaggregating every buffered day, complete or not) once no reading has
+    /// arrived for this long: replays, tests, the demo. `None`: run until stopped.
+    pub idle_exit: Option<Duration>,
+    pub metrics: Metrics,
+}
+
+/// What the job did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DisaggregateReport {
+    pub readings: u64,
+    pub days: u64,
+    pub rows: u64,
+    pub dead_letters: u64,
+    /// Days left out because intervals were missing when the run ended.
+    pub incomplete_days: u64,
+}
+
+/// A household's buffered readings, by day.
+#[derive(Default)]
+struct Household {
+    region: String,
+    days: BTreeMap<i64, Day>,
+    /// Intervals present per day.
+    filled: BTreeMap<i64, [bool; PER_DAY]>,
+    /// Days already disaggregated (kept one day back as the next day's neighbour).
+    done: BTreeMap<i64, Day>,
+}
+
+impl Household {
+    fn complete(&self, day: i64) -> bool {
+        self.filled.get(&day).is_some_and(|f| f.iter().all(|x| *x))
+    }
+}
+
+/// The job.
+pub struct DisaggregateJob<S> {
+    settings: DisaggregateSettings,
+    model: Disaggregator,
+    store: S,
+}
+
+impl<S: UsageStore> DisaggregateJob<S> {
+    /// A job writing `model`'s estimates to `store`.
+    pub fn new(settings: DisaggregateSettings, model: Disaggregator, store: S) -> Self {
+        DisaggregateJob {
+            settings,
+            model,
+            store,
+        }
+    }
+
+    /// Runs until `shutdown`, or until idle when `idle_exit` is set.
+    pub async fn run(self, shutdown: Shutdown) -> Result<DisaggregateReport, ServiceError> {
+        let s = &self.settings;
+        let producer = KeyedProducer::new(&s.kafka)?;
+        let mut dir = Directory::new(2048);
+        let mut registry = RegistryFollower::start(
+            &s.kafka,
+            &s.topics.registry,
+            &format!("{}-registry", s.group_id),
+            "disaggregate",
+        )
+        .await?;
+        for letter in registry.catch_up(&mut dir).await? {
+            dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
+        }
+        let consumer = GroupConsumer::subscribe(&s.kafka, &s.group_id, &[&s.topics.readings])?;
+        let mut homes: BTreeMap<String, Household> = BTreeMap::new();
+        // Per partition: offsets of buffered readings (commit stays below the oldest).
+        let mut buffered: BTreeMap<(String, i32), BTreeMap<i64, (String, i64)>> = BTreeMap::new();
+        let mut last: BTreeMap<(String, i32), Record> = BTreeMap::new();
+        let mut report = DisaggregateReport::default();
+        let mut last_input = Instant::now();
+        let mut last_lag = Instant::now();
+        let mut last_commit = Instant::now();
+        tracing::info!(model = %self.model.meta.version, "disaggregation job started");
+        loop {
+            if stopping(&shutdown) {
+                break;
+            }
+            if last_lag.elapsed() >= LAG_EVERY {
+                update_lag(&s.metrics, tokio::task::block_in_place(|| consumer.lag()));
+                last_lag = Instant::now();
+            }
+            if let Err(e) = registry.poll(&mut dir, Duration::from_millis(1)).await {
+                tracing::warn!(error = %e, "registry read failed; retrying");
+            }
+            let record = match consumer.recv(Duration::from_millis(200)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "consume failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    None
+                }
+            };
+            let mut ready: Vec<(String, i64)> = Vec::new();
+            if let Some(r) = record {
+                last_input = Instant::now();
+                let key = (r.topic.clone(), r.partition);
+                match self.admit(&r, &dir) {
+                    Ok(reading) => {
+                        report.readings += 1;
+                        let day = reading.interval_start.div_euclid(86_400_000);
+                        let slot =
+                            (reading.interval_start.rem_euclid(86_400_000) / 900_000) as usize;
+                        let home = homes.entry(reading.household_id.clone()).or_default();
+                        home.region = reading.region.clone();
+                        let d = home.days.entry(day).or_insert_with(|| Day {
+                            day,
+                            import_wh: [0.0; PER_DAY],
+                            export_wh: [0.0; PER_DAY],
+                        });
+                        d.import_wh[slot] = reading.import_wh as f64;
+                        d.export_wh[slot] = reading.export_wh as f64;
+                        home.filled.entry(day).or_insert([false; PER_DAY])[slot] = true;
+                        // A day is done once it and the next day are complete (its window
+                        // reaches into the next day); the last day waits for the run's end.
+                        for d in [day - 1, day] {
+                            if home.complete(d) && home.complete(d + 1) {
+                                ready.push((reading.household_id.clone(), d));
+                            }
+                        }
+                        buffered
+                            .entry(key.clone())
+                            .or_default()
+                            .insert(r.offset, (reading.household_id, day));
+                    }
+                    Err(letter) => {
+                        report.dead_letters += 1;
+                        dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
+                    }
+                }
+                let mut light = r.clone();
+                light.payload.clear();
+                last.insert(key, light);
+            }
+            let idle = s
+                .idle_exit
+                .is_some_and(|d| last_input.elapsed() >= d && !last.is_empty());
+            if idle {
+                for (id, home) in &homes {
+                    for (day, filled) in &home.filled {
+                        if filled.iter().all(|x| *x) {
+                            ready.push((id.clone(), *day));
+                        } else {
+                            report.incomplete_days += 1;
+                            tracing::warn!(household = %id, day, missing = filled.iter().filter(|x| !**x).count(), "day incomplete at the end of the run; not disaggregated");
+                        }
+                    }
+                }
+            }
+            if !ready.is_empty() {
+                let rows = self.disaggregate(&mut homes, &ready)?;
+                if !rows.is_empty() {
+                    loop {
+                        match self.store.write_usage(&rows).await {
+                            Ok(n) => {
+                                report.rows += n;
+                                s.metrics.rows_written("appliance_usage", n);
+                                break;
+                            }
+                            Err(e) if !stopping(&shutdown) => {
+                                tracing::warn!(error = %e, "insert failed; retrying");
+                                tokio::time::sleep(Duration::from_secs(1)).await;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                report.days += ready.len() as u64;
+                for b in buffered.values_mut() {
+                    b.retain(|_, hd| !ready.contains(hd));
+                }
+            }
+            if last_commit.elapsed() >= Duration::from_millis(500) || idle {
+                let safe: Vec<Record> = last
+                    .iter()
+                    .filter_map(|(key, r)| {
+                        let mut r = r.clone();
+                        if let Some((first, _)) = buffered.get(key).and_then(|b| b.iter().next()) {
+                            r.offset = first - 1;
+                        }
+                        (r.offset >= 0).then_some(r)
+                    })
+                    .collect();
+                let refs: Vec<&Record> = safe.iter().collect();
+                if !refs.is_empty()
+                    && let Err(e) = consumer.commit_all(&refs).await
+                {
+                    tracing::warn!(error = %e, "commit failed; will retry");
+                }
+                last_commit = Instant::now();
+            }
+            if idle {
+                break;
+            }
+        }
+        tracing::info!(?report, "disaggregation job stopped");
+        Ok(report)
+    }
+
+    /// Decodes and checks a reading: enrolled meter, its region, its signature.
+    fn admit(
+        &self,
+        r: &Record,
+        dir: &Directory,
+    ) -> Result<HouseholdReading, Box<zeal_schemas::DeadLetter>> {
+        let now = now_ms();
+        let reject = |reason, detail: String, origin: Option<String>| {
+            Box::new(dlq::letter(
+                r,
+                reason,
+                detail,
+                origin,
+                None,
+                "disaggregate",
+                now,
+            ))
+        };
+        let reading = match decode_any(&r.payload) {
+            Ok(AnyMessage::HouseholdReading(m)) => m,
+            Ok(other) => {
+                return Err(reject(
+                    RejectReason::Malformed,
+                    format!("a {} does not belong on the readings topic", other.kind()),
+                    None,
+                ));
+            }
+            Err(e) => return Err(Box::new(dlq::undecodable(r, &e, "disaggregate", now))),
+        };
+        let origin = Some(reading.household_id.clone());
+        let Some(meter) = dir.get(&reading.household_id) else {
+            return Err(reject(
+                RejectReason::UnknownSender,
+                format!("{} is not enrolled", reading.household_id),
+                origin,
+            ));
+        };
+        if meter.region != reading.region {
+            return Err(reject(
+                RejectReason::Other,
+                format!(
+                    "{} is enrolled in {}, not {}",
+                    reading.household_id, meter.region, reading.region
+                ),
+                origin,
+            ));
+        }
+        if !zeal_protocol::round::crypto::verify_message(&meter.keys, &reading) {
+            return Err(reject(
+                RejectReason::BadSignature,
+                "the reading's signature does not verify under the meter's key".into(),
+                origin,
+            ));
+        }
+        if reading.interval_seconds != 900 || reading.import_wh < 0 || reading.export_wh < 0 {
+            return Err(reject(
+                RejectReason::Malformed,
+                format!(
+                    "expected a 900 s interval with non-negative energy, got {} s, {} / {} Wh",
+                    reading.interval_seconds, reading.import_wh, reading.export_wh
+                ),
+                origin,
+            ));
+        }
+        Ok(reading)
+    }
+
+    fn disaggregate(
+        &self,
+        homes: &mut BTreeMap<String, Household>,
+        ready: &[(String, i64)],
+    ) -> Result<Vec<UsageRow>, ServiceError> {
+        let now = now_ms();
+        let mut rows = Vec::new();
+        for (id, day) in ready {
+            let Some(home) = homes.get_mut(id) else {
+                continue;
+            };
+            if !home.complete(*day) {
+                continue;
+            }
+            let Some(d) = home.days.remove(day) else {
+                continue;
+            };
+            home.filled.remove(day);
+            let prev = home.done.get(&(day - 1));
+            let next = home.days.get(&(day + 1)).filter(|_| {
+                home.filled
+                    .get(&(day + 1))
+                    .is_some_and(|f| f.iter().all(|x| *x))
+            });
+            let out = usage_rows(&self.model, id, &home.region, prev, &d, next, now)?;
+            rows.extend(out);
+            home.done.insert(*day, d);
+            // Keep only yesterday as a neighbour: memory stays bounded per household.
+            while home.done.len() > 1 {
+                home.done.pop_first();
+            }
+        }
+        homes.retain(|_, h| !h.days.is_empty() || !h.done.is_empty());
+        Ok(rows)
+    }
+}

@@ -1,0 +1,357 @@
+//! `zeal train`, `zeal eval`, `zeal disaggregate`: the disaggregation model from the command
+//! line — train it on simulated households, score it against the baselines on households it
+//! never saw, and run it on one household's CSV.
+
+use super::common::{format_time, parse_time};
+use anyhow::{Context, bail};
+use clap::Args;
+use std::io::Write;
+use std::path::PathBuf;
+use zeal_disaggregation::Disaggregator;
+use zeal_disaggregation::appliances::{PREDICTED, claimed};
+use zeal_disaggregation::dataset::build;
+use zeal_disaggregation::eval::{default_test_selection, evaluate};
+use zeal_disaggregation::features::{Day, PER_DAY};
+use zeal_disaggregation::train::{Progress, TrainConfig, train};
+use zeal_services::disaggregate::usage_rows;
+
+/// Where the shipped model lives in the repository (what `zeal train` writes by default).
+const DEFAULT_STEM: &str = "jobs/disaggregation/model/default";
+
+#[derive(Args)]
+pub struct TrainArgs {
+    /// Output: writes STEM.safetensors and STEM.json.
+    #[arg(long, default_value = DEFAULT_STEM)]
+    out: PathBuf,
+    /// Simulated training households.
+    #[arg(long, default_value_t = TrainConfig::default().households)]
+    households: u64,
+    /// Weeks per household, spread over 2020.
+    #[arg(long, default_value_t = TrainConfig::default().weeks)]
+    weeks: usize,
+    #[arg(long, default_value_t = TrainConfig::default().epochs)]
+    epochs: usize,
+    /// Seed of initialisation and shuffling.
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    seed: u64,
+    /// Version written into the model and every row it produces.
+    #[arg(long, default_value_t = TrainConfig::default().version)]
+    version: String,
+}
+
+fn show(p: Progress) {
+    match p {
+        Progress::Simulating { done, total } => {
+            eprint!("\rsimulating and extracting features: household {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+        Progress::Epoch {
+            epoch,
+            epochs,
+            loss,
+        } => eprintln!("epoch {epoch}/{epochs}: loss {loss:.4}"),
+    }
+    let _ = std::io::stderr().flush();
+}
+
+pub fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
+    let config = TrainConfig {
+        households: a.households,
+        weeks: a.weeks,
+        epochs: a.epochs,
+        seed: a.seed,
+        version: a.version,
+        ..TrainConfig::default()
+    };
+    let started = std::time::Instant::now();
+    let (model, ds) = train(&config, show)?;
+    if let Some(dir) = a.out.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    model.save(&a.out)?;
+    println!(
+        "trained {} on {} intervals of {} households in {:.0} s; wrote {}.safetensors and {}.json",
+        model.meta.version,
+        ds.len(),
+        ds.households.len(),
+        started.elapsed().as_secs_f64(),
+        a.out.display(),
+        a.out.display()
+    );
+    println!("next: zeal eval --model {}", a.out.display());
+    Ok(())
+}
+
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Model stem (STEM.safetensors + STEM.json); the shipped model when absent.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// Print the table as Markdown (for README).
+    #[arg(long)]
+    markdown: bool,
+}
+
+fn load(model: &Option<PathBuf>) -> anyhow::Result<Disaggregator> {
+    Ok(match model {
+        Some(stem) => Disaggregator::load(stem)?,
+        None => Disaggregator::embedded()?,
+    })
+}
+
+pub fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
+    let model = load(&a.model)?;
+    // The baselines learn from the same data the model was trained on.
+    let config: TrainConfig = serde_json::from_value(model.meta.training["config"].clone())
+        .context("the model's metadata lacks its training configuration")?;
+    let started = std::time::Instant::now();
+    eprintln!("rebuilding the training set for the baselines ...");
+    let train_ds = build(&config.selection(), |d, t| {
+        show(Progress::Simulating { done: d, total: t })
+    })?;
+    eprintln!("building the test set (other seed, households and weeks) ...");
+    let sel = default_test_selection();
+    let test = build(&sel, |d, t| {
+        show(Progress::Simulating { done: d, total: t })
+    })?;
+    let t = std::time::Instant::now();
+    let report = evaluate(&model, &train_ds, &test)?;
+    let scored = t.elapsed().as_secs_f64();
+    println!(
+        "model {} on {} unseen households ({} intervals, seed {}, weeks of 2021)\n",
+        model.meta.version, report.households, report.intervals, sel.seed
+    );
+    if a.markdown {
+        print!("{}", report.markdown());
+    } else {
+        println!(
+            "{:<16} {:>7} {:>6} {:>20} {:>17} {:>17} {:>17}",
+            "appliance",
+            "claimed",
+            "owners",
+            "MAE Wh model/Mean/CO",
+            "F1 model/Mean/CO",
+            "NDE",
+            "SAE"
+        );
+        for r in &report.rows {
+            println!(
+                "{:<16} {:>7} {:>6} {:>6.0}/{:>5.0}/{:>5.0}   {:>5.2}/{:.2}/{:.2}   {:>5.2}/{:.2}/{:.2}   {:>5.2}/{:.2}/{:.2}",
+                r.appliance,
+                if r.claimed { "yes" } else { "no" },
+                r.owners,
+                r.model.mae,
+                r.mean.mae,
+                r.co.mae,
+                r.model.f1,
+                r.mean.f1,
+                r.co.f1,
+                r.model.nde,
+                r.mean.nde,
+                r.co.nde,
+                r.model.sae,
+                r.mean.sae,
+                r.co.sae,
+            );
+        }
+        let (m, mean, co) = report.average_f1();
+        println!(
+            "{:<16} {:>7} {:>6} {:>20} {:>5.2}/{mean:.2}/{co:.2}",
+            "average F1", "", "", "", m
+        );
+    }
+    println!(
+        "\nscored in {scored:.1} s incl. CO: features were extracted while building the set ({:.0} s in all)",
+        started.elapsed().as_secs_f64()
+    );
+    let speed = inference_speed(&model)?;
+    println!(
+        "inference: {speed:.0} household-days/s on one core (SSA + SSD features and the network)"
+    );
+    let failing: Vec<&str> = report
+        .rows
+        .iter()
+        .filter(|r| r.claimed && !r.beats_mean())
+        .map(|r| r.appliance)
+        .collect();
+    if !failing.is_empty() {
+        bail!("claimed appliances not beating the Mean baseline: {failing:?}");
+    }
+    if !report.claims_hold() {
+        bail!("the model does not beat CO on average F1");
+    }
+    println!("every claimed appliance beats Mean on MAE and F1; average F1 beats CO");
+    Ok(())
+}
+
+/// Household-days per second for features + prediction, single-threaded.
+fn inference_speed(model: &Disaggregator) -> anyhow::Result<f64> {
+    let hh = zeal_meters::household::Household::new(5, 77);
+    let days: Vec<Day> = hh
+        .simulate(18_700, 30)
+        .map(|t| {
+            let mut d = Day {
+                day: t.day,
+                import_wh: [0.0; PER_DAY],
+                export_wh: [0.0; PER_DAY],
+            };
+            for (k, iv) in t.intervals.iter().enumerate() {
+                d.import_wh[k] = iv.import_wh.round();
+                d.export_wh[k] = iv.export_wh.round();
+            }
+            d
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    for w in days.windows(3) {
+        std::hint::black_box(usage_rows(
+            model,
+            "hh",
+            "r",
+            Some(&w[0]),
+            &w[1],
+            Some(&w[2]),
+            0,
+        )?);
+    }
+    Ok((days.len() - 2) as f64 / t.elapsed().as_secs_f64())
+}
+
+#[derive(Args)]
+pub struct DisaggregateArgs {
+    /// CSV with a header: timestamp,import_wh[,export_wh] (15-minute intervals; timestamps as
+    /// 2020-07-01T00:15Z or milliseconds since the epoch, UTC).
+    #[arg(long)]
+    input: PathBuf,
+    /// Model stem; the shipped model when absent.
+    #[arg(long)]
+    model: Option<PathBuf>,
+}
+
+pub fn disaggregate_cmd(a: DisaggregateArgs) -> anyhow::Result<()> {
+    let model = load(&a.model)?;
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(&a.input)
+        .with_context(|| format!("opening {}", a.input.display()))?;
+    let headers = reader.headers()?.clone();
+    let col = |name: &str| headers.iter().position(|h| h.eq_ignore_ascii_case(name));
+    let (Some(ts), Some(imp)) = (col("timestamp"), col("import_wh")) else {
+        bail!(
+            "{}: expected a header with timestamp,import_wh[,export_wh]; found {:?}",
+            a.input.display(),
+            headers.iter().collect::<Vec<_>>()
+        );
+    };
+    let exp = col("export_wh");
+    let mut days: std::collections::BTreeMap<i64, (Day, [bool; PER_DAY])> = Default::default();
+    for (line, rec) in reader.records().enumerate() {
+        let rec = rec.with_context(|| format!("{} line {}", a.input.display(), line + 2))?;
+        let at = |i: usize| rec.get(i).unwrap_or("");
+        let t = parse_time(at(ts)).with_context(|| format!("line {}: timestamp", line + 2))?;
+        if t.rem_euclid(900_000) != 0 {
+            bail!(
+                "line {}: {} is not on a 15-minute boundary",
+                line + 2,
+                at(ts)
+            );
+        }
+        let num = |s: &str, what: &str| -> anyhow::Result<f64> {
+            let v: f64 = s
+                .parse()
+                .with_context(|| format!("line {}: {what} {s:?} is not a number", line + 2))?;
+            anyhow::ensure!(
+                v.is_finite() && v >= 0.0,
+                "line {}: {what} must be >= 0, got {v}",
+                line + 2
+            );
+            Ok(v)
+        };
+        let import = num(at(imp), "import_wh")?;
+        let export = match exp {
+            Some(i) if !at(i).is_empty() => num(at(i), "export_wh")?,
+            _ => 0.0,
+        };
+        let day = t.div_euclid(86_400_000);
+        let slot = (t.rem_euclid(86_400_000) / 900_000) as usize;
+        let e = days.entry(day).or_insert_with(|| {
+            (
+                Day {
+                    day,
+                    import_wh: [0.0; PER_DAY],
+                    export_wh: [0.0; PER_DAY],
+                },
+                [false; PER_DAY],
+            )
+        });
+        e.0.import_wh[slot] = import;
+        e.0.export_wh[slot] = export;
+        e.1[slot] = true;
+    }
+    let complete: Vec<&Day> = days
+        .values()
+        .filter(|(_, f)| f.iter().all(|x| *x))
+        .map(|(d, _)| d)
+        .collect();
+    let skipped = days.len() - complete.len();
+    if complete.is_empty() {
+        bail!(
+            "{}: no complete day (96 intervals of 15 minutes, UTC)",
+            a.input.display()
+        );
+    }
+    println!(
+        "{}: {} complete days{}; model {}",
+        a.input.display(),
+        complete.len(),
+        if skipped > 0 {
+            format!(" ({skipped} incomplete days skipped)")
+        } else {
+            String::new()
+        },
+        model.meta.version
+    );
+    let mut totals = vec![0f64; PREDICTED.len()];
+    let mut on_days = vec![0usize; PREDICTED.len()];
+    print!("{:<12}", "day");
+    for a in PREDICTED {
+        print!(" {:>10}", short(a.name()));
+    }
+    println!("  (kWh; * = not claimed at 15 minutes)");
+    for (i, d) in complete.iter().enumerate() {
+        let prev = i
+            .checked_sub(1)
+            .map(|j| complete[j])
+            .filter(|p| p.day == d.day - 1);
+        let next = complete.get(i + 1).copied().filter(|n| n.day == d.day + 1);
+        let rows = usage_rows(&model, "csv", "", prev, d, next, 0)?;
+        print!("{:<12}", &format_time(d.day * 86_400_000)[..10]);
+        for (k, r) in rows.iter().enumerate() {
+            print!(" {:>10.2}", r.energy_wh / 1000.0);
+            totals[k] += r.energy_wh / 1000.0;
+            if r.on_intervals > 0 {
+                on_days[k] += 1;
+            }
+        }
+        println!();
+    }
+    println!("\n{:<16} {:>10} {:>8}", "appliance", "kWh", "days on");
+    for (k, a) in PREDICTED.iter().enumerate() {
+        println!(
+            "{:<16} {:>10.1} {:>8}{}",
+            a.name(),
+            totals[k],
+            on_days[k],
+            if claimed(*a) { "" } else { "  *" }
+        );
+    }
+    Ok(())
+}
+
+fn short(name: &str) -> String {
+    name.chars().take(10).collect()
+}

@@ -1,0 +1,248 @@
+//! The disaggregation job end to end on the real broker and ClickHouse: opted-in households'
+//! signed readings in, one row per household, day and appliance out — equal to the model's own
+//! output for the same days — forged and unknown readings dead-lettered, and a second run over
+//! the same topic adding no rows.
+
+use rand::SeedableRng;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use zeal_connectors::kafka::KeyedProducer;
+use zeal_disaggregation::Disaggregator;
+use zeal_disaggregation::features::{Day, PER_DAY};
+use zeal_meters::civil::days_from_civil;
+use zeal_meters::household::{Archetype, Household};
+use zeal_protocol::round::crypto::{MeterSecrets, sign_message};
+use zeal_schemas::{AnyMessage, HouseholdReading, RejectReason};
+use zeal_services::disaggregate::{
+    DisaggregateJob, DisaggregateSettings, migrate_clickhouse, usage_rows,
+};
+use zeal_services::metrics::{Metrics, Role};
+use zeal_tests::pipeline::Env;
+use zeal_tests::unique;
+
+const REGION: &str = "NL-UT-01";
+
+fn days_of(h: &Household, first: i64, n: usize) -> Vec<Day> {
+    h.simulate(first, n)
+        .map(|t| {
+            let mut d = Day {
+                day: t.day,
+                import_wh: [0.0; PER_DAY],
+                export_wh: [0.0; PER_DAY],
+            };
+            for (k, iv) in t.intervals.iter().enumerate() {
+                d.import_wh[k] = iv.import_wh.round();
+                d.export_wh[k] = iv.export_wh.round();
+            }
+            d
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Stored {
+    household_id: String,
+    day: u16,
+    appliance: String,
+    energy_wh: f64,
+    on_intervals: u16,
+    model_version: String,
+}
+
+async fn run_job(env: &Env, group: &str) -> zeal_services::disaggregate::DisaggregateReport {
+    let settings = DisaggregateSettings {
+        kafka: env.kafka.clone(),
+        topics: env.topics.clone(),
+        group_id: group.to_string(),
+        idle_exit: Some(Duration::from_secs(3)),
+        metrics: Metrics::new(Role::Sink),
+    };
+    let job = DisaggregateJob::new(
+        settings,
+        Disaggregator::embedded().unwrap(),
+        env.warehouse.clone(),
+    );
+    tokio::time::timeout(Duration::from_secs(120), job.run(env.stop.clone()))
+        .await
+        .expect("the job goes idle and stops")
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs() {
+    let env = Env::new().await;
+    migrate_clickhouse(&env.warehouse).await.unwrap();
+    // The table and the row type agree column by column (validation is off against 18.16).
+    let cols: Vec<(String, String)> = env
+        .warehouse
+        .describe("appliance_usage")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| (c.name, c.type_))
+        .collect();
+    let expected: Vec<(String, String)> = [
+        ("household_id", "String"),
+        ("region", "String"),
+        ("day", "Date"),
+        ("appliance", "String"),
+        ("energy_wh", "Float64"),
+        ("on_intervals", "UInt16"),
+        ("confidence", "Float32"),
+        ("model_version", "String"),
+        ("computed_at", "DateTime"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(
+        cols, expected,
+        "UsageRow fields and appliance_usage columns"
+    );
+
+    let producer = KeyedProducer::new(&env.kafka).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    let first = days_from_civil(2020, 1, 20);
+    let homes = [
+        Household::with_archetype(3, 1, Archetype::ProsumerFamily),
+        Household::with_archetype(3, 2, Archetype::FamilyWithChildren),
+    ];
+    let mut secrets = Vec::new();
+    for h in &homes {
+        let s = MeterSecrets::generate(2048, &mut rng).unwrap();
+        let e = s.enrolment(&h.id, REGION, 0);
+        producer
+            .send_message(&env.topics.registry, h.id.as_bytes(), &e)
+            .await
+            .unwrap();
+        secrets.push(s);
+    }
+    let model = Disaggregator::embedded().unwrap();
+    let mut want: BTreeMap<(String, u16, String), f64> = BTreeMap::new();
+    for (h, s) in homes.iter().zip(&secrets) {
+        let days = days_of(h, first, 2);
+        for d in &days {
+            for k in 0..PER_DAY {
+                let mut r = HouseholdReading {
+                    household_id: h.id.clone(),
+                    region: REGION.into(),
+                    interval_start: (d.day * 86_400 + k as i64 * 900) * 1000,
+                    interval_seconds: 900,
+                    import_wh: d.import_wh[k] as i64,
+                    export_wh: d.export_wh[k] as i64,
+                    signature: Vec::new(),
+                };
+                sign_message(s, &mut r);
+                producer
+                    .send_message(&env.topics.readings, h.id.as_bytes(), &r)
+                    .await
+                    .unwrap();
+            }
+        }
+        // What the model says for these days, computed here: day 1 sees day 2, day 2 sees day 1.
+        for (i, d) in days.iter().enumerate() {
+            let prev = i.checked_sub(1).map(|j| &days[j]);
+            let next = days.get(i + 1);
+            for row in usage_rows(&model, &h.id, REGION, prev, d, next, 0).unwrap() {
+                want.insert((row.household_id, row.day, row.appliance), row.energy_wh);
+            }
+        }
+    }
+    // A forged reading (signed by someone else) and one of a household nobody enrolled.
+    let mut forged = HouseholdReading {
+        household_id: homes[0].id.clone(),
+        region: REGION.into(),
+        interval_start: (first + 5) * 86_400_000,
+        interval_seconds: 900,
+        import_wh: 99_999,
+        export_wh: 0,
+        signature: Vec::new(),
+    };
+    sign_message(&secrets[1], &mut forged);
+    producer
+        .send_message(
+            &env.topics.readings,
+            forged.household_id.as_bytes(),
+            &forged,
+        )
+        .await
+        .unwrap();
+    let mut stranger = forged.clone();
+    stranger.household_id = "hh-unknown".into();
+    sign_message(&secrets[1], &mut stranger);
+    producer
+        .send_message(&env.topics.readings, b"hh-unknown", &stranger)
+        .await
+        .unwrap();
+
+    let first_run = run_job(&env, &unique("disagg")).await;
+    assert_eq!(first_run.readings, 2 * 2 * PER_DAY as u64);
+    assert_eq!(first_run.days, 4);
+    assert_eq!(first_run.rows, 4 * 9);
+    assert_eq!(first_run.dead_letters, 2);
+
+    let fetch = || async {
+        env.warehouse
+            .fetch_all::<Stored>(
+                "SELECT household_id, day, appliance, energy_wh, on_intervals, model_version \
+                 FROM appliance_usage FINAL ORDER BY household_id, day, appliance",
+            )
+            .await
+            .unwrap()
+    };
+    let rows = fetch().await;
+    assert_eq!(rows.len(), want.len());
+    for r in &rows {
+        let key = (r.household_id.clone(), r.day, r.appliance.clone());
+        assert_eq!(want.get(&key), Some(&r.energy_wh), "{key:?}");
+        assert_eq!(r.model_version, model.meta.version);
+        assert!(usize::from(r.on_intervals) <= PER_DAY);
+    }
+    // The prosumer's heat pump runs on January days; the family has none.
+    let hp = |id: &str| {
+        rows.iter()
+            .filter(|r| r.household_id == id && r.appliance == "heat_pump")
+            .map(|r| r.energy_wh)
+            .sum::<f64>()
+    };
+    assert!(
+        hp(&homes[0].id) > 10_000.0,
+        "prosumer heat pump {} Wh",
+        hp(&homes[0].id)
+    );
+
+    // Again, from the start, with another consumer group: the same rows replace themselves.
+    let second = run_job(&env, &unique("disagg")).await;
+    assert_eq!(second.rows, 4 * 9);
+    env.warehouse
+        .execute("OPTIMIZE TABLE appliance_usage FINAL")
+        .await
+        .unwrap();
+    #[derive(Deserialize, clickhouse::Row)]
+    struct Count {
+        n: u64,
+    }
+    let n = env
+        .warehouse
+        .fetch_all::<Count>("SELECT count() AS n FROM appliance_usage")
+        .await
+        .unwrap();
+    assert_eq!(n[0].n, want.len() as u64, "no duplicates after a re-run");
+    assert_eq!(fetch().await.len(), want.len());
+
+    let letters = env.read(&env.topics.dlq).await;
+    let reasons: Vec<RejectReason> = letters
+        .iter()
+        .filter_map(|r| match zeal_schemas::decode_any(&r.payload) {
+            Ok(AnyMessage::DeadLetter(d)) => Some(d.reason),
+            _ => None,
+        })
+        .collect();
+    assert!(reasons.contains(&RejectReason::BadSignature), "{reasons:?}");
+    assert!(
+        reasons.contains(&RejectReason::UnknownSender),
+        "{reasons:?}"
+    );
+    env.finish().await;
+}
