@@ -24,20 +24,7 @@ use zeal_tests::unique;
 const REGION: &str = "NL-UT-01";
 
 fn days_of(h: &Household, first: i64, n: usize) -> Vec<Day> {
-    h.simulate(first, n)
-        .map(|t| {
-            let mut d = Day {
-                day: t.day,
-                import_wh: [0.0; PER_DAY],
-                export_wh: [0.0; PER_DAY],
-            };
-            for (k, iv) in t.intervals.iter().enumerate() {
-                d.import_wh[k] = iv.import_wh.round();
-                d.export_wh[k] = iv.export_wh.round();
-            }
-            d
-        })
-        .collect()
+    h.simulate(first, n).map(|t| Day::from_trace(&t)).collect()
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]

@@ -1,7 +1,8 @@
 //! Aggregated learning at the edge, end to end on the real broker and ClickHouse: gateways run
 //! the disaggregation model on their own meters and contribute daily energy per category as the
 //! channels of a private daily round; ClickHouse gets each region's appliance mix, equal to the
-//! sum of what the meters computed, and no household's values appear on any topic in the clear.
+//! sum of what the meters computed, with the region's private consumption histogram in the same
+//! round; no household's values appear on any topic in the clear.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use zeal_connectors::kafka::KeyedProducer;
 use zeal_disaggregation::Disaggregator;
 use zeal_meters::civil::days_from_civil;
 use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
-use zeal_services::edge::{channels, daily_categories, daily_protocol};
+use zeal_services::edge::{channels, daily_protocol, daily_values};
 use zeal_services::gateway::{GatewayService, GatewaySettings};
 use zeal_services::metrics::{Metrics, Role};
 use zeal_tests::pipeline::{Env, REGIONS, protocol};
@@ -30,7 +31,7 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
             .iter()
             .map(|r| (r.interval_start, r.import_wh, r.export_wh))
             .collect();
-        for (day, v) in daily_categories(&model, &rs).unwrap() {
+        for (day, v) in daily_values(&model, &rs).unwrap() {
             for (c, name) in channels().iter().enumerate() {
                 *want
                     .entry((m.region.clone(), (day / 1000) as u32, name.clone()))
@@ -130,6 +131,39 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The private histogram: every household of the region counted once per day, and the
+    // efficient-neighbour mark follows from the counts alone.
+    for region in &regions {
+        for day in [day0, day0 + 86_400_000] {
+            let counts: Vec<u64> = (0..zeal_game::day::BUCKETS)
+                .map(|i| {
+                    got[&(
+                        region.clone(),
+                        (day / 1000) as u32,
+                        format!("bucket_{i:02}"),
+                    )] as u64
+                })
+                .collect();
+            assert_eq!(counts.iter().sum::<u64>(), 6, "{region}: six households");
+            let mark = zeal_game::day::efficient_mark(&counts).expect("a mark");
+            let at_or_below = fleet
+                .iter()
+                .filter(|m| &m.region == region)
+                .map(|m| {
+                    m.readings(day, day + 86_400_000)
+                        .iter()
+                        .map(|r| r.import_wh)
+                        .sum::<u64>() as f64
+                        / 1000.0
+                })
+                .filter(|kwh| *kwh < mark)
+                .count();
+            assert!(
+                at_or_below * 5 >= 6,
+                "{region}: the mark covers at least the best fifth"
+            );
+        }
     }
     assert_eq!(
         got, want,

@@ -56,14 +56,23 @@ fn committed_offset(
         }))
 }
 
+/// (low, high) watermarks of a partition: `high` is the offset the next message will get.
+fn watermarks(
+    consumer: &StreamConsumer,
+    topic: &str,
+    partition: i32,
+) -> Result<(i64, i64), KafkaError> {
+    consumer
+        .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
+        .map_err(client_err("fetch watermarks"))
+}
+
 /// Per assigned partition, (topic, partition, messages between the position and the end).
 fn lag(consumer: &StreamConsumer) -> Result<Vec<(String, i32, i64)>, KafkaError> {
     let positions = consumer.position().map_err(client_err("position"))?;
     let mut out = Vec::new();
     for e in positions.elements() {
-        let (low, high) = consumer
-            .fetch_watermarks(e.topic(), e.partition(), REQUEST_TIMEOUT)
-            .map_err(client_err("fetch watermarks"))?;
+        let (low, high) = watermarks(consumer, e.topic(), e.partition())?;
         // Nothing fetched yet: count from the start (an over-estimate, never an under-estimate).
         let position = match e.offset() {
             Offset::Offset(o) => o,
@@ -146,9 +155,7 @@ impl GroupConsumer {
 
     /// (low, high) watermarks of a partition: `high` is the offset the next message will get.
     pub fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64), KafkaError> {
-        self.inner
-            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
-            .map_err(client_err("fetch watermarks"))
+        watermarks(&self.inner, topic, partition)
     }
 
     /// Partitions currently assigned to this member, as (topic, partition).
@@ -224,9 +231,7 @@ impl AssignedConsumer {
 
     /// (low, high) watermarks of a partition: `high` is the offset the next message will get.
     pub fn watermarks(&self, topic: &str, partition: i32) -> Result<(i64, i64), KafkaError> {
-        self.inner
-            .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
-            .map_err(client_err("fetch watermarks"))
+        watermarks(&self.inner, topic, partition)
     }
 
     /// For each partition, the first offset whose timestamp is at or after `timestamp_ms`

@@ -64,20 +64,6 @@ impl Dataset {
     }
 }
 
-fn to_day(trace: &zeal_meters::household::DayTrace) -> Day {
-    let mut d = Day {
-        day: trace.day,
-        import_wh: [0.0; PER_DAY],
-        export_wh: [0.0; PER_DAY],
-    };
-    for (k, iv) in trace.intervals.iter().enumerate() {
-        // Meters report whole watt-hours.
-        d.import_wh[k] = iv.import_wh.round();
-        d.export_wh[k] = iv.export_wh.round();
-    }
-    d
-}
-
 /// Simulates the selection and extracts features; `progress(done, total)` after each household.
 pub fn build(
     sel: &Selection,
@@ -98,7 +84,7 @@ pub fn build(
         for &start in &sel.weeks {
             // A day either side, so every day of the week has both neighbours.
             let traces: Vec<_> = hh.simulate(start - 1, 9).collect();
-            let days: Vec<Day> = traces.iter().map(to_day).collect();
+            let days: Vec<Day> = traces.iter().map(Day::from_trace).collect();
             let feats = series_features(&days)?;
             for (k, trace) in traces.iter().enumerate().take(8).skip(1) {
                 for (t, iv) in trace.intervals.iter().enumerate() {

@@ -26,6 +26,64 @@ pub struct Day {
     pub export_wh: [f64; PER_DAY],
 }
 
+impl Day {
+    /// A simulated day as its meter reads it (whole Wh).
+    pub fn from_trace(trace: &zeal_meters::household::DayTrace) -> Day {
+        let mut d = Day {
+            day: trace.day,
+            import_wh: [0.0; PER_DAY],
+            export_wh: [0.0; PER_DAY],
+        };
+        for (k, iv) in trace.intervals.iter().enumerate() {
+            d.import_wh[k] = iv.import_wh.round();
+            d.export_wh[k] = iv.export_wh.round();
+        }
+        d
+    }
+}
+
+/// Groups 15-minute readings `(interval_start_ms, import_wh, export_wh)` into UTC days: the
+/// complete days (all 96 intervals) in order, and how many days were incomplete.
+pub fn complete_days(readings: impl IntoIterator<Item = (i64, f64, f64)>) -> (Vec<Day>, usize) {
+    let mut days: std::collections::BTreeMap<i64, (Day, [bool; PER_DAY])> = Default::default();
+    for (t, import, export) in readings {
+        let day = t.div_euclid(86_400_000);
+        let slot = (t.rem_euclid(86_400_000) / 900_000) as usize;
+        let e = days.entry(day).or_insert_with(|| {
+            (
+                Day {
+                    day,
+                    import_wh: [0.0; PER_DAY],
+                    export_wh: [0.0; PER_DAY],
+                },
+                [false; PER_DAY],
+            )
+        });
+        e.0.import_wh[slot] = import;
+        e.0.export_wh[slot] = export;
+        e.1[slot] = true;
+    }
+    let total = days.len();
+    let complete: Vec<Day> = days
+        .into_values()
+        .filter(|(_, filled)| filled.iter().all(|x| *x))
+        .map(|(d, _)| d)
+        .collect();
+    let incomplete = total - complete.len();
+    (complete, incomplete)
+}
+
+/// The days either side of `days[i]`, when they are the calendar neighbours.
+pub fn neighbours(days: &[Day], i: usize) -> (Option<&Day>, Option<&Day>) {
+    let d = days[i].day;
+    let prev = i
+        .checked_sub(1)
+        .map(|j| &days[j])
+        .filter(|p| p.day == d - 1);
+    let next = days.get(i + 1).filter(|n| n.day == d + 1);
+    (prev, next)
+}
+
 /// Names of the features, in order (model metadata, debugging).
 pub fn names() -> Vec<String> {
     let mut n: Vec<String> = (0..=2 * HALF_WINDOW)
@@ -165,11 +223,7 @@ pub fn day_features(
 pub fn series_features(days: &[Day]) -> Result<Vec<[f32; DIM]>, DisaggError> {
     let mut out = Vec::with_capacity(days.len() * PER_DAY);
     for (i, d) in days.iter().enumerate() {
-        let prev = i
-            .checked_sub(1)
-            .map(|j| &days[j])
-            .filter(|p| p.day == d.day - 1);
-        let next = days.get(i + 1).filter(|n| n.day == d.day + 1);
+        let (prev, next) = neighbours(days, i);
         out.extend(day_features(prev, d, next)?);
     }
     Ok(out)

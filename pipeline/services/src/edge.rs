@@ -4,12 +4,17 @@
 //! heating, hot water, cars, wet appliances) and no household's breakdown ever leaves the
 //! gateway: the category values travel only as encrypted shares, like readings do.
 //!
+//! The same daily round carries the private consumption histogram (issue 6): each meter adds a
+//! one-hot vector of its day's import bucket (log-spaced, `zeal_game::day::BUCKETS`), so the
+//! region learns how many households fell in each bucket — hence its most efficient 20 % — and
+//! nobody learns which bucket any household is in.
+//!
 //! It is a second deployment of the same pipeline with its own topic prefix and a daily
 //! protocol ([`daily_protocol`]): interval 86,400 s, one interval per round, these channels.
 
 use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::PREDICTED;
-use zeal_disaggregation::features::{Day, PER_DAY};
+use zeal_disaggregation::features::{complete_days, neighbours};
 use zeal_meters::household::{Appliance, Category};
 use zeal_protocol::ProtocolConfig;
 
@@ -22,12 +27,15 @@ pub const CATEGORIES: [Category; 4] = [
     Category::Wet,
 ];
 
-/// Channel names of the daily round, in order.
+/// Channel names of the daily round, in order: the categories' energies, then the histogram
+/// buckets (`bucket_00` ... one per `zeal_game::day::BUCKETS`).
 pub fn channels() -> Vec<String> {
-    CATEGORIES
+    let mut c: Vec<String> = CATEGORIES
         .iter()
         .map(|c| format!("{}_wh", c.name()))
-        .collect()
+        .collect();
+    c.extend((0..zeal_game::day::BUCKETS).map(|i| format!("bucket_{i:02}")));
+    c
 }
 
 /// The daily protocol of the edge deployment: `base` with daily intervals and the category
@@ -55,43 +63,17 @@ pub fn check_protocol(p: &ProtocolConfig) -> Result<(), String> {
     Ok(())
 }
 
-/// One meter's daily category energies (Wh) from its 15-minute readings
-/// `(interval_start_ms, import_wh, export_wh)`, for every complete UTC day, as
-/// `(day_start_ms, values in CATEGORIES order)`.
-pub fn daily_categories(
+/// One meter's daily values from its 15-minute readings `(interval_start_ms, import_wh,
+/// export_wh)`, for every complete UTC day, as `(day_start_ms, values in [channels] order)`:
+/// category energies (Wh), then the one-hot histogram bucket of the day's import.
+pub fn daily_values(
     model: &Disaggregator,
     readings: &[(i64, u64, u64)],
 ) -> Result<Vec<(i64, Vec<u64>)>, zeal_disaggregation::DisaggError> {
-    let mut days: std::collections::BTreeMap<i64, (Day, usize)> = Default::default();
-    for &(t, import, export) in readings {
-        let day = t.div_euclid(86_400_000);
-        let slot = (t.rem_euclid(86_400_000) / 900_000) as usize;
-        let e = days.entry(day).or_insert_with(|| {
-            (
-                Day {
-                    day,
-                    import_wh: [0.0; PER_DAY],
-                    export_wh: [0.0; PER_DAY],
-                },
-                0,
-            )
-        });
-        e.0.import_wh[slot] = import as f64;
-        e.0.export_wh[slot] = export as f64;
-        e.1 += 1;
-    }
-    let complete: Vec<&Day> = days
-        .values()
-        .filter(|(_, n)| *n == PER_DAY)
-        .map(|(d, _)| d)
-        .collect();
+    let (complete, _) = complete_days(readings.iter().map(|&(t, i, e)| (t, i as f64, e as f64)));
     let mut out = Vec::new();
     for (i, d) in complete.iter().enumerate() {
-        let prev = i
-            .checked_sub(1)
-            .map(|j| complete[j])
-            .filter(|p| p.day == d.day - 1);
-        let next = complete.get(i + 1).copied().filter(|n| n.day == d.day + 1);
+        let (prev, next) = neighbours(&complete, i);
         let features = zeal_disaggregation::features::day_features(prev, d, next)?;
         let estimates = model.predict(&features)?;
         let mut values = vec![0f64; CATEGORIES.len()];
@@ -104,10 +86,10 @@ pub fn daily_categories(
                 }
             }
         }
-        out.push((
-            d.day * 86_400_000,
-            values.iter().map(|v| v.round().max(0.0) as u64).collect(),
-        ));
+        let mut channels: Vec<u64> = values.iter().map(|v| v.round().max(0.0) as u64).collect();
+        let import_kwh = d.import_wh.iter().sum::<f64>() / 1000.0;
+        channels.extend(zeal_game::day::one_hot(import_kwh));
+        out.push((d.day * 86_400_000, channels));
     }
     Ok(out)
 }
@@ -148,7 +130,7 @@ mod tests {
             .iter()
             .map(|r| (r.interval_start, r.import_wh, r.export_wh))
             .collect();
-        let days = daily_categories(&model, &readings).unwrap();
+        let days = daily_values(&model, &readings).unwrap();
         assert_eq!(days.len(), 2);
         assert_eq!(days[0].0, jan);
         let heating = days[0].1[0] + days[1].1[0];
@@ -156,5 +138,20 @@ mod tests {
             heating > 10_000,
             "heating {heating} Wh over two January days"
         );
+        // Exactly one histogram bucket is set: the one of the day's import.
+        for (day, v) in &days {
+            assert_eq!(v.len(), channels().len());
+            let buckets = &v[CATEGORIES.len()..];
+            assert_eq!(buckets.iter().sum::<u64>(), 1);
+            let import: u64 = readings
+                .iter()
+                .filter(|r| r.0.div_euclid(86_400_000) == day / 86_400_000)
+                .map(|r| r.1)
+                .sum();
+            assert_eq!(
+                buckets[zeal_game::day::bucket_of(import as f64 / 1000.0)],
+                1
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::{PREDICTED, claimed};
 use zeal_disaggregation::dataset::build;
 use zeal_disaggregation::eval::{default_test_selection, evaluate};
-use zeal_disaggregation::features::{Day, PER_DAY};
+use zeal_disaggregation::features::{Day, complete_days, neighbours};
 use zeal_disaggregation::train::{Progress, TrainConfig, train};
 use zeal_services::disaggregate::usage_rows;
 
@@ -91,9 +91,6 @@ pub struct EvalArgs {
     /// Model stem (STEM.safetensors + STEM.json); the shipped model when absent.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Print the table as Markdown (for README).
-    #[arg(long)]
-    markdown: bool,
 }
 
 fn load(model: &Option<PathBuf>) -> anyhow::Result<Disaggregator> {
@@ -125,45 +122,8 @@ pub fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
         "model {} on {} unseen households ({} intervals, seed {}, weeks of 2021)\n",
         model.meta.version, report.households, report.intervals, sel.seed
     );
-    if a.markdown {
-        print!("{}", report.markdown());
-    } else {
-        println!(
-            "{:<16} {:>7} {:>6} {:>20} {:>17} {:>17} {:>17}",
-            "appliance",
-            "claimed",
-            "owners",
-            "MAE Wh model/Mean/CO",
-            "F1 model/Mean/CO",
-            "NDE",
-            "SAE"
-        );
-        for r in &report.rows {
-            println!(
-                "{:<16} {:>7} {:>6} {:>6.0}/{:>5.0}/{:>5.0}   {:>5.2}/{:.2}/{:.2}   {:>5.2}/{:.2}/{:.2}   {:>5.2}/{:.2}/{:.2}",
-                r.appliance,
-                if r.claimed { "yes" } else { "no" },
-                r.owners,
-                r.model.mae,
-                r.mean.mae,
-                r.co.mae,
-                r.model.f1,
-                r.mean.f1,
-                r.co.f1,
-                r.model.nde,
-                r.mean.nde,
-                r.co.nde,
-                r.model.sae,
-                r.mean.sae,
-                r.co.sae,
-            );
-        }
-        let (m, mean, co) = report.average_f1();
-        println!(
-            "{:<16} {:>7} {:>6} {:>20} {:>5.2}/{mean:.2}/{co:.2}",
-            "average F1", "", "", "", m
-        );
-    }
+    // Markdown reads well in a terminal and pastes into README as is.
+    print!("{}", report.markdown());
     println!(
         "\nscored in {scored:.1} s incl. CO: features were extracted while building the set ({:.0} s in all)",
         started.elapsed().as_secs_f64()
@@ -193,18 +153,7 @@ fn inference_speed(model: &Disaggregator) -> anyhow::Result<f64> {
     let hh = zeal_meters::household::Household::new(5, 77);
     let days: Vec<Day> = hh
         .simulate(18_700, 30)
-        .map(|t| {
-            let mut d = Day {
-                day: t.day,
-                import_wh: [0.0; PER_DAY],
-                export_wh: [0.0; PER_DAY],
-            };
-            for (k, iv) in t.intervals.iter().enumerate() {
-                d.import_wh[k] = iv.import_wh.round();
-                d.export_wh[k] = iv.export_wh.round();
-            }
-            d
-        })
+        .map(|t| Day::from_trace(&t))
         .collect();
     let t = std::time::Instant::now();
     for w in days.windows(3) {
@@ -248,7 +197,7 @@ pub fn disaggregate_cmd(a: DisaggregateArgs) -> anyhow::Result<()> {
         );
     };
     let exp = col("export_wh");
-    let mut days: std::collections::BTreeMap<i64, (Day, [bool; PER_DAY])> = Default::default();
+    let mut readings = Vec::new();
     for (line, rec) in reader.records().enumerate() {
         let rec = rec.with_context(|| format!("{} line {}", a.input.display(), line + 2))?;
         let at = |i: usize| rec.get(i).unwrap_or("");
@@ -276,28 +225,9 @@ pub fn disaggregate_cmd(a: DisaggregateArgs) -> anyhow::Result<()> {
             Some(i) if !at(i).is_empty() => num(at(i), "export_wh")?,
             _ => 0.0,
         };
-        let day = t.div_euclid(86_400_000);
-        let slot = (t.rem_euclid(86_400_000) / 900_000) as usize;
-        let e = days.entry(day).or_insert_with(|| {
-            (
-                Day {
-                    day,
-                    import_wh: [0.0; PER_DAY],
-                    export_wh: [0.0; PER_DAY],
-                },
-                [false; PER_DAY],
-            )
-        });
-        e.0.import_wh[slot] = import;
-        e.0.export_wh[slot] = export;
-        e.1[slot] = true;
+        readings.push((t, import, export));
     }
-    let complete: Vec<&Day> = days
-        .values()
-        .filter(|(_, f)| f.iter().all(|x| *x))
-        .map(|(d, _)| d)
-        .collect();
-    let skipped = days.len() - complete.len();
+    let (complete, skipped) = complete_days(readings);
     if complete.is_empty() {
         bail!(
             "{}: no complete day (96 intervals of 15 minutes, UTC)",
@@ -323,11 +253,7 @@ pub fn disaggregate_cmd(a: DisaggregateArgs) -> anyhow::Result<()> {
     }
     println!("  (kWh; * = not claimed at 15 minutes)");
     for (i, d) in complete.iter().enumerate() {
-        let prev = i
-            .checked_sub(1)
-            .map(|j| complete[j])
-            .filter(|p| p.day == d.day - 1);
-        let next = complete.get(i + 1).copied().filter(|n| n.day == d.day + 1);
+        let (prev, next) = neighbours(&complete, i);
         let rows = usage_rows(&model, "csv", "", prev, d, next, 0)?;
         print!("{:<12}", &format_time(d.day * 86_400_000)[..10]);
         for (k, r) in rows.iter().enumerate() {

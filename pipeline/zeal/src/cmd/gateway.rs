@@ -160,7 +160,7 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         }
         readings.clear();
         for ((id, region), rs) in per_meter {
-            for (day, values) in zeal_services::edge::daily_categories(&model, &rs)? {
+            for (day, values) in zeal_services::edge::daily_values(&model, &rs)? {
                 readings.push((id.clone(), region.clone(), day, values));
             }
         }
@@ -222,4 +222,15 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         );
         anyhow::Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_documented_edge_protocol_is_the_one_the_gateway_checks() {
+        let p: zeal_protocol::ProtocolConfig =
+            toml::from_str(include_str!("../../../../docs/edge-daily.toml")).unwrap();
+        p.validate().unwrap();
+        zeal_services::edge::check_protocol(&p).unwrap();
+    }
 }
