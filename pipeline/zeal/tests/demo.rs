@@ -1,5 +1,6 @@
-//! `zeal demo` and `zeal sql` as a user runs them: one process, nothing installed, every private
-//! total checked against the plaintext sum, then queried with SQL.
+//! `zeal demo` and `zeal sql` as a user runs them: one process, nothing installed, a simulated
+//! day with every private total checked against the plaintext sum and the opted-in households
+//! disaggregated, then queried with SQL.
 
 use std::process::Command;
 
@@ -16,9 +17,11 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
             "--meters",
             "5",
             "--hours",
-            "2",
+            "24",
             "--start",
-            "2020-07-01T10:00Z",
+            "2020-07-01T00:00Z",
+            "--opt-in-every",
+            "2",
         ])
         .current_dir(&dir)
         .output()
@@ -29,10 +32,10 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("32 of 32 region totals"), "{stdout}");
+    assert!(stdout.contains("384 of 384 region totals"), "{stdout}");
     assert!(stdout.contains("every private total is exact"), "{stdout}");
     assert!(
-        stdout.contains("rounds completed 4, deferred 0"),
+        stdout.contains("rounds completed 48, deferred 0"),
         "{stdout}"
     );
 
@@ -52,8 +55,23 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
         "{table}"
     );
     assert!(
-        table.contains("┆ 16 "),
-        "8 intervals × 2 channels per region: {table}"
+        table.contains("┆ 192 "),
+        "96 intervals × 2 channels per region: {table}"
+    );
+    // Five opted-in households, one complete day, nine appliances each.
+    assert!(
+        stdout.contains("5 household-days of 5 opted-in households -> 45 appliance_usage rows"),
+        "{stdout}"
+    );
+    let usage = Command::new(zeal)
+        .args(["sql", "SELECT appliance, count(*) AS n FROM appliance_usage GROUP BY appliance ORDER BY appliance"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let usage = String::from_utf8_lossy(&usage.stdout);
+    assert!(
+        usage.contains("heat_pump") && usage.contains("┆ 5 "),
+        "every appliance has a row per opted-in household: {usage}"
     );
 
     let missing = Command::new(zeal)
