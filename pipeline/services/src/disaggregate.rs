@@ -271,7 +271,7 @@ impl<S: UsageStore> DisaggregateJob<S> {
             if let Some(r) = record {
                 last_input = Instant::now();
                 let key = (r.topic.clone(), r.partition);
-                match self.admit(&r, &dir) {
+                match verify_reading(&r, &dir, "disaggregate") {
                     Ok(reading) => {
                         report.readings += 1;
                         let day = reading.interval_start.div_euclid(86_400_000);
@@ -373,73 +373,6 @@ impl<S: UsageStore> DisaggregateJob<S> {
         Ok(report)
     }
 
-    /// Decodes and checks a reading: enrolled meter, its region, its signature.
-    fn admit(
-        &self,
-        r: &Record,
-        dir: &Directory,
-    ) -> Result<HouseholdReading, Box<zeal_schemas::DeadLetter>> {
-        let now = now_ms();
-        let reject = |reason, detail: String, origin: Option<String>| {
-            Box::new(dlq::letter(
-                r,
-                reason,
-                detail,
-                origin,
-                None,
-                "disaggregate",
-                now,
-            ))
-        };
-        let reading = match decode_any(&r.payload) {
-            Ok(AnyMessage::HouseholdReading(m)) => m,
-            Ok(other) => {
-                return Err(reject(
-                    RejectReason::Malformed,
-                    format!("a {} does not belong on the readings topic", other.kind()),
-                    None,
-                ));
-            }
-            Err(e) => return Err(Box::new(dlq::undecodable(r, &e, "disaggregate", now))),
-        };
-        let origin = Some(reading.household_id.clone());
-        let Some(meter) = dir.get(&reading.household_id) else {
-            return Err(reject(
-                RejectReason::UnknownSender,
-                format!("{} is not enrolled", reading.household_id),
-                origin,
-            ));
-        };
-        if meter.region != reading.region {
-            return Err(reject(
-                RejectReason::Other,
-                format!(
-                    "{} is enrolled in {}, not {}",
-                    reading.household_id, meter.region, reading.region
-                ),
-                origin,
-            ));
-        }
-        if !zeal_protocol::round::crypto::verify_message(&meter.keys, &reading) {
-            return Err(reject(
-                RejectReason::BadSignature,
-                "the reading's signature does not verify under the meter's key".into(),
-                origin,
-            ));
-        }
-        if reading.interval_seconds != 900 || reading.import_wh < 0 || reading.export_wh < 0 {
-            return Err(reject(
-                RejectReason::Malformed,
-                format!(
-                    "expected a 900 s interval with non-negative energy, got {} s, {} / {} Wh",
-                    reading.interval_seconds, reading.import_wh, reading.export_wh
-                ),
-                origin,
-            ));
-        }
-        Ok(reading)
-    }
-
     fn disaggregate(
         &self,
         homes: &mut BTreeMap<String, Household>,
@@ -475,4 +408,72 @@ impl<S: UsageStore> DisaggregateJob<S> {
         homes.retain(|_, h| !h.days.is_empty() || !h.done.is_empty());
         Ok(rows)
     }
+}
+
+/// Decodes and checks a reading: enrolled meter, its region, its signature, a 15-minute interval
+/// of non-negative energy. A refusal is the dead letter to publish (`by` names the job).
+pub fn verify_reading(
+    r: &Record,
+    dir: &Directory,
+    by: &str,
+) -> Result<HouseholdReading, Box<zeal_schemas::DeadLetter>> {
+    let now = now_ms();
+    let reject = |reason, detail: String, origin: Option<String>| {
+        Box::new(dlq::letter(
+            r,
+            reason,
+            detail,
+            origin,
+            None,
+            "disaggregate",
+            now,
+        ))
+    };
+    let reading = match decode_any(&r.payload) {
+        Ok(AnyMessage::HouseholdReading(m)) => m,
+        Ok(other) => {
+            return Err(reject(
+                RejectReason::Malformed,
+                format!("a {} does not belong on the readings topic", other.kind()),
+                None,
+            ));
+        }
+        Err(e) => return Err(Box::new(dlq::undecodable(r, &e, by, now))),
+    };
+    let origin = Some(reading.household_id.clone());
+    let Some(meter) = dir.get(&reading.household_id) else {
+        return Err(reject(
+            RejectReason::UnknownSender,
+            format!("{} is not enrolled", reading.household_id),
+            origin,
+        ));
+    };
+    if meter.region != reading.region {
+        return Err(reject(
+            RejectReason::Other,
+            format!(
+                "{} is enrolled in {}, not {}",
+                reading.household_id, meter.region, reading.region
+            ),
+            origin,
+        ));
+    }
+    if !zeal_protocol::round::crypto::verify_message(&meter.keys, &reading) {
+        return Err(reject(
+            RejectReason::BadSignature,
+            "the reading's signature does not verify under the meter's key".into(),
+            origin,
+        ));
+    }
+    if reading.interval_seconds != 900 || reading.import_wh < 0 || reading.export_wh < 0 {
+        return Err(reject(
+            RejectReason::Malformed,
+            format!(
+                "expected a 900 s interval with non-negative energy, got {} s, {} / {} Wh",
+                reading.interval_seconds, reading.import_wh, reading.export_wh
+            ),
+            origin,
+        ));
+    }
+    Ok(reading)
 }

@@ -8,6 +8,7 @@
 //! - [`audit::run_audit`]: re-verifies every round of a time range from the log alone.
 //! - [`disaggregate::DisaggregateJob`]: opted-in readings to per-appliance daily usage.
 //! - [`edge`]: per-category daily energy computed at the gateway, aggregated privately.
+//! - [`gamify::run_gamify`]: the game's daily metrics and awards from private aggregates.
 //!
 //! Every rejected input becomes a dead letter ([`dlq`]); nothing is dropped silently. Each
 //! service counts what it does in its own [`metrics::Metrics`], served by [`metrics::serve`].
@@ -19,6 +20,7 @@ pub mod audit;
 pub mod disaggregate;
 pub mod dlq;
 pub mod edge;
+pub mod gamify;
 pub mod gateway;
 pub mod metrics;
 pub mod registry;

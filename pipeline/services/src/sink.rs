@@ -176,6 +176,8 @@ pub const EMBEDDED_TABLES: &[TableSpec] = &[
         key: &["region", "interval_start", "attempt", "event", "meter_id"],
     },
     crate::disaggregate::USAGE_TABLE,
+    crate::gamify::TABLES[0],
+    crate::gamify::TABLES[1],
 ];
 
 /// Where a sink writes rows.

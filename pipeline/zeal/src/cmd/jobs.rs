@@ -8,12 +8,71 @@ use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
 use zeal_disaggregation::Disaggregator;
 use zeal_embedded::store::ParquetStore;
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, migrate_clickhouse};
+use zeal_services::gamify::{GamifySettings, run_gamify};
 use zeal_services::metrics::{Metrics, Role};
 
 #[derive(Subcommand)]
 pub enum JobsCommand {
     /// Opted-in households' readings to per-appliance daily usage (`appliance_usage`).
     Disaggregate(DisaggregateJobArgs),
+    /// The game's daily metrics and awards (`household_daily`, `gamification_events`) for a
+    /// range of days, from readings and the regions' private aggregates.
+    Gamify(GamifyArgs),
+}
+
+#[derive(Args)]
+pub struct GamifyArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// Write to (and read region totals from) this ClickHouse; otherwise the embedded store.
+    #[arg(long, env = "ZEAL_CLICKHOUSE_URL")]
+    clickhouse: Option<String>,
+    /// The embedded store's directory (as written by `zeal demo`).
+    #[arg(long, default_value = "zeal-data")]
+    data_dir: PathBuf,
+    /// First day to compute (UTC date, e.g. 2020-07-01).
+    #[arg(long)]
+    from: String,
+    /// Last day to compute (inclusive); the first day when absent.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+fn gamify(a: GamifyArgs) -> anyhow::Result<()> {
+    let day = |s: &str| -> anyhow::Result<i64> {
+        Ok(super::common::parse_time(s)?.div_euclid(86_400_000))
+    };
+    let from_day = day(&a.from)?;
+    let to_day = match &a.to {
+        Some(t) => day(t)?,
+        None => from_day,
+    };
+    anyhow::ensure!(to_day >= from_day, "--to is before --from");
+    super::runtime()?.block_on(async move {
+        let settings = GamifySettings {
+            kafka: a.kafka.config("zeal-gamify"),
+            topics: a.kafka.topics(),
+            from_day,
+            to_day,
+            metrics: Metrics::new(Role::Sink),
+        };
+        let report = match &a.clickhouse {
+            Some(url) => {
+                let config = ClickHouseConfig::from_url(url)?;
+                let w = Warehouse::connect(&config)
+                    .await
+                    .with_context(|| format!("connecting to {}", config.endpoint))?;
+                zeal_services::gamify::migrate_clickhouse(&w).await?;
+                run_gamify(&settings, &w).await?
+            }
+            None => run_gamify(&settings, &ParquetStore::open(a.data_dir.join("store"))?).await?,
+        };
+        println!(
+            "readings {}, households {}, household-days {}, events {}, dead letters {}",
+            report.readings, report.households, report.days, report.events, report.dead_letters
+        );
+        anyhow::Ok(())
+    })
 }
 
 #[derive(Args)]
@@ -41,7 +100,10 @@ pub struct DisaggregateJobArgs {
 }
 
 pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
-    let JobsCommand::Disaggregate(a) = cmd;
+    let a = match cmd {
+        JobsCommand::Disaggregate(a) => a,
+        JobsCommand::Gamify(a) => return gamify(a),
+    };
     let model = match &a.model {
         Some(stem) => Disaggregator::load(stem)?,
         None => Disaggregator::embedded()?,

@@ -1,0 +1,517 @@
+//! `zeal jobs gamify`: the game's daily metrics and awards, written to `household_daily` and
+//! `gamification_events`.
+//!
+//! For a range of days it reads the opted-in households' readings (verified against the
+//! registry, like the disaggregation job) and the region's *private aggregates* from
+//! `region_totals` — the 15-minute totals and contributors, and the daily round's consumption
+//! histogram — computes each household's day with `zeal_game::metrics::household_day` (which
+//! sees nothing of any other household), and the game's events over its whole history. Both
+//! tables are ReplacingMergeTree on their natural key: recomputing a day replaces its rows.
+
+use crate::dlq;
+use crate::metrics::Metrics;
+use crate::registry::RegistryFollower;
+use crate::{ServiceError, now_ms};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames};
+use zeal_embedded::store::{ParquetStore, TableSpec, Values};
+use zeal_game::day::{BASELINE_DAYS, BUCKETS};
+use zeal_game::metrics::{RegionDay, household_day};
+use zeal_game::{HouseholdDay, engine::all_events};
+use zeal_protocol::round::directory::Directory;
+
+/// The job's tables.
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        id: "0004_household_daily",
+        sql: "CREATE TABLE IF NOT EXISTS household_daily (
+            household_id String,
+            region String,
+            day Date,
+            import_kwh Float64,
+            export_kwh Float64,
+            peak_kwh Float64,
+            solar_hours_kwh Float64,
+            baseline_kwh Float64,
+            savings_kwh Float64,
+            region_average_kwh Float64,
+            efficient_kwh Float64,
+            computed_at DateTime
+        ) ENGINE = ReplacingMergeTree(computed_at)
+        ORDER BY (household_id, day)",
+        min_server: None,
+    },
+    Migration {
+        id: "0005_gamification_events",
+        sql: "CREATE TABLE IF NOT EXISTS gamification_events (
+            household_id String,
+            day Date,
+            kind String,
+            code String,
+            points UInt32,
+            reason String,
+            computed_at DateTime
+        ) ENGINE = ReplacingMergeTree(computed_at)
+        ORDER BY (household_id, day, kind, code)",
+        min_server: None,
+    },
+];
+
+/// The embedded store's versions of the tables.
+pub const TABLES: [TableSpec; 2] = [
+    TableSpec {
+        name: "household_daily",
+        key: &["household_id", "day"],
+    },
+    TableSpec {
+        name: "gamification_events",
+        key: &["household_id", "day", "kind", "code"],
+    },
+];
+
+/// One row of `household_daily` (NaN where a comparison is not available yet).
+#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
+pub struct DailyRow {
+    pub household_id: String,
+    pub region: String,
+    pub day: u16,
+    pub import_kwh: f64,
+    pub export_kwh: f64,
+    pub peak_kwh: f64,
+    pub solar_hours_kwh: f64,
+    pub baseline_kwh: f64,
+    pub savings_kwh: f64,
+    pub region_average_kwh: f64,
+    pub efficient_kwh: f64,
+    pub computed_at: u32,
+}
+
+/// One row of `gamification_events`.
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub struct EventRow {
+    pub household_id: String,
+    pub day: u16,
+    pub kind: String,
+    pub code: String,
+    pub points: u32,
+    pub reason: String,
+    pub computed_at: u32,
+}
+
+fn daily_row(d: &HouseholdDay, now: u32) -> DailyRow {
+    DailyRow {
+        household_id: d.household_id.clone(),
+        region: d.region.clone(),
+        day: d.day.clamp(0, i64::from(u16::MAX)) as u16,
+        import_kwh: d.import_kwh,
+        export_kwh: d.export_kwh,
+        peak_kwh: d.peak_kwh,
+        solar_hours_kwh: d.solar_hours_kwh,
+        baseline_kwh: d.baseline_kwh.unwrap_or(f64::NAN),
+        savings_kwh: d.savings_kwh().unwrap_or(f64::NAN),
+        region_average_kwh: d.region_average_kwh.unwrap_or(f64::NAN),
+        efficient_kwh: d.efficient_kwh.unwrap_or(f64::NAN),
+        computed_at: now,
+    }
+}
+
+/// Where the game's rows go and the region's aggregates come from.
+pub trait GameStore: Send + Sync {
+    /// `(region, interval_start_ms, interval_seconds, channel, total, contributors)` of
+    /// `region_totals` with intervals starting in `[from_ms, to_ms)`.
+    fn region_totals(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> impl std::future::Future<Output = Result<Vec<TotalsRow>, ServiceError>> + Send;
+    /// Writes both kinds of rows.
+    fn write_game(
+        &self,
+        daily: &[DailyRow],
+        events: &[EventRow],
+    ) -> impl std::future::Future<Output = Result<(), ServiceError>> + Send;
+}
+
+/// A row of `region_totals` as the game reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TotalsRow {
+    pub region: String,
+    pub interval_start_ms: i64,
+    pub interval_seconds: u32,
+    pub channel: String,
+    pub total: i64,
+    pub contributors: u32,
+}
+
+impl GameStore for Warehouse {
+    async fn region_totals(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<TotalsRow>, ServiceError> {
+        let text = self
+            .query_text(&format!(
+                "SELECT region, toUInt32(interval_start), interval_seconds, channel, total, contributors \
+                 FROM region_totals FINAL WHERE interval_start >= toDateTime({}) AND interval_start < toDateTime({})",
+                from_ms / 1000,
+                to_ms / 1000
+            ))
+            .await?;
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            let parse = || -> Option<TotalsRow> {
+                Some(TotalsRow {
+                    region: f.first()?.to_string(),
+                    interval_start_ms: f.get(1)?.parse::<i64>().ok()? * 1000,
+                    interval_seconds: f.get(2)?.parse().ok()?,
+                    channel: f.get(3)?.to_string(),
+                    total: f.get(4)?.parse().ok()?,
+                    contributors: f.get(5)?.parse().ok()?,
+                })
+            };
+            out.extend(parse());
+        }
+        Ok(out)
+    }
+
+    async fn write_game(
+        &self,
+        daily: &[DailyRow],
+        events: &[EventRow],
+    ) -> Result<(), ServiceError> {
+        self.insert_rows("household_daily", daily).await?;
+        self.insert_rows("gamification_events", events).await?;
+        Ok(())
+    }
+}
+
+impl GameStore for ParquetStore {
+    async fn region_totals(
+        &self,
+        from_ms: i64,
+        to_ms: i64,
+    ) -> Result<Vec<TotalsRow>, ServiceError> {
+        if !self.dir().join("region_totals").exists() {
+            return Ok(Vec::new());
+        }
+        let df = self.query(
+            "SELECT region, interval_start, interval_seconds, channel, total, contributors FROM region_totals",
+            crate::sink::EMBEDDED_TABLES,
+        )?;
+        let col = |name: &str| {
+            df.column(name)
+                .map_err(zeal_embedded::store::StoreError::from)
+        };
+        let region = col("region")?
+            .str()
+            .map_err(zeal_embedded::store::StoreError::from)?
+            .clone();
+        let start = col("interval_start")?
+            .datetime()
+            .map_err(zeal_embedded::store::StoreError::from)?
+            .physical()
+            .clone();
+        let secs = col("interval_seconds")?
+            .u32()
+            .map_err(zeal_embedded::store::StoreError::from)?
+            .clone();
+        let channel = col("channel")?
+            .str()
+            .map_err(zeal_embedded::store::StoreError::from)?
+            .clone();
+        let total = col("total")?
+            .i64()
+            .map_err(zeal_embedded::store::StoreError::from)?
+            .clone();
+        let contributors = col("contributors")?
+            .u32()
+            .map_err(zeal_embedded::store::StoreError::from)?
+            .clone();
+        let mut out = Vec::new();
+        for i in 0..df.height() {
+            if let (Some(r), Some(t), Some(s), Some(c), Some(v), Some(n)) = (
+                region.get(i),
+                start.get(i),
+                secs.get(i),
+                channel.get(i),
+                total.get(i),
+                contributors.get(i),
+            ) && (from_ms..to_ms).contains(&t)
+            {
+                out.push(TotalsRow {
+                    region: r.to_string(),
+                    interval_start_ms: t,
+                    interval_seconds: s,
+                    channel: c.to_string(),
+                    total: v,
+                    contributors: n,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    async fn write_game(
+        &self,
+        daily: &[DailyRow],
+        events: &[EventRow],
+    ) -> Result<(), ServiceError> {
+        let s = |v: Vec<String>| Values::Str(v);
+        let f = |v: Vec<f64>| Values::F64(v);
+        let days = |v: Vec<u16>| {
+            Values::Millis(v.into_iter().map(|d| i64::from(d) * 86_400_000).collect())
+        };
+        self.append(
+            TABLES[0].name,
+            vec![
+                (
+                    "household_id",
+                    s(daily.iter().map(|r| r.household_id.clone()).collect()),
+                ),
+                (
+                    "region",
+                    s(daily.iter().map(|r| r.region.clone()).collect()),
+                ),
+                ("day", days(daily.iter().map(|r| r.day).collect())),
+                (
+                    "import_kwh",
+                    f(daily.iter().map(|r| r.import_kwh).collect()),
+                ),
+                (
+                    "export_kwh",
+                    f(daily.iter().map(|r| r.export_kwh).collect()),
+                ),
+                ("peak_kwh", f(daily.iter().map(|r| r.peak_kwh).collect())),
+                (
+                    "solar_hours_kwh",
+                    f(daily.iter().map(|r| r.solar_hours_kwh).collect()),
+                ),
+                (
+                    "baseline_kwh",
+                    f(daily.iter().map(|r| r.baseline_kwh).collect()),
+                ),
+                (
+                    "savings_kwh",
+                    f(daily.iter().map(|r| r.savings_kwh).collect()),
+                ),
+                (
+                    "region_average_kwh",
+                    f(daily.iter().map(|r| r.region_average_kwh).collect()),
+                ),
+                (
+                    "efficient_kwh",
+                    f(daily.iter().map(|r| r.efficient_kwh).collect()),
+                ),
+                (
+                    "computed_at",
+                    Values::Millis(
+                        daily
+                            .iter()
+                            .map(|r| i64::from(r.computed_at) * 1000)
+                            .collect(),
+                    ),
+                ),
+            ],
+        )?;
+        self.append(
+            TABLES[1].name,
+            vec![
+                (
+                    "household_id",
+                    s(events.iter().map(|r| r.household_id.clone()).collect()),
+                ),
+                ("day", days(events.iter().map(|r| r.day).collect())),
+                ("kind", s(events.iter().map(|r| r.kind.clone()).collect())),
+                ("code", s(events.iter().map(|r| r.code.clone()).collect())),
+                (
+                    "points",
+                    Values::U32(events.iter().map(|r| r.points).collect()),
+                ),
+                (
+                    "reason",
+                    s(events.iter().map(|r| r.reason.clone()).collect()),
+                ),
+                (
+                    "computed_at",
+                    Values::Millis(
+                        events
+                            .iter()
+                            .map(|r| i64::from(r.computed_at) * 1000)
+                            .collect(),
+                    ),
+                ),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+/// Creates the ClickHouse tables (idempotent).
+pub async fn migrate_clickhouse(w: &Warehouse) -> Result<(), ServiceError> {
+    migrate(w, MIGRATIONS).await?;
+    Ok(())
+}
+
+/// Per (region, day): the private aggregates the game may use.
+pub fn region_days(rows: &[TotalsRow]) -> BTreeMap<(String, i64), RegionDay> {
+    let mut out: BTreeMap<(String, i64), RegionDay> = BTreeMap::new();
+    for r in rows {
+        let day = r.interval_start_ms.div_euclid(86_400_000);
+        let e = out
+            .entry((r.region.clone(), day))
+            .or_insert_with(|| RegionDay {
+                import_wh: 0.0,
+                contributors: 0.0,
+                histogram: Vec::new(),
+            });
+        if r.interval_seconds == 900 && r.channel == "import_wh" && r.contributors > 0 {
+            // The average household's day is the sum of each interval's average.
+            e.import_wh += r.total as f64 / f64::from(r.contributors);
+            e.contributors = 1.0;
+        } else if r.interval_seconds == 86_400
+            && let Some(i) = r
+                .channel
+                .strip_prefix("bucket_")
+                .and_then(|n| n.parse::<usize>().ok())
+            && i < BUCKETS
+        {
+            if e.histogram.is_empty() {
+                e.histogram = vec![0; BUCKETS];
+            }
+            e.histogram[i] = r.total.max(0) as u64;
+        }
+    }
+    out
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct GamifySettings {
+    pub kafka: KafkaConfig,
+    pub topics: TopicNames,
+    /// Days (since 1970-01-01) to compute, inclusive.
+    pub from_day: i64,
+    pub to_day: i64,
+    pub metrics: Metrics,
+}
+
+/// What a run wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GamifyReport {
+    pub readings: u64,
+    pub households: u64,
+    pub days: u64,
+    pub events: u64,
+    pub dead_letters: u64,
+}
+
+/// Computes and writes the game for the range.
+pub async fn run_gamify<S: GameStore>(
+    s: &GamifySettings,
+    store: &S,
+) -> Result<GamifyReport, ServiceError> {
+    let mut report = GamifyReport::default();
+    let producer = KeyedProducer::new(&s.kafka)?;
+    let mut dir = Directory::new(2048);
+    let mut registry = RegistryFollower::start(
+        &s.kafka,
+        &s.topics.registry,
+        "zeal-gamify-registry",
+        "gamify",
+    )
+    .await?;
+    for letter in registry.catch_up(&mut dir).await? {
+        dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
+    }
+    // Every reading up to the range's end: points and levels accumulate over the whole history,
+    // so a day recomputed later gives the same events. (Baselines need BASELINE_DAYS of it.)
+    let first = 0;
+    let end = (s.to_day + 1) * 86_400_000;
+    let _ = BASELINE_DAYS;
+    let mut replay =
+        Replay::start(&s.kafka, "zeal-gamify", &[&s.topics.readings], 0, i64::MAX).await?;
+    // household -> (region, its 15-minute (interval start, import, export)).
+    type Readings = Vec<(i64, u64, u64)>;
+    let mut homes: BTreeMap<String, (String, Readings)> = BTreeMap::new();
+    while let Some(r) = replay.next().await? {
+        match crate::disaggregate::verify_reading(&r, &dir, "gamify") {
+            Ok(m) if (first..end).contains(&m.interval_start) => {
+                report.readings += 1;
+                let e = homes
+                    .entry(m.household_id.clone())
+                    .or_insert_with(|| (m.region.clone(), Vec::new()));
+                e.1.push((m.interval_start, m.import_wh as u64, m.export_wh as u64));
+            }
+            Ok(_) => {}
+            Err(letter) => {
+                report.dead_letters += 1;
+                dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
+            }
+        }
+    }
+    let regions = region_days(&store.region_totals(first, end).await?);
+    let now = (now_ms() / 1000) as u32;
+    let (mut daily, mut events) = (Vec::new(), Vec::new());
+    for (id, (region, readings)) in &homes {
+        report.households += 1;
+        // Own daily imports, for baselines (complete days only).
+        let mut per_day: BTreeMap<i64, (f64, usize)> = BTreeMap::new();
+        for (t, i, _) in readings {
+            let e = per_day.entry(t.div_euclid(86_400_000)).or_default();
+            e.0 += *i as f64 / 1000.0;
+            e.1 += 1;
+        }
+        let history: Vec<(i64, f64)> = per_day
+            .iter()
+            .filter(|(_, (_, n))| *n == 96)
+            .map(|(d, (kwh, _))| (*d, *kwh))
+            .collect();
+        let days: Vec<HouseholdDay> = history
+            .iter()
+            .map(|(d, _)| {
+                household_day(
+                    id,
+                    region,
+                    *d,
+                    readings,
+                    &history,
+                    regions.get(&(region.clone(), *d)),
+                )
+            })
+            .collect();
+        let (all, _) = all_events(&days);
+        for d in days
+            .iter()
+            .filter(|d| (s.from_day..=s.to_day).contains(&d.day))
+        {
+            daily.push(daily_row(d, now));
+            report.days += 1;
+        }
+        for e in all
+            .into_iter()
+            .filter(|e| (s.from_day..=s.to_day).contains(&e.day))
+        {
+            events.push(EventRow {
+                household_id: e.household_id,
+                day: e.day.clamp(0, i64::from(u16::MAX)) as u16,
+                kind: e.kind,
+                code: e.code,
+                points: e.points,
+                reason: e.reason,
+                computed_at: now,
+            });
+        }
+    }
+    report.events = events.len() as u64;
+    if !daily.is_empty() || !events.is_empty() {
+        store.write_game(&daily, &events).await?;
+        s.metrics
+            .rows_written("household_daily", daily.len() as u64);
+        s.metrics
+            .rows_written("gamification_events", events.len() as u64);
+    }
+    Ok(report)
+}

@@ -1,0 +1,227 @@
+//! The game job end to end on the real broker and ClickHouse: two opted-in households' readings
+//! and the region's private aggregates (15-minute totals of four households, the daily
+//! consumption histogram) become `household_daily` rows and `gamification_events`. The other two
+//! households' readings exist nowhere — not on any topic, not in any table — yet every household
+//! is compared with the region's average and its efficient neighbours: the comparison needs only
+//! the aggregates. Re-running adds no rows.
+
+use rand::SeedableRng;
+use serde::Deserialize;
+use std::time::Duration;
+use zeal_connectors::clickhouse::migrate;
+use zeal_connectors::kafka::KeyedProducer;
+use zeal_game::day::{BUCKETS, bucket_of, efficient_mark};
+use zeal_meters::civil::days_from_civil;
+use zeal_meters::household::{Archetype, Household};
+use zeal_meters::sim::SimulatedMeter;
+use zeal_protocol::round::crypto::{MeterSecrets, sign_message};
+use zeal_schemas::{AnyMessage, HouseholdReading};
+use zeal_services::gamify::{GamifySettings, migrate_clickhouse, run_gamify};
+use zeal_services::metrics::{Metrics, Role};
+use zeal_services::sink::{MIGRATIONS, TotalRow};
+use zeal_tests::pipeline::Env;
+
+const REGION: &str = "NL-UT-01";
+const DAYS: i64 = 10;
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Daily {
+    household_id: String,
+    day: u16,
+    import_kwh: f64,
+    baseline_kwh: f64,
+    region_average_kwh: f64,
+    efficient_kwh: f64,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Count {
+    n: u64,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_only() {
+    let env = Env::new().await;
+    migrate(&env.warehouse, MIGRATIONS).await.unwrap();
+    migrate_clickhouse(&env.warehouse).await.unwrap();
+    let first = days_from_civil(2020, 3, 2);
+    let t0 = first * 86_400_000;
+    let t_end = (first + DAYS) * 86_400_000;
+    // Four households in the region; only the first two opted in.
+    let meters: Vec<SimulatedMeter> = [
+        Archetype::FamilyWithChildren,
+        Archetype::SingleWorker,
+        Archetype::CoupleWorking,
+        Archetype::RetiredCouple,
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, a)| SimulatedMeter {
+        meter_id: format!("{REGION}-m{i:04}"),
+        region: REGION.into(),
+        household: Household::with_archetype(21, i as u64, *a),
+    })
+    .collect();
+    let readings: Vec<Vec<zeal_meters::IntervalReading>> =
+        meters.iter().map(|m| m.readings(t0, t_end)).collect();
+
+    let producer = KeyedProducer::new(&env.kafka).unwrap();
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+    for (m, rs) in meters.iter().zip(&readings).take(2) {
+        let s = MeterSecrets::generate(2048, &mut rng).unwrap();
+        let e = s.enrolment(&m.meter_id, REGION, 0);
+        producer
+            .send_message(&env.topics.registry, m.meter_id.as_bytes(), &e)
+            .await
+            .unwrap();
+        for r in rs {
+            let mut h = HouseholdReading {
+                household_id: m.meter_id.clone(),
+                region: REGION.into(),
+                interval_start: r.interval_start,
+                interval_seconds: 900,
+                import_wh: r.import_wh as i64,
+                export_wh: r.export_wh as i64,
+                signature: Vec::new(),
+            };
+            sign_message(&s, &mut h);
+            producer
+                .send_message(&env.topics.readings, m.meter_id.as_bytes(), &h)
+                .await
+                .unwrap();
+        }
+    }
+    // What the private rounds would publish: per interval the region's total of all four, and
+    // per day the histogram of the four households' buckets.
+    let mut rows = Vec::new();
+    for k in 0..readings[0].len() {
+        let total: u64 = readings.iter().map(|rs| rs[k].import_wh).sum();
+        rows.push(TotalRow {
+            region: REGION.into(),
+            interval_start: (readings[0][k].interval_start / 1000) as u32,
+            interval_seconds: 900,
+            channel: "import_wh".into(),
+            total: total as i64,
+            contributors: 4,
+            attempt: 1,
+            carried_intervals: vec![],
+            published_at: 0,
+            aggregator_id: "agg".into(),
+        });
+    }
+    let day_kwh = |m: usize, d: i64| -> f64 {
+        readings[m]
+            .iter()
+            .filter(|r| r.interval_start.div_euclid(86_400_000) == d)
+            .map(|r| r.import_wh)
+            .sum::<u64>() as f64
+            / 1000.0
+    };
+    for d in first..first + DAYS {
+        let mut hist = vec![0i64; BUCKETS];
+        for m in 0..4 {
+            hist[bucket_of(day_kwh(m, d))] += 1;
+        }
+        for (i, n) in hist.iter().enumerate() {
+            rows.push(TotalRow {
+                region: REGION.into(),
+                interval_start: (d * 86_400) as u32,
+                interval_seconds: 86_400,
+                channel: format!("bucket_{i:02}"),
+                total: *n,
+                contributors: 4,
+                attempt: 1,
+                carried_intervals: vec![],
+                published_at: 0,
+                aggregator_id: "agg-daily".into(),
+            });
+        }
+    }
+    env.warehouse
+        .insert_rows("region_totals", &rows)
+        .await
+        .unwrap();
+
+    let settings = GamifySettings {
+        kafka: env.kafka.clone(),
+        topics: env.topics.clone(),
+        from_day: first + 8,
+        to_day: first + 9,
+        metrics: Metrics::new(Role::Sink),
+    };
+    let report = tokio::time::timeout(
+        Duration::from_secs(120),
+        run_gamify(&settings, &env.warehouse),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!((report.households, report.days), (2, 4));
+    assert!(report.events > 0);
+
+    let daily = env
+        .warehouse
+        .fetch_all::<Daily>(
+            "SELECT household_id, day, import_kwh, baseline_kwh, region_average_kwh, efficient_kwh \
+             FROM household_daily FINAL ORDER BY household_id, day",
+        )
+        .await
+        .unwrap();
+    assert_eq!(daily.len(), 4);
+    for row in &daily {
+        let m = if row.household_id == meters[0].meter_id {
+            0
+        } else {
+            1
+        };
+        let d = i64::from(row.day);
+        assert!((row.import_kwh - day_kwh(m, d)).abs() < 1e-9, "{row:?}");
+        let base: f64 = (first..d).map(|p| day_kwh(m, p)).sum::<f64>() / (d - first) as f64;
+        assert!((row.baseline_kwh - base).abs() < 1e-9, "baseline {row:?}");
+        let avg = (0..4).map(|j| day_kwh(j, d)).sum::<f64>() / 4.0;
+        assert!(
+            (row.region_average_kwh - avg).abs() < 1e-6,
+            "region average {row:?} vs {avg}"
+        );
+        let mut hist = vec![0u64; BUCKETS];
+        for j in 0..4 {
+            hist[bucket_of(day_kwh(j, d))] += 1;
+        }
+        assert_eq!(Some(row.efficient_kwh), efficient_mark(&hist), "{row:?}");
+    }
+    // Only the opted-in households ever appear on the readings topic.
+    let on_topic: std::collections::BTreeSet<String> = env
+        .read(&env.topics.readings)
+        .await
+        .iter()
+        .filter_map(|r| match zeal_schemas::decode_any(&r.payload) {
+            Ok(AnyMessage::HouseholdReading(h)) => Some(h.household_id),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(on_topic.len(), 2);
+
+    let count = |sql: &'static str| {
+        let w = env.warehouse.clone();
+        async move { w.fetch_all::<Count>(sql).await.unwrap()[0].n }
+    };
+    let events = count("SELECT count() AS n FROM gamification_events FINAL").await;
+    assert_eq!(events, report.events);
+    // Again: the same rows replace themselves.
+    let again = run_gamify(&settings, &env.warehouse).await.unwrap();
+    assert_eq!(again.events, report.events);
+    env.warehouse
+        .execute("OPTIMIZE TABLE gamification_events FINAL")
+        .await
+        .unwrap();
+    env.warehouse
+        .execute("OPTIMIZE TABLE household_daily FINAL")
+        .await
+        .unwrap();
+    assert_eq!(
+        count("SELECT count() AS n FROM gamification_events").await,
+        report.events
+    );
+    assert_eq!(count("SELECT count() AS n FROM household_daily").await, 4);
+    env.finish().await;
+}
