@@ -77,9 +77,15 @@ fn main() -> std::process::ExitCode {
             | Command::Train(_)
             | Command::Eval(_)
             | Command::Disaggregate(_)
+            | Command::Bench(_)
     );
     let filter = tracing_subscriber::EnvFilter::try_from_env("ZEAL_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(if quiet { "warn" } else { "info" })
+        tracing_subscriber::EnvFilter::new(if quiet {
+            // librdkafka reports every slow broker request; the one-shot tools only care if it fails.
+            "warn,librdkafka=error"
+        } else {
+            "info"
+        })
     });
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -426,9 +426,11 @@ async fn drive(
     futures::future::try_join_all(sends).await?;
     let mut latencies = Vec::new();
     let mut closed = 0;
+    let mut completed = 0;
     let mut totals = 0;
     let mut cpu_after = cpu_before;
-    while closed < rounds {
+    // Outcomes (control topic) and totals (totals topic) arrive independently: wait for both.
+    while closed < rounds || totals < completed {
         anyhow::ensure!(
             started.elapsed() < Duration::from_secs(900),
             "only {closed} of {rounds} rounds closed in 15 minutes"
@@ -466,6 +468,9 @@ async fn drive(
             }
             Ok(AnyMessage::RoundOutcome(o)) if o.status != zeal_schemas::RoundStatus::Reopened => {
                 closed += 1;
+                if o.status == zeal_schemas::RoundStatus::Completed {
+                    completed += 1;
+                }
                 cpu_after = cpu_seconds(pid).unwrap_or(cpu_after);
                 eprint!("\rrounds closed: {closed}/{rounds}");
                 let _ = std::io::stderr().flush();
