@@ -118,7 +118,7 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
             / 1000.0
     };
     for d in first..first + DAYS {
-        let mut hist = vec![0i64; BUCKETS];
+        let mut hist = [0i64; BUCKETS];
         for m in 0..4 {
             hist[bucket_of(day_kwh(m, d))] += 1;
         }
