@@ -13,7 +13,8 @@
 # ZEAL_TEST_CLICKHOUSE_TCP_PORT (native), ZEAL_TEST_CLICKHOUSE_USER / _PASSWORD (admin),
 # ZEAL_TEST_CLICKHOUSE_READER_USER / _PASSWORD (readonly=1), ZEAL_TEST_TANSU_BIN,
 # ZEAL_TEST_TANSU_DIR (the broker's working directory), ZEAL_TEST_TANSU_STORAGE (its sqlite URL,
-# relative to that directory), ZEAL_TEST_TANSU_PID, ZEAL_TEST_SERVICES_DIR, ZEAL_TEST_PYTHON.
+# relative to that directory), ZEAL_TEST_TANSU_PID, ZEAL_TEST_SERVICES_DIR, ZEAL_TEST_PYTHON,
+# ZEAL_TEST_CHROMIUM (headless browser for tests/src/browser.rs).
 # Tests that restart the broker (tests/src/broker.rs) start `$ZEAL_TEST_TANSU_BIN broker` with the
 # same three flags as below, in ZEAL_TEST_TANSU_DIR, and write its pid to
 # $ZEAL_TEST_SERVICES_DIR/tansu.pid; this script stops that one too.
@@ -107,6 +108,7 @@ command -v clickhouse-client >/dev/null || apt_packages+=(clickhouse-client)
 command -v curl >/dev/null || apt_packages+=(curl)
 command -v cc >/dev/null && command -v make >/dev/null || apt_packages+=(build-essential)
 command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
+command -v chromium >/dev/null || apt_packages+=(chromium) # headless browser: the web app's end-to-end test
 dpkg -s libgmp-dev >/dev/null 2>&1 || apt_packages+=(libgmp-dev) # rug links the system GMP
 [ -x "$PY" ] || { apt_packages+=(python3); PY=/usr/bin/python3; }
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv) # python3 -m venv
@@ -148,6 +150,8 @@ if ! "$VENV/bin/python" -c "import sys, fastavro; sys.exit(fastavro.__version__ 
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-input "fastavro==$FASTAVRO_VERSION"
 fi
 export ZEAL_TEST_PYTHON="$VENV/bin/python"
+ZEAL_TEST_CHROMIUM=$(command -v chromium) || die "chromium is not on PATH after installing it"
+export ZEAL_TEST_CHROMIUM
 flock -u 9
 exec 9>&-
 

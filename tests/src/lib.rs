@@ -2,9 +2,11 @@
 //!
 //! `tests/run.sh` installs and starts tansu and ClickHouse on free loopback ports and exports
 //! their addresses. A test that needs a service and does not find its variable fails with a
-//! message saying how to run it; it never passes silently.
+//! message saying how to run it; it never passes silently. The web app's browser tests drive
+//! headless Chromium ([`browser`]; `ZEAL_TEST_CHROMIUM`, also installed by run.sh).
 
 pub mod broker;
+pub mod browser;
 pub mod pipeline;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -34,7 +34,13 @@ async fn metrics_endpoints_count_rounds_folds_messages_and_rows() {
         .await
         .unwrap();
     let sink = env.sink().await;
-    let gw = tokio::spawn(env.gateway(30).run(env.stop.clone()));
+    // Enrol before the aggregator starts: rounds open with the roster the registry holds then.
+    let gateway = env.gateway(30);
+    gateway
+        .enrol(&KeyedProducer::new(&env.kafka).unwrap())
+        .await
+        .unwrap();
+    let gw = tokio::spawn(gateway.run(env.stop.clone()));
     let report = tokio::time::timeout(
         Duration::from_secs(120),
         env.aggregator(30).run(env.stop.clone()),
@@ -92,12 +98,13 @@ async fn metrics_endpoints_count_rounds_folds_messages_and_rows() {
             "{kind}: {gw_text}"
         );
     }
+    // Enrolled twice: above, and again (idempotently) when the gateway starts.
     assert_eq!(
         sample(
             &gw_text,
             "zeal_gateway_messages_published_total{kind=\"enrolment\"}"
         ),
-        Some((REGIONS.len() * METERS) as f64)
+        Some((2 * REGIONS.len() * METERS) as f64)
     );
 
     // The sink writes two channels per total; wait for its last flush to be counted.
@@ -143,7 +150,7 @@ async fn a_live_aggregator_adopts_the_open_rounds_of_an_instance_that_left_the_g
     // open rounds while it runs, not at a restart.
     let b = tokio::spawn(env.aggregator(share_secs).run(env.stop.clone()));
     tokio::time::sleep(Duration::from_secs(4)).await;
-    stop_a.send(true).unwrap();
+    stop_a.send(true).expect("A runs until it is told to leave");
     let report_a = a.await.unwrap().unwrap();
     assert_eq!(report_a.totals, 0, "A left before any meter answered");
 

@@ -168,6 +168,33 @@ async fn rogue_input_is_dead_lettered_with_its_reason_and_totals_stay_exact() {
         "the original bytes are kept"
     );
     assert_eq!(garbage.topic, env.topics.shares);
+    // The sink keeps every dead letter in ClickHouse too (the operator page counts them there).
+    let mut table = String::new();
+    for _ in 0..100 {
+        table = env
+            .warehouse
+            .query_text(
+                "SELECT reason, origin, topic, offset FROM dead_letters FINAL ORDER BY reason",
+            )
+            .await
+            .unwrap();
+        if table.lines().count() >= letters.len() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(table.lines().count(), letters.len(), "{table}");
+    assert!(
+        table.contains(&format!("bad_signature\t{}\t", open.roster[0])),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!(
+            "malformed\t\t{}\t{}",
+            garbage.topic, garbage.offset
+        )),
+        "{table}"
+    );
     env.finish().await;
     gw.await.unwrap().unwrap();
     sink.await.unwrap().unwrap();

@@ -54,26 +54,143 @@ impl Stage {
     }
 }
 
+/// One entry criterion of a stage and how far a household is with it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Criterion {
+    /// What counts, as the household reads it.
+    pub what: &'static str,
+    /// Days (or the level) the household has in the window.
+    pub have: u32,
+    /// What the stage needs.
+    pub need: u32,
+}
+
+impl Criterion {
+    /// Whether the criterion holds.
+    pub fn met(&self) -> bool {
+        self.have >= self.need
+    }
+}
+
+impl Stage {
+    /// Every stage, in journey order.
+    pub const ALL: [Stage; 5] = [
+        Stage::Aware,
+        Stage::Saver,
+        Stage::Shifter,
+        Stage::Producer,
+        Stage::Hero,
+    ];
+
+    /// The stage named `name` (see [`Stage::name`]).
+    pub fn from_name(name: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The stage after this one (`None` for the hero).
+    pub fn next(self) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|s| *s > self)
+    }
+
+    /// This stage's own entry criteria at `day` (on top of the previous stage's), counted over
+    /// the household's last [`WINDOW`] days; empty for `Aware`.
+    pub fn criteria(self, history: &[HouseholdDay], day: i64, level: u32) -> Vec<Criterion> {
+        let recent: Vec<&HouseholdDay> = history
+            .iter()
+            .filter(|d| d.day <= day && d.day > day - WINDOW)
+            .collect();
+        let count =
+            |f: &dyn Fn(&HouseholdDay) -> bool| recent.iter().filter(|d| f(d)).count() as u32;
+        let days = |what, need, f: &dyn Fn(&HouseholdDay) -> bool| Criterion {
+            what,
+            have: count(f),
+            need,
+        };
+        match self {
+            Stage::Aware => Vec::new(),
+            Stage::Saver => vec![days("days below your own baseline", 5, &|d| {
+                d.savings_kwh().is_some_and(|s| s > 0.0)
+            })],
+            Stage::Shifter => vec![days(
+                "low-peak days (at most 20 % in 17:00-21:00)",
+                5,
+                &|d| d.import_kwh > 0.5 && d.peak_share() <= LOW_PEAK_SHARE,
+            )],
+            Stage::Producer => vec![days("days with energy fed to the grid", 7, &|d| {
+                d.produced()
+            })],
+            Stage::Hero => vec![
+                days("efficient-neighbour days", 7, &|d| d.efficient()),
+                Criterion {
+                    what: "level",
+                    have: level,
+                    need: 5,
+                },
+            ],
+        }
+    }
+}
+
 /// The stage whose criteria hold at `day`, given the household's history up to and including it
 /// and its level then. Monotone: callers keep the maximum reached.
 pub fn stage_at(history: &[HouseholdDay], day: i64, level: u32) -> Stage {
-    let recent: Vec<&HouseholdDay> = history
-        .iter()
-        .filter(|d| d.day <= day && d.day > day - WINDOW)
-        .collect();
-    if recent.is_empty() {
-        return Stage::Aware;
+    let mut reached = Stage::Aware;
+    for stage in Stage::ALL.into_iter().skip(1) {
+        if stage
+            .criteria(history, day, level)
+            .iter()
+            .all(Criterion::met)
+        {
+            reached = stage;
+        } else {
+            break;
+        }
     }
-    let count = |f: &dyn Fn(&HouseholdDay) -> bool| recent.iter().filter(|d| f(d)).count();
-    let saver = count(&|d| d.savings_kwh().is_some_and(|s| s > 0.0)) >= 5;
-    let shifter = saver && count(&|d| d.import_kwh > 0.5 && d.peak_share() <= LOW_PEAK_SHARE) >= 5;
-    let producer = shifter && count(&|d| d.produced()) >= 7;
-    let hero = producer && count(&|d| d.efficient()) >= 7 && level >= 5;
-    match (saver, shifter, producer, hero) {
-        (_, _, _, true) => Stage::Hero,
-        (_, _, true, _) => Stage::Producer,
-        (_, true, _, _) => Stage::Shifter,
-        (true, _, _, _) => Stage::Saver,
-        _ => Stage::Aware,
+    reached
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(d: i64, import: f64, baseline: f64, export: f64) -> HouseholdDay {
+        HouseholdDay {
+            household_id: "h".into(),
+            region: "r".into(),
+            day: d,
+            import_kwh: import,
+            export_kwh: export,
+            peak_kwh: import * 0.1,
+            solar_hours_kwh: 0.0,
+            baseline_kwh: Some(baseline),
+            region_average_kwh: None,
+            efficient_kwh: None,
+        }
+    }
+
+    #[test]
+    fn criteria_count_the_window_and_stages_follow_them() {
+        // Four saving days, then a fifth: saver; low peak on all of them: shifter at once.
+        let mut h: Vec<HouseholdDay> = (0..4).map(|d| day(d, 5.0, 6.0, 0.0)).collect();
+        let c = Stage::Saver.criteria(&h, 3, 1);
+        assert_eq!((c[0].have, c[0].need, c[0].met()), (4, 5, false));
+        assert_eq!(stage_at(&h, 3, 1), Stage::Aware);
+        h.push(day(4, 5.0, 6.0, 0.0));
+        assert_eq!(stage_at(&h, 4, 1), Stage::Shifter);
+        // Days older than the window no longer count.
+        assert_eq!(Stage::Saver.criteria(&h, 4 + WINDOW, 1)[0].have, 0);
+        let hero = Stage::Hero.criteria(&h, 4, 3);
+        assert_eq!(
+            hero[1],
+            Criterion {
+                what: "level",
+                have: 3,
+                need: 5
+            }
+        );
+        assert_eq!(Stage::from_name("producer"), Some(Stage::Producer));
+        assert_eq!(Stage::Producer.next(), Some(Stage::Hero));
+        assert_eq!(Stage::Hero.next(), None);
+        assert!(Stage::Aware.criteria(&h, 4, 1).is_empty());
     }
 }

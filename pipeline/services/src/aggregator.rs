@@ -75,8 +75,9 @@ impl AggregatorService {
         Ok(AggregatorService { settings, key })
     }
 
-    /// Runs until `shutdown` turns true, or until every interval up to `last_interval` is
-    /// closed when the run is bounded.
+    /// Runs until `shutdown` turns true, or, when the run is bounded, until every interval up
+    /// to `last_interval` is closed in the regions this instance owns (an instance that owns no
+    /// region keeps running until shutdown).
     pub async fn run(self, shutdown: Shutdown) -> Result<AggregatorReport, ServiceError> {
         let s = self.settings;
         let id = self.key.id().to_string();
@@ -207,6 +208,9 @@ impl AggregatorService {
                 }
             }
             let mut bounded_done = s.last_interval.is_some() && caught_up;
+            // An instance that owns no known region is never done on its own: its partitions
+            // may be the ones the next rebalance hands it.
+            let mut owns_a_region = false;
             for region in dir.regions() {
                 if !caught_up {
                     break;
@@ -214,6 +218,7 @@ impl AggregatorService {
                 if !owned.contains(&partition_for_key(region.as_bytes(), partitions)) {
                     continue;
                 }
+                owns_a_region = true;
                 let n = next.entry(region.clone()).or_insert(s.first_interval);
                 let open_here = agg
                     .active_rounds()
@@ -234,7 +239,7 @@ impl AggregatorService {
                     bounded_done = false;
                 }
             }
-            if bounded_done && !owned.is_empty() && agg.open_rounds() == 0 && !next.is_empty() {
+            if bounded_done && owns_a_region && agg.open_rounds() == 0 {
                 tracing::info!("every interval of the bounded run is closed");
                 break;
             }

@@ -213,7 +213,7 @@ impl Metrics {
 }
 
 /// The wire symbol of an enum value in lower case (`BAD_SIGNATURE` -> `bad_signature`).
-fn symbol<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn symbol<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_lowercase))

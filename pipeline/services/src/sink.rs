@@ -1,4 +1,5 @@
-//! `zeal sink clickhouse`: region totals and round events into ClickHouse.
+//! `zeal sink clickhouse`: region totals, round events and dead letters into ClickHouse (or the
+//! embedded store).
 //!
 //! Tables use ReplacingMergeTree on their natural key, so a message delivered twice (a sink
 //! restarted before its commit) leaves one row after merges and under `FINAL`; offsets are
@@ -11,7 +12,9 @@ use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
 use zeal_embedded::store::{ParquetStore, TableSpec, Values};
-use zeal_schemas::{AnyMessage, QuarantineEvent, RegionTotal, RoundOutcome, decode_any};
+use zeal_schemas::{
+    AnyMessage, DeadLetter, QuarantineEvent, RegionTotal, RoundOutcome, decode_any,
+};
 
 /// The sink's tables.
 pub const MIGRATIONS: &[Migration] = &[
@@ -50,6 +53,22 @@ pub const MIGRATIONS: &[Migration] = &[
         ORDER BY (region, interval_start, attempt, event, meter_id)",
         min_server: None,
     },
+    Migration {
+        id: "0006_dead_letters",
+        sql: "CREATE TABLE IF NOT EXISTS dead_letters (
+            topic String,
+            partition Int32,
+            offset Int64,
+            reason String,
+            detail String,
+            origin String,
+            region String,
+            rejected_by String,
+            rejected_at DateTime
+        ) ENGINE = ReplacingMergeTree(rejected_at)
+        ORDER BY (topic, partition, offset, rejected_by, reason)",
+        min_server: None,
+    },
 ];
 
 /// One row of `region_totals`: a region's total for one interval and channel.
@@ -81,6 +100,35 @@ pub struct EventRow {
     pub culprits: Vec<String>,
     pub decided_at: u32,
     pub aggregator_id: String,
+}
+
+/// One row of `dead_letters`: an input a service refused (the payload stays on the topic).
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
+pub struct LetterRow {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    pub reason: String,
+    pub detail: String,
+    pub origin: String,
+    pub region: String,
+    pub rejected_by: String,
+    pub rejected_at: u32,
+}
+
+/// The row of a dead letter; `reason` is the lower-case name the metrics use too.
+pub fn letter_row(l: &DeadLetter) -> LetterRow {
+    LetterRow {
+        topic: l.topic.clone(),
+        partition: l.partition,
+        offset: l.offset,
+        reason: crate::metrics::symbol(&l.reason),
+        detail: l.detail.clone(),
+        origin: l.origin.clone().unwrap_or_default(),
+        region: l.region.clone().unwrap_or_default(),
+        rejected_by: l.rejected_by.clone(),
+        rejected_at: secs(l.rejected_at),
+    }
 }
 
 fn secs(ms: i64) -> u32 {
@@ -163,6 +211,21 @@ pub struct SinkSettings {
 pub struct SinkReport {
     pub total_rows: u64,
     pub event_rows: u64,
+    pub letter_rows: u64,
+}
+
+/// Rows waiting for one insert.
+#[derive(Debug, Default)]
+pub struct Batch {
+    pub totals: Vec<TotalRow>,
+    pub events: Vec<EventRow>,
+    pub letters: Vec<LetterRow>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.totals.len() + self.events.len() + self.letters.len()
+    }
 }
 
 /// The embedded store's tables and their natural keys (last write wins on read).
@@ -175,6 +238,10 @@ pub const EMBEDDED_TABLES: &[TableSpec] = &[
         name: "round_events",
         key: &["region", "interval_start", "attempt", "event", "meter_id"],
     },
+    TableSpec {
+        name: "dead_letters",
+        key: &["topic", "partition", "offset", "rejected_by", "reason"],
+    },
     crate::disaggregate::USAGE_TABLE,
     crate::gamify::TABLES[0],
     crate::gamify::TABLES[1],
@@ -182,23 +249,19 @@ pub const EMBEDDED_TABLES: &[TableSpec] = &[
 
 /// Where a sink writes rows.
 pub trait Destination: Send + Sync {
-    /// Writes both kinds of rows; returns how many of each were written.
+    /// Writes every kind of row; returns how many of each (totals, events, letters).
     fn write(
         &self,
-        totals: &[TotalRow],
-        events: &[EventRow],
-    ) -> impl std::future::Future<Output = Result<(u64, u64), ServiceError>> + Send;
+        batch: &Batch,
+    ) -> impl std::future::Future<Output = Result<(u64, u64, u64), ServiceError>> + Send;
 }
 
 impl Destination for Warehouse {
-    async fn write(
-        &self,
-        totals: &[TotalRow],
-        events: &[EventRow],
-    ) -> Result<(u64, u64), ServiceError> {
-        let t = self.insert_rows("region_totals", totals).await?;
-        let e = self.insert_rows("round_events", events).await?;
-        Ok((t, e))
+    async fn write(&self, batch: &Batch) -> Result<(u64, u64, u64), ServiceError> {
+        let t = self.insert_rows("region_totals", &batch.totals).await?;
+        let e = self.insert_rows("round_events", &batch.events).await?;
+        let l = self.insert_rows("dead_letters", &batch.letters).await?;
+        Ok((t, e, l))
     }
 }
 
@@ -219,11 +282,8 @@ fn u32s<T>(rows: &[T], f: impl Fn(&T) -> u32) -> Values {
 }
 
 impl Destination for ParquetStore {
-    async fn write(
-        &self,
-        totals: &[TotalRow],
-        events: &[EventRow],
-    ) -> Result<(u64, u64), ServiceError> {
+    async fn write(&self, batch: &Batch) -> Result<(u64, u64, u64), ServiceError> {
+        let (totals, events, letters) = (&batch.totals, &batch.events, &batch.letters);
         let t = self.append(
             "region_totals",
             vec![
@@ -261,7 +321,27 @@ impl Destination for ParquetStore {
                 ("aggregator_id", strs(events, |r| r.aggregator_id.clone())),
             ],
         )?;
-        Ok((t as u64, e as u64))
+        let l = self.append(
+            "dead_letters",
+            vec![
+                ("topic", strs(letters, |r| r.topic.clone())),
+                (
+                    "partition",
+                    Values::I64(letters.iter().map(|r| i64::from(r.partition)).collect()),
+                ),
+                (
+                    "offset",
+                    Values::I64(letters.iter().map(|r| r.offset).collect()),
+                ),
+                ("reason", strs(letters, |r| r.reason.clone())),
+                ("detail", strs(letters, |r| r.detail.clone())),
+                ("origin", strs(letters, |r| r.origin.clone())),
+                ("region", strs(letters, |r| r.region.clone())),
+                ("rejected_by", strs(letters, |r| r.rejected_by.clone())),
+                ("rejected_at", millis(letters, |r| r.rejected_at)),
+            ],
+        )?;
+        Ok((t as u64, e as u64, l as u64))
     }
 }
 
@@ -296,16 +376,15 @@ impl Sink<ParquetStore> {
 }
 
 impl<D: Destination> Sink<D> {
-    /// Consumes totals and control topics until `shutdown`.
+    /// Consumes the totals, control and dead-letter topics until `shutdown`.
     pub async fn run(self, shutdown: Shutdown) -> Result<SinkReport, ServiceError> {
         let s = &self.settings;
         let consumer = GroupConsumer::subscribe(
             &s.kafka,
             &s.group_id,
-            &[&s.topics.totals, &s.topics.control],
+            &[&s.topics.totals, &s.topics.control, &s.topics.dlq],
         )?;
-        let mut totals = Vec::new();
-        let mut events = Vec::new();
+        let mut batch = Batch::default();
         let mut pending: Vec<Record> = Vec::new();
         let mut oldest: Option<Instant> = None;
         let mut report = SinkReport::default();
@@ -331,10 +410,15 @@ impl<D: Destination> Sink<D> {
             };
             if let Some(r) = received {
                 match decode_any(&r.payload) {
-                    Ok(AnyMessage::RegionTotal(t)) => totals.extend(total_rows(&t)),
-                    Ok(AnyMessage::RoundOutcome(o)) => events.push(outcome_row(&o)),
-                    Ok(AnyMessage::QuarantineEvent(q)) => events.push(quarantine_row(&q)),
+                    Ok(AnyMessage::RegionTotal(t)) => batch.totals.extend(total_rows(&t)),
+                    Ok(AnyMessage::RoundOutcome(o)) => batch.events.push(outcome_row(&o)),
+                    Ok(AnyMessage::QuarantineEvent(q)) => batch.events.push(quarantine_row(&q)),
+                    Ok(AnyMessage::DeadLetter(l)) => batch.letters.push(letter_row(&l)),
                     Ok(_) => {}
+                    // An unreadable dead letter is not dead-lettered again (no loops): logged.
+                    Err(e) if r.topic == s.topics.dlq => {
+                        tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "undecodable dead letter")
+                    }
                     // Gateways dead-letter what they cannot read on the control topic; the totals
                     // topic has no other reader, so the sink reports it.
                     Err(e) if r.topic == s.topics.totals => {
@@ -349,16 +433,18 @@ impl<D: Destination> Sink<D> {
                 oldest.get_or_insert_with(Instant::now);
             }
             let due = oldest.is_some_and(|t| t.elapsed() >= s.max_delay)
-                || totals.len() + events.len() >= s.batch_rows
+                || batch.len() >= s.batch_rows
                 || stop;
             if due && !pending.is_empty() {
-                let inserted = self.dest.write(&totals, &events).await;
+                let inserted = self.dest.write(&batch).await;
                 match inserted {
-                    Ok((t, e)) => {
+                    Ok((t, e, l)) => {
                         report.total_rows += t;
                         report.event_rows += e;
+                        report.letter_rows += l;
                         s.metrics.rows_written("region_totals", t);
                         s.metrics.rows_written("round_events", e);
+                        s.metrics.rows_written("dead_letters", l);
                     }
                     Err(e) if !stop => {
                         // Keep the rows and the offsets; re-delivery is harmless (ReplacingMergeTree).
@@ -368,8 +454,7 @@ impl<D: Destination> Sink<D> {
                     }
                     Err(e) => return Err(e),
                 }
-                totals.clear();
-                events.clear();
+                batch = Batch::default();
                 // The newest record of each partition commits everything before it.
                 let mut newest: std::collections::BTreeMap<(String, i32), &Record> =
                     Default::default();

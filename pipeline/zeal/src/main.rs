@@ -50,6 +50,8 @@ enum Command {
     Disaggregate(cmd::disagg::DisaggregateArgs),
     /// Create (or show) the aggregator signing key shared by a deployment's instances.
     Keygen(cmd::keygen::KeygenArgs),
+    /// The Energenies web app: join, a household's game and neighbours, leaderboards, operator.
+    Serve(cmd::serve::ServeArgs),
     /// Write pipeline output to a store.
     #[command(subcommand)]
     Sink(cmd::sink::SinkCommand),
@@ -104,6 +106,7 @@ fn main() -> std::process::ExitCode {
         Command::Gateway(a) => cmd::gateway::run(a),
         Command::Aggregate(a) => cmd::aggregate::run(a),
         Command::Sink(c) => cmd::sink::run(c),
+        Command::Serve(a) => cmd::serve::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Jobs(c) => cmd::jobs::run(c),
         Command::Train(a) => cmd::disagg::train_cmd(a),

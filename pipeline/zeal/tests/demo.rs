@@ -22,6 +22,7 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
             "2020-07-01T00:00Z",
             "--opt-in-every",
             "2",
+            "--no-web",
         ])
         .current_dir(&dir)
         .output()
@@ -61,6 +62,10 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
     // Five opted-in households, one complete day, nine appliances each.
     assert!(
         stdout.contains("5 household-days of 5 opted-in households -> 45 appliance_usage rows"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("game: 5 household-days of 5 households -> household_daily"),
         "{stdout}"
     );
     let usage = Command::new(zeal)

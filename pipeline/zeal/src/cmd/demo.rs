@@ -22,6 +22,7 @@ use zeal_protocol::ProtocolConfig;
 use zeal_protocol::round::crypto::AggregatorKey;
 use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, migrate_clickhouse};
+use zeal_services::gamify::{GamifySettings, run_gamify};
 use zeal_services::gateway::{GatewayService, GatewaySettings};
 use zeal_services::sink::{ClickHouseSink, EMBEDDED_TABLES, Sink, SinkSettings};
 
@@ -59,6 +60,12 @@ pub struct DemoArgs {
     /// `appliance_usage` at the end); 0: nobody.
     #[arg(long, default_value_t = 5)]
     opt_in_every: usize,
+    /// Serve the Energenies web app here at the end (demo mode), until Ctrl-C.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    web: std::net::SocketAddr,
+    /// End after the summary instead of serving the web app.
+    #[arg(long)]
+    no_web: bool,
 }
 
 pub fn run(a: DemoArgs) -> anyhow::Result<()> {
@@ -272,6 +279,25 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             eprintln!(" {} household-days, {} rows", report.days, report.rows);
             Some(report)
         };
+        // The game's day for every opted-in household, compared with the private totals.
+        let game = if opt_in.is_empty() {
+            None
+        } else {
+            let settings = GamifySettings {
+                kafka: kafka.clone(),
+                topics: topics.clone(),
+                from_day: start.div_euclid(86_400_000),
+                to_day: (start + intervals * step - 1).div_euclid(86_400_000),
+                metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
+            };
+            Some(match &warehouse {
+                Some(w) => {
+                    zeal_services::gamify::migrate_clickhouse(w).await?;
+                    run_gamify(&settings, w).await?
+                }
+                None => run_gamify(&settings, &ParquetStore::open(&store_dir)?).await?,
+            })
+        };
         let _ = stop_tx.send(true);
         for g in gw_tasks {
             g.await??;
@@ -333,9 +359,30 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 u.days, opt_in.len(), u.rows, u.incomplete_days
             );
         }
+        if let Some(g) = &game {
+            println!(
+                "game: {} household-days of {} households -> household_daily, {} gamification_events",
+                g.days, g.households, g.events
+            );
+        }
         drop(broker);
         if !bad.is_empty() {
             bail!("{} private totals differ from the plaintext sums", bad.len());
+        }
+        if !a.no_web {
+            let store = super::serve::open_store(a.clickhouse.as_deref(), &a.data_dir).await?;
+            let stop = super::common::shutdown_on_signals();
+            let addr = zeal_web::serve(a.web, store, zeal_web::WebSettings { demo: true }, stop.clone())
+                .await
+                .with_context(|| format!("starting the web app on {} (--web ADDR to move it, --no-web to skip it)", a.web))?;
+            println!("\nEnergenies web app: http://{addr}/  (join leaves the meter id empty to pick a simulated household; Ctrl-C to stop)");
+            std::io::stdout().flush()?;
+            let mut stop = stop;
+            while !*stop.borrow() {
+                if stop.changed().await.is_err() {
+                    break;
+                }
+            }
         }
         anyhow::Ok(())
     })

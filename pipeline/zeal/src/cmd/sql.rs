@@ -23,14 +23,12 @@ pub fn run(a: SqlArgs) -> anyhow::Result<()> {
         dir.display()
     );
     let store = ParquetStore::open(&dir)?;
-    let df = store.query(&a.query, EMBEDDED_TABLES).with_context(|| {
+    let mut tables = EMBEDDED_TABLES.to_vec();
+    tables.push(zeal_web::store::HOUSEHOLDS);
+    let df = store.query(&a.query, &tables).with_context(|| {
         format!(
             "tables: {}",
-            EMBEDDED_TABLES
-                .iter()
-                .map(|t| t.name)
-                .collect::<Vec<_>>()
-                .join(", ")
+            tables.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")
         )
     })?;
     // SAFETY of output size: polars truncates long tables itself.

@@ -1,0 +1,509 @@
+//! The pages, rendered on the server as plain HTML with inline CSS (no script; works on a
+//! phone-sized screen). Numbers a test or a reader checks carry stable element ids.
+
+use crate::join::FieldError;
+use crate::model::{
+    Comparison, HouseholdView, LeaderboardRow, OperatorData, format_day, format_time,
+};
+use crate::svg;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use zeal_game::journey::Stage;
+
+/// Escapes text for HTML element content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "
+*{box-sizing:border-box}
+body{margin:0;font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1d2a24;background:#f4f7f2}
+header{background:#1f6f4a;color:#fff;padding:.7rem 1rem}
+header a{color:#fff;text-decoration:none;font-weight:700}
+nav a{color:#e3f4ea;margin-left:.9rem;font-size:.9rem}
+main{max-width:42rem;margin:0 auto;padding:1rem}
+section{background:#fff;border-radius:.6rem;padding:.9rem 1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0001}
+h1{font-size:1.4rem;margin:.2rem 0 .8rem}h2{font-size:1.05rem;margin:0 0 .6rem}
+.big{font-size:1.9rem;font-weight:700}.muted{color:#5d6b64;font-size:.88rem}
+.grid2{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:.6rem}
+.stat{background:#f4f7f2;border-radius:.5rem;padding:.5rem .7rem}
+.stages{display:flex;gap:.3rem;flex-wrap:wrap;padding:0;list-style:none;margin:0 0 .5rem}
+.stages li{padding:.2rem .55rem;border-radius:1rem;background:#e6ece8;font-size:.85rem}
+.stages li.done{background:#b9e3c9}.stages li.current{background:#1f6f4a;color:#fff;font-weight:700}
+table{border-collapse:collapse;width:100%;font-size:.92rem}td,th{padding:.3rem .4rem;border-bottom:1px solid #e3e9e5;text-align:left}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+svg.chart{width:100%;height:auto;display:block}
+svg .own{fill:#3a9d6a}svg .device{fill:#4f7fbf}svg .grid{stroke:#e3e9e5}
+svg .average{stroke:#d9822b;fill:#d9822b;stroke-width:2}svg polyline.average,svg polyline.efficient{fill:none}
+svg .efficient{stroke:#6a4fbf;fill:#6a4fbf;stroke-width:2;stroke-dasharray:4 3}
+svg text{font-size:9px;fill:#5d6b64}svg .tick{text-anchor:end}svg .day{text-anchor:middle}svg .label,svg .value{font-size:11px;fill:#1d2a24}
+svg.bar{width:100%;height:.5rem}svg.bar .track{fill:#e6ece8}svg.bar .fill{fill:#3a9d6a}
+.legend span{margin-right:.8rem;font-size:.85rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.25rem;vertical-align:-1px}
+form label{display:block;margin:.7rem 0 .2rem;font-weight:600}
+input[type=text],select{width:100%;padding:.55rem;font-size:1rem;border:1px solid #b8c4bd;border-radius:.4rem}
+.check{display:flex;gap:.5rem;align-items:flex-start;margin:.7rem 0;font-weight:400}
+.check input{margin-top:.3rem}
+button{margin-top:1rem;padding:.7rem 1.2rem;font-size:1rem;border:0;border-radius:.5rem;background:#1f6f4a;color:#fff;width:100%}
+.error{color:#a3261b;font-size:.9rem;margin:.2rem 0}
+.badge{display:inline-block;background:#fff4d6;border:1px solid #f0d27a;border-radius:1rem;padding:.15rem .6rem;margin:.15rem;font-size:.85rem}
+";
+
+/// A whole page.
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · Energenies</title><style>{CSS}</style></head><body>\
+         <header><a href=\"/\">Energenies</a><nav><a href=\"/join\">Join</a>\
+         <a href=\"/leaderboard\">Leaderboards</a><a href=\"/operator\">Operator</a></nav></header>\
+         <main>{body}</main></body></html>",
+        esc(title)
+    )
+}
+
+/// A page that explains what went wrong and what to do.
+pub fn problem(title: &str, explanation: &str) -> String {
+    page(
+        title,
+        &format!(
+            "<section id=\"problem\"><h1>{}</h1><p>{}</p><p><a href=\"/\">Back to the start</a></p></section>",
+            esc(title),
+            esc(explanation)
+        ),
+    )
+}
+
+/// The start page.
+pub fn index(regions: &[String], demo: bool) -> String {
+    let mut s = String::from(
+        "<section><h1>Your energy, your journey</h1><p>Energenies shows how your household uses \
+         energy, compares it with your neighbours — from totals that nobody, not even us, can \
+         take apart — and takes you from a first look to prosumer hero.</p>\
+         <p><a href=\"/join\">Join with your meter</a></p></section>",
+    );
+    if demo {
+        s.push_str("<section class=\"muted\">Demo mode: joining picks one of the simulated households that opted in to share its readings.</section>");
+    }
+    if !regions.is_empty() {
+        s.push_str("<section><h2>Region leaderboards</h2><ul>");
+        for r in regions {
+            let _ = write!(s, "<li><a href=\"/leaderboard/{0}\">{0}</a></li>", esc(r));
+        }
+        s.push_str("</ul></section>");
+    }
+    page("Welcome", &s)
+}
+
+/// The join form, with the submitted values and their problems when re-shown.
+pub fn join_form(
+    regions: &[String],
+    demo: bool,
+    values: &BTreeMap<String, String>,
+    errors: &[FieldError],
+) -> String {
+    let v = |k: &str| esc(values.get(k).map(String::as_str).unwrap_or(""));
+    let e = |k: &str| -> String {
+        errors
+            .iter()
+            .filter(|e| e.field == k)
+            .map(|e| {
+                format!(
+                    "<p class=\"error\" id=\"error-{k}\">{}</p>",
+                    esc(&e.message)
+                )
+            })
+            .collect()
+    };
+    let checked = |k: &str| {
+        if values.get(k).is_some_and(|v| v == "on") {
+            " checked"
+        } else {
+            ""
+        }
+    };
+    let mut options = String::from("<option value=\"\">Choose…</option>");
+    for r in regions {
+        let sel = if values.get("region") == Some(r) {
+            " selected"
+        } else {
+            ""
+        };
+        let _ = write!(options, "<option value=\"{0}\"{sel}>{0}</option>", esc(r));
+    }
+    let meter_hint = if demo {
+        "Leave empty in the demo: we pick a simulated household of your region."
+    } else {
+        "Printed on your meter and on the utility's letter."
+    };
+    let body = format!(
+        "<section><h1>Join Energenies</h1>{summary}<form method=\"post\" action=\"/join\" id=\"join\">\
+         <label for=\"region\">Region</label><select id=\"region\" name=\"region\">{options}</select>{er}\
+         <label for=\"display_name\">Display name</label><input type=\"text\" id=\"display_name\" name=\"display_name\" maxlength=\"60\" value=\"{name}\">{en}\
+         <label for=\"meter_id\">Meter id</label><input type=\"text\" id=\"meter_id\" name=\"meter_id\" value=\"{meter}\"><p class=\"muted\">{meter_hint}</p>{em}\
+         <label class=\"check\"><input type=\"checkbox\" id=\"share_readings\" name=\"share_readings\"{c1}> <span>I consent to Energenies using my meter's 15-minute readings to show me my use, my devices and my game. They are never shown to anyone else; neighbours are compared through private region totals only.</span></label>{ec}\
+         <label class=\"check\"><input type=\"checkbox\" id=\"leaderboard\" name=\"leaderboard\"{c2}> <span>Show my display name and points on my region's leaderboard.</span></label>\
+         <button type=\"submit\">Join</button></form></section>",
+        summary = if errors.is_empty() {
+            String::new()
+        } else {
+            "<p class=\"error\" id=\"form-problems\">Please fix the fields marked below.</p>"
+                .to_string()
+        },
+        er = e("region"),
+        name = v("display_name"),
+        en = e("display_name"),
+        meter = v("meter_id"),
+        em = e("meter_id"),
+        c1 = checked("share_readings"),
+        ec = e("share_readings"),
+        c2 = checked("leaderboard"),
+    );
+    page("Join", &body)
+}
+
+fn kwh(v: Option<f64>) -> String {
+    v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into())
+}
+
+fn comparison(prefix: &str, label: &str, c: &Comparison) -> String {
+    let verdict = match (c.average_kwh, c.efficient_kwh) {
+        (_, Some(e)) if c.own_kwh <= e => "Among the most efficient 20 % of your region.",
+        (Some(a), _) if c.own_kwh < a => "Less than the average household in your region.",
+        (Some(_), _) => "More than the average household in your region.",
+        _ => "The region's totals for this period are not in yet.",
+    };
+    format!(
+        "<h2>{label}</h2><div class=\"grid2\">\
+         <div class=\"stat\"><div class=\"muted\">You</div><span class=\"big\" id=\"{prefix}-kwh\">{own:.2}</span> kWh</div>\
+         <div class=\"stat\"><div class=\"muted\">Average household</div><span class=\"big\" id=\"{prefix}-average\">{avg}</span> kWh</div>\
+         <div class=\"stat\"><div class=\"muted\">Efficient neighbours (best 20 %)</div><span class=\"big\" id=\"{prefix}-efficient\">{eff}</span> kWh</div>\
+         </div><p id=\"{prefix}-verdict\">{verdict}</p>{note}",
+        own = c.own_kwh,
+        avg = kwh(c.average_kwh),
+        eff = kwh(c.efficient_kwh),
+        note = if c.efficient_kwh.is_none() {
+            "<p class=\"muted\">The efficient-neighbour mark comes from the region's private daily \
+             histogram round, which has not run for this period.</p>"
+        } else {
+            ""
+        },
+    )
+}
+
+/// A household's page.
+pub fn household(v: &HouseholdView) -> String {
+    let p = &v.profile;
+    let st = &v.standing;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<section><h1 id=\"display-name\">{}</h1><p class=\"muted\">Household <span id=\"household-id\">{}</span> · region <a href=\"/leaderboard/{2}\" id=\"region\">{2}</a>{3}</p>",
+        esc(&p.display_name),
+        esc(&p.household_id),
+        esc(&p.region),
+        if p.leaderboard {
+            " · on the leaderboard"
+        } else {
+            " · not on the leaderboard"
+        }
+    );
+    // Journey.
+    s.push_str("<ol class=\"stages\">");
+    for stage in Stage::ALL {
+        let class = if stage == st.stage {
+            "current"
+        } else if stage < st.stage {
+            "done"
+        } else {
+            ""
+        };
+        let _ = write!(s, "<li class=\"{class}\">{}</li>", stage.name());
+    }
+    let _ = write!(
+        s,
+        "</ol><p>Stage: <strong id=\"stage\">{}</strong></p>",
+        st.stage.name()
+    );
+    match &v.next {
+        Some((next, criteria)) => {
+            let _ = write!(
+                s,
+                "<p>Next: <strong>{}</strong> — {}</p><ul id=\"next-criteria\">",
+                next.name(),
+                esc(st.stage.next_goal())
+            );
+            for c in criteria {
+                let _ = write!(
+                    s,
+                    "<li>{}: {} of {} (last 28 days){}</li>",
+                    esc(c.what),
+                    c.have.min(c.need),
+                    c.need,
+                    svg::progress(f64::from(c.have) / f64::from(c.need.max(1)))
+                );
+            }
+            s.push_str("</ul>");
+        }
+        None => s.push_str("<p>You are a hero. Keep it up!</p>"),
+    }
+    let into_level = st.points % zeal_game::rules::POINTS_PER_LEVEL;
+    let _ = write!(
+        s,
+        "<div class=\"grid2\"><div class=\"stat\"><div class=\"muted\">Points</div><span class=\"big\" id=\"points\">{}</span></div>\
+         <div class=\"stat\"><div class=\"muted\">Level</div><span class=\"big\" id=\"level\">{}</span></div></div>\
+         <p class=\"muted\">{into_level} of {} points to level {}</p>{}</section>",
+        st.points,
+        st.level,
+        zeal_game::rules::POINTS_PER_LEVEL,
+        st.level + 1,
+        svg::progress(f64::from(into_level) / f64::from(zeal_game::rules::POINTS_PER_LEVEL))
+    );
+    // Use against the neighbours.
+    match (&v.today, &v.month) {
+        (Some((day, today)), Some((month, m))) => {
+            let _ = write!(
+                s,
+                "<section id=\"today\">{}<p class=\"muted\">Day <span id=\"today-day\">{}</span> (UTC).</p></section>",
+                comparison("today", "Today", today),
+                format_day(*day)
+            );
+            let _ = write!(
+                s,
+                "<section id=\"month\">{}<p class=\"muted\"><span id=\"month-name\">{}</span>: <span id=\"month-days\">{}</span> days with data.</p></section>",
+                comparison("month", "This month", m),
+                esc(month),
+                m.days
+            );
+            let _ = write!(
+                s,
+                "<section><h2>Your days against the neighbours</h2>{}<p class=\"legend\"><span><i style=\"background:#3a9d6a\"></i>you</span><span><i style=\"background:#d9822b\"></i>average household</span><span><i style=\"background:#6a4fbf\"></i>efficient neighbours</span></p>\
+                 <p class=\"muted\">Neighbours are compared through the region's private totals only: the total of all households divided by how many there are, and how many households fell in each consumption band. Nobody's own readings are used.</p></section>",
+                svg::daily_chart(&v.recent)
+            );
+            let _ = write!(
+                s,
+                "<section id=\"solar\"><h2>Solar</h2><div class=\"grid2\">\
+                 <div class=\"stat\"><div class=\"muted\">Fed to the grid today</div><span class=\"big\" id=\"today-export\">{:.2}</span> kWh</div>\
+                 <div class=\"stat\"><div class=\"muted\">This month</div><span class=\"big\" id=\"month-export\">{:.2}</span> kWh</div>\
+                 <div class=\"stat\"><div class=\"muted\">Used in sunny hours today (11-15)</div><span class=\"big\" id=\"today-solar-hours\">{:.2}</span> kWh</div></div>{}</section>",
+                today.export_kwh,
+                m.export_kwh,
+                today.solar_hours_kwh,
+                if m.export_kwh > 0.0 {
+                    "<p>Your panels fed the grid this month: you are a prosumer.</p>"
+                } else {
+                    "<p class=\"muted\">No export measured this month.</p>"
+                }
+            );
+        }
+        _ => s.push_str(
+            "<section id=\"no-data\"><h2>No days yet</h2><p>Your first complete day appears here \
+             the day after your meter's readings arrive.</p></section>",
+        ),
+    }
+    // Devices.
+    match &v.breakdown {
+        Some(b) if !b.appliances.is_empty() => {
+            let _ = write!(
+                s,
+                "<section id=\"devices\"><h2>Your devices on {}</h2>{}<table><tr><th>device</th><th class=\"n\">kWh</th><th class=\"n\">confidence</th></tr>",
+                format_day(b.day),
+                svg::breakdown_chart(&b.appliances)
+            );
+            for (name, e, conf) in &b.appliances {
+                let _ = write!(
+                    s,
+                    "<tr data-appliance=\"{0}\"><td>{1}</td><td class=\"n\">{e:.2}</td><td class=\"n\">{2:.0} %</td></tr>",
+                    esc(name),
+                    esc(&name.replace('_', " ")),
+                    conf * 100.0
+                );
+            }
+            s.push_str("</table><p class=\"muted\">Estimated from your 15-minute readings; reliable for long-running and heavy devices (car charging, heat pump, water heater, dryer, dishwasher).</p></section>");
+        }
+        _ => s.push_str("<section id=\"devices\"><h2>Your devices</h2><p class=\"muted\">The device breakdown appears after your first complete day.</p></section>"),
+    }
+    // Badges and events.
+    s.push_str("<section id=\"badges\"><h2>Badges</h2>");
+    if v.badges.is_empty() {
+        s.push_str("<p class=\"muted\">No badges yet.</p>");
+    }
+    for (day, code, reason) in &v.badges {
+        let _ = write!(
+            s,
+            "<span class=\"badge\" title=\"{}\">{} · {}</span>",
+            esc(reason),
+            esc(&code.replace('_', " ")),
+            format_day(*day)
+        );
+    }
+    s.push_str("</section><section id=\"events\"><h2>Latest awards</h2><table>");
+    for e in &v.latest {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
+            format_day(e.day),
+            esc(&e.reason),
+            if e.points > 0 {
+                format!("+{}", e.points)
+            } else {
+                String::new()
+            }
+        );
+    }
+    s.push_str("</table></section>");
+    page(&p.display_name, &s)
+}
+
+/// The list of regions, each with its leaderboard.
+pub fn leaderboards(regions: &[String]) -> String {
+    let mut s = String::from("<section><h1>Leaderboards</h1><ul>");
+    for r in regions {
+        let _ = write!(s, "<li><a href=\"/leaderboard/{0}\">{0}</a></li>", esc(r));
+    }
+    if regions.is_empty() {
+        s.push_str("<li class=\"muted\">No region has totals yet.</li>");
+    }
+    s.push_str("</ul></section>");
+    page("Leaderboards", &s)
+}
+
+/// A region's leaderboard.
+pub fn leaderboard(region: &str, rows: &[LeaderboardRow]) -> String {
+    let mut s = format!(
+        "<section><h1>Leaderboard {}</h1><p class=\"muted\">Only households that chose to be named are listed.</p><table id=\"leaderboard\"><tr><th>#</th><th>household</th><th>stage</th><th class=\"n\">level</th><th class=\"n\">points</th></tr>",
+        esc(region)
+    );
+    for (i, r) in rows.iter().enumerate() {
+        let _ = write!(
+            s,
+            "<tr data-household=\"{}\"><td>{}</td><td class=\"name\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n points\">{}</td></tr>",
+            esc(&r.household_id),
+            i + 1,
+            esc(&r.display_name),
+            r.standing.stage.name(),
+            r.standing.level,
+            r.standing.points
+        );
+    }
+    s.push_str("</table>");
+    if rows.is_empty() {
+        s.push_str("<p>Nobody in this region has joined the leaderboard yet.</p>");
+    }
+    s.push_str("</section>");
+    page(&format!("Leaderboard {region}"), &s)
+}
+
+/// The operator page.
+pub fn operator(d: &OperatorData) -> String {
+    let mut events: Vec<String> = d
+        .regions
+        .iter()
+        .flat_map(|(_, v)| v.iter().map(|(e, _)| e.clone()))
+        .collect();
+    events.sort();
+    events.dedup();
+    let mut s = String::from(
+        "<section><h1>Operator</h1><h2>Rounds per region</h2><table id=\"rounds\"><tr><th>region</th>",
+    );
+    for e in &events {
+        let _ = write!(s, "<th class=\"n\">{}</th>", esc(&e.to_lowercase()));
+    }
+    s.push_str("</tr>");
+    for (region, counts) in &d.regions {
+        let _ = write!(s, "<tr data-region=\"{0}\"><td>{0}</td>", esc(region));
+        for e in &events {
+            let n = counts
+                .iter()
+                .find(|(k, _)| k == e)
+                .map(|(_, n)| *n)
+                .unwrap_or(0);
+            let _ = write!(
+                s,
+                "<td class=\"n\" data-event=\"{}\">{n}</td>",
+                esc(&e.to_lowercase())
+            );
+        }
+        s.push_str("</tr>");
+    }
+    if d.regions.is_empty() {
+        s.push_str("<tr><td class=\"muted\">No rounds recorded yet.</td></tr>");
+    }
+    s.push_str("</table></section><section><h2>Deferred rounds (latest)</h2><table id=\"deferred\"><tr><th>region</th><th>interval (UTC)</th><th class=\"n\">attempt</th><th>reason</th></tr>");
+    for (region, t, attempt, reason) in &d.deferred {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{attempt}</td><td>{}</td></tr>",
+            esc(region),
+            format_time(*t),
+            esc(reason)
+        );
+    }
+    s.push_str("</table></section><section><h2>Quarantined meters</h2><table id=\"quarantined\"><tr><th>meter</th><th>region</th><th>round (UTC)</th><th>reason</th></tr>");
+    for (region, meter, t, reason) in &d.quarantined {
+        let _ = write!(
+            s,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(meter),
+            esc(region),
+            format_time(*t),
+            esc(reason)
+        );
+    }
+    s.push_str("</table></section><section><h2>Dead letters by reason</h2><table id=\"dead-letters\"><tr><th>reason</th><th class=\"n\">messages</th></tr>");
+    for (reason, n) in &d.dead_letters {
+        let _ = write!(
+            s,
+            "<tr data-reason=\"{0}\"><td>{0}</td><td class=\"n\">{n}</td></tr>",
+            esc(reason)
+        );
+    }
+    if d.dead_letters.is_empty() {
+        s.push_str("<tr><td class=\"muted\">None.</td><td></td></tr>");
+    }
+    s.push_str("</table></section>");
+    page("Operator", &s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_everywhere_it_is_shown() {
+        assert_eq!(
+            esc("<a href=\"x\">&'"),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+        let p = problem("Unknown <household>", "No \"x\"");
+        assert!(p.contains("Unknown &lt;household&gt;") && !p.contains("<household>"));
+        assert!(p.contains("width=device-width"), "phone-sized viewport");
+    }
+
+    #[test]
+    fn the_join_form_keeps_values_and_marks_fields() {
+        let mut values = BTreeMap::new();
+        values.insert("display_name".to_string(), "<b>".to_string());
+        values.insert("region".to_string(), "R2".to_string());
+        let errors = vec![FieldError {
+            field: "share_readings",
+            message: "consent".into(),
+        }];
+        let f = join_form(&["R1".into(), "R2".into()], true, &values, &errors);
+        assert!(f.contains("value=\"&lt;b&gt;\""));
+        assert!(f.contains("<option value=\"R2\" selected>"));
+        assert!(f.contains("id=\"error-share_readings\""));
+        assert!(!f.contains("id=\"error-region\""));
+    }
+}

@@ -1,0 +1,449 @@
+//! What the pages show, computed from table rows (pure: no I/O, unit-tested).
+//!
+//! The household page's numbers are the README's SQL, done in Rust over the same rows: points are
+//! `sum(points)` of the household's `gamification_events`, the level `points / 100 + 1`, the stage
+//! the latest `stage` event (`aware` before any), today is the household's latest day in
+//! `household_daily` and the month that day's calendar month.
+
+use zeal_game::HouseholdDay;
+use zeal_game::engine::level_of;
+use zeal_game::journey::{Criterion, Stage};
+use zeal_meters::civil::{civil_from_days, days_from_civil};
+
+/// A household that joined the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub household_id: String,
+    pub region: String,
+    pub display_name: String,
+    /// Consent to use the meter's readings (the game and the device breakdown need them).
+    pub share_readings: bool,
+    /// Named on the region's leaderboard.
+    pub leaderboard: bool,
+}
+
+fn flag(s: &str) -> Option<bool> {
+    match s {
+        "1" | "true" => Some(true),
+        "0" | "false" => Some(false),
+        _ => None,
+    }
+}
+
+/// A day number from `YYYY-MM-DD…` (ClickHouse) or epoch milliseconds (embedded store).
+pub fn parse_day(s: &str) -> Option<i64> {
+    if s.len() >= 10 && s.as_bytes()[4] == b'-' {
+        let y = s.get(0..4)?.parse().ok()?;
+        let m = s.get(5..7)?.parse().ok()?;
+        let d = s.get(8..10)?.parse().ok()?;
+        Some(days_from_civil(y, m, d))
+    } else {
+        Some(s.parse::<i64>().ok()?.div_euclid(86_400_000))
+    }
+}
+
+/// `YYYY-MM-DD` of a day number.
+pub fn format_day(day: i64) -> String {
+    let (y, m, d) = civil_from_days(day);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Epoch seconds from `YYYY-MM-DD hh:mm:ss` (ClickHouse, UTC server) or milliseconds.
+fn parse_time_secs(s: &str) -> Option<i64> {
+    if s.len() >= 19 && s.as_bytes()[4] == b'-' {
+        let day = parse_day(s)?;
+        let h: i64 = s.get(11..13)?.parse().ok()?;
+        let m: i64 = s.get(14..16)?.parse().ok()?;
+        let sec: i64 = s.get(17..19)?.parse().ok()?;
+        Some(day * 86_400 + h * 3_600 + m * 60 + sec)
+    } else {
+        Some(s.parse::<i64>().ok()?.div_euclid(1000))
+    }
+}
+
+/// `YYYY-MM-DD hh:mm` UTC of epoch seconds.
+pub fn format_time(secs: i64) -> String {
+    let day = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02}",
+        format_day(day),
+        rem / 3_600,
+        (rem % 3_600) / 60
+    )
+}
+
+fn num(s: &str) -> Option<f64> {
+    s.parse::<f64>().ok()
+}
+
+fn known(v: f64) -> Option<f64> {
+    v.is_finite().then_some(v)
+}
+
+impl Profile {
+    /// From `household_id, region, display_name, share_readings, leaderboard`.
+    pub fn from_cells(c: &[String]) -> Option<Profile> {
+        Some(Profile {
+            household_id: c.first()?.clone(),
+            region: c.get(1)?.clone(),
+            display_name: c.get(2)?.clone(),
+            share_readings: flag(c.get(3)?)?,
+            leaderboard: flag(c.get(4)?)?,
+        })
+    }
+}
+
+/// One row of `household_daily`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailyRow {
+    pub day: i64,
+    pub region: String,
+    pub import_kwh: f64,
+    pub export_kwh: f64,
+    pub peak_kwh: f64,
+    pub solar_hours_kwh: f64,
+    pub baseline_kwh: Option<f64>,
+    pub region_average_kwh: Option<f64>,
+    pub efficient_kwh: Option<f64>,
+}
+
+impl DailyRow {
+    /// From `day, region, import, export, peak, solar_hours, baseline, region_average, efficient`.
+    pub fn from_cells(c: &[String]) -> Option<DailyRow> {
+        Some(DailyRow {
+            day: parse_day(c.first()?)?,
+            region: c.get(1)?.clone(),
+            import_kwh: num(c.get(2)?)?,
+            export_kwh: num(c.get(3)?)?,
+            peak_kwh: num(c.get(4)?)?,
+            solar_hours_kwh: num(c.get(5)?)?,
+            baseline_kwh: num(c.get(6)?).and_then(known),
+            region_average_kwh: num(c.get(7)?).and_then(known),
+            efficient_kwh: num(c.get(8)?).and_then(known),
+        })
+    }
+
+    /// The game's view of the row.
+    pub fn household_day(&self, household_id: &str) -> HouseholdDay {
+        HouseholdDay {
+            household_id: household_id.to_string(),
+            region: self.region.clone(),
+            day: self.day,
+            import_kwh: self.import_kwh,
+            export_kwh: self.export_kwh,
+            peak_kwh: self.peak_kwh,
+            solar_hours_kwh: self.solar_hours_kwh,
+            baseline_kwh: self.baseline_kwh,
+            region_average_kwh: self.region_average_kwh,
+            efficient_kwh: self.efficient_kwh,
+        }
+    }
+}
+
+/// One row of `gamification_events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    pub household_id: String,
+    pub day: i64,
+    pub kind: String,
+    pub code: String,
+    pub points: u32,
+    pub reason: String,
+}
+
+impl EventRow {
+    /// From `household_id, day, kind, code, points, reason`.
+    pub fn from_cells(c: &[String]) -> Option<EventRow> {
+        Some(EventRow {
+            household_id: c.first()?.clone(),
+            day: parse_day(c.get(1)?)?,
+            kind: c.get(2)?.clone(),
+            code: c.get(3)?.clone(),
+            points: c.get(4)?.parse().ok()?,
+            reason: c.get(5)?.clone(),
+        })
+    }
+}
+
+/// One row of `appliance_usage`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsageRow {
+    pub day: i64,
+    pub appliance: String,
+    pub energy_wh: f64,
+    pub on_intervals: u32,
+    pub confidence: f64,
+}
+
+impl UsageRow {
+    /// From `day, appliance, energy_wh, on_intervals, confidence`.
+    pub fn from_cells(c: &[String]) -> Option<UsageRow> {
+        Some(UsageRow {
+            day: parse_day(c.first()?)?,
+            appliance: c.get(1)?.clone(),
+            energy_wh: num(c.get(2)?)?,
+            on_intervals: c.get(3)?.parse().ok()?,
+            confidence: num(c.get(4)?)?,
+        })
+    }
+}
+
+/// Points, level and stage from a household's events (the README's SQL).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    pub points: u32,
+    pub level: u32,
+    pub stage: Stage,
+}
+
+impl Standing {
+    /// Over the events of one household.
+    pub fn of(events: &[EventRow]) -> Standing {
+        let points = events.iter().map(|e| e.points).sum();
+        let stage = events
+            .iter()
+            .filter(|e| e.kind == "stage")
+            .max_by_key(|e| e.day)
+            .and_then(|e| Stage::from_name(&e.code))
+            .unwrap_or(Stage::Aware);
+        Standing {
+            points,
+            level: level_of(points),
+            stage,
+        }
+    }
+}
+
+/// Own use against the neighbours over a span of days (kWh). The region columns are summed
+/// over the days where they are known; `days_compared` says how many.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Comparison {
+    pub days: usize,
+    pub own_kwh: f64,
+    pub export_kwh: f64,
+    pub solar_hours_kwh: f64,
+    pub average_kwh: Option<f64>,
+    pub efficient_kwh: Option<f64>,
+}
+
+impl Comparison {
+    /// Over `rows`.
+    pub fn over(rows: &[&DailyRow]) -> Comparison {
+        let sum_known = |f: &dyn Fn(&DailyRow) -> Option<f64>| {
+            let v: Vec<f64> = rows.iter().filter_map(|r| f(r)).collect();
+            (!v.is_empty()).then(|| v.iter().sum())
+        };
+        Comparison {
+            days: rows.len(),
+            own_kwh: rows.iter().map(|r| r.import_kwh).sum(),
+            export_kwh: rows.iter().map(|r| r.export_kwh).sum(),
+            solar_hours_kwh: rows.iter().map(|r| r.solar_hours_kwh).sum(),
+            average_kwh: sum_known(&|r| r.region_average_kwh),
+            efficient_kwh: sum_known(&|r| r.efficient_kwh),
+        }
+    }
+}
+
+/// Energy per appliance on one day, largest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Breakdown {
+    pub day: i64,
+    pub appliances: Vec<(String, f64, f64)>,
+}
+
+/// Everything on a household's page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HouseholdView {
+    pub profile: Profile,
+    pub standing: Standing,
+    /// The next stage and its criteria, with the household's progress (none for a hero).
+    pub next: Option<(Stage, Vec<Criterion>)>,
+    /// The latest day and its comparison.
+    pub today: Option<(i64, Comparison)>,
+    /// The latest day's calendar month (`YYYY-MM`) and its comparison.
+    pub month: Option<(String, Comparison)>,
+    /// The last 14 days (oldest first) for the chart.
+    pub recent: Vec<DailyRow>,
+    pub breakdown: Option<Breakdown>,
+    /// Badges earned: (day, code, reason).
+    pub badges: Vec<(i64, String, String)>,
+    /// The latest events, newest first.
+    pub latest: Vec<EventRow>,
+}
+
+impl HouseholdView {
+    /// The page of `profile` from its rows.
+    pub fn build(
+        profile: Profile,
+        daily: &[DailyRow],
+        events: &[EventRow],
+        usage: &[UsageRow],
+    ) -> HouseholdView {
+        let standing = Standing::of(events);
+        let last = daily.iter().map(|d| d.day).max();
+        let history: Vec<HouseholdDay> = daily
+            .iter()
+            .map(|d| d.household_day(&profile.household_id))
+            .collect();
+        let next = standing
+            .stage
+            .next()
+            .map(|s| (s, s.criteria(&history, last.unwrap_or(0), standing.level)));
+        let today = last.map(|day| {
+            let rows: Vec<&DailyRow> = daily.iter().filter(|d| d.day == day).collect();
+            (day, Comparison::over(&rows))
+        });
+        let month = last.map(|day| {
+            let (y, m, _) = civil_from_days(day);
+            let rows: Vec<&DailyRow> = daily
+                .iter()
+                .filter(|d| {
+                    let (yy, mm, _) = civil_from_days(d.day);
+                    (yy, mm) == (y, m)
+                })
+                .collect();
+            (format!("{y:04}-{m:02}"), Comparison::over(&rows))
+        });
+        let recent: Vec<DailyRow> = daily
+            .iter()
+            .filter(|d| last.is_some_and(|l| d.day > l - 14))
+            .cloned()
+            .collect();
+        let breakdown = usage.iter().map(|u| u.day).max().map(|day| {
+            let mut appliances: Vec<(String, f64, f64)> = usage
+                .iter()
+                .filter(|u| u.day == day && u.energy_wh > 0.0)
+                .map(|u| (u.appliance.clone(), u.energy_wh / 1000.0, u.confidence))
+                .collect();
+            appliances.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            Breakdown { day, appliances }
+        });
+        let badges = events
+            .iter()
+            .filter(|e| e.kind == "badge")
+            .map(|e| (e.day, e.code.clone(), e.reason.clone()))
+            .collect();
+        let mut latest: Vec<EventRow> = events.to_vec();
+        latest.sort_by(|a, b| (b.day, &a.kind, &a.code).cmp(&(a.day, &b.kind, &b.code)));
+        latest.truncate(12);
+        HouseholdView {
+            profile,
+            standing,
+            next,
+            today,
+            month,
+            recent,
+            breakdown,
+            badges,
+            latest,
+        }
+    }
+}
+
+/// One line of a region's leaderboard.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaderboardRow {
+    pub display_name: String,
+    pub household_id: String,
+    pub standing: Standing,
+}
+
+/// The named households of a region by points (ties by name); those that did not opt in to be
+/// named are left out entirely.
+pub fn leaderboard(profiles: &[Profile], events: &[EventRow]) -> Vec<LeaderboardRow> {
+    let mut rows: Vec<LeaderboardRow> = profiles
+        .iter()
+        .filter(|p| p.leaderboard)
+        .map(|p| {
+            let own: Vec<EventRow> = events
+                .iter()
+                .filter(|e| e.household_id == p.household_id)
+                .cloned()
+                .collect();
+            LeaderboardRow {
+                display_name: p.display_name.clone(),
+                household_id: p.household_id.clone(),
+                standing: Standing::of(&own),
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.standing
+            .points
+            .cmp(&a.standing.points)
+            .then_with(|| a.display_name.cmp(&b.display_name))
+    });
+    rows
+}
+
+/// The operator page's numbers.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct OperatorData {
+    /// Per region: round outcomes by event (COMPLETED, DEFERRED, ...) and quarantines.
+    pub regions: Vec<(String, Vec<(String, u64)>)>,
+    /// Latest deferred rounds: (region, interval start secs, attempt, reason).
+    pub deferred: Vec<(String, i64, u32, String)>,
+    /// Latest quarantines: (region, meter, interval start secs, reason).
+    pub quarantined: Vec<(String, String, i64, String)>,
+    /// Dead letters by reason.
+    pub dead_letters: Vec<(String, u64)>,
+}
+
+impl OperatorData {
+    /// From the operator queries' cells.
+    pub fn from_cells(
+        counts: &[Vec<String>],
+        deferred: &[Vec<String>],
+        quarantined: &[Vec<String>],
+        letters: &[Vec<String>],
+    ) -> OperatorData {
+        let mut regions: Vec<(String, Vec<(String, u64)>)> = Vec::new();
+        for c in counts {
+            let (Some(region), Some(event), Some(n)) =
+                (c.first(), c.get(1), c.get(2).and_then(|n| n.parse().ok()))
+            else {
+                continue;
+            };
+            match regions.iter_mut().find(|(r, _)| r == region) {
+                Some((_, v)) => v.push((event.clone(), n)),
+                None => regions.push((region.clone(), vec![(event.clone(), n)])),
+            }
+        }
+        let deferred = deferred
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c.first()?.clone(),
+                    parse_time_secs(c.get(1)?)?,
+                    c.get(2)?.parse().ok()?,
+                    c.get(3)?.clone(),
+                ))
+            })
+            .collect();
+        let quarantined = quarantined
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c.first()?.clone(),
+                    c.get(1)?.clone(),
+                    parse_time_secs(c.get(2)?)?,
+                    c.get(3)?.clone(),
+                ))
+            })
+            .collect();
+        let dead_letters = letters
+            .iter()
+            .filter_map(|c| Some((c.first()?.clone(), c.get(1)?.parse().ok()?)))
+            .collect();
+        OperatorData {
+            regions,
+            deferred,
+            quarantined,
+            dead_letters,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,198 @@
+use super::*;
+use zeal_meters::civil::days_from_civil;
+
+fn profile(id: &str, name: &str, named: bool) -> Profile {
+    Profile {
+        household_id: id.into(),
+        region: "R".into(),
+        display_name: name.into(),
+        share_readings: true,
+        leaderboard: named,
+    }
+}
+
+fn event(h: &str, day: i64, kind: &str, code: &str, points: u32) -> EventRow {
+    EventRow {
+        household_id: h.into(),
+        day,
+        kind: kind.into(),
+        code: code.into(),
+        points,
+        reason: format!("{kind} {code}"),
+    }
+}
+
+fn daily(day: i64, import: f64, avg: Option<f64>, eff: Option<f64>, export: f64) -> DailyRow {
+    DailyRow {
+        day,
+        region: "R".into(),
+        import_kwh: import,
+        export_kwh: export,
+        peak_kwh: import * 0.1,
+        solar_hours_kwh: import * 0.3,
+        baseline_kwh: Some(import + 1.0),
+        region_average_kwh: avg,
+        efficient_kwh: eff,
+    }
+}
+
+#[test]
+fn days_and_times_parse_from_both_stores() {
+    let d = days_from_civil(2020, 7, 14);
+    assert_eq!(parse_day("2020-07-14"), Some(d));
+    assert_eq!(parse_day(&(d * 86_400_000 + 5).to_string()), Some(d));
+    assert_eq!(parse_day("junk"), None);
+    assert_eq!(format_day(d), "2020-07-14");
+    assert_eq!(
+        parse_time_secs("2020-07-14 01:15:00"),
+        Some(d * 86_400 + 4_500)
+    );
+    assert_eq!(format_time(d * 86_400 + 4_500), "2020-07-14 01:15");
+    let row: Vec<String> = [
+        "2020-07-14",
+        "R",
+        "5.5",
+        "0",
+        "1",
+        "2",
+        "nan",
+        "7.25",
+        "NaN",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let r = DailyRow::from_cells(&row).unwrap();
+    assert_eq!(
+        (r.baseline_kwh, r.region_average_kwh, r.efficient_kwh),
+        (None, Some(7.25), None)
+    );
+}
+
+#[test]
+fn standing_is_the_readme_sql() {
+    let events = vec![
+        event("a", 1, "points", "saving", 60),
+        event("a", 2, "challenge", "shift", 25),
+        event("a", 2, "stage", "saver", 0),
+        event("a", 9, "stage", "shifter", 0),
+        event("a", 9, "points", "low_peak", 30),
+    ];
+    let s = Standing::of(&events);
+    assert_eq!((s.points, s.level, s.stage), (115, 2, Stage::Shifter));
+    assert_eq!(Standing::of(&[]).stage, Stage::Aware);
+}
+
+#[test]
+fn the_leaderboard_names_only_those_who_opted_in_best_first() {
+    let profiles = vec![
+        profile("a", "Anna", true),
+        profile("b", "Bram", false),
+        profile("c", "Cor", true),
+    ];
+    let events = vec![
+        event("a", 1, "points", "saving", 10),
+        event("b", 1, "points", "saving", 99),
+        event("c", 1, "points", "saving", 40),
+    ];
+    let rows = leaderboard(&profiles, &events);
+    let names: Vec<&str> = rows.iter().map(|r| r.display_name.as_str()).collect();
+    assert_eq!(names, ["Cor", "Anna"]);
+    assert_eq!(rows[0].standing.points, 40);
+}
+
+#[test]
+fn today_and_month_compare_with_the_neighbours_where_known() {
+    let jul31 = days_from_civil(2020, 7, 31);
+    let rows = vec![
+        daily(jul31, 9.0, Some(10.0), None, 0.0),
+        daily(jul31 + 1, 4.0, Some(8.0), Some(5.0), 2.0),
+        daily(jul31 + 2, 6.0, None, Some(5.5), 1.0),
+    ];
+    let usage = vec![
+        UsageRow {
+            day: jul31 + 2,
+            appliance: "ev".into(),
+            energy_wh: 3000.0,
+            on_intervals: 8,
+            confidence: 0.9,
+        },
+        UsageRow {
+            day: jul31 + 2,
+            appliance: "dryer".into(),
+            energy_wh: 0.0,
+            on_intervals: 0,
+            confidence: 0.5,
+        },
+        UsageRow {
+            day: jul31 + 2,
+            appliance: "heat_pump".into(),
+            energy_wh: 4500.0,
+            on_intervals: 20,
+            confidence: 0.8,
+        },
+        UsageRow {
+            day: jul31,
+            appliance: "ev".into(),
+            energy_wh: 1.0,
+            on_intervals: 1,
+            confidence: 0.9,
+        },
+    ];
+    let v = HouseholdView::build(profile("a", "Anna", true), &rows, &[], &usage);
+    let (day, today) = v.today.clone().unwrap();
+    assert_eq!(day, jul31 + 2);
+    assert_eq!(
+        (today.own_kwh, today.average_kwh, today.efficient_kwh),
+        (6.0, None, Some(5.5))
+    );
+    let (month, m) = v.month.clone().unwrap();
+    assert_eq!(month, "2020-08");
+    assert_eq!(m.days, 2, "July 31 is another month");
+    assert_eq!(
+        (m.own_kwh, m.average_kwh, m.efficient_kwh, m.export_kwh),
+        (10.0, Some(8.0), Some(10.5), 3.0)
+    );
+    let b = v.breakdown.unwrap();
+    let names: Vec<&str> = b.appliances.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        names,
+        ["heat_pump", "ev"],
+        "largest first, zero left out, latest day only"
+    );
+    assert_eq!(v.recent.len(), 3);
+    let (next, criteria) = v.next.unwrap();
+    assert_eq!(next, Stage::Saver);
+    assert_eq!(
+        (criteria[0].have, criteria[0].need),
+        (3, 5),
+        "three days below baseline"
+    );
+}
+
+#[test]
+fn operator_counts_group_by_region() {
+    let cells = |rows: &[&[&str]]| -> Vec<Vec<String>> {
+        rows.iter()
+            .map(|r| r.iter().map(|s| s.to_string()).collect())
+            .collect()
+    };
+    let d = OperatorData::from_cells(
+        &cells(&[
+            &["R1", "COMPLETED", "40"],
+            &["R1", "DEFERRED", "2"],
+            &["R2", "COMPLETED", "48"],
+        ]),
+        &cells(&[&["R1", "2020-07-01 00:15:00", "1", "missing m3"]]),
+        &cells(&[&["R1", "m7", "1593562500000", "InvalidPartial: bad"]]),
+        &cells(&[&["bad_signature", "3"]]),
+    );
+    assert_eq!(d.regions.len(), 2);
+    assert_eq!(
+        d.regions[0].1,
+        vec![("COMPLETED".to_string(), 40), ("DEFERRED".to_string(), 2)]
+    );
+    assert_eq!(d.deferred[0].1, days_from_civil(2020, 7, 1) * 86_400 + 900);
+    assert_eq!(d.quarantined[0].2, 1_593_562_500);
+    assert_eq!(d.dead_letters, vec![("bad_signature".to_string(), 3)]);
+}

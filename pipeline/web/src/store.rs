@@ -1,0 +1,367 @@
+//! Where the web app reads from and writes the households' profiles: ClickHouse or the embedded
+//! Parquet store. Both answer the same small set of queries with rows of text cells; everything
+//! the pages compute from them lives in [`crate::model`] (pure).
+//!
+//! The app only ever *selects by the household's own id* (its page), by region (the leaderboard:
+//! profiles that opted in to be named) or aggregates over round events (the operator page): the
+//! neighbour comparison comes from `household_daily`, whose region columns the gamify job filled
+//! from the private totals.
+
+use crate::WebError;
+use crate::model::{DailyRow, EventRow, OperatorData, Profile, UsageRow};
+use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_embedded::store::{ParquetStore, TableSpec, Values};
+
+/// The profiles table (ClickHouse).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    id: "0007_households",
+    sql: "CREATE TABLE IF NOT EXISTS households (
+        household_id String,
+        region String,
+        display_name String,
+        share_readings UInt8,
+        leaderboard UInt8,
+        joined_at DateTime
+    ) ENGINE = ReplacingMergeTree(joined_at)
+    ORDER BY household_id",
+    min_server: None,
+}];
+
+/// The profiles table (embedded store).
+pub const HOUSEHOLDS: TableSpec = TableSpec {
+    name: "households",
+    key: &["household_id"],
+};
+
+/// Every table the app reads from the embedded store.
+fn embedded_tables() -> Vec<TableSpec> {
+    let mut t = zeal_services::sink::EMBEDDED_TABLES.to_vec();
+    t.push(HOUSEHOLDS);
+    t
+}
+
+/// The backing store.
+pub enum Store {
+    ClickHouse(Box<Warehouse>),
+    Embedded(ParquetStore),
+}
+
+/// Quotes a string literal for both SQL dialects (ClickHouse and polars).
+fn lit(s: &str) -> String {
+    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
+}
+
+impl Store {
+    /// Creates the profiles table where needed (idempotent).
+    pub async fn prepare(&self) -> Result<(), WebError> {
+        if let Store::ClickHouse(w) = self {
+            migrate(w, zeal_services::sink::MIGRATIONS).await?;
+            migrate(w, zeal_services::disaggregate::MIGRATIONS).await?;
+            migrate(w, zeal_services::gamify::MIGRATIONS).await?;
+            migrate(w, MIGRATIONS).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs `sql` (with `{FINAL}` where ClickHouse needs it) and returns rows of text cells.
+    /// An embedded table that was never written reads as empty.
+    async fn rows(&self, table: &str, sql: &str) -> Result<Vec<Vec<String>>, WebError> {
+        match self {
+            Store::ClickHouse(w) => {
+                let text = w.query_text(&sql.replace("{FINAL}", "FINAL")).await?;
+                Ok(text
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| l.split('\t').map(unescape_tsv).collect())
+                    .collect())
+            }
+            Store::Embedded(p) => {
+                if !p.dir().join(table).exists() {
+                    return Ok(Vec::new());
+                }
+                let sql = sql.replace("{FINAL}", "");
+                let df = tokio::task::block_in_place(|| p.query(&sql, &embedded_tables()))?;
+                let columns = df.columns();
+                let mut out = Vec::with_capacity(df.height());
+                for i in 0..df.height() {
+                    let mut row = Vec::with_capacity(columns.len());
+                    for c in columns {
+                        let v = c.get(i).map_err(zeal_embedded::store::StoreError::from)?;
+                        row.push(cell(&v));
+                    }
+                    out.push(row);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// A household's profile.
+    pub async fn profile(&self, household_id: &str) -> Result<Option<Profile>, WebError> {
+        let rows = self
+            .rows(
+                "households",
+                &format!(
+                    "SELECT household_id, region, display_name, share_readings, leaderboard \
+                     FROM households {{FINAL}} WHERE household_id = {}",
+                    lit(household_id)
+                ),
+            )
+            .await?;
+        Ok(rows.iter().find_map(|r| Profile::from_cells(r)))
+    }
+
+    /// Every profile of a region.
+    pub async fn profiles_in(&self, region: &str) -> Result<Vec<Profile>, WebError> {
+        let rows = self
+            .rows(
+                "households",
+                &format!(
+                    "SELECT household_id, region, display_name, share_readings, leaderboard \
+                     FROM households {{FINAL}} WHERE region = {}",
+                    lit(region)
+                ),
+            )
+            .await?;
+        Ok(rows.iter().filter_map(|r| Profile::from_cells(r)).collect())
+    }
+
+    /// Saves (or replaces) a profile.
+    pub async fn save_profile(&self, p: &Profile, now_secs: u32) -> Result<(), WebError> {
+        match self {
+            Store::ClickHouse(w) => {
+                w.insert_rows("households", &[ProfileRow::new(p, now_secs)])
+                    .await?;
+            }
+            Store::Embedded(s) => {
+                let str1 = |v: &str| Values::Str(vec![v.to_string()]);
+                tokio::task::block_in_place(|| {
+                    s.append(
+                        HOUSEHOLDS.name,
+                        vec![
+                            ("household_id", str1(&p.household_id)),
+                            ("region", str1(&p.region)),
+                            ("display_name", str1(&p.display_name)),
+                            (
+                                "share_readings",
+                                Values::U32(vec![u32::from(p.share_readings)]),
+                            ),
+                            ("leaderboard", Values::U32(vec![u32::from(p.leaderboard)])),
+                            (
+                                "joined_at",
+                                Values::Millis(vec![i64::from(now_secs) * 1000]),
+                            ),
+                        ],
+                    )
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A household's daily rows, oldest first.
+    pub async fn daily(&self, household_id: &str) -> Result<Vec<DailyRow>, WebError> {
+        let rows = self
+            .rows(
+                "household_daily",
+                &format!(
+                    "SELECT day, region, import_kwh, export_kwh, peak_kwh, solar_hours_kwh, \
+                     baseline_kwh, region_average_kwh, efficient_kwh \
+                     FROM household_daily {{FINAL}} WHERE household_id = {}",
+                    lit(household_id)
+                ),
+            )
+            .await?;
+        let mut out: Vec<DailyRow> = rows
+            .iter()
+            .filter_map(|r| DailyRow::from_cells(r))
+            .collect();
+        out.sort_by_key(|d| d.day);
+        Ok(out)
+    }
+
+    /// The game's events of some households.
+    pub async fn events(&self, household_ids: &[String]) -> Result<Vec<EventRow>, WebError> {
+        if household_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = household_ids.iter().map(|h| lit(h)).collect();
+        let rows = self
+            .rows(
+                "gamification_events",
+                &format!(
+                    "SELECT household_id, day, kind, code, points, reason \
+                     FROM gamification_events {{FINAL}} WHERE household_id IN ({})",
+                    ids.join(", ")
+                ),
+            )
+            .await?;
+        let mut out: Vec<EventRow> = rows
+            .iter()
+            .filter_map(|r| EventRow::from_cells(r))
+            .collect();
+        out.sort_by(|a, b| (a.day, &a.kind, &a.code).cmp(&(b.day, &b.kind, &b.code)));
+        Ok(out)
+    }
+
+    /// A household's disaggregated appliance usage.
+    pub async fn usage(&self, household_id: &str) -> Result<Vec<UsageRow>, WebError> {
+        let rows = self
+            .rows(
+                "appliance_usage",
+                &format!(
+                    "SELECT day, appliance, energy_wh, on_intervals, confidence \
+                     FROM appliance_usage {{FINAL}} WHERE household_id = {}",
+                    lit(household_id)
+                ),
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| UsageRow::from_cells(r))
+            .collect())
+    }
+
+    /// The regions with published totals.
+    pub async fn regions(&self) -> Result<Vec<String>, WebError> {
+        let rows = self
+            .rows(
+                "region_totals",
+                "SELECT DISTINCT region FROM region_totals ORDER BY region",
+            )
+            .await?;
+        Ok(rows.into_iter().filter_map(|mut r| r.pop()).collect())
+    }
+
+    /// Households of a region that have daily game rows (the demo's simulated, opted-in ones).
+    pub async fn households_with_data(&self, region: &str) -> Result<Vec<String>, WebError> {
+        let rows = self
+            .rows(
+                "household_daily",
+                &format!(
+                    "SELECT DISTINCT household_id FROM household_daily WHERE region = {} \
+                     ORDER BY household_id",
+                    lit(region)
+                ),
+            )
+            .await?;
+        Ok(rows.into_iter().filter_map(|mut r| r.pop()).collect())
+    }
+
+    /// What the operator page shows.
+    pub async fn operator(&self) -> Result<OperatorData, WebError> {
+        let counts = self
+            .rows(
+                "round_events",
+                "SELECT region, event, count(*) AS n FROM round_events {FINAL} \
+                 GROUP BY region, event ORDER BY region, event",
+            )
+            .await?;
+        let deferred = self
+            .rows(
+                "round_events",
+                "SELECT region, interval_start, attempt, reason FROM round_events {FINAL} \
+                 WHERE event = 'DEFERRED' ORDER BY interval_start DESC, region LIMIT 20",
+            )
+            .await?;
+        let quarantined = self
+            .rows(
+                "round_events",
+                "SELECT region, meter_id, interval_start, reason FROM round_events {FINAL} \
+                 WHERE event = 'QUARANTINE' ORDER BY interval_start DESC, meter_id LIMIT 50",
+            )
+            .await?;
+        let letters = self
+            .rows(
+                "dead_letters",
+                "SELECT reason, count(*) AS n FROM dead_letters {FINAL} \
+                 GROUP BY reason ORDER BY reason",
+            )
+            .await?;
+        Ok(OperatorData::from_cells(
+            &counts,
+            &deferred,
+            &quarantined,
+            &letters,
+        ))
+    }
+}
+
+/// A profile as ClickHouse stores it.
+#[derive(Debug, Clone, clickhouse::Row, serde::Serialize, serde::Deserialize)]
+struct ProfileRow {
+    household_id: String,
+    region: String,
+    display_name: String,
+    share_readings: u8,
+    leaderboard: u8,
+    joined_at: u32,
+}
+
+impl ProfileRow {
+    fn new(p: &Profile, now_secs: u32) -> Self {
+        ProfileRow {
+            household_id: p.household_id.clone(),
+            region: p.region.clone(),
+            display_name: p.display_name.clone(),
+            share_readings: u8::from(p.share_readings),
+            leaderboard: u8::from(p.leaderboard),
+            joined_at: now_secs,
+        }
+    }
+}
+
+/// One TabSeparated field, unescaped.
+fn unescape_tsv(field: &str) -> String {
+    if !field.contains('\\') {
+        return field.to_string();
+    }
+    let mut out = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => out.push('\t'),
+            Some('n') => out.push('\n'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some(other) => out.push(other),
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+/// A polars value as text: strings bare, datetimes as epoch milliseconds, nulls empty.
+fn cell(v: &polars::prelude::AnyValue<'_>) -> String {
+    use polars::prelude::{AnyValue, TimeUnit};
+    match v {
+        AnyValue::Null => String::new(),
+        AnyValue::String(s) => s.to_string(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        AnyValue::Datetime(t, unit, _) | AnyValue::DatetimeOwned(t, unit, _) => {
+            let ms = match unit {
+                TimeUnit::Milliseconds => *t,
+                TimeUnit::Microseconds => t / 1_000,
+                TimeUnit::Nanoseconds => t / 1_000_000,
+            };
+            ms.to_string()
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literals_and_tsv_round_trip_awkward_text() {
+        assert_eq!(lit("O'Brien\\x"), "'O''Brien\\\\x'");
+        assert_eq!(unescape_tsv("a\\tb\\\\c\\nd"), "a\tb\\c\nd");
+        assert_eq!(unescape_tsv("plain"), "plain");
+    }
+}

@@ -1,0 +1,379 @@
+//! The Energenies web app end to end, as a household and an operator use it: `zeal demo` on the
+//! real broker and ClickHouse serves the app at the end; headless Chromium on a phone-sized
+//! screen joins two households, reads the household page, the leaderboard and the operator page,
+//! and every number it reads equals the README's SQL run against ClickHouse. Screenshots go to
+//! `target/tmp/web-screenshots/`.
+
+use serde::Deserialize;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use zeal_connectors::clickhouse::Warehouse;
+use zeal_tests::browser::Browser;
+
+/// Stops the demo however the test ends.
+struct Demo(Child);
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Standing {
+    total_points: u64,
+    level: u64,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Day {
+    day: u16,
+    import_kwh: f64,
+    export_kwh: f64,
+    region_average_kwh: f64,
+    efficient_kwh: f64,
+}
+
+#[derive(Debug, Deserialize, clickhouse::Row)]
+struct Count {
+    n: u64,
+}
+
+/// The text of the first element matching `selector` (empty when none).
+async fn text(b: &mut Browser, selector: &str) -> String {
+    b.text(selector).await.unwrap().unwrap_or_default()
+}
+
+fn kwh(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.2}")
+    } else {
+        "–".to_string()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_household_joins_and_its_page_matches_clickhouse() {
+    // A fresh database for this run; the demo creates its tables there.
+    let admin = Warehouse::connect(&zeal_tests::clickhouse()).await.unwrap();
+    let db = zeal_tests::unique("zt_web");
+    admin
+        .execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let mut config = zeal_tests::clickhouse();
+    config.database = db.clone();
+    let ch = Warehouse::connect(&config).await.unwrap();
+    let url = format!(
+        "{}/{db}",
+        std::env::var("ZEAL_TEST_CLICKHOUSE_URL")
+            .unwrap()
+            .trim_end_matches('/')
+    );
+    let bootstrap = zeal_tests::kafka().bootstrap;
+    let data = std::env::temp_dir().join(zeal_tests::unique("zeal-web-demo"));
+    std::fs::create_dir_all(&data).unwrap();
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zeal"))
+        .args([
+            "demo",
+            "--kafka",
+            &bootstrap,
+            "--clickhouse",
+            &url,
+            "--regions",
+            "2",
+            "--meters",
+            "5",
+            "--opt-in-every",
+            "1",
+            "--web",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let demo = Demo(child);
+    // The demo prints its summary, then the web app's address, and serves until stopped.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            println!("demo| {line}");
+            if let Some(rest) = line.split("web app: http://").nth(1) {
+                let addr = rest.split('/').next().unwrap_or_default().to_string();
+                let _ = tx.send(addr);
+            }
+        }
+    });
+    let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(1200)))
+        .await
+        .unwrap()
+        .expect("the demo finishes and prints the web app's address");
+    let base = format!("http://{addr}");
+
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
+    let mut browser = Browser::launch().await.unwrap();
+    browser.set_viewport(390, 844, true).await.unwrap();
+
+    // Join with a bad form first: every problem is named on the page, nothing is saved.
+    browser.goto(&format!("{base}/join")).await.unwrap();
+    browser.screenshot(&shots.join("1-join.png")).await.unwrap();
+    browser
+        .click_and_wait_navigation(
+            "document.getElementById('region').value = 'NL-R01';
+             document.getElementById('display_name').value = '';
+             document.getElementById('join').submit();",
+        )
+        .await
+        .unwrap();
+    assert!(browser.text("#error-display_name").await.unwrap().is_some());
+    assert!(
+        browser
+            .text("#error-share_readings")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    browser
+        .screenshot(&shots.join("2-join-problems.png"))
+        .await
+        .unwrap();
+
+    // A household that wants to be named, then one that does not.
+    let join = |name: &str, named: bool| {
+        format!(
+            "document.getElementById('region').value = 'NL-R01';
+             document.getElementById('display_name').value = '{name}';
+             document.getElementById('share_readings').checked = true;
+             document.getElementById('leaderboard').checked = {named};
+             document.getElementById('join').submit();"
+        )
+    };
+    browser
+        .click_and_wait_navigation(&join("Familie Jansen", true))
+        .await
+        .unwrap();
+    let page_url = browser.url().await.unwrap();
+    assert!(page_url.contains("/household/NL-R01-"), "{page_url}");
+    let id = browser.text("#household-id").await.unwrap().unwrap();
+    assert_eq!(
+        browser.eval("window.innerWidth").await.unwrap(),
+        serde_json::json!(390),
+        "phone-sized"
+    );
+    assert_eq!(
+        browser
+            .eval("document.documentElement.scrollWidth <= window.innerWidth")
+            .await
+            .unwrap(),
+        serde_json::json!(true),
+        "nothing wider than the phone's screen"
+    );
+    browser
+        .screenshot_full_page(&shots.join("3-household.png"))
+        .await
+        .unwrap();
+
+    // The page's numbers are the README's SQL.
+    let standing = ch
+        .fetch_all::<Standing>(&format!(
+            "SELECT sum(points) AS total_points, intDiv(sum(points), 100) + 1 AS level \
+             FROM gamification_events FINAL WHERE household_id = '{id}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        text(&mut browser, "#points").await,
+        standing[0].total_points.to_string()
+    );
+    assert_eq!(
+        text(&mut browser, "#level").await,
+        standing[0].level.to_string()
+    );
+    let stage = admin
+        .query_text(&format!(
+            "SELECT argMax(code, day) AS stage FROM {db}.gamification_events FINAL \
+             WHERE household_id = '{id}' AND kind = 'stage'"
+        ))
+        .await
+        .unwrap();
+    let stage = stage.trim();
+    assert_eq!(
+        text(&mut browser, "#stage").await,
+        if stage.is_empty() { "aware" } else { stage }
+    );
+    let days = ch
+        .fetch_all::<Day>(&format!(
+            "SELECT day, import_kwh, export_kwh, region_average_kwh, efficient_kwh \
+             FROM household_daily FINAL WHERE household_id = '{id}' ORDER BY day"
+        ))
+        .await
+        .unwrap();
+    let today = days.last().expect("the demo's day is in household_daily");
+    assert_eq!(
+        text(&mut browser, "#today-kwh").await,
+        kwh(today.import_kwh)
+    );
+    assert_eq!(
+        text(&mut browser, "#today-average").await,
+        kwh(today.region_average_kwh)
+    );
+    assert_eq!(
+        text(&mut browser, "#today-efficient").await,
+        kwh(today.efficient_kwh)
+    );
+    assert_eq!(
+        text(&mut browser, "#today-export").await,
+        kwh(today.export_kwh)
+    );
+    assert!(
+        today.region_average_kwh > 0.0,
+        "the region's average comes from the private totals"
+    );
+    let month: f64 = days.iter().map(|d| d.import_kwh).sum();
+    assert_eq!(text(&mut browser, "#month-kwh").await, kwh(month));
+    assert_eq!(
+        text(&mut browser, "#month-days").await,
+        days.len().to_string()
+    );
+    let devices = ch
+        .fetch_all::<Count>(&format!(
+            "SELECT count() AS n FROM appliance_usage FINAL WHERE household_id = '{id}' \
+             AND day = toDate({}) AND energy_wh > 0",
+            i64::from(today.day) * 86_400
+        ))
+        .await
+        .unwrap();
+    let shown = browser
+        .eval("document.querySelectorAll('#devices tr[data-appliance]').length")
+        .await
+        .unwrap();
+    assert_eq!(
+        shown,
+        serde_json::json!(devices[0].n),
+        "device breakdown rows"
+    );
+    assert!(devices[0].n > 0, "the demo disaggregated the household");
+
+    browser
+        .click_and_wait_navigation(&format!("location.href = '{base}/join'"))
+        .await
+        .unwrap();
+    browser
+        .click_and_wait_navigation(&join("Stille Buren", false))
+        .await
+        .unwrap();
+    let quiet = browser.text("#household-id").await.unwrap().unwrap();
+    assert_ne!(quiet, id, "another simulated household");
+
+    // The leaderboard names only the household that opted in.
+    browser
+        .goto(&format!("{base}/leaderboard/NL-R01"))
+        .await
+        .unwrap();
+    let board = browser.text("#leaderboard").await.unwrap().unwrap();
+    assert!(board.contains("Familie Jansen"), "{board}");
+    assert!(!board.contains("Stille Buren"), "{board}");
+    assert!(!board.contains(&quiet), "{board}");
+    let points = browser
+        .eval(&format!(
+            "document.querySelector('tr[data-household=\"{id}\"] .points').textContent"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        points,
+        serde_json::json!(standing[0].total_points.to_string())
+    );
+    // README's leaderboard SQL gives the same table.
+    let sql = admin
+        .query_text(&format!(
+            "SELECT display_name, sum(points) AS total_points \
+             FROM (SELECT household_id, display_name FROM {db}.households FINAL WHERE region = 'NL-R01' AND leaderboard = 1) \
+             ALL LEFT JOIN (SELECT household_id, points FROM {db}.gamification_events FINAL) USING household_id \
+             GROUP BY display_name ORDER BY total_points DESC, display_name"
+        ))
+        .await
+        .unwrap();
+    let rows = browser
+        .eval("Array.from(document.querySelectorAll('#leaderboard tr[data-household]')).map(r => r.querySelector('.name').textContent + '\\t' + r.querySelector('.points').textContent).join('\\n')")
+        .await
+        .unwrap();
+    assert_eq!(rows.as_str().unwrap_or_default(), sql.trim_end());
+    browser
+        .screenshot(&shots.join("4-leaderboard.png"))
+        .await
+        .unwrap();
+
+    // The operator page counts what ClickHouse holds.
+    browser.goto(&format!("{base}/operator")).await.unwrap();
+    let completed = ch
+        .fetch_all::<Count>(
+            "SELECT count() AS n FROM round_events FINAL WHERE region = 'NL-R01' AND event = 'COMPLETED'",
+        )
+        .await
+        .unwrap();
+    let shown = browser
+        .eval("document.querySelector('tr[data-region=\"NL-R01\"] td[data-event=\"completed\"]').textContent")
+        .await
+        .unwrap();
+    assert_eq!(shown, serde_json::json!(completed[0].n.to_string()));
+    assert_eq!(completed[0].n, 24, "a day of hourly rounds");
+    browser
+        .screenshot_full_page(&shots.join("5-operator.png"))
+        .await
+        .unwrap();
+
+    // Bad addresses get a page that says what is wrong.
+    browser
+        .goto(&format!("{base}/household/NL-R09-m9999"))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .text("#problem h1")
+            .await
+            .unwrap()
+            .is_some_and(|t| t.contains("Unknown household"))
+    );
+    browser
+        .goto(&format!("{base}/household/not%20an%20id"))
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .text("#problem h1")
+            .await
+            .unwrap()
+            .is_some_and(|t| t.contains("Not a household id"))
+    );
+    browser
+        .screenshot(&shots.join("6-problem.png"))
+        .await
+        .unwrap();
+    for shot in ["1-join", "3-household", "4-leaderboard", "5-operator"] {
+        let bytes = std::fs::read(shots.join(format!("{shot}.png"))).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
+            "{shot}"
+        );
+    }
+    println!("screenshots in {}", shots.display());
+
+    // The joins are rows of `households`, and the SQL in README reads them.
+    let joined = ch
+        .fetch_all::<Count>("SELECT count() AS n FROM households FINAL WHERE region = 'NL-R01'")
+        .await
+        .unwrap();
+    assert_eq!(joined[0].n, 2);
+    drop(browser);
+    drop(demo);
+    let _ = std::fs::remove_dir_all(&data);
+    admin.execute(&format!("DROP DATABASE {db}")).await.unwrap();
+}
