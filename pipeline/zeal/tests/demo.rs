@@ -22,7 +22,6 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
             "2020-07-01T00:00Z",
             "--opt-in-every",
             "2",
-            "--no-web",
         ])
         .current_dir(&dir)
         .output()
@@ -66,6 +65,11 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
     );
     assert!(
         stdout.contains("game: 5 household-days of 5 households -> household_daily"),
+        "{stdout}"
+    );
+    // Run from a script (no terminal), the demo ends and says how to serve the web app.
+    assert!(
+        stdout.contains("zeal serve --demo --data-dir zeal-data"),
         "{stdout}"
     );
     let usage = Command::new(zeal)

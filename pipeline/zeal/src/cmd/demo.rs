@@ -60,9 +60,11 @@ pub struct DemoArgs {
     /// `appliance_usage` at the end); 0: nobody.
     #[arg(long, default_value_t = 5)]
     opt_in_every: usize,
-    /// Serve the Energenies web app here at the end (demo mode), until Ctrl-C.
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    web: std::net::SocketAddr,
+    /// Serve the Energenies web app here at the end (demo mode), until Ctrl-C. Without it the
+    /// app is served on 127.0.0.1:8080 when the demo runs in a terminal, and not at all when
+    /// it runs from a script (the summary ends with the `zeal serve` command instead).
+    #[arg(long)]
+    web: Option<std::net::SocketAddr>,
     /// End after the summary instead of serving the web app.
     #[arg(long)]
     no_web: bool,
@@ -369,12 +371,20 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         if !bad.is_empty() {
             bail!("{} private totals differ from the plaintext sums", bad.len());
         }
-        if !a.no_web {
+        let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+        if a.no_web || (a.web.is_none() && !interactive) {
+            let store = match &a.clickhouse {
+                Some(url) => format!("--clickhouse {url}"),
+                None => format!("--data-dir {}", a.data_dir.display()),
+            };
+            println!("\nThe Energenies web app over these results: zeal serve --demo {store}");
+        } else {
+            let web = a.web.unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
             let store = super::serve::open_store(a.clickhouse.as_deref(), &a.data_dir).await?;
             let stop = super::common::shutdown_on_signals();
-            let addr = zeal_web::serve(a.web, store, zeal_web::WebSettings { demo: true }, stop.clone())
+            let addr = zeal_web::serve(web, store, zeal_web::WebSettings { demo: true }, stop.clone())
                 .await
-                .with_context(|| format!("starting the web app on {} (--web ADDR to move it, --no-web to skip it)", a.web))?;
+                .with_context(|| format!("starting the web app on {web} (--web ADDR to move it, --no-web to skip it)"))?;
             println!("\nEnergenies web app: http://{addr}/  (join leaves the meter id empty to pick a simulated household; Ctrl-C to stop)");
             std::io::stdout().flush()?;
             let mut stop = stop;
