@@ -40,7 +40,7 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
     );
 
     let sql = Command::new(zeal)
-        .args(["sql", "SELECT region, count(*) AS n, sum(total) AS wh FROM region_totals GROUP BY region ORDER BY region"])
+        .args(["sql", "SELECT region, count(*) AS n, sum(total) AS wh FROM region_totals WHERE interval_seconds = 900 GROUP BY region ORDER BY region"])
         .current_dir(&dir)
         .output()
         .unwrap();
@@ -66,6 +66,21 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
     assert!(
         stdout.contains("game: 5 household-days of 5 households -> household_daily"),
         "{stdout}"
+    );
+    // The daily edge round: both regions learn their appliance mix and consumption histogram.
+    assert!(
+        stdout.contains("daily edge round: 10 households' appliance categories and consumption buckets -> 2 private region-day totals"),
+        "{stdout}"
+    );
+    let hist = Command::new(zeal)
+        .args(["sql", "SELECT region, sum(total) AS households FROM region_totals WHERE interval_seconds = 86400 AND channel LIKE 'bucket_%' GROUP BY region ORDER BY region"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let hist = String::from_utf8_lossy(&hist.stdout);
+    assert!(
+        hist.contains("NL-R01") && hist.matches("┆ 5 ").count() == 2,
+        "every household in exactly one bucket: {hist}"
     );
     // Run from a script (no terminal), the demo ends and says how to serve the web app.
     assert!(

@@ -236,6 +236,10 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         today.region_average_kwh > 0.0,
         "the region's average comes from the private totals"
     );
+    assert!(
+        today.efficient_kwh > 0.0,
+        "the efficient neighbours' mark comes from the private daily histogram"
+    );
     let month: f64 = days.iter().map(|d| d.import_kwh).sum();
     assert_eq!(text(&mut browser, "#month-kwh").await, kwh(month));
     assert_eq!(

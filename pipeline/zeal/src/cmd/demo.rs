@@ -91,7 +91,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         "--hours must cover whole rounds"
     );
     // A fresh run: the demo's data directory is replaced.
-    for sub in ["broker", "store", "gateway-a", "gateway-b"] {
+    for sub in ["broker", "store", "gateway-a", "gateway-b", "gateway-daily"] {
         let p = a.data_dir.join(sub);
         if p.exists() {
             std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
@@ -281,6 +281,40 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             eprintln!(" {} household-days, {} rows", report.days, report.rows);
             Some(report)
         };
+        let _ = stop_tx.send(true);
+        for g in gw_tasks {
+            g.await??;
+        }
+        sink.await??;
+        // The daily edge round: every household's appliance categories and consumption bucket,
+        // aggregated privately per region (the game's efficient-neighbour mark).
+        eprint!("daily edge round of {} households ...", fleet.len());
+        let mut per_meter: BTreeMap<String, Vec<(i64, u64, u64)>> = BTreeMap::new();
+        for (id, _, t, v) in &readings {
+            per_meter.entry(id.clone()).or_default().push((*t, v[0], v[1]));
+        }
+        let daily = super::demo_daily::run(super::demo_daily::DailyRound {
+            kafka: &kafka,
+            topic_prefix: format!("demo{run_id}-daily."),
+            base: &protocol,
+            meters: fleet.iter().map(|m| (m.meter_id.clone(), m.region.clone())).collect(),
+            readings: per_meter,
+            key_stores: vec![a.data_dir.join("gateway-a").join("keys"), a.data_dir.join("gateway-b").join("keys")],
+            state_dir: a.data_dir.join("gateway-daily"),
+            warehouse: warehouse.as_ref(),
+            store_dir: &store_dir,
+        })
+        .await;
+        let daily = match daily {
+            Ok(d) => {
+                eprintln!(" {} region-days", d.totals);
+                Some(d)
+            }
+            Err(e) => {
+                eprintln!(" skipped: {e:#}");
+                None
+            }
+        };
         // The game's day for every opted-in household, compared with the private totals.
         let game = if opt_in.is_empty() {
             None
@@ -300,11 +334,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 None => run_gamify(&settings, &ParquetStore::open(&store_dir)?).await?,
             })
         };
-        let _ = stop_tx.send(true);
-        for g in gw_tasks {
-            g.await??;
-        }
-        sink.await??;
 
         // Every private total against the plaintext sum.
         let mut ok = 0usize;
@@ -359,6 +388,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             println!(
                 "disaggregation: {} household-days of {} opted-in households -> {} appliance_usage rows ({} incomplete days skipped)",
                 u.days, opt_in.len(), u.rows, u.incomplete_days
+            );
+        }
+        if let Some(d) = &daily {
+            println!(
+                "daily edge round: {} households' appliance categories and consumption buckets -> {} private region-day totals ({} day(s))",
+                d.households, d.totals, d.days
             );
         }
         if let Some(g) = &game {

@@ -7,6 +7,7 @@ pub mod bench_pipeline;
 pub mod common;
 pub mod decode;
 pub mod demo;
+pub mod demo_daily;
 pub mod disagg;
 pub mod gateway;
 pub mod jobs;
