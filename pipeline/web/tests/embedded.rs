@@ -1,0 +1,215 @@
+//! The web app over the embedded Parquet store (what `zeal demo` leaves behind): rows written by
+//! the pipeline's own writers, pages fetched over HTTP, numbers checked against those rows.
+//! No services needed.
+
+use std::net::SocketAddr;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use zeal_embedded::store::ParquetStore;
+use zeal_services::disaggregate::{UsageRow, UsageStore};
+use zeal_services::gamify::{DailyRow, EventRow, GameStore};
+use zeal_services::sink::{Batch, Destination, EventRow as RoundRow, TotalRow};
+use zeal_web::store::Store;
+use zeal_web::{WebSettings, serve};
+
+/// One HTTP/1.1 request; returns (status, location header, body).
+async fn request(addr: SocketAddr, method: &str, path: &str, form: &str) -> (u16, String, String) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
+        form.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
+    let location = head
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .unwrap_or_default()
+        .to_string();
+    (status, location, body.to_string())
+}
+
+fn value<'a>(page: &'a str, id: &str) -> &'a str {
+    let key = format!("id=\"{id}\">");
+    let start = page.find(&key).map(|i| i + key.len()).unwrap_or(page.len());
+    let end = page[start..].find('<').map(|i| start + i).unwrap_or(start);
+    &page[start..end]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_over_the_embedded_store_show_its_rows() {
+    let dir = std::env::temp_dir().join(format!("zeal-web-embedded-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = ParquetStore::open(&dir).unwrap();
+    let day: u16 = 18_444; // 2020-07-01
+    let t0 = u32::from(day) * 86_400;
+    let total = |region: &str, k: u32, channel: &str, total: i64, secs: u32| TotalRow {
+        region: region.into(),
+        interval_start: t0 + k * secs,
+        interval_seconds: secs,
+        channel: channel.into(),
+        total,
+        contributors: 4,
+        attempt: 1,
+        carried_intervals: vec![],
+        published_at: 0,
+        aggregator_id: "agg".into(),
+    };
+    let round = |region: &str, k: u32, event: &str| RoundRow {
+        region: region.into(),
+        interval_start: t0 + k * 3_600,
+        attempt: 1,
+        event: event.into(),
+        meter_id: String::new(),
+        reason: String::new(),
+        roster_size: 4,
+        missing: vec![],
+        culprits: vec![],
+        decided_at: 0,
+        aggregator_id: "agg".into(),
+    };
+    store
+        .write(&Batch {
+            totals: vec![
+                total("NL-A", 0, "import_wh", 1000, 900),
+                total("NL-B", 0, "import_wh", 2000, 900),
+            ],
+            events: vec![
+                round("NL-A", 0, "COMPLETED"),
+                round("NL-A", 1, "COMPLETED"),
+                round("NL-A", 2, "DEFERRED"),
+            ],
+            letters: vec![],
+        })
+        .await
+        .unwrap();
+    let daily = |id: &str, import: f64| DailyRow {
+        household_id: id.into(),
+        region: "NL-A".into(),
+        day,
+        import_kwh: import,
+        export_kwh: 1.25,
+        peak_kwh: 0.5,
+        solar_hours_kwh: 2.0,
+        baseline_kwh: f64::NAN,
+        savings_kwh: f64::NAN,
+        region_average_kwh: 9.5,
+        efficient_kwh: 6.0,
+        computed_at: 1,
+    };
+    let event = |id: &str, kind: &str, code: &str, points: u32| EventRow {
+        household_id: id.into(),
+        day,
+        kind: kind.into(),
+        code: code.into(),
+        points,
+        reason: format!("{code}!"),
+        computed_at: 1,
+    };
+    store
+        .write_game(
+            &[daily("NL-A-m1", 5.5), daily("NL-A-m2", 12.0)],
+            &[
+                event("NL-A-m1", "points", "below_average", 5),
+                event("NL-A-m1", "points", "efficient_neighbour", 10),
+                event("NL-A-m1", "badge", "efficient_neighbour", 0),
+                event("NL-A-m2", "points", "low_peak", 5),
+            ],
+        )
+        .await
+        .unwrap();
+    store
+        .write_usage(&[UsageRow {
+            household_id: "NL-A-m1".into(),
+            region: "NL-A".into(),
+            day,
+            appliance: "heat_pump".into(),
+            energy_wh: 2500.0,
+            on_intervals: 12,
+            confidence: 0.9,
+            model_version: "m".into(),
+            computed_at: 1,
+        }])
+        .await
+        .unwrap();
+
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let addr = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Store::Embedded(ParquetStore::open(&dir).unwrap()),
+        WebSettings { demo: true },
+        stop,
+    )
+    .await
+    .unwrap();
+
+    // The join form lists the regions with totals; a bad form is answered with its problems.
+    let (status, _, page) = request(addr, "GET", "/join", "").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("<option value=\"NL-A\">") && page.contains("<option value=\"NL-B\">"));
+    let (status, _, page) = request(addr, "POST", "/join", "region=NL-Z&display_name=").await;
+    assert_eq!(status, 400);
+    assert!(page.contains("id=\"error-region\"") && page.contains("id=\"error-share_readings\""));
+    // Demo joins pick the households with data, in order; the second is not named.
+    let (status, location, _) = request(
+        addr,
+        "POST",
+        "/join",
+        "region=NL-A&display_name=Anna+%3Cb%3E&share_readings=on&leaderboard=on",
+    )
+    .await;
+    assert_eq!((status, location.as_str()), (303, "/household/NL-A-m1"));
+    let (_, location, _) = request(
+        addr,
+        "POST",
+        "/join",
+        "region=NL-A&display_name=Quiet&share_readings=on",
+    )
+    .await;
+    assert_eq!(location, "/household/NL-A-m2");
+    let (status, _, page) = request(
+        addr,
+        "POST",
+        "/join",
+        "region=NL-A&display_name=Third&share_readings=on",
+    )
+    .await;
+    assert_eq!(status, 409, "no simulated household left");
+    assert!(page.contains("No simulated household left"));
+
+    let (status, _, page) = request(addr, "GET", "/household/NL-A-m1", "").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Anna &lt;b&gt;"), "escaped display name");
+    assert_eq!(value(&page, "points"), "15");
+    assert_eq!(value(&page, "level"), "1");
+    assert_eq!(value(&page, "stage"), "aware");
+    assert_eq!(value(&page, "today-kwh"), "5.50");
+    assert_eq!(value(&page, "today-average"), "9.50");
+    assert_eq!(value(&page, "today-efficient"), "6.00");
+    assert_eq!(value(&page, "today-export"), "1.25");
+    assert_eq!(value(&page, "today-day"), "2020-07-01");
+    assert!(page.contains("data-appliance=\"heat_pump\""));
+    assert!(page.contains("Among the most efficient 20 %"));
+
+    let (_, _, board) = request(addr, "GET", "/leaderboard/NL-A", "").await;
+    assert!(
+        board.contains("Anna &lt;b&gt;") && !board.contains("Quiet"),
+        "{board}"
+    );
+    let (status, _, _) = request(addr, "GET", "/leaderboard/NL-Q", "").await;
+    assert_eq!(status, 404);
+
+    let (_, _, ops) = request(addr, "GET", "/operator", "").await;
+    assert!(ops.contains("data-event=\"completed\">2<"), "{ops}");
+    assert!(ops.contains("data-event=\"deferred\">1<"), "{ops}");
+
+    let (status, _, page) = request(addr, "GET", "/household/NL-A-m9", "").await;
+    assert_eq!(status, 404);
+    assert!(page.contains("Unknown household"));
+    let (status, _, _) = request(addr, "GET", "/household/a%27b", "").await;
+    assert_eq!(status, 400);
+    let _ = std::fs::remove_dir_all(&dir);
+}
