@@ -32,7 +32,11 @@ def main(schemas_dir: pathlib.Path) -> int:
         canonical = to_parsing_canonical_form(parsed)
         fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
         stem = path.stem if path.parent == avro else path.parent.name
-        version = "v1" if path.parent == avro else path.stem
+        if path.parent == avro:  # the current schema is the newest released version
+            released = sorted(int(p.stem[1:]) for p in (avro / "history" / stem).glob("v*.avsc"))
+            version = f"v{released[-1]}" if released else "v1"
+        else:
+            version = path.stem
         vector = golden / f"{stem}.{version}.bin"
         if vector.exists():
             data = vector.read_bytes()

@@ -82,7 +82,7 @@ kinds! {
     RoundOutcome => "round_outcome" [1],
     RegionTotal => "region_total" [1],
     QuarantineEvent => "quarantine_event" [1],
-    HouseholdReading => "household_reading" [1],
+    HouseholdReading => "household_reading" [1, 2],
     DeadLetter => "dead_letter" [1],
 }
 

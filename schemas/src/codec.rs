@@ -24,7 +24,7 @@ pub trait WireMessage: Serialize + DeserializeOwned + Clone {
 }
 
 /// A message that carries an Ed25519 signature over its own canonical bytes.
-pub trait Signed: WireMessage {
+pub trait Signed: WireMessage + PartialEq {
     /// The signature field.
     fn signature(&self) -> &[u8];
     /// Mutable access to the signature field.
@@ -113,12 +113,50 @@ pub fn encode<T: WireMessage>(msg: &T) -> Result<Vec<u8>, EncodeError> {
     Ok(out)
 }
 
-/// The bytes a signature covers: the message's datum with an empty signature field. The signer
-/// adds domain separation by message kind (see the protocol crate's signing module).
+/// The bytes a signature covers: the message's datum with an empty signature field, under the
+/// *oldest* released schema that holds the message losslessly. The signer adds domain
+/// separation by message kind (see the protocol crate's signing module).
+///
+/// Choosing the oldest lossless version keeps signatures valid across schema releases: a v1
+/// message read by a v2 build decodes with the new fields at their defaults, and its signing
+/// bytes are again its v1 datum, so audits that replay old topics still verify. A message that
+/// uses a newer field is signed under the first version that has it, so that field is covered.
 pub fn signing_bytes<T: Signed>(msg: &T) -> Result<Vec<u8>, EncodeError> {
     let mut unsigned = msg.clone();
     unsigned.signature_mut().clear();
+    let released = T::KIND.released_avsc();
+    if released.len() > 1 {
+        for &(version, _) in &released[..released.len() - 1] {
+            if let Some(bytes) = encode_lossless_as(&unsigned, version) {
+                return Ok(bytes);
+            }
+        }
+    }
     encode_datum(&unsigned)
+}
+
+/// The datum of `msg` under released `version` (fields that version lacks left out), if that
+/// datum reads back as exactly `msg`.
+fn encode_lossless_as<T: WireMessage + PartialEq>(msg: &T, version: u32) -> Option<Vec<u8>> {
+    let schema = &catalog().version(T::KIND, version)?.schema;
+    let apache_avro::Schema::Record(record) = schema else {
+        return None;
+    };
+    let apache_avro::types::Value::Record(fields) = apache_avro::to_value(msg).ok()? else {
+        return None;
+    };
+    let kept: Vec<(String, apache_avro::types::Value)> = record
+        .fields
+        .iter()
+        .map(|f| fields.iter().find(|(n, _)| *n == f.name).cloned())
+        .collect::<Option<_>>()?;
+    let bytes = GenericDatumWriter::builder(schema)
+        .human_readable(false)
+        .build()
+        .ok()?
+        .write_value_to_vec(apache_avro::types::Value::Record(kept))
+        .ok()?;
+    (decode_as::<T>(version, &bytes).ok()? == *msg).then_some(bytes)
 }
 
 /// Reads the header: which kind and version wrote these bytes.

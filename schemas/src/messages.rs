@@ -229,6 +229,10 @@ pub struct HouseholdReading {
     pub interval_seconds: i32,
     pub import_wh: i64,
     pub export_wh: i64,
+    /// PV generation behind the meter (Wh) when an inverter reports it; `None` from a DSMR
+    /// meter alone (schema v2; v1 readings decode as `None`).
+    #[serde(default)]
+    pub generation_wh: Option<i64>,
     #[serde(with = "apache_avro::serde::bytes")]
     pub signature: Vec<u8>,
 }

@@ -155,6 +155,7 @@ pub fn household_reading() -> HouseholdReading {
         interval_seconds: 900,
         import_wh: 312,
         export_wh: 0,
+        generation_wh: Some(845),
         signature: vec![11; 64],
     }
 }

@@ -118,7 +118,12 @@ impl Env {
         for (ri, r) in REGIONS.iter().enumerate() {
             for i in 0..METERS {
                 for k in 0..self.intervals {
-                    g.record_reading(&format!("{r}-m{i:03}"), T0 + k * STEP, reading(ri, i, k));
+                    g.record_reading(
+                        &format!("{r}-m{i:03}"),
+                        T0 + k * STEP,
+                        reading(ri, i, k),
+                        None,
+                    );
                 }
             }
         }

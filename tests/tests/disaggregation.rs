@@ -118,6 +118,7 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
                     interval_seconds: 900,
                     import_wh: d.import_wh[k] as i64,
                     export_wh: d.export_wh[k] as i64,
+                    generation_wh: None,
                     signature: Vec::new(),
                 };
                 sign_message(s, &mut r);
@@ -144,6 +145,7 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         interval_seconds: 900,
         import_wh: 99_999,
         export_wh: 0,
+        generation_wh: None,
         signature: Vec::new(),
     };
     sign_message(&secrets[1], &mut forged);

@@ -68,7 +68,7 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
     )
     .unwrap();
     for (id, day, v) in &values {
-        gateway.record_reading(id, *day, v.clone());
+        gateway.record_reading(id, *day, v.clone(), None);
     }
     gateway
         .enrol(&KeyedProducer::new(&env.kafka).unwrap())

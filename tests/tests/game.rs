@@ -32,6 +32,10 @@ struct Daily {
     baseline_kwh: f64,
     region_average_kwh: f64,
     efficient_kwh: f64,
+    export_kwh: f64,
+    generation_kwh: f64,
+    self_consumption: f64,
+    self_sufficiency: f64,
 }
 
 #[derive(Debug, Deserialize, clickhouse::Row)]
@@ -56,10 +60,15 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
     ]
     .iter()
     .enumerate()
-    .map(|(i, a)| SimulatedMeter {
-        meter_id: format!("{REGION}-m{i:04}"),
-        region: REGION.into(),
-        household: Household::with_archetype(21, i as u64, *a),
+    .map(|(i, a)| {
+        let mut household = Household::with_archetype(21, i as u64, *a);
+        // The first household has panels and an inverter that reports; the second neither.
+        household.pv_kwp = if i == 0 { 4.0 } else { 0.0 };
+        SimulatedMeter {
+            meter_id: format!("{REGION}-m{i:04}"),
+            region: REGION.into(),
+            household,
+        }
     })
     .collect();
     let readings: Vec<Vec<zeal_meters::IntervalReading>> =
@@ -82,6 +91,7 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
                 interval_seconds: 900,
                 import_wh: r.import_wh as i64,
                 export_wh: r.export_wh as i64,
+                generation_wh: r.generation_wh.map(|g| g as i64),
                 signature: Vec::new(),
             };
             sign_message(&s, &mut h);
@@ -162,7 +172,8 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
     let daily = env
         .warehouse
         .fetch_all::<Daily>(
-            "SELECT household_id, day, import_kwh, baseline_kwh, region_average_kwh, efficient_kwh \
+            "SELECT household_id, day, import_kwh, baseline_kwh, region_average_kwh, efficient_kwh, \
+             export_kwh, generation_kwh, self_consumption, self_sufficiency \
              FROM household_daily FINAL ORDER BY household_id, day",
         )
         .await
@@ -188,6 +199,36 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
             hist[bucket_of(day_kwh(j, d))] += 1;
         }
         assert_eq!(Some(row.efficient_kwh), efficient_mark(&hist), "{row:?}");
+        // Self-consumption and self-sufficiency from the inverter's generation, for the
+        // prosumer only; the other household's are unknown (NaN), not zero.
+        let day_wh = |f: &dyn Fn(&zeal_meters::IntervalReading) -> u64| {
+            readings[m]
+                .iter()
+                .filter(|r| r.interval_start.div_euclid(86_400_000) == d)
+                .map(f)
+                .sum::<u64>() as f64
+                / 1000.0
+        };
+        let export = day_wh(&|r| r.export_wh);
+        assert!((row.export_kwh - export).abs() < 1e-9, "{row:?}");
+        if m == 0 {
+            let generation = day_wh(&|r| r.generation_wh.unwrap());
+            assert!(generation > 1.0, "a 4 kWp March day generates: {row:?}");
+            assert!((row.generation_kwh - generation).abs() < 1e-9, "{row:?}");
+            let own = generation - export;
+            assert!(
+                (row.self_consumption - own / generation).abs() < 1e-9,
+                "{row:?}"
+            );
+            let sufficiency = own / (row.import_kwh + own);
+            assert!((row.self_sufficiency - sufficiency).abs() < 1e-9, "{row:?}");
+        } else {
+            assert!(
+                row.generation_kwh.is_nan() && row.self_consumption.is_nan(),
+                "{row:?}"
+            );
+            assert!(row.self_sufficiency.is_nan(), "{row:?}");
+        }
     }
     // Only the opted-in households ever appear on the readings topic.
     let on_topic: std::collections::BTreeSet<String> = env

@@ -21,6 +21,7 @@ fn reading(household: &str, i: i64) -> HouseholdReading {
         interval_seconds: 900,
         import_wh: 100 + i,
         export_wh: i % 3,
+        generation_wh: None,
         signature: vec![],
     }
 }

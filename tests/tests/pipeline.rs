@@ -42,6 +42,12 @@ fn reading(r: usize, i: usize, k: i64) -> Vec<u64> {
     ]
 }
 
+/// PV generation behind meter i of region r at interval k: even meters have an inverter.
+fn generation(r: usize, i: usize, k: i64) -> Option<u64> {
+    i.is_multiple_of(2)
+        .then(|| reading(r, i, k)[1] + 40 + k as u64)
+}
+
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct Row {
     region: String,
@@ -115,6 +121,7 @@ async fn run(sc: &Scenario) -> Outcome {
                     &format!("{region}-m{i:03}"),
                     T0 + k * STEP,
                     reading(ri, i, k),
+                    generation(ri, i, k),
                 );
             }
         }
@@ -269,6 +276,12 @@ async fn several_regions_publish_exact_totals_to_clickhouse() {
             vec![r.import_wh as u64, r.export_wh as u64],
             reading(0, 0, k as i64)
         );
+        // The inverter's generation travels with the reading, never as a round channel.
+        assert_eq!(
+            r.generation_wh.map(|g| g as u64),
+            generation(0, 0, k as i64)
+        );
+        assert!(r.generation_wh.is_some());
         assert_eq!(r.signature.len(), 64);
     }
 }

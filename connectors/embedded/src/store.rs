@@ -109,6 +109,9 @@ impl ParquetStore {
     }
 
     /// Every row of a table, deduplicated on its key (last write wins); `None` when empty.
+    ///
+    /// Parts written before a column was added (a newer release's writer) read it as null, the
+    /// way ClickHouse fills an added column's default: tables may gain columns, never lose them.
     pub fn table(&self, spec: &TableSpec) -> Result<Option<LazyFrame>, StoreError> {
         let dir = self.dir.join(spec.name);
         let mut parts: Vec<PathBuf> = match std::fs::read_dir(&dir) {
@@ -123,12 +126,31 @@ impl ParquetStore {
         let mut frames = Vec::with_capacity(parts.len());
         for p in &parts {
             let file = std::fs::File::open(p).map_err(io(p))?;
-            frames.push(ParquetReader::new(file).finish()?.lazy());
+            frames.push(ParquetReader::new(file).finish()?);
         }
         if frames.is_empty() {
             return Ok(None);
         }
-        let all = concat(frames, UnionArgs::default())?;
+        // Every column any part has, in first-seen order.
+        let mut columns: Vec<(PlSmallStr, DataType)> = Vec::new();
+        for df in &frames {
+            for c in df.columns() {
+                if !columns.iter().any(|(n, _)| n == c.name()) {
+                    columns.push((c.name().clone(), c.dtype().clone()));
+                }
+            }
+        }
+        let mut aligned = Vec::with_capacity(frames.len());
+        for mut df in frames {
+            for (name, dtype) in &columns {
+                if df.column(name).is_err() {
+                    let nulls = Series::full_null(name.clone(), df.height(), dtype);
+                    df.with_column(Column::from(nulls))?;
+                }
+            }
+            aligned.push(df.select(columns.iter().map(|(n, _)| n.clone()))?.lazy());
+        }
+        let all = concat(aligned, UnionArgs::default())?;
         let key: Vec<Expr> = spec.key.iter().map(|k| col(*k)).collect();
         Ok(Some(all.unique_stable_generic(
             Some(key),
@@ -156,6 +178,32 @@ mod tests {
         name: "totals",
         key: &["region", "interval_start"],
     };
+
+    #[test]
+    fn parts_written_before_a_column_was_added_read_it_as_null() {
+        let dir = std::env::temp_dir().join(format!("zeal-store-cols-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ParquetStore::open(&dir).unwrap();
+        let key = |r: &str, t: i64| {
+            vec![
+                ("region", Values::Str(vec![r.into()])),
+                ("interval_start", Values::Millis(vec![t])),
+            ]
+        };
+        store.append("totals", key("A", 0)).unwrap();
+        let mut newer = key("B", 0);
+        newer.push(("generation_kwh", Values::F64(vec![2.5])));
+        store.append("totals", newer).unwrap();
+        let df = store
+            .query(
+                "SELECT region, generation_kwh FROM totals ORDER BY region",
+                &[T],
+            )
+            .unwrap();
+        let g = df.column("generation_kwh").unwrap().f64().unwrap().clone();
+        assert_eq!((g.get(0), g.get(1)), (None, Some(2.5)));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn appended_rows_are_queryable_and_redelivery_changes_nothing() {

@@ -241,6 +241,7 @@ pub fn to_intervals(
             interval_start: b * 1000,
             import_wh: (r - prev_r).max(0.0) as u64,
             export_wh: (d - prev_d).max(0.0) as u64,
+            generation_wh: None,
         });
         if !on_boundary.contains(&b) || !on_boundary.contains(&(b + step)) {
             report.estimated.push(b * 1000);

@@ -16,4 +16,7 @@ pub struct IntervalReading {
     pub import_wh: u64,
     /// Energy fed into the grid, Wh.
     pub export_wh: u64,
+    /// PV generation behind the meter, Wh, where an inverter reports it (the simulator knows
+    /// it for its PV households); `None` for a DSMR meter alone, which sees only the net flow.
+    pub generation_wh: Option<u64>,
 }

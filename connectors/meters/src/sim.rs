@@ -53,6 +53,7 @@ impl SimulatedMeter {
                 interval_start: t,
                 import_wh: iv.import_wh.round() as u64,
                 export_wh: iv.export_wh.round() as u64,
+                generation_wh: (self.household.pv_kwp > 0.0).then(|| iv.solar_wh.round() as u64),
             });
             t += STEP_MS;
         }
@@ -67,6 +68,7 @@ impl SimulatedMeter {
             interval_start: interval_start_ms,
             import_wh: parts.iter().map(|r| r.import_wh).sum(),
             export_wh: parts.iter().map(|r| r.export_wh).sum(),
+            generation_wh: parts.iter().map(|r| r.generation_wh).sum(),
         }
     }
 }
@@ -131,5 +133,38 @@ mod tests {
             .map(|r| r.export_wh)
             .sum();
         assert!(exported > 0, "some prosumers export on a July day");
+    }
+
+    #[test]
+    fn pv_households_report_generation_and_export_only_what_they_generate() {
+        let day = days_from_civil(2020, 7, 1) * 86_400_000;
+        let fleet = fleet(&["A".to_string()], 40, 3);
+        let (pv, plain): (Vec<_>, Vec<_>) = fleet.iter().partition(|m| m.household.pv_kwp > 0.0);
+        assert!(!pv.is_empty() && !plain.is_empty());
+        for m in plain {
+            assert!(
+                m.readings(day, day + 86_400_000)
+                    .iter()
+                    .all(|r| r.generation_wh.is_none())
+            );
+        }
+        for m in pv {
+            let rs = m.readings(day, day + 86_400_000);
+            let generated: u64 = rs.iter().map(|r| r.generation_wh.expect("PV")).sum();
+            assert!(
+                generated > 1_000,
+                "{} generated {generated} Wh in July",
+                m.meter_id
+            );
+            for r in &rs {
+                // Netted minute by minute, export never exceeds generation (1 Wh rounding).
+                assert!(r.export_wh <= r.generation_wh.unwrap() + 1, "{r:?}");
+            }
+            let hour = m.reading(rs[48].interval_start, 3600);
+            assert_eq!(
+                hour.generation_wh,
+                Some(rs[48..52].iter().map(|r| r.generation_wh.unwrap()).sum())
+            );
+        }
     }
 }

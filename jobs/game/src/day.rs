@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 pub const PEAK_HOURS: std::ops::Range<u32> = 17..21;
 /// Local hours when rooftop PV produces most: using energy then is "solar-hour" use.
 pub const SOLAR_HOURS: std::ops::Range<u32> = 11..15;
+/// Least generation (kWh) of a day for its self-consumption to mean anything (below it, a
+/// cloudy day's few watt-hours make the share noise).
+pub const MIN_GENERATION_KWH: f64 = 0.1;
 /// Days of history in a household's baseline (its own trailing average).
 pub const BASELINE_DAYS: usize = 28;
 /// Fewest days of history before a baseline (and savings) exist.
@@ -21,6 +24,10 @@ pub struct HouseholdDay {
     pub day: i64,
     pub import_kwh: f64,
     pub export_kwh: f64,
+    /// Own PV generation, when an inverter reported every interval of the day (prosumers with
+    /// one); `None` when unknown: a smart meter alone sees only the net flow.
+    #[serde(default)]
+    pub generation_kwh: Option<f64>,
     /// Import during [`PEAK_HOURS`].
     pub peak_kwh: f64,
     /// Import during [`SOLAR_HOURS`].
@@ -52,6 +59,22 @@ impl HouseholdDay {
     /// Whether the household fed energy to the grid (a producer).
     pub fn produced(&self) -> bool {
         self.export_kwh >= 0.5
+    }
+
+    /// Share of the day's own generation used at home rather than exported (self-consumption),
+    /// 0-1; `None` without known generation (or with less than [`MIN_GENERATION_KWH`]).
+    pub fn self_consumption(&self) -> Option<f64> {
+        let g = self.generation_kwh.filter(|g| *g >= MIN_GENERATION_KWH)?;
+        Some(((g - self.export_kwh) / g).clamp(0.0, 1.0))
+    }
+
+    /// Share of the day's use covered by own generation (self-sufficiency), 0-1: self-used
+    /// generation / (import + self-used generation). `None` without known generation.
+    pub fn self_sufficiency(&self) -> Option<f64> {
+        let g = self.generation_kwh?;
+        let own = (g - self.export_kwh).max(0.0);
+        let used = self.import_kwh + own;
+        (used > 0.0).then(|| (own / used).clamp(0.0, 1.0))
     }
 
     /// At or below the region's efficient-neighbour mark.
@@ -150,22 +173,76 @@ mod tests {
         assert_eq!(efficient_mark(&[0; BUCKETS]), None);
     }
 
-    #[test]
-    fn comparisons_and_shares() {
-        let d = HouseholdDay {
+    /// 8 kWh imported, 1 exported, 2 in the peak, 1 in solar hours; baseline 10, average 9,
+    /// efficient mark 7.6; no inverter data.
+    fn sample() -> HouseholdDay {
+        HouseholdDay {
             household_id: "h".into(),
             region: "r".into(),
             day: 0,
             import_kwh: 8.0,
             export_kwh: 1.0,
+            generation_kwh: None,
             peak_kwh: 2.0,
             solar_hours_kwh: 1.0,
             baseline_kwh: Some(10.0),
             region_average_kwh: Some(9.0),
             efficient_kwh: Some(7.6),
-        };
+        }
+    }
+
+    #[test]
+    fn comparisons_and_shares() {
+        let d = sample();
         assert_eq!(d.savings_kwh(), Some(2.0));
         assert_eq!(d.peak_share(), 0.25);
         assert!(d.produced() && d.below_average() && !d.efficient());
+        assert_eq!((d.self_consumption(), d.self_sufficiency()), (None, None));
+    }
+
+    #[test]
+    fn self_consumption_and_self_sufficiency() {
+        // 5 kWh generated, 1 exported: 4 used at home (80 %); use = 8 imported + 4 = 12.
+        let d = HouseholdDay {
+            generation_kwh: Some(5.0),
+            ..sample()
+        };
+        assert!((d.self_consumption().unwrap() - 0.8).abs() < 1e-12);
+        assert!((d.self_sufficiency().unwrap() - 4.0 / 12.0).abs() < 1e-12);
+        // Off grid for the day: all use from own panels.
+        let island = HouseholdDay {
+            import_kwh: 0.0,
+            export_kwh: 2.0,
+            ..d.clone()
+        };
+        assert_eq!(island.self_sufficiency(), Some(1.0));
+        assert!((island.self_consumption().unwrap() - 0.6).abs() < 1e-12);
+        // Rounding can make export exceed generation by a few Wh: shares stay in 0-1.
+        let rounding = HouseholdDay {
+            generation_kwh: Some(1.0),
+            export_kwh: 1.002,
+            ..d.clone()
+        };
+        assert_eq!(rounding.self_consumption(), Some(0.0));
+        assert_eq!(rounding.self_sufficiency(), Some(0.0));
+        // A dark day: too little generation for a share, but self-sufficiency is defined.
+        let dark = HouseholdDay {
+            generation_kwh: Some(0.05),
+            export_kwh: 0.0,
+            ..d.clone()
+        };
+        assert_eq!(dark.self_consumption(), None);
+        assert!(dark.self_sufficiency().unwrap() < 0.01);
+        // Nothing used, nothing generated.
+        let empty = HouseholdDay {
+            import_kwh: 0.0,
+            export_kwh: 0.0,
+            generation_kwh: Some(0.0),
+            ..d
+        };
+        assert_eq!(
+            (empty.self_consumption(), empty.self_sufficiency()),
+            (None, None)
+        );
     }
 }

@@ -160,6 +160,7 @@ mod tests {
             day: d,
             import_kwh: import,
             export_kwh: export,
+            generation_kwh: None,
             peak_kwh: import * 0.1,
             solar_hours_kwh: 0.0,
             baseline_kwh: Some(baseline),

@@ -27,25 +27,44 @@ impl RegionDay {
     }
 }
 
-/// One household's day: `readings` are its own `(interval_start_ms, import_wh, export_wh)` of
-/// UTC day `day`; `history` its own earlier daily imports `(day, kWh)`.
+/// One of a household's own interval readings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnReading {
+    /// Interval start, ms since the epoch (UTC).
+    pub interval_start: i64,
+    pub import_wh: u64,
+    pub export_wh: u64,
+    /// PV generation where an inverter reports it.
+    pub generation_wh: Option<u64>,
+}
+
+/// One household's day: `readings` are its own readings (those of UTC day `day` are used);
+/// `history` its own earlier daily imports `(day, kWh)`. The day's generation is known only
+/// when every reading of the day carries it (a partial day of inverter data would understate
+/// it and overstate self-consumption).
 pub fn household_day(
     household_id: &str,
     region: &str,
     day: i64,
-    readings: &[(i64, u64, u64)],
+    readings: &[OwnReading],
     history: &[(i64, f64)],
     neighbours: Option<&RegionDay>,
 ) -> HouseholdDay {
     let (mut import, mut export, mut peak, mut solar) = (0.0, 0.0, 0.0, 0.0);
-    for &(t, i, e) in readings
+    let mut generation = Some(0.0);
+    let mut any = false;
+    for r in readings
         .iter()
-        .filter(|r| r.0.div_euclid(86_400_000) == day)
+        .filter(|r| r.interval_start.div_euclid(86_400_000) == day)
     {
-        let kwh = i as f64 / 1000.0;
+        any = true;
+        let kwh = r.import_wh as f64 / 1000.0;
         import += kwh;
-        export += e as f64 / 1000.0;
-        let secs = t.div_euclid(1000);
+        export += r.export_wh as f64 / 1000.0;
+        generation = generation
+            .zip(r.generation_wh)
+            .map(|(g, w)| g + w as f64 / 1000.0);
+        let secs = r.interval_start.div_euclid(1000);
         let local_hour = ((secs + amsterdam_offset(secs)).rem_euclid(86_400) / 3_600) as u32;
         if PEAK_HOURS.contains(&local_hour) {
             peak += kwh;
@@ -60,6 +79,7 @@ pub fn household_day(
         day,
         import_kwh: import,
         export_kwh: export,
+        generation_kwh: generation.filter(|_| any),
         peak_kwh: peak,
         solar_hours_kwh: solar,
         baseline_kwh: baseline(history, day),
@@ -72,9 +92,14 @@ pub fn household_day(
 mod tests {
     use super::*;
 
-    fn own(day: i64, wh: u64) -> Vec<(i64, u64, u64)> {
+    fn own(day: i64, wh: u64) -> Vec<OwnReading> {
         (0..96)
-            .map(|k| (day * 86_400_000 + k * 900_000, wh, 0))
+            .map(|k| OwnReading {
+                interval_start: day * 86_400_000 + k * 900_000,
+                import_wh: wh,
+                export_wh: 0,
+                generation_wh: None,
+            })
             .collect()
     }
 
@@ -82,13 +107,42 @@ mod tests {
     fn peak_and_solar_hours_follow_amsterdam_time() {
         let day = 18_444; // 2020-07-01, UTC+2
         let mut r = own(day, 0);
-        r[15 * 4].1 = 1_000; // 15:00 UTC = 17:00 local: peak
-        r[10 * 4].1 = 500; // 10:00 UTC = 12:00 local: solar hours
+        r[15 * 4].import_wh = 1_000; // 15:00 UTC = 17:00 local: peak
+        r[10 * 4].import_wh = 500; // 10:00 UTC = 12:00 local: solar hours
         let d = household_day("h", "R", day, &r, &[], None);
         assert_eq!(d.import_kwh, 1.5);
         assert_eq!(d.peak_kwh, 1.0);
         assert_eq!(d.solar_hours_kwh, 0.5);
         assert_eq!(d.baseline_kwh, None);
+        assert_eq!(d.generation_kwh, None);
+    }
+
+    #[test]
+    fn generation_is_known_only_for_a_day_the_inverter_reported_whole() {
+        let day = 18_444;
+        let mut r = own(day, 100);
+        for (k, x) in r.iter_mut().enumerate() {
+            x.generation_wh = Some(if (40..56).contains(&k) { 500 } else { 0 });
+            x.export_wh = if (40..56).contains(&k) { 200 } else { 0 };
+        }
+        // The next day's readings are not this day's.
+        r.extend(own(day + 1, 7).into_iter().map(|x| OwnReading {
+            generation_wh: Some(9_999),
+            ..x
+        }));
+        let d = household_day("h", "R", day, &r, &[], None);
+        assert_eq!(d.generation_kwh, Some(8.0));
+        assert!((d.export_kwh - 3.2).abs() < 1e-9);
+        assert!((d.self_consumption().unwrap() - 0.6).abs() < 1e-9);
+        // One interval without inverter data: the day's generation is unknown, not understated.
+        r[3].generation_wh = None;
+        let d = household_day("h", "R", day, &r, &[], None);
+        assert_eq!((d.generation_kwh, d.self_consumption()), (None, None));
+        // No readings that day: nothing is known.
+        assert_eq!(
+            household_day("h", "R", day + 5, &r, &[], None).generation_kwh,
+            None
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames};
 use zeal_embedded::store::{ParquetStore, TableSpec, Values};
 use zeal_game::day::{BASELINE_DAYS, BUCKETS};
-use zeal_game::metrics::{RegionDay, household_day};
+use zeal_game::metrics::{OwnReading, RegionDay, household_day};
 use zeal_game::{HouseholdDay, engine::all_events};
 use zeal_protocol::round::directory::Directory;
 
@@ -57,6 +57,16 @@ pub const MIGRATIONS: &[Migration] = &[
         ORDER BY (household_id, day, kind, code)",
         min_server: None,
     },
+    // Prosumers' own generation (HouseholdReading v2) and what follows from it. Rows written
+    // before read NaN: unknown, like a household without an inverter.
+    Migration {
+        id: "0008_household_daily_generation",
+        sql: "ALTER TABLE household_daily
+            ADD COLUMN generation_kwh Float64 DEFAULT nan AFTER export_kwh,
+            ADD COLUMN self_consumption Float64 DEFAULT nan AFTER generation_kwh,
+            ADD COLUMN self_sufficiency Float64 DEFAULT nan AFTER self_consumption",
+        min_server: None,
+    },
 ];
 
 /// The embedded store's versions of the tables.
@@ -79,6 +89,12 @@ pub struct DailyRow {
     pub day: u16,
     pub import_kwh: f64,
     pub export_kwh: f64,
+    /// Own PV generation (NaN: unknown, no inverter data).
+    pub generation_kwh: f64,
+    /// Share of the generation used at home, 0-1 (NaN: unknown).
+    pub self_consumption: f64,
+    /// Share of the use covered by own generation, 0-1 (NaN: unknown).
+    pub self_sufficiency: f64,
     pub peak_kwh: f64,
     pub solar_hours_kwh: f64,
     pub baseline_kwh: f64,
@@ -107,6 +123,9 @@ fn daily_row(d: &HouseholdDay, now: u32) -> DailyRow {
         day: d.day.clamp(0, i64::from(u16::MAX)) as u16,
         import_kwh: d.import_kwh,
         export_kwh: d.export_kwh,
+        generation_kwh: d.generation_kwh.unwrap_or(f64::NAN),
+        self_consumption: d.self_consumption().unwrap_or(f64::NAN),
+        self_sufficiency: d.self_sufficiency().unwrap_or(f64::NAN),
         peak_kwh: d.peak_kwh,
         solar_hours_kwh: d.solar_hours_kwh,
         baseline_kwh: d.baseline_kwh.unwrap_or(f64::NAN),
@@ -284,6 +303,18 @@ impl GameStore for ParquetStore {
                     "export_kwh",
                     f(daily.iter().map(|r| r.export_kwh).collect()),
                 ),
+                (
+                    "generation_kwh",
+                    f(daily.iter().map(|r| r.generation_kwh).collect()),
+                ),
+                (
+                    "self_consumption",
+                    f(daily.iter().map(|r| r.self_consumption).collect()),
+                ),
+                (
+                    "self_sufficiency",
+                    f(daily.iter().map(|r| r.self_sufficiency).collect()),
+                ),
                 ("peak_kwh", f(daily.iter().map(|r| r.peak_kwh).collect())),
                 (
                     "solar_hours_kwh",
@@ -433,8 +464,8 @@ pub async fn run_gamify<S: GameStore>(
     let _ = BASELINE_DAYS;
     let mut replay =
         Replay::start(&s.kafka, "zeal-gamify", &[&s.topics.readings], 0, i64::MAX).await?;
-    // household -> (region, its 15-minute (interval start, import, export)).
-    type Readings = Vec<(i64, u64, u64)>;
+    // household -> (region, its 15-minute readings).
+    type Readings = Vec<OwnReading>;
     let mut homes: BTreeMap<String, (String, Readings)> = BTreeMap::new();
     while let Some(r) = replay.next().await? {
         match crate::disaggregate::verify_reading(&r, &dir, "gamify") {
@@ -443,7 +474,12 @@ pub async fn run_gamify<S: GameStore>(
                 let e = homes
                     .entry(m.household_id.clone())
                     .or_insert_with(|| (m.region.clone(), Vec::new()));
-                e.1.push((m.interval_start, m.import_wh as u64, m.export_wh as u64));
+                e.1.push(OwnReading {
+                    interval_start: m.interval_start,
+                    import_wh: m.import_wh.max(0) as u64,
+                    export_wh: m.export_wh.max(0) as u64,
+                    generation_wh: m.generation_wh.map(|g| g.max(0) as u64),
+                });
             }
             Ok(_) => {}
             Err(letter) => {
@@ -459,9 +495,11 @@ pub async fn run_gamify<S: GameStore>(
         report.households += 1;
         // Own daily imports, for baselines (complete days only).
         let mut per_day: BTreeMap<i64, (f64, usize)> = BTreeMap::new();
-        for (t, i, _) in readings {
-            let e = per_day.entry(t.div_euclid(86_400_000)).or_default();
-            e.0 += *i as f64 / 1000.0;
+        for r in readings {
+            let e = per_day
+                .entry(r.interval_start.div_euclid(86_400_000))
+                .or_default();
+            e.0 += r.import_wh as f64 / 1000.0;
             e.1 += 1;
         }
         let history: Vec<(i64, f64)> = per_day

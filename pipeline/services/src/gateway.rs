@@ -167,8 +167,17 @@ impl GatewayService {
         })
     }
 
-    /// Records a meter's values for an interval (one value per channel).
-    pub fn record_reading(&mut self, meter_id: &str, interval_start: i64, values: Vec<u64>) {
+    /// Records a meter's values for an interval (one value per channel). A meter that opted in
+    /// to share its readings also publishes them (`import_wh`, `export_wh` = the first two
+    /// channels) with `generation_wh`, its PV generation where an inverter reports it; the
+    /// generation is never a round channel.
+    pub fn record_reading(
+        &mut self,
+        meter_id: &str,
+        interval_start: i64,
+        values: Vec<u64>,
+        generation_wh: Option<u64>,
+    ) {
         let Some(a) = self.agents.get_mut(meter_id) else {
             return;
         };
@@ -180,6 +189,7 @@ impl GatewayService {
                 interval_seconds: self.settings.protocol.interval_seconds as i32,
                 import_wh: values[0] as i64,
                 export_wh: values[1] as i64,
+                generation_wh: generation_wh.map(|g| g as i64),
                 signature: Vec::new(),
             };
             zeal_protocol::round::crypto::sign_message(a.secrets(), &mut r);

@@ -66,6 +66,15 @@ fn stopping(s: &Shutdown) -> bool {
     *s.borrow()
 }
 
+/// Resolves once `shutdown` turns true (or its sender is gone).
+pub async fn stopped(mut shutdown: Shutdown) {
+    while !*shutdown.borrow() {
+        if shutdown.changed().await.is_err() {
+            break;
+        }
+    }
+}
+
 /// How often services refresh their consumer-lag gauges (a watermark request per partition).
 const LAG_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 

@@ -225,7 +225,7 @@ pub(crate) fn symbol<T: serde::Serialize>(value: &T) -> String {
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
-    mut shutdown: crate::Shutdown,
+    shutdown: crate::Shutdown,
 ) -> std::io::Result<SocketAddr> {
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(addr).await?;
@@ -248,15 +248,8 @@ pub async fn serve(
         )
         .route("/healthz", get(|| async { "ok\n" }));
     tokio::spawn(async move {
-        let stop = async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
         if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
+            .with_graceful_shutdown(crate::stopped(shutdown))
             .await
         {
             tracing::warn!(error = %e, "metrics endpoint stopped");

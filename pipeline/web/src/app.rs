@@ -35,7 +35,7 @@ pub async fn serve(
     addr: SocketAddr,
     store: Store,
     settings: WebSettings,
-    mut shutdown: Shutdown,
+    shutdown: Shutdown,
 ) -> Result<SocketAddr, WebError> {
     store.prepare().await?;
     let state = Arc::new(AppState { store, settings });
@@ -47,15 +47,8 @@ pub async fn serve(
         .local_addr()
         .map_err(|source| WebError::Bind { addr, source })?;
     tokio::spawn(async move {
-        let stop = async move {
-            while !*shutdown.borrow() {
-                if shutdown.changed().await.is_err() {
-                    break;
-                }
-            }
-        };
         if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(stop)
+            .with_graceful_shutdown(zeal_services::stopped(shutdown))
             .await
         {
             tracing::error!(error = %e, "web app stopped");

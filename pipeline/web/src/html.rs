@@ -296,7 +296,7 @@ pub fn household(v: &HouseholdView) -> String {
                 "<section id=\"solar\"><h2>Solar</h2><div class=\"grid2\">\
                  <div class=\"stat\"><div class=\"muted\">Fed to the grid today</div><span class=\"big\" id=\"today-export\">{:.2}</span> kWh</div>\
                  <div class=\"stat\"><div class=\"muted\">This month</div><span class=\"big\" id=\"month-export\">{:.2}</span> kWh</div>\
-                 <div class=\"stat\"><div class=\"muted\">Used in sunny hours today (11-15)</div><span class=\"big\" id=\"today-solar-hours\">{:.2}</span> kWh</div></div>{}</section>",
+                 <div class=\"stat\"><div class=\"muted\">Used in sunny hours today (11-15)</div><span class=\"big\" id=\"today-solar-hours\">{:.2}</span> kWh</div></div>{}{}</section>",
                 today.export_kwh,
                 m.export_kwh,
                 today.solar_hours_kwh,
@@ -304,7 +304,8 @@ pub fn household(v: &HouseholdView) -> String {
                     "<p>Your panels fed the grid this month: you are a prosumer.</p>"
                 } else {
                     "<p class=\"muted\">No export measured this month.</p>"
-                }
+                },
+                own_generation(today, m)
             );
         }
         _ => s.push_str(
@@ -474,6 +475,26 @@ pub fn operator(d: &OperatorData) -> String {
     }
     s.push_str("</table></section>");
     page("Operator", &s)
+}
+
+/// Self-consumption and self-sufficiency, where the household's inverter reports generation.
+fn own_generation(today: &Comparison, month: &Comparison) -> String {
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.0}", v * 100.0));
+    match today.generation_kwh {
+        Some(g) => format!(
+            "<h3>Your own generation</h3><div id=\"generation\" class=\"grid2\">\
+             <div class=\"stat\"><div class=\"muted\">Generated today</div><span class=\"big\" id=\"today-generation\">{g:.2}</span> kWh</div>\
+             <div class=\"stat\"><div class=\"muted\">Of it used at home (self-consumption)</div><span class=\"big\" id=\"today-self-consumption\">{}</span> %</div>\
+             <div class=\"stat\"><div class=\"muted\">Your use from your own panels today (self-sufficiency)</div><span class=\"big\" id=\"today-self-sufficiency\">{}</span> %</div>\
+             <div class=\"stat\"><div class=\"muted\">Self-sufficiency this month</div><span class=\"big\" id=\"month-self-sufficiency\">{}</span> %</div></div>",
+            pct(today.self_consumption),
+            pct(today.self_sufficiency),
+            pct(month.self_sufficiency),
+        ),
+        None => "<p class=\"muted\" id=\"no-generation\">Self-consumption and self-sufficiency need your \
+                 solar inverter's generation: a smart meter alone sees only what crosses it.</p>"
+            .to_string(),
+    }
 }
 
 #[cfg(test)]

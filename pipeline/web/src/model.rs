@@ -5,7 +5,8 @@
 //! the latest `stage` event (`aware` before any), today is the household's latest day in
 //! `household_daily` and the month that day's calendar month.
 
-use zeal_game::HouseholdDay;
+pub use zeal_game::HouseholdDay;
+pub use zeal_game::engine::GameEvent;
 use zeal_game::engine::level_of;
 use zeal_game::journey::{Criterion, Stage};
 use zeal_meters::civil::{civil_from_days, days_from_civil};
@@ -94,76 +95,35 @@ impl Profile {
     }
 }
 
-/// One row of `household_daily`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DailyRow {
-    pub day: i64,
-    pub region: String,
-    pub import_kwh: f64,
-    pub export_kwh: f64,
-    pub peak_kwh: f64,
-    pub solar_hours_kwh: f64,
-    pub baseline_kwh: Option<f64>,
-    pub region_average_kwh: Option<f64>,
-    pub efficient_kwh: Option<f64>,
+/// A household's day from a `household_daily` row: `day, region, import, export, peak,
+/// solar_hours, baseline, region_average, efficient, generation` (NaN: not known; a missing or
+/// empty generation cell, as in rows written before the column existed, too).
+pub fn day_from_cells(household_id: &str, c: &[String]) -> Option<HouseholdDay> {
+    Some(HouseholdDay {
+        household_id: household_id.to_string(),
+        day: parse_day(c.first()?)?,
+        region: c.get(1)?.clone(),
+        import_kwh: num(c.get(2)?)?,
+        export_kwh: num(c.get(3)?)?,
+        peak_kwh: num(c.get(4)?)?,
+        solar_hours_kwh: num(c.get(5)?)?,
+        baseline_kwh: num(c.get(6)?).and_then(known),
+        region_average_kwh: num(c.get(7)?).and_then(known),
+        efficient_kwh: num(c.get(8)?).and_then(known),
+        generation_kwh: c.get(9).and_then(|g| num(g)).and_then(known),
+    })
 }
 
-impl DailyRow {
-    /// From `day, region, import, export, peak, solar_hours, baseline, region_average, efficient`.
-    pub fn from_cells(c: &[String]) -> Option<DailyRow> {
-        Some(DailyRow {
-            day: parse_day(c.first()?)?,
-            region: c.get(1)?.clone(),
-            import_kwh: num(c.get(2)?)?,
-            export_kwh: num(c.get(3)?)?,
-            peak_kwh: num(c.get(4)?)?,
-            solar_hours_kwh: num(c.get(5)?)?,
-            baseline_kwh: num(c.get(6)?).and_then(known),
-            region_average_kwh: num(c.get(7)?).and_then(known),
-            efficient_kwh: num(c.get(8)?).and_then(known),
-        })
-    }
-
-    /// The game's view of the row.
-    pub fn household_day(&self, household_id: &str) -> HouseholdDay {
-        HouseholdDay {
-            household_id: household_id.to_string(),
-            region: self.region.clone(),
-            day: self.day,
-            import_kwh: self.import_kwh,
-            export_kwh: self.export_kwh,
-            peak_kwh: self.peak_kwh,
-            solar_hours_kwh: self.solar_hours_kwh,
-            baseline_kwh: self.baseline_kwh,
-            region_average_kwh: self.region_average_kwh,
-            efficient_kwh: self.efficient_kwh,
-        }
-    }
-}
-
-/// One row of `gamification_events`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventRow {
-    pub household_id: String,
-    pub day: i64,
-    pub kind: String,
-    pub code: String,
-    pub points: u32,
-    pub reason: String,
-}
-
-impl EventRow {
-    /// From `household_id, day, kind, code, points, reason`.
-    pub fn from_cells(c: &[String]) -> Option<EventRow> {
-        Some(EventRow {
-            household_id: c.first()?.clone(),
-            day: parse_day(c.get(1)?)?,
-            kind: c.get(2)?.clone(),
-            code: c.get(3)?.clone(),
-            points: c.get(4)?.parse().ok()?,
-            reason: c.get(5)?.clone(),
-        })
-    }
+/// An award from a `gamification_events` row: `household_id, day, kind, code, points, reason`.
+pub fn event_from_cells(c: &[String]) -> Option<GameEvent> {
+    Some(GameEvent {
+        household_id: c.first()?.clone(),
+        day: parse_day(c.get(1)?)?,
+        kind: c.get(2)?.clone(),
+        code: c.get(3)?.clone(),
+        points: c.get(4)?.parse().ok()?,
+        reason: c.get(5)?.clone(),
+    })
 }
 
 /// One row of `appliance_usage`.
@@ -199,7 +159,7 @@ pub struct Standing {
 
 impl Standing {
     /// Over the events of one household.
-    pub fn of(events: &[EventRow]) -> Standing {
+    pub fn of(events: &[GameEvent]) -> Standing {
         let points = events.iter().map(|e| e.points).sum();
         let stage = events
             .iter()
@@ -225,12 +185,18 @@ pub struct Comparison {
     pub solar_hours_kwh: f64,
     pub average_kwh: Option<f64>,
     pub efficient_kwh: Option<f64>,
+    /// Own generation over the days where the inverter reported it.
+    pub generation_kwh: Option<f64>,
+    /// Self-consumption over those days: 1 - export / generation.
+    pub self_consumption: Option<f64>,
+    /// Self-sufficiency over those days: self-used generation / (import + self-used generation).
+    pub self_sufficiency: Option<f64>,
 }
 
 impl Comparison {
     /// Over `rows`.
-    pub fn over(rows: &[&DailyRow]) -> Comparison {
-        let sum_known = |f: &dyn Fn(&DailyRow) -> Option<f64>| {
+    pub fn over(rows: &[&HouseholdDay]) -> Comparison {
+        let sum_known = |f: &dyn Fn(&HouseholdDay) -> Option<f64>| {
             let v: Vec<f64> = rows.iter().filter_map(|r| f(r)).collect();
             (!v.is_empty()).then(|| v.iter().sum())
         };
@@ -241,6 +207,24 @@ impl Comparison {
             solar_hours_kwh: rows.iter().map(|r| r.solar_hours_kwh).sum(),
             average_kwh: sum_known(&|r| r.region_average_kwh),
             efficient_kwh: sum_known(&|r| r.efficient_kwh),
+            generation_kwh: sum_known(&|r| r.generation_kwh),
+            self_consumption: {
+                let g = sum_known(&|r| r.generation_kwh);
+                let e = sum_known(&|r| r.generation_kwh.map(|_| r.export_kwh));
+                g.zip(e)
+                    .filter(|(g, _)| *g >= zeal_game::day::MIN_GENERATION_KWH)
+                    .map(|(g, e)| ((g - e) / g).clamp(0.0, 1.0))
+            },
+            self_sufficiency: {
+                let own = sum_known(&|r| r.generation_kwh.map(|g| (g - r.export_kwh).max(0.0)));
+                let used = sum_known(&|r| {
+                    r.generation_kwh
+                        .map(|g| r.import_kwh + (g - r.export_kwh).max(0.0))
+                });
+                own.zip(used)
+                    .filter(|(_, u)| *u > 0.0)
+                    .map(|(o, u)| (o / u).clamp(0.0, 1.0))
+            },
         }
     }
 }
@@ -264,39 +248,35 @@ pub struct HouseholdView {
     /// The latest day's calendar month (`YYYY-MM`) and its comparison.
     pub month: Option<(String, Comparison)>,
     /// The last 14 days (oldest first) for the chart.
-    pub recent: Vec<DailyRow>,
+    pub recent: Vec<HouseholdDay>,
     pub breakdown: Option<Breakdown>,
     /// Badges earned: (day, code, reason).
     pub badges: Vec<(i64, String, String)>,
     /// The latest events, newest first.
-    pub latest: Vec<EventRow>,
+    pub latest: Vec<GameEvent>,
 }
 
 impl HouseholdView {
     /// The page of `profile` from its rows.
     pub fn build(
         profile: Profile,
-        daily: &[DailyRow],
-        events: &[EventRow],
+        daily: &[HouseholdDay],
+        events: &[GameEvent],
         usage: &[UsageRow],
     ) -> HouseholdView {
         let standing = Standing::of(events);
         let last = daily.iter().map(|d| d.day).max();
-        let history: Vec<HouseholdDay> = daily
-            .iter()
-            .map(|d| d.household_day(&profile.household_id))
-            .collect();
         let next = standing
             .stage
             .next()
-            .map(|s| (s, s.criteria(&history, last.unwrap_or(0), standing.level)));
+            .map(|s| (s, s.criteria(daily, last.unwrap_or(0), standing.level)));
         let today = last.map(|day| {
-            let rows: Vec<&DailyRow> = daily.iter().filter(|d| d.day == day).collect();
+            let rows: Vec<&HouseholdDay> = daily.iter().filter(|d| d.day == day).collect();
             (day, Comparison::over(&rows))
         });
         let month = last.map(|day| {
             let (y, m, _) = civil_from_days(day);
-            let rows: Vec<&DailyRow> = daily
+            let rows: Vec<&HouseholdDay> = daily
                 .iter()
                 .filter(|d| {
                     let (yy, mm, _) = civil_from_days(d.day);
@@ -305,7 +285,7 @@ impl HouseholdView {
                 .collect();
             (format!("{y:04}-{m:02}"), Comparison::over(&rows))
         });
-        let recent: Vec<DailyRow> = daily
+        let recent: Vec<HouseholdDay> = daily
             .iter()
             .filter(|d| last.is_some_and(|l| d.day > l - 14))
             .cloned()
@@ -324,7 +304,7 @@ impl HouseholdView {
             .filter(|e| e.kind == "badge")
             .map(|e| (e.day, e.code.clone(), e.reason.clone()))
             .collect();
-        let mut latest: Vec<EventRow> = events.to_vec();
+        let mut latest: Vec<GameEvent> = events.to_vec();
         latest.sort_by(|a, b| (b.day, &a.kind, &a.code).cmp(&(a.day, &b.kind, &b.code)));
         latest.truncate(12);
         HouseholdView {
@@ -351,12 +331,12 @@ pub struct LeaderboardRow {
 
 /// The named households of a region by points (ties by name); those that did not opt in to be
 /// named are left out entirely.
-pub fn leaderboard(profiles: &[Profile], events: &[EventRow]) -> Vec<LeaderboardRow> {
+pub fn leaderboard(profiles: &[Profile], events: &[GameEvent]) -> Vec<LeaderboardRow> {
     let mut rows: Vec<LeaderboardRow> = profiles
         .iter()
         .filter(|p| p.leaderboard)
         .map(|p| {
-            let own: Vec<EventRow> = events
+            let own: Vec<GameEvent> = events
                 .iter()
                 .filter(|e| e.household_id == p.household_id)
                 .cloned()

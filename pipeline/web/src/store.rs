@@ -8,7 +8,9 @@
 //! from the private totals.
 
 use crate::WebError;
-use crate::model::{DailyRow, EventRow, OperatorData, Profile, UsageRow};
+use crate::model::{
+    GameEvent, HouseholdDay, OperatorData, Profile, UsageRow, day_from_cells, event_from_cells,
+};
 use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
 use zeal_embedded::store::{ParquetStore, TableSpec, Values};
 
@@ -33,11 +35,13 @@ pub const HOUSEHOLDS: TableSpec = TableSpec {
     key: &["household_id"],
 };
 
-/// Every table the app reads from the embedded store.
-fn embedded_tables() -> Vec<TableSpec> {
-    let mut t = zeal_services::sink::EMBEDDED_TABLES.to_vec();
-    t.push(HOUSEHOLDS);
-    t
+/// The embedded store's spec of `table` (the pipeline's tables and `households`).
+fn embedded_table(table: &str) -> Option<TableSpec> {
+    zeal_services::sink::EMBEDDED_TABLES
+        .iter()
+        .chain([&HOUSEHOLDS])
+        .find(|t| t.name == table)
+        .copied()
 }
 
 /// The backing store.
@@ -63,8 +67,8 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `sql` (with `{FINAL}` where ClickHouse needs it) and returns rows of text cells.
-    /// An embedded table that was never written reads as empty.
+    /// Runs `sql` over `table` (with `{FINAL}` where ClickHouse needs it) and returns rows of
+    /// text cells. The embedded store loads only `table`; one never written reads as empty.
     async fn rows(&self, table: &str, sql: &str) -> Result<Vec<Vec<String>>, WebError> {
         match self {
             Store::ClickHouse(w) => {
@@ -76,11 +80,12 @@ impl Store {
                     .collect())
             }
             Store::Embedded(p) => {
-                if !p.dir().join(table).exists() {
+                let Some(spec) = embedded_table(table).filter(|_| p.dir().join(table).exists())
+                else {
                     return Ok(Vec::new());
-                }
+                };
                 let sql = sql.replace("{FINAL}", "");
-                let df = tokio::task::block_in_place(|| p.query(&sql, &embedded_tables()))?;
+                let df = tokio::task::block_in_place(|| p.query(&sql, &[spec]))?;
                 let columns = df.columns();
                 let mut out = Vec::with_capacity(df.height());
                 for i in 0..df.height() {
@@ -96,34 +101,29 @@ impl Store {
         }
     }
 
-    /// A household's profile.
-    pub async fn profile(&self, household_id: &str) -> Result<Option<Profile>, WebError> {
+    /// The profiles whose `column` (`household_id` or `region`) equals `value`.
+    async fn profiles(&self, column: &str, value: &str) -> Result<Vec<Profile>, WebError> {
         let rows = self
             .rows(
                 "households",
                 &format!(
                     "SELECT household_id, region, display_name, share_readings, leaderboard \
-                     FROM households {{FINAL}} WHERE household_id = {}",
-                    lit(household_id)
-                ),
-            )
-            .await?;
-        Ok(rows.iter().find_map(|r| Profile::from_cells(r)))
-    }
-
-    /// Every profile of a region.
-    pub async fn profiles_in(&self, region: &str) -> Result<Vec<Profile>, WebError> {
-        let rows = self
-            .rows(
-                "households",
-                &format!(
-                    "SELECT household_id, region, display_name, share_readings, leaderboard \
-                     FROM households {{FINAL}} WHERE region = {}",
-                    lit(region)
+                     FROM households {{FINAL}} WHERE {column} = {}",
+                    lit(value)
                 ),
             )
             .await?;
         Ok(rows.iter().filter_map(|r| Profile::from_cells(r)).collect())
+    }
+
+    /// A household's profile.
+    pub async fn profile(&self, household_id: &str) -> Result<Option<Profile>, WebError> {
+        Ok(self.profiles("household_id", household_id).await?.pop())
+    }
+
+    /// Every profile of a region.
+    pub async fn profiles_in(&self, region: &str) -> Result<Vec<Profile>, WebError> {
+        self.profiles("region", region).await
     }
 
     /// Saves (or replaces) a profile.
@@ -160,28 +160,28 @@ impl Store {
     }
 
     /// A household's daily rows, oldest first.
-    pub async fn daily(&self, household_id: &str) -> Result<Vec<DailyRow>, WebError> {
+    pub async fn daily(&self, household_id: &str) -> Result<Vec<HouseholdDay>, WebError> {
         let rows = self
             .rows(
                 "household_daily",
                 &format!(
                     "SELECT day, region, import_kwh, export_kwh, peak_kwh, solar_hours_kwh, \
-                     baseline_kwh, region_average_kwh, efficient_kwh \
+                     baseline_kwh, region_average_kwh, efficient_kwh, generation_kwh \
                      FROM household_daily {{FINAL}} WHERE household_id = {}",
                     lit(household_id)
                 ),
             )
             .await?;
-        let mut out: Vec<DailyRow> = rows
+        let mut out: Vec<HouseholdDay> = rows
             .iter()
-            .filter_map(|r| DailyRow::from_cells(r))
+            .filter_map(|r| day_from_cells(household_id, r))
             .collect();
         out.sort_by_key(|d| d.day);
         Ok(out)
     }
 
     /// The game's events of some households.
-    pub async fn events(&self, household_ids: &[String]) -> Result<Vec<EventRow>, WebError> {
+    pub async fn events(&self, household_ids: &[String]) -> Result<Vec<GameEvent>, WebError> {
         if household_ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -196,10 +196,7 @@ impl Store {
                 ),
             )
             .await?;
-        let mut out: Vec<EventRow> = rows
-            .iter()
-            .filter_map(|r| EventRow::from_cells(r))
-            .collect();
+        let mut out: Vec<GameEvent> = rows.iter().filter_map(|r| event_from_cells(r)).collect();
         out.sort_by(|a, b| (a.day, &a.kind, &a.code).cmp(&(b.day, &b.kind, &b.code)));
         Ok(out)
     }

@@ -2,7 +2,7 @@
 //! width of the screen through their `viewBox`.
 
 use crate::html::esc;
-use crate::model::{DailyRow, format_day};
+use crate::model::{HouseholdDay, format_day};
 use std::fmt::Write;
 
 const W: f64 = 320.0;
@@ -13,7 +13,7 @@ const TOP: f64 = 10.0;
 
 /// The household's daily use (bars) against the region's average household (dots on a line)
 /// and the efficient neighbours' mark (dashed), over `days` (oldest first).
-pub fn daily_chart(days: &[DailyRow]) -> String {
+pub fn daily_chart(days: &[HouseholdDay]) -> String {
     if days.is_empty() {
         return String::new();
     }
@@ -64,7 +64,7 @@ pub fn daily_chart(days: &[DailyRow]) -> String {
             );
         }
     }
-    let line = |f: &dyn Fn(&DailyRow) -> Option<f64>, class: &str| -> String {
+    let line = |f: &dyn Fn(&HouseholdDay) -> Option<f64>, class: &str| -> String {
         let pts: Vec<String> = days
             .iter()
             .enumerate()
@@ -138,12 +138,14 @@ pub fn progress(fraction: f64) -> String {
 mod tests {
     use super::*;
 
-    fn day(d: i64, kwh: f64, avg: Option<f64>) -> DailyRow {
-        DailyRow {
+    fn day(d: i64, kwh: f64, avg: Option<f64>) -> HouseholdDay {
+        HouseholdDay {
+            household_id: "h".into(),
             day: d,
             region: "R".into(),
             import_kwh: kwh,
             export_kwh: 0.0,
+            generation_kwh: None,
             peak_kwh: 0.0,
             solar_hours_kwh: 0.0,
             baseline_kwh: None,

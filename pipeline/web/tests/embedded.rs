@@ -86,12 +86,16 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         })
         .await
         .unwrap();
-    let daily = |id: &str, import: f64| DailyRow {
+    // m1 has an inverter (5 kWh generated, 1.25 exported); m2 a meter only.
+    let daily = |id: &str, import: f64, generation: f64| DailyRow {
         household_id: id.into(),
         region: "NL-A".into(),
         day,
         import_kwh: import,
         export_kwh: 1.25,
+        generation_kwh: generation,
+        self_consumption: (generation - 1.25) / generation,
+        self_sufficiency: (generation - 1.25) / (import + generation - 1.25),
         peak_kwh: 0.5,
         solar_hours_kwh: 2.0,
         baseline_kwh: f64::NAN,
@@ -111,7 +115,7 @@ async fn pages_over_the_embedded_store_show_its_rows() {
     };
     store
         .write_game(
-            &[daily("NL-A-m1", 5.5), daily("NL-A-m2", 12.0)],
+            &[daily("NL-A-m1", 5.5, 5.0), daily("NL-A-m2", 12.0, f64::NAN)],
             &[
                 event("NL-A-m1", "points", "below_average", 5),
                 event("NL-A-m1", "points", "efficient_neighbour", 10),
@@ -190,9 +194,18 @@ async fn pages_over_the_embedded_store_show_its_rows() {
     assert_eq!(value(&page, "today-average"), "9.50");
     assert_eq!(value(&page, "today-efficient"), "6.00");
     assert_eq!(value(&page, "today-export"), "1.25");
+    assert_eq!(value(&page, "today-generation"), "5.00");
+    assert_eq!(value(&page, "today-self-consumption"), "75");
+    assert_eq!(value(&page, "today-self-sufficiency"), "41"); // 3.75 of 9.25 kWh
+    assert_eq!(value(&page, "month-self-sufficiency"), "41");
+    assert!(!page.contains("id=\"no-generation\""));
     assert_eq!(value(&page, "today-day"), "2020-07-01");
     assert!(page.contains("data-appliance=\"heat_pump\""));
     assert!(page.contains("Among the most efficient 20 %"));
+    // A household without inverter data gets no shares, and is told why.
+    let (status, _, page) = request(addr, "GET", "/household/NL-A-m2", "").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"no-generation\"") && !page.contains("today-self-consumption"));
 
     let (_, _, board) = request(addr, "GET", "/leaderboard/NL-A", "").await;
     assert!(

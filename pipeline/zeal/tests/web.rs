@@ -276,6 +276,86 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
     let quiet = browser.text("#household-id").await.unwrap().unwrap();
     assert_ne!(quiet, id, "another simulated household");
 
+    // A prosumer whose inverter reports generation joins by meter id: its page shows
+    // self-consumption and self-sufficiency as README's SQL computes them.
+    let prosumers = admin
+        .query_text(&format!(
+            "SELECT household_id, region FROM {db}.household_daily FINAL \
+             WHERE NOT isNaN(generation_kwh) AND generation_kwh > 1 \
+             AND household_id NOT IN ('{id}', '{quiet}') ORDER BY household_id LIMIT 1"
+        ))
+        .await
+        .unwrap();
+    let (pv, pv_region) = prosumers
+        .trim()
+        .split_once('\t')
+        .expect("a demo household with PV generation on a July day");
+    browser
+        .click_and_wait_navigation(&format!("location.href = '{base}/join'"))
+        .await
+        .unwrap();
+    browser
+        .click_and_wait_navigation(&format!(
+            "document.getElementById('region').value = '{pv_region}';
+             document.getElementById('display_name').value = 'Zonnige Buren';
+             document.getElementById('meter_id').value = '{pv}';
+             document.getElementById('share_readings').checked = true;
+             document.getElementById('join').submit();"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text("#household-id").await.unwrap().as_deref(),
+        Some(pv)
+    );
+    let shares = admin
+        .query_text(&format!(
+            "SELECT generation_kwh, self_consumption, self_sufficiency FROM {db}.household_daily FINAL \
+             WHERE household_id = '{pv}' ORDER BY day DESC LIMIT 1"
+        ))
+        .await
+        .unwrap();
+    let shares: Vec<f64> = shares
+        .trim()
+        .split('\t')
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let month = admin
+        .query_text(&format!(
+            "SELECT sumIf(greatest(generation_kwh - export_kwh, 0), NOT isNaN(generation_kwh)) \
+             / sumIf(import_kwh + greatest(generation_kwh - export_kwh, 0), NOT isNaN(generation_kwh)) \
+             FROM {db}.household_daily FINAL WHERE household_id = '{pv}' \
+             AND toStartOfMonth(day) = (SELECT toStartOfMonth(max(day)) FROM {db}.household_daily FINAL WHERE household_id = '{pv}')"
+        ))
+        .await
+        .unwrap();
+    let month: f64 = month.trim().parse().unwrap();
+    let pct = |v: f64| format!("{:.0}", v * 100.0);
+    assert_eq!(
+        text(&mut browser, "#today-generation").await,
+        kwh(shares[0])
+    );
+    assert_eq!(
+        text(&mut browser, "#today-self-consumption").await,
+        pct(shares[1])
+    );
+    assert_eq!(
+        text(&mut browser, "#today-self-sufficiency").await,
+        pct(shares[2])
+    );
+    assert_eq!(
+        text(&mut browser, "#month-self-sufficiency").await,
+        pct(month)
+    );
+    assert!(
+        (0.0..=1.0).contains(&shares[1]) && shares[2] > 0.0,
+        "{shares:?}"
+    );
+    browser
+        .screenshot_full_page(&shots.join("3b-prosumer.png"))
+        .await
+        .unwrap();
+
     // The leaderboard names only the household that opted in.
     browser
         .goto(&format!("{base}/leaderboard/NL-R01"))
@@ -335,33 +415,31 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .unwrap();
 
     // Bad addresses get a page that says what is wrong.
-    browser
-        .goto(&format!("{base}/household/NL-R09-m9999"))
-        .await
-        .unwrap();
-    assert!(
-        browser
-            .text("#problem h1")
-            .await
-            .unwrap()
-            .is_some_and(|t| t.contains("Unknown household"))
-    );
-    browser
-        .goto(&format!("{base}/household/not%20an%20id"))
-        .await
-        .unwrap();
-    assert!(
-        browser
-            .text("#problem h1")
-            .await
-            .unwrap()
-            .is_some_and(|t| t.contains("Not a household id"))
-    );
+    for (path, title) in [
+        ("household/NL-R09-m9999", "Unknown household"),
+        ("household/not%20an%20id", "Not a household id"),
+    ] {
+        browser.goto(&format!("{base}/{path}")).await.unwrap();
+        assert!(
+            browser
+                .text("#problem h1")
+                .await
+                .unwrap()
+                .is_some_and(|t| t.contains(title)),
+            "{path}"
+        );
+    }
     browser
         .screenshot(&shots.join("6-problem.png"))
         .await
         .unwrap();
-    for shot in ["1-join", "3-household", "4-leaderboard", "5-operator"] {
+    for shot in [
+        "1-join",
+        "3-household",
+        "3b-prosumer",
+        "4-leaderboard",
+        "5-operator",
+    ] {
         let bytes = std::fs::read(shots.join(format!("{shot}.png"))).unwrap();
         assert!(
             bytes.starts_with(b"\x89PNG") && bytes.len() > 10_000,
@@ -375,7 +453,7 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .fetch_all::<Count>("SELECT count() AS n FROM households FINAL WHERE region = 'NL-R01'")
         .await
         .unwrap();
-    assert_eq!(joined[0].n, 2);
+    assert_eq!(joined[0].n, 2 + u64::from(pv_region == "NL-R01"));
     drop(browser);
     drop(demo);
     let _ = std::fs::remove_dir_all(&data);

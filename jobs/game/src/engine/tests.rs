@@ -10,6 +10,7 @@ fn day(d: i64, import: f64) -> HouseholdDay {
         day: d,
         import_kwh: import,
         export_kwh: 0.0,
+        generation_kwh: None,
         peak_kwh: import * 0.35,
         solar_hours_kwh: import * 0.1,
         baseline_kwh: None,
@@ -160,6 +161,7 @@ fn the_journey_advances_stage_by_stage_and_never_back() {
     for k in 10..17 {
         history.push(HouseholdDay {
             export_kwh: 2.0,
+            generation_kwh: None,
             ..day(k, 9.0)
         });
     }

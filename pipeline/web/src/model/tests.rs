@@ -11,8 +11,8 @@ fn profile(id: &str, name: &str, named: bool) -> Profile {
     }
 }
 
-fn event(h: &str, day: i64, kind: &str, code: &str, points: u32) -> EventRow {
-    EventRow {
+fn event(h: &str, day: i64, kind: &str, code: &str, points: u32) -> GameEvent {
+    GameEvent {
         household_id: h.into(),
         day,
         kind: kind.into(),
@@ -22,12 +22,14 @@ fn event(h: &str, day: i64, kind: &str, code: &str, points: u32) -> EventRow {
     }
 }
 
-fn daily(day: i64, import: f64, avg: Option<f64>, eff: Option<f64>, export: f64) -> DailyRow {
-    DailyRow {
+fn daily(day: i64, import: f64, avg: Option<f64>, eff: Option<f64>, export: f64) -> HouseholdDay {
+    HouseholdDay {
+        household_id: "a".into(),
         day,
         region: "R".into(),
         import_kwh: import,
         export_kwh: export,
+        generation_kwh: None,
         peak_kwh: import * 0.1,
         solar_hours_kwh: import * 0.3,
         baseline_kwh: Some(import + 1.0),
@@ -62,7 +64,7 @@ fn days_and_times_parse_from_both_stores() {
     .iter()
     .map(|s| s.to_string())
     .collect();
-    let r = DailyRow::from_cells(&row).unwrap();
+    let r = day_from_cells("a", &row).unwrap();
     assert_eq!(
         (r.baseline_kwh, r.region_average_kwh, r.efficient_kwh),
         (None, Some(7.25), None)
@@ -195,4 +197,73 @@ fn operator_counts_group_by_region() {
     assert_eq!(d.deferred[0].1, days_from_civil(2020, 7, 1) * 86_400 + 900);
     assert_eq!(d.quarantined[0].2, 1_593_562_500);
     assert_eq!(d.dead_letters, vec![("bad_signature".to_string(), 3)]);
+}
+
+#[test]
+fn generation_shares_use_only_days_the_inverter_reported() {
+    let d0 = days_from_civil(2020, 7, 1);
+    let with = |day: i64, import: f64, export: f64, generation: Option<f64>| HouseholdDay {
+        generation_kwh: generation,
+        ..daily(day, import, None, None, export)
+    };
+    // Day 0: 10 generated, 4 exported, 5 imported. Day 1: no inverter data. Day 2: 6, 3, 9.
+    let rows = [
+        with(d0, 5.0, 4.0, Some(10.0)),
+        with(d0 + 1, 7.0, 2.0, None),
+        with(d0 + 2, 9.0, 3.0, Some(6.0)),
+    ];
+    let refs: Vec<&HouseholdDay> = rows.iter().collect();
+    let m = Comparison::over(&refs);
+    assert_eq!(m.generation_kwh, Some(16.0));
+    // 1 - 7/16 of the generation was used at home; 9 self-used of 9 + 14 imported.
+    assert!((m.self_consumption.unwrap() - 9.0 / 16.0).abs() < 1e-12);
+    assert!((m.self_sufficiency.unwrap() - 9.0 / 23.0).abs() < 1e-12);
+    // One day equals the game's own per-day shares (the household_daily columns).
+    let one = Comparison::over(&refs[..1]);
+    assert_eq!(one.self_consumption, rows[0].self_consumption());
+    assert_eq!(one.self_sufficiency, rows[0].self_sufficiency());
+    // Without inverter data nothing is claimed.
+    let none = Comparison::over(&refs[1..2]);
+    assert_eq!(
+        (
+            none.generation_kwh,
+            none.self_consumption,
+            none.self_sufficiency
+        ),
+        (None, None, None)
+    );
+    // A row with the generation cell (ClickHouse: nan; embedded store before the column: empty).
+    let cells = |g: &str| -> Vec<String> {
+        [
+            "2020-07-01",
+            "R",
+            "5",
+            "4",
+            "1",
+            "2",
+            "nan",
+            "nan",
+            "nan",
+            g,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    assert_eq!(
+        day_from_cells("a", &cells("10.5")).unwrap().generation_kwh,
+        Some(10.5)
+    );
+    assert_eq!(
+        day_from_cells("a", &cells("nan")).unwrap().generation_kwh,
+        None
+    );
+    assert_eq!(
+        day_from_cells("a", &cells("")).unwrap().generation_kwh,
+        None
+    );
+    assert_eq!(
+        day_from_cells("a", &cells("")[..9]).unwrap().generation_kwh,
+        None
+    );
 }

@@ -115,6 +115,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 m.region.clone(),
                 t,
                 vec![r.import_wh, r.export_wh],
+                r.generation_wh,
             ));
         }
     }
@@ -188,8 +189,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         eprintln!(" {:.1} s", t.elapsed().as_secs_f64());
         for g in gateways.iter_mut() {
             let mine: std::collections::BTreeSet<String> = g.meters().into_iter().collect();
-            for (id, _, t, v) in readings.iter().filter(|r| mine.contains(&r.0)) {
-                g.record_reading(id, *t, v.clone());
+            for (id, _, t, v, generation) in readings.iter().filter(|r| mine.contains(&r.0)) {
+                g.record_reading(id, *t, v.clone(), *generation);
             }
         }
         let producer = KeyedProducer::new(&kafka)?;
@@ -290,7 +291,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         // aggregated privately per region (the game's efficient-neighbour mark).
         eprint!("daily edge round of {} households ...", fleet.len());
         let mut per_meter: BTreeMap<String, Vec<(i64, u64, u64)>> = BTreeMap::new();
-        for (id, _, t, v) in &readings {
+        for (id, _, t, v, _) in &readings {
             per_meter.entry(id.clone()).or_default().push((*t, v[0], v[1]));
         }
         let daily = super::demo_daily::run(super::demo_daily::DailyRound {
@@ -422,12 +423,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 .with_context(|| format!("starting the web app on {web} (--web ADDR to move it, --no-web to skip it)"))?;
             println!("\nEnergenies web app: http://{addr}/  (join leaves the meter id empty to pick a simulated household; Ctrl-C to stop)");
             std::io::stdout().flush()?;
-            let mut stop = stop;
-            while !*stop.borrow() {
-                if stop.changed().await.is_err() {
-                    break;
-                }
-            }
+            zeal_services::stopped(stop).await;
         }
         anyhow::Ok(())
     })

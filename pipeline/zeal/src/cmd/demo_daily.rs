@@ -96,7 +96,7 @@ pub async fn run(r: DailyRound<'_>) -> anyhow::Result<DailyReport> {
     let mut gateway =
         tokio::task::spawn_blocking(move || GatewayService::new(settings, &meters)).await??;
     for (id, day, v) in &values {
-        gateway.record_reading(id, *day, v.clone());
+        gateway.record_reading(id, *day, v.clone(), None);
     }
     let producer = KeyedProducer::new(r.kafka)?;
     gateway.enrol(&producer).await?;
@@ -177,8 +177,10 @@ async fn stored_daily_totals(
             if !store_dir.join("region_totals").exists() {
                 return Ok(0);
             }
-            let df =
-                ParquetStore::open(store_dir)?.query(sql, zeal_services::sink::EMBEDDED_TABLES)?;
+            // Only the table the query reads: the store loads every part of each table it is given.
+            let totals = &zeal_services::sink::EMBEDDED_TABLES[..1];
+            debug_assert_eq!(totals[0].name, "region_totals");
+            let df = ParquetStore::open(store_dir)?.query(sql, totals)?;
             df.column("n")?
                 .get(0)
                 .ok()

@@ -88,7 +88,9 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
     } else {
         i64::from(protocol.interval_seconds) * 1000
     };
-    let mut readings: Vec<(String, String, i64, Vec<u64>)> = Vec::new();
+    // (meter, region, interval start, channel values, PV generation where known)
+    type MeterValues = (String, String, i64, Vec<u64>, Option<u64>);
+    let mut readings: Vec<MeterValues> = Vec::new();
     if let Some(path) = &a.dsmr {
         let Some((id, region)) = a.dsmr_meter.as_deref().and_then(|m| m.split_once('@')) else {
             bail!("--dsmr needs --dsmr-meter ID@REGION");
@@ -117,6 +119,7 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
                 region.into(),
                 r.interval_start,
                 vec![r.import_wh, r.export_wh],
+                r.generation_wh,
             ));
         }
     } else {
@@ -134,6 +137,7 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
                     m.region.clone(),
                     r.interval_start,
                     vec![r.import_wh, r.export_wh],
+                    r.generation_wh,
                 ));
             }
         }
@@ -152,7 +156,7 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         type Series = Vec<(i64, u64, u64)>;
         let mut per_meter: std::collections::BTreeMap<(String, String), Series> =
             Default::default();
-        for (id, region, t, v) in &readings {
+        for (id, region, t, v, _) in &readings {
             per_meter
                 .entry((id.clone(), region.clone()))
                 .or_default()
@@ -161,7 +165,7 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         readings.clear();
         for ((id, region), rs) in per_meter {
             for (day, values) in zeal_services::edge::daily_values(&model, &rs)? {
-                readings.push((id.clone(), region.clone(), day, values));
+                readings.push((id.clone(), region.clone(), day, values, None));
             }
         }
         eprintln!(
@@ -209,8 +213,8 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
     }
     let metrics = settings.metrics.clone();
     let mut gateway = GatewayService::new(settings, &meters)?;
-    for (id, _, t, v) in readings {
-        gateway.record_reading(&id, t, v);
+    for (id, _, t, v, generation) in readings {
+        gateway.record_reading(&id, t, v, generation);
     }
     super::runtime()?.block_on(async move {
         let shutdown = shutdown_on_signals();

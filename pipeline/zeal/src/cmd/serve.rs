@@ -57,12 +57,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let stop = super::common::shutdown_on_signals();
         let addr = serve(a.addr, store, WebSettings { demo: a.demo }, stop.clone()).await?;
         println!("Energenies at http://{addr}/ (Ctrl-C to stop)");
-        let mut stop = stop;
-        while !*stop.borrow() {
-            if stop.changed().await.is_err() {
-                break;
-            }
-        }
+        zeal_services::stopped(stop).await;
         anyhow::Ok(())
     })
 }
