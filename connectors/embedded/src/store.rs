@@ -38,6 +38,29 @@ pub enum Values {
 pub struct TableSpec {
     pub name: &'static str,
     pub key: &'static [&'static str],
+    /// Columns added after the table's first release: null in rows written before them, even
+    /// when no part of the table has them yet.
+    pub added: &'static [(&'static str, ColumnKind)],
+}
+
+/// The type of an added column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColumnKind {
+    Str,
+    I64,
+    U32,
+    F64,
+}
+
+impl ColumnKind {
+    fn dtype(self) -> DataType {
+        match self {
+            ColumnKind::Str => DataType::String,
+            ColumnKind::I64 => DataType::Int64,
+            ColumnKind::U32 => DataType::UInt32,
+            ColumnKind::F64 => DataType::Float64,
+        }
+    }
 }
 
 /// A directory of tables.
@@ -131,13 +154,23 @@ impl ParquetStore {
         if frames.is_empty() {
             return Ok(None);
         }
-        // Every column any part has, in first-seen order.
+        // Every column any part has, in first-seen order, then added columns no part has yet.
         let mut columns: Vec<(PlSmallStr, DataType)> = Vec::new();
-        for df in &frames {
-            for c in df.columns() {
-                if !columns.iter().any(|(n, _)| n == c.name()) {
-                    columns.push((c.name().clone(), c.dtype().clone()));
-                }
+        let added = spec
+            .added
+            .iter()
+            .map(|(name, kind)| (PlSmallStr::from(*name), kind.dtype()));
+        for (name, dtype) in frames
+            .iter()
+            .flat_map(|df| {
+                df.columns()
+                    .iter()
+                    .map(|c| (c.name().clone(), c.dtype().clone()))
+            })
+            .chain(added)
+        {
+            if !columns.iter().any(|(n, _)| *n == name) {
+                columns.push((name, dtype));
             }
         }
         let mut aligned = Vec::with_capacity(frames.len());
@@ -177,6 +210,7 @@ mod tests {
     const T: TableSpec = TableSpec {
         name: "totals",
         key: &["region", "interval_start"],
+        added: &[("generation_kwh", ColumnKind::F64)],
     };
 
     #[test]
@@ -191,6 +225,11 @@ mod tests {
             ]
         };
         store.append("totals", key("A", 0)).unwrap();
+        // Only parts from before the column: it reads as null all the same.
+        let df = store
+            .query("SELECT generation_kwh FROM totals", &[T])
+            .unwrap();
+        assert_eq!(df.column("generation_kwh").unwrap().null_count(), 1);
         let mut newer = key("B", 0);
         newer.push(("generation_kwh", Values::F64(vec![2.5])));
         store.append("totals", newer).unwrap();

@@ -45,6 +45,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 pub const USAGE_TABLE: TableSpec = TableSpec {
     name: "appliance_usage",
     key: &["household_id", "day", "appliance"],
+    added: &[],
 };
 
 /// One row of `appliance_usage`.

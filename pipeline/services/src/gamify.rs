@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames};
-use zeal_embedded::store::{ParquetStore, TableSpec, Values};
+use zeal_embedded::store::{ColumnKind, ParquetStore, TableSpec, Values};
 use zeal_game::day::{BASELINE_DAYS, BUCKETS};
 use zeal_game::metrics::{OwnReading, RegionDay, household_day};
 use zeal_game::{HouseholdDay, engine::all_events};
@@ -74,10 +74,16 @@ pub const TABLES: [TableSpec; 2] = [
     TableSpec {
         name: "household_daily",
         key: &["household_id", "day"],
+        added: &[
+            ("generation_kwh", ColumnKind::F64),
+            ("self_consumption", ColumnKind::F64),
+            ("self_sufficiency", ColumnKind::F64),
+        ],
     },
     TableSpec {
         name: "gamification_events",
         key: &["household_id", "day", "kind", "code"],
+        added: &[],
     },
 ];
 

@@ -233,14 +233,17 @@ pub const EMBEDDED_TABLES: &[TableSpec] = &[
     TableSpec {
         name: "region_totals",
         key: &["region", "interval_start", "channel"],
+        added: &[],
     },
     TableSpec {
         name: "round_events",
         key: &["region", "interval_start", "attempt", "event", "meter_id"],
+        added: &[],
     },
     TableSpec {
         name: "dead_letters",
         key: &["topic", "partition", "offset", "rejected_by", "reason"],
+        added: &[],
     },
     crate::disaggregate::USAGE_TABLE,
     crate::gamify::TABLES[0],

@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
 pub const HOUSEHOLDS: TableSpec = TableSpec {
     name: "households",
     key: &["household_id"],
+    added: &[],
 };
 
 /// The embedded store's spec of `table` (the pipeline's tables and `households`).
