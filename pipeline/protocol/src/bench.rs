@@ -4,7 +4,7 @@
 
 use crate::round::crypto::{
     Ciphertext, MaskPool, MeterSecrets, Plaintext, SlotLayout, fold, raw_mul_mod,
-    recover_randomness_bytes, verify_decryption,
+    recover_randomness_bytes, sign_message, verify_decryption, verify_message,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -129,6 +129,29 @@ pub fn bench_crypto(key_bits: u32, budget: Duration) -> Vec<BenchRow> {
     let refs: Vec<&Ciphertext> = cs.iter().take(49).collect();
     rows.push(measure("fold column of 49", budget, || {
         std::hint::black_box(fold(&k, &refs));
+    }));
+    // A household reading's signature check: without generation its signing bytes are its v1
+    // datum (found by trying v1 first), with generation its v2 datum (v1 tried and refused).
+    let reading = |generation_wh| {
+        let mut r = zeal_schemas::HouseholdReading {
+            household_id: "NL-R01-m0001".into(),
+            region: "NL-R01".into(),
+            interval_start: 1_593_561_600_000,
+            interval_seconds: 900,
+            import_wh: 312,
+            export_wh: 40,
+            generation_wh,
+            signature: Vec::new(),
+        };
+        sign_message(&s, &mut r);
+        r
+    };
+    let (v1, v2) = (reading(None), reading(Some(845)));
+    rows.push(measure("verify reading (v1 bytes)", budget, || {
+        assert!(verify_message(&k, &v1));
+    }));
+    rows.push(measure("verify reading (v2 bytes)", budget, || {
+        assert!(verify_message(&k, &v2));
     }));
     rows
 }
