@@ -164,12 +164,26 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         .send_message(&env.topics.readings, b"hh-unknown", &stranger)
         .await
         .unwrap();
+    // Properly signed, but a negative generation: refused as malformed, not clamped.
+    let mut negative = HouseholdReading {
+        generation_wh: Some(-5),
+        ..forged.clone()
+    };
+    sign_message(&secrets[0], &mut negative);
+    producer
+        .send_message(
+            &env.topics.readings,
+            negative.household_id.as_bytes(),
+            &negative,
+        )
+        .await
+        .unwrap();
 
     let first_run = run_job(&env, &unique("disagg")).await;
     assert_eq!(first_run.readings, 2 * 2 * PER_DAY as u64);
     assert_eq!(first_run.days, 4);
     assert_eq!(first_run.rows, 4 * 9);
-    assert_eq!(first_run.dead_letters, 2);
+    assert_eq!(first_run.dead_letters, 3);
 
     let fetch = || async {
         env.warehouse
@@ -233,5 +247,6 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         reasons.contains(&RejectReason::UnknownSender),
         "{reasons:?}"
     );
+    assert!(reasons.contains(&RejectReason::Malformed), "{reasons:?}");
     env.finish().await;
 }

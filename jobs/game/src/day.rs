@@ -61,20 +61,19 @@ impl HouseholdDay {
         self.export_kwh >= 0.5
     }
 
-    /// Share of the day's own generation used at home rather than exported (self-consumption),
-    /// 0-1; `None` without known generation (or with less than [`MIN_GENERATION_KWH`]).
-    pub fn self_consumption(&self) -> Option<f64> {
-        let g = self.generation_kwh.filter(|g| *g >= MIN_GENERATION_KWH)?;
-        Some(((g - self.export_kwh) / g).clamp(0.0, 1.0))
+    /// Own generation used at home (generation - export, kWh); `None` without known generation.
+    pub fn self_used_kwh(&self) -> Option<f64> {
+        self.generation_kwh.map(|g| (g - self.export_kwh).max(0.0))
     }
 
-    /// Share of the day's use covered by own generation (self-sufficiency), 0-1: self-used
-    /// generation / (import + self-used generation). `None` without known generation.
+    /// The day's [`self_consumption`]; `None` without known generation.
+    pub fn self_consumption(&self) -> Option<f64> {
+        self_consumption(self.generation_kwh?, self.export_kwh)
+    }
+
+    /// The day's [`self_sufficiency`]; `None` without known generation.
     pub fn self_sufficiency(&self) -> Option<f64> {
-        let g = self.generation_kwh?;
-        let own = (g - self.export_kwh).max(0.0);
-        let used = self.import_kwh + own;
-        (used > 0.0).then(|| (own / used).clamp(0.0, 1.0))
+        self_sufficiency(self.import_kwh, self.self_used_kwh()?)
     }
 
     /// At or below the region's efficient-neighbour mark.
@@ -86,6 +85,20 @@ impl HouseholdDay {
     pub fn below_average(&self) -> bool {
         self.region_average_kwh.is_some_and(|a| self.import_kwh < a)
     }
+}
+
+/// Self-consumption: the share (0-1) of `generation` kWh used at home rather than exported;
+/// `None` below [`MIN_GENERATION_KWH`].
+pub fn self_consumption(generation: f64, export: f64) -> Option<f64> {
+    (generation >= MIN_GENERATION_KWH).then(|| ((generation - export) / generation).clamp(0.0, 1.0))
+}
+
+/// Self-sufficiency: the share (0-1) of the household's use covered by its own generation,
+/// `self_used` kWh of it used at home next to `import` kWh from the grid; `None` when nothing
+/// was used.
+pub fn self_sufficiency(import: f64, self_used: f64) -> Option<f64> {
+    let used = import + self_used;
+    (used > 0.0).then(|| (self_used / used).clamp(0.0, 1.0))
 }
 
 /// The baseline for `day` from the household's earlier days (its trailing [`BASELINE_DAYS`]).

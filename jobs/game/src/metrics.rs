@@ -50,20 +50,17 @@ pub fn household_day(
     history: &[(i64, f64)],
     neighbours: Option<&RegionDay>,
 ) -> HouseholdDay {
-    let (mut import, mut export, mut peak, mut solar) = (0.0, 0.0, 0.0, 0.0);
-    let mut generation = Some(0.0);
-    let mut any = false;
-    for r in readings
+    let todays: Vec<&OwnReading> = readings
         .iter()
         .filter(|r| r.interval_start.div_euclid(86_400_000) == day)
-    {
-        any = true;
+        .collect();
+    // `None` as soon as one reading lacks it; nothing known of a day without readings.
+    let generation_wh: Option<u64> = todays.iter().map(|r| r.generation_wh).sum();
+    let (mut import, mut export, mut peak, mut solar) = (0.0, 0.0, 0.0, 0.0);
+    for r in todays.iter() {
         let kwh = r.import_wh as f64 / 1000.0;
         import += kwh;
         export += r.export_wh as f64 / 1000.0;
-        generation = generation
-            .zip(r.generation_wh)
-            .map(|(g, w)| g + w as f64 / 1000.0);
         let secs = r.interval_start.div_euclid(1000);
         let local_hour = ((secs + amsterdam_offset(secs)).rem_euclid(86_400) / 3_600) as u32;
         if PEAK_HOURS.contains(&local_hour) {
@@ -79,7 +76,9 @@ pub fn household_day(
         day,
         import_kwh: import,
         export_kwh: export,
-        generation_kwh: generation.filter(|_| any),
+        generation_kwh: generation_wh
+            .filter(|_| !todays.is_empty())
+            .map(|wh| wh as f64 / 1000.0),
         peak_kwh: peak,
         solar_hours_kwh: solar,
         baseline_kwh: baseline(history, day),

@@ -466,12 +466,20 @@ pub fn verify_reading(
             origin,
         ));
     }
-    if reading.interval_seconds != 900 || reading.import_wh < 0 || reading.export_wh < 0 {
+    if reading.interval_seconds != 900
+        || reading.import_wh < 0
+        || reading.export_wh < 0
+        || reading.generation_wh.is_some_and(|g| g < 0)
+    {
         return Err(reject(
             RejectReason::Malformed,
             format!(
-                "expected a 900 s interval with non-negative energy, got {} s, {} / {} Wh",
-                reading.interval_seconds, reading.import_wh, reading.export_wh
+                "expected a 900 s interval with non-negative energy, got {} s, {} / {} / {:?} Wh \
+                 (import / export / generation)",
+                reading.interval_seconds,
+                reading.import_wh,
+                reading.export_wh,
+                reading.generation_wh
             ),
             origin,
         ));

@@ -285,7 +285,8 @@ impl GameStore for ParquetStore {
         events: &[EventRow],
     ) -> Result<(), ServiceError> {
         let s = |v: Vec<String>| Values::Str(v);
-        let f = |v: Vec<f64>| Values::F64(v);
+        // A Float64 column of the daily rows.
+        let f = |get: fn(&DailyRow) -> f64| Values::F64(daily.iter().map(get).collect());
         let days = |v: Vec<u16>| {
             Values::Millis(v.into_iter().map(|d| i64::from(d) * 86_400_000).collect())
         };
@@ -301,47 +302,17 @@ impl GameStore for ParquetStore {
                     s(daily.iter().map(|r| r.region.clone()).collect()),
                 ),
                 ("day", days(daily.iter().map(|r| r.day).collect())),
-                (
-                    "import_kwh",
-                    f(daily.iter().map(|r| r.import_kwh).collect()),
-                ),
-                (
-                    "export_kwh",
-                    f(daily.iter().map(|r| r.export_kwh).collect()),
-                ),
-                (
-                    "generation_kwh",
-                    f(daily.iter().map(|r| r.generation_kwh).collect()),
-                ),
-                (
-                    "self_consumption",
-                    f(daily.iter().map(|r| r.self_consumption).collect()),
-                ),
-                (
-                    "self_sufficiency",
-                    f(daily.iter().map(|r| r.self_sufficiency).collect()),
-                ),
-                ("peak_kwh", f(daily.iter().map(|r| r.peak_kwh).collect())),
-                (
-                    "solar_hours_kwh",
-                    f(daily.iter().map(|r| r.solar_hours_kwh).collect()),
-                ),
-                (
-                    "baseline_kwh",
-                    f(daily.iter().map(|r| r.baseline_kwh).collect()),
-                ),
-                (
-                    "savings_kwh",
-                    f(daily.iter().map(|r| r.savings_kwh).collect()),
-                ),
-                (
-                    "region_average_kwh",
-                    f(daily.iter().map(|r| r.region_average_kwh).collect()),
-                ),
-                (
-                    "efficient_kwh",
-                    f(daily.iter().map(|r| r.efficient_kwh).collect()),
-                ),
+                ("import_kwh", f(|r| r.import_kwh)),
+                ("export_kwh", f(|r| r.export_kwh)),
+                ("generation_kwh", f(|r| r.generation_kwh)),
+                ("self_consumption", f(|r| r.self_consumption)),
+                ("self_sufficiency", f(|r| r.self_sufficiency)),
+                ("peak_kwh", f(|r| r.peak_kwh)),
+                ("solar_hours_kwh", f(|r| r.solar_hours_kwh)),
+                ("baseline_kwh", f(|r| r.baseline_kwh)),
+                ("savings_kwh", f(|r| r.savings_kwh)),
+                ("region_average_kwh", f(|r| r.region_average_kwh)),
+                ("efficient_kwh", f(|r| r.efficient_kwh)),
                 (
                     "computed_at",
                     Values::Millis(
@@ -480,11 +451,12 @@ pub async fn run_gamify<S: GameStore>(
                 let e = homes
                     .entry(m.household_id.clone())
                     .or_insert_with(|| (m.region.clone(), Vec::new()));
+                // verify_reading refused negative energy.
                 e.1.push(OwnReading {
                     interval_start: m.interval_start,
-                    import_wh: m.import_wh.max(0) as u64,
-                    export_wh: m.export_wh.max(0) as u64,
-                    generation_wh: m.generation_wh.map(|g| g.max(0) as u64),
+                    import_wh: m.import_wh as u64,
+                    export_wh: m.export_wh as u64,
+                    generation_wh: m.generation_wh.map(|g| g as u64),
                 });
             }
             Ok(_) => {}

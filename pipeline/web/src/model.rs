@@ -6,6 +6,7 @@
 //! `household_daily` and the month that day's calendar month.
 
 pub use zeal_game::HouseholdDay;
+use zeal_game::day::{self_consumption, self_sufficiency};
 pub use zeal_game::engine::GameEvent;
 use zeal_game::engine::level_of;
 use zeal_game::journey::{Criterion, Stage};
@@ -200,6 +201,10 @@ impl Comparison {
             let v: Vec<f64> = rows.iter().filter_map(|r| f(r)).collect();
             (!v.is_empty()).then(|| v.iter().sum())
         };
+        // Over the days the inverter reported only.
+        let generation = sum_known(&|r| r.generation_kwh);
+        let exported = sum_known(&|r| r.generation_kwh.map(|_| r.export_kwh));
+        let imported = sum_known(&|r| r.generation_kwh.map(|_| r.import_kwh));
         Comparison {
             days: rows.len(),
             own_kwh: rows.iter().map(|r| r.import_kwh).sum(),
@@ -207,24 +212,13 @@ impl Comparison {
             solar_hours_kwh: rows.iter().map(|r| r.solar_hours_kwh).sum(),
             average_kwh: sum_known(&|r| r.region_average_kwh),
             efficient_kwh: sum_known(&|r| r.efficient_kwh),
-            generation_kwh: sum_known(&|r| r.generation_kwh),
-            self_consumption: {
-                let g = sum_known(&|r| r.generation_kwh);
-                let e = sum_known(&|r| r.generation_kwh.map(|_| r.export_kwh));
-                g.zip(e)
-                    .filter(|(g, _)| *g >= zeal_game::day::MIN_GENERATION_KWH)
-                    .map(|(g, e)| ((g - e) / g).clamp(0.0, 1.0))
-            },
-            self_sufficiency: {
-                let own = sum_known(&|r| r.generation_kwh.map(|g| (g - r.export_kwh).max(0.0)));
-                let used = sum_known(&|r| {
-                    r.generation_kwh
-                        .map(|g| r.import_kwh + (g - r.export_kwh).max(0.0))
-                });
-                own.zip(used)
-                    .filter(|(_, u)| *u > 0.0)
-                    .map(|(o, u)| (o / u).clamp(0.0, 1.0))
-            },
+            generation_kwh: generation,
+            self_consumption: generation
+                .zip(exported)
+                .and_then(|(g, e)| self_consumption(g, e)),
+            self_sufficiency: imported
+                .zip(sum_known(&|r| r.self_used_kwh()))
+                .and_then(|(i, own)| self_sufficiency(i, own)),
         }
     }
 }
