@@ -8,6 +8,7 @@ pub mod bench;
 pub mod config;
 pub mod error;
 pub mod round;
+pub mod v2;
 
 pub use config::ProtocolConfig;
 pub use error::ProtocolError;

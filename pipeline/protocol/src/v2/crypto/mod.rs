@@ -1,0 +1,11 @@
+//! The cryptography of protocol v2, one concept a module.
+//!
+//! - [`paillier`]: the seats' daily keys (h_s derived by hash), the key proof (no factor below
+//!   2^16, gcd(n, φ(n)) = 1) and the plaintext proof of a ciphertext;
+//! - [`vss`]: Pedersen commitments to Shamir coefficients, proofs of knowledge of openings,
+//!   Bulletproofs range proofs, interpolation;
+//! - [`packing`]: smudged shares in Paillier plaintext slots.
+
+pub mod packing;
+pub mod paillier;
+pub mod vss;

@@ -1,0 +1,357 @@
+//! Enrolment (DESIGN §4, "Enrolment"): the authority certifies (meter id, region, identity key,
+//! valid_from); the registry is an append-only list keyed by (meter id, valid_from) that never
+//! forgets; the authority's Cutoff(D) fixes the day's candidates (a registry prefix, by offset
+//! and hash) before the beacon round that draws the committee exists.
+//!
+//! Only the authority moves, re-keys or retires a meter, by certifying a later entry. A gateway's
+//! self-signed claim is refused: that is what stopped v1's open enrolment (sybils, takeover of a
+//! meter id, moving or retiring a meter).
+
+use super::encoding::{Hash, hash_fields};
+use super::params::DAY_SECONDS;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use std::collections::BTreeMap;
+
+/// What a certificate says of a meter from `valid_from` on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// The meter takes part in its region.
+    Active,
+    /// The meter is retired (kept in the registry for audits).
+    Retired,
+}
+
+/// An authority-signed certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// The meter.
+    pub meter: String,
+    /// Its region.
+    pub region: String,
+    /// Its Ed25519 identity key.
+    pub identity: [u8; 32],
+    /// Unix seconds from which this entry is the meter's.
+    pub valid_from: i64,
+    /// Active or retired.
+    pub status: Status,
+    /// The authority's signature over [`Certificate::signing_bytes`].
+    pub signature: Signature,
+}
+
+impl Certificate {
+    /// What the authority signs.
+    pub fn signing_bytes(
+        meter: &str,
+        region: &str,
+        identity: &[u8; 32],
+        valid_from: i64,
+        status: Status,
+    ) -> Vec<u8> {
+        let status = [status as u8];
+        hash_fields(&[
+            b"zebra-zeal/v2/certificate",
+            meter.as_bytes(),
+            region.as_bytes(),
+            identity,
+            &valid_from.to_be_bytes(),
+            &status,
+        ])
+        .0
+        .to_vec()
+    }
+
+    /// Issues a certificate (the authority's `zeal enrol`).
+    pub fn issue(
+        authority: &SigningKey,
+        meter: &str,
+        region: &str,
+        identity: &VerifyingKey,
+        valid_from: i64,
+        status: Status,
+    ) -> Self {
+        let identity = identity.to_bytes();
+        let signature = authority.sign(&Self::signing_bytes(
+            meter, region, &identity, valid_from, status,
+        ));
+        Certificate {
+            meter: meter.into(),
+            region: region.into(),
+            identity,
+            valid_from,
+            status,
+            signature,
+        }
+    }
+
+    fn verifies(&self, authority: &VerifyingKey) -> bool {
+        let bytes = Self::signing_bytes(
+            &self.meter,
+            &self.region,
+            &self.identity,
+            self.valid_from,
+            self.status,
+        );
+        authority.verify(&bytes, &self.signature).is_ok()
+            && VerifyingKey::from_bytes(&self.identity).is_ok()
+    }
+}
+
+/// Why a registry record is refused (each becomes a dead letter with this reason).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnrolmentRefused {
+    /// Not signed by the authority (a self-signed claim, a takeover, a move or a retirement by
+    /// anyone else).
+    #[error("not certified by the enrolment authority")]
+    NotCertified,
+    /// Another certificate for the same (meter, valid_from): the registry never replaces one.
+    #[error("(meter, valid_from) already certified differently")]
+    Conflict,
+    /// A meter id, region or size out of bounds.
+    #[error("malformed certificate: {0}")]
+    Malformed(&'static str),
+}
+
+/// The registry as one ordered partition: certificates in order, with a hash chain so a Cutoff can
+/// name a prefix by (offset, hash).
+#[derive(Debug, Clone)]
+pub struct Registry {
+    authority: VerifyingKey,
+    entries: Vec<Certificate>,
+    chain: Vec<Hash>,
+    by_key: BTreeMap<(String, i64), usize>,
+}
+
+impl Registry {
+    /// An empty registry trusting `authority`.
+    pub fn new(authority: VerifyingKey) -> Self {
+        Registry {
+            authority,
+            entries: Vec::new(),
+            chain: Vec::new(),
+            by_key: BTreeMap::new(),
+        }
+    }
+
+    /// Admits a certificate; a repeat of the same one is a no-op.
+    pub fn admit(&mut self, cert: Certificate) -> Result<(), EnrolmentRefused> {
+        if cert.meter.is_empty() || cert.meter.len() > 128 || cert.region.len() > 128 {
+            return Err(EnrolmentRefused::Malformed(
+                "meter id and region are 1..=128 bytes",
+            ));
+        }
+        if !cert.verifies(&self.authority) {
+            return Err(EnrolmentRefused::NotCertified);
+        }
+        let key = (cert.meter.clone(), cert.valid_from);
+        if let Some(&i) = self.by_key.get(&key) {
+            return if self.entries[i] == cert {
+                Ok(())
+            } else {
+                Err(EnrolmentRefused::Conflict)
+            };
+        }
+        let prev = self.chain.last().copied().unwrap_or_default();
+        let status = [cert.status as u8];
+        let link = hash_fields(&[
+            &prev.0,
+            cert.meter.as_bytes(),
+            cert.region.as_bytes(),
+            &cert.identity,
+            &cert.valid_from.to_be_bytes(),
+            &status,
+        ]);
+        self.by_key.insert(key, self.entries.len());
+        self.entries.push(cert);
+        self.chain.push(link);
+        Ok(())
+    }
+
+    /// Records in the registry.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether the registry is empty.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Hash of the first `len` records (what a Cutoff names).
+    pub fn prefix_hash(&self, len: usize) -> Option<Hash> {
+        if len == 0 {
+            Some(Hash::default())
+        } else {
+            self.chain.get(len - 1).copied()
+        }
+    }
+
+    /// A meter's certificate as of `at` within the first `prefix` records: the one with the
+    /// latest valid_from ≤ at.
+    pub fn certificate_at(&self, meter: &str, at: i64, prefix: usize) -> Option<&Certificate> {
+        self.entries[..prefix.min(self.entries.len())]
+            .iter()
+            .filter(|c| c.meter == meter && c.valid_from <= at)
+            .max_by_key(|c| c.valid_from)
+    }
+
+    /// The region's active meters for day `day` under a cutoff naming the first `prefix`
+    /// records: a meter's certificate for day D is its latest with valid_from ≤ the day's start.
+    pub fn candidates(&self, region: &str, day: i64, prefix: usize) -> Vec<(String, VerifyingKey)> {
+        let at = day * DAY_SECONDS;
+        let mut meters: Vec<&String> = self.entries[..prefix.min(self.entries.len())]
+            .iter()
+            .map(|c| &c.meter)
+            .collect();
+        meters.sort();
+        meters.dedup();
+        meters
+            .into_iter()
+            .filter_map(|m| self.certificate_at(m, at, prefix))
+            .filter(|c| c.region == region && c.status == Status::Active)
+            .map(|c| {
+                (
+                    c.meter.clone(),
+                    VerifyingKey::from_bytes(&c.identity).expect("checked on admission"),
+                )
+            })
+            .collect()
+    }
+}
+
+/// The authority's Cutoff(D): the registry prefix that fixes day D's candidates, and the beacon
+/// round (derived from D by the protocol file) that will draw the committees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cutoff {
+    /// The day (days since 1970-01-01, UTC).
+    pub day: i64,
+    /// Records in the prefix.
+    pub prefix: usize,
+    /// Hash of the prefix.
+    pub prefix_hash: Hash,
+    /// The beacon round.
+    pub beacon_round: u64,
+    /// The authority's signature.
+    pub signature: Signature,
+}
+
+impl Cutoff {
+    fn signing_bytes(day: i64, prefix: usize, prefix_hash: &Hash, beacon_round: u64) -> Vec<u8> {
+        hash_fields(&[
+            b"zebra-zeal/v2/cutoff",
+            &day.to_be_bytes(),
+            &(prefix as u64).to_be_bytes(),
+            &prefix_hash.0,
+            &beacon_round.to_be_bytes(),
+        ])
+        .0
+        .to_vec()
+    }
+
+    /// The authority signs the cutoff of `day` over the registry as it stands.
+    pub fn issue(authority: &SigningKey, registry: &Registry, day: i64) -> Cutoff {
+        let prefix = registry.len();
+        let prefix_hash = registry
+            .prefix_hash(prefix)
+            .expect("prefix of the whole registry");
+        let beacon_round = beacon_round_of(day);
+        let signature = authority.sign(&Self::signing_bytes(
+            day,
+            prefix,
+            &prefix_hash,
+            beacon_round,
+        ));
+        Cutoff {
+            day,
+            prefix,
+            prefix_hash,
+            beacon_round,
+            signature,
+        }
+    }
+
+    /// Checks the signature, the prefix against the registry and the beacon round against the day.
+    pub fn verify(&self, authority: &VerifyingKey, registry: &Registry) -> bool {
+        let bytes =
+            Self::signing_bytes(self.day, self.prefix, &self.prefix_hash, self.beacon_round);
+        authority.verify(&bytes, &self.signature).is_ok()
+            && self.beacon_round == beacon_round_of(self.day)
+            && registry.prefix_hash(self.prefix) == Some(self.prefix_hash)
+    }
+
+    /// H(Cutoff(D)), bound into seat keys and commitments.
+    pub fn hash(&self) -> Hash {
+        hash_fields(&[b"zebra-zeal/v2/cutoff-hash", &self.signature.to_bytes()])
+    }
+}
+
+/// The beacon round that draws day D's committees (the protocol file's rule; here one round a
+/// day, numbered by the day).
+pub fn beacon_round_of(day: i64) -> u64 {
+    day as u64
+}
+
+/// The first valid Cutoff(D) in the registry partition counts; a second, different valid one is
+/// equivocation and day D is refused (`Err` carries both).
+pub fn day_cutoff<'a>(
+    cutoffs: &'a [Cutoff],
+    day: i64,
+    authority: &VerifyingKey,
+    registry: &Registry,
+) -> Result<Option<&'a Cutoff>, (&'a Cutoff, &'a Cutoff)> {
+    let mut valid = cutoffs
+        .iter()
+        .filter(|c| c.day == day && c.verify(authority, registry));
+    let Some(first) = valid.next() else {
+        return Ok(None);
+    };
+    match valid.find(|c| *c != first) {
+        Some(second) => Err((first, second)),
+        None => Ok(Some(first)),
+    }
+}
+
+/// Rounds the local beacon stand-in can produce (one a day: ~179 years of days since 1970).
+pub const LOCAL_BEACON_ROUNDS: u64 = 1 << 16;
+
+/// A stand-in for a public randomness beacon, for the demo and tests: a hash chain whose anchor
+/// H^N(seed) is published first; round R's output is H^(N−R)(seed), checked by hashing it R times
+/// back to the anchor. Each round has exactly one valid output (unlike a signature beacon over
+/// Ed25519, whose signer could choose among many valid signatures and grind the committee). Its
+/// holder can predict every output, so a deployment must use a public beacon the utility does not
+/// run (README, "Deployment").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BeaconRound {
+    /// The round.
+    pub round: u64,
+    /// The round's value in the chain.
+    pub value: [u8; 32],
+}
+
+fn chain_step(x: &[u8; 32]) -> [u8; 32] {
+    hash_fields(&[b"zebra-zeal/v2/beacon-chain", x]).0
+}
+
+impl BeaconRound {
+    /// The anchor the beacon publishes before its first round.
+    pub fn anchor(seed: &[u8; 32]) -> [u8; 32] {
+        (0..LOCAL_BEACON_ROUNDS).fold(*seed, |x, _| chain_step(&x))
+    }
+
+    /// Produces round `round` from the seed (the stand-in's holder).
+    pub fn produce(seed: &[u8; 32], round: u64) -> Self {
+        assert!(round <= LOCAL_BEACON_ROUNDS, "beacon chain exhausted");
+        BeaconRound {
+            round,
+            value: (0..LOCAL_BEACON_ROUNDS - round).fold(*seed, |x, _| chain_step(&x)),
+        }
+    }
+
+    /// The round's randomness, if the value hashes back to the anchor in exactly `round` steps.
+    pub fn output(&self, anchor: &[u8; 32]) -> Option<[u8; 32]> {
+        if self.round > LOCAL_BEACON_ROUNDS {
+            return None;
+        }
+        let back = (0..self.round).fold(self.value, |x, _| chain_step(&x));
+        (back == *anchor).then(|| hash_fields(&[b"zebra-zeal/v2/beacon-output", &self.value]).0)
+    }
+}

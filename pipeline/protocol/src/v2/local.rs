@@ -1,0 +1,378 @@
+//! A whole region of protocol v2 in one process: the day's seats and keys, the meters and an
+//! honest aggregator, run step by step over one in-memory ordered log. Tests drive the steps one
+//! at a time (and replace any with an attack); `zeal round` and the benchmarks run them all. No
+//! I/O, no clock: every party decides from [`replay`] of the same log.
+
+use super::committee::Committee;
+use super::crypto::paillier::SeatSecretKey;
+use super::day::key_context;
+use super::encoding::Hash;
+use super::params::Params;
+use super::round::bundle::{Bundle, make_bundle, part_hash};
+use super::round::check::{ColumnEntry, SeatCheck, check_column};
+use super::round::complaint::{Complainant, Complaint, ComplaintKind};
+use super::round::log::{
+    Author, Directory, Entry, Outcome, Parts, Record, RoundView, replay, sign, total_from,
+};
+use super::round::partial::compute_partial;
+use super::round::{RoundContext, Seat};
+use ed25519_dalek::SigningKey;
+use rand::{CryptoRng, RngCore};
+use std::collections::BTreeMap;
+
+/// Every party of one region for one day.
+#[derive(Clone)]
+pub struct LocalRegion {
+    /// The round's shared context.
+    pub ctx: RoundContext,
+    /// Seats' daily secret keys, in the order of `ctx.seats`.
+    pub seat_secrets: Vec<SeatSecretKey>,
+    /// Meters' identity keys.
+    pub identities: BTreeMap<String, SigningKey>,
+    /// The aggregator's signing key.
+    pub aggregator: SigningKey,
+    /// Identity keys for replay.
+    pub directory: Directory,
+}
+
+/// One round's log and the bundles the meters dealt (their parts are on the bundles topic).
+#[derive(Default)]
+pub struct LocalRound {
+    /// The region partition's records, in order.
+    pub log: Vec<Record>,
+    /// Each committing meter's bundle.
+    pub bundles: BTreeMap<String, Bundle>,
+}
+
+impl LocalRegion {
+    /// A region of `meters` meters (ids `<region>-m0000`…) with a committee drawn from `beacon`;
+    /// `progress` is told each seat key generated (the slow part).
+    pub fn generate<R: RngCore + CryptoRng>(
+        params: Params,
+        region: &str,
+        meters: usize,
+        start: i64,
+        beacon: &[u8],
+        rng: &mut R,
+        mut progress: impl FnMut(usize),
+    ) -> Self {
+        let roster: Vec<String> = (0..meters).map(|i| format!("{region}-m{i:04}")).collect();
+        let day = Params::day_of(start);
+        let shape = params.committee_shape(meters).expect("region large enough");
+        let committee = Committee::draw(beacon, day, region, &roster, shape.seats);
+        let cutoff = Hash([7; 32]);
+        let mut identities = BTreeMap::new();
+        let mut directory = Directory::default();
+        for m in &roster {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            let key = SigningKey::from_bytes(&seed);
+            directory.meters.insert(m.clone(), key.verifying_key());
+            identities.insert(m.clone(), key);
+        }
+        let mut seed = [0u8; 32];
+        rng.fill_bytes(&mut seed);
+        let aggregator = SigningKey::from_bytes(&seed);
+        directory.aggregator = Some(aggregator.verifying_key());
+        let mut seats = Vec::new();
+        let mut seat_secrets = Vec::new();
+        for (i, s) in committee.seats().iter().enumerate() {
+            let sk = SeatSecretKey::generate(
+                params.modulus_bits,
+                &key_context(region, day, s, &cutoff),
+                rng,
+            );
+            seats.push(Seat {
+                meter: s.clone(),
+                rank: i as u64 + 1,
+                key: sk.public().clone(),
+            });
+            seat_secrets.push(sk);
+            progress(i + 1);
+        }
+        let ctx = RoundContext {
+            params,
+            region: region.into(),
+            start,
+            committee,
+            seats,
+            degree: shape.degree,
+            roster,
+            cutoff,
+        };
+        LocalRegion {
+            ctx,
+            seat_secrets,
+            identities,
+            aggregator,
+            directory,
+        }
+    }
+
+    /// The same parties (same day, keys and committee) in the next round.
+    pub fn next_round(&self) -> LocalRegion {
+        let mut next = self.clone();
+        next.ctx.start += next.ctx.params.round_seconds();
+        next
+    }
+
+    /// A record signed by `author`'s key.
+    pub fn record(&self, author: Author, entry: Entry) -> Record {
+        let key = match &author {
+            Author::Meter(m) => &self.identities[m],
+            Author::Aggregator => &self.aggregator,
+        };
+        sign(&self.ctx, key, author, entry)
+    }
+
+    /// The parts on the bundles topic, as a reader fetches them.
+    pub fn parts<'a>(&self, round: &'a LocalRound) -> Parts<'a> {
+        let mut parts = Parts::new();
+        for (sender, b) in &round.bundles {
+            for (seat, part) in self.ctx.seats.iter().zip(&b.parts) {
+                parts.insert((sender.clone(), seat.meter.clone()), part);
+            }
+        }
+        parts
+    }
+
+    /// Replays the round's log.
+    pub fn view(&self, round: &LocalRound) -> RoundView {
+        replay(&self.ctx, &self.directory, &round.log, &self.parts(round))
+    }
+
+    /// A meter deals its values and posts its commitment.
+    pub fn commit<R: RngCore + CryptoRng>(
+        &self,
+        round: &mut LocalRound,
+        meter: &str,
+        values: &[u64],
+        rng: &mut R,
+    ) {
+        let bundle = make_bundle(&self.ctx, meter, values, rng).expect("valid values");
+        let record = self.record(
+            Author::Meter(meter.into()),
+            Entry::Commit(bundle.public.commitment(&self.ctx)),
+        );
+        round.log.push(record);
+        round.bundles.insert(meter.into(), bundle);
+    }
+
+    /// The honest aggregator closes the commit phase with the commitments before it.
+    pub fn close_commits(&self, round: &mut LocalRound) {
+        let list = self.view(round).commits;
+        round
+            .log
+            .push(self.record(Author::Aggregator, Entry::CommitClosed(list)));
+    }
+
+    /// A meter reveals (only if the log says it should).
+    pub fn reveal(&self, round: &mut LocalRound, meter: &str) -> bool {
+        if !self.view(round).should_reveal(&self.ctx, meter) {
+            return false;
+        }
+        let public = round.bundles[meter].public.clone();
+        round
+            .log
+            .push(self.record(Author::Meter(meter.into()), Entry::Notice(Box::new(public))));
+        true
+    }
+
+    /// The honest aggregator closes the reveal phase with the meters revealed before it.
+    pub fn close_reveals(&self, round: &mut LocalRound) {
+        let v = self.view(round);
+        let list: Vec<String> = v
+            .commit_closed
+            .as_ref()
+            .map(|(_, l)| {
+                l.iter()
+                    .filter(|(m, _)| v.notices.contains_key(m))
+                    .map(|(m, _)| m.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        round
+            .log
+            .push(self.record(Author::Aggregator, Entry::RevealClosed(list)));
+    }
+
+    /// The column of seat `seat_index`: each revealed sender's notice and its part for the seat
+    /// whose hash matches the notice.
+    pub fn column<'a>(
+        &self,
+        view: &'a RoundView,
+        round: &'a LocalRound,
+        seat_index: usize,
+    ) -> BTreeMap<String, ColumnEntry<'a>> {
+        let seat = &self.ctx.seats[seat_index];
+        let mut out = BTreeMap::new();
+        let Some((_, revealed)) = &view.revealed else {
+            return out;
+        };
+        for sender in revealed {
+            let public = &view.notices[sender];
+            if let Some(b) = round.bundles.get(sender) {
+                let part = &b.parts[seat_index];
+                if part_hash(&self.ctx, sender, &seat.meter, part) == public.part_hashes[seat_index]
+                {
+                    out.insert(sender.clone(), ColumnEntry { public, part });
+                }
+            }
+        }
+        out
+    }
+
+    /// The aggregator checks every revealed bundle's range proof and complains about failures.
+    pub fn range_checks(&self, round: &mut LocalRound) {
+        let v = self.view(round);
+        let Some((_, revealed)) = &v.revealed else {
+            return;
+        };
+        for sender in revealed {
+            if v.notices[sender].verify_range(&self.ctx).is_err() {
+                let c = Complaint {
+                    complainant: Complainant::Aggregator,
+                    sender: sender.clone(),
+                    kind: ComplaintKind::FailedRangeProof,
+                    index: 0,
+                    openings: Vec::new(),
+                };
+                round
+                    .log
+                    .push(self.record(Author::Aggregator, Entry::Complaint(c)));
+            }
+        }
+    }
+
+    /// Every seat checks its column and posts its complaints; returns whether each passed.
+    pub fn seat_checks<R: RngCore + CryptoRng>(
+        &self,
+        round: &mut LocalRound,
+        rng: &mut R,
+    ) -> Vec<bool> {
+        let v = self.view(round);
+        let mut passed = Vec::new();
+        let mut complaints = Vec::new();
+        for (i, seat) in self.ctx.seats.iter().enumerate() {
+            let column = self.column(&v, round, i);
+            let entries: Vec<ColumnEntry<'_>> = column.values().copied().collect();
+            match check_column(&self.ctx, i, &self.seat_secrets[i], &entries, rng) {
+                SeatCheck::Passed => passed.push(true),
+                SeatCheck::Failed(found) => {
+                    passed.push(false);
+                    complaints.extend(found.into_iter().map(|c| (seat.meter.clone(), c)));
+                }
+            }
+        }
+        for (seat, c) in complaints {
+            round
+                .log
+                .push(self.record(Author::Meter(seat), Entry::Complaint(c)));
+        }
+        passed
+    }
+
+    /// The honest aggregator posts the final set the log determines.
+    pub fn close_final(&self, round: &mut LocalRound) {
+        let v = self.view(round);
+        let Some((_, revealed)) = &v.revealed else {
+            return;
+        };
+        let members = revealed
+            .iter()
+            .filter(|m| !v.accused.contains_key(*m))
+            .cloned()
+            .collect();
+        round
+            .log
+            .push(self.record(Author::Aggregator, Entry::FinalSet(members)));
+    }
+
+    /// Every seat that may publishes its partial. A seat whose own check failed re-checks the
+    /// final set (its accused senders are out of it) before publishing.
+    pub fn partials<R: RngCore + CryptoRng>(
+        &self,
+        round: &mut LocalRound,
+        passed: &[bool],
+        rng: &mut R,
+    ) {
+        let v = self.view(round);
+        let Some((_, members, hash)) = v.final_set.clone() else {
+            return;
+        };
+        let mut out = Vec::new();
+        for (i, seat) in self.ctx.seats.iter().enumerate() {
+            let column = self.column(&v, round, i);
+            let ok = passed[i] || {
+                let entries: Vec<ColumnEntry<'_>> = members
+                    .iter()
+                    .filter_map(|m| column.get(m).copied())
+                    .collect();
+                entries.len() == members.len()
+                    && check_column(&self.ctx, i, &self.seat_secrets[i], &entries, rng)
+                        == SeatCheck::Passed
+            };
+            if let Ok(sums) = compute_partial(&self.ctx, &v, i, &self.seat_secrets[i], ok, &column)
+            {
+                out.push(self.record(
+                    Author::Meter(seat.meter.clone()),
+                    Entry::Partial {
+                        final_set: hash,
+                        sums,
+                    },
+                ));
+            }
+        }
+        round.log.extend(out);
+    }
+
+    /// The honest aggregator interpolates d + 1 valid partials and posts the total, or ABANDONED.
+    pub fn publish_total(&self, round: &mut LocalRound) -> Outcome {
+        let v = self.view(round);
+        let Some((_, _, hash)) = v.final_set else {
+            return v.outcome;
+        };
+        let contributors: Vec<String> = self
+            .ctx
+            .seats
+            .iter()
+            .filter(|s| v.partials.contains_key(&s.meter))
+            .take(self.ctx.degree + 1)
+            .map(|s| s.meter.clone())
+            .collect();
+        let entry = match total_from(&self.ctx, &v, &contributors) {
+            Some(values) => Entry::RegionTotal {
+                values,
+                contributors,
+                final_set: hash,
+            },
+            None => Entry::Abandoned,
+        };
+        round.log.push(self.record(Author::Aggregator, entry));
+        self.view(round).outcome
+    }
+
+    /// A whole honest round: every meter in `values` commits and reveals.
+    pub fn run<R: RngCore + CryptoRng>(
+        &self,
+        values: &BTreeMap<String, Vec<u64>>,
+        rng: &mut R,
+    ) -> (LocalRound, RoundView) {
+        let mut round = LocalRound::default();
+        for (m, vals) in values {
+            self.commit(&mut round, m, vals, rng);
+        }
+        self.close_commits(&mut round);
+        for m in values.keys() {
+            self.reveal(&mut round, m);
+        }
+        self.close_reveals(&mut round);
+        self.range_checks(&mut round);
+        let passed = self.seat_checks(&mut round, rng);
+        self.close_final(&mut round);
+        self.partials(&mut round, &passed, rng);
+        self.publish_total(&mut round);
+        let view = self.view(&round);
+        (round, view)
+    }
+}

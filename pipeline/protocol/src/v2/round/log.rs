@@ -1,0 +1,650 @@
+//! The region's ordered log, replayed (DESIGN §4: "every set is defined by its order").
+//!
+//! No validity depends on a clock: a marker is valid iff its content equals what the log before it
+//! determines, and "the first X" is the first *valid* X in the partition. Meters, seats, the
+//! aggregator and the audit all call [`replay`]; they differ only in what they then do. A record
+//! whose signature does not verify is skipped before any curve or bignum work on it. Invalid
+//! aggregator markers and second conflicting markers are kept as [`Evidence`] for the audit.
+
+use super::RoundContext;
+use super::bundle::{BundlePublic, SeatPart, part_hash};
+use super::complaint::{Complainant, Complaint, is_valid};
+use crate::v2::crypto::vss::{
+    Commitments, generators, interpolate_pair_at_zero, scalar_to_u64, sum_commitments,
+};
+use crate::v2::encoding::{Hash, Kind, Transcript};
+use curve25519_dalek::scalar::Scalar;
+use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Who wrote a record.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Author {
+    /// A meter (as sender or as seat), by meter id.
+    Meter(String),
+    /// The aggregator.
+    Aggregator,
+}
+
+/// What a record says.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    /// A meter's commitment to its bundle.
+    Commit(Hash),
+    /// The aggregator's list of the commitments before it.
+    CommitClosed(Vec<(String, Hash)>),
+    /// An on-time meter's objection to a CommitClosed that omits it.
+    Objection(Hash),
+    /// A meter's reveal notice: its bundle's public part.
+    Notice(Box<BundlePublic>),
+    /// A meter's withdrawal.
+    Withdraw,
+    /// The aggregator's list of revealed meters.
+    RevealClosed(Vec<String>),
+    /// The aggregator's product for a seat (evidence only: seats fold themselves).
+    Products {
+        /// The seat.
+        seat: String,
+        /// Ciphertext bytes.
+        ciphertexts: Vec<Vec<u8>>,
+    },
+    /// A complaint.
+    Complaint(Complaint),
+    /// The aggregator's final set.
+    FinalSet(Vec<String>),
+    /// A seat's partial over the final set: per value (F(j), R(j)).
+    Partial {
+        /// H(FinalSet) it is bound to.
+        final_set: Hash,
+        /// Per value.
+        sums: Vec<(Scalar, Scalar)>,
+    },
+    /// The aggregator's total.
+    RegionTotal {
+        /// Per value.
+        values: Vec<u64>,
+        /// The seats whose partials were interpolated.
+        contributors: Vec<String>,
+        /// H(FinalSet).
+        final_set: Hash,
+    },
+    /// The aggregator gives the round up (fewer than d + 1 partials); values are dropped.
+    Abandoned,
+}
+
+/// A signed record of the region's partition.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// The author.
+    pub author: Author,
+    /// The content.
+    pub entry: Entry,
+    /// Ed25519 over [`signing_bytes`].
+    pub signature: Signature,
+}
+
+impl Entry {
+    fn kind(&self) -> Kind {
+        match self {
+            Entry::Commit(_) => Kind::Commit,
+            Entry::CommitClosed(_) => Kind::CommitClosed,
+            Entry::Objection(_) => Kind::Objection,
+            Entry::Notice(_) => Kind::Notice,
+            Entry::Withdraw => Kind::Withdraw,
+            Entry::RevealClosed(_) => Kind::RevealClosed,
+            Entry::Products { .. } => Kind::Products,
+            Entry::Complaint(_) => Kind::Complaint,
+            Entry::FinalSet(_) => Kind::FinalSet,
+            Entry::Partial { .. } => Kind::Partial,
+            Entry::RegionTotal { .. } => Kind::RegionTotal,
+            Entry::Abandoned => Kind::Abandoned,
+        }
+    }
+}
+
+/// The bytes a record's author signs: bound to (version, kind, region, round, cutoff), the author
+/// and every field.
+pub fn signing_bytes(ctx: &RoundContext, author: &Author, entry: &Entry) -> Vec<u8> {
+    let mut t: Transcript = ctx.transcript(entry.kind());
+    match author {
+        Author::Meter(m) => t.str("meter").str(m),
+        Author::Aggregator => t.str("aggregator"),
+    };
+    match entry {
+        Entry::Commit(h) | Entry::Objection(h) => {
+            t.field(&h.0);
+        }
+        Entry::CommitClosed(list) => {
+            t.u64(list.len() as u64);
+            for (m, h) in list {
+                t.str(m).field(&h.0);
+            }
+        }
+        Entry::Notice(public) => {
+            t.field(&public.commitment(ctx).0);
+        }
+        Entry::Withdraw | Entry::Abandoned => {}
+        Entry::RevealClosed(list) | Entry::FinalSet(list) => {
+            t.list(list.iter().map(|m| m.as_bytes()));
+        }
+        Entry::Products { seat, ciphertexts } => {
+            t.str(seat).list(ciphertexts.iter().map(Vec::as_slice));
+        }
+        Entry::Complaint(c) => {
+            match &c.complainant {
+                Complainant::Seat(s) => t.str("seat").str(s),
+                Complainant::Aggregator => t.str("aggregator"),
+            };
+            t.str(&c.sender)
+                .u64(c.kind as u64)
+                .u64(c.index as u64)
+                .u64(c.openings.len() as u64);
+            for (m, rho) in &c.openings {
+                t.field(&m.to_digits::<u8>(rug::integer::Order::Msf))
+                    .field(&rho.to_digits::<u8>(rug::integer::Order::Msf));
+            }
+        }
+        Entry::Partial { final_set, sums } => {
+            t.field(&final_set.0);
+            for (f, r) in sums {
+                t.field(f.as_bytes()).field(r.as_bytes());
+            }
+        }
+        Entry::RegionTotal {
+            values,
+            contributors,
+            final_set,
+        } => {
+            t.list(
+                values
+                    .iter()
+                    .map(|v| v.to_be_bytes())
+                    .collect::<Vec<_>>()
+                    .iter()
+                    .map(|b| b.as_slice()),
+            );
+            t.list(contributors.iter().map(|m| m.as_bytes()))
+                .field(&final_set.0);
+        }
+    }
+    t.as_bytes().to_vec()
+}
+
+/// Signs an entry as `author` (tests, gateways, the aggregator).
+pub fn sign(ctx: &RoundContext, key: &SigningKey, author: Author, entry: Entry) -> Record {
+    let signature = key.sign(&signing_bytes(ctx, &author, &entry));
+    Record {
+        author,
+        entry,
+        signature,
+    }
+}
+
+/// The identity keys replay checks signatures against: meters' certified keys and the
+/// aggregator's key.
+#[derive(Debug, Clone, Default)]
+pub struct Directory {
+    /// Certified identity keys by meter id (as of the day's cutoff).
+    pub meters: BTreeMap<String, VerifyingKey>,
+    /// The aggregator's signing key.
+    pub aggregator: Option<VerifyingKey>,
+}
+
+impl Directory {
+    fn verifies(&self, ctx: &RoundContext, r: &Record) -> bool {
+        let key = match &r.author {
+            Author::Meter(m) => self.meters.get(m),
+            Author::Aggregator => self.aggregator.as_ref(),
+        };
+        key.is_some_and(|k| {
+            k.verify(&signing_bytes(ctx, &r.author, &r.entry), &r.signature)
+                .is_ok()
+        })
+    }
+}
+
+/// What the audit is shown: signed aggregator markers that are invalid or conflict with the
+/// first valid one, invalid complaints, products that differ from the log's fold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Evidence {
+    /// A signed marker whose content is not what the log before it determines (position, kind).
+    InvalidMarker(usize, &'static str),
+    /// A second signed marker of a kind after the first valid one (position, kind).
+    SecondMarker(usize, &'static str),
+    /// A complaint whose evidence fails: the seat is disqualified from this position on.
+    InvalidComplaint(usize, String),
+    /// A valid complaint that arrived after FinalSet: the sender is suspended.
+    LateComplaint(usize, String),
+    /// A partial that fails the public check or comes from a disqualified seat.
+    InvalidPartial(usize, String),
+}
+
+/// How the round stands after the records read so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Still running.
+    Open,
+    /// The first valid CommitClosed held fewer than the quorum: every meter carries.
+    Lapsed,
+    /// The final set would fall below the quorum: no partial, values dropped (counted).
+    Void,
+    /// Given up with fewer than d + 1 partials: values dropped (counted).
+    Abandoned,
+    /// A valid RegionTotal.
+    Total(Vec<u64>),
+}
+
+/// A meter's first valid answer after the first valid CommitClosed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// A valid reveal notice at this position.
+    Revealed(usize),
+    /// A Withdraw at this position.
+    Withdrew(usize),
+}
+
+/// The replayed state of one round.
+#[derive(Debug, Clone)]
+pub struct RoundView {
+    /// First commit per roster meter before the first valid CommitClosed, in log order.
+    pub commits: Vec<(String, Hash)>,
+    /// The first valid CommitClosed: (position, its list).
+    pub commit_closed: Option<(usize, Vec<(String, Hash)>)>,
+    /// First valid answer of each listed meter.
+    pub answers: BTreeMap<String, Answer>,
+    /// Valid notices by meter (the public parts revealed).
+    pub notices: BTreeMap<String, BundlePublic>,
+    /// Positions of every aggregator-signed RevealClosed, valid or not.
+    pub reveal_closed_positions: Vec<usize>,
+    /// The first valid RevealClosed: (position, revealed set in listing order).
+    pub revealed: Option<(usize, Vec<String>)>,
+    /// Senders validly accused, with the position of the first valid complaint.
+    pub accused: BTreeMap<String, usize>,
+    /// Valid complaints by (seat, sender).
+    pub complaints: BTreeSet<(Complainant, String)>,
+    /// Seats disqualified for the day, from this position on.
+    pub disqualified: BTreeMap<String, usize>,
+    /// The first valid FinalSet: (position, members, hash).
+    pub final_set: Option<(usize, Vec<String>, Hash)>,
+    /// Valid partials by seat.
+    pub partials: BTreeMap<String, Vec<(Scalar, Scalar)>>,
+    /// A complaint whose sender part is not available yet: replay stopped there (no verifier
+    /// ever concludes that a record is missing; it waits).
+    pub waiting_at: Option<usize>,
+    /// The outcome so far.
+    pub outcome: Outcome,
+    /// For the audit.
+    pub evidence: Vec<Evidence>,
+}
+
+/// The parts a reader has fetched from the bundles topic: (sender, seat) → part.
+pub type Parts<'a> = BTreeMap<(String, String), &'a SeatPart>;
+
+/// Replays `records` (the region partition's records for this round, in order). Work per record
+/// is bounded: cheap structural checks (duplicates, roles, sets) come first, then the
+/// signature, and only then any curve or bignum work.
+pub fn replay<'r>(
+    ctx: &RoundContext,
+    directory: &Directory,
+    records: impl IntoIterator<Item = &'r Record>,
+    parts: &Parts<'_>,
+) -> RoundView {
+    let mut v = RoundView {
+        commits: Vec::new(),
+        commit_closed: None,
+        answers: BTreeMap::new(),
+        notices: BTreeMap::new(),
+        reveal_closed_positions: Vec::new(),
+        revealed: None,
+        accused: BTreeMap::new(),
+        complaints: BTreeSet::new(),
+        disqualified: BTreeMap::new(),
+        final_set: None,
+        partials: BTreeMap::new(),
+        waiting_at: None,
+        outcome: Outcome::Open,
+        evidence: Vec::new(),
+    };
+    let quorum = ctx.quorum();
+    for (pos, r) in records.into_iter().enumerate() {
+        // Complaints are checked for signature after their cheap checks (a flood of duplicates
+        // costs a comparison each); every other record before anything else.
+        if !matches!(r.entry, Entry::Complaint(_)) && !directory.verifies(ctx, r) {
+            continue; // unsigned or forged: never interpreted
+        }
+        if matches!(v.outcome, Outcome::Lapsed | Outcome::Void) && r.author == Author::Aggregator {
+            v.evidence.push(Evidence::InvalidMarker(
+                pos,
+                "marker after a lapsed or void round",
+            ));
+            continue;
+        }
+        match (&r.author, &r.entry) {
+            (Author::Meter(m), Entry::Commit(h))
+                if v.commit_closed.is_none()
+                    && ctx.on_roster(m)
+                    && !v.commits.iter().any(|(c, _)| c == m) =>
+            {
+                v.commits.push((m.clone(), *h));
+            }
+            (Author::Aggregator, Entry::CommitClosed(list)) => {
+                if v.commit_closed.is_some() {
+                    v.evidence.push(Evidence::SecondMarker(pos, "CommitClosed"));
+                } else if *list == v.commits {
+                    v.commit_closed = Some((pos, list.clone()));
+                    if list.len() < quorum {
+                        v.outcome = Outcome::Lapsed;
+                    }
+                } else {
+                    v.evidence
+                        .push(Evidence::InvalidMarker(pos, "CommitClosed"));
+                }
+            }
+            (Author::Meter(m), Entry::Notice(public)) => {
+                let Some((_, list)) = &v.commit_closed else {
+                    continue;
+                };
+                let Some((_, committed)) = list.iter().find(|(c, _)| c == m) else {
+                    continue;
+                };
+                if v.answers.contains_key(m) || public.sender != *m {
+                    continue;
+                }
+                if public.commitment(ctx) == *committed && public.verify(ctx).is_ok() {
+                    v.answers.insert(m.clone(), Answer::Revealed(pos));
+                    v.notices.insert(m.clone(), (**public).clone());
+                }
+            }
+            (Author::Meter(m), Entry::Withdraw) => {
+                let Some((_, list)) = &v.commit_closed else {
+                    continue;
+                };
+                if list.iter().any(|(c, _)| c == m) && !v.answers.contains_key(m) {
+                    v.answers.insert(m.clone(), Answer::Withdrew(pos));
+                }
+            }
+            (Author::Aggregator, Entry::RevealClosed(list)) => {
+                v.reveal_closed_positions.push(pos);
+                if v.revealed.is_some() {
+                    v.evidence.push(Evidence::SecondMarker(pos, "RevealClosed"));
+                    continue;
+                }
+                let expected: Vec<String> = match &v.commit_closed {
+                    Some((_, l)) => l
+                        .iter()
+                        .filter(|(m, _)| matches!(v.answers.get(m), Some(Answer::Revealed(_))))
+                        .map(|(m, _)| m.clone())
+                        .collect(),
+                    None => {
+                        v.evidence.push(Evidence::InvalidMarker(
+                            pos,
+                            "RevealClosed before CommitClosed",
+                        ));
+                        continue;
+                    }
+                };
+                if *list == expected {
+                    if list.len() < quorum {
+                        v.outcome = Outcome::Void;
+                    }
+                    v.revealed = Some((pos, list.clone()));
+                } else {
+                    v.evidence
+                        .push(Evidence::InvalidMarker(pos, "RevealClosed"));
+                }
+            }
+            (author, Entry::Complaint(c)) => {
+                let Some((_, revealed)) = &v.revealed else {
+                    continue;
+                };
+                let by_author = match (&c.complainant, author) {
+                    (Complainant::Seat(s), Author::Meter(m)) => s == m && ctx.seat(s).is_some(),
+                    (Complainant::Aggregator, Author::Aggregator) => true,
+                    _ => false,
+                };
+                if !by_author || !revealed.contains(&c.sender) {
+                    continue;
+                }
+                if let Complainant::Seat(s) = &c.complainant
+                    && v.disqualified.contains_key(s)
+                {
+                    continue;
+                }
+                let key = (c.complainant.clone(), c.sender.clone());
+                if v.complaints.contains(&key) || !directory.verifies(ctx, r) {
+                    continue; // at most one complaint per sender per seat; forged ones never count
+                }
+                let public = &v.notices[&c.sender];
+                let part = match &c.complainant {
+                    Complainant::Seat(s) => {
+                        let index = ctx
+                            .seats
+                            .iter()
+                            .position(|x| &x.meter == s)
+                            .expect("seat checked");
+                        match parts.get(&(c.sender.clone(), s.clone())) {
+                            Some(p)
+                                if part_hash(ctx, &c.sender, s, p) == public.part_hashes[index] =>
+                            {
+                                Some(*p)
+                            }
+                            _ => {
+                                v.waiting_at = Some(pos);
+                                break;
+                            }
+                        }
+                    }
+                    Complainant::Aggregator => None,
+                };
+                if is_valid(ctx, c, public, part) {
+                    v.complaints.insert(key);
+                    if v.final_set.is_some() {
+                        v.evidence
+                            .push(Evidence::LateComplaint(pos, c.sender.clone()));
+                    } else {
+                        v.accused.entry(c.sender.clone()).or_insert(pos);
+                        let left = revealed
+                            .iter()
+                            .filter(|m| !v.accused.contains_key(*m))
+                            .count();
+                        if left < quorum {
+                            v.outcome = Outcome::Void;
+                        }
+                    }
+                } else {
+                    v.evidence.push(Evidence::InvalidComplaint(
+                        pos,
+                        format!("{:?} against {}", c.kind, c.sender),
+                    ));
+                    if let Complainant::Seat(s) = &c.complainant {
+                        v.disqualified.insert(s.clone(), pos);
+                    }
+                }
+            }
+            (Author::Aggregator, Entry::FinalSet(members)) => {
+                if v.final_set.is_some() {
+                    v.evidence.push(Evidence::SecondMarker(pos, "FinalSet"));
+                    continue;
+                }
+                let Some((_, revealed)) = &v.revealed else {
+                    v.evidence
+                        .push(Evidence::InvalidMarker(pos, "FinalSet before RevealClosed"));
+                    continue;
+                };
+                let expected: Vec<String> = revealed
+                    .iter()
+                    .filter(|m| !v.accused.contains_key(*m))
+                    .cloned()
+                    .collect();
+                if *members == expected && expected.len() >= quorum {
+                    v.final_set = Some((pos, expected, final_set_hash(ctx, members)));
+                } else {
+                    v.evidence.push(Evidence::InvalidMarker(pos, "FinalSet"));
+                }
+            }
+            (Author::Meter(seat), Entry::Partial { final_set, sums }) => {
+                let Some((_, members, hash)) = &v.final_set else {
+                    continue;
+                };
+                if v.partials.contains_key(seat) || ctx.seat(seat).is_none() {
+                    continue;
+                }
+                if v.disqualified.contains_key(seat)
+                    || final_set != hash
+                    || !partial_holds(ctx, seat, members, &v.notices, sums)
+                {
+                    v.evidence.push(Evidence::InvalidPartial(pos, seat.clone()));
+                    continue;
+                }
+                v.partials.insert(seat.clone(), sums.clone());
+            }
+            (
+                Author::Aggregator,
+                Entry::RegionTotal {
+                    values,
+                    contributors,
+                    final_set,
+                },
+            ) => {
+                if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
+                    v.evidence.push(Evidence::SecondMarker(pos, "RegionTotal"));
+                    continue;
+                }
+                match (&v.final_set, total_from(ctx, &v, contributors)) {
+                    (Some((_, _, h)), Some(t)) if h == final_set && t == *values => {
+                        v.outcome = Outcome::Total(t)
+                    }
+                    _ => v.evidence.push(Evidence::InvalidMarker(pos, "RegionTotal")),
+                }
+            }
+            (Author::Aggregator, Entry::Abandoned) => {
+                if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
+                    v.evidence.push(Evidence::SecondMarker(pos, "ABANDONED"));
+                } else {
+                    v.outcome = Outcome::Abandoned;
+                }
+            }
+            _ => {} // products are evidence for seats; objections are counted by the audit
+        }
+    }
+    v
+}
+
+/// H(FinalSet): partials and totals name the set by it.
+pub fn final_set_hash(ctx: &RoundContext, members: &[String]) -> Hash {
+    ctx.transcript(Kind::FinalSet)
+        .list(members.iter().map(|m| m.as_bytes()))
+        .hash()
+}
+
+/// The aggregate commitments of a set, per value.
+pub fn aggregate_commitments(
+    members: &[String],
+    notices: &BTreeMap<String, BundlePublic>,
+    values: usize,
+) -> Vec<Commitments> {
+    (0..values)
+        .map(|v| {
+            sum_commitments(
+                &members
+                    .iter()
+                    .map(|m| &notices[m].commitments[v])
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect()
+}
+
+/// The public check of a partial: F(j)·G + R(j)·H = Σ_l j^l·C̄_l for every value.
+pub fn partial_holds(
+    ctx: &RoundContext,
+    seat: &str,
+    members: &[String],
+    notices: &BTreeMap<String, BundlePublic>,
+    sums: &[(Scalar, Scalar)],
+) -> bool {
+    let Some(seat) = ctx.seat(seat) else {
+        return false;
+    };
+    let values = ctx.params.values_per_round();
+    if sums.len() != values || members.is_empty() {
+        return false;
+    }
+    let (g, h) = generators();
+    aggregate_commitments(members, notices, values)
+        .iter()
+        .zip(sums)
+        .all(|(c, (f, r))| f * g + r * h == c.evaluate(seat.rank))
+}
+
+/// Interpolates the total from exactly d + 1 distinct valid partials and checks it against C̄_0.
+pub fn total_from(ctx: &RoundContext, v: &RoundView, contributors: &[String]) -> Option<Vec<u64>> {
+    let (_, members, _) = v.final_set.as_ref()?;
+    let unique: BTreeSet<&String> = contributors.iter().collect();
+    if contributors.len() != ctx.degree + 1 || unique.len() != contributors.len() {
+        return None;
+    }
+    let values = ctx.params.values_per_round();
+    let aggregate = aggregate_commitments(members, &v.notices, values);
+    let (g, h) = generators();
+    let mut out = Vec::with_capacity(values);
+    for (value, c) in aggregate.iter().enumerate() {
+        let points: Vec<(u64, Scalar, Scalar)> = contributors
+            .iter()
+            .map(|s| {
+                let p = v.partials.get(s)?;
+                Some((ctx.seat(s)?.rank, p[value].0, p[value].1))
+            })
+            .collect::<Option<_>>()?;
+        let (f0, r0) = interpolate_pair_at_zero(&points).ok()?;
+        if f0 * g + r0 * h != c.c0() {
+            return None;
+        }
+        out.push(scalar_to_u64(&f0)?);
+    }
+    Some(out)
+}
+
+impl RoundView {
+    /// Whether `meter` reveals: the first valid CommitClosed lists it and meets the quorum.
+    pub fn should_reveal(&self, ctx: &RoundContext, meter: &str) -> bool {
+        matches!(&self.commit_closed, Some((_, l)) if l.len() >= ctx.quorum() && l.iter().any(|(m, _)| m == meter))
+    }
+
+    /// Whether the log proves `meter`'s value was never revealed, so it may carry it: a lapsed
+    /// commit phase, a CommitClosed that omits it, or its own Withdraw first with no
+    /// aggregator-signed RevealClosed (valid or not) before it.
+    pub fn may_carry(&self, meter: &str) -> bool {
+        let Some((_, list)) = &self.commit_closed else {
+            return false;
+        };
+        if self.outcome == Outcome::Lapsed || !list.iter().any(|(m, _)| m == meter) {
+            return true;
+        }
+        match self.answers.get(meter) {
+            Some(Answer::Withdrew(pos)) => self.reveal_closed_positions.iter().all(|rc| rc > pos),
+            _ => false,
+        }
+    }
+
+    /// Whether `seat` may publish its partial now: a valid final set, the seat not disqualified,
+    /// its own check passed, and it holds no valid complaint against a final-set member.
+    pub fn seat_may_publish(&self, seat: &str, own_check_passed: bool) -> bool {
+        let Some((_, members, _)) = &self.final_set else {
+            return false;
+        };
+        own_check_passed
+            && !self.disqualified.contains_key(seat)
+            && !self.partials.contains_key(seat)
+            && !members.iter().any(|m| {
+                self.complaints
+                    .contains(&(Complainant::Seat(seat.to_string()), m.clone()))
+            })
+            && !matches!(self.outcome, Outcome::Void | Outcome::Lapsed)
+    }
+
+    /// The senders validly accused (excluded before FinalSet, or suspended after it).
+    pub fn suspended(&self) -> BTreeSet<String> {
+        self.complaints.iter().map(|(_, s)| s.clone()).collect()
+    }
+}

@@ -1,0 +1,66 @@
+//! A seat's partial (DESIGN §4, step 6): the final set folded afresh (never by subtracting
+//! excluded senders from the revealed fold), decrypted, reduced mod q, and published only if it
+//! passes the same public check anyone applies ([`super::log::partial_holds`]).
+
+use super::RoundContext;
+use super::check::{ColumnEntry, fold_column};
+use super::log::{RoundView, partial_holds};
+use crate::v2::crypto::paillier::SeatSecretKey;
+use curve25519_dalek::scalar::Scalar;
+use rug::Integer;
+use std::collections::BTreeMap;
+
+/// Why a seat publishes no partial.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PartialRefused {
+    /// No valid final set in the log yet, the round is void, or the seat may not publish.
+    #[error("no partial may be published now")]
+    NotAllowed,
+    /// A final-set member's part is missing from the column given.
+    #[error("part of {0} missing")]
+    MissingPart(String),
+    /// A final-set member's part does not fold (it should have been complained about).
+    #[error("part of {0} is malformed")]
+    Malformed(String),
+    /// The result fails the public check (the seat's own check missed something).
+    #[error("partial fails the public check")]
+    FailsPublicCheck,
+}
+
+/// Computes the seat's partial over the view's final set.
+pub fn compute_partial(
+    ctx: &RoundContext,
+    view: &RoundView,
+    seat_index: usize,
+    secret: &SeatSecretKey,
+    own_check_passed: bool,
+    column: &BTreeMap<String, ColumnEntry<'_>>,
+) -> Result<Vec<(Scalar, Scalar)>, PartialRefused> {
+    let seat = &ctx.seats[seat_index];
+    if !view.seat_may_publish(&seat.meter, own_check_passed) {
+        return Err(PartialRefused::NotAllowed);
+    }
+    let (_, members, _) = view
+        .final_set
+        .as_ref()
+        .expect("seat_may_publish implies a final set");
+    let entries: Vec<ColumnEntry<'_>> = members
+        .iter()
+        .map(|m| {
+            column
+                .get(m)
+                .copied()
+                .ok_or_else(|| PartialRefused::MissingPart(m.clone()))
+        })
+        .collect::<Result<_, _>>()?;
+    let folded = fold_column(ctx, seat_index, &entries).map_err(PartialRefused::Malformed)?;
+    let plaintexts: Vec<Integer> = folded.iter().map(|c| secret.decrypt(c)).collect();
+    let sums = ctx
+        .layout()
+        .unpack_mod_q(&plaintexts)
+        .map_err(|_| PartialRefused::FailsPublicCheck)?;
+    if !partial_holds(ctx, &seat.meter, members, &view.notices, &sums) {
+        return Err(PartialRefused::FailsPublicCheck);
+    }
+    Ok(sums)
+}

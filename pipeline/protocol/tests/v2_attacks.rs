@@ -1,0 +1,698 @@
+//! Protocol v2 against the attacks that broke v1 and the drafts of v2 (issue #11 "Must show";
+//! docs/protocol.md names each guarantee and the test here that fails if it breaks). Every test
+//! runs the real pure state machines: real keys, bundles, proofs and the log replay that meters,
+//! seats, the aggregator and the audit share.
+
+mod v2;
+
+use curve25519_dalek::ristretto::RistrettoPoint;
+use curve25519_dalek::scalar::Scalar;
+use rug::Integer;
+use std::collections::BTreeMap;
+use v2::*;
+use zeal_protocol::v2::crypto::vss::Commitments;
+use zeal_protocol::v2::local::{LocalRegion, LocalRound};
+use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
+use zeal_protocol::v2::round::complaint::{Complainant, Complaint, ComplaintKind};
+use zeal_protocol::v2::round::log::{Author, Entry, Evidence, Outcome};
+
+fn run_honest(
+    r: &LocalRegion,
+    values: &BTreeMap<String, Vec<u64>>,
+    seed: u64,
+) -> (LocalRound, zeal_protocol::v2::round::log::RoundView) {
+    r.run(values, &mut rng(seed))
+}
+
+/// Commits everyone in `values`, closes, reveals everyone: the point where seats check.
+fn through_reveal(
+    r: &LocalRegion,
+    round: &mut LocalRound,
+    values: &BTreeMap<String, Vec<u64>>,
+    seed: u64,
+) {
+    let mut g = rng(seed);
+    for (m, v) in values {
+        if !round.bundles.contains_key(m) {
+            r.commit(round, m, v, &mut g);
+        }
+    }
+    r.close_commits(round);
+    for m in values.keys() {
+        r.reveal(round, m);
+    }
+    r.close_reveals(round);
+}
+
+/// Checks, final set, partials, total.
+fn finish(r: &LocalRegion, round: &mut LocalRound, seed: u64) -> Outcome {
+    let mut g = rng(seed);
+    r.range_checks(round);
+    let passed = r.seat_checks(round, &mut g);
+    r.close_final(round);
+    r.partials(round, &passed, &mut g);
+    r.publish_total(round)
+}
+
+fn members(view: &zeal_protocol::v2::round::log::RoundView) -> Vec<String> {
+    view.final_set
+        .as_ref()
+        .map(|(_, m, _)| m.clone())
+        .unwrap_or_default()
+}
+
+fn no_complaint_publishes_a_decryption_of(
+    round: &LocalRound,
+    victim_part_plaintexts: &[Integer],
+) -> bool {
+    round.log.iter().all(|rec| match &rec.entry {
+        Entry::Complaint(c) => c
+            .openings
+            .iter()
+            .all(|(m, _)| !victim_part_plaintexts.contains(m)),
+        _ => true,
+    })
+}
+
+#[test]
+fn an_honest_round_totals_exactly() {
+    let r = shared();
+    let values = readings(r);
+    let (_, view) = run_honest(r, &values, 1);
+    assert_eq!(view.outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
+    assert!(view.evidence.is_empty(), "{:?}", view.evidence);
+    assert_eq!(view.partials.len(), r.ctx.seats.len());
+}
+
+// --- 1. cancellation -----------------------------------------------------------------------
+
+/// v1's cancellation needed the colluder to choose its ciphertexts after seeing the honest ones.
+/// In v2 its bundle is fixed by a sender-bound commitment before any bundle is revealed: a notice
+/// built afterwards from the honest notices does not match the commitment and is never revealed.
+#[test]
+fn cancellation_built_after_the_reveals_is_not_revealed() {
+    let r = shared();
+    let values = readings(r);
+    let attacker = r.ctx.roster[7].clone();
+    let target = r.ctx.roster[2].clone();
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 2);
+    // The attacker's notice was honest up to here; replace it (before RevealClosed) with one
+    // derived from the target's: the target's commitments negated, its proofs copied.
+    round.log.retain(|rec| {
+        !(rec.author == Author::Meter(attacker.clone()) && matches!(rec.entry, Entry::Notice(_)))
+    });
+    let reveal_closed = round
+        .log
+        .iter()
+        .position(|rec| matches!(rec.entry, Entry::RevealClosed(_)))
+        .unwrap();
+    round.log.truncate(reveal_closed);
+    let view = r.view(&round);
+    let mut forged = view.notices[&target].clone();
+    forged.sender = attacker.clone();
+    forged.commitments = forged.commitments.iter().map(negate).collect();
+    round.log.push(r.record(
+        Author::Meter(attacker.clone()),
+        Entry::Notice(Box::new(forged.clone())),
+    ));
+    r.close_reveals(&mut round);
+    let view = r.view(&round);
+    let revealed = &view.revealed.as_ref().unwrap().1;
+    assert!(
+        !revealed.contains(&attacker),
+        "a notice that does not match its commitment is not a reveal"
+    );
+    // Even a meter that committed to such a bundle fails: it cannot prove knowledge of the
+    // negated C_0's opening under its own id and this round.
+    assert!(forged.verify(&r.ctx).is_err());
+    let outcome = finish(r, &mut round, 3);
+    let honest: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != attacker)
+        .cloned()
+        .collect();
+    assert_eq!(outcome, Outcome::Total(sums(&values, &honest)));
+    assert!(
+        !r.view(&round).may_carry(&attacker),
+        "it committed and did not withdraw: no carry"
+    );
+}
+
+fn negate(c: &Commitments) -> Commitments {
+    let bytes: Vec<[u8; 32]> = c
+        .points()
+        .iter()
+        .map(|p: &RistrettoPoint| (-p).compress().to_bytes())
+        .collect();
+    Commitments::from_bytes(&bytes, c.degree()).unwrap()
+}
+
+// --- 2. copying, inverting, combining --------------------------------------------------------
+
+/// A bundle of an earlier round (or of another meter) copied whole under another id, or into a
+/// later round, fails the proofs of knowledge: they bind region, round and sender.
+#[test]
+fn a_copied_bundle_fails_its_proofs_of_knowledge() {
+    let r = shared();
+    let values = readings(r);
+    let (round1, view1) = run_honest(r, &values, 4);
+    let target = r.ctx.roster[3].clone();
+    let old = view1.notices[&target].clone();
+    // Another meter, same round.
+    let mut copied = old.clone();
+    copied.sender = r.ctx.roster[6].clone();
+    assert!(copied.verify(&r.ctx).is_err());
+    // The same meter's bundle in the next round (what a replaying aggregator would need).
+    let mut next = r.ctx.clone();
+    next.start += next.params.round_seconds();
+    assert!(old.verify(&next).is_err());
+    // Combining two meters' bundles (sum of commitments, proofs of either) fails too.
+    let other = &view1.notices[&r.ctx.roster[4]];
+    let mut combined = old.clone();
+    combined.commitments = old
+        .commitments
+        .iter()
+        .zip(&other.commitments)
+        .map(|(a, b)| add(a, b))
+        .collect();
+    assert!(combined.verify(&r.ctx).is_err());
+    drop(round1);
+}
+
+fn add(a: &Commitments, b: &Commitments) -> Commitments {
+    let bytes: Vec<[u8; 32]> = a
+        .points()
+        .iter()
+        .zip(b.points())
+        .map(|(x, y)| (x + y).compress().to_bytes())
+        .collect();
+    Commitments::from_bytes(&bytes, a.degree()).unwrap()
+}
+
+/// A colluder puts the target's ciphertext of an earlier round (same day key) into its own
+/// bundle for one seat, with its own commitments. The seat's check fails, the scan finds the
+/// copied ciphertext's plaintext proof invalid for the colluder, and the complaint carries no
+/// decryption: the target's share is never published. The colluder is excluded; nobody else.
+#[test]
+fn a_copied_ciphertext_is_excluded_without_publishing_its_decryption() {
+    let r = shared();
+    let values = readings(r);
+    let (round1, _) = run_honest(r, &values, 5);
+    let target = r.ctx.roster[1].clone();
+    let attacker = r.ctx.roster[5].clone();
+    let seat = 2;
+    let victim_part = round1.bundles[&target].parts[seat].clone();
+    let victim_plaintexts: Vec<Integer> = victim_part
+        .ciphertexts
+        .iter()
+        .map(|b| r.seat_secrets[seat].decrypt(&r.ctx.seats[seat].key.parse_ciphertext(b).unwrap()))
+        .collect();
+
+    let next = r.next_round();
+    let mut round = LocalRound::default();
+    let mut g = rng(6);
+    for (m, v) in &values {
+        if *m == attacker {
+            let mut bundle = make_bundle_with(&next.ctx, m, v, &mut |_| {}, &mut g).unwrap();
+            bundle.parts[seat] = victim_part.clone();
+            bundle.public.part_hashes[seat] = zeal_protocol::v2::round::bundle::part_hash(
+                &next.ctx,
+                m,
+                &next.ctx.seats[seat].meter,
+                &bundle.parts[seat],
+            );
+            let rec = next.record(
+                Author::Meter(m.clone()),
+                Entry::Commit(bundle.public.commitment(&next.ctx)),
+            );
+            round.log.push(rec);
+            round.bundles.insert(m.clone(), bundle);
+        } else {
+            next.commit(&mut round, m, v, &mut g);
+        }
+    }
+    through_reveal(&next, &mut round, &values, 7);
+    let outcome = finish(&next, &mut round, 8);
+    let view = next.view(&round);
+    assert_eq!(
+        view.accused.keys().cloned().collect::<Vec<_>>(),
+        vec![attacker.clone()]
+    );
+    assert!(view.disqualified.is_empty());
+    assert!(no_complaint_publishes_a_decryption_of(
+        &round,
+        &victim_plaintexts
+    ));
+    let kinds: Vec<ComplaintKind> = round
+        .log
+        .iter()
+        .filter_map(|rec| match &rec.entry {
+            Entry::Complaint(c) => Some(c.kind),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(kinds, vec![ComplaintKind::FailedPlaintextProof]);
+    let honest: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != attacker)
+        .cloned()
+        .collect();
+    assert_eq!(outcome, Outcome::Total(sums(&values, &honest)));
+}
+
+/// Two colluders send one seat offsetting inconsistent shares (+δ and −δ): the plain fold still
+/// matches Σ C̄(j), the seat's privately weighted fold does not. Both are found by the scan and
+/// excluded; no honest seat is disqualified; the total is exact over the honest meters.
+#[test]
+fn offsetting_colluders_are_caught_by_the_weighted_check() {
+    let r = shared();
+    let values = readings(r);
+    let (a, b) = (r.ctx.roster[4].clone(), r.ctx.roster[6].clone());
+    let seat = 1;
+    let delta = Scalar::from(123_456_789u64);
+    let mut round = LocalRound::default();
+    let mut g = rng(9);
+    for (m, v) in &values {
+        let sign = if *m == a {
+            Some(delta)
+        } else if *m == b {
+            Some(-delta)
+        } else {
+            None
+        };
+        let mut tamper = |t: Tamper<'_>| {
+            if let (
+                Some(d),
+                Tamper::Share {
+                    seat: s,
+                    value: 0,
+                    share,
+                },
+            ) = (sign, t)
+                && s == seat
+            {
+                share.0 += d;
+            }
+        };
+        let bundle = make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap();
+        round.log.push(r.record(
+            Author::Meter(m.clone()),
+            Entry::Commit(bundle.public.commitment(&r.ctx)),
+        ));
+        round.bundles.insert(m.clone(), bundle);
+    }
+    through_reveal(r, &mut round, &values, 10);
+    let outcome = finish(r, &mut round, 11);
+    let view = r.view(&round);
+    assert_eq!(view.accused.keys().cloned().collect::<Vec<_>>(), {
+        let mut x = vec![a.clone(), b.clone()];
+        x.sort();
+        x
+    });
+    assert!(
+        view.disqualified.is_empty(),
+        "no honest seat is disqualified"
+    );
+    let honest: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != a && **m != b)
+        .cloned()
+        .collect();
+    assert_eq!(outcome, Outcome::Total(sums(&values, &honest)));
+}
+
+// --- 6. framing and attribution ------------------------------------------------------------
+
+/// A seat that accuses an honest sender (with the true decryption, or with a made-up one) is
+/// disqualified; the sender stays in the final set and the total is exact.
+#[test]
+fn a_lying_seat_cannot_exclude_an_honest_sender() {
+    let r = shared();
+    let values = readings(r);
+    let honest = r.ctx.roster[0].clone();
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 12);
+    let liar = r.ctx.seats[0].meter.clone();
+    let part = &round.bundles[&honest].parts[0];
+    let key = &r.ctx.seats[0].key;
+    let openings: Vec<(Integer, Integer)> = part
+        .ciphertexts
+        .iter()
+        .map(|b| r.seat_secrets[0].open(&key.parse_ciphertext(b).unwrap()))
+        .collect();
+    let lies = vec![
+        Complaint {
+            complainant: Complainant::Seat(liar.clone()),
+            sender: honest.clone(),
+            kind: ComplaintKind::ShareMismatch,
+            index: 0,
+            openings: openings.clone(),
+        },
+        Complaint {
+            complainant: Complainant::Seat(liar.clone()),
+            sender: honest.clone(),
+            kind: ComplaintKind::FailedPlaintextProof,
+            index: 0,
+            openings: vec![],
+        },
+    ];
+    round.log.push(r.record(
+        Author::Meter(liar.clone()),
+        Entry::Complaint(lies[0].clone()),
+    ));
+    // A second seat claims a different plaintext with made-up randomness.
+    let liar2 = r.ctx.seats[1].meter.clone();
+    let made_up = vec![(Integer::from(5), Integer::from(7)); openings.len()];
+    let lie2 = Complaint {
+        complainant: Complainant::Seat(liar2.clone()),
+        sender: honest.clone(),
+        kind: ComplaintKind::SlotOutOfRange,
+        index: 0,
+        openings: made_up,
+    };
+    round
+        .log
+        .push(r.record(Author::Meter(liar2.clone()), Entry::Complaint(lie2)));
+    let outcome = finish(r, &mut round, 13);
+    let view = r.view(&round);
+    assert!(view.accused.is_empty());
+    assert_eq!(view.disqualified.keys().cloned().collect::<Vec<_>>(), {
+        let mut x = vec![liar.clone(), liar2.clone()];
+        x.sort();
+        x
+    });
+    assert!(members(&view).contains(&honest));
+    assert!(!view.partials.contains_key(&liar) && !view.partials.contains_key(&liar2));
+    assert_eq!(outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
+    drop(lies);
+}
+
+/// Senders whose parts break the slot predicate, or whose range proof fails (a value outside
+/// [0, 2^b)), are always excluded, attributed by evidence anyone re-checks.
+#[test]
+fn out_of_range_senders_are_always_excluded() {
+    let r = shared();
+    let values = readings(r);
+    let (slot_cheat, range_cheat) = (r.ctx.roster[2].clone(), r.ctx.roster[3].clone());
+    let slot_bits = r.ctx.layout().slot_bits;
+    let mut round = LocalRound::default();
+    let mut g = rng(14);
+    for (m, v) in &values {
+        let mut tamper = |t: Tamper<'_>| match t {
+            Tamper::Plaintext {
+                seat: 0,
+                index: 0,
+                plaintext,
+            } if *m == slot_cheat => {
+                // A carry into the next slot: slot 0 grows by 2^w (out of range), slot 1 is
+                // unchanged mod q only if the cheat also fixes it — it does not need to.
+                *plaintext += Integer::from(1) << (slot_bits - 1);
+            }
+            Tamper::Value { value: 0, v } if *m == range_cheat => *v += 1u64 << 40,
+            _ => {}
+        };
+        let bundle = make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap();
+        round.log.push(r.record(
+            Author::Meter(m.clone()),
+            Entry::Commit(bundle.public.commitment(&r.ctx)),
+        ));
+        round.bundles.insert(m.clone(), bundle);
+    }
+    through_reveal(r, &mut round, &values, 15);
+    let outcome = finish(r, &mut round, 16);
+    let view = r.view(&round);
+    let mut expected = vec![slot_cheat.clone(), range_cheat.clone()];
+    expected.sort();
+    assert_eq!(view.accused.keys().cloned().collect::<Vec<_>>(), expected);
+    assert!(view.disqualified.is_empty());
+    let honest: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| !expected.contains(m))
+        .cloned()
+        .collect();
+    assert_eq!(outcome, Outcome::Total(sums(&values, &honest)));
+}
+
+// --- 4. the aggregator's markers -----------------------------------------------------------
+
+/// A CommitClosed that omits an on-time meter is not what the log determines: it is evidence,
+/// not a marker; the honest one after it counts.
+#[test]
+fn a_commit_list_that_drops_a_meter_is_invalid() {
+    let r = shared();
+    let values = readings(r);
+    let mut round = LocalRound::default();
+    let mut g = rng(17);
+    for (m, v) in &values {
+        r.commit(&mut round, m, v, &mut g);
+    }
+    let mut list = r.view(&round).commits;
+    list.remove(2);
+    round
+        .log
+        .push(r.record(Author::Aggregator, Entry::CommitClosed(list)));
+    let view = r.view(&round);
+    assert!(view.commit_closed.is_none());
+    assert!(matches!(
+        view.evidence[..],
+        [Evidence::InvalidMarker(_, "CommitClosed")]
+    ));
+    r.close_commits(&mut round);
+    assert_eq!(r.view(&round).commit_closed.unwrap().1.len(), values.len());
+}
+
+/// Closing the commit phase early (before most commitments) yields a valid but lapsed round:
+/// nobody reveals and everyone carries; nothing was revealed, so nothing enters two totals.
+#[test]
+fn an_early_commit_close_lapses_and_everyone_carries() {
+    let r = shared();
+    let values = readings(r);
+    let mut round = LocalRound::default();
+    let mut g = rng(18);
+    for (m, v) in values.iter().take(2) {
+        r.commit(&mut round, m, v, &mut g);
+    }
+    r.close_commits(&mut round);
+    for (m, v) in values.iter().skip(2) {
+        r.commit(&mut round, m, v, &mut g);
+    }
+    let view = r.view(&round);
+    assert_eq!(view.outcome, Outcome::Lapsed);
+    for m in values.keys() {
+        assert!(!view.should_reveal(&r.ctx, m));
+        assert!(view.may_carry(m));
+    }
+}
+
+/// The aggregator places RevealClosed before most notices (dropping or delaying them): the
+/// revealed set is below θ, the round is void, no seat publishes a partial, and the late
+/// revealers may not carry (their notice is in the log).
+#[test]
+fn a_reveal_close_below_quorum_voids_the_round() {
+    let r = shared();
+    let values = readings(r);
+    let mut round = LocalRound::default();
+    let mut g = rng(19);
+    for (m, v) in &values {
+        r.commit(&mut round, m, v, &mut g);
+    }
+    r.close_commits(&mut round);
+    let keys: Vec<String> = values.keys().cloned().collect();
+    for m in &keys[..3] {
+        r.reveal(&mut round, m);
+    }
+    r.close_reveals(&mut round);
+    for m in &keys[3..] {
+        r.reveal(&mut round, m);
+    }
+    let outcome = finish(r, &mut round, 20);
+    let view = r.view(&round);
+    assert_eq!(outcome, Outcome::Void);
+    assert!(view.partials.is_empty());
+    assert!(view.final_set.is_none());
+    assert!(keys.iter().all(|m| !view.may_carry(m)));
+}
+
+/// A meter that withdrew before any aggregator-signed RevealClosed carries; one whose Withdraw
+/// comes after one (valid or not) does not: its value might be in a total already.
+#[test]
+fn a_withdrawal_carries_only_before_any_signed_reveal_close() {
+    let r = shared();
+    let values = readings(r);
+    let keys: Vec<String> = values.keys().cloned().collect();
+    let mut round = LocalRound::default();
+    let mut g = rng(21);
+    for (m, v) in &values {
+        r.commit(&mut round, m, v, &mut g);
+    }
+    r.close_commits(&mut round);
+    round
+        .log
+        .push(r.record(Author::Meter(keys[0].clone()), Entry::Withdraw));
+    for m in &keys[2..] {
+        r.reveal(&mut round, m);
+    }
+    // An invalid (wrong list) but signed RevealClosed, then the second withdrawal.
+    round.log.push(r.record(
+        Author::Aggregator,
+        Entry::RevealClosed(vec![keys[2].clone()]),
+    ));
+    round
+        .log
+        .push(r.record(Author::Meter(keys[1].clone()), Entry::Withdraw));
+    let view = r.view(&round);
+    assert!(view.may_carry(&keys[0]));
+    assert!(!view.may_carry(&keys[1]));
+    assert!(!view.may_carry(&keys[2]));
+}
+
+// --- 8. forged and conflicting decisions ----------------------------------------------------
+
+/// Markers signed by anyone but the aggregator are never interpreted; a second, conflicting
+/// signed FinalSet is named as evidence and every seat partials only over the first valid one.
+#[test]
+fn forged_markers_are_ignored_and_conflicting_ones_named() {
+    let r = shared();
+    let values = readings(r);
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 22);
+    let forger = r.ctx.roster[1].clone();
+    // A meter signs a FinalSet that drops two meters, posed as the aggregator's.
+    let forged = r.record(
+        Author::Meter(forger),
+        Entry::FinalSet(values.keys().skip(2).cloned().collect()),
+    );
+    let forged = zeal_protocol::v2::round::log::Record {
+        author: Author::Aggregator,
+        ..forged
+    };
+    round.log.push(forged);
+    let mut g = rng(23);
+    r.range_checks(&mut round);
+    let passed = r.seat_checks(&mut round, &mut g);
+    r.close_final(&mut round);
+    // The aggregator then signs a second, different FinalSet.
+    round.log.push(r.record(
+        Author::Aggregator,
+        Entry::FinalSet(values.keys().skip(1).cloned().collect()),
+    ));
+    r.partials(&mut round, &passed, &mut g);
+    let outcome = r.publish_total(&mut round);
+    let view = r.view(&round);
+    assert_eq!(members(&view).len(), values.len());
+    assert!(
+        view.evidence
+            .iter()
+            .any(|e| matches!(e, Evidence::SecondMarker(_, "FinalSet")))
+    );
+    assert_eq!(outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
+}
+
+// --- 9. bounds before work -----------------------------------------------------------------
+
+/// 10^6 complaints from one seat against one sender cost a comparison each after the first:
+/// replay judges one and stays fast (a generous bound for a loaded 2-core CI machine).
+#[test]
+fn a_million_complaints_are_refused_cheaply() {
+    let r = shared();
+    let values = readings(r);
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 24);
+    let seat = r.ctx.seats[0].meter.clone();
+    let sender = r.ctx.roster[5].clone();
+    let c = Complaint {
+        complainant: Complainant::Seat(seat.clone()),
+        sender,
+        kind: ComplaintKind::FailedRangeProof,
+        index: 0,
+        openings: vec![],
+    };
+    // Valid signature, invalid evidence: the first disqualifies the seat, the rest are skipped.
+    let rec = r.record(Author::Meter(seat.clone()), Entry::Complaint(c));
+    let started = std::time::Instant::now();
+    let records = round.log.iter().chain(std::iter::repeat_n(&rec, 1_000_000));
+    let view =
+        zeal_protocol::v2::round::log::replay(&r.ctx, &r.directory, records, &r.parts(&round));
+    let took = started.elapsed();
+    assert!(view.disqualified.contains_key(&seat));
+    assert_eq!(view.evidence.len(), 1, "judged once");
+    assert!(
+        took.as_secs() < 20,
+        "replay of 10^6 complaints took {took:?}"
+    );
+}
+
+// --- 5. what the aggregator and d seats see ---------------------------------------------------
+
+/// The view of the aggregator plus d corrupt seats, computed exactly: every share the corrupt
+/// seats decrypt (slot integers included), every partial and the total. Two worlds: the target
+/// reads x or x + δ, another honest meter y or y − δ, and their dealings differ by ±δ·L where L
+/// is the degree-d polynomial with L(0) = 1 and L(j) = 0 at the corrupt seats; all other
+/// randomness is the same. The views are identical. With d + 1 corrupt seats no such L exists
+/// and their shares interpolate to the target's value.
+#[test]
+fn d_seats_and_the_aggregator_see_nothing_of_one_meter() {
+    use zeal_protocol::v2::crypto::vss::{Dealing, interpolate_at_zero};
+    let d = 1usize;
+    let corrupt = [2u64]; // d seats
+    let (x, y, delta) = (500u64, 700u64, 123u64);
+    let l_poly = |at: u64| -> Scalar {
+        // L(z) = 1 − z/2 (degree 1, L(0) = 1, L(2) = 0).
+        Scalar::ONE - Scalar::from(at) * Scalar::from(2u64).invert()
+    };
+    let world = |tx: u64, ty: u64, shift: Scalar| {
+        // Same coefficients in both worlds except f ± shift·L.
+        let mut rng = rng(99);
+        let target = Dealing::new(tx, d, &mut rng);
+        let other = Dealing::new(ty, d, &mut rng);
+        let seats = [1u64, 2, 3, 4, 5];
+        let share = |dl: &Dealing, s: u64, sign: Scalar| {
+            let (f, r) = dl.share(s);
+            (f + sign * shift * l_poly(s), r)
+        };
+        let corrupt_view: Vec<_> = corrupt
+            .iter()
+            .map(|&s| {
+                (
+                    share(&target, s, Scalar::ONE),
+                    share(&other, s, -Scalar::ONE),
+                )
+            })
+            .collect();
+        let partials: Vec<_> = seats
+            .iter()
+            .map(|&s| {
+                let (a, b) = (
+                    share(&target, s, Scalar::ONE),
+                    share(&other, s, -Scalar::ONE),
+                );
+                (a.0 + b.0, a.1 + b.1)
+            })
+            .collect();
+        (corrupt_view, partials)
+    };
+    // World A: (x, y) with no shift; world B: dealt with (x, y) randomness but values x + δ,
+    // y − δ through the shift (f_B = f_A + δ·L for the target, − δ·L for the other).
+    let (view_a, partials_a) = world(x, y, Scalar::ZERO);
+    let (view_b, partials_b) = world(x, y, Scalar::from(delta));
+    // The target's value differs between the worlds ...
+    let target_b_at_0 = Scalar::from(x) + Scalar::from(delta) * l_poly(0);
+    assert_ne!(target_b_at_0, Scalar::from(x));
+    // ... and the corrupt seats' shares and every partial (hence the total) are identical.
+    assert_eq!(view_a, view_b);
+    assert_eq!(partials_a, partials_b);
+    // With d + 1 corrupt seats: their shares of the target interpolate to its value.
+    let mut rng_ = rng(99);
+    let target = Dealing::new(x, d, &mut rng_);
+    let pts: Vec<(u64, Scalar)> = [2u64, 4].iter().map(|&s| (s, target.share(s).0)).collect();
+    assert_eq!(interpolate_at_zero(&pts).unwrap(), Scalar::from(x));
+}
