@@ -696,3 +696,195 @@ fn d_seats_and_the_aggregator_see_nothing_of_one_meter() {
     let pts: Vec<(u64, Scalar)> = [2u64, 4].iter().map(|&s| (s, target.share(s).0)).collect();
     assert_eq!(interpolate_at_zero(&pts).unwrap(), Scalar::from(x));
 }
+
+// --- dropouts, late complaints ------------------------------------------------------------------
+
+/// Seats that publish no partial (offline or withholding): with d + 1 partials left the total
+/// is exact; with fewer the aggregator can only post ABANDONED, and nothing is re-shared.
+#[test]
+fn seats_down_leave_an_exact_total_or_an_abandoned_round() {
+    let r = shared();
+    let values = readings(r);
+    for (down, expect_total) in [(3usize, true), (4, false)] {
+        let mut round = LocalRound::default();
+        through_reveal(r, &mut round, &values, 30);
+        let mut g = rng(31);
+        r.range_checks(&mut round);
+        let passed = r.seat_checks(&mut round, &mut g);
+        r.close_final(&mut round);
+        r.partials(&mut round, &passed, &mut g);
+        let silent: Vec<String> = r
+            .ctx
+            .seats
+            .iter()
+            .take(down)
+            .map(|s| s.meter.clone())
+            .collect();
+        round.log.retain(|rec| {
+            !(matches!(rec.entry, Entry::Partial { .. })
+                && matches!(&rec.author, Author::Meter(m) if silent.contains(m)))
+        });
+        let outcome = r.publish_total(&mut round);
+        if expect_total {
+            assert_eq!(
+                outcome,
+                Outcome::Total(sums(&values, &r.ctx.roster)),
+                "{down} seats down"
+            );
+        } else {
+            assert_eq!(outcome, Outcome::Abandoned, "{down} seats down");
+        }
+        // Bundles are never dealt twice: a round's log has one commitment per meter.
+        let commits = round
+            .log
+            .iter()
+            .filter(|rec| matches!(rec.entry, Entry::Commit(_)))
+            .count();
+        assert_eq!(commits, values.len());
+    }
+}
+
+/// A meter that commits and then withdraws carries its value; one that commits and goes silent
+/// does not (it may have revealed to someone), and is left out. The total is exact over the
+/// revealed meters.
+#[test]
+fn meters_missing_the_reveal_carry_only_when_the_log_proves_it() {
+    let r = shared();
+    let values = readings(r);
+    let keys: Vec<String> = values.keys().cloned().collect();
+    let (withdrawer, silent) = (keys[1].clone(), keys[2].clone());
+    let mut round = LocalRound::default();
+    let mut g = rng(32);
+    for (m, v) in &values {
+        r.commit(&mut round, m, v, &mut g);
+    }
+    r.close_commits(&mut round);
+    round
+        .log
+        .push(r.record(Author::Meter(withdrawer.clone()), Entry::Withdraw));
+    for m in keys.iter().filter(|m| **m != withdrawer && **m != silent) {
+        r.reveal(&mut round, m);
+    }
+    r.close_reveals(&mut round);
+    let outcome = finish(r, &mut round, 33);
+    let view = r.view(&round);
+    assert!(view.may_carry(&withdrawer));
+    assert!(!view.may_carry(&silent));
+    let revealed: Vec<String> = keys
+        .iter()
+        .filter(|m| **m != withdrawer && **m != silent)
+        .cloned()
+        .collect();
+    assert_eq!(outcome, Outcome::Total(sums(&values, &revealed)));
+}
+
+/// The aggregator posts FinalSet before any complaint could arrive. A seat's valid complaint
+/// after it still suspends the sender, and that seat publishes no partial (without penalty);
+/// the other seats' partials give the exact total of the final set.
+#[test]
+fn a_valid_complaint_after_the_final_set_suspends_the_sender() {
+    let r = shared();
+    let values = readings(r);
+    let cheat = r.ctx.roster[3].clone();
+    let mut round = LocalRound::default();
+    let mut g = rng(34);
+    for (m, v) in &values {
+        let mut tamper = |t: Tamper<'_>| {
+            if let Tamper::Share {
+                seat: 0,
+                value: 1,
+                share,
+            } = t
+                && *m == cheat
+            {
+                share.1 += Scalar::ONE;
+            }
+        };
+        let bundle = make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap();
+        round.log.push(r.record(
+            Author::Meter(m.clone()),
+            Entry::Commit(bundle.public.commitment(&r.ctx)),
+        ));
+        round.bundles.insert(m.clone(), bundle);
+    }
+    through_reveal(r, &mut round, &values, 35);
+    r.close_final(&mut round);
+    let passed = r.seat_checks(&mut round, &mut g);
+    assert_eq!(passed, vec![false, true, true, true, true]);
+    r.partials(&mut round, &passed, &mut g);
+    let outcome = r.publish_total(&mut round);
+    let view = r.view(&round);
+    assert!(view.suspended().contains(&cheat));
+    assert!(
+        view.evidence
+            .iter()
+            .any(|e| matches!(e, Evidence::LateComplaint(_, s) if *s == cheat))
+    );
+    assert!(view.disqualified.is_empty());
+    assert!(!view.partials.contains_key(&r.ctx.seats[0].meter));
+    assert_eq!(outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
+}
+
+/// Suspension and disqualification last the day: in the next round the suspended sender's
+/// commitment is ignored and the disqualified seat's partial does not count.
+#[test]
+fn suspensions_and_disqualifications_carry_to_the_next_round() {
+    let r = shared();
+    let values = readings(r);
+    let cheat = r.ctx.roster[6].clone();
+    let liar = r.ctx.seats[4].meter.clone();
+    let mut round = LocalRound::default();
+    let mut g = rng(40);
+    for (m, v) in &values {
+        let mut tamper = |t: Tamper<'_>| {
+            if let Tamper::Share {
+                seat: 2,
+                value: 0,
+                share,
+            } = t
+                && *m == cheat
+            {
+                share.0 += Scalar::ONE;
+            }
+        };
+        let bundle = make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap();
+        round.log.push(r.record(
+            Author::Meter(m.clone()),
+            Entry::Commit(bundle.public.commitment(&r.ctx)),
+        ));
+        round.bundles.insert(m.clone(), bundle);
+    }
+    through_reveal(r, &mut round, &values, 41);
+    let honest = r.ctx.roster[0].clone();
+    let lie = Complaint {
+        complainant: Complainant::Seat(liar.clone()),
+        sender: honest,
+        kind: ComplaintKind::MalformedCiphertext,
+        index: 0,
+        openings: vec![],
+    };
+    round
+        .log
+        .push(r.record(Author::Meter(liar.clone()), Entry::Complaint(lie)));
+    finish(r, &mut round, 42);
+    let view = r.view(&round);
+    assert!(view.accused.contains_key(&cheat));
+    assert!(view.disqualified.contains_key(&liar));
+
+    let mut next = r.next_round();
+    next.ctx = r.ctx.next_round(&view);
+    let (_, view2) = next.run(&values, &mut rng(43));
+    assert!(
+        view2.commits.iter().all(|(m, _)| *m != cheat),
+        "a suspended meter's commitment is ignored"
+    );
+    assert!(!view2.partials.contains_key(&liar));
+    let others: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != cheat)
+        .cloned()
+        .collect();
+    assert_eq!(view2.outcome, Outcome::Total(sums(&values, &others)));
+}

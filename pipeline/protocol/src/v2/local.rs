@@ -99,6 +99,8 @@ impl LocalRegion {
             degree: shape.degree,
             roster,
             cutoff,
+            suspended: Default::default(),
+            disqualified: Default::default(),
         };
         LocalRegion {
             ctx,

@@ -323,6 +323,7 @@ pub fn replay<'r>(
             (Author::Meter(m), Entry::Commit(h))
                 if v.commit_closed.is_none()
                     && ctx.on_roster(m)
+                    && !ctx.suspended.contains(m)
                     && !v.commits.iter().any(|(c, _)| c == m) =>
             {
                 v.commits.push((m.clone(), *h));
@@ -406,7 +407,7 @@ pub fn replay<'r>(
                     continue;
                 }
                 if let Complainant::Seat(s) = &c.complainant
-                    && v.disqualified.contains_key(s)
+                    && (v.disqualified.contains_key(s) || ctx.disqualified.contains(s))
                 {
                     continue;
                 }
@@ -490,6 +491,7 @@ pub fn replay<'r>(
                     continue;
                 }
                 if v.disqualified.contains_key(seat)
+                    || ctx.disqualified.contains(seat)
                     || final_set != hash
                     || !partial_holds(ctx, seat, members, &v.notices, sums)
                 {

@@ -20,6 +20,7 @@ use super::crypto::packing::SlotLayout;
 use super::crypto::paillier::SeatPublicKey;
 use super::encoding::{Hash, Kind, Transcript};
 use super::params::Params;
+use std::collections::BTreeSet;
 
 /// A seat that published a valid daily key before the day's KeysClosed.
 #[derive(Debug, Clone)]
@@ -52,6 +53,12 @@ pub struct RoundContext {
     pub roster: Vec<String>,
     /// H(Cutoff(D)): bound into commitments, so a bundle is tied to one day's candidate set.
     pub cutoff: Hash,
+    /// Meters suspended earlier in the day (a valid complaint named them): their commitments are
+    /// ignored for the rest of the day; they still count in |roster|.
+    pub suspended: BTreeSet<String>,
+    /// Seats disqualified earlier in the day (an invalid complaint): their complaints and
+    /// partials are ignored for the rest of the day.
+    pub disqualified: BTreeSet<String>,
 }
 
 /// Why a round cannot run at all.
@@ -111,6 +118,16 @@ impl RoundContext {
     /// Members a commit list or final set must hold.
     pub fn quorum(&self) -> usize {
         self.params.quorum(self.roster.len())
+    }
+
+    /// The context of the next round of the same day, carrying this round's suspensions and
+    /// disqualifications (`view` is this round's replay).
+    pub fn next_round(&self, view: &log::RoundView) -> RoundContext {
+        let mut next = self.clone();
+        next.start += self.params.round_seconds();
+        next.suspended.extend(view.suspended());
+        next.disqualified.extend(view.disqualified.keys().cloned());
+        next
     }
 
     /// Whether a meter is on the round's roster.

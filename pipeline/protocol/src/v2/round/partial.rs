@@ -37,7 +37,9 @@ pub fn compute_partial(
     column: &BTreeMap<String, ColumnEntry<'_>>,
 ) -> Result<Vec<(Scalar, Scalar)>, PartialRefused> {
     let seat = &ctx.seats[seat_index];
-    if !view.seat_may_publish(&seat.meter, own_check_passed) {
+    if ctx.disqualified.contains(&seat.meter)
+        || !view.seat_may_publish(&seat.meter, own_check_passed)
+    {
         return Err(PartialRefused::NotAllowed);
     }
     let (_, members, _) = view
