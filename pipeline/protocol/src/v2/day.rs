@@ -121,7 +121,9 @@ pub fn accept_key(
     Ok(key)
 }
 
-/// The list KeysClosed must equal: each seat's first valid key before it, in log order.
+/// The list KeysClosed must equal: each seat's key, in log order, where a seat's key is its first
+/// announcement that carries its identity signature and the right sizes (a bad key proof there
+/// leaves the seat absent for the day).
 pub fn keys_before_close(
     params: &Params,
     region: &str,
@@ -130,13 +132,21 @@ pub fn keys_before_close(
     seats: &[(String, VerifyingKey)],
     announcements: &[SeatKeyAnnouncement],
 ) -> Vec<(String, SeatPublicKey)> {
+    // A seat's first announcement with a valid identity signature is judged, once: a flood of
+    // signed bad keys (or copies of one) cannot make every verifier run key proofs without end.
+    let mut judged: Vec<&str> = Vec::new();
     let mut out: Vec<(String, SeatPublicKey)> = Vec::new();
     for a in announcements {
-        if out.iter().any(|(s, _)| *s == a.seat) {
-            continue; // a seat's key is its first valid one
+        if judged.contains(&a.seat.as_str()) {
+            continue;
         }
-        if let Ok(k) = accept_key(params, region, day, cutoff, seats, a) {
-            out.push((a.seat.clone(), k));
+        match accept_key(params, region, day, cutoff, seats, a) {
+            Ok(k) => {
+                judged.push(&a.seat);
+                out.push((a.seat.clone(), k));
+            }
+            Err(KeyRefused::Proof(_)) => judged.push(&a.seat),
+            Err(_) => {} // not signed by the seat, or not a seat: says nothing about it
         }
     }
     out

@@ -134,7 +134,11 @@ impl Registry {
 
     /// Admits a certificate; a repeat of the same one is a no-op.
     pub fn admit(&mut self, cert: Certificate) -> Result<(), EnrolmentRefused> {
-        if cert.meter.is_empty() || cert.meter.len() > 128 || cert.region.len() > 128 {
+        if cert.meter.is_empty()
+            || cert.meter.len() > 128
+            || cert.region.is_empty()
+            || cert.region.len() > 128
+        {
             return Err(EnrolmentRefused::Malformed(
                 "meter id and region are 1..=128 bytes",
             ));
@@ -269,6 +273,13 @@ impl Cutoff {
         }
     }
 
+    /// Whether the authority signed it (nothing else checked).
+    pub fn signed_by(&self, authority: &VerifyingKey) -> bool {
+        let bytes =
+            Self::signing_bytes(self.day, self.prefix, &self.prefix_hash, self.beacon_round);
+        authority.verify(&bytes, &self.signature).is_ok()
+    }
+
     /// Checks the signature, the prefix against the registry and the beacon round against the day.
     pub fn verify(&self, authority: &VerifyingKey, registry: &Registry) -> bool {
         let bytes =
@@ -290,22 +301,40 @@ pub fn beacon_round_of(day: i64) -> u64 {
     day as u64
 }
 
-/// The first valid Cutoff(D) in the registry partition counts; a second, different valid one is
-/// equivocation and day D is refused (`Err` carries both).
+/// Why day D is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DayRefused<'a> {
+    /// The first authority-signed Cutoff(D) is invalid: it names a prefix beyond its own position
+    /// in the registry partition (a prefix that did not exist yet), a prefix hash that does not
+    /// match, or the wrong beacon round.
+    Invalid(&'a Cutoff),
+    /// A second, different authority-signed Cutoff(D): equivocation.
+    Equivocation(&'a Cutoff, &'a Cutoff),
+}
+
+/// Day D's Cutoff from the registry partition's Cutoff records, each with its position (the
+/// number of certificates before it). The first **authority-signed** Cutoff(D) counts, valid or
+/// not: it must name a prefix that existed at its position, so the candidates are fixed before
+/// the beacon round. Counting only valid ones would let the authority post many Cutoffs naming
+/// future prefixes and, after seeing the beacon, admit the certificates that make the one it
+/// likes valid.
 pub fn day_cutoff<'a>(
-    cutoffs: &'a [Cutoff],
+    cutoffs: &'a [(usize, Cutoff)],
     day: i64,
     authority: &VerifyingKey,
     registry: &Registry,
-) -> Result<Option<&'a Cutoff>, (&'a Cutoff, &'a Cutoff)> {
-    let mut valid = cutoffs
+) -> Result<Option<&'a Cutoff>, DayRefused<'a>> {
+    let mut signed = cutoffs
         .iter()
-        .filter(|c| c.day == day && c.verify(authority, registry));
-    let Some(first) = valid.next() else {
+        .filter(|(_, c)| c.day == day && c.signed_by(authority));
+    let Some((position, first)) = signed.next() else {
         return Ok(None);
     };
-    match valid.find(|c| *c != first) {
-        Some(second) => Err((first, second)),
+    if first.prefix > *position || !first.verify(authority, registry) {
+        return Err(DayRefused::Invalid(first));
+    }
+    match signed.find(|(_, c)| c != first) {
+        Some((_, second)) => Err(DayRefused::Equivocation(first, second)),
         None => Ok(Some(first)),
     }
 }

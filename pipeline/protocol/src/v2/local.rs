@@ -9,12 +9,12 @@ use super::day::key_context;
 use super::encoding::Hash;
 use super::params::Params;
 use super::round::bundle::{Bundle, make_bundle, part_hash};
-use super::round::check::{ColumnEntry, SeatCheck, check_column};
+use super::round::check::{ColumnEntry, SeatCheck, check_column, scan_column};
 use super::round::complaint::{Complainant, Complaint, ComplaintKind};
 use super::round::log::{
     Author, Directory, Entry, Outcome, Parts, Record, RoundView, replay, sign, total_from,
 };
-use super::round::partial::compute_partial;
+use super::round::partial::{PartialRefused, compute_partial};
 use super::round::{RoundContext, Seat};
 use ed25519_dalek::SigningKey;
 use rand::{CryptoRng, RngCore};
@@ -314,15 +314,29 @@ impl LocalRegion {
                     && check_column(&self.ctx, i, &self.seat_secrets[i], &entries, rng)
                         == SeatCheck::Passed
             };
-            if let Ok(sums) = compute_partial(&self.ctx, &v, i, &self.seat_secrets[i], ok, &column)
-            {
-                out.push(self.record(
+            match compute_partial(&self.ctx, &v, i, &self.seat_secrets[i], ok, &column) {
+                Ok(sums) => out.push(self.record(
                     Author::Meter(seat.meter.clone()),
                     Entry::Partial {
                         final_set: hash,
                         sums,
                     },
-                ));
+                )),
+                // Its checks passed but the final set's fold does not match: a sender whose
+                // part is bad on its own was hidden by another's offset in the larger fold.
+                // The seat scans the final set and names it (a late complaint suspends it).
+                Err(PartialRefused::FailsPublicCheck) => {
+                    let entries: Vec<ColumnEntry<'_>> = members
+                        .iter()
+                        .filter_map(|m| column.get(m).copied())
+                        .collect();
+                    for c in scan_column(&self.ctx, i, &self.seat_secrets[i], &entries) {
+                        out.push(
+                            self.record(Author::Meter(seat.meter.clone()), Entry::Complaint(c)),
+                        );
+                    }
+                }
+                Err(_) => {}
             }
         }
         round.log.extend(out);

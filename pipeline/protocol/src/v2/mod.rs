@@ -8,6 +8,7 @@
 //! - [`crypto`]: Paillier seat keys and their proofs, Pedersen VSS and range proofs, packing;
 //! - [`round`]: the round's steps and the log replay every party shares.
 
+pub mod bench;
 pub mod committee;
 pub mod crypto;
 pub mod day;

@@ -35,7 +35,8 @@ pub struct Params {
     pub intervals_per_round: u32,
     /// Value channels per interval (e.g. import_wh, export_wh).
     pub channels: Vec<String>,
-    /// b: every value is in [0, 2^b); b ∈ {8, 16, 32, 64} (range proofs need a power of two).
+    /// b: every value is in [0, 2^b); b ∈ {8, 16, 32} (range proofs need a power of two; every
+    /// total stays below 2^64).
     pub value_bits: u32,
     /// k: committee seats per region and day.
     pub committee_size: usize,
@@ -153,8 +154,10 @@ impl Params {
                 "interval and intervals_per_round must be > 0".into(),
             );
         }
-        let round = self.round_seconds();
-        if round > DAY_SECONDS || DAY_SECONDS % round != 0 {
+        // In u64 first: two u32 parameters cannot overflow it, and a huge product is refused
+        // before it is used as a round length.
+        let round = self.interval_seconds as u64 * self.intervals_per_round as u64;
+        if round > DAY_SECONDS as u64 || !(DAY_SECONDS as u64).is_multiple_of(round) {
             return bad(
                 "intervals_per_round",
                 format!("a round of {round} s does not divide 24 h"),
@@ -166,16 +169,21 @@ impl Params {
                 format!("{} channels (1..=16)", self.channels.len()),
             );
         }
-        if !matches!(self.value_bits, 8 | 16 | 32 | 64) {
+        // b ≤ 32 keeps every total of up to 2^20 meters (with carries) below 2^64.
+        if !matches!(self.value_bits, 8 | 16 | 32) {
             return bad(
                 "value_bits",
-                format!("{} is not 8, 16, 32 or 64", self.value_bits),
+                format!("{} is not 8, 16 or 32", self.value_bits),
             );
         }
-        if self.values_per_round() > 64 {
+        let max_values = crate::v2::crypto::vss::MAX_RANGE_VALUES;
+        if self.values_per_round() > max_values {
             return bad(
                 "intervals_per_round",
-                format!("{} values per round (at most 64)", self.values_per_round()),
+                format!(
+                    "{} values per round (one range proof covers at most {max_values})",
+                    self.values_per_round()
+                ),
             );
         }
         if self.threshold == 0 || self.committee_size < 2 * self.threshold + 3 {
@@ -227,7 +235,7 @@ impl Params {
         if !(d.commit < d.reveal && d.reveal < d.complaint && d.complaint < d.partial) {
             return bad("deadlines", "commit < reveal < complaint < partial".into());
         }
-        if (self.key_deletion_seconds as i64) < round + d.partial as i64 {
+        if (self.key_deletion_seconds as u64) < round + d.partial as u64 {
             return bad(
                 "key_deletion_seconds",
                 "T_del must cover a round and all its deadlines".into(),
@@ -236,9 +244,11 @@ impl Params {
         Ok(())
     }
 
-    /// Round length in seconds.
+    /// Round length in seconds (saturating: unvalidated parameters never overflow here).
     pub fn round_seconds(&self) -> i64 {
-        self.interval_seconds as i64 * self.intervals_per_round as i64
+        (self.interval_seconds as i64)
+            .saturating_mul(self.intervals_per_round as i64)
+            .max(1)
     }
 
     /// Values a meter shares per round: channels × intervals.

@@ -414,6 +414,25 @@ impl SeatPublicKey {
         Ok(Ciphertext(c))
     }
 
+    /// Parses a ciphertext for folding: exact width and `0 < c < n²`, without the gcd test of
+    /// [`SeatPublicKey::parse_ciphertext`] (the costly part). A c that shares a factor with n can
+    /// only come from someone who knows the factorisation; in a fold it makes the seat's check
+    /// fail, and the seat's scan then names it with the full test.
+    pub fn parse_for_fold(&self, bytes: &[u8]) -> Result<Ciphertext, PaillierError> {
+        let expected = self.ciphertext_len();
+        if bytes.len() != expected {
+            return Err(PaillierError::WrongLength {
+                expected,
+                got: bytes.len(),
+            });
+        }
+        let c = Integer::from_digits(bytes, Order::Msf);
+        if c.cmp0().is_le() || c >= self.n2 {
+            return Err(PaillierError::NotInGroup);
+        }
+        Ok(Ciphertext(c))
+    }
+
     /// `0 < x < n²` and `gcd(x, n) = 1`.
     fn in_zn2_star(&self, x: &Integer) -> bool {
         x.cmp0().is_gt() && *x < self.n2 && Integer::from(x.gcd_ref(&self.n)) == 1

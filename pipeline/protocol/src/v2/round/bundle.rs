@@ -7,7 +7,7 @@
 
 use super::RoundContext;
 use crate::v2::crypto::paillier::PlaintextProof;
-use crate::v2::crypto::vss::{Commitments, Dealing, OpeningProof, RangeProof};
+use crate::v2::crypto::vss::{Commitments, Dealing, OpeningProof, RangeProof, verify_openings};
 use crate::v2::encoding::{Hash, Kind};
 use curve25519_dalek::scalar::Scalar;
 use rand::{CryptoRng, RngCore};
@@ -146,15 +146,27 @@ impl BundlePublic {
         if self.part_hashes.len() != ctx.seats.len() {
             return Err(BundleFault::Shape("one part hash per seat"));
         }
-        for (v, (c, proof)) in self
+        // One multiscalar multiplication for all of them; one by one only to name a bad one.
+        let contexts: Vec<Vec<u8>> = (0..values)
+            .map(|v| opening_context(ctx, &self.sender, v))
+            .collect();
+        let c0: Vec<_> = self
             .commitments
             .iter()
+            .map(|c| (c.c0(), c.c0_compressed()))
+            .collect();
+        let items: Vec<_> = c0
+            .iter()
             .zip(&self.opening_proofs)
-            .enumerate()
-        {
-            if !proof.verify(&c.c0(), &opening_context(ctx, &self.sender, v)) {
-                return Err(BundleFault::OpeningProof(v));
-            }
+            .zip(&contexts)
+            .map(|(((c, cb), p), x)| (c, cb, p, x.as_slice()))
+            .collect();
+        if !verify_openings(&items) {
+            let bad = items
+                .iter()
+                .position(|(c, _, p, x)| !p.verify(c, x))
+                .unwrap_or(0);
+            return Err(BundleFault::OpeningProof(bad));
         }
         Ok(())
     }

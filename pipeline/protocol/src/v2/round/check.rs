@@ -38,6 +38,32 @@ pub enum SeatCheck {
     Failed(Vec<Complaint>),
 }
 
+/// Parses a column for folding: exact shape, width and range, without the costly gcd test
+/// (`SeatPublicKey::parse_for_fold`; the scan applies the full test). `Err(sender)` names the
+/// first sender whose part does not parse.
+fn parse_column(
+    ctx: &RoundContext,
+    seat_index: usize,
+    column: &[ColumnEntry<'_>],
+) -> Result<Vec<Vec<Ciphertext>>, String> {
+    let key = &ctx.seats[seat_index].key;
+    let expected = ctx.layout().plaintexts();
+    column
+        .iter()
+        .map(|e| {
+            let bad = || e.public.sender.clone();
+            if e.part.ciphertexts.len() != expected || e.part.proofs.len() != expected {
+                return Err(bad());
+            }
+            e.part
+                .ciphertexts
+                .iter()
+                .map(|b| key.parse_for_fold(b).map_err(|_| bad()))
+                .collect()
+        })
+        .collect()
+}
+
 /// Folds the seat's column: per ciphertext index, the product over senders. `Err(sender)` names
 /// the first sender with a malformed ciphertext.
 pub fn fold_column(
@@ -46,13 +72,7 @@ pub fn fold_column(
     column: &[ColumnEntry<'_>],
 ) -> Result<Vec<Ciphertext>, String> {
     let key = &ctx.seats[seat_index].key;
-    let mut parsed = Vec::with_capacity(column.len());
-    for e in column {
-        parsed.push(
-            parse_part(key, e.part, ctx.layout().plaintexts())
-                .map_err(|_| e.public.sender.clone())?,
-        );
-    }
+    let parsed = parse_column(ctx, seat_index, column)?;
     Ok((0..ctx.layout().plaintexts())
         .map(|i| key.fold(&parsed.iter().map(|p| &p[i]).collect::<Vec<_>>()))
         .collect())
@@ -97,17 +117,15 @@ fn fold_and_weigh<R: RngCore + CryptoRng + ?Sized>(
 ) -> bool {
     let seat = &ctx.seats[seat_index];
     let layout = ctx.layout();
-    let Ok(plain) = fold_column(ctx, seat_index, column) else {
+    let Ok(parsed) = parse_column(ctx, seat_index, column) else {
         return false;
     };
-    let parsed: Vec<Vec<Ciphertext>> = match column
-        .iter()
-        .map(|e| parse_part(&seat.key, e.part, layout.plaintexts()))
-        .collect()
-    {
-        Ok(p) => p,
-        Err(_) => return false,
-    };
+    let plain: Vec<Ciphertext> = (0..layout.plaintexts())
+        .map(|i| {
+            seat.key
+                .fold(&parsed.iter().map(|p| &p[i]).collect::<Vec<_>>())
+        })
+        .collect();
     let weights: Vec<u32> = column
         .iter()
         .map(|_| 1 + rng.next_u32() % u32::MAX)

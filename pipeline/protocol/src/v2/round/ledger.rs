@@ -80,18 +80,29 @@ impl Ledger {
         }
     }
 
-    /// Records a carry of round `start`'s values, only if `view` proves they were never revealed.
+    /// Records a carry of round `start`'s values, only if `view` (that round's replay) proves
+    /// they were never revealed. A round carries at most once; a dropped or revealed round never.
     pub fn carry(
         &mut self,
         start: i64,
         meter: &str,
         view: &RoundView,
     ) -> Result<(), LedgerRefusal> {
-        if self.rounds.get(&start) == Some(&Step::Revealed) {
-            return Err(LedgerRefusal::BadStep(
-                start,
-                "a revealed value never carries",
-            ));
+        match self.rounds.get(&start) {
+            Some(Step::Revealed) => {
+                return Err(LedgerRefusal::BadStep(
+                    start,
+                    "a revealed value never carries",
+                ));
+            }
+            Some(Step::Dropped) => {
+                return Err(LedgerRefusal::BadStep(
+                    start,
+                    "a dropped value never carries",
+                ));
+            }
+            Some(Step::Carried) => return Ok(()), // already carried: once only
+            Some(Step::Committed) | None => {}
         }
         if !view.may_carry(meter) {
             return Err(LedgerRefusal::BadStep(

@@ -213,6 +213,8 @@ pub enum Evidence {
     SecondMarker(usize, &'static str),
     /// A complaint whose evidence fails: the seat is disqualified from this position on.
     InvalidComplaint(usize, String),
+    /// Evidence was capped at [`MAX_EVIDENCE`] from this position.
+    TooMuch(usize),
     /// A valid complaint that arrived after FinalSet: the sender is suspended.
     LateComplaint(usize, String),
     /// A partial that fails the public check or comes from a disqualified seat.
@@ -241,6 +243,9 @@ pub enum Answer {
     Revealed(usize),
     /// A Withdraw at this position.
     Withdrew(usize),
+    /// A signed notice that does not match the commitment or whose proofs fail: not revealed,
+    /// and no carry (the meter's parts may be out).
+    Refused(usize),
 }
 
 /// The replayed state of one round.
@@ -273,6 +278,16 @@ pub struct RoundView {
     pub waiting_at: Option<usize>,
     /// The outcome so far.
     pub outcome: Outcome,
+    /// Σ C over the final set, per value (computed once, when the final set is accepted).
+    pub aggregate: Vec<Commitments>,
+    /// (complainant, sender) pairs already judged, valid or not: each is judged once.
+    pub judged: BTreeSet<(Complainant, String)>,
+    /// Seats whose first partial was judged (a second one is never looked at).
+    pub judged_partials: BTreeSet<String>,
+    /// Signatures of records whose judgement is settled: an exact copy costs a lookup.
+    seen: std::collections::HashSet<[u8; 64]>,
+    /// (signature, valid partials seen) of RegionTotals judged invalid.
+    judged_totals: std::collections::HashSet<([u8; 64], usize)>,
     /// For the audit.
     pub evidence: Vec<Evidence>,
 }
@@ -304,13 +319,27 @@ pub fn replay<'r>(
         waiting_at: None,
         outcome: Outcome::Open,
         evidence: Vec::new(),
+        aggregate: Vec::new(),
+        judged: BTreeSet::new(),
+        judged_partials: BTreeSet::new(),
+        seen: Default::default(),
+        judged_totals: Default::default(),
     };
     let quorum = ctx.quorum();
     for (pos, r) in records.into_iter().enumerate() {
-        // Complaints are checked for signature after their cheap checks (a flood of duplicates
-        // costs a comparison each); every other record before anything else.
-        if !matches!(r.entry, Entry::Complaint(_)) && !directory.verifies(ctx, r) {
+        // An exact copy of a record already interpreted costs a lookup. Complaints and notices
+        // are checked for signature after their cheap checks (duplicates, roles, sets); every
+        // other record before anything else.
+        if v.seen.contains(&r.signature.to_bytes()) {
+            continue;
+        }
+        if !matches!(r.entry, Entry::Complaint(_) | Entry::Notice(_)) && !directory.verifies(ctx, r)
+        {
             continue; // unsigned or forged: never interpreted
+        }
+        if v.evidence.len() >= MAX_EVIDENCE {
+            v.evidence.pop(); // bounded: the last slot says the audit must read the log itself
+            v.evidence.push(Evidence::TooMuch(pos));
         }
         if matches!(v.outcome, Outcome::Lapsed | Outcome::Void) && r.author == Author::Aggregator {
             v.evidence.push(Evidence::InvalidMarker(
@@ -319,6 +348,17 @@ pub fn replay<'r>(
             ));
             continue;
         }
+        let before = (
+            v.commits.len(),
+            v.commit_closed.is_some(),
+            v.answers.len(),
+            v.revealed.is_some(),
+            v.judged.len(),
+            v.final_set.is_some(),
+            v.judged_partials.len(),
+            v.outcome.clone(),
+        );
+        let mut second_marker = false;
         match (&r.author, &r.entry) {
             (Author::Meter(m), Entry::Commit(h))
                 if v.commit_closed.is_none()
@@ -331,6 +371,7 @@ pub fn replay<'r>(
             (Author::Aggregator, Entry::CommitClosed(list)) => {
                 if v.commit_closed.is_some() {
                     v.evidence.push(Evidence::SecondMarker(pos, "CommitClosed"));
+                    second_marker = true;
                 } else if *list == v.commits {
                     v.commit_closed = Some((pos, list.clone()));
                     if list.len() < quorum {
@@ -348,12 +389,15 @@ pub fn replay<'r>(
                 let Some((_, committed)) = list.iter().find(|(c, _)| c == m) else {
                     continue;
                 };
-                if v.answers.contains_key(m) || public.sender != *m {
+                if v.answers.contains_key(m) || public.sender != *m || !directory.verifies(ctx, r) {
                     continue;
                 }
+                // The meter's first signed notice is its answer, valid or not.
                 if public.commitment(ctx) == *committed && public.verify(ctx).is_ok() {
                     v.answers.insert(m.clone(), Answer::Revealed(pos));
                     v.notices.insert(m.clone(), (**public).clone());
+                } else {
+                    v.answers.insert(m.clone(), Answer::Refused(pos));
                 }
             }
             (Author::Meter(m), Entry::Withdraw) => {
@@ -368,6 +412,7 @@ pub fn replay<'r>(
                 v.reveal_closed_positions.push(pos);
                 if v.revealed.is_some() {
                     v.evidence.push(Evidence::SecondMarker(pos, "RevealClosed"));
+                    v.seen.insert(r.signature.to_bytes());
                     continue;
                 }
                 let expected: Vec<String> = match &v.commit_closed {
@@ -412,8 +457,8 @@ pub fn replay<'r>(
                     continue;
                 }
                 let key = (c.complainant.clone(), c.sender.clone());
-                if v.complaints.contains(&key) || !directory.verifies(ctx, r) {
-                    continue; // at most one complaint per sender per seat; forged ones never count
+                if v.judged.contains(&key) || !directory.verifies(ctx, r) {
+                    continue; // one complaint per complainant and sender is judged; forged ones never
                 }
                 let public = &v.notices[&c.sender];
                 let part = match &c.complainant {
@@ -437,6 +482,7 @@ pub fn replay<'r>(
                     }
                     Complainant::Aggregator => None,
                 };
+                v.judged.insert(key.clone());
                 if is_valid(ctx, c, public, part) {
                     v.complaints.insert(key);
                     if v.final_set.is_some() {
@@ -465,6 +511,7 @@ pub fn replay<'r>(
             (Author::Aggregator, Entry::FinalSet(members)) => {
                 if v.final_set.is_some() {
                     v.evidence.push(Evidence::SecondMarker(pos, "FinalSet"));
+                    v.seen.insert(r.signature.to_bytes());
                     continue;
                 }
                 let Some((_, revealed)) = &v.revealed else {
@@ -478,24 +525,29 @@ pub fn replay<'r>(
                     .cloned()
                     .collect();
                 if *members == expected && expected.len() >= quorum {
+                    v.aggregate =
+                        aggregate_commitments(&expected, &v.notices, ctx.params.values_per_round());
                     v.final_set = Some((pos, expected, final_set_hash(ctx, members)));
                 } else {
                     v.evidence.push(Evidence::InvalidMarker(pos, "FinalSet"));
                 }
             }
             (Author::Meter(seat), Entry::Partial { final_set, sums }) => {
-                let Some((_, members, hash)) = &v.final_set else {
+                let Some((_, _, hash)) = &v.final_set else {
                     continue;
                 };
-                if v.partials.contains_key(seat) || ctx.seat(seat).is_none() {
+                if v.judged_partials.contains(seat) || ctx.seat(seat).is_none() {
                     continue;
                 }
+                v.judged_partials.insert(seat.clone());
                 if v.disqualified.contains_key(seat)
                     || ctx.disqualified.contains(seat)
                     || final_set != hash
-                    || !partial_holds(ctx, seat, members, &v.notices, sums)
+                    || !holds_against(ctx, seat, &v.aggregate, sums)
                 {
+                    // A seat's first partial is final: a bad one disqualifies it for the day.
                     v.evidence.push(Evidence::InvalidPartial(pos, seat.clone()));
+                    v.disqualified.entry(seat.clone()).or_insert(pos);
                     continue;
                 }
                 v.partials.insert(seat.clone(), sums.clone());
@@ -510,8 +562,14 @@ pub fn replay<'r>(
             ) => {
                 if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
                     v.evidence.push(Evidence::SecondMarker(pos, "RegionTotal"));
+                    v.seen.insert(r.signature.to_bytes());
                     continue;
                 }
+                let key = (r.signature.to_bytes(), v.partials.len());
+                if v.judged_totals.contains(&key) {
+                    continue; // judged against these very partials already
+                }
+                v.judged_totals.insert(key);
                 match (&v.final_set, total_from(ctx, &v, contributors)) {
                     (Some((_, _, h)), Some(t)) if h == final_set && t == *values => {
                         v.outcome = Outcome::Total(t)
@@ -522,15 +580,40 @@ pub fn replay<'r>(
             (Author::Aggregator, Entry::Abandoned) => {
                 if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
                     v.evidence.push(Evidence::SecondMarker(pos, "ABANDONED"));
+                    second_marker = true;
+                } else if v.final_set.is_none() || v.partials.len() > ctx.degree {
+                    // Valid only after the final set, with fewer than d + 1 partials before it.
+                    v.evidence.push(Evidence::InvalidMarker(pos, "ABANDONED"));
                 } else {
                     v.outcome = Outcome::Abandoned;
                 }
             }
             _ => {} // products are evidence for seats; objections are counted by the audit
         }
+        // Records whose judgement can never change are not judged again when copied: accepted
+        // ones, second markers, and the judged notices, complaints and partials. An invalid
+        // marker may become valid later in the log (its content is compared with the log before
+        // it), so a copy of it is judged again; that costs comparisons, or for a RegionTotal one
+        // interpolation per change in the partials seen (`judged_totals`).
+        let after = (
+            v.commits.len(),
+            v.commit_closed.is_some(),
+            v.answers.len(),
+            v.revealed.is_some(),
+            v.judged.len(),
+            v.final_set.is_some(),
+            v.judged_partials.len(),
+            v.outcome.clone(),
+        );
+        if second_marker || after != before {
+            v.seen.insert(r.signature.to_bytes());
+        }
     }
     v
 }
+
+/// Evidence entries kept per round; past it the audit reads the log itself.
+pub const MAX_EVIDENCE: usize = 1024;
 
 /// H(FinalSet): partials and totals name the set by it.
 pub fn final_set_hash(ctx: &RoundContext, members: &[String]) -> Hash {
@@ -572,11 +655,31 @@ pub fn partial_holds(
     if sums.len() != values || members.is_empty() {
         return false;
     }
+    holds_against(
+        ctx,
+        &seat.meter,
+        &aggregate_commitments(members, notices, values),
+        sums,
+    )
+}
+
+/// The public check of a partial against the final set's aggregate commitments.
+fn holds_against(
+    ctx: &RoundContext,
+    seat: &str,
+    aggregate: &[Commitments],
+    sums: &[(Scalar, Scalar)],
+) -> bool {
+    let Some(seat) = ctx.seat(seat) else {
+        return false;
+    };
     let (g, h) = generators();
-    aggregate_commitments(members, notices, values)
-        .iter()
-        .zip(sums)
-        .all(|(c, (f, r))| f * g + r * h == c.evaluate(seat.rank))
+    sums.len() == aggregate.len()
+        && !aggregate.is_empty()
+        && aggregate
+            .iter()
+            .zip(sums)
+            .all(|(c, (f, r))| f * g + r * h == c.evaluate(seat.rank))
 }
 
 /// Interpolates the total from exactly d + 1 distinct valid partials and checks it against C̄_0.
@@ -587,7 +690,11 @@ pub fn total_from(ctx: &RoundContext, v: &RoundView, contributors: &[String]) ->
         return None;
     }
     let values = ctx.params.values_per_round();
-    let aggregate = aggregate_commitments(members, &v.notices, values);
+    let aggregate = if v.aggregate.len() == values {
+        v.aggregate.clone()
+    } else {
+        aggregate_commitments(members, &v.notices, values)
+    };
     let (g, h) = generators();
     let mut out = Vec::with_capacity(values);
     for (value, c) in aggregate.iter().enumerate() {
@@ -610,7 +717,9 @@ pub fn total_from(ctx: &RoundContext, v: &RoundView, contributors: &[String]) ->
 impl RoundView {
     /// Whether `meter` reveals: the first valid CommitClosed lists it and meets the quorum.
     pub fn should_reveal(&self, ctx: &RoundContext, meter: &str) -> bool {
-        matches!(&self.commit_closed, Some((_, l)) if l.len() >= ctx.quorum() && l.iter().any(|(m, _)| m == meter))
+        self.outcome == Outcome::Open
+            && self.reveal_closed_positions.is_empty()
+            && matches!(&self.commit_closed, Some((_, l)) if l.len() >= ctx.quorum() && l.iter().any(|(m, _)| m == meter))
     }
 
     /// Whether the log proves `meter`'s value was never revealed, so it may carry it: a lapsed
@@ -642,7 +751,10 @@ impl RoundView {
                 self.complaints
                     .contains(&(Complainant::Seat(seat.to_string()), m.clone()))
             })
-            && !matches!(self.outcome, Outcome::Void | Outcome::Lapsed)
+            && !matches!(
+                self.outcome,
+                Outcome::Void | Outcome::Lapsed | Outcome::Abandoned
+            )
     }
 
     /// The senders validly accused (excluded before FinalSet, or suspended after it).
