@@ -54,6 +54,32 @@ fn finish(r: &LocalRegion, round: &mut LocalRound, seed: u64) -> Outcome {
     r.publish_total(round)
 }
 
+/// Every meter deals and commits; `cheat` adds `bump` to its share pair of `(seat, value)`.
+fn deal_with_bad_share(
+    r: &LocalRegion,
+    round: &mut LocalRound,
+    values: &BTreeMap<String, Vec<u64>>,
+    cheat: &str,
+    (bad_seat, bad_value): (usize, usize),
+    bump: (Scalar, Scalar),
+) {
+    let mut g = rng(7_000);
+    for (m, v) in values {
+        let mut tamper = |t: Tamper<'_>| {
+            if let Tamper::Share { seat, value, share } = t
+                && (m.as_str(), seat, value) == (cheat, bad_seat, bad_value)
+            {
+                share.0 += bump.0;
+                share.1 += bump.1;
+            }
+        };
+        r.post_commit(
+            round,
+            make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap(),
+        );
+    }
+}
+
 fn members(view: &zeal_protocol::v2::round::log::RoundView) -> Vec<String> {
     view.final_set
         .as_ref()
@@ -224,12 +250,7 @@ fn a_copied_ciphertext_is_excluded_without_publishing_its_decryption() {
                 &next.ctx.seats[seat].meter,
                 &bundle.parts[seat],
             );
-            let rec = next.record(
-                Author::Meter(m.clone()),
-                Entry::Commit(bundle.public.commitment(&next.ctx)),
-            );
-            round.log.push(rec);
-            round.bundles.insert(m.clone(), bundle);
+            next.post_commit(&mut round, bundle);
         } else {
             next.commit(&mut round, m, v, &mut g);
         }
@@ -299,12 +320,10 @@ fn offsetting_colluders_are_caught_by_the_weighted_check() {
                 share.0 += d;
             }
         };
-        let bundle = make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap();
-        round.log.push(r.record(
-            Author::Meter(m.clone()),
-            Entry::Commit(bundle.public.commitment(&r.ctx)),
-        ));
-        round.bundles.insert(m.clone(), bundle);
+        r.post_commit(
+            &mut round,
+            make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap(),
+        );
     }
     through_reveal(r, &mut round, &values, 10);
     let outcome = finish(r, &mut round, 11);
@@ -418,12 +437,10 @@ fn out_of_range_senders_are_always_excluded() {
             Tamper::Value { value: 0, v } if *m == range_cheat => *v += 1u64 << 40,
             _ => {}
         };
-        let bundle = make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap();
-        round.log.push(r.record(
-            Author::Meter(m.clone()),
-            Entry::Commit(bundle.public.commitment(&r.ctx)),
-        ));
-        round.bundles.insert(m.clone(), bundle);
+        r.post_commit(
+            &mut round,
+            make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap(),
+        );
     }
     through_reveal(r, &mut round, &values, 15);
     let outcome = finish(r, &mut round, 16);
@@ -788,25 +805,14 @@ fn a_valid_complaint_after_the_final_set_suspends_the_sender() {
     let cheat = r.ctx.roster[3].clone();
     let mut round = LocalRound::default();
     let mut g = rng(34);
-    for (m, v) in &values {
-        let mut tamper = |t: Tamper<'_>| {
-            if let Tamper::Share {
-                seat: 0,
-                value: 1,
-                share,
-            } = t
-                && *m == cheat
-            {
-                share.1 += Scalar::ONE;
-            }
-        };
-        let bundle = make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap();
-        round.log.push(r.record(
-            Author::Meter(m.clone()),
-            Entry::Commit(bundle.public.commitment(&r.ctx)),
-        ));
-        round.bundles.insert(m.clone(), bundle);
-    }
+    deal_with_bad_share(
+        r,
+        &mut round,
+        &values,
+        &cheat,
+        (0, 1),
+        (Scalar::ZERO, Scalar::ONE),
+    );
     through_reveal(r, &mut round, &values, 35);
     r.close_final(&mut round);
     let passed = r.seat_checks(&mut round, &mut g);
@@ -834,26 +840,14 @@ fn suspensions_and_disqualifications_carry_to_the_next_round() {
     let cheat = r.ctx.roster[6].clone();
     let liar = r.ctx.seats[4].meter.clone();
     let mut round = LocalRound::default();
-    let mut g = rng(40);
-    for (m, v) in &values {
-        let mut tamper = |t: Tamper<'_>| {
-            if let Tamper::Share {
-                seat: 2,
-                value: 0,
-                share,
-            } = t
-                && *m == cheat
-            {
-                share.0 += Scalar::ONE;
-            }
-        };
-        let bundle = make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap();
-        round.log.push(r.record(
-            Author::Meter(m.clone()),
-            Entry::Commit(bundle.public.commitment(&r.ctx)),
-        ));
-        round.bundles.insert(m.clone(), bundle);
-    }
+    deal_with_bad_share(
+        r,
+        &mut round,
+        &values,
+        &cheat,
+        (2, 0),
+        (Scalar::ONE, Scalar::ZERO),
+    );
     through_reveal(r, &mut round, &values, 41);
     let honest = r.ctx.roster[0].clone();
     let lie = Complaint {
@@ -994,13 +988,8 @@ fn a_borrow_offset_pair_is_named_when_the_partial_fails() {
             }
         };
         let bundle_b = make_bundle_with(&r.ctx, &b, &all[&b], &mut tamper_b, &mut g).unwrap();
-        for (m, bd) in [(&a, bundle_a), (&b, bundle_b)] {
-            round.log.push(r.record(
-                Author::Meter(m.clone()),
-                Entry::Commit(bd.public.commitment(&r.ctx)),
-            ));
-            round.bundles.insert(m.clone(), bd);
-        }
+        r.post_commit(&mut round, bundle_a);
+        r.post_commit(&mut round, bundle_b);
         for m in &honest {
             r.commit(&mut round, m, &all[m], &mut g);
         }

@@ -152,12 +152,18 @@ impl LocalRegion {
         rng: &mut R,
     ) {
         let bundle = make_bundle(&self.ctx, meter, values, rng).expect("valid values");
+        self.post_commit(round, bundle);
+    }
+
+    /// A meter posts its commitment to `bundle` (dealt by [`make_bundle`] or a fault drill).
+    pub fn post_commit(&self, round: &mut LocalRound, bundle: Bundle) {
+        let meter = bundle.public.sender.clone();
         let record = self.record(
-            Author::Meter(meter.into()),
+            Author::Meter(meter.clone()),
             Entry::Commit(bundle.public.commitment(&self.ctx)),
         );
         round.log.push(record);
-        round.bundles.insert(meter.into(), bundle);
+        round.bundles.insert(meter, bundle);
     }
 
     /// The honest aggregator closes the commit phase with the commitments before it.

@@ -400,18 +400,11 @@ impl SeatPublicKey {
 
     /// Parses a fixed-width ciphertext and checks it lies in Z*_{n²}.
     pub fn parse_ciphertext(&self, bytes: &[u8]) -> Result<Ciphertext, PaillierError> {
-        let expected = self.ciphertext_len();
-        if bytes.len() != expected {
-            return Err(PaillierError::WrongLength {
-                expected,
-                got: bytes.len(),
-            });
-        }
-        let c = Integer::from_digits(bytes, Order::Msf);
-        if !self.in_zn2_star(&c) {
+        let c = self.parse_for_fold(bytes)?;
+        if !self.in_zn2_star(&c.0) {
             return Err(PaillierError::NotInGroup);
         }
-        Ok(Ciphertext(c))
+        Ok(c)
     }
 
     /// Parses a ciphertext for folding: exact width and `0 < c < n²`, without the gcd test of

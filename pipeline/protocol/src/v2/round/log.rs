@@ -348,16 +348,7 @@ pub fn replay<'r>(
             ));
             continue;
         }
-        let before = (
-            v.commits.len(),
-            v.commit_closed.is_some(),
-            v.answers.len(),
-            v.revealed.is_some(),
-            v.judged.len(),
-            v.final_set.is_some(),
-            v.judged_partials.len(),
-            v.outcome.clone(),
-        );
+        let before = progress(&v);
         let mut second_marker = false;
         match (&r.author, &r.entry) {
             (Author::Meter(m), Entry::Commit(h))
@@ -595,21 +586,29 @@ pub fn replay<'r>(
         // marker may become valid later in the log (its content is compared with the log before
         // it), so a copy of it is judged again; that costs comparisons, or for a RegionTotal one
         // interpolation per change in the partials seen (`judged_totals`).
-        let after = (
-            v.commits.len(),
-            v.commit_closed.is_some(),
-            v.answers.len(),
-            v.revealed.is_some(),
-            v.judged.len(),
-            v.final_set.is_some(),
-            v.judged_partials.len(),
-            v.outcome.clone(),
-        );
+        let after = progress(&v);
         if second_marker || after != before {
             v.seen.insert(r.signature.to_bytes());
         }
     }
     v
+}
+
+/// What a record can change; a record that changed none of it (and is no second marker) may be
+/// judged again when copied.
+type Progress = (usize, bool, usize, bool, usize, bool, usize, Outcome);
+
+fn progress(v: &RoundView) -> Progress {
+    (
+        v.commits.len(),
+        v.commit_closed.is_some(),
+        v.answers.len(),
+        v.revealed.is_some(),
+        v.judged.len(),
+        v.final_set.is_some(),
+        v.judged_partials.len(),
+        v.outcome.clone(),
+    )
 }
 
 /// Evidence entries kept per round; past it the audit reads the log itself.
