@@ -197,14 +197,7 @@ fn run_v2(args: &RoundArgs) -> anyhow::Result<()> {
     let (n, k) = (costs.meters as f64, costs.seats as f64);
     println!(
         "\n1 round of {} meters, {} seats (d = {}), {}-bit seat keys: the private total equals the plaintext sum.\n",
-        costs.meters,
-        costs.seats,
-        if costs.meters >= 21 {
-            9
-        } else {
-            costs.meters.saturating_sub(2)
-        },
-        args.key_bits
+        costs.meters, costs.seats, costs.degree, args.key_bits
     );
     println!("{:<58} {:>12}", "cost (one core)", "ms");
     for (name, d, per) in [
