@@ -1,0 +1,879 @@
+//! The attacks filed against the retired protocol v1, modelled in code against v1's own public
+//! state machines and arithmetic, each test ASSERTING THAT THE ATTACK SUCCEEDS. Project rule:
+//! every guarantee names the attack it stops and the test that fails if it breaks, and that
+//! attack is first written as a test and seen to succeed against the old code. These are the v1
+//! halves; each names the test in `tests/v2_attacks.rs` or `tests/v2_enrolment.rs` that shows the
+//! same attack failing against v2. If v1 were ever fixed, or an attack model here were wrong, the
+//! test would fail.
+//!
+//! Honest parties run the unmodified v1 code (`MeterAgent`, `Aggregator`, `Directory`); only the
+//! attackers' messages are built by hand, from the same public building blocks, and they are
+//! validly signed by their senders.
+
+mod common;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use rug::Integer;
+use rug::integer::Order;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use zeal_protocol::ProtocolConfig;
+use zeal_protocol::round::RoundKey;
+use zeal_protocol::round::aggregator::{Aggregator, Output};
+use zeal_protocol::round::crypto::{
+    AggregatorKey, Ciphertext, MeterSecrets, SlotLayout, decrypt_to_bytes, sign_message,
+    split_shares,
+};
+use zeal_protocol::round::directory::Directory;
+use zeal_protocol::round::gateway::{MeterAgent, Refusal};
+use zeal_protocol::round::verify::{check_bundle, layout_for};
+use zeal_schemas::{
+    EncryptedShare, MeterStatus, Partial, QuarantineReason, RegionTotal, RejectReason, RoundOpen,
+    RoundOutcome, RoundStatus, ShareBundle, encode,
+};
+
+/// v1's default value width b (ProtocolConfig::default()).
+const B: u32 = 40;
+const MASK: u64 = (1 << B) - 1;
+
+fn interval(k: i64) -> i64 {
+    T0 + k * 900_000
+}
+
+fn big(bytes: &[u8]) -> Integer {
+    Integer::from_digits(bytes, Order::Msf)
+}
+
+fn fixed(x: &Integer, width: usize) -> Vec<u8> {
+    let digits = x.to_digits::<u8>(Order::Msf);
+    let mut out = vec![0u8; width - digits.len()];
+    out.extend_from_slice(&digits);
+    out
+}
+
+/// n² of an enrolled meter's Paillier key, from its public registry entry.
+fn n_squared(dir: &Directory, id: &str) -> Integer {
+    big(&dir.get(id).expect("enrolled").enrolment.paillier_n).square()
+}
+
+/// Household readings (import, export in Wh) for `meters` meters, from a seeded RNG.
+fn random_readings(meters: usize, g: &mut ChaCha20Rng) -> Vec<Vec<u64>> {
+    (0..meters)
+        .map(|_| vec![g.random_range(0..50_000), g.random_range(0..20_000)])
+        .collect()
+}
+
+fn add(a: &[u64], b: &[u64]) -> Vec<u64> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.wrapping_add(*y) & MASK)
+        .collect()
+}
+
+fn sub(a: &[u64], b: &[u64]) -> Vec<u64> {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.wrapping_sub(*y) & MASK)
+        .collect()
+}
+
+fn total_of(t: &RegionTotal) -> Vec<u64> {
+    t.totals.iter().map(|v| *v as u64).collect()
+}
+
+/// The column sum S_j a partial publishes (what the aggregator and anyone reading the partials
+/// topic sees), mod 2^b.
+fn column_sum(open: &RoundOpen, p: &Partial) -> Vec<u64> {
+    let layout = layout_for(open, 2048);
+    let bound = (open.roster.len() as u64 - 1) << open.value_bits;
+    let column = layout
+        .unpack_checked(&p.plaintexts, bound)
+        .expect("in range");
+    column.into_iter().map(|v| v & MASK).collect()
+}
+
+/// The retained share s_jj a partial publishes next to its column sum.
+fn retained(p: &Partial) -> Vec<u64> {
+    p.retained.iter().map(|v| *v as u64).collect()
+}
+
+fn partial_of<'a>(log: &'a Log, id: &str) -> &'a Partial {
+    log.partials
+        .iter()
+        .find(|p| p.sender == id)
+        .expect("partial")
+}
+
+/// The ciphertext (index 0) `sender` sent to `recipient` in a bundle on the shares topic.
+fn ciphertext_to<'a>(bundles: &'a [ShareBundle], sender: &str, recipient: &str) -> &'a [u8] {
+    share_to(
+        bundles.iter().find(|b| b.sender == sender).expect("bundle"),
+        recipient,
+    )
+}
+
+/// The ciphertext (index 0) to `recipient` in one bundle.
+fn share_to<'a>(b: &'a ShareBundle, recipient: &str) -> &'a [u8] {
+    let s = b
+        .shares
+        .iter()
+        .find(|s| s.recipient == recipient && s.index == 0)
+        .expect("share");
+    &s.ciphertext
+}
+
+/// A colluding recipient decrypts the share a sender encrypted to it (one plaintext: values).
+fn decrypt_share(open: &RoundOpen, me: &MeterSecrets, ciphertext: &[u8]) -> Vec<u64> {
+    let c = Ciphertext::parse(me.public_keys(), ciphertext).expect("valid ciphertext");
+    let layout = layout_for(open, 2048);
+    layout
+        .unpack_checked(&[decrypt_to_bytes(me, &c)], 1 << open.value_bits)
+        .expect("an honest share is in range")
+}
+
+fn key_of(b: &ShareBundle) -> RoundKey {
+    RoundKey {
+        region: b.region.clone(),
+        interval_start: b.interval_start,
+        attempt: b.attempt,
+    }
+}
+
+/// Replaces the colluder's ciphertext (index 0) to each recipient j in `cancel` by
+/// `extra[j] · Π (c_ij)^-1 mod n_j²` over the honest bundles `seen` (senders i other than j): j's
+/// column product becomes `extra[j]`. Re-signs each ciphertext and the bundle with the
+/// colluder's own key.
+fn cancel_columns(
+    b: &mut ShareBundle,
+    me: &MeterSecrets,
+    dir: &Directory,
+    seen: &[ShareBundle],
+    cancel: &[String],
+    extra: &BTreeMap<String, Vec<u8>>,
+) {
+    let key = key_of(b);
+    for s in b
+        .shares
+        .iter_mut()
+        .filter(|s| cancel.contains(&s.recipient))
+    {
+        assert_eq!(s.index, 0, "one plaintext per recipient at these sizes");
+        let n2 = n_squared(dir, &s.recipient);
+        let mut c = extra.get(&s.recipient).map_or(Integer::from(1), |x| big(x));
+        for h in seen.iter().filter(|h| h.sender != s.recipient) {
+            let inverse = big(share_to(h, &s.recipient))
+                .invert(&n2)
+                .expect("a valid ciphertext is a unit mod n²");
+            c *= inverse;
+            c %= &n2;
+        }
+        s.ciphertext = fixed(&c, s.ciphertext.len());
+        s.signature = me.sign_share(&key, &b.sender, &s.recipient, s.index, &s.ciphertext);
+    }
+    sign_message(me, b);
+}
+
+/// Cancellation (critical). Meter m0005 colludes with the aggregator: it waits until the five
+/// honest bundles are on the shares topic, then sends every honest recipient j other than the
+/// target m0000, under its own valid signatures, the product of the inverses of the honest
+/// ciphertexts to j except the target's (mod n_j²). Every ciphertext is well formed and signed,
+/// and j's column product is exactly the target's ciphertext, in range, so the column check
+/// (`unpack_checked` in `gateway.rs`) passes and no single ciphertext is ever examined: each
+/// honest j decrypts and proves the target's share s_0j alone. With the target's published
+/// retained share s_00 and its share to the colluder, the colluders recover the target's exact
+/// reading; a wrong total is published as Completed and nobody is blamed.
+/// v2: `cancellation_built_after_the_reveals_is_not_revealed` (tests/v2_attacks.rs).
+#[test]
+fn cancellation_reveals_the_targets_exact_reading_and_a_wrong_total_completes() {
+    let mut w = World::new(6, 101);
+    let mut g = ChaCha20Rng::seed_from_u64(0xC0FFEE);
+    let r = random_readings(6, &mut g);
+    w.record(interval(0), &r);
+    let (target, colluder) = (meter_id(0), meter_id(5));
+    // Recipients whose column the colluder cancels: honest meters other than the target.
+    let cancel: Vec<String> = (1..5).map(meter_id).collect();
+    let seen = Rc::new(RefCell::new(Vec::<ShareBundle>::new()));
+    let (seen_h, dir, colluder_h, cancel_h) = (
+        seen.clone(),
+        w.dir.clone(),
+        colluder.clone(),
+        cancel.clone(),
+    );
+    let target_h = target.clone();
+    let mut faults = Faults {
+        // The World delivers bundles in roster order: the colluder's comes last.
+        tamper_bundle: Some(Box::new(move |b, secrets| {
+            if b.sender != colluder_h {
+                seen_h.borrow_mut().push(b.clone());
+                return true;
+            }
+            let seen = seen_h.borrow();
+            assert_eq!(seen.len(), 5, "every honest bundle is on the topic first");
+            // Keep the target's ciphertext to j in, cancel every other honest one.
+            let keep: BTreeMap<String, Vec<u8>> = cancel_h
+                .iter()
+                .map(|j| (j.clone(), ciphertext_to(&seen, &target_h, j).to_vec()))
+                .collect();
+            cancel_columns(b, &secrets[5], &dir, &seen, &cancel_h, &keep);
+            true
+        })),
+        ..Faults::default()
+    };
+    let log = w.run_round(interval(0), &mut faults);
+
+    // Nothing is noticed: every message accepted, every partial verified, a total published.
+    assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
+    assert!(log.rejections.is_empty(), "{:?}", log.rejections);
+    assert!(log.refusals.is_empty(), "{:?}", log.refusals);
+    assert!(log.quarantines.is_empty());
+    let open = &log.opens[0];
+    // Each cancelled recipient was handed, and decrypted, exactly the target's ciphertext.
+    for j in &cancel {
+        let redistribution = log
+            .redistributions
+            .iter()
+            .find(|x| &x.recipient == j)
+            .unwrap();
+        assert_eq!(
+            redistribution.products[0],
+            ciphertext_to(&log.bundles, &target, j),
+            "{j}'s column product is the target's ciphertext alone"
+        );
+    }
+    // The colluders: s_00 (retained, published) + S_j = s_0j for each cancelled j (published
+    // column sums) + s_05 (the colluder decrypts the target's share to itself).
+    let mut recovered = retained(partial_of(&log, &target));
+    for j in &cancel {
+        recovered = add(&recovered, &column_sum(open, partial_of(&log, j)));
+    }
+    let to_colluder = ciphertext_to(&log.bundles, &target, &colluder);
+    recovered = add(&recovered, &decrypt_share(open, &w.secrets[5], to_colluder));
+    assert_eq!(
+        recovered, r[0],
+        "the colluders recover the target's exact reading"
+    );
+    // And the published total is wrong: the honest senders' shares to j were cancelled.
+    let all: Vec<usize> = (0..6).collect();
+    assert_eq!(log.totals.len(), 1);
+    assert_ne!(total_of(&log.totals[0]), plain_sum(&r, &all));
+}
+
+/// Cancellation with ciphertexts of an earlier round. v1 recipients' Paillier keys are long
+/// term, so a ciphertext of a completed round still decrypts under them. In round 2 the colluder
+/// m0005 sends each honest j (not the target) the target's round-1 ciphertext to j times the
+/// inverses of every round-2 ciphertext to j: j's column product is the target's round-1
+/// ciphertext, which j decrypts and proves in round 2. With the target's round-1 retained share
+/// (published in round 1) the colluders recover the target's round-1 reading, though round 1
+/// itself ran honestly and completed.
+/// v2: `a_copied_ciphertext_is_excluded_without_publishing_its_decryption` (tests/v2_attacks.rs).
+#[test]
+fn cancellation_with_an_earlier_rounds_ciphertexts_reveals_an_old_reading() {
+    let mut w = World::new(6, 102);
+    let mut g = ChaCha20Rng::seed_from_u64(0xBADC0DE);
+    let r1 = random_readings(6, &mut g);
+    let r2 = random_readings(6, &mut g);
+    w.record(interval(0), &r1);
+    w.record(interval(1), &r2);
+    let (target, colluder) = (meter_id(0), meter_id(5));
+    let round1 = w.run_round(interval(0), &mut Faults::default());
+    assert_eq!(round1.statuses(), vec![RoundStatus::Completed]);
+    let all: Vec<usize> = (0..6).collect();
+    assert_eq!(total_of(&round1.totals[0]), plain_sum(&r1, &all));
+
+    let cancel: Vec<String> = (1..5).map(meter_id).collect();
+    let old: BTreeMap<String, Vec<u8>> = cancel
+        .iter()
+        .map(|j| {
+            (
+                j.clone(),
+                ciphertext_to(&round1.bundles, &target, j).to_vec(),
+            )
+        })
+        .collect();
+    let old_h = old.clone();
+    let seen = Rc::new(RefCell::new(Vec::<ShareBundle>::new()));
+    let (seen_h, dir, colluder_h, cancel_h) = (
+        seen.clone(),
+        w.dir.clone(),
+        colluder.clone(),
+        cancel.clone(),
+    );
+    let mut faults = Faults {
+        tamper_bundle: Some(Box::new(move |b, secrets| {
+            if b.sender != colluder_h {
+                seen_h.borrow_mut().push(b.clone());
+                return true;
+            }
+            // Round 2's target ciphertexts are cancelled too: j gets the round-1 one alone.
+            cancel_columns(b, &secrets[5], &dir, &seen_h.borrow(), &cancel_h, &old_h);
+            true
+        })),
+        ..Faults::default()
+    };
+    let round2 = w.run_round(interval(1), &mut faults);
+    assert_eq!(round2.statuses(), vec![RoundStatus::Completed]);
+    assert!(round2.rejections.is_empty() && round2.refusals.is_empty());
+    assert!(round2.quarantines.is_empty());
+    for j in &cancel {
+        let x = round2
+            .redistributions
+            .iter()
+            .find(|x| &x.recipient == j)
+            .unwrap();
+        assert_eq!(
+            x.products[0], old[j],
+            "{j} decrypts the target's round-1 ciphertext"
+        );
+    }
+    let open1 = &round1.opens[0];
+    let mut recovered = retained(partial_of(&round1, &target));
+    for j in &cancel {
+        recovered = add(
+            &recovered,
+            &column_sum(&round2.opens[0], partial_of(&round2, j)),
+        );
+    }
+    let to_colluder = ciphertext_to(&round1.bundles, &target, &colluder);
+    recovered = add(
+        &recovered,
+        &decrypt_share(open1, &w.secrets[5], to_colluder),
+    );
+    assert_eq!(
+        recovered, r1[0],
+        "the target's round-1 reading, recovered in round 2"
+    );
+}
+
+/// What a colluding gateway keeps from its own honest-looking bundle: its share to each
+/// recipient and its retained share.
+#[derive(Default)]
+struct Kept {
+    shares: BTreeMap<(String, String), Vec<u64>>,
+    retained: BTreeMap<String, Vec<u64>>,
+}
+
+/// A bundle built exactly as the honest gateway builds it (split, pack, encrypt, sign), from
+/// the same public building blocks, by a colluder that remembers its shares.
+fn remembering_bundle(
+    b: &mut ShareBundle,
+    values: &[u64],
+    me: &MeterSecrets,
+    dir: &Directory,
+    roster: &[String],
+    kept: &mut Kept,
+    g: &mut ChaCha20Rng,
+) {
+    let others: Vec<&String> = roster.iter().filter(|m| **m != b.sender).collect();
+    let (shares, keep) = split_shares(values, others.len(), B, g);
+    let key = key_of(b);
+    let mut encrypted = Vec::new();
+    for (recipient, share) in others.iter().zip(&shares) {
+        let keys = &dir.get(recipient).expect("enrolled").keys;
+        let layout = SlotLayout::new(keys.modulus_bits(), B, roster.len(), values.len());
+        for (index, plaintext) in layout.pack(share).iter().enumerate() {
+            let ciphertext = keys.encrypt(plaintext, g).to_bytes(keys);
+            let signature = me.sign_share(&key, &b.sender, recipient, index as i32, &ciphertext);
+            encrypted.push(EncryptedShare {
+                recipient: (*recipient).clone(),
+                index: index as i32,
+                ciphertext,
+                signature,
+            });
+        }
+        kept.shares
+            .insert((b.sender.clone(), (*recipient).clone()), share.clone());
+    }
+    kept.retained.insert(b.sender.clone(), keep);
+    b.shares = encrypted;
+    sign_message(me, b);
+}
+
+/// Retained share. A partial publishes the retained share s_jj beside the column sum S_j. Three
+/// colluding meters (m0002..m0004) and the aggregator leave two honest meters, A = m0000 and
+/// B = m0001, and behave exactly as the protocol says (their gateways only remember their own
+/// shares). From S_B they subtract their own shares to B and get s_AB; with s_AA (published)
+/// and A's shares to them (which they decrypt) that is x_A; symmetrically x_B. They learn both
+/// readings exactly, not just x_A + x_B; the round is a normal one and the total is exact.
+/// v2: `d_seats_and_the_aggregator_see_nothing_of_one_meter` (tests/v2_attacks.rs).
+#[test]
+fn the_retained_share_lets_a_coalition_recover_both_of_two_honest_readings() {
+    let mut w = World::new(5, 103);
+    let mut g = ChaCha20Rng::seed_from_u64(0x5EC2E7);
+    let r = random_readings(5, &mut g);
+    w.record(interval(0), &r);
+    let (a, b) = (meter_id(0), meter_id(1));
+    let colluders: Vec<String> = (2..5).map(meter_id).collect();
+    let roster: Vec<String> = (0..5).map(meter_id).collect();
+    let kept = Rc::new(RefCell::new(Kept::default()));
+    let (kept_b, kept_p, dir) = (kept.clone(), kept.clone(), w.dir.clone());
+    let (colluders_b, colluders_p, readings) = (colluders.clone(), colluders.clone(), r.clone());
+    let mut faults = Faults {
+        tamper_bundle: Some(Box::new(move |bundle, secrets| {
+            if let Some(i) = colluders_b.iter().position(|c| *c == bundle.sender) {
+                let (me, values) = (&secrets[i + 2], &readings[i + 2]);
+                let mut kept = kept_b.borrow_mut();
+                remembering_bundle(bundle, values, me, &dir, &roster, &mut kept, &mut g);
+            }
+            true
+        })),
+        tamper_partial: Some(Box::new(move |p, secrets| {
+            if let Some(i) = colluders_p.iter().position(|c| *c == p.sender) {
+                let keep = &kept_p.borrow().retained[&p.sender];
+                p.retained = keep.iter().map(|v| *v as i64).collect();
+                sign_message(&secrets[i + 2], p);
+            }
+        })),
+        ..Faults::default()
+    };
+    let log = w.run_round(interval(0), &mut faults);
+    assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
+    assert!(log.rejections.is_empty() && log.refusals.is_empty() && log.quarantines.is_empty());
+    let all: Vec<usize> = (0..5).collect();
+    assert_eq!(
+        total_of(&log.totals[0]),
+        plain_sum(&r, &all),
+        "a normal round"
+    );
+
+    let open = &log.opens[0];
+    let kept = kept.borrow();
+    let recover = |x: &str, y: &str| -> Vec<u64> {
+        // s_xy = S_y − Σ_c s_cy.
+        let mut s_xy = column_sum(open, partial_of(&log, y));
+        for c in &colluders {
+            s_xy = sub(&s_xy, &kept.shares[&(c.clone(), y.to_string())]);
+        }
+        // x = s_xx + s_xy + Σ_c s_xc, each s_xc decrypted by colluder c.
+        let mut value = add(&retained(partial_of(&log, x)), &s_xy);
+        for (i, c) in colluders.iter().enumerate() {
+            let ct = ciphertext_to(&log.bundles, x, c);
+            value = add(&value, &decrypt_share(open, &w.secrets[i + 2], ct));
+        }
+        value
+    };
+    assert_eq!(recover(&a, &b), r[0], "A's exact reading");
+    assert_eq!(recover(&b, &a), r[1], "B's exact reading");
+}
+
+/// Runs the aggregator's outputs through honest meters until nothing is left, as the services
+/// would; outcomes reach the meters only when `deliver_outcomes`. Returns every output and
+/// every refusal.
+fn drive(
+    agg: &mut Aggregator,
+    agg_dir: &mut Directory,
+    meters: &mut [MeterAgent],
+    dir: &Directory,
+    first: Vec<Output>,
+    deliver_outcomes: bool,
+    g: &mut ChaCha20Rng,
+) -> (Vec<Output>, Vec<Refusal>) {
+    let now = T0 + 1_000;
+    let mut all = Vec::new();
+    let mut refusals = Vec::new();
+    let mut queue: VecDeque<Output> = first.into();
+    while let Some(o) = queue.pop_front() {
+        all.push(o.clone());
+        match o {
+            Output::Open(open) => {
+                for m in meters.iter_mut() {
+                    match m.on_round_open(dir, &open, now, g) {
+                        Ok(Some(b)) => {
+                            let raw = encode(&b).unwrap();
+                            queue.extend(agg.on_share_bundle(agg_dir, b, &raw, now));
+                        }
+                        Ok(None) => {}
+                        Err(e) => refusals.push(e),
+                    }
+                }
+            }
+            Output::Redistribute(x) => {
+                let m = meters
+                    .iter_mut()
+                    .find(|m| m.meter_id() == x.recipient)
+                    .unwrap();
+                match m.on_redistribution(dir, &x) {
+                    Ok(Some(p)) => {
+                        let raw = encode(&p).unwrap();
+                        queue.extend(agg.on_partial(agg_dir, p, &raw, now));
+                    }
+                    Ok(None) => {}
+                    Err(e) => refusals.push(e),
+                }
+            }
+            Output::Outcome(outcome) if deliver_outcomes => {
+                for m in meters.iter_mut() {
+                    if let Err(e) = m.on_outcome(&outcome) {
+                        refusals.push(e);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (all, refusals)
+}
+
+fn totals(outputs: &[Output]) -> Vec<&RegionTotal> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Total(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+const AGG_SEED: [u8; 32] = [0xA6; 32];
+
+/// Six honest meters trusting an aggregator whose key the test holds.
+fn world_with_attacker_aggregator(seed: u64) -> (World, AggregatorKey) {
+    let mut w = World::new(6, seed);
+    let key = AggregatorKey::from_seed("agg-1", &AGG_SEED);
+    w.meters = (0..6)
+        .map(|i| {
+            let trusted = vec![key.public()];
+            MeterAgent::new(
+                meter_id(i),
+                REGION,
+                w.secrets[i].clone(),
+                w.config.clone(),
+                trusted,
+            )
+        })
+        .collect();
+    (w, key)
+}
+
+/// Differencing by the aggregator alone. Reveal marks are keyed by round start, and a
+/// RoundOpen's `intervals`/`interval_seconds` are taken from the message unchecked. Round A
+/// (start I, 1 interval) runs with the full roster of six; the aggregator keeps its total,
+/// signs a Deferred outcome for it (the meters release the interval and keep the reading), and
+/// opens round B at the previous interval P with 2 intervals, so B's own intervals are P and
+/// I, over the roster without the target (here: left out as if quarantined). Every honest
+/// gateway accepts B and reveals (B's start is not A's), and B's total reports I separately:
+/// total_A − total_B(I) is the target's exact reading for I.
+/// v2: `the_ledger_refuses_misaligned_repeated_and_past_rounds` (tests/v2_enrolment.rs); the
+/// parameters half: `parameters_are_bounded_and_only_aligned_starts_are_rounds`.
+#[test]
+fn differencing_two_rounds_over_one_interval_reveals_a_reading() {
+    let (mut w, key) = world_with_attacker_aggregator(104);
+    let mut g = ChaCha20Rng::seed_from_u64(0xD1FF);
+    let (p, i) = (interval(0), interval(1));
+    let rp = random_readings(6, &mut g);
+    let ri = random_readings(6, &mut g);
+    w.record(p, &rp);
+    w.record(i, &ri);
+    let target = meter_id(0);
+
+    // Round A: an honest aggregator state machine, full roster; its outcome is withheld.
+    let mut agg_a = Aggregator::new(
+        AggregatorKey::from_seed("agg-1", &AGG_SEED),
+        w.config.clone(),
+    );
+    let mut dir_a = w.dir.clone();
+    let first = agg_a.open_round(&dir_a, REGION, i, T0);
+    let (out_a, refusals) = drive(
+        &mut agg_a,
+        &mut dir_a,
+        &mut w.meters,
+        &w.dir,
+        first,
+        false,
+        &mut g,
+    );
+    assert!(refusals.is_empty(), "{refusals:?}");
+    let total_a = total_of(totals(&out_a)[0]);
+    let all: Vec<usize> = (0..6).collect();
+    assert_eq!(total_a, plain_sum(&ri, &all));
+    let mut deferred = RoundOutcome {
+        region: REGION.into(),
+        interval_start: i,
+        attempt: 1,
+        status: RoundStatus::Deferred,
+        roster: (0..6).map(meter_id).collect(),
+        missing: vec![],
+        culprits: vec![],
+        reason: "a partial was missing".into(),
+        decided_at: T0 + 2_000,
+        aggregator_id: "agg-1".into(),
+        signature: vec![],
+    };
+    sign_message(&key, &mut deferred);
+    for m in &mut w.meters {
+        m.on_outcome(&deferred).unwrap();
+    }
+
+    // Round B: two intervals from P (config taken from the aggregator, not the meters), the
+    // target left out of the roster.
+    let config_b = ProtocolConfig {
+        intervals_per_round: 2,
+        ..w.config.clone()
+    };
+    let mut agg_b = Aggregator::new(AggregatorKey::from_seed("agg-1", &AGG_SEED), config_b);
+    let mut dir_b = w.dir.clone();
+    dir_b.quarantine(&target);
+    let first = agg_b.open_round(&dir_b, REGION, p, T0 + 3_000);
+    let Output::Open(open_b) = &first[0] else {
+        panic!("round B opens: {first:?}")
+    };
+    assert_eq!(open_b.roster, (1..6).map(meter_id).collect::<Vec<_>>());
+    let (out_b, refusals) = drive(
+        &mut agg_b,
+        &mut dir_b,
+        &mut w.meters,
+        &w.dir,
+        first,
+        true,
+        &mut g,
+    );
+    assert!(
+        refusals.is_empty(),
+        "the honest gateways accept round B: {refusals:?}"
+    );
+    let total_b = totals(&out_b);
+    assert_eq!(total_b.len(), 1, "round B completes");
+    // B's values per meter: [P import, P export, I import, I export].
+    let b_of_i = total_of(total_b[0])[2..4].to_vec();
+    assert_eq!(
+        sub(&total_a, &b_of_i),
+        ri[0],
+        "the target's exact reading for I"
+    );
+}
+
+/// Differencing after a gateway restart, no forged message needed. Only reveal marks are
+/// persisted (`revealed.log`); `completed` and `claimed` are forgotten. Round A for interval I
+/// runs honestly and completes; the gateways retire I's reading. They restart (reveal marks
+/// restored) and the meter feed is replayed from its last committed offset, so the readings of
+/// P (the interval before) and of I are recorded again. The aggregator opens round B at P with
+/// 2 intervals (own intervals P and I) over the roster without the target: the restarted
+/// gateways no longer know I is in a published total, B's start is not A's, and they reveal.
+/// total_A − total_B(I) is the target's exact reading for I.
+/// v2: `a_restarted_gateway_does_not_deal_or_reveal_a_round_twice` (tests/v2_enrolment.rs).
+#[test]
+fn after_a_gateway_restart_a_completed_interval_is_pulled_in_again() {
+    let (mut w, _key) = world_with_attacker_aggregator(105);
+    let mut g = ChaCha20Rng::seed_from_u64(0x2E57A27);
+    let (p, i) = (interval(0), interval(1));
+    let rp = random_readings(6, &mut g);
+    let ri = random_readings(6, &mut g);
+    w.record(i, &ri);
+    let target = meter_id(0);
+
+    let mut agg_a = Aggregator::new(
+        AggregatorKey::from_seed("agg-1", &AGG_SEED),
+        w.config.clone(),
+    );
+    let mut dir_a = w.dir.clone();
+    let first = agg_a.open_round(&dir_a, REGION, i, T0);
+    let (out_a, refusals) = drive(
+        &mut agg_a,
+        &mut dir_a,
+        &mut w.meters,
+        &w.dir,
+        first,
+        true,
+        &mut g,
+    );
+    assert!(refusals.is_empty(), "{refusals:?}");
+    assert!(
+        out_a
+            .iter()
+            .any(|o| matches!(o, Output::Outcome(x) if x.status == RoundStatus::Completed))
+    );
+    let total_a = total_of(totals(&out_a)[0]);
+    // Before the restart I's reading is retired everywhere: nothing is left to pull in.
+    assert!(w.meters.iter().all(|m| m.pending_intervals().is_empty()));
+
+    // Restart: new agents with the same keys and the persisted reveal marks; the feed replays.
+    let key = AggregatorKey::from_seed("agg-1", &AGG_SEED);
+    let marks: Vec<Vec<i64>> = w.meters.iter().map(|m| m.revealed_intervals()).collect();
+    assert!(marks.iter().all(|m| *m == vec![i]));
+    for (k, m) in w.meters.iter_mut().enumerate() {
+        let mut fresh = MeterAgent::new(
+            meter_id(k),
+            REGION,
+            w.secrets[k].clone(),
+            w.config.clone(),
+            vec![key.public()],
+        );
+        fresh.restore_revealed(marks[k].clone());
+        fresh.record_reading(p, rp[k].clone());
+        fresh.record_reading(i, ri[k].clone());
+        *m = fresh;
+    }
+
+    let config_b = ProtocolConfig {
+        intervals_per_round: 2,
+        ..w.config.clone()
+    };
+    let mut agg_b = Aggregator::new(AggregatorKey::from_seed("agg-1", &AGG_SEED), config_b);
+    let mut dir_b = w.dir.clone();
+    dir_b.quarantine(&target);
+    let first = agg_b.open_round(&dir_b, REGION, p, T0 + 3_000);
+    let (out_b, refusals) = drive(
+        &mut agg_b,
+        &mut dir_b,
+        &mut w.meters,
+        &w.dir,
+        first,
+        true,
+        &mut g,
+    );
+    assert!(refusals.is_empty(), "{refusals:?}");
+    let total_b = totals(&out_b);
+    assert_eq!(total_b.len(), 1, "round B completes");
+    let b_of_i = total_of(total_b[0])[2..4].to_vec();
+    assert_eq!(
+        sub(&total_a, &b_of_i),
+        ri[0],
+        "the target's exact reading for I"
+    );
+}
+
+/// Framing. v1 checks a Paillier key only for size, oddness, non-squareness and h_s being a
+/// unit (`round/crypto.rs`), never that h_s is an n-th residue. Meter m0005 re-enrols (self-signed)
+/// with h_s' = (1 + n)·h_s: every honest encryption to it, (1 + m·n)·h_s'^a, is
+/// (1 + (m + a)·n)·(h^a)^n, which decrypts to m + a with a 224-bit a: out of range, with a valid
+/// decryption proof. Its unmodified gateway accuses every sender, every accusation checks out,
+/// and the aggregator quarantines every honest roster member: the region is left to the framer.
+/// v2: `an_honest_seat_key_is_accepted_and_its_base_is_hashed` (tests/v2_enrolment.rs: h_s is
+/// y^n with y hashed, so it cannot be chosen); the accusation half:
+/// `a_lying_seat_cannot_exclude_an_honest_sender` (tests/v2_attacks.rs).
+#[test]
+fn a_chosen_djn_base_frames_every_honest_sender() {
+    let mut w = World::new(6, 106);
+    let mut g = ChaCha20Rng::seed_from_u64(0xF2A3E);
+    let r = random_readings(6, &mut g);
+    w.record(interval(0), &r);
+    let framer = meter_id(5);
+    let mut e = w.secrets[5].enrolment(&framer, REGION, T0 + 1);
+    let n = big(&e.paillier_n);
+    let n2 = n.clone().square();
+    let hs = (big(&e.paillier_hs) * (n + 1u32)) % &n2;
+    e.paillier_hs = fixed(&hs, e.paillier_hs.len());
+    sign_message(&w.secrets[5], &mut e);
+    w.dir.enrol(&e).expect("v1 accepts the chosen base");
+
+    let log = w.run_round(interval(0), &mut Faults::default());
+    assert_eq!(log.statuses(), vec![RoundStatus::Deferred]);
+    assert!(log.totals.is_empty());
+    let framer_partial = partial_of(&log, &framer);
+    let mut accused: Vec<String> = framer_partial
+        .accusations
+        .iter()
+        .map(|a| a.sender.clone())
+        .collect();
+    accused.dedup();
+    let honest: Vec<String> = (0..5).map(meter_id).collect();
+    assert_eq!(
+        accused, honest,
+        "the unmodified gateway accuses every sender"
+    );
+    let mut quarantined: Vec<String> = log.quarantines.iter().map(|q| q.meter_id.clone()).collect();
+    quarantined.sort();
+    assert_eq!(
+        quarantined, honest,
+        "every honest roster member is quarantined"
+    );
+    assert!(
+        log.quarantines
+            .iter()
+            .all(|q| q.reason == QuarantineReason::OutOfRangeShares)
+    );
+    assert!(honest.iter().all(|m| w.dir.is_quarantined(m)));
+    assert!(!w.dir.is_quarantined(&framer));
+    assert_eq!(w.dir.roster_for(REGION), vec![framer]);
+    // The region publishes nothing from now on.
+    w.record(interval(1), &r);
+    let next = w.run_round(interval(1), &mut Faults::default());
+    assert_eq!(next.statuses(), vec![RoundStatus::Abandoned]);
+}
+
+/// Open enrolment: takeover. `Directory::enrol` checks only the entry's self-signature, and a
+/// new entry replaces the old one. Any gateway enrols its own keys under an honest meter's id:
+/// from then on the honest meter's bundles are rejected as forged, the attacker's gateway takes
+/// its place in rounds (its reading counted in the total), and every share meant for the
+/// meter is encrypted to the attacker.
+/// v2: `a_meter_id_cannot_be_taken_over_and_the_registry_never_replaces` (tests/v2_enrolment.rs);
+/// uncertified ids at all: `a_self_signed_certificate_is_not_admitted`.
+#[test]
+fn any_gateway_takes_over_a_meter_id() {
+    let mut w = World::new(6, 107);
+    let mut g = ChaCha20Rng::seed_from_u64(0x7A4E);
+    let r = random_readings(6, &mut g);
+    let victim = meter_id(2);
+    let attacker = key_pool()[40].clone();
+    w.dir
+        .enrol(&attacker.enrolment(&victim, REGION, T0 + 1))
+        .expect("v1 accepts the takeover");
+    assert_eq!(
+        w.dir.get(&victim).unwrap().keys.fingerprint(),
+        attacker.public_keys().fingerprint()
+    );
+    // The attacker's gateway acts for the victim's id.
+    let mut honest_victim = std::mem::replace(
+        &mut w.meters[2],
+        MeterAgent::new(
+            victim.clone(),
+            REGION,
+            attacker.clone(),
+            w.config.clone(),
+            vec![w.aggregator_public.clone()],
+        ),
+    );
+    let mut forged = r.clone();
+    forged[2] = vec![999_999, 0];
+    w.record(interval(0), &forged);
+    honest_victim.record_reading(interval(0), r[2].clone());
+    let log = w.run_round(interval(0), &mut Faults::default());
+    assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
+    let all: Vec<usize> = (0..6).collect();
+    assert_eq!(total_of(&log.totals[0]), plain_sum(&forged, &all));
+    // The attacker decrypts what an honest meter sent to the victim's id.
+    let open = &log.opens[0];
+    let to_victim = ciphertext_to(&log.bundles, &meter_id(0), &victim);
+    let c = Ciphertext::parse(attacker.public_keys(), to_victim).unwrap();
+    let layout = layout_for(open, 2048);
+    assert!(
+        layout
+            .unpack_checked(&[decrypt_to_bytes(&attacker, &c)], 1 << B)
+            .is_ok()
+    );
+    // The real meter's own bundle is now rejected as not signed by "its" key.
+    let bundle = honest_victim
+        .on_round_open(&w.dir, open, T0, &mut g)
+        .unwrap()
+        .expect("the real meter shares");
+    let err = check_bundle(open, &w.dir, &bundle).unwrap_err();
+    assert_eq!(err.reason, RejectReason::BadSignature);
+}
+
+/// Open enrolment: move and retire. A new self-signed entry under a meter's id, with another
+/// region or status Retired, replaces its entry: any gateway moves meters out of a region or
+/// retires them. Two such entries take a region of six below min_roster (5): its next round is
+/// not opened and its interval is never published.
+/// v2: `moves_and_retirements_need_the_authority_and_a_cutoff_that_includes_them`
+/// (tests/v2_enrolment.rs).
+#[test]
+fn any_gateway_moves_or_retires_a_meter() {
+    let mut w = World::new(6, 108);
+    w.record(interval(0), &readings(6, 0));
+    let moved = key_pool()[41].enrolment(&meter_id(1), "NL-ZZ-99", T0 + 1);
+    w.dir.enrol(&moved).expect("v1 accepts the move");
+    let mut retired = key_pool()[42].enrolment(&meter_id(4), REGION, T0 + 1);
+    retired.status = MeterStatus::Retired;
+    sign_message(&key_pool()[42], &mut retired);
+    w.dir.enrol(&retired).expect("v1 accepts the retirement");
+    assert_eq!(w.dir.roster_for("NL-ZZ-99"), vec![meter_id(1)]);
+    assert_eq!(
+        w.dir.roster_for(REGION),
+        [0, 2, 3, 5].map(meter_id).to_vec()
+    );
+    let log = w.run_round(interval(0), &mut Faults::default());
+    assert_eq!(log.statuses(), vec![RoundStatus::Abandoned]);
+    assert!(log.opens.is_empty() && log.totals.is_empty());
+}
