@@ -26,6 +26,11 @@ pub enum MessageKind {
     QuarantineEvent,
     HouseholdReading,
     DeadLetter,
+    Certificate,
+    Cutoff,
+    BeaconRound,
+    RoundRecord,
+    SeatPart,
 }
 
 /// One released version of one message schema.
@@ -84,6 +89,11 @@ kinds! {
     QuarantineEvent => "quarantine_event" [1],
     HouseholdReading => "household_reading" [1, 2],
     DeadLetter => "dead_letter" [1],
+    Certificate => "certificate" [1],
+    Cutoff => "cutoff" [1],
+    BeaconRound => "beacon_round" [1],
+    RoundRecord => "round_record" [1],
+    SeatPart => "seat_part" [1],
 }
 
 impl MessageKind {
@@ -100,6 +110,11 @@ impl MessageKind {
             MessageKind::QuarantineEvent => "QuarantineEvent",
             MessageKind::HouseholdReading => "HouseholdReading",
             MessageKind::DeadLetter => "DeadLetter",
+            MessageKind::Certificate => "Certificate",
+            MessageKind::Cutoff => "Cutoff",
+            MessageKind::BeaconRound => "BeaconRound",
+            MessageKind::RoundRecord => "RoundRecord",
+            MessageKind::SeatPart => "SeatPart",
         }
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::catalog::{MessageKind, catalog};
 use crate::messages::*;
+use crate::v2::{BeaconRound, Certificate, Cutoff, RoundRecord, SeatPart};
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::Serialize;
@@ -241,6 +242,11 @@ pub enum AnyMessage {
     QuarantineEvent(QuarantineEvent),
     HouseholdReading(HouseholdReading),
     DeadLetter(DeadLetter),
+    Certificate(Certificate),
+    Cutoff(Cutoff),
+    BeaconRound(BeaconRound),
+    RoundRecord(RoundRecord),
+    SeatPart(SeatPart),
 }
 
 macro_rules! wire {
@@ -280,7 +286,12 @@ wire!(
     RegionTotal,
     QuarantineEvent,
     HouseholdReading,
-    DeadLetter
+    DeadLetter,
+    Certificate,
+    Cutoff,
+    BeaconRound,
+    RoundRecord,
+    SeatPart
 );
 
 macro_rules! signed {

@@ -15,6 +15,7 @@ pub mod codec;
 pub mod inspect;
 pub mod messages;
 pub mod topics;
+pub mod v2;
 
 pub use codec::{AnyMessage, DecodeError, EncodeError, WireMessage, decode, decode_any, encode};
 pub use messages::*;

@@ -189,5 +189,121 @@ pub fn all() -> Vec<AnyMessage> {
         AnyMessage::QuarantineEvent(quarantine_event()),
         AnyMessage::HouseholdReading(household_reading()),
         AnyMessage::DeadLetter(dead_letter()),
+        AnyMessage::Certificate(certificate()),
+        AnyMessage::Cutoff(cutoff()),
+        AnyMessage::BeaconRound(beacon_round()),
+        AnyMessage::RoundRecord(round_record()),
+        AnyMessage::SeatPart(seat_part()),
     ]
+}
+
+pub fn certificate() -> v2::Certificate {
+    v2::Certificate {
+        meter_id: "m-0001".into(),
+        region: "NL-UT-01".into(),
+        identity_key: vec![0x21; 32],
+        valid_from: T0,
+        status: v2::CertificateStatus::Active,
+        signature: vec![12; 64],
+    }
+}
+
+pub fn cutoff() -> v2::Cutoff {
+    v2::Cutoff {
+        day: T0 / 86_400_000,
+        prefix: 1_000,
+        prefix_hash: vec![0x42; 32],
+        beacon_round: 18_444,
+        signature: vec![13; 64],
+    }
+}
+
+pub fn beacon_round() -> v2::BeaconRound {
+    v2::BeaconRound {
+        round: 18_444,
+        value: vec![0x5A; 32],
+    }
+}
+
+pub fn seat_part() -> v2::SeatPart {
+    v2::SeatPart {
+        region: "NL-UT-01".into(),
+        round_start: T0,
+        sender: "m-0001".into(),
+        seat: "m-0002".into(),
+        ciphertexts: vec![vec![0x11; 512], vec![0x12; 512]],
+        proofs: vec![vec![0x13; 40], vec![0x14; 40]],
+    }
+}
+
+/// The round-log sample: a reveal notice (the largest entry).
+pub fn round_record() -> v2::RoundRecord {
+    round_records().swap_remove(4)
+}
+
+/// One round record per branch of the entry union.
+pub fn round_records() -> Vec<v2::RoundRecord> {
+    use v2::RoundEntry as E;
+    let entries = vec![
+        E::SeatKey(v2::SeatKey {
+            modulus: vec![0xAB; 256],
+            proof: vec![0xCD; 2048],
+        }),
+        E::Commit(v2::Commit {
+            commitment: vec![1; 32],
+        }),
+        E::CommitClosed(v2::CommitClosed {
+            meters: vec!["m-0001".into(), "m-0003".into()],
+            commitments: vec![vec![1; 32], vec![3; 32]],
+        }),
+        E::Objection(v2::Objection {
+            commitment: vec![2; 32],
+        }),
+        E::Notice(v2::Notice {
+            commitments: vec![vec![0x31; 64], vec![0x32; 64]],
+            opening_proofs: vec![vec![0x33; 96], vec![0x34; 96]],
+            range_proof: vec![0x35; 608],
+            part_hashes: vec![vec![0x36; 32], vec![0x37; 32], vec![0x38; 32]],
+        }),
+        E::Withdraw(v2::Withdraw {}),
+        E::RevealClosed(v2::RevealClosed {
+            meters: vec!["m-0001".into()],
+        }),
+        E::Products(v2::Products {
+            seat: "m-0002".into(),
+            ciphertexts: vec![vec![0x39; 512]],
+        }),
+        E::Complaint(v2::Complaint {
+            sender: "m-0003".into(),
+            kind: v2::ComplaintKind::ShareMismatch,
+            index: 0,
+            plaintexts: vec![vec![0x3A; 256]],
+            randomness: vec![vec![0x3B; 256]],
+        }),
+        E::FinalSet(v2::FinalSet {
+            meters: vec!["m-0001".into(), "m-0003".into()],
+        }),
+        E::Partial(v2::Partial {
+            final_set: vec![0x3C; 32],
+            f: vec![vec![0x3D; 32]],
+            r: vec![vec![0x3E; 32]],
+        }),
+        E::RegionTotal(v2::RegionTotal {
+            values: vec![51_234, 7_890],
+            contributors: vec!["m-0002".into(), "m-0004".into()],
+            final_set: vec![0x3C; 32],
+        }),
+        E::Abandoned(v2::Abandoned {}),
+    ];
+    entries
+        .into_iter()
+        .enumerate()
+        .map(|(i, entry)| v2::RoundRecord {
+            region: "NL-UT-01".into(),
+            round_start: T0,
+            author: (i % 3 != 2).then(|| format!("m-000{}", i % 4 + 1)),
+            entry,
+            signature: vec![14 + i as u8; 64],
+        })
+        .collect()
 }

@@ -6,7 +6,8 @@
 //! - [`params`]: the protocol file, validated; committee sizes and their capture probability;
 //! - [`committee`]: the beacon draw of a region's seats;
 //! - [`crypto`]: Paillier seat keys and their proofs, Pedersen VSS and range proofs, packing;
-//! - [`round`]: the round's steps and the log replay every party shares.
+//! - [`round`]: the round's steps and the log replay every party shares;
+//! - [`wire`]: the Avro messages of `zeal_schemas::v2`, read bounds first, signature second.
 
 pub mod bench;
 pub mod committee;
@@ -17,3 +18,4 @@ pub mod enrolment;
 pub mod local;
 pub mod params;
 pub mod round;
+pub mod wire;

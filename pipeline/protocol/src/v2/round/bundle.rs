@@ -108,9 +108,28 @@ pub fn part_hash(ctx: &RoundContext, sender: &str, seat: &str, part: &SeatPart) 
         .hash()
 }
 
+/// H(binding ‖ sender ‖ commitments ‖ proofs ‖ range proof ‖ H(part_1) ‖ … ‖ H(part_k)), from
+/// the encoded fields: the wire reader checks a reveal's signature with it before decoding any
+/// point.
+pub fn commitment_hash<'a>(
+    ctx: &RoundContext,
+    sender: &str,
+    points: &[[u8; 32]],
+    opening_proofs: impl Iterator<Item = &'a [u8]>,
+    range_proof: &[u8],
+    part_hashes: &[Hash],
+) -> Hash {
+    ctx.transcript(Kind::Commit)
+        .str(sender)
+        .list(points.iter().map(|p| p.as_slice()))
+        .list(opening_proofs)
+        .field(range_proof)
+        .list(part_hashes.iter().map(|h| h.0.as_slice()))
+        .hash()
+}
+
 impl BundlePublic {
-    /// The commitment a meter posts before anything is revealed:
-    /// H(binding ‖ sender ‖ commitments ‖ proofs ‖ H(part_1) ‖ … ‖ H(part_k)).
+    /// The commitment a meter posts before anything is revealed ([`commitment_hash`]).
     pub fn commitment(&self, ctx: &RoundContext) -> Hash {
         let points: Vec<[u8; 32]> = self.commitments.iter().flat_map(|c| c.to_bytes()).collect();
         let proofs: Vec<Vec<u8>> = self
@@ -118,13 +137,14 @@ impl BundlePublic {
             .iter()
             .map(|p| p.to_bytes().to_vec())
             .collect();
-        ctx.transcript(Kind::Commit)
-            .str(&self.sender)
-            .list(points.iter().map(|p| p.as_slice()))
-            .list(proofs.iter().map(Vec::as_slice))
-            .field(&self.range_proof.to_bytes())
-            .list(self.part_hashes.iter().map(|h| h.0.as_slice()))
-            .hash()
+        commitment_hash(
+            ctx,
+            &self.sender,
+            &points,
+            proofs.iter().map(Vec::as_slice),
+            &self.range_proof.to_bytes(),
+            &self.part_hashes,
+        )
     }
 
     /// The checks of a reveal that every party runs (points already decoded when parsed): shape,

@@ -170,6 +170,14 @@ pub fn signing_bytes(ctx: &RoundContext, author: &Author, entry: &Entry) -> Vec<
     t.as_bytes().to_vec()
 }
 
+/// A reveal notice's signing bytes from its commitment alone (equal to [`signing_bytes`] of the
+/// notice; the wire reader checks the signature before decoding the bundle's points).
+pub fn notice_signing_bytes(ctx: &RoundContext, sender: &str, commitment: &Hash) -> Vec<u8> {
+    let mut t: Transcript = ctx.transcript(Kind::Notice);
+    t.str("meter").str(sender).field(&commitment.0);
+    t.as_bytes().to_vec()
+}
+
 /// Signs an entry as `author` (tests, gateways, the aggregator).
 pub fn sign(ctx: &RoundContext, key: &SigningKey, author: Author, entry: Entry) -> Record {
     let signature = key.sign(&signing_bytes(ctx, &author, &entry));
