@@ -137,7 +137,7 @@ pub fn pedersen_gens() -> PedersenGens {
     }
 }
 
-fn bulletproof_gens() -> &'static BulletproofGens {
+pub(super) fn bulletproof_gens() -> &'static BulletproofGens {
     static GENS: OnceLock<BulletproofGens> = OnceLock::new();
     GENS.get_or_init(|| BulletproofGens::new(64, MAX_RANGE_VALUES))
 }
@@ -568,7 +568,7 @@ fn check_bits(bits: usize) -> Result<(), VssError> {
     }
 }
 
-fn range_transcript(context: &[u8]) -> merlin::Transcript {
+pub(super) fn range_transcript(context: &[u8]) -> merlin::Transcript {
     let mut t = merlin::Transcript::new(RANGE_LABEL);
     t.append_message(b"context", context);
     t
