@@ -52,8 +52,9 @@ const GENS_CAPACITY: usize = 64;
 pub struct RangeItem<'a> {
     /// The aggregated proof.
     pub proof: &'a RangeProof,
-    /// `(encoding, point)` of each value commitment; the two must agree.
-    pub commitments: Vec<(CompressedRistretto, RistrettoPoint)>,
+    /// `(encoding, point)` of each value commitment (private: the constructors keep the two
+    /// in agreement, as the transcript hashes one and the equation uses the other).
+    commitments: Vec<(CompressedRistretto, RistrettoPoint)>,
     /// The context the proof was made under ([`RangeProof::prove_range`]).
     pub context: &'a [u8],
 }
@@ -180,10 +181,13 @@ struct Prepared<'a> {
     z: Scalar,
     x: Scalar,
     w: Scalar,
-    /// `u_j²` and `u_j⁻²` in creation order, and `Π u_j⁻¹`.
+    /// `y^(−n)` (the step of `y⁻ⁱ` from one party to the next).
+    y_inv_n: Scalar,
+    /// `u_j²` and `u_j⁻²` in creation order, `Π u_j⁻¹` and `Π u_j`.
     u_sq: Vec<Scalar>,
     u_inv_sq: Vec<Scalar>,
     all_inv: Scalar,
+    all: Scalar,
 }
 
 /// Parses `item` and replays the crate's transcript; `None` where the crate's verifier fails
@@ -243,6 +247,8 @@ fn prepare<'a>(item: &'a RangeItem<'a>, n: usize) -> Option<Prepared<'a>> {
         z,
         x,
         w,
+        y_inv_n: (0..n.trailing_zeros()).fold(y_inv, |acc, _| acc * acc),
+        all: u.iter().product(),
         u_sq: u.iter().map(|u| u * u).collect(),
         u_inv_sq: inv.iter().map(|u| u * u).collect(),
         all_inv,
@@ -311,9 +317,6 @@ fn combined_check(batch: &[&Prepared<'_>], n: usize, rng: &mut rand_chacha03::Ch
     }
     let m_max = batch.iter().map(|p| p.m).max().unwrap_or(1);
     let size = n * m_max;
-    let pow2: Vec<Scalar> = std::iter::successors(Some(Scalar::ONE), |p| Some(p + p))
-        .take(n)
-        .collect();
     // Shared generator coefficients, summed over the batch; constant parts kept apart per m.
     let mut g_coef = vec![Scalar::ZERO; size];
     let mut h_coef = vec![Scalar::ZERO; size];
@@ -325,7 +328,7 @@ fn combined_check(batch: &[&Prepared<'_>], n: usize, rng: &mut rand_chacha03::Ch
         .sum();
     let mut scalars = Vec::with_capacity(dynamic + 2 * size + 2);
     let mut points = Vec::with_capacity(dynamic + 2 * size + 2);
-    let mut s = vec![Scalar::ZERO; size];
+    let (mut sa, mut sb) = (vec![Scalar::ZERO; size], vec![Scalar::ZERO; size]);
     for prep in batch {
         let alpha = Scalar::random(rng);
         let beta = Scalar::random(rng);
@@ -343,11 +346,16 @@ fn combined_check(batch: &[&Prepared<'_>], n: usize, rng: &mut rand_chacha03::Ch
         points.push(p.t1.1);
         scalars.push(beta * x * x);
         points.push(p.t2.1);
-        for j in 0..lg {
-            scalars.push(alpha * prep.u_sq[j]);
-            points.push(p.l_vec[j].1);
-            scalars.push(alpha * prep.u_inv_sq[j]);
-            points.push(p.r_vec[j].1);
+        for ((l, r), (u_sq, u_inv_sq)) in p
+            .l_vec
+            .iter()
+            .zip(&p.r_vec)
+            .zip(prep.u_sq.iter().zip(&prep.u_inv_sq))
+        {
+            scalars.push(alpha * u_sq);
+            points.push(l.1);
+            scalars.push(alpha * u_inv_sq);
+            points.push(r.1);
         }
         let mut zk = beta * zz;
         for c in &prep.item.commitments {
@@ -358,39 +366,50 @@ fn combined_check(batch: &[&Prepared<'_>], n: usize, rng: &mut rand_chacha03::Ch
         blinding -= alpha * p.e_blinding + beta * p.t_x_blinding;
         base += alpha * prep.w * (p.t_x - p.a * p.b) + beta * (delta(n, m, &prep.y, &z) - p.t_x);
 
-        // s_0 = Π u_j⁻¹; s_i = s_{i−2^t}·u_{lg−t}² with t the top bit of i (crate order).
-        s[0] = prep.all_inv;
+        // s_0 = Π u_j⁻¹; s_i = s_{i−2^t}·u_{lg−t}² with t the top bit of i (crate order),
+        // pre-scaled by α·a for the G_i.
+        sa[0] = alpha * p.a * prep.all_inv;
+        // H_i gets y⁻ⁱ·(α·z²·z^k·2^l − α·b·s_{N−1−i}). Setting bit t of i multiplies y⁻ⁱ by
+        // y^(−2^t) and s_{N−1−i} by u_{lg−t}⁻², so the second term has the same recursion as
+        // s (from α·b·s_{N−1} = α·b·Π u_j); the first runs by (2/y) along l, (z/y^n) along k.
+        let mut step = Vec::with_capacity(lg);
+        let mut y_inv_2t = prep.y_inv;
+        for u_inv_sq in prep.u_inv_sq.iter().rev() {
+            step.push(y_inv_2t * u_inv_sq);
+            y_inv_2t *= y_inv_2t;
+        }
+        sb[0] = alpha * p.b * prep.all;
         for i in 1..big_n {
             let top = (usize::BITS - 1 - i.leading_zeros()) as usize;
-            s[i] = s[i - (1 << top)] * prep.u_sq[lg - 1 - top];
+            sa[i] = sa[i - (1 << top)] * prep.u_sq[lg - 1 - top];
+            sb[i] = sb[i - (1 << top)] * step[top];
         }
-        let alpha_a = alpha * p.a;
         let c = &mut gh_const[m.trailing_zeros() as usize];
         c.0 -= alpha * z;
         c.1 += alpha * z;
-        // α·y⁻ⁱ runs along i; the H_i term is α·y⁻ⁱ·(z²·z^k·2^l − b·s_{N−1−i}).
-        let mut ay = alpha;
-        let mut zz_zk = zz;
+        let two_over_y = prep.y_inv + prep.y_inv;
+        let next_party = z * prep.y_inv_n;
+        let mut q_k = alpha * zz;
         for k in 0..m {
-            for (l, two_l) in pow2.iter().enumerate() {
+            let mut q = q_k;
+            for l in 0..n {
                 let i = k * n + l;
-                g_coef[i] -= alpha_a * s[i];
-                h_coef[i] += ay * (zz_zk * two_l - p.b * s[big_n - 1 - i]);
-                ay *= prep.y_inv;
+                g_coef[i] -= sa[i];
+                h_coef[i] += q - sb[i];
+                q *= two_over_y;
             }
-            zz_zk *= z;
+            q_k *= next_party;
         }
     }
     // The −α·z (G_i) and +α·z (H_i) of a proof with m parties cover i < n·m.
     let mut acc = (Scalar::ZERO, Scalar::ZERO);
-    for t in (0..gh_const.len()).rev() {
-        acc.0 += gh_const[t].0;
-        acc.1 += gh_const[t].1;
+    for (t, (g_const, h_const)) in gh_const.iter().enumerate().rev() {
+        acc.0 += g_const;
+        acc.1 += h_const;
         let lo = if t == 0 { 0 } else { n << (t - 1) };
-        for i in lo..(n << t) {
-            g_coef[i] += acc.0;
-            h_coef[i] += acc.1;
-        }
+        let hi = n << t;
+        g_coef[lo..hi].iter_mut().for_each(|g| *g += acc.0);
+        h_coef[lo..hi].iter_mut().for_each(|h| *h += acc.1);
     }
     let (g, h) = generators();
     scalars.push(base);

@@ -677,8 +677,8 @@ impl RangeProof {
 
 /// Verifies several range proofs `(proof, commitments, context)` with the same `bits`.
 ///
-/// Bulletproofs 5 offers no batch verification across independent proofs, so this is a plain
-/// loop over [`RangeProof::verify_range`]; it stops at the first failure and reports its index.
+/// A plain loop over [`RangeProof::verify_range`] that stops at the first failure and reports
+/// its index; [`super::range_batch`] verifies many proofs in one batch instead.
 pub fn verify_ranges_batch(
     items: &[(&RangeProof, &[CompressedRistretto], &[u8])],
     bits: usize,
