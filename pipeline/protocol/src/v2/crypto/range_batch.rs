@@ -695,7 +695,7 @@ mod tests {
             verdicts(&[too_many, item.clone()], 16, 5),
             vec![false, true]
         );
-        assert_eq!(verdicts(&[item.clone()], 12, 6), vec![false]);
+        assert_eq!(verdicts(std::slice::from_ref(&item), 12, 6), vec![false]);
         assert!(!verify_range_batch(&[item], 12, &mut r));
     }
 
