@@ -5,7 +5,7 @@
 
 use super::local::{LocalRegion, LocalRound};
 use super::params::Params;
-use super::round::bundle::{Bundle, part_hash};
+use super::round::bundle::{Bundle, BundlePublic, part_hash, verify_ranges};
 use super::round::check::{ColumnEntry, SeatCheck, check_column, fold_column};
 use super::round::log::{Author, Entry, Outcome};
 use super::round::partial::compute_partial;
@@ -170,11 +170,15 @@ pub fn measure_round(
     }
     costs.aggregator_verify = t.elapsed();
     let t = Instant::now();
-    for r in &round.log {
-        if let Entry::Notice(public) = &r.entry {
-            let _ = public.verify_range(ctx);
-        }
-    }
+    let publics: Vec<&BundlePublic> = round
+        .log
+        .iter()
+        .filter_map(|r| match &r.entry {
+            Entry::Notice(public) => Some(&**public),
+            _ => None,
+        })
+        .collect();
+    let _ = verify_ranges(ctx, &publics);
     costs.aggregator_range = t.elapsed();
     let t = Instant::now();
     for (j, seat) in ctx.seats.iter().enumerate() {

@@ -8,7 +8,7 @@ use super::crypto::paillier::SeatSecretKey;
 use super::day::key_context;
 use super::encoding::Hash;
 use super::params::Params;
-use super::round::bundle::{Bundle, make_bundle, part_hash};
+use super::round::bundle::{Bundle, BundlePublic, make_bundle, part_hash, verify_ranges};
 use super::round::check::{ColumnEntry, SeatCheck, check_column, scan_column};
 use super::round::complaint::{Complainant, Complaint, ComplaintKind};
 use super::round::log::{
@@ -236,8 +236,10 @@ impl LocalRegion {
         let Some((_, revealed)) = &v.revealed else {
             return;
         };
-        for sender in revealed {
-            if v.notices[sender].verify_range(&self.ctx).is_err() {
+        let publics: Vec<&BundlePublic> = revealed.iter().map(|s| &v.notices[s]).collect();
+        let valid = verify_ranges(&self.ctx, &publics);
+        for (sender, ok) in revealed.iter().zip(valid) {
+            if !ok {
                 let c = Complaint {
                     complainant: Complainant::Aggregator,
                     sender: sender.clone(),

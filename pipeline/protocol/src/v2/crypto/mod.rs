@@ -4,8 +4,10 @@
 //!   2^16, gcd(n, φ(n)) = 1) and the plaintext proof of a ciphertext;
 //! - [`vss`]: Pedersen commitments to Shamir coefficients, proofs of knowledge of openings,
 //!   Bulletproofs range proofs, interpolation;
+//! - [`range_batch`]: batch verification of many range proofs, with exact attribution;
 //! - [`packing`]: smudged shares in Paillier plaintext slots.
 
 pub mod packing;
 pub mod paillier;
+pub mod range_batch;
 pub mod vss;

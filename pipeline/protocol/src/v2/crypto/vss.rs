@@ -137,7 +137,7 @@ pub fn pedersen_gens() -> PedersenGens {
     }
 }
 
-fn bulletproof_gens() -> &'static BulletproofGens {
+pub(super) fn bulletproof_gens() -> &'static BulletproofGens {
     static GENS: OnceLock<BulletproofGens> = OnceLock::new();
     GENS.get_or_init(|| BulletproofGens::new(64, MAX_RANGE_VALUES))
 }
@@ -568,7 +568,7 @@ fn check_bits(bits: usize) -> Result<(), VssError> {
     }
 }
 
-fn range_transcript(context: &[u8]) -> merlin::Transcript {
+pub(super) fn range_transcript(context: &[u8]) -> merlin::Transcript {
     let mut t = merlin::Transcript::new(RANGE_LABEL);
     t.append_message(b"context", context);
     t
@@ -677,8 +677,8 @@ impl RangeProof {
 
 /// Verifies several range proofs `(proof, commitments, context)` with the same `bits`.
 ///
-/// Bulletproofs 5 offers no batch verification across independent proofs, so this is a plain
-/// loop over [`RangeProof::verify_range`]; it stops at the first failure and reports its index.
+/// A plain loop over [`RangeProof::verify_range`] that stops at the first failure and reports
+/// its index; [`super::range_batch`] verifies many proofs in one batch instead.
 pub fn verify_ranges_batch(
     items: &[(&RangeProof, &[CompressedRistretto], &[u8])],
     bits: usize,

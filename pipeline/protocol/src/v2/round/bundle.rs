@@ -7,6 +7,7 @@
 
 use super::RoundContext;
 use crate::v2::crypto::paillier::PlaintextProof;
+use crate::v2::crypto::range_batch::{RangeItem, verify_range_items};
 use crate::v2::crypto::vss::{Commitments, Dealing, OpeningProof, RangeProof, verify_openings};
 use crate::v2::encoding::{Hash, Kind};
 use curve25519_dalek::scalar::Scalar;
@@ -202,6 +203,21 @@ impl BundlePublic {
             )
             .map_err(|_| BundleFault::RangeProof)
     }
+}
+
+/// The range proofs of many reveals at once: entry `i` is `publics[i].verify_range(ctx).is_ok()`,
+/// decided by one batched check ([`verify_range_items`]), one by one only to name failures.
+pub fn verify_ranges(ctx: &RoundContext, publics: &[&BundlePublic]) -> Vec<bool> {
+    let contexts: Vec<Vec<u8>> = publics
+        .iter()
+        .map(|p| range_context(ctx, &p.sender))
+        .collect();
+    let items: Vec<RangeItem<'_>> = publics
+        .iter()
+        .zip(&contexts)
+        .map(|(p, c)| RangeItem::from_vss(&p.range_proof, &p.commitments, c))
+        .collect();
+    verify_range_items(&items, ctx.params.value_bits as usize)
 }
 
 /// A fault a gateway drill injects while dealing (tests of attribution; never used by honest
