@@ -6,6 +6,7 @@
 
 use crate::catalog::{MessageKind, catalog};
 use crate::codec::{DecodeError, HEADER_LEN, peek_kind};
+use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use serde_json::{Map, Value as Json, json};
@@ -36,8 +37,37 @@ pub fn to_json(bytes: &[u8]) -> Result<Json, DecodeError> {
     Ok(json!({
         "kind": kind.name(),
         "schema_version": version,
-        "message": render(&value),
+        "message": render_with(&value, schema),
     }))
+}
+
+/// Renders with the schema at hand, so a union of records names its branch
+/// (`{"Withdraw": {}}` rather than `{}`, which an Abandoned marker would also print).
+fn render_with(value: &Value, schema: &Schema) -> Json {
+    match (value, schema) {
+        (Value::Union(i, inner), Schema::Union(u)) => match u.variants().get(*i as usize) {
+            Some(branch @ Schema::Record(r)) => {
+                json!({ r.name.name().to_string(): render_with(inner, branch) })
+            }
+            Some(branch) => render_with(inner, branch),
+            None => render(inner),
+        },
+        (Value::Record(fields), Schema::Record(r)) => {
+            let mut obj = Map::new();
+            for (k, v) in fields {
+                let rendered = match r.lookup.get(k) {
+                    Some(&i) => render_with(v, &r.fields[i].schema),
+                    None => render(v),
+                };
+                obj.insert(k.clone(), rendered);
+            }
+            Json::Object(obj)
+        }
+        (Value::Array(items), Schema::Array(a)) => {
+            Json::Array(items.iter().map(|x| render_with(x, &a.items)).collect())
+        }
+        _ => render(value),
+    }
 }
 
 /// The kinds a topic may carry, for operators' tooling.

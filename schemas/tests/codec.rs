@@ -270,3 +270,26 @@ fn every_round_entry_round_trips() {
         assert_eq!(back, r);
     }
 }
+
+/// `zeal decode` names the branch of a round record's entry: a Withdraw and an ABANDONED marker
+/// (both empty records) must not print alike.
+#[test]
+fn decoded_round_records_name_their_entry() {
+    let records = samples::round_records();
+    let render = |i: usize| zeal_schemas::inspect::to_json(&encode(&records[i]).unwrap()).unwrap();
+    let withdraw = render(5);
+    let abandoned = render(12);
+    assert_eq!(
+        withdraw["message"]["entry"],
+        serde_json::json!({"Withdraw": {}})
+    );
+    assert_eq!(
+        abandoned["message"]["entry"],
+        serde_json::json!({"Abandoned": {}})
+    );
+    let notice = render(4);
+    assert_eq!(
+        notice["message"]["entry"]["Notice"]["part_hashes"][0],
+        serde_json::json!(format!("0x{}", "36".repeat(32)))
+    );
+}
