@@ -170,6 +170,14 @@ pub fn signing_bytes(ctx: &RoundContext, author: &Author, entry: &Entry) -> Vec<
     t.as_bytes().to_vec()
 }
 
+/// [`signing_bytes`] of `meter`'s notice whose bundle commitment is `commitment`, for a verifier
+/// that has computed the commitment already (it is the costly part).
+pub fn notice_signing_bytes(ctx: &RoundContext, meter: &str, commitment: &Hash) -> Vec<u8> {
+    let mut t = ctx.transcript(Kind::Notice);
+    t.str("meter").str(meter).field(&commitment.0);
+    t.as_bytes().to_vec()
+}
+
 /// Signs an entry as `author` (tests, gateways, the aggregator).
 pub fn sign(ctx: &RoundContext, key: &SigningKey, author: Author, entry: Entry) -> Record {
     let signature = key.sign(&signing_bytes(ctx, &author, &entry));
