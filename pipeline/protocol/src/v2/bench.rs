@@ -5,7 +5,7 @@
 
 use super::local::{LocalRegion, LocalRound};
 use super::params::Params;
-use super::round::bundle::{Bundle, BundlePublic, part_hash, verify_ranges};
+use super::round::bundle::{Bundle, BundlePublic, part_hash, verify_all, verify_ranges};
 use super::round::check::{ColumnEntry, SeatCheck, check_column, fold_column};
 use super::round::log::{Author, Entry, Outcome};
 use super::round::partial::compute_partial;
@@ -153,21 +153,32 @@ pub fn measure_round(
             _ => None,
         })
         .collect();
-    let mut revealed = Vec::new();
+    let mut signed = Vec::new();
     for r in &round.log {
-        if let (Author::Meter(m), Entry::Notice(public)) = (&r.author, &r.entry)
-            && region.directory.meters[m]
-                .verify_strict(
-                    &super::round::log::signing_bytes(ctx, &r.author, &r.entry),
-                    &r.signature,
-                )
-                .is_ok()
-            && commits.get(m) == Some(&public.commitment(ctx))
-            && public.verify(ctx).is_ok()
+        let (Author::Meter(m), Entry::Notice(public)) = (&r.author, &r.entry) else {
+            continue;
+        };
+        // Hashed once: it is what the meter signed and what it committed to.
+        let commitment = public.commitment(ctx);
+        if region.directory.meters[m]
+            .verify_strict(
+                &super::round::log::notice_signing_bytes(ctx, m, &commitment),
+                &r.signature,
+            )
+            .is_ok()
+            && commits.get(m) == Some(&commitment)
         {
-            revealed.push(m.clone());
+            signed.push((m, &**public));
         }
     }
+    // The proofs of knowledge of every signed, committed notice in one batch.
+    let publics: Vec<&BundlePublic> = signed.iter().map(|(_, p)| *p).collect();
+    let revealed: Vec<String> = signed
+        .iter()
+        .zip(verify_all(ctx, &publics))
+        .filter(|(_, ok)| ok.is_ok())
+        .map(|((m, _), _)| (*m).clone())
+        .collect();
     costs.aggregator_verify = t.elapsed();
     let t = Instant::now();
     let publics: Vec<&BundlePublic> = round

@@ -7,7 +7,7 @@
 use super::crypto::paillier::{KeyProof, SeatPublicKey};
 use super::encoding::{Hash, Kind, Transcript};
 use super::params::{DAY_SECONDS, Params};
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 /// A seat's daily key announcement.
 #[derive(Debug, Clone)]
@@ -105,7 +105,7 @@ pub fn accept_key(
         return Err(KeyRefused::Size("key proof"));
     }
     identity
-        .verify(
+        .verify_strict(
             &key_signing_bytes(region, day, &a.seat, cutoff, &a.modulus, &a.proof),
             &a.signature,
         )

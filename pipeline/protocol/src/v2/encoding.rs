@@ -108,6 +108,56 @@ impl Transcript {
     pub fn hash(&self) -> Hash {
         Hash(Sha256::digest(&self.bytes).into())
     }
+
+    /// A hasher that continues this transcript without storing the rest: appending fields to it
+    /// and calling [`TranscriptHasher::finish`] gives the hash of the same fields appended here
+    /// (for large fields, e.g. ciphertexts, that need not be copied).
+    pub fn hasher(&self) -> TranscriptHasher {
+        TranscriptHasher(Sha256::new_with_prefix(&self.bytes))
+    }
+}
+
+/// A [`Transcript`] being hashed as it is written (same encoding, nothing stored).
+#[derive(Debug, Clone)]
+pub struct TranscriptHasher(Sha256);
+
+impl TranscriptHasher {
+    /// Appends one field, as [`Transcript::field`].
+    pub fn field(&mut self, bytes: &[u8]) -> &mut Self {
+        assert!(bytes.len() <= MAX_FIELD, "transcript field too long");
+        self.0.update((bytes.len() as u32).to_be_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    /// Appends a string field, as [`Transcript::str`].
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.field(s.as_bytes())
+    }
+
+    /// Appends an integer field, as [`Transcript::u64`].
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.field(&v.to_be_bytes())
+    }
+
+    /// Appends a list of known length, as [`Transcript::list`].
+    pub fn list<'a, I>(&mut self, items: I) -> &mut Self
+    where
+        I: IntoIterator<Item = &'a [u8]>,
+        I::IntoIter: ExactSizeIterator,
+    {
+        let items = items.into_iter();
+        self.u64(items.len() as u64);
+        for item in items {
+            self.field(item);
+        }
+        self
+    }
+
+    /// SHA-256 of everything written.
+    pub fn finish(&self) -> Hash {
+        Hash(self.0.clone().finalize().into())
+    }
 }
 
 /// A SHA-256 digest naming a message (messages name each other by hash, never by offset).
@@ -141,6 +191,23 @@ mod tests {
         // "ab" + "c" and "a" + "bc" would concatenate alike; prefixed, they do not.
         assert_ne!(hash_fields(&[b"ab", b"c"]), hash_fields(&[b"a", b"bc"]));
         assert_ne!(hash_fields(&[b"", b"x"]), hash_fields(&[b"x", b""]));
+    }
+
+    #[test]
+    fn hasher_equals_transcript_hash() {
+        let mut t = Transcript::bound(Kind::Commit, "NL-R01", 900);
+        let mut h = t.hasher();
+        let big = vec![0xa5u8; 100_000];
+        let items: [&[u8]; 3] = [b"", b"x", &big];
+        t.str("part").u64(7).list(items).field(&big);
+        h.str("part").u64(7).list(items).field(&big);
+        assert_eq!(h.finish(), t.hash());
+        h.field(b"");
+        assert_ne!(
+            h.finish(),
+            t.hash(),
+            "one more (empty) field changes the hash"
+        );
     }
 
     #[test]

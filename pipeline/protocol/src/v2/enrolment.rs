@@ -9,7 +9,7 @@
 
 use super::encoding::{Hash, hash_fields};
 use super::params::DAY_SECONDS;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use std::collections::BTreeMap;
 
 /// What a certificate says of a meter from `valid_from` on.
@@ -91,7 +91,7 @@ impl Certificate {
             self.valid_from,
             self.status,
         );
-        authority.verify(&bytes, &self.signature).is_ok()
+        authority.verify_strict(&bytes, &self.signature).is_ok()
             && VerifyingKey::from_bytes(&self.identity).is_ok()
     }
 }
@@ -277,14 +277,14 @@ impl Cutoff {
     pub fn signed_by(&self, authority: &VerifyingKey) -> bool {
         let bytes =
             Self::signing_bytes(self.day, self.prefix, &self.prefix_hash, self.beacon_round);
-        authority.verify(&bytes, &self.signature).is_ok()
+        authority.verify_strict(&bytes, &self.signature).is_ok()
     }
 
     /// Checks the signature, the prefix against the registry and the beacon round against the day.
     pub fn verify(&self, authority: &VerifyingKey, registry: &Registry) -> bool {
         let bytes =
             Self::signing_bytes(self.day, self.prefix, &self.prefix_hash, self.beacon_round);
-        authority.verify(&bytes, &self.signature).is_ok()
+        authority.verify_strict(&bytes, &self.signature).is_ok()
             && self.beacon_round == beacon_round_of(self.day)
             && registry.prefix_hash(self.prefix) == Some(self.prefix_hash)
     }

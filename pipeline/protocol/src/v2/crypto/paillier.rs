@@ -105,6 +105,21 @@ fn fixed_bytes(x: &Integer, len: usize) -> Vec<u8> {
     out
 }
 
+/// Sets `x` to the big-endian unsigned integer `bytes`, read eight bytes at a time into `limbs`
+/// (a scratch buffer): GMP imports native-order words by copying, bytes one by one.
+fn assign_be_bytes(x: &mut Integer, bytes: &[u8], limbs: &mut Vec<u64>) {
+    limbs.clear();
+    let mut words = bytes.rchunks_exact(8);
+    limbs.extend((&mut words).map(|w| u64::from_be_bytes(w.try_into().expect("eight bytes"))));
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut top = [0u8; 8];
+        top[8 - rest.len()..].copy_from_slice(rest);
+        limbs.push(u64::from_be_bytes(top));
+    }
+    x.assign_digits(limbs, Order::Lsf);
+}
+
 fn put(h: &mut Sha256, bytes: &[u8]) {
     let len = u32::try_from(bytes.len()).expect("hash input shorter than 4 GiB");
     h.update(len.to_be_bytes());
@@ -207,6 +222,42 @@ fn small_primes() -> &'static [u32] {
 }
 
 // ------------------------------------------------------------- public key --
+
+/// A fold in progress: per index, the product mod n² of the ciphertexts pushed so far
+/// ([`SeatPublicKey::column_fold`]).
+#[derive(Debug)]
+pub struct ColumnFold<'k> {
+    key: &'k SeatPublicKey,
+    acc: Vec<Integer>,
+    parsed: Vec<Integer>,
+    limbs: Vec<u64>,
+}
+
+impl ColumnFold<'_> {
+    /// Parses one sender's ciphertexts (exactly the fold's width, each checked as by
+    /// [`SeatPublicKey::parse_for_fold`]) and multiplies them in. On `Err` nothing is folded.
+    pub fn push(&mut self, ciphertexts: &[Vec<u8>]) -> Result<(), PaillierError> {
+        if ciphertexts.len() != self.acc.len() {
+            return Err(PaillierError::WrongLength {
+                expected: self.acc.len(),
+                got: ciphertexts.len(),
+            });
+        }
+        for (c, bytes) in self.parsed.iter_mut().zip(ciphertexts) {
+            self.key.parse_for_fold_into(c, bytes, &mut self.limbs)?;
+        }
+        for (acc, c) in self.acc.iter_mut().zip(&self.parsed) {
+            *acc *= c;
+            *acc %= &self.key.n2;
+        }
+        Ok(())
+    }
+
+    /// The products, one per index (encryptions of 0 with ρ = 1 if nothing was pushed).
+    pub fn finish(self) -> Vec<Ciphertext> {
+        self.acc.into_iter().map(Ciphertext).collect()
+    }
+}
 
 /// A seat's Paillier public key: modulus `n` and the hash-derived base
 /// `h_s = y^n mod n²`.
@@ -412,6 +463,18 @@ impl SeatPublicKey {
     /// only come from someone who knows the factorisation; in a fold it makes the seat's check
     /// fail, and the seat's scan then names it with the full test.
     pub fn parse_for_fold(&self, bytes: &[u8]) -> Result<Ciphertext, PaillierError> {
+        let mut c = Integer::new();
+        self.parse_for_fold_into(&mut c, bytes, &mut Vec::new())?;
+        Ok(Ciphertext(c))
+    }
+
+    /// [`SeatPublicKey::parse_for_fold`] into `c`, reusing its allocation and `limbs`.
+    fn parse_for_fold_into(
+        &self,
+        c: &mut Integer,
+        bytes: &[u8],
+        limbs: &mut Vec<u64>,
+    ) -> Result<(), PaillierError> {
         let expected = self.ciphertext_len();
         if bytes.len() != expected {
             return Err(PaillierError::WrongLength {
@@ -419,11 +482,24 @@ impl SeatPublicKey {
                 got: bytes.len(),
             });
         }
-        let c = Integer::from_digits(bytes, Order::Msf);
-        if c.cmp0().is_le() || c >= self.n2 {
+        assign_be_bytes(c, bytes, limbs);
+        if c.cmp0().is_le() || *c >= self.n2 {
             return Err(PaillierError::NotInGroup);
         }
-        Ok(Ciphertext(c))
+        Ok(())
+    }
+
+    /// Starts a fold of `width` ciphertexts per sender, fed sender by sender as bytes
+    /// ([`ColumnFold::push`]): the same products as parsing every ciphertext with
+    /// [`SeatPublicKey::parse_for_fold`] and folding each index with [`SeatPublicKey::fold`],
+    /// without keeping the parsed column.
+    pub fn column_fold(&self, width: usize) -> ColumnFold<'_> {
+        ColumnFold {
+            key: self,
+            acc: vec![Integer::from(1); width],
+            parsed: vec![Integer::new(); width],
+            limbs: Vec::new(),
+        }
     }
 
     /// `0 < x < n²` and `gcd(x, n) = 1`.
@@ -855,7 +931,7 @@ impl PlaintextProof {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
+    use rand::{RngCore, SeedableRng};
     use rand_chacha::ChaCha20Rng;
 
     const CTX: &[u8] = b"seat-key|2025-01-01|region-7|seat-3";
@@ -997,6 +1073,84 @@ mod tests {
         let (m, rho) = sk.open(&wf);
         assert!(pk.verify_opening(&wf, &m, &rho));
         assert_eq!(pk.weighted_fold(&[]).as_integer(), &1);
+    }
+
+    #[test]
+    fn assign_be_bytes_matches_from_digits() {
+        let mut r = rng(20);
+        let (mut x, mut limbs) = (Integer::new(), Vec::new());
+        for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 128, 255, 256, 512] {
+            for fill in [None, Some(0u8), Some(0xff)] {
+                let mut bytes = vec![0u8; len];
+                match fill {
+                    None => r.fill_bytes(&mut bytes),
+                    Some(b) => bytes.fill(b),
+                }
+                if len > 2 {
+                    bytes[0] = 0; // leading zero bytes
+                }
+                assign_be_bytes(&mut x, &bytes, &mut limbs);
+                assert_eq!(x, Integer::from_digits(&bytes, Order::Msf), "len {len}");
+            }
+        }
+    }
+
+    #[test]
+    fn column_fold_equals_parse_and_fold() {
+        let sk = key();
+        let pk = sk.public();
+        let mut r = rng(21);
+        let senders: Vec<Vec<Vec<u8>>> = (0..6u64)
+            .map(|s| {
+                (0..3u64)
+                    .map(|i| enc(pk, 100 * s + i, &mut r).0.to_bytes(pk))
+                    .collect()
+            })
+            .collect();
+        let mut fold = pk.column_fold(3);
+        for cts in &senders {
+            fold.push(cts).unwrap();
+        }
+        let got = fold.finish();
+        for (i, c) in got.iter().enumerate() {
+            let parsed: Vec<Ciphertext> = senders
+                .iter()
+                .map(|s| pk.parse_for_fold(&s[i]).unwrap())
+                .collect();
+            assert_eq!(*c, pk.fold(&parsed.iter().collect::<Vec<_>>()));
+            assert_eq!(
+                sk.decrypt(c),
+                (0..6u64).map(|s| 100 * s + i as u64).sum::<u64>()
+            );
+        }
+        assert_eq!(pk.column_fold(2).finish(), vec![pk.fold(&[]); 2]);
+
+        // A bad sender among good ones is refused and leaves the fold as it was.
+        let len = pk.ciphertext_len();
+        let n2_bytes = fixed_bytes(pk.n_squared(), len);
+        let bad: Vec<Vec<Vec<u8>>> = vec![
+            vec![senders[0][0].clone(), senders[0][1].clone()],
+            vec![senders[0][0].clone(), vec![0; len], senders[0][2].clone()],
+            vec![senders[0][0].clone(), senders[0][1].clone(), n2_bytes],
+            vec![
+                senders[0][0][1..].to_vec(),
+                senders[0][1].clone(),
+                senders[0][2].clone(),
+            ],
+        ];
+        for b in &bad {
+            let mut fold = pk.column_fold(3);
+            fold.push(&senders[1]).unwrap();
+            assert!(fold.push(b).is_err());
+            fold.push(&senders[2]).unwrap();
+            let only_good = {
+                let mut f = pk.column_fold(3);
+                f.push(&senders[1]).unwrap();
+                f.push(&senders[2]).unwrap();
+                f.finish()
+            };
+            assert_eq!(fold.finish(), only_good);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ use crate::v2::crypto::paillier::PlaintextProof;
 use crate::v2::crypto::range_batch::{RangeItem, verify_range_items};
 use crate::v2::crypto::vss::{Commitments, Dealing, OpeningProof, RangeProof, verify_openings};
 use crate::v2::encoding::{Hash, Kind};
+use curve25519_dalek::ristretto::{CompressedRistretto, RistrettoPoint};
 use curve25519_dalek::scalar::Scalar;
 use rand::{CryptoRng, RngCore};
 use rug::Integer;
@@ -100,13 +101,15 @@ pub fn plaintext_context(ctx: &RoundContext, sender: &str, seat: &str, index: us
 
 /// H(part) for the part from `sender` to `seat`.
 pub fn part_hash(ctx: &RoundContext, sender: &str, seat: &str, part: &SeatPart) -> Hash {
+    // Streamed into SHA-256: the parts are large and need not be copied into a transcript.
     ctx.transcript(Kind::Commit)
+        .hasher()
         .str("part")
         .str(sender)
         .str(seat)
         .list(part.ciphertexts.iter().map(Vec::as_slice))
         .list(part.proofs.iter().map(Vec::as_slice))
-        .hash()
+        .finish()
 }
 
 /// H(binding ‖ sender ‖ commitments ‖ proofs ‖ range proof ‖ H(part_1) ‖ … ‖ H(part_k)), from
@@ -152,6 +155,22 @@ impl BundlePublic {
     /// roster, and the proofs of knowledge of the openings. Range proofs are separate
     /// ([`BundlePublic::verify_range`]): the aggregator and the audit check them, seats do not.
     pub fn verify(&self, ctx: &RoundContext) -> Result<(), BundleFault> {
+        self.verify_shape(ctx)?;
+        let contexts = self.opening_contexts(ctx);
+        let c0 = self.c0();
+        let items = opening_items(&c0, &self.opening_proofs, &contexts);
+        if !verify_openings(&items) {
+            let bad = items
+                .iter()
+                .position(|(c, _, p, x)| !p.verify(c, x))
+                .unwrap_or(0);
+            return Err(BundleFault::OpeningProof(bad));
+        }
+        Ok(())
+    }
+
+    /// Every check of [`BundlePublic::verify`] before the opening proofs.
+    fn verify_shape(&self, ctx: &RoundContext) -> Result<(), BundleFault> {
         if !ctx.on_roster(&self.sender) {
             return Err(BundleFault::NotOnRoster);
         }
@@ -167,29 +186,20 @@ impl BundlePublic {
         if self.part_hashes.len() != ctx.seats.len() {
             return Err(BundleFault::Shape("one part hash per seat"));
         }
-        // One multiscalar multiplication for all of them; one by one only to name a bad one.
-        let contexts: Vec<Vec<u8>> = (0..values)
+        Ok(())
+    }
+
+    fn opening_contexts(&self, ctx: &RoundContext) -> Vec<Vec<u8>> {
+        (0..self.opening_proofs.len())
             .map(|v| opening_context(ctx, &self.sender, v))
-            .collect();
-        let c0: Vec<_> = self
-            .commitments
+            .collect()
+    }
+
+    fn c0(&self) -> Vec<(RistrettoPoint, CompressedRistretto)> {
+        self.commitments
             .iter()
             .map(|c| (c.c0(), c.c0_compressed()))
-            .collect();
-        let items: Vec<_> = c0
-            .iter()
-            .zip(&self.opening_proofs)
-            .zip(&contexts)
-            .map(|(((c, cb), p), x)| (c, cb, p, x.as_slice()))
-            .collect();
-        if !verify_openings(&items) {
-            let bad = items
-                .iter()
-                .position(|(c, _, p, x)| !p.verify(c, x))
-                .unwrap_or(0);
-            return Err(BundleFault::OpeningProof(bad));
-        }
-        Ok(())
+            .collect()
     }
 
     /// The range proof over every C_0.
@@ -218,6 +228,56 @@ pub fn verify_ranges(ctx: &RoundContext, publics: &[&BundlePublic]) -> Vec<bool>
         .map(|(p, c)| RangeItem::from_vss(&p.range_proof, &p.commitments, c))
         .collect();
     verify_range_items(&items, ctx.params.value_bits as usize)
+}
+
+type OpeningItem<'a> = (
+    &'a RistrettoPoint,
+    &'a CompressedRistretto,
+    &'a OpeningProof,
+    &'a [u8],
+);
+
+/// The items [`verify_openings`] takes, for one bundle.
+fn opening_items<'a>(
+    c0: &'a [(RistrettoPoint, CompressedRistretto)],
+    proofs: &'a [OpeningProof],
+    contexts: &'a [Vec<u8>],
+) -> Vec<OpeningItem<'a>> {
+    c0.iter()
+        .zip(proofs)
+        .zip(contexts)
+        .map(|(((c, cb), p), x)| (c, cb, p, x.as_slice()))
+        .collect()
+}
+
+/// [`BundlePublic::verify`] of many notices, one result each (same order), with the same
+/// decisions and faults as verifying each alone: the cheap checks per notice, then the opening
+/// proofs of every notice that passed them in one multiscalar multiplication; only if that fails
+/// is each such notice verified alone, to name the bad ones.
+pub fn verify_all(ctx: &RoundContext, publics: &[&BundlePublic]) -> Vec<Result<(), BundleFault>> {
+    let mut results: Vec<_> = publics.iter().map(|p| p.verify_shape(ctx)).collect();
+    let passed: Vec<&BundlePublic> = publics
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .map(|(p, _)| *p)
+        .collect();
+    let contexts: Vec<_> = passed.iter().map(|p| p.opening_contexts(ctx)).collect();
+    let c0: Vec<_> = passed.iter().map(|p| p.c0()).collect();
+    let items: Vec<OpeningItem<'_>> = passed
+        .iter()
+        .zip(&c0)
+        .zip(&contexts)
+        .flat_map(|((p, c), x)| opening_items(c, &p.opening_proofs, x))
+        .collect();
+    if !verify_openings(&items) {
+        for (r, p) in results.iter_mut().zip(publics) {
+            if r.is_ok() {
+                *r = p.verify(ctx);
+            }
+        }
+    }
+    results
 }
 
 /// A fault a gateway drill injects while dealing (tests of attribution; never used by honest
@@ -364,4 +424,221 @@ pub fn make_bundle_with<R: RngCore + CryptoRng + ?Sized>(
         part_hashes,
     };
     Ok(Bundle { public, parts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v2::committee::Committee;
+    use crate::v2::crypto::paillier::SeatSecretKey;
+    use crate::v2::crypto::vss::Dealing;
+    use crate::v2::encoding::Hash;
+    use crate::v2::params::Params;
+    use crate::v2::round::Seat;
+    use crate::v2::round::check::{ColumnEntry, fold_column};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    const START: i64 = 1_593_597_600;
+
+    /// A round of `meters` meters with one 1024-bit seat (d = 2, two values a round).
+    fn context(meters: usize, rng: &mut ChaCha20Rng) -> (RoundContext, SeatSecretKey) {
+        let params = Params {
+            intervals_per_round: 1,
+            interval_seconds: 3600,
+            modulus_bits: 1024,
+            ..Params::default()
+        };
+        let roster: Vec<String> = (0..meters).map(|i| format!("NL-T01-m{i:04}")).collect();
+        let day = Params::day_of(START);
+        let committee = Committee::draw(b"beacon", day, "NL-T01", &roster, 1);
+        let sk = SeatSecretKey::generate(1024, b"test seat key", rng);
+        let seat = Seat {
+            meter: committee.seats()[0].clone(),
+            rank: 1,
+            key: sk.public().clone(),
+        };
+        let ctx = RoundContext {
+            params,
+            region: "NL-T01".into(),
+            start: START,
+            committee,
+            seats: vec![seat],
+            degree: 2,
+            roster,
+            cutoff: Hash([7; 32]),
+            suspended: Default::default(),
+            disqualified: Default::default(),
+        };
+        (ctx, sk)
+    }
+
+    /// A notice with valid opening proofs (its part hash is not checked here).
+    fn notice(ctx: &RoundContext, sender: &str, rng: &mut ChaCha20Rng) -> BundlePublic {
+        let values: Vec<u64> = (0..ctx.params.values_per_round() as u64).collect();
+        let dealings: Vec<Dealing> = values
+            .iter()
+            .map(|&v| Dealing::new(v, ctx.degree, rng))
+            .collect();
+        let commitments: Vec<Commitments> = dealings.iter().map(Dealing::commitments).collect();
+        let opening_proofs = dealings
+            .iter()
+            .zip(&commitments)
+            .enumerate()
+            .map(|(v, (d, c))| {
+                OpeningProof::prove(
+                    &c.c0(),
+                    &Scalar::from(values[v]),
+                    &d.value_blinding(),
+                    &opening_context(ctx, sender, v),
+                    rng,
+                )
+            })
+            .collect();
+        let blindings: Vec<_> = dealings.iter().map(Dealing::value_blinding).collect();
+        let range_proof =
+            RangeProof::prove_range(&values, &blindings, 32, &range_context(ctx, sender), rng)
+                .unwrap();
+        BundlePublic {
+            sender: sender.to_string(),
+            commitments,
+            opening_proofs,
+            range_proof,
+            part_hashes: vec![Hash([1; 32])],
+        }
+    }
+
+    fn each_alone(ctx: &RoundContext, publics: &[BundlePublic]) -> Vec<Result<(), BundleFault>> {
+        publics.iter().map(|p| p.verify(ctx)).collect()
+    }
+
+    fn all(ctx: &RoundContext, publics: &[BundlePublic]) -> Vec<Result<(), BundleFault>> {
+        verify_all(ctx, &publics.iter().collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn verify_all_names_exactly_the_bad_notices() {
+        let mut rng = ChaCha20Rng::seed_from_u64(1);
+        let (ctx, _) = context(8, &mut rng);
+        let honest: Vec<BundlePublic> = ctx
+            .roster
+            .iter()
+            .map(|m| notice(&ctx, m, &mut rng))
+            .collect();
+        assert!(all(&ctx, &honest).iter().all(Result::is_ok));
+        assert!(all(&ctx, &[]).is_empty());
+
+        // One proof made for another sender's context, among seven good notices.
+        let mut one_bad = honest.clone();
+        one_bad[5].opening_proofs[1] = honest[4].opening_proofs[1].clone();
+        let got = all(&ctx, &one_bad);
+        assert_eq!(got[5], Err(BundleFault::OpeningProof(1)));
+        assert_eq!(got.iter().filter(|r| r.is_err()).count(), 1);
+        assert_eq!(got, each_alone(&ctx, &one_bad));
+
+        // Two proofs of one notice swapped (each valid for the other value): still refused.
+        let mut swapped = honest.clone();
+        swapped[2].opening_proofs.swap(0, 1);
+        let got = all(&ctx, &swapped);
+        assert_eq!(got[2], Err(BundleFault::OpeningProof(0)));
+        assert_eq!(got, each_alone(&ctx, &swapped));
+
+        // Shape and roster faults are named without their proofs entering the batch, and two
+        // bad notices are both named.
+        let mut mixed = honest.clone();
+        mixed[0].sender = "NL-T01-m9999".into();
+        mixed[3].part_hashes.clear();
+        mixed[7].opening_proofs[0] = honest[7].opening_proofs[1].clone();
+        let got = all(&ctx, &mixed);
+        assert_eq!(got[0], Err(BundleFault::NotOnRoster));
+        assert!(matches!(got[3], Err(BundleFault::Shape(_))));
+        assert_eq!(got[7], Err(BundleFault::OpeningProof(0)));
+        assert_eq!(got.iter().filter(|r| r.is_err()).count(), 3);
+        assert_eq!(got, each_alone(&ctx, &mixed));
+
+        // Shape faults alone leave every other notice's proofs to the batch, which passes.
+        let mut shape_only = honest;
+        shape_only[1].commitments.pop();
+        let got = all(&ctx, &shape_only);
+        assert!(matches!(got[1], Err(BundleFault::Shape(_))));
+        assert_eq!(got.iter().filter(|r| r.is_err()).count(), 1);
+        assert_eq!(got, each_alone(&ctx, &shape_only));
+    }
+
+    #[test]
+    fn notice_signing_bytes_equal_signing_bytes() {
+        use crate::v2::round::log::{Author, Entry, notice_signing_bytes, signing_bytes};
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let (ctx, _) = context(4, &mut rng);
+        let public = notice(&ctx, &ctx.roster[2], &mut rng);
+        let author = Author::Meter(public.sender.clone());
+        assert_eq!(
+            signing_bytes(&ctx, &author, &Entry::Notice(Box::new(public.clone()))),
+            notice_signing_bytes(&ctx, &public.sender, &public.commitment(&ctx))
+        );
+    }
+
+    #[test]
+    fn fold_column_equals_per_index_fold_and_names_first_bad_sender() {
+        let mut rng = ChaCha20Rng::seed_from_u64(2);
+        let (ctx, sk) = context(5, &mut rng);
+        let key = &ctx.seats[0].key;
+        let width = ctx.layout().plaintexts();
+        let publics: Vec<BundlePublic> = ctx
+            .roster
+            .iter()
+            .map(|m| notice(&ctx, m, &mut rng))
+            .collect();
+        let parts: Vec<SeatPart> = (0..publics.len() as u64)
+            .map(|s| {
+                let ciphertexts = (0..width as u64)
+                    .map(|i| {
+                        let m = Integer::from(1000 * s + i);
+                        key.encrypt(&m, &mut rng).unwrap().0.to_bytes(key)
+                    })
+                    .collect();
+                SeatPart {
+                    ciphertexts,
+                    proofs: vec![Vec::new(); width],
+                }
+            })
+            .collect();
+        fn column<'a>(publics: &'a [BundlePublic], parts: &'a [SeatPart]) -> Vec<ColumnEntry<'a>> {
+            publics
+                .iter()
+                .zip(parts)
+                .map(|(public, part)| ColumnEntry { public, part })
+                .collect()
+        }
+        let folded = fold_column(&ctx, 0, &column(&publics, &parts)).unwrap();
+        assert_eq!(folded.len(), width);
+        for (i, c) in folded.iter().enumerate() {
+            let parsed: Vec<_> = parts
+                .iter()
+                .map(|p| key.parse_for_fold(&p.ciphertexts[i]).unwrap())
+                .collect();
+            assert_eq!(*c, key.fold(&parsed.iter().collect::<Vec<_>>()));
+            assert_eq!(sk.decrypt(c), 10_000 + 5 * i as u64);
+        }
+        // The first bad sender in column order is named, whatever comes after it.
+        let mut bad = parts.clone();
+        bad[3].ciphertexts[width - 1] = vec![0; key.ciphertext_len()];
+        bad[4].ciphertexts.pop();
+        assert_eq!(
+            fold_column(&ctx, 0, &column(&publics, &bad)),
+            Err(publics[3].sender.clone())
+        );
+        let mut bad = parts.clone();
+        bad[2].proofs.pop();
+        assert_eq!(
+            fold_column(&ctx, 0, &column(&publics, &bad)),
+            Err(publics[2].sender.clone())
+        );
+        let mut bad = parts;
+        bad[1].ciphertexts[0].push(0);
+        assert_eq!(
+            fold_column(&ctx, 0, &column(&publics, &bad)),
+            Err(publics[1].sender.clone())
+        );
+    }
 }

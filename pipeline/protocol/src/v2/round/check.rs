@@ -65,17 +65,21 @@ fn parse_column(
 }
 
 /// Folds the seat's column: per ciphertext index, the product over senders. `Err(sender)` names
-/// the first sender with a malformed ciphertext.
+/// the first sender whose part does not parse (the same sender the seat's check would name),
+/// streaming sender by sender without keeping the parsed column.
 pub fn fold_column(
     ctx: &RoundContext,
     seat_index: usize,
     column: &[ColumnEntry<'_>],
 ) -> Result<Vec<Ciphertext>, String> {
-    let key = &ctx.seats[seat_index].key;
-    let parsed = parse_column(ctx, seat_index, column)?;
-    Ok((0..ctx.layout().plaintexts())
-        .map(|i| key.fold(&parsed.iter().map(|p| &p[i]).collect::<Vec<_>>()))
-        .collect())
+    let expected = ctx.layout().plaintexts();
+    let mut fold = ctx.seats[seat_index].key.column_fold(expected);
+    for e in column {
+        if e.part.proofs.len() != expected || fold.push(&e.part.ciphertexts).is_err() {
+            return Err(e.public.sender.clone());
+        }
+    }
+    Ok(fold.finish())
 }
 
 /// Whether the aggregator's published products equal the seat's own fold, byte for byte.

@@ -14,7 +14,7 @@ use crate::v2::crypto::vss::{
 };
 use crate::v2::encoding::{Hash, Kind, Transcript};
 use curve25519_dalek::scalar::Scalar;
-use ed25519_dalek::{Signature, Signer as _, SigningKey, Verifier as _, VerifyingKey};
+use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Who wrote a record.
@@ -170,11 +170,11 @@ pub fn signing_bytes(ctx: &RoundContext, author: &Author, entry: &Entry) -> Vec<
     t.as_bytes().to_vec()
 }
 
-/// A reveal notice's signing bytes from its commitment alone (equal to [`signing_bytes`] of the
-/// notice; the wire reader checks the signature before decoding the bundle's points).
-pub fn notice_signing_bytes(ctx: &RoundContext, sender: &str, commitment: &Hash) -> Vec<u8> {
-    let mut t: Transcript = ctx.transcript(Kind::Notice);
-    t.str("meter").str(sender).field(&commitment.0);
+/// [`signing_bytes`] of `meter`'s notice whose bundle commitment is `commitment`, for a verifier
+/// that has computed the commitment already (it is the costly part).
+pub fn notice_signing_bytes(ctx: &RoundContext, meter: &str, commitment: &Hash) -> Vec<u8> {
+    let mut t = ctx.transcript(Kind::Notice);
+    t.str("meter").str(meter).field(&commitment.0);
     t.as_bytes().to_vec()
 }
 
@@ -204,8 +204,10 @@ impl Directory {
             Author::Meter(m) => self.meters.get(m),
             Author::Aggregator => self.aggregator.as_ref(),
         };
+        // Strict (no small-order keys or non-canonical R): the same rule as the wire reader and
+        // the aggregator, so no record is valid for one party and not for another.
         key.is_some_and(|k| {
-            k.verify(&signing_bytes(ctx, &r.author, &r.entry), &r.signature)
+            k.verify_strict(&signing_bytes(ctx, &r.author, &r.entry), &r.signature)
                 .is_ok()
         })
     }
