@@ -13,7 +13,9 @@ use zeal_protocol::v2::encoding::{Hash, Kind};
 use zeal_protocol::v2::local::{LocalRegion, LocalRound};
 use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
-use zeal_protocol::v2::round::bundle::{Bundle, SeatPart, make_bundle, part_hash, verify_all};
+use zeal_protocol::v2::round::bundle::{
+    Bundle, SeatPart, make_bundle, part_hash, verify_all, verify_ranges,
+};
 use zeal_protocol::v2::round::check::{ColumnEntry, fold_column};
 use zeal_protocol::v2::round::log::{Author, Entry, signing_bytes};
 
@@ -322,6 +324,17 @@ fn main() {
         sc + old_v + old_h + old_f,
         sc + new_v + new_h + new_f,
     );
+
+    // Range proofs: the crate's verifier one by one against one batch (same proofs, same run).
+    let single = best(reps, || {
+        for p in &publics {
+            assert!(p.verify_range(ctx).is_ok());
+        }
+    });
+    let batched = best(reps, || {
+        assert!(verify_ranges(ctx, &publics).iter().all(|&ok| ok));
+    });
+    ratio("range proofs, one by one -> batched", single, batched);
 
     if args.get(3) != Some(&1) {
         return;

@@ -10,5 +10,8 @@ pub mod error;
 pub mod round;
 pub mod v2;
 
+/// The signature scheme of every protocol message, for callers that hold keys.
+pub use ed25519_dalek;
+
 pub use config::ProtocolConfig;
 pub use error::ProtocolError;

@@ -48,6 +48,11 @@ enum Command {
     Eval(cmd::disagg::EvalArgs),
     /// Per-appliance energy of one household from a CSV of 15-minute readings.
     Disaggregate(cmd::disagg::DisaggregateArgs),
+    /// The enrolment authority of protocol v2: `zeal authority init` makes its key.
+    #[command(subcommand)]
+    Authority(cmd::authority::AuthorityCommand),
+    /// Issue an authority-signed certificate of a meter (protocol v2 enrolment).
+    Enrol(cmd::authority::EnrolArgs),
     /// Create (or show) the aggregator signing key shared by a deployment's instances.
     Keygen(cmd::keygen::KeygenArgs),
     /// The Energenies web app: join, a household's game and neighbours, leaderboards, operator.
@@ -108,6 +113,8 @@ fn main() -> std::process::ExitCode {
         Command::Sink(c) => cmd::sink::run(c),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Keygen(a) => cmd::keygen::run(a),
+        Command::Authority(c) => cmd::authority::run(c),
+        Command::Enrol(a) => cmd::authority::enrol(a),
         Command::Jobs(c) => cmd::jobs::run(c),
         Command::Train(a) => cmd::disagg::train_cmd(a),
         Command::Eval(a) => cmd::disagg::eval_cmd(a),

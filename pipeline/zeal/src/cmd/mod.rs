@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod audit;
+pub mod authority;
 pub mod bench;
 pub mod bench_pipeline;
 pub mod common;

@@ -213,7 +213,7 @@ fn run_v2(args: &RoundArgs) -> anyhow::Result<()> {
             n,
         ),
         (
-            "aggregator: range proofs, one by one (per meter)",
+            "aggregator: range proofs, batched (per meter)",
             costs.aggregator_range,
             n,
         ),

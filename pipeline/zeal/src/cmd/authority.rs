@@ -1,0 +1,160 @@
+//! `zeal authority init` and `zeal enrol`: the enrolment authority of protocol v2 (DESIGN §4,
+//! "Enrolment"). The authority's Ed25519 key certifies (meter id, region, identity key,
+//! valid_from); gateways, the aggregator and the audit admit only certificates it signed. Its key
+//! must not be the aggregator operator's (docs/protocol.md).
+
+use super::common::{format_time, load_or_create_seed, parse_time};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use std::path::{Path, PathBuf};
+use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
+use zeal_protocol::v2::enrolment::{Certificate, Status};
+use zeal_protocol::v2::wire::{MAX_ID_BYTES, certificate_to_wire};
+
+#[derive(Subcommand)]
+pub enum AuthorityCommand {
+    /// Create the authority's signing key (mode 0600, never overwritten) and write its public
+    /// key next to it (`<key-file>.pub`, hex), for gateways, aggregators and auditors.
+    Init(InitArgs),
+}
+
+#[derive(Args)]
+pub struct InitArgs {
+    /// The authority's signing key (32 bytes).
+    #[arg(long, env = "ZEAL_AUTHORITY_KEY")]
+    key_file: PathBuf,
+}
+
+#[derive(Args)]
+pub struct EnrolArgs {
+    /// The authority's signing key, made by `zeal authority init`.
+    #[arg(long, env = "ZEAL_AUTHORITY_KEY")]
+    key_file: PathBuf,
+    /// The meter's id.
+    #[arg(long)]
+    meter: String,
+    /// The meter's region.
+    #[arg(long)]
+    region: String,
+    /// The meter's Ed25519 identity public key, 64 hex digits (its gateway holds the secret).
+    #[arg(long)]
+    identity: String,
+    /// From when the certificate is the meter's: 2020-07-01T00:00Z or milliseconds (whole
+    /// seconds). A later certificate for the same meter supersedes it from its own valid_from;
+    /// none is ever replaced.
+    #[arg(long)]
+    valid_from: String,
+    /// Certify the meter's retirement instead of its participation.
+    #[arg(long)]
+    retire: bool,
+    /// Directory for the certificate (`<meter>@<valid_from ms>.cert`, Avro single object of
+    /// `schemas/avro/certificate.avsc`), created if absent.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+fn load_authority(path: &Path) -> anyhow::Result<SigningKey> {
+    if !path.exists() {
+        bail!(
+            "{} does not exist: create it with `zeal authority init --key-file {}`",
+            path.display(),
+            path.display()
+        );
+    }
+    let (seed, _) = load_or_create_seed(path)?;
+    Ok(SigningKey::from_bytes(&seed))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn parse_identity(s: &str) -> anyhow::Result<VerifyingKey> {
+    let s = s.trim();
+    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("--identity must be 64 hex digits (an Ed25519 public key), got {s:?}");
+    }
+    let mut key = [0u8; 32];
+    for (i, byte) in key.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex checked");
+    }
+    VerifyingKey::from_bytes(&key).context("--identity is not a valid Ed25519 public key")
+}
+
+/// `zeal authority …`.
+pub fn run(c: AuthorityCommand) -> anyhow::Result<()> {
+    match c {
+        AuthorityCommand::Init(a) => {
+            let (seed, created) = load_or_create_seed(&a.key_file)?;
+            let public = hex(SigningKey::from_bytes(&seed).verifying_key().as_bytes());
+            let pub_path = a.key_file.with_extension("pub");
+            std::fs::write(&pub_path, format!("{public}\n"))
+                .with_context(|| format!("writing {}", pub_path.display()))?;
+            eprintln!(
+                "{} authority key {}; public key {public} in {}",
+                if created {
+                    "created"
+                } else {
+                    "kept the existing"
+                },
+                a.key_file.display(),
+                pub_path.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `zeal enrol`: issue one certificate.
+pub fn enrol(a: EnrolArgs) -> anyhow::Result<()> {
+    for (name, value) in [("--meter", &a.meter), ("--region", &a.region)] {
+        if value.is_empty() || value.len() > MAX_ID_BYTES || value.contains(['/', '@']) {
+            bail!("{name} must be 1 to {MAX_ID_BYTES} bytes without '/' or '@', got {value:?}");
+        }
+    }
+    let identity = parse_identity(&a.identity)?;
+    let valid_from_ms = parse_time(&a.valid_from)?;
+    if valid_from_ms % 1000 != 0 {
+        bail!("--valid-from must be a whole second, got {valid_from_ms} ms");
+    }
+    let authority = load_authority(&a.key_file)?;
+    let status = if a.retire {
+        Status::Retired
+    } else {
+        Status::Active
+    };
+    let cert = Certificate::issue(
+        &authority,
+        &a.meter,
+        &a.region,
+        &identity,
+        valid_from_ms / 1000,
+        status,
+    );
+    let bytes = zeal_schemas::encode(&certificate_to_wire(&cert))?;
+    std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
+    let path = a.out.join(format!("{}@{valid_from_ms}.cert", a.meter));
+    // Certificates are never replaced: a second one for the same (meter, valid_from) is refused.
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| {
+            format!(
+                "writing {} (a certificate for this meter and valid_from exists: certificates \
+                 are never replaced, issue one with a later --valid-from)",
+                path.display()
+            )
+        })?;
+    std::io::Write::write_all(&mut f, &bytes)?;
+    f.sync_all()?;
+    println!(
+        "certified {} in {} from {} ({}): {}",
+        a.meter,
+        a.region,
+        format_time(valid_from_ms),
+        if a.retire { "retired" } else { "active" },
+        path.display()
+    );
+    Ok(())
+}
