@@ -3,7 +3,7 @@
 //! valid_from); gateways, the aggregator and the audit admit only certificates it signed. Its key
 //! must not be the aggregator operator's (docs/protocol.md).
 
-use super::common::{format_time, load_or_create_seed, parse_time};
+use super::common::{format_time, load_or_create_seed, parse_time, publish_public_key};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -87,20 +87,7 @@ pub fn run(c: AuthorityCommand) -> anyhow::Result<()> {
         AuthorityCommand::Init(a) => {
             let (seed, created) = load_or_create_seed(&a.key_file)?;
             let public = hex(SigningKey::from_bytes(&seed).verifying_key().as_bytes());
-            let pub_path = a.key_file.with_extension("pub");
-            std::fs::write(&pub_path, format!("{public}\n"))
-                .with_context(|| format!("writing {}", pub_path.display()))?;
-            eprintln!(
-                "{} authority key {}; public key {public} in {}",
-                if created {
-                    "created"
-                } else {
-                    "kept the existing"
-                },
-                a.key_file.display(),
-                pub_path.display()
-            );
-            Ok(())
+            publish_public_key("authority", &a.key_file, &public, created)
         }
     }
 }

@@ -135,6 +135,29 @@ pub fn load_or_create_seed(path: &Path) -> anyhow::Result<([u8; 32], bool)> {
     }
 }
 
+/// Writes `public` (hex) to `<key_file>.pub` and says whether the key was created or kept.
+pub fn publish_public_key(
+    what: &str,
+    key_file: &Path,
+    public: &str,
+    created: bool,
+) -> anyhow::Result<()> {
+    let pub_path = key_file.with_extension("pub");
+    std::fs::write(&pub_path, format!("{public}\n"))
+        .with_context(|| format!("writing {}", pub_path.display()))?;
+    eprintln!(
+        "{} {what} key {}; public key {public} in {}",
+        if created {
+            "created"
+        } else {
+            "kept the existing"
+        },
+        key_file.display(),
+        pub_path.display()
+    );
+    Ok(())
+}
+
 /// Where a service serves its Prometheus metrics.
 #[derive(Args)]
 pub struct MetricsArgs {

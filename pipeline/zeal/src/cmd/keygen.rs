@@ -1,8 +1,7 @@
 //! `zeal keygen`: create (or show) the deployment's aggregator signing key before any instance
 //! starts, so that several aggregators can share it and gateways can be given its public key.
 
-use super::common::load_or_create_seed;
-use anyhow::Context;
+use super::common::{load_or_create_seed, publish_public_key};
 use clap::Args;
 use std::path::PathBuf;
 use zeal_protocol::round::crypto::AggregatorKey;
@@ -21,18 +20,5 @@ pub struct KeygenArgs {
 pub fn run(a: KeygenArgs) -> anyhow::Result<()> {
     let (seed, created) = load_or_create_seed(&a.key_file)?;
     let public = AggregatorKey::from_seed(&a.id, &seed).public().to_hex();
-    let pub_path = a.key_file.with_extension("pub");
-    std::fs::write(&pub_path, format!("{public}\n"))
-        .with_context(|| format!("writing {}", pub_path.display()))?;
-    eprintln!(
-        "{} aggregator key {}; public key {public} in {}",
-        if created {
-            "created"
-        } else {
-            "kept the existing"
-        },
-        a.key_file.display(),
-        pub_path.display()
-    );
-    Ok(())
+    publish_public_key("aggregator", &a.key_file, &public, created)
 }

@@ -280,6 +280,36 @@ pub fn verify_all(ctx: &RoundContext, publics: &[&BundlePublic]) -> Vec<Result<(
     results
 }
 
+/// The dealings of `values`, their commitments and the proofs of knowledge of each C_0's opening
+/// bound to (round, sender, value index): the public half of a bundle before the range proof.
+fn deal<R: RngCore + CryptoRng + ?Sized>(
+    ctx: &RoundContext,
+    sender: &str,
+    values: &[u64],
+    rng: &mut R,
+) -> (Vec<Dealing>, Vec<Commitments>, Vec<OpeningProof>) {
+    let dealings: Vec<Dealing> = values
+        .iter()
+        .map(|&v| Dealing::new(v, ctx.degree, rng))
+        .collect();
+    let commitments: Vec<Commitments> = dealings.iter().map(Dealing::commitments).collect();
+    let opening_proofs = dealings
+        .iter()
+        .zip(&commitments)
+        .enumerate()
+        .map(|(v, (d, c))| {
+            OpeningProof::prove(
+                &c.c0(),
+                &Scalar::from(values[v]),
+                &d.value_blinding(),
+                &opening_context(ctx, sender, v),
+                rng,
+            )
+        })
+        .collect();
+    (dealings, commitments, opening_proofs)
+}
+
 /// A fault a gateway drill injects while dealing (tests of attribution; never used by honest
 /// gateways, which call [`make_bundle`]).
 pub enum Tamper<'a> {
@@ -342,25 +372,7 @@ pub fn make_bundle_with<R: RngCore + CryptoRng + ?Sized>(
     for (value, v) in values.iter_mut().enumerate() {
         tamper(Tamper::Value { value, v });
     }
-    let dealings: Vec<Dealing> = values
-        .iter()
-        .map(|&v| Dealing::new(v, ctx.degree, rng))
-        .collect();
-    let commitments: Vec<Commitments> = dealings.iter().map(Dealing::commitments).collect();
-    let opening_proofs = dealings
-        .iter()
-        .zip(&commitments)
-        .enumerate()
-        .map(|(v, (d, c))| {
-            OpeningProof::prove(
-                &c.c0(),
-                &Scalar::from(values[v]),
-                &d.value_blinding(),
-                &opening_context(ctx, sender, v),
-                rng,
-            )
-        })
-        .collect();
+    let (dealings, commitments, opening_proofs) = deal(ctx, sender, &values, rng);
     let blindings: Vec<_> = dealings.iter().map(Dealing::value_blinding).collect();
     let bits = params.value_bits as usize;
     let range_context = range_context(ctx, sender);
@@ -476,25 +488,7 @@ mod tests {
     /// A notice with valid opening proofs (its part hash is not checked here).
     fn notice(ctx: &RoundContext, sender: &str, rng: &mut ChaCha20Rng) -> BundlePublic {
         let values: Vec<u64> = (0..ctx.params.values_per_round() as u64).collect();
-        let dealings: Vec<Dealing> = values
-            .iter()
-            .map(|&v| Dealing::new(v, ctx.degree, rng))
-            .collect();
-        let commitments: Vec<Commitments> = dealings.iter().map(Dealing::commitments).collect();
-        let opening_proofs = dealings
-            .iter()
-            .zip(&commitments)
-            .enumerate()
-            .map(|(v, (d, c))| {
-                OpeningProof::prove(
-                    &c.c0(),
-                    &Scalar::from(values[v]),
-                    &d.value_blinding(),
-                    &opening_context(ctx, sender, v),
-                    rng,
-                )
-            })
-            .collect();
+        let (dealings, commitments, opening_proofs) = deal(ctx, sender, &values, rng);
         let blindings: Vec<_> = dealings.iter().map(Dealing::value_blinding).collect();
         let range_proof =
             RangeProof::prove_range(&values, &blindings, 32, &range_context(ctx, sender), rng)
