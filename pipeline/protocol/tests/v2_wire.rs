@@ -299,3 +299,59 @@ fn registry_and_day_records_survive_the_wire() {
     )
     .unwrap();
 }
+
+/// Attack: a meter whose identity key has small order (the identity point) "signs" any message
+/// under Ed25519's lenient rule: R = s·B verifies for every message. If one party checked
+/// leniently and another strictly, the meter could make an honest aggregator's markers invalid
+/// in the seats' replay. Every v2 check is strict, so such a record counts for no one, and the
+/// registry refuses such a key even when the authority signed it.
+#[test]
+fn records_under_a_small_order_key_count_for_no_one() {
+    use curve25519_dalek::constants::ED25519_BASEPOINT_COMPRESSED;
+    use ed25519_dalek::{Signature, Verifier as _, VerifyingKey};
+    use zeal_protocol::v2::encoding::Hash;
+    use zeal_protocol::v2::round::log::{Parts, replay, signing_bytes};
+
+    let r = shared();
+    let mut identity_point = [0u8; 32];
+    identity_point[0] = 1;
+    let weak = VerifyingKey::from_bytes(&identity_point).unwrap();
+    let meter = r.ctx.roster[0].clone();
+    let mut directory = r.directory.clone();
+    directory.meters.insert(meter.clone(), weak);
+
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(ED25519_BASEPOINT_COMPRESSED.as_bytes());
+    sig[32] = 1;
+    let signature = Signature::from_bytes(&sig);
+    let record = Record {
+        author: Author::Meter(meter.clone()),
+        entry: Entry::Commit(Hash([7; 32])),
+        signature,
+    };
+    // A real forgery under the lenient rule, for this and any other message...
+    let bytes = signing_bytes(&r.ctx, &record.author, &record.entry);
+    assert!(weak.verify(&bytes, &signature).is_ok());
+    assert!(weak.verify(b"anything else", &signature).is_ok());
+    // ...that neither the replay nor the wire reader counts.
+    let view = replay(&r.ctx, &directory, [&record], &Parts::new());
+    assert!(view.commits.is_empty(), "{:?}", view.commits);
+    assert!(matches!(
+        decode_record(&r.ctx, &directory, &record_to_wire(&r.ctx, &record)),
+        Err(WireError::Signature(_))
+    ));
+
+    // The registry refuses the key even under the authority's signature.
+    let authority = SigningKey::from_bytes(&[7; 32]);
+    let cert = Certificate::issue(
+        &authority,
+        "NL-T01-m0077",
+        "NL-T01",
+        &weak,
+        START,
+        Status::Active,
+    );
+    let mut registry = Registry::new(authority.verifying_key());
+    assert!(registry.admit(cert).is_err());
+    assert!(registry.is_empty());
+}

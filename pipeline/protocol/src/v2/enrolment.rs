@@ -146,6 +146,13 @@ impl Registry {
         if !cert.verifies(&self.authority) {
             return Err(EnrolmentRefused::NotCertified);
         }
+        // A small-order identity key "signs" every message under a lenient check and none under
+        // the strict one every v2 party uses: refused, whatever the authority signed.
+        if VerifyingKey::from_bytes(&cert.identity).is_ok_and(|k| k.is_weak()) {
+            return Err(EnrolmentRefused::Malformed(
+                "the identity key has small order",
+            ));
+        }
         let key = (cert.meter.clone(), cert.valid_from);
         if let Some(&i) = self.by_key.get(&key) {
             return if self.entries[i] == cert {
