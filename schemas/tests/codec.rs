@@ -293,3 +293,24 @@ fn decoded_round_records_name_their_entry() {
         serde_json::json!(format!("0x{}", "36".repeat(32)))
     );
 }
+
+/// One golden vector per branch of the round log's entry union (`round_record.v1.<Branch>.bin`),
+/// which `tests/avro_check.py` decodes with fastavro and checks the branch: a wrong union index
+/// would round-trip through this crate and still break every other reader.
+#[test]
+fn every_round_entry_branch_has_a_golden_vector() {
+    let bless = std::env::var_os("ZEAL_BLESS").is_some();
+    for r in samples::round_records() {
+        let bytes = encode(&r).unwrap();
+        let json = zeal_schemas::inspect::to_json(&bytes).unwrap();
+        let entry = json["message"]["entry"].as_object().unwrap();
+        let branch = entry.keys().next().unwrap();
+        let path = golden_dir().join(format!("round_record.v1.{branch}.bin"));
+        if bless {
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let golden = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (bless with ZEAL_BLESS=1)", path.display()));
+        assert_eq!(golden, bytes, "{branch} changed on the wire");
+    }
+}
