@@ -526,6 +526,63 @@ fn totals(outputs: &[Output]) -> Vec<&RegionTotal> {
         .collect()
 }
 
+/// Round A over interval `i` with the full roster, run by an honest aggregator state machine;
+/// outcomes reach the meters only when `deliver_outcomes`. Returns its outputs.
+fn round_a(w: &mut World, i: i64, deliver_outcomes: bool, g: &mut ChaCha20Rng) -> Vec<Output> {
+    let mut agg = Aggregator::new(
+        AggregatorKey::from_seed("agg-1", &AGG_SEED),
+        w.config.clone(),
+    );
+    let mut dir = w.dir.clone();
+    let first = agg.open_round(&dir, REGION, i, T0);
+    let (out, refusals) = drive(
+        &mut agg,
+        &mut dir,
+        &mut w.meters,
+        &w.dir,
+        first,
+        deliver_outcomes,
+        g,
+    );
+    assert!(refusals.is_empty(), "{refusals:?}");
+    out
+}
+
+/// Round B: two intervals from `p` (the config is the aggregator's, not the meters'), `target`
+/// left out of the roster. Every honest gateway accepts it; returns B's totals of the second
+/// interval (B's values per meter: [P import, P export, I import, I export]).
+fn round_b_second_interval(w: &mut World, p: i64, target: &str, g: &mut ChaCha20Rng) -> Vec<u64> {
+    let config_b = ProtocolConfig {
+        intervals_per_round: 2,
+        ..w.config.clone()
+    };
+    let mut agg_b = Aggregator::new(AggregatorKey::from_seed("agg-1", &AGG_SEED), config_b);
+    let mut dir_b = w.dir.clone();
+    dir_b.quarantine(target);
+    let first = agg_b.open_round(&dir_b, REGION, p, T0 + 3_000);
+    let Output::Open(open_b) = &first[0] else {
+        panic!("round B opens: {first:?}")
+    };
+    assert!(!open_b.roster.iter().any(|m| m == target));
+    assert_eq!(open_b.roster.len(), w.meters.len() - 1);
+    let (out_b, refusals) = drive(
+        &mut agg_b,
+        &mut dir_b,
+        &mut w.meters,
+        &w.dir,
+        first,
+        true,
+        g,
+    );
+    assert!(
+        refusals.is_empty(),
+        "the honest gateways accept round B: {refusals:?}"
+    );
+    let total_b = totals(&out_b);
+    assert_eq!(total_b.len(), 1, "round B completes");
+    total_of(total_b[0])[2..4].to_vec()
+}
+
 const AGG_SEED: [u8; 32] = [0xA6; 32];
 
 /// Six honest meters trusting an aggregator whose key the test holds.
@@ -569,22 +626,7 @@ fn differencing_two_rounds_over_one_interval_reveals_a_reading() {
     let target = meter_id(0);
 
     // Round A: an honest aggregator state machine, full roster; its outcome is withheld.
-    let mut agg_a = Aggregator::new(
-        AggregatorKey::from_seed("agg-1", &AGG_SEED),
-        w.config.clone(),
-    );
-    let mut dir_a = w.dir.clone();
-    let first = agg_a.open_round(&dir_a, REGION, i, T0);
-    let (out_a, refusals) = drive(
-        &mut agg_a,
-        &mut dir_a,
-        &mut w.meters,
-        &w.dir,
-        first,
-        false,
-        &mut g,
-    );
-    assert!(refusals.is_empty(), "{refusals:?}");
+    let out_a = round_a(&mut w, i, false, &mut g);
     let total_a = total_of(totals(&out_a)[0]);
     let all: Vec<usize> = (0..6).collect();
     assert_eq!(total_a, plain_sum(&ri, &all));
@@ -606,37 +648,8 @@ fn differencing_two_rounds_over_one_interval_reveals_a_reading() {
         m.on_outcome(&deferred).unwrap();
     }
 
-    // Round B: two intervals from P (config taken from the aggregator, not the meters), the
-    // target left out of the roster.
-    let config_b = ProtocolConfig {
-        intervals_per_round: 2,
-        ..w.config.clone()
-    };
-    let mut agg_b = Aggregator::new(AggregatorKey::from_seed("agg-1", &AGG_SEED), config_b);
-    let mut dir_b = w.dir.clone();
-    dir_b.quarantine(&target);
-    let first = agg_b.open_round(&dir_b, REGION, p, T0 + 3_000);
-    let Output::Open(open_b) = &first[0] else {
-        panic!("round B opens: {first:?}")
-    };
-    assert_eq!(open_b.roster, (1..6).map(meter_id).collect::<Vec<_>>());
-    let (out_b, refusals) = drive(
-        &mut agg_b,
-        &mut dir_b,
-        &mut w.meters,
-        &w.dir,
-        first,
-        true,
-        &mut g,
-    );
-    assert!(
-        refusals.is_empty(),
-        "the honest gateways accept round B: {refusals:?}"
-    );
-    let total_b = totals(&out_b);
-    assert_eq!(total_b.len(), 1, "round B completes");
-    // B's values per meter: [P import, P export, I import, I export].
-    let b_of_i = total_of(total_b[0])[2..4].to_vec();
+    // Round B: two intervals from P, the target left out.
+    let b_of_i = round_b_second_interval(&mut w, p, &target, &mut g);
     assert_eq!(
         sub(&total_a, &b_of_i),
         ri[0],
@@ -663,22 +676,7 @@ fn after_a_gateway_restart_a_completed_interval_is_pulled_in_again() {
     w.record(i, &ri);
     let target = meter_id(0);
 
-    let mut agg_a = Aggregator::new(
-        AggregatorKey::from_seed("agg-1", &AGG_SEED),
-        w.config.clone(),
-    );
-    let mut dir_a = w.dir.clone();
-    let first = agg_a.open_round(&dir_a, REGION, i, T0);
-    let (out_a, refusals) = drive(
-        &mut agg_a,
-        &mut dir_a,
-        &mut w.meters,
-        &w.dir,
-        first,
-        true,
-        &mut g,
-    );
-    assert!(refusals.is_empty(), "{refusals:?}");
+    let out_a = round_a(&mut w, i, true, &mut g);
     assert!(
         out_a
             .iter()
@@ -706,27 +704,7 @@ fn after_a_gateway_restart_a_completed_interval_is_pulled_in_again() {
         *m = fresh;
     }
 
-    let config_b = ProtocolConfig {
-        intervals_per_round: 2,
-        ..w.config.clone()
-    };
-    let mut agg_b = Aggregator::new(AggregatorKey::from_seed("agg-1", &AGG_SEED), config_b);
-    let mut dir_b = w.dir.clone();
-    dir_b.quarantine(&target);
-    let first = agg_b.open_round(&dir_b, REGION, p, T0 + 3_000);
-    let (out_b, refusals) = drive(
-        &mut agg_b,
-        &mut dir_b,
-        &mut w.meters,
-        &w.dir,
-        first,
-        true,
-        &mut g,
-    );
-    assert!(refusals.is_empty(), "{refusals:?}");
-    let total_b = totals(&out_b);
-    assert_eq!(total_b.len(), 1, "round B completes");
-    let b_of_i = total_of(total_b[0])[2..4].to_vec();
+    let b_of_i = round_b_second_interval(&mut w, p, &target, &mut g);
     assert_eq!(
         sub(&total_a, &b_of_i),
         ri[0],

@@ -518,20 +518,10 @@ pub fn verify_range_batch<R: rand::RngCore + rand::CryptoRng + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::v2::crypto::vss::tests::{ctx, rng};
     use crate::v2::crypto::vss::{Dealing, pedersen_gens};
-    use rand::{Rng, SeedableRng};
+    use rand::Rng;
     use rand_chacha::ChaCha20Rng;
-
-    fn rng(seed: u64) -> ChaCha20Rng {
-        ChaCha20Rng::seed_from_u64(seed)
-    }
-
-    fn ctx(round: u64, meter: u32) -> Vec<u8> {
-        let mut c = b"v2/region-7".to_vec();
-        c.extend_from_slice(&round.to_be_bytes());
-        c.extend_from_slice(&meter.to_be_bytes());
-        c
-    }
 
     /// A meter's statement: its proof, C_0 of each value, and its context.
     struct Meter {

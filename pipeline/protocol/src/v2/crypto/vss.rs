@@ -695,17 +695,17 @@ pub fn verify_ranges_batch(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
-    fn rng(seed: u64) -> ChaCha20Rng {
+    pub(crate) fn rng(seed: u64) -> ChaCha20Rng {
         ChaCha20Rng::seed_from_u64(seed)
     }
 
     /// Test context: version ‖ region ‖ round ‖ meter.
-    fn ctx(round: u64, meter: u32) -> Vec<u8> {
+    pub(crate) fn ctx(round: u64, meter: u32) -> Vec<u8> {
         let mut c = b"v2/region-7".to_vec();
         c.extend_from_slice(&round.to_be_bytes());
         c.extend_from_slice(&meter.to_be_bytes());
