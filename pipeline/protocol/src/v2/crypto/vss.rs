@@ -296,9 +296,9 @@ impl Commitments {
 
 /// Decodes a canonical Ristretto encoding.
 fn decode_point(bytes: &[u8; 32]) -> Option<RistrettoPoint> {
-    let p = CompressedRistretto(*bytes).decompress()?;
-    // dalek already rejects non-canonical encodings; the round trip makes it explicit.
-    (p.compress().as_bytes() == bytes).then_some(p)
+    // Ristretto decoding itself refuses every non-canonical encoding (s >= p, or s negative), so
+    // no recompression is needed (it cost a field inversion a point; tested below).
+    CompressedRistretto(*bytes).decompress()
 }
 
 /// Coefficient-wise sum of commitment vectors: commits to the sum of the dealings.
@@ -817,6 +817,15 @@ pub(crate) mod tests {
         noncanon[31] = 0x7f;
         bad[1] = noncanon;
         assert!(Commitments::from_bytes(&bad, 2).is_err());
+        // A negative (odd) s is not an encoding either.
+        let mut odd = [0u8; 32];
+        odd[0] = 1;
+        bad[1] = odd;
+        assert!(Commitments::from_bytes(&bad, 2).is_err());
+        // Every encoding that decodes is the canonical one of its point.
+        for b in &bytes {
+            assert_eq!(decode_point(b).unwrap().compress().as_bytes(), b);
+        }
     }
 
     #[test]

@@ -200,16 +200,22 @@ pub struct Directory {
 
 impl Directory {
     fn verifies(&self, ctx: &RoundContext, r: &Record) -> bool {
-        let key = match &r.author {
+        self.signed(
+            &r.author,
+            &signing_bytes(ctx, &r.author, &r.entry),
+            &r.signature,
+        )
+    }
+
+    /// Whether `author` signed `bytes`. Strict (no small-order keys or non-canonical R): the same
+    /// rule as the wire reader and the aggregator, so no record is valid for one party and not
+    /// for another.
+    fn signed(&self, author: &Author, bytes: &[u8], signature: &Signature) -> bool {
+        let key = match author {
             Author::Meter(m) => self.meters.get(m),
             Author::Aggregator => self.aggregator.as_ref(),
         };
-        // Strict (no small-order keys or non-canonical R): the same rule as the wire reader and
-        // the aggregator, so no record is valid for one party and not for another.
-        key.is_some_and(|k| {
-            k.verify_strict(&signing_bytes(ctx, &r.author, &r.entry), &r.signature)
-                .is_ok()
-        })
+        key.is_some_and(|k| k.verify_strict(bytes, signature).is_ok())
     }
 }
 
@@ -390,11 +396,20 @@ pub fn replay<'r>(
                 let Some((_, committed)) = list.iter().find(|(c, _)| c == m) else {
                     continue;
                 };
-                if v.answers.contains_key(m) || public.sender != *m || !directory.verifies(ctx, r) {
+                if v.answers.contains_key(m) || public.sender != *m {
+                    continue;
+                }
+                // Hashed once: what the meter signed is this commitment.
+                let commitment = public.commitment(ctx);
+                if !directory.signed(
+                    &r.author,
+                    &notice_signing_bytes(ctx, m, &commitment),
+                    &r.signature,
+                ) {
                     continue;
                 }
                 // The meter's first signed notice is its answer, valid or not.
-                if public.commitment(ctx) == *committed && public.verify(ctx).is_ok() {
+                if commitment == *committed && public.verify(ctx).is_ok() {
                     v.answers.insert(m.clone(), Answer::Revealed(pos));
                     v.notices.insert(m.clone(), (**public).clone());
                 } else {
