@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
-use zeal_protocol::v2::enrolment::{Registry, Status};
+use zeal_protocol::v2::enrolment::{Registry, Status, key_from_hex, key_to_hex};
 use zeal_protocol::v2::wire::certificate_from_wire;
 
 fn zeal(args: &[&str]) -> Output {
@@ -17,16 +17,7 @@ fn zeal(args: &[&str]) -> Output {
 }
 
 fn public_of(key_file: &Path) -> VerifyingKey {
-    let hex = std::fs::read_to_string(key_file.with_extension("pub")).unwrap();
-    let hex = hex.trim();
-    let bytes: Vec<u8> = (0..32)
-        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
-        .collect();
-    VerifyingKey::from_bytes(&bytes.try_into().unwrap()).unwrap()
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    key_from_hex(&std::fs::read_to_string(key_file.with_extension("pub")).unwrap()).unwrap()
 }
 
 #[test]
@@ -53,7 +44,7 @@ fn certificates_verify_against_their_authority_only() {
     let identity = SigningKey::from_bytes(&[5; 32]).verifying_key();
     let certs = dir.join("certs");
     let enrol = |key: &str, meter: &str, extra: &[&str]| {
-        let id = hex(identity.as_bytes());
+        let id = key_to_hex(&identity);
         let mut args = vec![
             "enrol",
             "--key-file",

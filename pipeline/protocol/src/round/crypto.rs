@@ -875,26 +875,13 @@ pub struct AggregatorPublic {
 impl AggregatorPublic {
     /// The key as 64 hex digits (what operators hand to gateways).
     pub fn to_hex(&self) -> String {
-        self.key
-            .to_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::v2::enrolment::key_to_hex(&self.key)
     }
 
     /// Reads a key from 64 hex digits.
     pub fn from_hex(id: &str, hex: &str) -> Result<Self, ProtocolError> {
-        let hex = hex.trim();
-        let bad = || ProtocolError::BadKeyFile("aggregator key is not 64 hex digits".into());
-        if hex.len() != 64 {
-            return Err(bad());
-        }
-        let mut bytes = [0u8; 32];
-        for (i, b) in bytes.iter_mut().enumerate() {
-            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
-        }
-        let key = VerifyingKey::from_bytes(&bytes)
-            .map_err(|e| ProtocolError::BadKeyFile(format!("aggregator key: {e}")))?;
+        let key = crate::v2::enrolment::key_from_hex(hex)
+            .map_err(|e| ProtocolError::BadKeyFile(format!("aggregator key is {e}")))?;
         Ok(AggregatorPublic { id: id.into(), key })
     }
 }

@@ -12,6 +12,27 @@ use super::params::DAY_SECONDS;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use std::collections::BTreeMap;
 
+/// Longest meter id or region, in bytes (the registry, the wire reader and `zeal enrol`).
+pub const MAX_ID_BYTES: usize = 128;
+
+/// An Ed25519 public key as the 64 hex digits operators hand around.
+pub fn key_to_hex(key: &VerifyingKey) -> String {
+    key.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads an Ed25519 public key from 64 hex digits (surrounding whitespace ignored).
+pub fn key_from_hex(hex: &str) -> Result<VerifyingKey, String> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(format!("not 64 hex digits: {hex:?}"));
+    }
+    let mut bytes = [0u8; 32];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex digits checked");
+    }
+    VerifyingKey::from_bytes(&bytes).map_err(|e| format!("not an Ed25519 public key: {e}"))
+}
+
 /// What a certificate says of a meter from `valid_from` on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -135,9 +156,9 @@ impl Registry {
     /// Admits a certificate; a repeat of the same one is a no-op.
     pub fn admit(&mut self, cert: Certificate) -> Result<(), EnrolmentRefused> {
         if cert.meter.is_empty()
-            || cert.meter.len() > 128
+            || cert.meter.len() > MAX_ID_BYTES
             || cert.region.is_empty()
-            || cert.region.len() > 128
+            || cert.region.len() > MAX_ID_BYTES
         {
             return Err(EnrolmentRefused::Malformed(
                 "meter id and region are 1..=128 bytes",

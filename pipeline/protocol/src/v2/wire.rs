@@ -15,7 +15,7 @@
 use super::crypto::vss::{Commitments, OPENING_PROOF_BYTES, OpeningProof, RangeProof};
 use super::day::SeatKeyAnnouncement;
 use super::encoding::Hash;
-use super::enrolment::{BeaconRound, Certificate, Cutoff, Status};
+use super::enrolment::{BeaconRound, Certificate, Cutoff, MAX_ID_BYTES, Status};
 use super::round::RoundContext;
 use super::round::bundle::{BundlePublic, SeatPart, commitment_hash};
 use super::round::complaint::{Complainant, Complaint, ComplaintKind};
@@ -26,8 +26,6 @@ use rug::Integer;
 use rug::integer::Order;
 use zeal_schemas::v2 as w;
 
-/// Longest meter id accepted on the wire, in bytes.
-pub const MAX_ID_BYTES: usize = 128;
 /// Longest range proof accepted (an aggregated proof of 8 values of 64 bits is 864 bytes).
 pub const MAX_RANGE_PROOF_BYTES: usize = 2048;
 

@@ -7,9 +7,9 @@ use super::common::{format_time, load_or_create_seed, parse_time, publish_public
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
-use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
-use zeal_protocol::v2::enrolment::{Certificate, Status};
-use zeal_protocol::v2::wire::{MAX_ID_BYTES, certificate_to_wire};
+use zeal_protocol::ed25519_dalek::SigningKey;
+use zeal_protocol::v2::enrolment::{Certificate, MAX_ID_BYTES, Status, key_from_hex, key_to_hex};
+use zeal_protocol::v2::wire::certificate_to_wire;
 
 #[derive(Subcommand)]
 pub enum AuthorityCommand {
@@ -65,28 +65,12 @@ fn load_authority(path: &Path) -> anyhow::Result<SigningKey> {
     Ok(SigningKey::from_bytes(&seed))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn parse_identity(s: &str) -> anyhow::Result<VerifyingKey> {
-    let s = s.trim();
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("--identity must be 64 hex digits (an Ed25519 public key), got {s:?}");
-    }
-    let mut key = [0u8; 32];
-    for (i, byte) in key.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("hex checked");
-    }
-    VerifyingKey::from_bytes(&key).context("--identity is not a valid Ed25519 public key")
-}
-
 /// `zeal authority …`.
 pub fn run(c: AuthorityCommand) -> anyhow::Result<()> {
     match c {
         AuthorityCommand::Init(a) => {
             let (seed, created) = load_or_create_seed(&a.key_file)?;
-            let public = hex(SigningKey::from_bytes(&seed).verifying_key().as_bytes());
+            let public = key_to_hex(&SigningKey::from_bytes(&seed).verifying_key());
             publish_public_key("authority", &a.key_file, &public, created)
         }
     }
@@ -99,7 +83,9 @@ pub fn enrol(a: EnrolArgs) -> anyhow::Result<()> {
             bail!("{name} must be 1 to {MAX_ID_BYTES} bytes without '/' or '@', got {value:?}");
         }
     }
-    let identity = parse_identity(&a.identity)?;
+    let identity = key_from_hex(&a.identity).map_err(|e| {
+        anyhow::anyhow!("--identity must be 64 hex digits (an Ed25519 public key): {e}")
+    })?;
     let valid_from_ms = parse_time(&a.valid_from)?;
     if valid_from_ms % 1000 != 0 {
         bail!("--valid-from must be a whole second, got {valid_from_ms} ms");
