@@ -15,8 +15,15 @@ pub const PARTIALS: &str = "zeal.partials.v1";
 pub const TOTALS: &str = "zeal.totals.v1";
 /// Plaintext readings of opted-in households: key = household id.
 pub const READINGS: &str = "zeal.readings.v1";
+/// Protocol v2's round log: key = region; one [`crate::v2::RoundRecord`] per record (seat keys,
+/// commitments, markers, notices, complaints, partials, totals). Every set is defined by the
+/// order of a region's partition.
+pub const ROUNDS: &str = "zeal.rounds.v2";
+/// Protocol v2's encrypted parts: key = `region/seat`, value = [`crate::v2::SeatPart`]; bulk, read
+/// by its seat (and by the aggregator for the products).
+pub const BUNDLES: &str = "zeal.bundles.v2";
 /// Rejected input with origin and reason: key = region when known.
 pub const DLQ: &str = "zeal.dlq.v1";
 
 /// Topics keyed by region, which must share partition count and partitioner.
-pub const REGION_KEYED: [&str; 5] = [CONTROL, SHARES, PARTIALS, TOTALS, DLQ];
+pub const REGION_KEYED: [&str; 6] = [CONTROL, SHARES, PARTIALS, TOTALS, DLQ, ROUNDS];

@@ -13,6 +13,10 @@ pub struct TopicNames {
     pub totals: String,
     pub readings: String,
     pub dlq: String,
+    /// Protocol v2's round log (key = region).
+    pub rounds: String,
+    /// Protocol v2's encrypted parts (key = `region/seat`).
+    pub bundles: String,
 }
 
 impl TopicNames {
@@ -27,6 +31,8 @@ impl TopicNames {
             totals: n(topics::TOTALS),
             readings: n(topics::READINGS),
             dlq: n(topics::DLQ),
+            rounds: n(topics::ROUNDS),
+            bundles: n(topics::BUNDLES),
         }
     }
 
@@ -40,6 +46,8 @@ impl TopicNames {
             t(&self.totals),
             t(&self.dlq),
             t(&self.readings),
+            t(&self.rounds),
+            t(&self.bundles),
             t(&self.registry).config("cleanup.policy", "compact"),
         ]
     }

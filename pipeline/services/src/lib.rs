@@ -25,6 +25,7 @@ pub mod gateway;
 pub mod metrics;
 pub mod registry;
 pub mod sink;
+pub mod v2;
 
 use zeal_connectors::kafka::KafkaError;
 
@@ -47,6 +48,8 @@ pub enum ServiceError {
     Store(#[from] zeal_embedded::store::StoreError),
     #[error("invalid settings: {0}")]
     Settings(String),
+    #[error(transparent)]
+    Encode(#[from] zeal_schemas::EncodeError),
     #[error("disaggregation: {0}")]
     Disaggregation(#[from] zeal_disaggregation::DisaggError),
 }

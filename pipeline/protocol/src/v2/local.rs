@@ -8,13 +8,13 @@ use super::crypto::paillier::SeatSecretKey;
 use super::day::key_context;
 use super::encoding::Hash;
 use super::params::Params;
-use super::round::bundle::{Bundle, BundlePublic, make_bundle, part_hash, verify_ranges};
-use super::round::check::{ColumnEntry, SeatCheck, check_column, scan_column};
-use super::round::complaint::{Complainant, Complaint, ComplaintKind};
+use super::round::bundle::{Bundle, make_bundle};
+use super::round::check::{ColumnEntry, SeatCheck, check_column};
 use super::round::log::{
-    Author, Directory, Entry, Outcome, Parts, Record, RoundView, replay, sign, total_from,
+    Author, Directory, Entry, Outcome, Parts, Record, RoundView, replay, sign,
 };
-use super::round::partial::{PartialRefused, compute_partial};
+use super::round::markers;
+use super::round::partial::{SeatAnswer, seat_answer};
 use super::round::{RoundContext, Seat};
 use ed25519_dalek::SigningKey;
 use rand::{CryptoRng, RngCore};
@@ -168,10 +168,8 @@ impl LocalRegion {
 
     /// The honest aggregator closes the commit phase with the commitments before it.
     pub fn close_commits(&self, round: &mut LocalRound) {
-        let list = self.view(round).commits;
-        round
-            .log
-            .push(self.record(Author::Aggregator, Entry::CommitClosed(list)));
+        let entry = markers::commit_closed(&self.view(round));
+        round.log.push(self.record(Author::Aggregator, entry));
     }
 
     /// A meter reveals (only if the log says it should).
@@ -188,20 +186,8 @@ impl LocalRegion {
 
     /// The honest aggregator closes the reveal phase with the meters revealed before it.
     pub fn close_reveals(&self, round: &mut LocalRound) {
-        let v = self.view(round);
-        let list: Vec<String> = v
-            .commit_closed
-            .as_ref()
-            .map(|(_, l)| {
-                l.iter()
-                    .filter(|(m, _)| v.notices.contains_key(m))
-                    .map(|(m, _)| m.clone())
-                    .collect()
-            })
-            .unwrap_or_default();
-        round
-            .log
-            .push(self.record(Author::Aggregator, Entry::RevealClosed(list)));
+        let entry = markers::reveal_closed(&self.view(round));
+        round.log.push(self.record(Author::Aggregator, entry));
     }
 
     /// The column of seat `seat_index`: each revealed sender's notice and its part for the seat
@@ -212,45 +198,13 @@ impl LocalRegion {
         round: &'a LocalRound,
         seat_index: usize,
     ) -> BTreeMap<String, ColumnEntry<'a>> {
-        let seat = &self.ctx.seats[seat_index];
-        let mut out = BTreeMap::new();
-        let Some((_, revealed)) = &view.revealed else {
-            return out;
-        };
-        for sender in revealed {
-            let public = &view.notices[sender];
-            if let Some(b) = round.bundles.get(sender) {
-                let part = &b.parts[seat_index];
-                if part_hash(&self.ctx, sender, &seat.meter, part) == public.part_hashes[seat_index]
-                {
-                    out.insert(sender.clone(), ColumnEntry { public, part });
-                }
-            }
-        }
-        out
+        markers::column(&self.ctx, view, &self.parts(round), seat_index)
     }
 
     /// The aggregator checks every revealed bundle's range proof and complains about failures.
     pub fn range_checks(&self, round: &mut LocalRound) {
-        let v = self.view(round);
-        let Some((_, revealed)) = &v.revealed else {
-            return;
-        };
-        let publics: Vec<&BundlePublic> = revealed.iter().map(|s| &v.notices[s]).collect();
-        let valid = verify_ranges(&self.ctx, &publics);
-        for (sender, ok) in revealed.iter().zip(valid) {
-            if !ok {
-                let c = Complaint {
-                    complainant: Complainant::Aggregator,
-                    sender: sender.clone(),
-                    kind: ComplaintKind::FailedRangeProof,
-                    index: 0,
-                    openings: Vec::new(),
-                };
-                round
-                    .log
-                    .push(self.record(Author::Aggregator, Entry::Complaint(c)));
-            }
+        for entry in markers::range_complaints(&self.ctx, &self.view(round)) {
+            round.log.push(self.record(Author::Aggregator, entry));
         }
     }
 
@@ -284,18 +238,9 @@ impl LocalRegion {
 
     /// The honest aggregator posts the final set the log determines.
     pub fn close_final(&self, round: &mut LocalRound) {
-        let v = self.view(round);
-        let Some((_, revealed)) = &v.revealed else {
-            return;
-        };
-        let members = revealed
-            .iter()
-            .filter(|m| !v.accused.contains_key(*m))
-            .cloned()
-            .collect();
-        round
-            .log
-            .push(self.record(Author::Aggregator, Entry::FinalSet(members)));
+        if let Some(entry) = markers::final_set(&self.view(round)) {
+            round.log.push(self.record(Author::Aggregator, entry));
+        }
     }
 
     /// Every seat that may publishes its partial. A seat whose own check failed re-checks the
@@ -307,44 +252,35 @@ impl LocalRegion {
         rng: &mut R,
     ) {
         let v = self.view(round);
-        let Some((_, members, hash)) = v.final_set.clone() else {
+        let Some((_, _, hash)) = v.final_set.clone() else {
             return;
         };
         let mut out = Vec::new();
         for (i, seat) in self.ctx.seats.iter().enumerate() {
             let column = self.column(&v, round, i);
-            let ok = passed[i] || {
-                let entries: Vec<ColumnEntry<'_>> = members
-                    .iter()
-                    .filter_map(|m| column.get(m).copied())
-                    .collect();
-                entries.len() == members.len()
-                    && check_column(&self.ctx, i, &self.seat_secrets[i], &entries, rng)
-                        == SeatCheck::Passed
-            };
-            match compute_partial(&self.ctx, &v, i, &self.seat_secrets[i], ok, &column) {
-                Ok(sums) => out.push(self.record(
-                    Author::Meter(seat.meter.clone()),
+            let author = || Author::Meter(seat.meter.clone());
+            match seat_answer(
+                &self.ctx,
+                &v,
+                i,
+                &self.seat_secrets[i],
+                passed[i],
+                &column,
+                rng,
+            ) {
+                SeatAnswer::Partial(sums) => out.push(self.record(
+                    author(),
                     Entry::Partial {
                         final_set: hash,
                         sums,
                     },
                 )),
-                // Its checks passed but the final set's fold does not match: a sender whose
-                // part is bad on its own was hidden by another's offset in the larger fold.
-                // The seat scans the final set and names it (a late complaint suspends it).
-                Err(PartialRefused::FailsPublicCheck) => {
-                    let entries: Vec<ColumnEntry<'_>> = members
-                        .iter()
-                        .filter_map(|m| column.get(m).copied())
-                        .collect();
-                    for c in scan_column(&self.ctx, i, &self.seat_secrets[i], &entries) {
-                        out.push(
-                            self.record(Author::Meter(seat.meter.clone()), Entry::Complaint(c)),
-                        );
-                    }
-                }
-                Err(_) => {}
+                SeatAnswer::Complaints(found) => out.extend(
+                    found
+                        .into_iter()
+                        .map(|c| self.record(author(), Entry::Complaint(c))),
+                ),
+                SeatAnswer::Nothing(_) => {}
             }
         }
         round.log.extend(out);
@@ -353,25 +289,10 @@ impl LocalRegion {
     /// The honest aggregator interpolates d + 1 valid partials and posts the total, or ABANDONED.
     pub fn publish_total(&self, round: &mut LocalRound) -> Outcome {
         let v = self.view(round);
-        let Some((_, _, hash)) = v.final_set else {
+        if v.final_set.is_none() {
             return v.outcome;
-        };
-        let contributors: Vec<String> = self
-            .ctx
-            .seats
-            .iter()
-            .filter(|s| v.partials.contains_key(&s.meter))
-            .take(self.ctx.degree + 1)
-            .map(|s| s.meter.clone())
-            .collect();
-        let entry = match total_from(&self.ctx, &v, &contributors) {
-            Some(values) => Entry::RegionTotal {
-                values,
-                contributors,
-                final_set: hash,
-            },
-            None => Entry::Abandoned,
-        };
+        }
+        let entry = markers::region_total(&self.ctx, &v).unwrap_or(Entry::Abandoned);
         round.log.push(self.record(Author::Aggregator, entry));
         self.view(round).outcome
     }

@@ -6,6 +6,7 @@
 //! - [`complaint`]: complaints and the one rule that decides whether one is valid;
 //! - [`log`]: the region's ordered log, replayed: which markers are valid, the revealed and final
 //!   sets, exclusions, carry, void rounds — one definition for meters, seats, aggregator and audit;
+//! - [`markers`]: what the honest aggregator posts, each a function of the log before it;
 //! - [`partial`]: partials, their public check, and the total.
 
 pub mod bundle;
@@ -13,6 +14,7 @@ pub mod check;
 pub mod complaint;
 pub mod ledger;
 pub mod log;
+pub mod markers;
 pub mod partial;
 
 use super::committee::Committee;

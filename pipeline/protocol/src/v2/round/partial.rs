@@ -66,3 +66,51 @@ pub fn compute_partial(
     }
     Ok(sums)
 }
+
+/// What a seat posts once the final set is known.
+#[derive(Debug, Clone)]
+pub enum SeatAnswer {
+    /// Its partial: per value (F(j), R(j)), bound to the final set's hash by the caller's entry.
+    Partial(Vec<(Scalar, Scalar)>),
+    /// Its checks passed but the final set's fold fails the public check: a sender whose part is
+    /// bad on its own was hidden by another's offset in the larger fold. The seat names it (a
+    /// late complaint suspends it) and publishes no partial.
+    Complaints(Vec<super::complaint::Complaint>),
+    /// Nothing (not allowed, a part missing, or a malformed part already complained about).
+    Nothing(PartialRefused),
+}
+
+/// A seat's answer to the final set (DESIGN §4, step 6). A seat whose own check failed re-checks
+/// the final set (its accused senders are out of it) before it may publish.
+pub fn seat_answer<R: rand::RngCore + rand::CryptoRng + ?Sized>(
+    ctx: &RoundContext,
+    view: &RoundView,
+    seat_index: usize,
+    secret: &SeatSecretKey,
+    own_check_passed: bool,
+    column: &BTreeMap<String, ColumnEntry<'_>>,
+    rng: &mut R,
+) -> SeatAnswer {
+    use super::check::{SeatCheck, check_column, scan_column};
+    let Some((_, members, _)) = &view.final_set else {
+        return SeatAnswer::Nothing(PartialRefused::NotAllowed);
+    };
+    let entries = || -> Vec<ColumnEntry<'_>> {
+        members
+            .iter()
+            .filter_map(|m| column.get(m).copied())
+            .collect()
+    };
+    let ok = own_check_passed || {
+        let e = entries();
+        e.len() == members.len()
+            && check_column(ctx, seat_index, secret, &e, rng) == SeatCheck::Passed
+    };
+    match compute_partial(ctx, view, seat_index, secret, ok, column) {
+        Ok(sums) => SeatAnswer::Partial(sums),
+        Err(PartialRefused::FailsPublicCheck) => {
+            SeatAnswer::Complaints(scan_column(ctx, seat_index, secret, &entries()))
+        }
+        Err(e) => SeatAnswer::Nothing(e),
+    }
+}

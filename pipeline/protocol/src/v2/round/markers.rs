@@ -1,0 +1,151 @@
+//! What the honest aggregator posts (DESIGN §4, "Round"): each marker's content is a function of
+//! the log before it, so every verifier recomputes it ([`super::log::replay`] accepts a marker
+//! only when it equals what these functions give). One home for the in-process region
+//! ([`crate::v2::local`]) and the aggregator service; only *when* to post is theirs.
+
+use super::RoundContext;
+use super::bundle::{BundlePublic, part_hash, verify_ranges};
+use super::check::{ColumnEntry, fold_column};
+use super::complaint::{Complainant, Complaint, ComplaintKind};
+use super::log::{Entry, Parts, RoundView, total_from};
+use std::collections::BTreeMap;
+
+/// CommitClosed: the first commitment of every roster meter before it.
+pub fn commit_closed(view: &RoundView) -> Entry {
+    Entry::CommitClosed(view.commits.clone())
+}
+
+/// RevealClosed: the meters listed by the first valid CommitClosed whose first answer is a valid
+/// notice, in listing order.
+pub fn reveal_closed(view: &RoundView) -> Entry {
+    let list = view
+        .commit_closed
+        .as_ref()
+        .map(|(_, l)| {
+            l.iter()
+                .filter(|(m, _)| view.notices.contains_key(m))
+                .map(|(m, _)| m.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    Entry::RevealClosed(list)
+}
+
+/// Whether every meter the first valid CommitClosed lists has answered (notice, Withdraw or a
+/// refused notice): the aggregator need not wait for the reveal deadline.
+pub fn all_answered(view: &RoundView) -> bool {
+    view.commit_closed
+        .as_ref()
+        .is_some_and(|(_, l)| l.iter().all(|(m, _)| view.answers.contains_key(m)))
+}
+
+/// The aggregator's range-proof complaints: one per revealed sender whose range proof fails
+/// (verified in one batch).
+pub fn range_complaints(ctx: &RoundContext, view: &RoundView) -> Vec<Entry> {
+    let Some((_, revealed)) = &view.revealed else {
+        return Vec::new();
+    };
+    let publics: Vec<&BundlePublic> = revealed.iter().map(|s| &view.notices[s]).collect();
+    let valid = verify_ranges(ctx, &publics);
+    revealed
+        .iter()
+        .zip(valid)
+        .filter(|(_, ok)| !ok)
+        .map(|(sender, _)| {
+            Entry::Complaint(Complaint {
+                complainant: Complainant::Aggregator,
+                sender: sender.clone(),
+                kind: ComplaintKind::FailedRangeProof,
+                index: 0,
+                openings: Vec::new(),
+            })
+        })
+        .collect()
+}
+
+/// Seat `seat_index`'s column: each revealed sender's notice and its part for the seat, for the
+/// senders whose part (fetched from the bundles topic) hashes to what the notice names. A sender
+/// missing here has not delivered yet: no verifier concludes a part is missing, it waits.
+pub fn column<'a>(
+    ctx: &RoundContext,
+    view: &'a RoundView,
+    parts: &Parts<'a>,
+    seat_index: usize,
+) -> BTreeMap<String, ColumnEntry<'a>> {
+    let seat = &ctx.seats[seat_index];
+    let mut out = BTreeMap::new();
+    let Some((_, revealed)) = &view.revealed else {
+        return out;
+    };
+    for sender in revealed {
+        let public = &view.notices[sender];
+        if let Some(part) = parts.get(&(sender.clone(), seat.meter.clone()))
+            && part_hash(ctx, sender, &seat.meter, part) == public.part_hashes[seat_index]
+        {
+            out.insert(sender.clone(), ColumnEntry { public, part });
+        }
+    }
+    out
+}
+
+/// Whether seat `seat_index` holds every revealed sender's part (it can check its column).
+pub fn column_complete(view: &RoundView, column: &BTreeMap<String, ColumnEntry<'_>>) -> bool {
+    view.revealed
+        .as_ref()
+        .is_some_and(|(_, r)| r.iter().all(|s| column.contains_key(s)))
+}
+
+/// The aggregator's product for seat `seat_index` over the revealed set (evidence only: each
+/// seat folds its column itself and compares). `None` until every revealed part is fetched or
+/// when a part does not fold (that sender is the seat's complaint to make).
+pub fn products(
+    ctx: &RoundContext,
+    view: &RoundView,
+    parts: &Parts<'_>,
+    seat_index: usize,
+) -> Option<Entry> {
+    let col = column(ctx, view, parts, seat_index);
+    if !column_complete(view, &col) {
+        return None;
+    }
+    let (_, revealed) = view.revealed.as_ref()?;
+    let entries: Vec<ColumnEntry<'_>> = revealed.iter().map(|s| col[s]).collect();
+    let folded = fold_column(ctx, seat_index, &entries).ok()?;
+    let key = &ctx.seats[seat_index].key;
+    Some(Entry::Products {
+        seat: ctx.seats[seat_index].meter.clone(),
+        ciphertexts: folded.iter().map(|c| c.to_bytes(key)).collect(),
+    })
+}
+
+/// FinalSet: the revealed set minus validly accused senders (`None` before RevealClosed).
+pub fn final_set(view: &RoundView) -> Option<Entry> {
+    let (_, revealed) = view.revealed.as_ref()?;
+    Some(Entry::FinalSet(
+        revealed
+            .iter()
+            .filter(|m| !view.accused.contains_key(*m))
+            .cloned()
+            .collect(),
+    ))
+}
+
+/// RegionTotal from the first d + 1 valid partials in rank order, when there are that many and
+/// the interpolation checks against C̄_0; `None` otherwise (the aggregator waits, and posts
+/// ABANDONED at its deadline).
+pub fn region_total(ctx: &RoundContext, view: &RoundView) -> Option<Entry> {
+    let (_, _, hash) = view.final_set.as_ref()?;
+    let contributors: Vec<String> = ctx
+        .seats
+        .iter()
+        .filter(|s| view.partials.contains_key(&s.meter))
+        .take(ctx.degree + 1)
+        .map(|s| s.meter.clone())
+        .collect();
+    let values = total_from(ctx, view, &contributors)?;
+    Some(Entry::RegionTotal {
+        values,
+        contributors,
+        final_set: *hash,
+    })
+}

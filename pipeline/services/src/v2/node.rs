@@ -1,0 +1,869 @@
+//! [`RegionNode`]: the parties one process plays in one region's day — any number of meters
+//! (each a household gateway: deal, commit, reveal, carry), the committee seats among them
+//! (check the column, complain, publish a partial) and optionally the aggregator (markers,
+//! range-proof complaints, products, total) — over the round log and the bundles topic.
+//!
+//! The loop: deal what is due, drain the topics (each message through the wire reader; refusals
+//! to the dead-letter topic), then for every round that changed or has a deadline due, replay its
+//! log and act. Each meter's ledger and carried values are written to its state file (mode 0600:
+//! readings are private) *before* the commitment, notice or carry it records is published, so a
+//! restarted gateway repeats at most a step's output and never deals or reveals a round twice.
+
+use super::topics::{Incoming, part_key, post_part, post_record, read_part, read_record};
+use crate::metrics::Metrics;
+use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use zeal_connectors::kafka::admin::partition_count;
+use zeal_connectors::kafka::{
+    AssignedConsumer, KafkaConfig, KeyedProducer, Record as KafkaRecord, StartAt, TopicNames,
+    partition_for_key,
+};
+use zeal_protocol::ed25519_dalek::SigningKey;
+use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
+use zeal_protocol::v2::round::RoundContext;
+use zeal_protocol::v2::round::bundle::{Bundle, BundlePublic, SeatPart, make_bundle, part_hash};
+use zeal_protocol::v2::round::check::{ColumnEntry, SeatCheck, check_column};
+use zeal_protocol::v2::round::ledger::{Ledger, Step};
+use zeal_protocol::v2::round::log::{
+    Author, Directory, Entry, Outcome, Parts, Record, RoundView, replay, sign,
+};
+use zeal_protocol::v2::round::markers;
+use zeal_protocol::v2::round::partial::{SeatAnswer, seat_answer};
+
+/// The keys of the parties a node plays.
+#[derive(Clone, Default)]
+pub struct Party {
+    /// Meters' identity keys (a seat's partials and complaints are signed with its meter's key,
+    /// so every seat held is also here).
+    pub meters: BTreeMap<String, SigningKey>,
+    /// Seats' daily Paillier secret keys, by seat meter id.
+    pub seats: BTreeMap<String, SeatSecretKey>,
+    /// The aggregator's signing key, when this node aggregates the region.
+    pub aggregator: Option<SigningKey>,
+}
+
+/// What a node needs to run a region's day.
+#[derive(Clone)]
+pub struct RegionSettings {
+    /// Broker.
+    pub kafka: KafkaConfig,
+    /// Topic names.
+    pub topics: TopicNames,
+    /// The day's context (region, parameters, committee, seats with keys, roster, cutoff); its
+    /// `start` is any round of the day.
+    pub day: RoundContext,
+    /// Certified identity keys and the aggregator's key.
+    pub directory: Directory,
+    /// Where each meter's ledger is kept (created if missing).
+    pub state_dir: PathBuf,
+    /// The aggregator's wait per phase (commit, reveal, complaints, partials) before it closes
+    /// the phase with whatever the log holds; phases also close early once everyone answered.
+    pub phase: Duration,
+    /// Name in dead letters and logs.
+    pub name: String,
+    /// Counters.
+    pub metrics: Metrics,
+    /// Fault drill: return right after posting the commitments, as a gateway that crashes
+    /// between commit and reveal (its bundles are lost; its ledger is on disk).
+    pub crash_after_commit: bool,
+}
+
+/// What a node did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeReport {
+    /// Each round's outcome as this node's replay saw it last.
+    pub outcomes: BTreeMap<i64, Outcome>,
+    /// Commitments posted by this node's meters.
+    pub committed: usize,
+    /// Reveal notices posted.
+    pub revealed: usize,
+    /// Withdrawals posted (a committed bundle lost in a restart).
+    pub withdrawn: usize,
+    /// Values carried to a later round.
+    pub carried: usize,
+    /// Values dropped (void or abandoned rounds).
+    pub dropped: usize,
+    /// Complaints posted by this node's seats and aggregator.
+    pub complaints: usize,
+    /// Partials posted.
+    pub partials: usize,
+    /// Messages dead-lettered.
+    pub dead_letters: usize,
+    /// The aggregator's markers and totals posted.
+    pub markers: usize,
+}
+
+/// A meter's durable state: its ledger, the values of rounds it committed to, and the values it
+/// carries.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct MeterState {
+    ledger: Ledger,
+    /// Values dealt per committed round, until revealed, carried or dropped.
+    dealt: BTreeMap<i64, Vec<u64>>,
+    /// Carried values per channel (added into the next round the meter deals).
+    carry: Vec<u64>,
+}
+
+/// One round's records as this node read them.
+struct RoundData {
+    ctx: RoundContext,
+    log: Vec<Record>,
+    /// Distinct parts per (sender, seat), at most [`MAX_PARTS_PER_KEY`].
+    parts: BTreeMap<(String, String), Vec<SeatPart>>,
+    /// Its meters' bundles (in memory only: lost on restart, then the meter withdraws).
+    bundles: BTreeMap<String, Bundle>,
+}
+
+/// What this node did in a round and when its current phase began.
+struct Marks {
+    /// Posted and not to repeat: name → the aggregator's markers of that kind in the log then.
+    posted: BTreeMap<String, usize>,
+    /// Its seats' check results.
+    checks: BTreeMap<String, bool>,
+    /// The aggregator's phase (0 commit … 3 partials, 4 decided) and when it began.
+    phase: u8,
+    phase_since: Instant,
+    dirty: bool,
+    outcome: Outcome,
+}
+
+struct RoundState {
+    data: RoundData,
+    marks: Marks,
+}
+
+/// Distinct parts kept per (sender, seat): the one whose hash the notice names is used; more
+/// are dead-lettered (a sender flooding its seat's key buys nothing).
+const MAX_PARTS_PER_KEY: usize = 4;
+
+/// The parties of one process in one region.
+pub struct RegionNode {
+    settings: RegionSettings,
+    party: Party,
+    /// Readings to deal, by round start and meter.
+    due: BTreeMap<i64, BTreeMap<String, Vec<u64>>>,
+    /// Rounds the node waits for before `run` returns.
+    expect: BTreeSet<i64>,
+}
+
+impl RegionNode {
+    /// A node playing `party` in the settings' region.
+    pub fn new(settings: RegionSettings, party: Party) -> Self {
+        RegionNode {
+            settings,
+            party,
+            due: BTreeMap::new(),
+            expect: BTreeSet::new(),
+        }
+    }
+
+    /// Queues a meter's values for the round starting at `start` (one value per interval and
+    /// channel, as the protocol file orders them).
+    pub fn submit(&mut self, start: i64, meter: &str, values: Vec<u64>) {
+        self.due
+            .entry(start)
+            .or_default()
+            .insert(meter.to_string(), values);
+        self.expect.insert(start);
+    }
+
+    /// Makes `run` wait for the round starting at `start` (the aggregator serves every round it
+    /// sees; this only says when it may stop).
+    pub fn expect(&mut self, start: i64) {
+        self.expect.insert(start);
+    }
+
+    fn state_path(&self, meter: &str) -> PathBuf {
+        self.settings.state_dir.join(format!("{meter}.json"))
+    }
+
+    fn load(&self, meter: &str) -> Result<MeterState, ServiceError> {
+        let path = self.state_path(meter);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ServiceError::State {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(MeterState::default()),
+            Err(source) => Err(ServiceError::State { path, source }),
+        }
+    }
+
+    /// Writes a meter's state durably (temporary file, fsync, rename) with mode 0600.
+    fn store(&self, meter: &str, state: &MeterState) -> Result<(), ServiceError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.state_path(meter);
+        let err = |source| ServiceError::State {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(&self.settings.state_dir).map_err(err)?;
+        let tmp = path.with_extension("json.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(err)?;
+        f.write_all(&serde_json::to_vec(state).expect("state serialises"))
+            .map_err(err)?;
+        f.sync_all().map_err(err)?;
+        std::fs::rename(&tmp, &path).map_err(err)
+    }
+
+    /// Serves the region until every expected round reached its outcome (and this node's part in
+    /// it is done) or `shutdown` turns true.
+    pub async fn run(mut self, shutdown: Shutdown) -> Result<NodeReport, ServiceError> {
+        let s = self.settings.clone();
+        let producer = KeyedProducer::new(&s.kafka)?;
+        let consumer = AssignedConsumer::new(&s.kafka, &format!("{}-v2", s.name))?;
+        let log_partitions = partition_count(&s.kafka, &s.topics.rounds).await?;
+        let part_partitions = partition_count(&s.kafka, &s.topics.bundles).await?;
+        let mut assignment = vec![(
+            s.topics.rounds.as_str(),
+            partition_for_key(s.day.region.as_bytes(), log_partitions),
+            StartAt::Beginning,
+        )];
+        let mut part_set = BTreeSet::new();
+        if self.party.aggregator.is_some() {
+            part_set.extend(0..part_partitions);
+        }
+        for seat in self.party.seats.keys() {
+            part_set.insert(partition_for_key(
+                part_key(&s.day.region, seat).as_bytes(),
+                part_partitions,
+            ));
+        }
+        for p in part_set {
+            assignment.push((s.topics.bundles.as_str(), p, StartAt::Beginning));
+        }
+        consumer.assign(&assignment)?;
+
+        let mut rng = ChaCha20Rng::from_os_rng();
+        let mut report = NodeReport::default();
+        let mut rounds: BTreeMap<i64, RoundState> = BTreeMap::new();
+        loop {
+            if stopping(&shutdown) {
+                break;
+            }
+            let dealt = report.committed;
+            self.deal(&producer, &mut rounds, &mut report, &mut rng)
+                .await?;
+            if s.crash_after_commit && report.committed > dealt {
+                producer.flush(Duration::from_secs(10))?;
+                return Ok(report);
+            }
+            // Drain what the broker has, then act once per changed round.
+            let mut n = 0;
+            while let Some(m) = consumer.recv(Duration::from_millis(50)).await? {
+                self.take(&producer, &m, &mut rounds, &mut report).await?;
+                n += 1;
+                if n >= 1000 {
+                    break;
+                }
+            }
+            for (start, round) in rounds.iter_mut() {
+                if round.marks.dirty
+                    || (self.party.aggregator.is_some() && round.marks.outcome == Outcome::Open)
+                {
+                    self.act(&producer, round, &mut report, &mut rng).await?;
+                    report.outcomes.insert(*start, round.marks.outcome.clone());
+                }
+            }
+            if !self.expect.is_empty()
+                && self.expect.iter().all(|start| {
+                    rounds
+                        .get(start)
+                        .is_some_and(|r| r.marks.outcome != Outcome::Open && self.done_with(r))
+                })
+            {
+                break;
+            }
+        }
+        producer.flush(Duration::from_secs(10))?;
+        Ok(report)
+    }
+
+    /// Whether this node has nothing left to do in a decided round: its seats posted partials
+    /// or never will, its meters' values are settled.
+    fn done_with(&self, r: &RoundState) -> bool {
+        match &r.marks.outcome {
+            Outcome::Total(_) | Outcome::Abandoned | Outcome::Void | Outcome::Lapsed => {
+                self.party.meters.keys().all(|m| {
+                    self.load(m)
+                        .map(|st| st.ledger.step(r.data.ctx.start) != Some(Step::Committed))
+                        .unwrap_or(true)
+                })
+            }
+            Outcome::Open => false,
+        }
+    }
+
+    fn context(&self, start: i64) -> RoundContext {
+        let mut ctx = self.settings.day.clone();
+        ctx.start = start;
+        ctx
+    }
+
+    fn round<'a>(
+        &self,
+        rounds: &'a mut BTreeMap<i64, RoundState>,
+        start: i64,
+    ) -> &'a mut RoundState {
+        let ctx = self.context(start);
+        rounds.entry(start).or_insert_with(|| RoundState {
+            data: RoundData {
+                ctx,
+                log: Vec::new(),
+                parts: BTreeMap::new(),
+                bundles: BTreeMap::new(),
+            },
+            marks: Marks {
+                posted: BTreeMap::new(),
+                checks: BTreeMap::new(),
+                phase: 0,
+                phase_since: Instant::now(),
+                dirty: true,
+                outcome: Outcome::Open,
+            },
+        })
+    }
+
+    /// Deals every queued reading: ledger first (durably), then the commitment.
+    async fn deal(
+        &mut self,
+        producer: &KeyedProducer,
+        rounds: &mut BTreeMap<i64, RoundState>,
+        report: &mut NodeReport,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), ServiceError> {
+        let due = std::mem::take(&mut self.due);
+        for (start, meters) in due {
+            for (meter, values) in meters {
+                let Some(key) = self.party.meters.get(&meter).cloned() else {
+                    return Err(ServiceError::Settings(format!(
+                        "{meter} is not a meter of this node"
+                    )));
+                };
+                let mut state = self.load(&meter)?;
+                let mut values = values;
+                if !state.carry.is_empty() {
+                    for (v, c) in values.iter_mut().zip(&state.carry) {
+                        *v += c;
+                    }
+                }
+                if let Err(e) = state.ledger.commit(&self.settings.day.params, start) {
+                    tracing::warn!(%meter, start, error = %e, "not dealing this round");
+                    continue;
+                }
+                let ctx = self.context(start);
+                let seed = {
+                    use rand::RngCore;
+                    let mut s = [0u8; 32];
+                    rng.fill_bytes(&mut s);
+                    s
+                };
+                let (ctx2, m2, v2) = (ctx.clone(), meter.clone(), values.clone());
+                let bundle = tokio::task::spawn_blocking(move || {
+                    make_bundle(&ctx2, &m2, &v2, &mut ChaCha20Rng::from_seed(seed))
+                })
+                .await
+                .map_err(|e| ServiceError::Settings(format!("dealing task: {e}")))?
+                .map_err(|e| ServiceError::Settings(format!("{meter} cannot deal: {e}")))?;
+                state.carry.clear();
+                state.dealt.insert(start, values);
+                self.store(&meter, &state)?;
+                let record = sign(
+                    &ctx,
+                    &key,
+                    Author::Meter(meter.clone()),
+                    Entry::Commit(bundle.public.commitment(&ctx)),
+                );
+                let round = self.round(rounds, start);
+                round.data.bundles.insert(meter.clone(), bundle);
+                post_record(producer, &self.settings.topics.rounds, &ctx, &record).await?;
+                report.committed += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes one consumed message into its round (or the dead-letter topic).
+    async fn take(
+        &self,
+        producer: &KeyedProducer,
+        m: &KafkaRecord,
+        rounds: &mut BTreeMap<i64, RoundState>,
+        report: &mut NodeReport,
+    ) -> Result<(), ServiceError> {
+        let s = &self.settings;
+        let incoming = if m.topic == s.topics.rounds {
+            read_record(&s.day, &s.directory, m)
+        } else {
+            read_part(&s.day, m)
+        };
+        match incoming {
+            Incoming::Skip => {}
+            Incoming::Record(start, record) => {
+                let round = self.round(rounds, start);
+                round.data.log.push(record);
+                round.marks.dirty = true;
+            }
+            Incoming::Part(start, sender, seat, part) => {
+                let round = self.round(rounds, start);
+                let kept = round.data.parts.entry((sender.clone(), seat)).or_default();
+                if kept.contains(&part) {
+                    return Ok(());
+                }
+                if kept.len() >= MAX_PARTS_PER_KEY {
+                    let detail =
+                        format!("more than {MAX_PARTS_PER_KEY} distinct parts from {sender}");
+                    return self
+                        .dead_letter(
+                            producer,
+                            m,
+                            zeal_schemas::RejectReason::Duplicate,
+                            detail,
+                            Some(sender),
+                            report,
+                        )
+                        .await;
+                }
+                kept.push(part);
+                round.marks.dirty = true;
+            }
+            Incoming::Refused(reason, detail, origin) => {
+                self.dead_letter(producer, m, reason, detail, origin, report)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        producer: &KeyedProducer,
+        m: &KafkaRecord,
+        reason: zeal_schemas::RejectReason,
+        detail: String,
+        origin: Option<String>,
+        report: &mut NodeReport,
+    ) -> Result<(), ServiceError> {
+        report.dead_letters += 1;
+        // Only the aggregator writes dead letters for the round log (every node refuses the same
+        // records; one letter per record is enough). Other nodes count and log them.
+        if self.party.aggregator.is_none() && m.topic == self.settings.topics.rounds {
+            tracing::debug!(?reason, %detail, "refused round record");
+            return Ok(());
+        }
+        let letter = dlq::letter(
+            m,
+            reason,
+            detail,
+            origin,
+            Some(self.settings.day.region.clone()),
+            &self.settings.name,
+            now_ms(),
+        );
+        dlq::publish(
+            producer,
+            &self.settings.topics.dlq,
+            &letter,
+            &self.settings.metrics,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Replays one round and does what each party of this node should do now.
+    async fn act(
+        &self,
+        producer: &KeyedProducer,
+        round: &mut RoundState,
+        report: &mut NodeReport,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), ServiceError> {
+        round.marks.dirty = false;
+        let data = &round.data;
+        let ctx = &data.ctx;
+        // Per (sender, seat), the part whose hash the sender's first notice names (else the
+        // first one read): a sender cannot make a seat judge a part it did not commit to.
+        let mut named: BTreeMap<&str, &BundlePublic> = BTreeMap::new();
+        for r in &data.log {
+            if let (Author::Meter(m), Entry::Notice(p)) = (&r.author, &r.entry) {
+                named.entry(m.as_str()).or_insert(p);
+            }
+        }
+        let parts: Parts<'_> = data
+            .parts
+            .iter()
+            .filter_map(|((sender, seat), v)| {
+                let wanted = named.get(sender.as_str()).and_then(|p| {
+                    let i = ctx.seats.iter().position(|s| &s.meter == seat)?;
+                    p.part_hashes.get(i)
+                });
+                let p = match wanted {
+                    Some(h) => v.iter().find(|p| part_hash(ctx, sender, seat, p) == *h)?,
+                    None => v.first()?,
+                };
+                Some(((sender.clone(), seat.clone()), p))
+            })
+            .collect();
+        let view = replay(ctx, &self.settings.directory, &data.log, &parts);
+        let mut out = Vec::new();
+        self.act_meters(producer, data, &mut round.marks, &view, &mut out, report)
+            .await?;
+        self.act_seats(data, &mut round.marks, &view, &parts, &mut out, report, rng)?;
+        self.act_aggregator(data, &mut round.marks, &view, &parts, &mut out, report);
+        for record in &out {
+            post_record(producer, &self.settings.topics.rounds, ctx, record).await?;
+        }
+        if !out.is_empty() {
+            round.marks.dirty = true;
+        }
+        round.marks.outcome = view.outcome.clone();
+        Ok(())
+    }
+
+    /// Meters: reveal when the first valid CommitClosed lists them (parts first, then the
+    /// notice), withdraw when the bundle was lost, carry when the log proves the value was never
+    /// revealed, drop when the round is void or abandoned.
+    async fn act_meters(
+        &self,
+        producer: &KeyedProducer,
+        data: &RoundData,
+        marks: &mut Marks,
+        view: &RoundView,
+        out: &mut Vec<Record>,
+        report: &mut NodeReport,
+    ) -> Result<(), ServiceError> {
+        let ctx = &data.ctx;
+        let start = ctx.start;
+        let decided = view.outcome != Outcome::Open;
+        for (meter, key) in &self.party.meters {
+            let mut state = self.load(meter)?;
+            match state.ledger.step(start) {
+                Some(Step::Committed) => {
+                    let answered = format!("answer {meter}");
+                    if view.should_reveal(ctx, meter) {
+                        if marks.posted.contains_key(&answered) {
+                            continue;
+                        }
+                        marks.posted.insert(answered, 0);
+                        let entry = match data.bundles.get(meter) {
+                            Some(bundle) => {
+                                for (seat, part) in ctx.seats.iter().zip(&bundle.parts) {
+                                    post_part(
+                                        producer,
+                                        &self.settings.topics.bundles,
+                                        ctx,
+                                        meter,
+                                        &seat.meter,
+                                        part,
+                                    )
+                                    .await?;
+                                }
+                                state.ledger.reveal(start).map_err(ledger_err)?;
+                                self.store(meter, &state)?;
+                                report.revealed += 1;
+                                Entry::Notice(Box::new(bundle.public.clone()))
+                            }
+                            None => {
+                                // Committed before a restart: the bundle is gone, so withdraw.
+                                report.withdrawn += 1;
+                                Entry::Withdraw
+                            }
+                        };
+                        out.push(sign(ctx, key, Author::Meter(meter.clone()), entry));
+                    } else if view.may_carry(meter) {
+                        state.ledger.carry(start, meter, view).map_err(ledger_err)?;
+                        let values = state.dealt.remove(&start).unwrap_or_default();
+                        add_into(&mut state.carry, &values);
+                        self.store(meter, &state)?;
+                        report.carried += 1;
+                    } else if decided {
+                        // Listed but never revealed in time: its parts may be out, never carry.
+                        state.ledger.drop_values(start);
+                        state.dealt.remove(&start);
+                        self.store(meter, &state)?;
+                        report.dropped += 1;
+                    }
+                }
+                Some(Step::Revealed) if decided => {
+                    if matches!(view.outcome, Outcome::Void | Outcome::Abandoned) {
+                        state.ledger.drop_values(start);
+                        report.dropped += 1;
+                    }
+                    if state.dealt.remove(&start).is_some() || view.outcome != Outcome::Lapsed {
+                        self.store(meter, &state)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Seats: check the column once every revealed part is here (complaints only when the
+    /// check fails), then answer the final set with a partial (recorded durably first).
+    #[allow(clippy::too_many_arguments)]
+    fn act_seats(
+        &self,
+        data: &RoundData,
+        marks: &mut Marks,
+        view: &RoundView,
+        parts: &Parts<'_>,
+        out: &mut Vec<Record>,
+        report: &mut NodeReport,
+        rng: &mut ChaCha20Rng,
+    ) -> Result<(), ServiceError> {
+        let ctx = &data.ctx;
+        for (seat, secret) in &self.party.seats {
+            let (Some(i), Some(key)) = (
+                ctx.seats.iter().position(|s| &s.meter == seat),
+                self.party.meters.get(seat),
+            ) else {
+                continue;
+            };
+            let author = || Author::Meter(seat.clone());
+            if view.revealed.is_some() && !marks.checks.contains_key(seat) {
+                let column = markers::column(ctx, view, parts, i);
+                if markers::column_complete(view, &column) {
+                    let entries: Vec<ColumnEntry<'_>> = column.values().copied().collect();
+                    let passed = match check_column(ctx, i, secret, &entries, rng) {
+                        SeatCheck::Passed => true,
+                        SeatCheck::Failed(found) => {
+                            report.complaints += found.len();
+                            out.extend(
+                                found
+                                    .into_iter()
+                                    .map(|c| sign(ctx, key, author(), Entry::Complaint(c))),
+                            );
+                            false
+                        }
+                    };
+                    marks.checks.insert(seat.clone(), passed);
+                }
+            }
+            let answered = format!("partial {seat}");
+            if let (Some(&passed), Some((_, _, hash))) = (marks.checks.get(seat), &view.final_set)
+                && !marks.posted.contains_key(&answered)
+            {
+                let column = markers::column(ctx, view, parts, i);
+                match seat_answer(ctx, view, i, secret, passed, &column, rng) {
+                    SeatAnswer::Partial(sums) => {
+                        if !self.record_partial(seat, ctx.start, hash)? {
+                            continue;
+                        }
+                        report.partials += 1;
+                        out.push(sign(
+                            ctx,
+                            key,
+                            author(),
+                            Entry::Partial {
+                                final_set: *hash,
+                                sums,
+                            },
+                        ));
+                    }
+                    SeatAnswer::Complaints(found) => {
+                        report.complaints += found.len();
+                        out.extend(
+                            found
+                                .into_iter()
+                                .map(|c| sign(ctx, key, author(), Entry::Complaint(c))),
+                        );
+                    }
+                    SeatAnswer::Nothing(_) => {}
+                }
+                marks.posted.insert(answered, 0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records durably that `seat` publishes its partial of round `start` over `final_set`;
+    /// `false` when it already published one over another set (it never publishes two).
+    fn record_partial(
+        &self,
+        seat: &str,
+        start: i64,
+        final_set: &zeal_protocol::v2::encoding::Hash,
+    ) -> Result<bool, ServiceError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.settings.state_dir.join(format!("{seat}.partials"));
+        let err = |source| ServiceError::State {
+            path: path.clone(),
+            source,
+        };
+        let line = format!("{start} {}", hex(&final_set.0));
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                for l in text.lines() {
+                    if l.split_whitespace().next() == Some(&start.to_string()) {
+                        return Ok(l == line);
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
+        std::fs::create_dir_all(&self.settings.state_dir).map_err(err)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(err)?;
+        writeln!(f, "{line}").map_err(err)?;
+        f.sync_all().map_err(err)?;
+        Ok(true)
+    }
+
+    /// The aggregator: each marker once the phase's answers are in or its deadline passed;
+    /// range-proof complaints and products after RevealClosed; the total with d + 1 valid
+    /// partials, ABANDONED at the partial deadline. A marker of its own that reads back invalid
+    /// (a record landed between its view and its marker) is posted again from the new view.
+    fn act_aggregator(
+        &self,
+        data: &RoundData,
+        marks: &mut Marks,
+        view: &RoundView,
+        parts: &Parts<'_>,
+        out: &mut Vec<Record>,
+        report: &mut NodeReport,
+    ) {
+        let Some(key) = &self.party.aggregator else {
+            return;
+        };
+        let ctx = &data.ctx;
+        let phase = if view.outcome != Outcome::Open {
+            4
+        } else if view.commit_closed.is_none() {
+            0
+        } else if view.revealed.is_none() {
+            1
+        } else if view.final_set.is_none() {
+            2
+        } else {
+            3
+        };
+        if phase != marks.phase {
+            marks.phase = phase;
+            marks.phase_since = Instant::now();
+        }
+        let due = marks.phase_since.elapsed() >= self.settings.phase;
+        let post = |marks: &mut Marks,
+                    out: &mut Vec<Record>,
+                    report: &mut NodeReport,
+                    name: &str,
+                    entry: Entry| {
+            // Posted before and not yet read back: wait. Read back and still not valid: again.
+            let mine = own_markers(&data.log, name);
+            if marks.posted.get(name).is_some_and(|&n| mine <= n) {
+                return;
+            }
+            marks.posted.insert(name.to_string(), mine);
+            report.markers += 1;
+            out.push(sign(ctx, key, Author::Aggregator, entry));
+        };
+        match phase {
+            0 => {
+                let eligible = ctx
+                    .roster
+                    .iter()
+                    .filter(|m| !ctx.suspended.contains(*m))
+                    .count();
+                if view.commits.len() >= eligible || due {
+                    post(
+                        marks,
+                        out,
+                        report,
+                        "CommitClosed",
+                        markers::commit_closed(view),
+                    );
+                }
+            }
+            1 if markers::all_answered(view) || due => {
+                post(
+                    marks,
+                    out,
+                    report,
+                    "RevealClosed",
+                    markers::reveal_closed(view),
+                );
+            }
+            2 => {
+                if !marks.posted.contains_key("ranges") {
+                    marks.posted.insert("ranges".into(), 0);
+                    for e in markers::range_complaints(ctx, view) {
+                        report.complaints += 1;
+                        out.push(sign(ctx, key, Author::Aggregator, e));
+                    }
+                }
+                for i in 0..ctx.seats.len() {
+                    let name = format!("products {i}");
+                    if !marks.posted.contains_key(&name)
+                        && let Some(e) = markers::products(ctx, view, parts, i)
+                    {
+                        marks.posted.insert(name, 0);
+                        out.push(sign(ctx, key, Author::Aggregator, e));
+                    }
+                }
+                if due && let Some(e) = markers::final_set(view) {
+                    post(marks, out, report, "FinalSet", e);
+                }
+            }
+            3 => {
+                if let Some(e) = markers::region_total(ctx, view) {
+                    post(marks, out, report, "RegionTotal", e);
+                } else if due {
+                    post(marks, out, report, "ABANDONED", Entry::Abandoned);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// How many markers of kind `name` the aggregator has in the log.
+fn own_markers(log: &[Record], name: &str) -> usize {
+    log.iter()
+        .filter(|r| {
+            r.author == Author::Aggregator
+                && matches!(
+                    (&r.entry, name),
+                    (Entry::CommitClosed(_), "CommitClosed")
+                        | (Entry::RevealClosed(_), "RevealClosed")
+                        | (Entry::FinalSet(_), "FinalSet")
+                        | (Entry::RegionTotal { .. }, "RegionTotal" | "ABANDONED")
+                        | (Entry::Abandoned, "RegionTotal" | "ABANDONED")
+                )
+        })
+        .count()
+}
+
+fn add_into(acc: &mut Vec<u64>, values: &[u64]) {
+    if acc.len() < values.len() {
+        acc.resize(values.len(), 0);
+    }
+    for (a, v) in acc.iter_mut().zip(values) {
+        *a += v;
+    }
+}
+
+fn ledger_err(e: zeal_protocol::v2::round::ledger::LedgerRefusal) -> ServiceError {
+    ServiceError::Settings(format!("ledger: {e}"))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

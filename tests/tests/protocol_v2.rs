@@ -1,0 +1,595 @@
+//! Protocol v2 through the real broker: the aggregator, honest gateways (meters and committee
+//! seats) and a rogue gateway as separate Kafka clients over one region's round log and bundles
+//! topic. Every total is checked against the plaintext sum, and re-verified by an independent
+//! replay of the round log read back from the broker (what the audit does).
+//!
+//! Attacks from the protocol issue, each through the broker:
+//! 1. cancellation: the rogue commits to a copy of an honest meter's commitment, or posts a
+//!    commitment derived from revealed bundles after CommitClosed — refused;
+//! 2. copying: the rogue re-posts an honest meter's bundle of an earlier round (re-signed as its
+//!    own) — its proofs are bound to round and sender, so it is not revealed and nobody decrypts
+//!    it; forged records (another meter's id, the aggregator's) are dead-lettered with a reason;
+//! 3. differencing: a second, conflicting CommitClosed is not adopted by any gateway; a gateway
+//!    that crashes between commit and reveal and restarts never deals the interval twice: it
+//!    withdraws, carries the value into the next round, and the window total stays exact.
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use std::time::Duration;
+use zeal_connectors::kafka::{KeyedProducer, Replay, TopicNames, ensure_topics};
+use zeal_protocol::v2::local::LocalRegion;
+use zeal_protocol::v2::params::{Params, Ratio};
+use zeal_protocol::v2::round::RoundContext;
+use zeal_protocol::v2::round::bundle::make_bundle;
+use zeal_protocol::v2::round::log::{Author, Entry, Outcome, Parts, Record, replay, sign};
+use zeal_protocol::v2::wire;
+use zeal_schemas::v2 as w;
+use zeal_schemas::{DeadLetter, RejectReason, decode, encode};
+use zeal_services::metrics::{Metrics, Role};
+use zeal_services::v2::{NodeReport, Party, RegionNode, RegionSettings};
+use zeal_tests::{kafka, unique};
+
+/// 2020-07-01 10:00 UTC: an hourly round start.
+const START: i64 = 1_593_597_600;
+const HOUR: i64 = 3600;
+
+fn params() -> Params {
+    Params {
+        committee_size: 5,
+        threshold: 1,
+        intervals_per_round: 1,
+        interval_seconds: 3600,
+        min_roster: 3,
+        participation: Ratio { num: 1, den: 2 },
+        ..Params::default()
+    }
+}
+
+/// Six meters, five seats (d = 1): keys generated once per test binary.
+fn region() -> &'static LocalRegion {
+    static R: OnceLock<LocalRegion> = OnceLock::new();
+    R.get_or_init(|| {
+        LocalRegion::generate(
+            params(),
+            "NL-V2-01",
+            6,
+            START,
+            b"e2e beacon",
+            &mut ChaCha20Rng::seed_from_u64(7),
+            |_| {},
+        )
+    })
+}
+
+/// The roster meter that holds no seat (the one the rogue and crash tests play).
+fn non_seat(r: &LocalRegion) -> String {
+    r.ctx
+        .roster
+        .iter()
+        .find(|m| r.ctx.seat(m).is_none())
+        .expect("six meters, five seats")
+        .clone()
+}
+
+fn reading(i: usize, round: i64) -> Vec<u64> {
+    vec![
+        100 + 37 * i as u64 + 5 * round as u64,
+        (i as u64 * 11 + round as u64) % 50,
+    ]
+}
+
+fn sum(values: &[Vec<u64>]) -> Vec<u64> {
+    let mut out = vec![0; 2];
+    for v in values {
+        for (o, x) in out.iter_mut().zip(v) {
+            *o += x;
+        }
+    }
+    out
+}
+
+struct Deployment {
+    kafka: zeal_connectors::kafka::KafkaConfig,
+    topics: TopicNames,
+    state: std::path::PathBuf,
+    stop: tokio::sync::watch::Receiver<bool>,
+    _stop_tx: tokio::sync::watch::Sender<bool>,
+}
+
+impl Deployment {
+    async fn new() -> Deployment {
+        let kafka = kafka();
+        let topics = TopicNames::with_prefix(&format!("{}.", unique("v2")));
+        ensure_topics(&kafka, &topics.specs(3, 1)).await.unwrap();
+        let (tx, stop) = tokio::sync::watch::channel(false);
+        Deployment {
+            kafka,
+            topics,
+            state: std::env::temp_dir().join(unique("zeal-v2")),
+            stop,
+            _stop_tx: tx,
+        }
+    }
+
+    fn settings(&self, name: &str, phase_secs: u64) -> RegionSettings {
+        let r = region();
+        RegionSettings {
+            kafka: self.kafka.clone(),
+            topics: self.topics.clone(),
+            day: r.ctx.clone(),
+            directory: r.directory.clone(),
+            state_dir: self.state.join(name),
+            phase: Duration::from_secs(phase_secs),
+            name: name.into(),
+            metrics: Metrics::new(Role::Gateway),
+            crash_after_commit: false,
+        }
+    }
+
+    /// A gateway node for `meters` (with the seats among them).
+    fn gateway(&self, name: &str, meters: &[String], phase_secs: u64) -> RegionNode {
+        let r = region();
+        let mut party = Party::default();
+        for m in meters {
+            party.meters.insert(m.clone(), r.identities[m].clone());
+            if let Some(i) = r.ctx.seats.iter().position(|s| &s.meter == m) {
+                party.seats.insert(m.clone(), r.seat_secrets[i].clone());
+            }
+        }
+        RegionNode::new(self.settings(name, phase_secs), party)
+    }
+
+    fn aggregator(&self, phase_secs: u64) -> RegionNode {
+        let party = Party {
+            aggregator: Some(region().aggregator.clone()),
+            ..Party::default()
+        };
+        let mut s = self.settings("aggregator", phase_secs);
+        s.metrics = Metrics::new(Role::Aggregator);
+        RegionNode::new(s, party)
+    }
+
+    fn run(&self, node: RegionNode) -> tokio::task::JoinHandle<NodeReport> {
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(240), node.run(stop))
+                .await
+                .expect("node finished within 4 minutes")
+                .expect("node ran")
+        })
+    }
+
+    /// Every message of a topic, in partition order.
+    async fn read(&self, topic: &str) -> Vec<zeal_connectors::kafka::Record> {
+        Replay::start(&self.kafka, &unique("v2-read"), &[topic], 0, i64::MAX)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+    }
+
+    /// The audit's view: the round log and parts read back from the broker, every record through
+    /// the wire reader, replayed without any party's secrets.
+    async fn audit(&self, start: i64) -> (Outcome, Vec<Record>) {
+        let r = region();
+        let mut ctx: RoundContext = r.ctx.clone();
+        ctx.start = start;
+        let mut log = Vec::new();
+        for m in self.read(&self.topics.rounds).await {
+            let rec: w::RoundRecord = decode(&m.payload).unwrap();
+            if rec.round_start != start * 1000 {
+                continue;
+            }
+            if let Ok(x) = wire::decode_record(&ctx, &r.directory, &rec) {
+                log.push(x);
+            }
+        }
+        let mut parts_owned = BTreeMap::new();
+        for m in self.read(&self.topics.bundles).await {
+            let p: w::SeatPart = decode(&m.payload).unwrap();
+            if p.round_start == start * 1000
+                && let Ok(part) = wire::part_from_wire(&ctx, &p)
+            {
+                parts_owned
+                    .entry((p.sender.clone(), p.seat.clone()))
+                    .or_insert(part);
+            }
+        }
+        let parts: Parts<'_> = parts_owned.iter().map(|(k, v)| (k.clone(), v)).collect();
+        let view = replay(&ctx, &r.directory, &log, &parts);
+        (view.outcome, log)
+    }
+
+    async fn dead_letters(&self) -> Vec<DeadLetter> {
+        self.read(&self.topics.dlq)
+            .await
+            .iter()
+            .map(|m| decode(&m.payload).unwrap())
+            .collect()
+    }
+}
+
+/// Posts a signed record as the rogue's own Kafka client.
+async fn post(p: &KeyedProducer, topics: &TopicNames, ctx: &RoundContext, record: &Record) {
+    let bytes = encode(&wire::record_to_wire(ctx, record)).unwrap();
+    p.send(&topics.rounds, ctx.region.as_bytes(), &bytes, None)
+        .await
+        .unwrap();
+}
+
+fn ctx_at(start: i64) -> RoundContext {
+    let mut ctx = region().ctx.clone();
+    ctx.start = start;
+    ctx
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
+    let r = region();
+    let d = Deployment::new().await;
+    let roster = r.ctx.roster.clone();
+    let (a, b) = roster.split_at(3);
+    let mut g1 = d.gateway("gw-1", a, 3);
+    let mut g2 = d.gateway("gw-2", b, 3);
+    let mut agg = d.aggregator(3);
+    for round in 0..2 {
+        let start = START + round * HOUR;
+        agg.expect(start);
+        for (i, m) in roster.iter().enumerate() {
+            let g = if i < 3 { &mut g1 } else { &mut g2 };
+            g.submit(start, m, reading(i, round));
+        }
+    }
+    let (ha, h1, h2) = (d.run(agg), d.run(g1), d.run(g2));
+    let (ra, r1, r2) = (ha.await.unwrap(), h1.await.unwrap(), h2.await.unwrap());
+    for round in 0..2 {
+        let start = START + round * HOUR;
+        let expected = sum(&(0..6).map(|i| reading(i, round)).collect::<Vec<_>>());
+        assert_eq!(
+            ra.outcomes[&start],
+            Outcome::Total(expected.clone()),
+            "round {round}"
+        );
+        let (audited, log) = d.audit(start).await;
+        assert_eq!(
+            audited,
+            Outcome::Total(expected),
+            "the audit re-derives round {round}"
+        );
+        // Every seat checked its own fold against the aggregator's products: both are on the log.
+        let products = log
+            .iter()
+            .filter(|x| matches!(x.entry, Entry::Products { .. }))
+            .count();
+        assert_eq!(products, r.ctx.seats.len());
+    }
+    assert_eq!(r1.committed + r2.committed, 12);
+    assert_eq!(r1.revealed + r2.revealed, 12);
+    assert_eq!(r1.complaints + r2.complaints + ra.complaints, 0);
+    assert!(r1.partials + r2.partials >= 4, "d + 1 partials per round");
+    assert_eq!(ra.dead_letters, 0);
+    // Readings are private: the meters' state files are not world-readable.
+    use std::os::unix::fs::PermissionsExt;
+    let state = std::fs::read_dir(d.state.join("gw-1")).unwrap();
+    for f in state {
+        let mode = f.unwrap().metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
+    let r = region();
+    let d = Deployment::new().await;
+    let rogue = non_seat(r);
+    let honest: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != rogue)
+        .cloned()
+        .collect();
+    let target = honest[0].clone();
+    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+
+    // Round 1: the rogue waits for the target's commitment and posts a copy as its own.
+    let start1 = START;
+    let mut g = d.gateway("gw-honest", &honest, 4);
+    let mut agg = d.aggregator(4);
+    for m in &honest {
+        g.submit(start1, m, reading(index(m), 0));
+    }
+    agg.expect(start1);
+    let (hg, ha) = (d.run(g), d.run(agg));
+    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    let ctx1 = ctx_at(start1);
+    let rogue_key = &r.identities[&rogue];
+    let target_commit = loop {
+        let log = d.audit(start1).await.1;
+        if let Some(h) = log.iter().find_map(|x| match (&x.author, &x.entry) {
+            (Author::Meter(m), Entry::Commit(h)) if *m == target => Some(*h),
+            _ => None,
+        }) {
+            break h;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let copy = sign(
+        &ctx1,
+        rogue_key,
+        Author::Meter(rogue.clone()),
+        Entry::Commit(target_commit),
+    );
+    post(&producer, &d.topics, &ctx1, &copy).await;
+    // Then, once the target revealed, the rogue reveals the target's public part as its own.
+    let target_notice = loop {
+        let log = d.audit(start1).await.1;
+        if let Some(n) = log.iter().find_map(|x| match (&x.author, &x.entry) {
+            (Author::Meter(m), Entry::Notice(n)) if *m == target => Some(n.clone()),
+            _ => None,
+        }) {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let stolen = sign(
+        &ctx1,
+        rogue_key,
+        Author::Meter(rogue.clone()),
+        Entry::Notice(target_notice.clone()),
+    );
+    post(&producer, &d.topics, &ctx1, &stolen).await;
+    // Forgeries: a commitment in the target's name and a FinalSet in the aggregator's, both
+    // signed with the rogue's key.
+    let mut forged = sign(
+        &ctx1,
+        rogue_key,
+        Author::Meter(target.clone()),
+        Entry::Withdraw,
+    );
+    post(&producer, &d.topics, &ctx1, &forged).await;
+    forged = sign(
+        &ctx1,
+        rogue_key,
+        Author::Aggregator,
+        Entry::FinalSet(vec![target.clone()]),
+    );
+    post(&producer, &d.topics, &ctx1, &forged).await;
+    let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
+
+    let honest_sum1 = sum(&honest
+        .iter()
+        .map(|m| reading(index(m), 0))
+        .collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&start1], Outcome::Total(honest_sum1.clone()));
+    let (audited, log) = d.audit(start1).await;
+    assert_eq!(
+        audited,
+        Outcome::Total(honest_sum1),
+        "the copied bundle counts for no one"
+    );
+    // No seat ever complained, so no decryption of anyone's ciphertext was published.
+    assert!(!log.iter().any(|x| matches!(x.entry, Entry::Complaint(_))));
+    assert_eq!(rg.complaints, 0);
+
+    // Round 2: the rogue commits on time to a bundle that is the target's round-1 bundle (its
+    // notice re-signed), hoping to have the seats decrypt round 1's shares again.
+    let start2 = START + HOUR;
+    let ctx2 = ctx_at(start2);
+    let mut g = d.gateway("gw-honest", &honest, 4);
+    let mut agg = d.aggregator(4);
+    for m in &honest {
+        g.submit(start2, m, reading(index(m), 1));
+    }
+    agg.expect(start2);
+    let replayed_commit = target_notice.commitment(&ctx2);
+    let early = sign(
+        &ctx2,
+        rogue_key,
+        Author::Meter(rogue.clone()),
+        Entry::Commit(replayed_commit),
+    );
+    post(&producer, &d.topics, &ctx2, &early).await;
+    let (hg, ha) = (d.run(g), d.run(agg));
+    loop {
+        let log = d.audit(start2).await.1;
+        if log
+            .iter()
+            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replayed = sign(
+        &ctx2,
+        rogue_key,
+        Author::Meter(rogue.clone()),
+        Entry::Notice(target_notice),
+    );
+    post(&producer, &d.topics, &ctx2, &replayed).await;
+    // And a late commitment dealt after seeing the honest notices (the cancellation attack's
+    // first move): CommitClosed already fixed the set.
+    let late = make_bundle(&ctx2, &rogue, &[0, 0], &mut ChaCha20Rng::seed_from_u64(1)).unwrap();
+    let late = sign(
+        &ctx2,
+        rogue_key,
+        Author::Meter(rogue.clone()),
+        Entry::Commit(late.public.commitment(&ctx2)),
+    );
+    post(&producer, &d.topics, &ctx2, &late).await;
+    let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
+    let honest_sum2 = sum(&honest
+        .iter()
+        .map(|m| reading(index(m), 1))
+        .collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&start2], Outcome::Total(honest_sum2.clone()));
+    let (audited, log) = d.audit(start2).await;
+    assert_eq!(audited, Outcome::Total(honest_sum2));
+    let final_set = log
+        .iter()
+        .find_map(|x| match &x.entry {
+            Entry::FinalSet(m) if x.author == Author::Aggregator => Some(m.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(
+        !final_set.contains(&rogue),
+        "a replayed bundle is never revealed"
+    );
+    assert_eq!(final_set.len(), honest.len(), "no honest meter excluded");
+    assert_eq!(rg.complaints, 0);
+
+    // The forgeries are dead letters with their reasons.
+    let letters = d.dead_letters().await;
+    let bad_sig = letters
+        .iter()
+        .filter(|l| l.reason == RejectReason::BadSignature)
+        .count();
+    assert!(bad_sig >= 2, "forged records dead-lettered: {letters:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gateway_restarted_mid_round_never_deals_twice_and_carries_exactly() {
+    let r = region();
+    let d = Deployment::new().await;
+    let crashed = non_seat(r);
+    let others: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != crashed)
+        .cloned()
+        .collect();
+    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+    let (s1, s2) = (START, START + HOUR);
+
+    // The crashing gateway commits round 1 and dies before revealing.
+    let mut settings_crash = d.settings("gw-x", 6);
+    settings_crash.crash_after_commit = true;
+    let mut party = Party::default();
+    party
+        .meters
+        .insert(crashed.clone(), r.identities[&crashed].clone());
+    let mut x = RegionNode::new(settings_crash, party);
+    x.submit(s1, &crashed, reading(index(&crashed), 0));
+    let rx = d.run(x).await.unwrap();
+    assert_eq!(rx.committed, 1);
+    assert_eq!(rx.revealed, 0);
+
+    let mut g = d.gateway("gw-rest", &others, 6);
+    let mut agg = d.aggregator(6);
+    for m in &others {
+        g.submit(s1, m, reading(index(m), 0));
+    }
+    agg.expect(s1);
+    let (hg, ha) = (d.run(g), d.run(agg));
+    // Restarted: the operator re-submits the same interval (refused by the ledger, never dealt
+    // twice); the lost bundle makes it withdraw, and the log proves the value unrevealed.
+    let mut x = d.gateway("gw-x", std::slice::from_ref(&crashed), 6);
+    x.submit(s1, &crashed, reading(index(&crashed), 0));
+    let rx = d.run(x).await.unwrap();
+    assert_eq!(rx.committed, 0, "the interval is never dealt twice");
+    assert_eq!(rx.withdrawn, 1);
+    assert_eq!(rx.carried, 1);
+    let (_, ra) = (hg.await.unwrap(), ha.await.unwrap());
+    let sum1 = sum(&others
+        .iter()
+        .map(|m| reading(index(m), 0))
+        .collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&s1], Outcome::Total(sum1.clone()));
+
+    // Round 2: the carried value rides along; across the two rounds the window total is exact.
+    let mut g = d.gateway("gw-rest", &others, 6);
+    let mut agg = d.aggregator(6);
+    let mut x = d.gateway("gw-x", std::slice::from_ref(&crashed), 6);
+    for m in &others {
+        g.submit(s2, m, reading(index(m), 1));
+    }
+    x.submit(s2, &crashed, reading(index(&crashed), 1));
+    agg.expect(s2);
+    let (hg, ha, hx) = (d.run(g), d.run(agg), d.run(x));
+    let (_, ra, rx) = (hg.await.unwrap(), ha.await.unwrap(), hx.await.unwrap());
+    assert_eq!(rx.committed, 1);
+    let Outcome::Total(sum2) = ra.outcomes[&s2].clone() else {
+        panic!("round 2 totals: {:?}", ra.outcomes[&s2]);
+    };
+    let all: Vec<Vec<u64>> = (0..6)
+        .flat_map(|i| [reading(i, 0), reading(i, 1)])
+        .collect();
+    assert_eq!(
+        sum(&[sum1, sum2]),
+        sum(&all),
+        "every value counted exactly once"
+    );
+    let (audited, _) = d.audit(s2).await;
+    assert!(matches!(audited, Outcome::Total(_)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_second_conflicting_commit_closed_is_not_adopted() {
+    let r = region();
+    let d = Deployment::new().await;
+    let roster = r.ctx.roster.clone();
+    let start = START;
+    let ctx = ctx_at(start);
+    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    // A re-opened commit phase: after the honest CommitClosed, the aggregator's key signs a
+    // second one that drops a meter (the differencing attack's set for a second total).
+    let mut g = d.gateway("gw", &roster, 4);
+    let mut agg = d.aggregator(4);
+    for (i, m) in roster.iter().enumerate() {
+        g.submit(start, m, reading(i, 0));
+    }
+    agg.expect(start);
+    let (hg, ha) = (d.run(g), d.run(agg));
+    let first = loop {
+        let log = d.audit(start).await.1;
+        if let Some(l) = log.iter().find_map(|x| match &x.entry {
+            Entry::CommitClosed(l) => Some(l.clone()),
+            _ => None,
+        }) {
+            break l;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut fewer = first.clone();
+    fewer.pop();
+    let second = sign(
+        &ctx,
+        &r.aggregator,
+        Author::Aggregator,
+        Entry::CommitClosed(fewer),
+    );
+    post(&producer, &d.topics, &ctx, &second).await;
+    let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
+    let expected = sum(&(0..6).map(|i| reading(i, 0)).collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&start], Outcome::Total(expected.clone()));
+    assert_eq!(rg.revealed, 6, "every listed meter revealed once");
+    let (audited, log) = d.audit(start).await;
+    assert_eq!(audited, Outcome::Total(expected));
+    let closes = log
+        .iter()
+        .filter(|x| matches!(x.entry, Entry::CommitClosed(_)))
+        .count();
+    assert_eq!(
+        closes, 2,
+        "the second marker is on the log for the audit to name"
+    );
+    let view = {
+        let parts = Parts::new();
+        replay(&ctx, &r.directory, &log, &parts)
+    };
+    assert!(
+        view.evidence.iter().any(|e| matches!(
+            e,
+            zeal_protocol::v2::round::log::Evidence::SecondMarker(_, _)
+                | zeal_protocol::v2::round::log::Evidence::InvalidMarker(_, _)
+        )),
+        "the audit names the second CommitClosed: {:?}",
+        view.evidence
+    );
+}
