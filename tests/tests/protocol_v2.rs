@@ -23,7 +23,9 @@ use zeal_protocol::v2::local::LocalRegion;
 use zeal_protocol::v2::params::{Params, Ratio};
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::bundle::make_bundle;
-use zeal_protocol::v2::round::log::{Author, Entry, Outcome, Parts, Record, replay, sign};
+use zeal_protocol::v2::round::log::{
+    Answer, Author, Entry, Outcome, Parts, Record, RoundView, replay, sign,
+};
 use zeal_protocol::v2::wire;
 use zeal_schemas::v2 as w;
 use zeal_schemas::{DeadLetter, RejectReason, decode, encode};
@@ -173,7 +175,7 @@ impl Deployment {
 
     /// The audit's view: the round log and parts read back from the broker, every record through
     /// the wire reader, replayed without any party's secrets.
-    async fn audit(&self, start: i64) -> (Outcome, Vec<Record>) {
+    async fn audit(&self, start: i64) -> (RoundView, Vec<Record>) {
         let r = region();
         let mut ctx: RoundContext = r.ctx.clone();
         ctx.start = start;
@@ -200,7 +202,7 @@ impl Deployment {
         }
         let parts: Parts<'_> = parts_owned.iter().map(|(k, v)| (k.clone(), v)).collect();
         let view = replay(&ctx, &r.directory, &log, &parts);
-        (view.outcome, log)
+        (view, log)
     }
 
     async fn dead_letters(&self) -> Vec<DeadLetter> {
@@ -255,10 +257,11 @@ async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
         );
         let (audited, log) = d.audit(start).await;
         assert_eq!(
-            audited,
+            audited.outcome,
             Outcome::Total(expected),
             "the audit re-derives round {round}"
         );
+        assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
         // Every seat checked its own fold against the aggregator's products: both are on the log.
         let products = log
             .iter()
@@ -335,11 +338,15 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    // Relabelled as its own (a notice signed over the target's commitment would not even pass
+    // the wire reader: it recomputes the commitment for the author).
+    let mut relabelled = target_notice.clone();
+    relabelled.sender = rogue.clone();
     let stolen = sign(
         &ctx1,
         rogue_key,
         Author::Meter(rogue.clone()),
-        Entry::Notice(target_notice.clone()),
+        Entry::Notice(relabelled.clone()),
     );
     post(&producer, &d.topics, &ctx1, &stolen).await;
     // Forgeries: a commitment in the target's name and a FinalSet in the aggregator's, both
@@ -367,9 +374,14 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
     assert_eq!(ra.outcomes[&start1], Outcome::Total(honest_sum1.clone()));
     let (audited, log) = d.audit(start1).await;
     assert_eq!(
-        audited,
+        audited.outcome,
         Outcome::Total(honest_sum1),
         "the copied bundle counts for no one"
+    );
+    assert!(
+        matches!(audited.answers.get(&rogue), Some(Answer::Refused(_))),
+        "the stolen notice does not open the rogue's copied commitment: {:?}",
+        audited.answers.get(&rogue)
     );
     // No seat ever complained, so no decryption of anyone's ciphertext was published.
     assert!(!log.iter().any(|x| matches!(x.entry, Entry::Complaint(_))));
@@ -385,7 +397,9 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         g.submit(start2, m, reading(index(m), 1));
     }
     agg.expect(start2);
-    let replayed_commit = target_notice.commitment(&ctx2);
+    // The commitment matches the relabelled notice exactly; only the proofs (bound to round 1 and
+    // the target) can refuse it.
+    let replayed_commit = relabelled.commitment(&ctx2);
     let early = sign(
         &ctx2,
         rogue_key,
@@ -408,7 +422,7 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         &ctx2,
         rogue_key,
         Author::Meter(rogue.clone()),
-        Entry::Notice(target_notice),
+        Entry::Notice(relabelled),
     );
     post(&producer, &d.topics, &ctx2, &replayed).await;
     // And a late commitment dealt after seeing the honest notices (the cancellation attack's
@@ -428,7 +442,12 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         .collect::<Vec<_>>());
     assert_eq!(ra.outcomes[&start2], Outcome::Total(honest_sum2.clone()));
     let (audited, log) = d.audit(start2).await;
-    assert_eq!(audited, Outcome::Total(honest_sum2));
+    assert_eq!(audited.outcome, Outcome::Total(honest_sum2));
+    assert!(
+        matches!(audited.answers.get(&rogue), Some(Answer::Refused(_))),
+        "a replayed bundle's proofs do not verify for the new round and sender: {:?}",
+        audited.answers.get(&rogue)
+    );
     let final_set = log
         .iter()
         .find_map(|x| match &x.entry {
@@ -526,7 +545,12 @@ async fn a_gateway_restarted_mid_round_never_deals_twice_and_carries_exactly() {
         "every value counted exactly once"
     );
     let (audited, _) = d.audit(s2).await;
-    assert!(matches!(audited, Outcome::Total(_)));
+    assert!(matches!(audited.outcome, Outcome::Total(_)));
+    let (audited1, _) = d.audit(s1).await;
+    assert!(
+        matches!(audited1.answers.get(&crashed), Some(Answer::Withdrew(_))),
+        "the restarted gateway withdrew round 1 before RevealClosed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -570,7 +594,7 @@ async fn a_second_conflicting_commit_closed_is_not_adopted() {
     assert_eq!(ra.outcomes[&start], Outcome::Total(expected.clone()));
     assert_eq!(rg.revealed, 6, "every listed meter revealed once");
     let (audited, log) = d.audit(start).await;
-    assert_eq!(audited, Outcome::Total(expected));
+    assert_eq!(audited.outcome, Outcome::Total(expected));
     let closes = log
         .iter()
         .filter(|x| matches!(x.entry, Entry::CommitClosed(_)))
@@ -579,17 +603,13 @@ async fn a_second_conflicting_commit_closed_is_not_adopted() {
         closes, 2,
         "the second marker is on the log for the audit to name"
     );
-    let view = {
-        let parts = Parts::new();
-        replay(&ctx, &r.directory, &log, &parts)
-    };
     assert!(
-        view.evidence.iter().any(|e| matches!(
+        audited.evidence.iter().any(|e| matches!(
             e,
             zeal_protocol::v2::round::log::Evidence::SecondMarker(_, _)
                 | zeal_protocol::v2::round::log::Evidence::InvalidMarker(_, _)
         )),
         "the audit names the second CommitClosed: {:?}",
-        view.evidence
+        audited.evidence
     );
 }
