@@ -18,6 +18,7 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
+use zeal_connectors::clickhouse::{Warehouse, migrate};
 use zeal_connectors::kafka::{KeyedProducer, Replay, TopicNames, ensure_topics};
 use zeal_protocol::v2::local::LocalRegion;
 use zeal_protocol::v2::params::{Params, Ratio};
@@ -30,8 +31,12 @@ use zeal_protocol::v2::wire;
 use zeal_schemas::v2 as w;
 use zeal_schemas::{DeadLetter, RejectReason, decode, encode};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_services::v2::{NodeReport, Party, RegionNode, RegionSettings};
-use zeal_tests::{kafka, unique};
+use zeal_services::sink::{Destination, MIGRATIONS};
+use zeal_services::v2::audit::rows;
+use zeal_services::v2::{
+    AuditReport, Exclusion, NodeReport, Party, RegionNode, RegionSettings, audit_day,
+};
+use zeal_tests::{clickhouse, kafka, unique};
 
 /// 2020-07-01 10:00 UTC: an hourly round start.
 const START: i64 = 1_593_597_600;
@@ -205,6 +210,14 @@ impl Deployment {
         (view, log)
     }
 
+    /// The library audit of the whole day (what `zeal audit` and the sink use).
+    async fn audit_day(&self) -> AuditReport {
+        let r = region();
+        let log = self.read(&self.topics.rounds).await;
+        let parts = self.read(&self.topics.bundles).await;
+        audit_day(&r.ctx, &r.directory, &log, &parts)
+    }
+
     async fn dead_letters(&self) -> Vec<DeadLetter> {
         self.read(&self.topics.dlq)
             .await
@@ -274,6 +287,44 @@ async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
     assert_eq!(r1.complaints + r2.complaints + ra.complaints, 0);
     assert!(r1.partials + r2.partials >= 4, "d + 1 partials per round");
     assert_eq!(ra.dead_letters, 0);
+    // The audit stores only verified totals: into the real ClickHouse, read back exactly.
+    let day = d.audit_day().await;
+    assert_eq!(day.refused, 0);
+    assert!(day.exclusions.is_empty(), "{:?}", day.exclusions);
+    let admin = Warehouse::connect(&clickhouse()).await.unwrap();
+    let db = unique("zt_v2");
+    admin
+        .execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .unwrap();
+    let mut ch = clickhouse();
+    ch.database = db;
+    let warehouse = Warehouse::connect(&ch).await.unwrap();
+    migrate(&warehouse, MIGRATIONS).await.unwrap();
+    let (totals, events, _) = warehouse
+        .write(&rows(&r.ctx, &day, "v2-e2e", 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        (totals, events),
+        (4, 2),
+        "2 rounds x 2 channels, 2 round events"
+    );
+    let text = warehouse
+        .query_text(
+            "SELECT toUInt32(interval_start), channel, total FROM region_totals FINAL \
+             ORDER BY interval_start, channel",
+        )
+        .await
+        .unwrap();
+    let mut expected_rows = Vec::new();
+    for round in 0..2 {
+        let e = sum(&(0..6).map(|i| reading(i, round)).collect::<Vec<_>>());
+        let t = START + round * HOUR;
+        expected_rows.push(format!("{t}\texport_wh\t{}", e[1]));
+        expected_rows.push(format!("{t}\timport_wh\t{}", e[0]));
+    }
+    assert_eq!(text.lines().collect::<Vec<_>>(), expected_rows);
     // Readings are private: the meters' state files are not world-readable.
     use std::os::unix::fs::PermissionsExt;
     let state = std::fs::read_dir(d.state.join("gw-1")).unwrap();
@@ -462,6 +513,21 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
     assert_eq!(final_set.len(), honest.len(), "no honest meter excluded");
     assert_eq!(rg.complaints, 0);
 
+    // The audit counts the rogue's exclusions, never an honest meter's.
+    let day = d.audit_day().await;
+    assert_eq!(
+        day.rounds[&start1].excluded.get(&rogue),
+        Some(&Exclusion::Refused)
+    );
+    assert_eq!(
+        day.rounds[&start2].excluded.get(&rogue),
+        Some(&Exclusion::Refused)
+    );
+    assert_eq!(day.exclusions.keys().collect::<Vec<_>>(), vec![&rogue]);
+    assert!(
+        day.refused >= 2,
+        "the forgeries are refused by the audit's reader too"
+    );
     // The forgeries are dead letters with their reasons.
     let letters = d.dead_letters().await;
     let bad_sig = letters

@@ -9,7 +9,9 @@
 //! act, never what is valid), reads and writes the topics, persists each meter's ledger before
 //! publishing, and dead-letters every record it refuses with the wire reader's reason.
 
+pub mod audit;
 pub mod node;
 pub mod topics;
 
+pub use audit::{AuditReport, Exclusion, RoundAudit, audit_day};
 pub use node::{NodeReport, Party, RegionNode, RegionSettings};

@@ -9,6 +9,7 @@
 //! readings are private) *before* the commitment, notice or carry it records is published, so a
 //! restarted gateway repeats at most a step's output and never deals or reveals a round twice.
 
+use super::audit::choose_parts;
 use super::topics::{Incoming, part_key, post_part, post_record, read_part, read_record};
 use crate::metrics::Metrics;
 use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
@@ -26,7 +27,7 @@ use zeal_connectors::kafka::{
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
 use zeal_protocol::v2::round::RoundContext;
-use zeal_protocol::v2::round::bundle::{Bundle, BundlePublic, SeatPart, make_bundle, part_hash};
+use zeal_protocol::v2::round::bundle::{Bundle, SeatPart, make_bundle};
 use zeal_protocol::v2::round::check::{ColumnEntry, SeatCheck, check_column};
 use zeal_protocol::v2::round::ledger::{Ledger, Step};
 use zeal_protocol::v2::round::log::{
@@ -130,6 +131,10 @@ struct Marks {
     phase_since: Instant,
     dirty: bool,
     outcome: Outcome,
+    /// Senders validly accused and seats disqualified in this round (they carry to the day's
+    /// later rounds).
+    suspended: BTreeSet<String>,
+    disqualified: BTreeSet<String>,
 }
 
 struct RoundState {
@@ -269,13 +274,25 @@ impl RegionNode {
                     break;
                 }
             }
+            // Rounds in order: a suspension or disqualification holds for the rest of the day.
+            let mut suspended = self.settings.day.suspended.clone();
+            let mut disqualified = self.settings.day.disqualified.clone();
             for (start, round) in rounds.iter_mut() {
+                if round.data.ctx.suspended != suspended
+                    || round.data.ctx.disqualified != disqualified
+                {
+                    round.data.ctx.suspended = suspended.clone();
+                    round.data.ctx.disqualified = disqualified.clone();
+                    round.marks.dirty = true;
+                }
                 if round.marks.dirty
                     || (self.party.aggregator.is_some() && round.marks.outcome == Outcome::Open)
                 {
                     self.act(&producer, round, &mut report, &mut rng).await?;
                     report.outcomes.insert(*start, round.marks.outcome.clone());
                 }
+                suspended.extend(round.marks.suspended.iter().cloned());
+                disqualified.extend(round.marks.disqualified.iter().cloned());
             }
             if !self.expect.is_empty()
                 && self.expect.iter().all(|start| {
@@ -332,6 +349,8 @@ impl RegionNode {
                 phase_since: Instant::now(),
                 dirty: true,
                 outcome: Outcome::Open,
+                suspended: BTreeSet::new(),
+                disqualified: BTreeSet::new(),
             },
         })
     }
@@ -493,29 +512,9 @@ impl RegionNode {
         round.marks.dirty = false;
         let data = &round.data;
         let ctx = &data.ctx;
-        // Per (sender, seat), the part whose hash the sender's first notice names (else the
-        // first one read): a sender cannot make a seat judge a part it did not commit to.
-        let mut named: BTreeMap<&str, &BundlePublic> = BTreeMap::new();
-        for r in &data.log {
-            if let (Author::Meter(m), Entry::Notice(p)) = (&r.author, &r.entry) {
-                named.entry(m.as_str()).or_insert(p);
-            }
-        }
-        let parts: Parts<'_> = data
-            .parts
-            .iter()
-            .filter_map(|((sender, seat), v)| {
-                let wanted = named.get(sender.as_str()).and_then(|p| {
-                    let i = ctx.seats.iter().position(|s| &s.meter == seat)?;
-                    p.part_hashes.get(i)
-                });
-                let p = match wanted {
-                    Some(h) => v.iter().find(|p| part_hash(ctx, sender, seat, p) == *h)?,
-                    None => v.first()?,
-                };
-                Some(((sender.clone(), seat.clone()), p))
-            })
-            .collect();
+        // Per (sender, seat), the part the sender's notice names: a sender cannot make a seat
+        // judge a part it did not commit to.
+        let parts = choose_parts(ctx, &data.log, &data.parts);
         let view = replay(ctx, &self.settings.directory, &data.log, &parts);
         let mut out = Vec::new();
         self.act_meters(producer, data, &mut round.marks, &view, &mut out, report)
@@ -529,6 +528,8 @@ impl RegionNode {
             round.marks.dirty = true;
         }
         round.marks.outcome = view.outcome.clone();
+        round.marks.suspended = view.suspended();
+        round.marks.disqualified = view.disqualified.keys().cloned().collect();
         Ok(())
     }
 

@@ -1,0 +1,254 @@
+//! The v2 audit (DESIGN §4, "Guarantees"): a region's day re-verified from its round log and
+//! bundles topic alone, with no party's secrets — the same wire reader and the same replay every
+//! party uses, rounds in order (suspensions and disqualifications carry to the day's later
+//! rounds). It names the evidence (invalid or second markers, invalid complaints and partials),
+//! counts every meter's exclusions (the differencing risk the protocol does not stop: an
+//! aggregator that leaves one meter out of alternate rounds), and gives the rows of the verified
+//! totals: only a total the replay accepts is ever stored.
+
+use super::topics::{Incoming, read_part, read_record};
+use crate::sink::{Batch, EventRow, TotalRow};
+use std::collections::BTreeMap;
+use zeal_connectors::kafka::Record as KafkaRecord;
+use zeal_protocol::v2::round::RoundContext;
+use zeal_protocol::v2::round::bundle::SeatPart;
+use zeal_protocol::v2::round::log::{Answer, Directory, Evidence, Outcome, Parts, Record, replay};
+
+/// Why a roster meter is not in a round's final set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exclusion {
+    /// No commitment before the first valid CommitClosed (offline, or dropped by the broker's
+    /// operator: the log cannot tell).
+    NoCommit,
+    /// Committed, but left out of the first valid CommitClosed.
+    NotListed,
+    /// Withdrew.
+    Withdrew,
+    /// Its notice did not open its commitment or its proofs failed.
+    Refused,
+    /// Listed, but no answer before RevealClosed.
+    NoAnswer,
+    /// Validly accused (a seat's or the aggregator's complaint).
+    Accused,
+    /// Suspended earlier in the day.
+    Suspended,
+}
+
+/// One round as the audit sees it.
+#[derive(Debug, Clone)]
+pub struct RoundAudit {
+    /// Round start (unix seconds).
+    pub start: i64,
+    /// The outcome the log determines.
+    pub outcome: Outcome,
+    /// The first valid final set.
+    pub final_set: Vec<String>,
+    /// Roster meters outside the final set, and why (only for rounds that reached a final set).
+    pub excluded: BTreeMap<String, Exclusion>,
+    /// What the replay found against the aggregator or seats.
+    pub evidence: Vec<Evidence>,
+    /// Seats whose partials were interpolated.
+    pub contributors: Vec<String>,
+}
+
+/// A region's day, audited.
+#[derive(Debug, Clone, Default)]
+pub struct AuditReport {
+    /// Rounds by start.
+    pub rounds: BTreeMap<i64, RoundAudit>,
+    /// Per meter, the rounds with a final set it was left out of.
+    pub exclusions: BTreeMap<String, u32>,
+    /// Messages the wire reader refused (they are on the dead-letter topic too).
+    pub refused: usize,
+}
+
+/// Audits one region's day from the messages of its round log and bundles topic (any order
+/// across topics; each topic's in partition order). Other regions' messages are skipped.
+pub fn audit_day(
+    day: &RoundContext,
+    directory: &Directory,
+    log_messages: &[KafkaRecord],
+    part_messages: &[KafkaRecord],
+) -> AuditReport {
+    let mut report = AuditReport::default();
+    let mut logs: BTreeMap<i64, Vec<Record>> = BTreeMap::new();
+    for m in log_messages {
+        match read_record(day, directory, m) {
+            Incoming::Record(start, r) => logs.entry(start).or_default().push(r),
+            Incoming::Refused(..) => report.refused += 1,
+            _ => {}
+        }
+    }
+    let mut parts: BTreeMap<i64, BTreeMap<(String, String), Vec<SeatPart>>> = BTreeMap::new();
+    for m in part_messages {
+        match read_part(day, m) {
+            Incoming::Part(start, sender, seat, p) => parts
+                .entry(start)
+                .or_default()
+                .entry((sender, seat))
+                .or_default()
+                .push(p),
+            Incoming::Refused(..) => report.refused += 1,
+            _ => {}
+        }
+    }
+    let mut ctx = day.clone();
+    let mut suspended_before = day.suspended.clone();
+    let mut disqualified_before = day.disqualified.clone();
+    for (start, log) in &logs {
+        ctx.start = *start;
+        ctx.suspended = suspended_before.clone();
+        ctx.disqualified = disqualified_before.clone();
+        let empty = BTreeMap::new();
+        let round_parts = parts.get(start).unwrap_or(&empty);
+        let chosen = choose_parts(&ctx, log, round_parts);
+        let view = replay(&ctx, directory, log, &chosen);
+        let mut excluded = BTreeMap::new();
+        let final_set = view
+            .final_set
+            .as_ref()
+            .map(|(_, m, _)| m.clone())
+            .unwrap_or_default();
+        if view.final_set.is_some() {
+            let listed: Vec<&String> = view
+                .commit_closed
+                .as_ref()
+                .map(|(_, l)| l.iter().map(|(m, _)| m).collect())
+                .unwrap_or_default();
+            for m in &ctx.roster {
+                if final_set.contains(m) {
+                    continue;
+                }
+                let why = if ctx.suspended.contains(m) {
+                    Exclusion::Suspended
+                } else if view.accused.contains_key(m) {
+                    Exclusion::Accused
+                } else if !view.commits.iter().any(|(c, _)| c == m) {
+                    Exclusion::NoCommit
+                } else if !listed.contains(&m) {
+                    Exclusion::NotListed
+                } else {
+                    match view.answers.get(m) {
+                        Some(Answer::Withdrew(_)) => Exclusion::Withdrew,
+                        Some(Answer::Refused(_)) => Exclusion::Refused,
+                        _ => Exclusion::NoAnswer,
+                    }
+                };
+                *report.exclusions.entry(m.clone()).or_default() += 1;
+                excluded.insert(m.clone(), why);
+            }
+        }
+        let contributors = log
+            .iter()
+            .rev()
+            .find_map(|r| match &r.entry {
+                zeal_protocol::v2::round::log::Entry::RegionTotal { contributors, .. }
+                    if matches!(view.outcome, Outcome::Total(_)) =>
+                {
+                    Some(contributors.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        suspended_before.extend(view.suspended());
+        disqualified_before.extend(view.disqualified.keys().cloned());
+        report.rounds.insert(
+            *start,
+            RoundAudit {
+                start: *start,
+                outcome: view.outcome.clone(),
+                final_set,
+                excluded,
+                evidence: view.evidence.clone(),
+                contributors,
+            },
+        );
+    }
+    report
+}
+
+/// Per (sender, seat), the part whose hash the sender's first notice names (else the first read).
+pub fn choose_parts<'a>(
+    ctx: &RoundContext,
+    log: &[Record],
+    parts: &'a BTreeMap<(String, String), Vec<SeatPart>>,
+) -> Parts<'a> {
+    use zeal_protocol::v2::round::bundle::{BundlePublic, part_hash};
+    use zeal_protocol::v2::round::log::{Author, Entry};
+    let mut named: BTreeMap<&str, &BundlePublic> = BTreeMap::new();
+    for r in log {
+        if let (Author::Meter(m), Entry::Notice(p)) = (&r.author, &r.entry) {
+            named.entry(m.as_str()).or_insert(p);
+        }
+    }
+    parts
+        .iter()
+        .filter_map(|((sender, seat), v)| {
+            let wanted = named.get(sender.as_str()).and_then(|p| {
+                let i = ctx.seats.iter().position(|s| &s.meter == seat)?;
+                p.part_hashes.get(i)
+            });
+            let p = match wanted {
+                Some(h) => v.iter().find(|p| part_hash(ctx, sender, seat, p) == *h)?,
+                None => v.first()?,
+            };
+            Some(((sender.clone(), seat.clone()), p))
+        })
+        .collect()
+}
+
+/// The rows of an audited day: `region_totals` for every verified total (one per interval and
+/// channel of the round), `round_events` for every decided round (excluded meters as missing,
+/// accused ones as culprits).
+pub fn rows(day: &RoundContext, report: &AuditReport, aggregator_id: &str, now_ms: i64) -> Batch {
+    let p = &day.params;
+    let channels = &p.channels;
+    let secs = |ms: i64| (ms / 1000) as u32;
+    let mut batch = Batch::default();
+    for (start, r) in &report.rounds {
+        let event = match &r.outcome {
+            Outcome::Open => continue,
+            Outcome::Total(values) => {
+                for (i, v) in values.iter().enumerate() {
+                    let interval = i / channels.len();
+                    batch.totals.push(TotalRow {
+                        region: day.region.clone(),
+                        interval_start: (*start + interval as i64 * i64::from(p.interval_seconds))
+                            as u32,
+                        interval_seconds: p.interval_seconds,
+                        channel: channels[i % channels.len()].clone(),
+                        total: *v as i64,
+                        contributors: r.final_set.len() as u32,
+                        attempt: 0,
+                        carried_intervals: Vec::new(),
+                        published_at: secs(now_ms),
+                        aggregator_id: aggregator_id.to_string(),
+                    });
+                }
+                "completed"
+            }
+            Outcome::Lapsed => "lapsed",
+            Outcome::Void => "void",
+            Outcome::Abandoned => "abandoned",
+        };
+        batch.events.push(EventRow {
+            region: day.region.clone(),
+            interval_start: *start as u32,
+            attempt: 0,
+            event: event.into(),
+            meter_id: String::new(),
+            reason: String::new(),
+            roster_size: day.roster.len() as u32,
+            missing: r.excluded.keys().cloned().collect(),
+            culprits: r
+                .excluded
+                .iter()
+                .filter(|(_, why)| **why == Exclusion::Accused)
+                .map(|(m, _)| m.clone())
+                .collect(),
+            decided_at: secs(now_ms),
+            aggregator_id: aggregator_id.to_string(),
+        });
+    }
+    batch
+}
