@@ -2,17 +2,21 @@
 //! state machines and arithmetic, each test ASSERTING THAT THE ATTACK SUCCEEDS. Project rule:
 //! every guarantee names the attack it stops and the test that fails if it breaks, and that
 //! attack is first written as a test and seen to succeed against the old code. These are the v1
-//! halves; each names the test in `tests/v2_attacks.rs` or `tests/v2_enrolment.rs` that shows the
-//! same attack failing against v2. If v1 were ever fixed, or an attack model here were wrong, the
-//! test would fail.
+//! halves; each names the test in `tests/v2_attacks.rs`, `tests/v2_enrolment.rs` or
+//! `tests/v2_exhaustion.rs` that shows the same attack failing against v2. If v1 were ever fixed,
+//! or an attack model here were wrong, the test would fail. Resource exhaustion is measured, not
+//! run to the end: bytes allocated (bignums included) through the counting allocator of
+//! `tests/counting`, at a size that cannot make the test machine swap.
 //!
 //! Honest parties run the unmodified v1 code (`MeterAgent`, `Aggregator`, `Directory`); only the
 //! attackers' messages are built by hand, from the same public building blocks, and they are
 //! validly signed by their senders.
 
 mod common;
+mod counting;
 
 use common::*;
+use counting::{GIB, KIB, MIB, measure};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rug::Integer;
@@ -24,15 +28,17 @@ use zeal_protocol::ProtocolConfig;
 use zeal_protocol::round::RoundKey;
 use zeal_protocol::round::aggregator::{Aggregator, Output};
 use zeal_protocol::round::crypto::{
-    AggregatorKey, Ciphertext, MeterSecrets, SlotLayout, decrypt_to_bytes, sign_message,
-    split_shares,
+    AggregatorKey, Ciphertext, MeterPublicKeys, MeterSecrets, Plaintext, SlotLayout, WINDOW_BITS,
+    decrypt_to_bytes, short_exponent_bits, sign_message, split_shares,
 };
 use zeal_protocol::round::directory::Directory;
 use zeal_protocol::round::gateway::{MeterAgent, Refusal};
-use zeal_protocol::round::verify::{check_bundle, layout_for};
+use zeal_protocol::round::verify::{
+    check_bundle, check_open, layout_for, values_per_meter, verify_partial,
+};
 use zeal_schemas::{
-    EncryptedShare, MeterStatus, Partial, QuarantineReason, RegionTotal, RejectReason, RoundOpen,
-    RoundOutcome, RoundStatus, ShareBundle, encode,
+    EncryptedShare, MeterEnrolment, MeterStatus, Partial, QuarantineReason, RegionTotal,
+    RejectReason, RoundOpen, RoundOutcome, RoundStatus, ShareBundle, encode,
 };
 
 /// v1's default value width b (ProtocolConfig::default()).
@@ -854,4 +860,251 @@ fn any_gateway_moves_or_retires_a_meter() {
     let log = w.run_round(interval(0), &mut Faults::default());
     assert_eq!(log.statuses(), vec![RoundStatus::Abandoned]);
     assert!(log.opens.is_empty() && log.totals.is_empty());
+}
+
+// --- resource exhaustion ----------------------------------------------------------------------
+
+/// An enrolment of `id` whose Paillier modulus is `bytes` long (random, odd, top bit set) with a
+/// random DJN base coprime to it, signed with `signer`'s Ed25519 key. v1 never learns that n has
+/// no factorisation anyone knows: it checks sizes from below, oddness, non-squareness, the base.
+fn oversized_enrolment(
+    signer: &MeterSecrets,
+    id: &str,
+    bytes: usize,
+    g: &mut ChaCha20Rng,
+) -> MeterEnrolment {
+    let mut e = signer.enrolment(id, REGION, T0 + 1);
+    let mut n = vec![0u8; bytes];
+    g.fill(&mut n[..]);
+    n[0] |= 0x80;
+    n[bytes - 1] |= 1;
+    let modulus = big(&n);
+    let hs = loop {
+        let mut h = vec![0u8; 2 * bytes];
+        g.fill(&mut h[..]);
+        h[0] &= 0x3f; // below n² (whose top byte is at least 0x40)
+        let h = big(&h);
+        if h > 1 && Integer::from(h.gcd_ref(&modulus)) == 1 {
+            break h;
+        }
+    };
+    e.key_bits = 8 * bytes as i32;
+    e.paillier_n = n;
+    e.paillier_hs = fixed(&hs, 2 * bytes);
+    sign_message(signer, &mut e);
+    e
+}
+
+/// The fixed-base table a v1 gateway builds for a recipient key on its first encryption to it
+/// (`round/crypto.rs`, `FixedBase`): one row per window of the short exponent, 2^w entries mod n².
+fn table_bytes(keys: &MeterPublicKeys) -> usize {
+    let rows = short_exponent_bits(keys.modulus_bits()).div_ceil(WINDOW_BITS) as usize;
+    rows * (1 << WINDOW_BITS) * keys.ciphertext_len()
+}
+
+/// Resource exhaustion: an oversized key. v1 bounds a Paillier modulus from below only
+/// (`MeterPublicKeys::from_enrolment`), and `Directory::enrol` reads and checks the key — n and
+/// n², a square test, a gcd — before the entry's signature. (1) An entry nobody signed, with a
+/// 1 MiB modulus, makes every reader of the registry hold over 3 MiB of bignums (n and n²; we
+/// measured 19 MiB live and 260 MiB allocated in all) before it is refused as BadSignature (the
+/// same entry with an even modulus is refused as WeakKey: the key is read first). (2) Signed by any gateway, it is enrolled and on the region's roster, and every
+/// gateway that encrypts to it builds its fixed-base table on its first encryption: measured at
+/// 8 KiB (a 26 MiB table for one key), the table grows with |n| and is over 3 GiB for the
+/// enrolled 1 MiB key (not built here).
+/// v2: `an_oversized_seat_key_is_refused_by_size_before_the_signature_and_any_bignum_work` and
+/// `an_oversized_certificate_is_refused_before_its_signature` (tests/v2_exhaustion.rs).
+#[test]
+fn an_oversized_key_is_enrolled_and_its_bignum_work_runs_before_the_signature() {
+    let mut w = World::new(6, 109);
+    let mut g = ChaCha20Rng::seed_from_u64(0x0B164E7);
+    let attacker = &key_pool()[43];
+    let id = meter_id(6);
+    let e = oversized_enrolment(attacker, &id, MIB, &mut g);
+
+    // (1) Unsigned: the bignum work is done, then the signature refused.
+    let unsigned = MeterEnrolment {
+        signature: vec![0xa5; 64],
+        ..e.clone()
+    };
+    let (verdict, usage) = measure(|| w.dir.enrol(&unsigned));
+    assert_eq!(verdict.unwrap_err().reason, RejectReason::BadSignature);
+    assert!(
+        usage.peak >= 3 * MIB && usage.bignum >= 3 * MIB,
+        "{usage:?}"
+    );
+    let mut even = unsigned.clone();
+    *even.paillier_n.last_mut().unwrap() &= 0xfe;
+    assert_eq!(
+        w.dir.enrol(&even).unwrap_err().reason,
+        RejectReason::WeakKey
+    );
+
+    // (2) Signed by the attacker's own key: enrolled, on the roster.
+    w.dir.enrol(&e).expect("v1 accepts a 1 MiB modulus");
+    let keys = &w.dir.get(&id).unwrap().keys;
+    assert_eq!(keys.modulus_bits(), 8 * MIB as u32);
+    assert!(w.dir.roster_for(REGION).contains(&id));
+    assert!(table_bytes(keys) > 3 * GIB, "{}", table_bytes(keys));
+
+    // The table, measured on the first encryption to an 8 KiB key (32 times an honest one).
+    let small = meter_id(7);
+    w.dir
+        .enrol(&oversized_enrolment(attacker, &small, 8 * KIB, &mut g))
+        .expect("v1 accepts an 8 KiB modulus");
+    let keys = &w.dir.get(&small).unwrap().keys;
+    let (_, usage) = measure(|| keys.encrypt(&Plaintext::from_u64(1), &mut g));
+    assert!(
+        usage.peak >= table_bytes(keys) * 9 / 10,
+        "{usage:?} for a table of {}",
+        table_bytes(keys)
+    );
+    let honest = &w.dir.get(&meter_id(0)).unwrap().keys;
+    assert!(table_bytes(keys) >= 30 * table_bytes(honest));
+}
+
+/// Resource exhaustion: accusations. A partial's accusation list has no bound, and
+/// `verify_partial` checks every accusation of a partial whose column is out of range, copies
+/// included, each with a decryption check (an exponentiation mod n² with a 2048-bit exponent).
+/// Colluders m0005 (sender) and m0004 (recipient): m0005 sends m0004 an out-of-range share,
+/// m0004's unmodified gateway accuses it, and m0004 appends 100 copies of that accusation with
+/// one byte of the randomness changed. The aggregator judges all 101: m0005 is quarantined,
+/// m0004 for 100 false accusations, each of which cost the aggregator (and the audit) bignum
+/// work; nothing but the size of a message limits their number.
+/// v2: `a_million_copies_of_a_signed_complaint_are_judged_once`,
+/// `a_million_distinct_signed_complaints_cost_one_judgement_per_complainant_and_sender`,
+/// `unsigned_complaints_cost_one_signature_check_at_most_and_judge_nothing`
+/// (tests/v2_exhaustion.rs).
+#[test]
+fn a_partial_carries_any_number_of_accusations_and_each_costs_a_decryption_check() {
+    const COPIES: usize = 100;
+    let mut w = World::new(6, 110);
+    w.record(interval(0), &readings(6, 0));
+    let (sender, accuser) = (meter_id(5), meter_id(4));
+    let (dir, sender_h, accuser_h) = (w.dir.clone(), sender.clone(), accuser.clone());
+    let mut g = ChaCha20Rng::seed_from_u64(0xACC05E);
+    let accuser_p = accuser.clone();
+    let mut faults = Faults {
+        tamper_bundle: Some(Box::new(move |b, secrets| {
+            if b.sender != sender_h {
+                return true;
+            }
+            let keys = &dir.get(&accuser_h).unwrap().keys;
+            let key = key_of(b);
+            let s = b
+                .shares
+                .iter_mut()
+                .find(|s| s.recipient == accuser_h)
+                .unwrap();
+            // Slot 0 holds 2^43: out of range for one share (2^40), and for the column (5·2^40).
+            s.ciphertext = keys
+                .encrypt(&Plaintext::from_u64(1 << 43), &mut g)
+                .to_bytes(keys);
+            s.signature =
+                secrets[5].sign_share(&key, &b.sender, &s.recipient, s.index, &s.ciphertext);
+            sign_message(&secrets[5], b);
+            true
+        })),
+        tamper_partial: Some(Box::new(move |p, secrets| {
+            if p.sender != accuser_p {
+                return;
+            }
+            assert_eq!(
+                p.accusations.len(),
+                1,
+                "the honest gateway accuses the sender"
+            );
+            let mut junk = p.accusations[0].clone();
+            *junk.randomness.last_mut().unwrap() ^= 1;
+            p.accusations.extend(std::iter::repeat_n(junk, COPIES));
+            sign_message(&secrets[4], p);
+        })),
+        ..Faults::default()
+    };
+    let log = w.run_round(interval(0), &mut faults);
+    assert_eq!(log.statuses(), vec![RoundStatus::Deferred]);
+    let event = |m: &str| log.quarantines.iter().find(|q| q.meter_id == m).unwrap();
+    assert_eq!(event(&sender).reason, QuarantineReason::OutOfRangeShares);
+    let judged = event(&accuser).detail.matches(sender.as_str()).count();
+    assert_eq!(
+        judged,
+        COPIES,
+        "every copy judged: {}",
+        event(&accuser).detail
+    );
+
+    // Each copy cost a decryption check: bignum work grows with the copies.
+    let open = &log.opens[0];
+    let keys = &w.dir.get(&accuser).unwrap().keys;
+    let parse = |bytes: &[u8]| Ciphertext::parse(keys, bytes).unwrap();
+    let products: Vec<Ciphertext> = log
+        .redistributions
+        .iter()
+        .find(|x| x.recipient == accuser)
+        .unwrap()
+        .products
+        .iter()
+        .map(|p| parse(p))
+        .collect();
+    let shares: BTreeMap<String, Vec<Ciphertext>> = log
+        .bundles
+        .iter()
+        .filter(|b| b.sender != accuser)
+        .map(|b| (b.sender.clone(), vec![parse(share_to(b, &accuser))]))
+        .collect();
+    let partial = partial_of(&log, &accuser);
+    let one = Partial {
+        accusations: partial.accusations[..1].to_vec(),
+        ..partial.clone()
+    };
+    let (_, all) = measure(|| verify_partial(open, &w.dir, &products, partial, &shares));
+    let (_, first) = measure(|| verify_partial(open, &w.dir, &products, &one, &shares));
+    assert!(
+        all.bignum - first.bignum >= COPIES * keys.ciphertext_len(),
+        "{all:?} against {first:?}"
+    );
+}
+
+/// Resource exhaustion: intervals. A RoundOpen's `intervals` (an i32) is taken from the message,
+/// bounded only below (`check_open`), and sizes the gateway's work: `on_round_open` lists every
+/// interval of the round and reserves channels × intervals values before it looks for a single
+/// reading. 2^31 − 1 intervals pass `check_open`. Measured at 2^20 intervals, a gateway allocates
+/// at least 24 bytes per interval before it finds it has no reading, so 2^31 make every gateway
+/// of the region allocate some 48 GiB (not run here). The aggregator signs the RoundOpen; the
+/// meters trust it.
+/// v2: `records_longer_than_the_protocol_file_allows_are_refused_before_the_signature`
+/// (tests/v2_exhaustion.rs); `parameters_are_bounded_and_only_aligned_starts_are_rounds`
+/// (tests/v2_enrolment.rs).
+#[test]
+fn a_round_open_with_2_pow_31_intervals_is_accepted_and_sized_by_the_message() {
+    let (mut w, key) = world_with_attacker_aggregator(111);
+    w.record(interval(0), &readings(6, 0));
+    let mut agg = Aggregator::new(
+        AggregatorKey::from_seed("agg-1", &AGG_SEED),
+        w.config.clone(),
+    );
+    let first = agg.open_round(&w.dir, REGION, interval(0), T0);
+    let Output::Open(open) = &first[0] else {
+        panic!("the round opens: {first:?}")
+    };
+    let with_intervals = |intervals: i32| {
+        let mut o = open.clone();
+        o.intervals = intervals;
+        sign_message(&key, &mut o);
+        o
+    };
+    let huge = with_intervals(i32::MAX);
+    assert_eq!(check_open(&huge, w.config.min_roster), Ok(()));
+    assert_eq!(values_per_meter(&huge), 2 * i32::MAX as usize);
+
+    const MEASURED: usize = 1 << 20;
+    let big = with_intervals(MEASURED as i32);
+    let mut g = ChaCha20Rng::seed_from_u64(0x1A7E);
+    let (outcome, usage) = measure(|| w.meters[0].on_round_open(&w.dir, &big, T0 + 1_000, &mut g));
+    assert!(
+        matches!(outcome, Ok(None)),
+        "no reading for the second interval: {outcome:?}"
+    );
+    let per_interval = usage.peak / MEASURED;
+    assert!(per_interval >= 24, "{usage:?}");
+    assert!(per_interval * i32::MAX as usize > 47 * GIB);
 }

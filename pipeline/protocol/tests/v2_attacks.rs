@@ -617,7 +617,8 @@ fn forged_markers_are_ignored_and_conflicting_ones_named() {
 // --- 9. bounds before work -----------------------------------------------------------------
 
 /// 10^6 complaints from one seat against one sender cost a comparison each after the first:
-/// replay judges one and stays fast (a generous bound for a loaded 2-core CI machine).
+/// replay checks one signature and judges one complaint (counted, not timed; the other floods,
+/// with memory bounds, are in `tests/v2_exhaustion.rs`).
 #[test]
 fn a_million_complaints_are_refused_cheaply() {
     let r = shared();
@@ -635,17 +636,14 @@ fn a_million_complaints_are_refused_cheaply() {
     };
     // Valid signature, invalid evidence: the first disqualifies the seat, the rest are skipped.
     let rec = r.record(Author::Meter(seat.clone()), Entry::Complaint(c));
-    let started = std::time::Instant::now();
+    let honest = r.view(&round).work;
     let records = round.log.iter().chain(std::iter::repeat_n(&rec, 1_000_000));
     let view =
         zeal_protocol::v2::round::log::replay(&r.ctx, &r.directory, records, &r.parts(&round));
-    let took = started.elapsed();
     assert!(view.disqualified.contains_key(&seat));
     assert_eq!(view.evidence.len(), 1, "judged once");
-    assert!(
-        took.as_secs() < 20,
-        "replay of 10^6 complaints took {took:?}"
-    );
+    assert_eq!(view.work.complaints, honest.complaints + 1, "judged once");
+    assert_eq!(view.work.signatures, honest.signatures + 1, "one signature");
 }
 
 // --- 5. what the aggregator and d seats see ---------------------------------------------------

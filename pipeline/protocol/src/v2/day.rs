@@ -4,7 +4,7 @@
 //! first: seat and sizes, then the signature, then the bignum work. A seat without a valid key is
 //! absent for the day; absent seats are never replaced and never change d.
 
-use super::crypto::paillier::{KeyProof, SeatPublicKey};
+use super::crypto::paillier::{KEY_PROOF_ROOTS, KeyProof, SeatPublicKey};
 use super::encoding::{Hash, Kind, Transcript};
 use super::params::{DAY_SECONDS, Params};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
@@ -101,7 +101,7 @@ pub fn accept_key(
     if a.modulus.len() != width {
         return Err(KeyRefused::Size("modulus"));
     }
-    if a.proof.len() != 8 * width {
+    if a.proof.len() != KEY_PROOF_ROOTS * width {
         return Err(KeyRefused::Size("key proof"));
     }
     identity

@@ -9,6 +9,10 @@ pub const DAY_SECONDS: i64 = 86_400;
 /// Bits of the Ristretto group order q (2^252 < q < 2^253).
 pub const ORDER_BITS: u32 = 253;
 
+/// The largest seat-key modulus any valid protocol file allows (`modulus_bits` is 2048 or 3072):
+/// readers refuse a larger key before copying it, whatever the day's parameters.
+pub const MAX_MODULUS_BITS: u32 = 3072;
+
 /// A rational threshold, rounded up when applied (DESIGN: "thresholds are rationals and round up").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ratio {
@@ -222,7 +226,7 @@ impl Params {
                 format!("{} (40..=128)", self.smudging_bits),
             );
         }
-        if !matches!(self.modulus_bits, 2048 | 3072) {
+        if !matches!(self.modulus_bits, 2048 | MAX_MODULUS_BITS) {
             return bad(
                 "modulus_bits",
                 format!("{} is not 2048 or 3072", self.modulus_bits),

@@ -12,10 +12,12 @@
 //! A record that fails any step is a [`WireError`] naming the field; the connector dead-letters it
 //! with that reason. Writing never fails for records the protocol produced.
 
+use super::crypto::paillier::KEY_PROOF_ROOTS;
 use super::crypto::vss::{Commitments, OPENING_PROOF_BYTES, OpeningProof, RangeProof};
 use super::day::SeatKeyAnnouncement;
 use super::encoding::Hash;
 use super::enrolment::{BeaconRound, Certificate, Cutoff, MAX_ID_BYTES, Status};
+use super::params::MAX_MODULUS_BITS;
 use super::round::RoundContext;
 use super::round::bundle::{BundlePublic, SeatPart, commitment_hash};
 use super::round::complaint::{Complainant, Complaint, ComplaintKind};
@@ -583,7 +585,8 @@ pub fn seat_key_to_wire(region: &str, day: i64, a: &SeatKeyAnnouncement) -> w::R
 }
 
 /// Reads a seat key record as `(region, day, announcement)`; the announcement's checks (seat,
-/// sizes, signature, key proof) are [`super::day::accept_key`]'s.
+/// exact sizes, signature, key proof) are [`super::day::accept_key`]'s. A modulus or proof larger
+/// than any protocol file allows ([`MAX_MODULUS_BITS`]) is refused here, before it is copied.
 pub fn seat_key_from_wire(
     r: &w::RoundRecord,
 ) -> Result<(String, i64, SeatKeyAnnouncement), WireError> {
@@ -594,6 +597,20 @@ pub fn seat_key_from_wire(
         return Err(WireError::Author("a seat key by the aggregator".into()));
     };
     id("author", seat)?;
+    id("region", &r.region)?;
+    let max = MAX_MODULUS_BITS as usize / 8;
+    for (field, got, most) in [
+        ("modulus", k.modulus.len(), max),
+        ("proof", k.proof.len(), KEY_PROOF_ROOTS * max),
+    ] {
+        if got > most {
+            return Err(WireError::Length {
+                field,
+                got,
+                expected: format!("≤ {most}"),
+            });
+        }
+    }
     let day_ms = super::params::DAY_SECONDS * 1000;
     if r.round_start.rem_euclid(day_ms) != 0 {
         return Err(WireError::Malformed {

@@ -275,8 +275,9 @@ pub struct RoundView {
     pub answers: BTreeMap<String, Answer>,
     /// Valid notices by meter (the public parts revealed).
     pub notices: BTreeMap<String, BundlePublic>,
-    /// Positions of every aggregator-signed RevealClosed, valid or not.
-    pub reveal_closed_positions: Vec<usize>,
+    /// Position of the first aggregator-signed RevealClosed, valid or not (no meter carries a
+    /// value withdrawn after it). Only the first is kept: a flood of invalid ones costs no memory.
+    pub first_reveal_closed: Option<usize>,
     /// The first valid RevealClosed: (position, revealed set in listing order).
     pub revealed: Option<(usize, Vec<String>)>,
     /// Senders validly accused, with the position of the first valid complaint.
@@ -306,6 +307,26 @@ pub struct RoundView {
     judged_totals: std::collections::HashSet<([u8; 64], usize)>,
     /// For the audit.
     pub evidence: Vec<Evidence>,
+    /// The expensive steps this replay ran.
+    pub work: Work,
+}
+
+/// The expensive steps of a replay, counted; every other step is a comparison or a lookup. A
+/// flood of records must not multiply them: each is bounded by the round's roster and committee,
+/// except signatures, which are at most one per record (and none for a record refused by role,
+/// set or duplicate first). Bounds tests assert on it; the audit may report it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Ed25519 signature verifications.
+    pub signatures: usize,
+    /// Reveal notices whose proofs were verified: at most one per listed meter.
+    pub notices: usize,
+    /// Complaints whose evidence was judged: at most one per (complainant, sender).
+    pub complaints: usize,
+    /// Partials checked against the final set's commitments: at most one per seat.
+    pub partials: usize,
+    /// RegionTotals interpolated: at most one per signed total and set of valid partials.
+    pub totals: usize,
 }
 
 /// The parts a reader has fetched from the bundles topic: (sender, seat) → part.
@@ -325,7 +346,7 @@ pub fn replay<'r>(
         commit_closed: None,
         answers: BTreeMap::new(),
         notices: BTreeMap::new(),
-        reveal_closed_positions: Vec::new(),
+        first_reveal_closed: None,
         revealed: None,
         accused: BTreeMap::new(),
         complaints: BTreeSet::new(),
@@ -340,6 +361,7 @@ pub fn replay<'r>(
         judged_partials: BTreeSet::new(),
         seen: Default::default(),
         judged_totals: Default::default(),
+        work: Work::default(),
     };
     let quorum = ctx.quorum();
     for (pos, r) in records.into_iter().enumerate() {
@@ -349,19 +371,18 @@ pub fn replay<'r>(
         if v.seen.contains(&r.signature.to_bytes()) {
             continue;
         }
-        if !matches!(r.entry, Entry::Complaint(_) | Entry::Notice(_)) && !directory.verifies(ctx, r)
-        {
-            continue; // unsigned or forged: never interpreted
-        }
-        if v.evidence.len() >= MAX_EVIDENCE {
-            v.evidence.pop(); // bounded: the last slot says the audit must read the log itself
-            v.evidence.push(Evidence::TooMuch(pos));
+        if !matches!(r.entry, Entry::Complaint(_) | Entry::Notice(_)) {
+            v.work.signatures += 1;
+            if !directory.verifies(ctx, r) {
+                continue; // unsigned or forged: never interpreted
+            }
         }
         if matches!(v.outcome, Outcome::Lapsed | Outcome::Void) && r.author == Author::Aggregator {
-            v.evidence.push(Evidence::InvalidMarker(
+            note(
+                &mut v.evidence,
                 pos,
-                "marker after a lapsed or void round",
-            ));
+                Evidence::InvalidMarker(pos, "marker after a lapsed or void round"),
+            );
             continue;
         }
         let before = progress(&v);
@@ -377,7 +398,11 @@ pub fn replay<'r>(
             }
             (Author::Aggregator, Entry::CommitClosed(list)) => {
                 if v.commit_closed.is_some() {
-                    v.evidence.push(Evidence::SecondMarker(pos, "CommitClosed"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::SecondMarker(pos, "CommitClosed"),
+                    );
                     second_marker = true;
                 } else if *list == v.commits {
                     v.commit_closed = Some((pos, list.clone()));
@@ -385,8 +410,11 @@ pub fn replay<'r>(
                         v.outcome = Outcome::Lapsed;
                     }
                 } else {
-                    v.evidence
-                        .push(Evidence::InvalidMarker(pos, "CommitClosed"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::InvalidMarker(pos, "CommitClosed"),
+                    );
                 }
             }
             (Author::Meter(m), Entry::Notice(public)) => {
@@ -401,6 +429,7 @@ pub fn replay<'r>(
                 }
                 // Hashed once: what the meter signed is this commitment.
                 let commitment = public.commitment(ctx);
+                v.work.signatures += 1;
                 if !directory.signed(
                     &r.author,
                     &notice_signing_bytes(ctx, m, &commitment),
@@ -409,6 +438,7 @@ pub fn replay<'r>(
                     continue;
                 }
                 // The meter's first signed notice is its answer, valid or not.
+                v.work.notices += 1;
                 if commitment == *committed && public.verify(ctx).is_ok() {
                     v.answers.insert(m.clone(), Answer::Revealed(pos));
                     v.notices.insert(m.clone(), (**public).clone());
@@ -425,9 +455,13 @@ pub fn replay<'r>(
                 }
             }
             (Author::Aggregator, Entry::RevealClosed(list)) => {
-                v.reveal_closed_positions.push(pos);
+                v.first_reveal_closed.get_or_insert(pos);
                 if v.revealed.is_some() {
-                    v.evidence.push(Evidence::SecondMarker(pos, "RevealClosed"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::SecondMarker(pos, "RevealClosed"),
+                    );
                     v.seen.insert(r.signature.to_bytes());
                     continue;
                 }
@@ -438,10 +472,11 @@ pub fn replay<'r>(
                         .map(|(m, _)| m.clone())
                         .collect(),
                     None => {
-                        v.evidence.push(Evidence::InvalidMarker(
+                        note(
+                            &mut v.evidence,
                             pos,
-                            "RevealClosed before CommitClosed",
-                        ));
+                            Evidence::InvalidMarker(pos, "RevealClosed before CommitClosed"),
+                        );
                         continue;
                     }
                 };
@@ -451,8 +486,11 @@ pub fn replay<'r>(
                     }
                     v.revealed = Some((pos, list.clone()));
                 } else {
-                    v.evidence
-                        .push(Evidence::InvalidMarker(pos, "RevealClosed"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::InvalidMarker(pos, "RevealClosed"),
+                    );
                 }
             }
             (author, Entry::Complaint(c)) => {
@@ -473,8 +511,12 @@ pub fn replay<'r>(
                     continue;
                 }
                 let key = (c.complainant.clone(), c.sender.clone());
-                if v.judged.contains(&key) || !directory.verifies(ctx, r) {
-                    continue; // one complaint per complainant and sender is judged; forged ones never
+                if v.judged.contains(&key) {
+                    continue; // one complaint per complainant and sender is judged
+                }
+                v.work.signatures += 1;
+                if !directory.verifies(ctx, r) {
+                    continue; // forged ones never
                 }
                 let public = &v.notices[&c.sender];
                 let part = match &c.complainant {
@@ -499,11 +541,15 @@ pub fn replay<'r>(
                     Complainant::Aggregator => None,
                 };
                 v.judged.insert(key.clone());
+                v.work.complaints += 1;
                 if is_valid(ctx, c, public, part) {
                     v.complaints.insert(key);
                     if v.final_set.is_some() {
-                        v.evidence
-                            .push(Evidence::LateComplaint(pos, c.sender.clone()));
+                        note(
+                            &mut v.evidence,
+                            pos,
+                            Evidence::LateComplaint(pos, c.sender.clone()),
+                        );
                     } else {
                         v.accused.entry(c.sender.clone()).or_insert(pos);
                         let left = revealed
@@ -515,10 +561,14 @@ pub fn replay<'r>(
                         }
                     }
                 } else {
-                    v.evidence.push(Evidence::InvalidComplaint(
+                    note(
+                        &mut v.evidence,
                         pos,
-                        format!("{:?} against {}", c.kind, c.sender),
-                    ));
+                        Evidence::InvalidComplaint(
+                            pos,
+                            format!("{:?} against {}", c.kind, c.sender),
+                        ),
+                    );
                     if let Complainant::Seat(s) = &c.complainant {
                         v.disqualified.insert(s.clone(), pos);
                     }
@@ -526,13 +576,20 @@ pub fn replay<'r>(
             }
             (Author::Aggregator, Entry::FinalSet(members)) => {
                 if v.final_set.is_some() {
-                    v.evidence.push(Evidence::SecondMarker(pos, "FinalSet"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::SecondMarker(pos, "FinalSet"),
+                    );
                     v.seen.insert(r.signature.to_bytes());
                     continue;
                 }
                 let Some((_, revealed)) = &v.revealed else {
-                    v.evidence
-                        .push(Evidence::InvalidMarker(pos, "FinalSet before RevealClosed"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::InvalidMarker(pos, "FinalSet before RevealClosed"),
+                    );
                     continue;
                 };
                 let expected: Vec<String> = revealed
@@ -545,7 +602,11 @@ pub fn replay<'r>(
                         aggregate_commitments(&expected, &v.notices, ctx.params.values_per_round());
                     v.final_set = Some((pos, expected, final_set_hash(ctx, members)));
                 } else {
-                    v.evidence.push(Evidence::InvalidMarker(pos, "FinalSet"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::InvalidMarker(pos, "FinalSet"),
+                    );
                 }
             }
             (Author::Meter(seat), Entry::Partial { final_set, sums }) => {
@@ -556,13 +617,18 @@ pub fn replay<'r>(
                     continue;
                 }
                 v.judged_partials.insert(seat.clone());
+                v.work.partials += 1;
                 if v.disqualified.contains_key(seat)
                     || ctx.disqualified.contains(seat)
                     || final_set != hash
                     || !holds_against(ctx, seat, &v.aggregate, sums)
                 {
                     // A seat's first partial is final: a bad one disqualifies it for the day.
-                    v.evidence.push(Evidence::InvalidPartial(pos, seat.clone()));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::InvalidPartial(pos, seat.clone()),
+                    );
                     v.disqualified.entry(seat.clone()).or_insert(pos);
                     continue;
                 }
@@ -577,7 +643,11 @@ pub fn replay<'r>(
                 },
             ) => {
                 if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
-                    v.evidence.push(Evidence::SecondMarker(pos, "RegionTotal"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::SecondMarker(pos, "RegionTotal"),
+                    );
                     v.seen.insert(r.signature.to_bytes());
                     continue;
                 }
@@ -586,20 +656,33 @@ pub fn replay<'r>(
                     continue; // judged against these very partials already
                 }
                 v.judged_totals.insert(key);
+                v.work.totals += 1;
                 match (&v.final_set, total_from(ctx, &v, contributors)) {
                     (Some((_, _, h)), Some(t)) if h == final_set && t == *values => {
                         v.outcome = Outcome::Total(t)
                     }
-                    _ => v.evidence.push(Evidence::InvalidMarker(pos, "RegionTotal")),
+                    _ => note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::InvalidMarker(pos, "RegionTotal"),
+                    ),
                 }
             }
             (Author::Aggregator, Entry::Abandoned) => {
                 if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
-                    v.evidence.push(Evidence::SecondMarker(pos, "ABANDONED"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::SecondMarker(pos, "ABANDONED"),
+                    );
                     second_marker = true;
                 } else if v.final_set.is_none() || v.partials.len() > ctx.degree {
                     // Valid only after the final set, with fewer than d + 1 partials before it.
-                    v.evidence.push(Evidence::InvalidMarker(pos, "ABANDONED"));
+                    note(
+                        &mut v.evidence,
+                        pos,
+                        Evidence::InvalidMarker(pos, "ABANDONED"),
+                    );
                 } else {
                     v.outcome = Outcome::Abandoned;
                 }
@@ -638,6 +721,16 @@ fn progress(v: &RoundView) -> Progress {
 
 /// Evidence entries kept per round; past it the audit reads the log itself.
 pub const MAX_EVIDENCE: usize = 1024;
+
+/// Keeps `e` for the audit, at most [`MAX_EVIDENCE`] entries in all: the last slot then says
+/// from which position on evidence was dropped, and nothing more is kept, whatever the log holds.
+fn note(evidence: &mut Vec<Evidence>, pos: usize, e: Evidence) {
+    match evidence.len() + 1 {
+        n if n < MAX_EVIDENCE => evidence.push(e),
+        n if n == MAX_EVIDENCE => evidence.push(Evidence::TooMuch(pos)),
+        _ => {}
+    }
+}
 
 /// H(FinalSet): partials and totals name the set by it.
 pub fn final_set_hash(ctx: &RoundContext, members: &[String]) -> Hash {
@@ -742,7 +835,7 @@ impl RoundView {
     /// Whether `meter` reveals: the first valid CommitClosed lists it and meets the quorum.
     pub fn should_reveal(&self, ctx: &RoundContext, meter: &str) -> bool {
         self.outcome == Outcome::Open
-            && self.reveal_closed_positions.is_empty()
+            && self.first_reveal_closed.is_none()
             && matches!(&self.commit_closed, Some((_, l)) if l.len() >= ctx.quorum() && l.iter().any(|(m, _)| m == meter))
     }
 
@@ -757,7 +850,7 @@ impl RoundView {
             return true;
         }
         match self.answers.get(meter) {
-            Some(Answer::Withdrew(pos)) => self.reveal_closed_positions.iter().all(|rc| rc > pos),
+            Some(Answer::Withdrew(pos)) => self.first_reveal_closed.is_none_or(|rc| rc > *pos),
             _ => false,
         }
     }
