@@ -131,6 +131,7 @@ impl Deployment {
             phase: Duration::from_secs(phase_secs),
             name: name.into(),
             metrics: Metrics::new(Role::Gateway),
+            progress: None,
             crash_after_commit: false,
         }
     }

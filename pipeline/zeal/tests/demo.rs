@@ -35,7 +35,7 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
     assert!(stdout.contains("384 of 384 region totals"), "{stdout}");
     assert!(stdout.contains("every private total is exact"), "{stdout}");
     assert!(
-        stdout.contains("rounds completed 48, deferred 0"),
+        stdout.contains("protocol v2 rounds completed 48, lapsed 0, void 0, abandoned 0, open 0; meter-rounds excluded 0"),
         "{stdout}"
     );
 

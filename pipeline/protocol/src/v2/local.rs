@@ -7,7 +7,7 @@ use super::committee::Committee;
 use super::crypto::paillier::SeatSecretKey;
 use super::day::key_context;
 use super::encoding::Hash;
-use super::params::Params;
+use super::params::{Params, RegionRefused};
 use super::round::bundle::{Bundle, make_bundle};
 use super::round::check::{ColumnEntry, SeatCheck, check_column};
 use super::round::log::{
@@ -54,11 +54,29 @@ impl LocalRegion {
         start: i64,
         beacon: &[u8],
         rng: &mut R,
-        mut progress: impl FnMut(usize),
+        progress: impl FnMut(usize),
     ) -> Self {
         let roster: Vec<String> = (0..meters).map(|i| format!("{region}-m{i:04}")).collect();
+        Self::with_roster(params, region, roster, start, beacon, rng, progress)
+            .expect("region large enough")
+    }
+
+    /// [`LocalRegion::generate`] for the given meter ids (sorted here: the roster's order);
+    /// refused for a region the protocol file does not allow.
+    pub fn with_roster<R: RngCore + CryptoRng>(
+        params: Params,
+        region: &str,
+        mut roster: Vec<String>,
+        start: i64,
+        beacon: &[u8],
+        rng: &mut R,
+        mut progress: impl FnMut(usize),
+    ) -> Result<Self, RegionRefused> {
+        roster.sort();
+        roster.dedup();
+        let meters = roster.len();
         let day = Params::day_of(start);
-        let shape = params.committee_shape(meters).expect("region large enough");
+        let shape = params.committee_shape(meters)?;
         let committee = Committee::draw(beacon, day, region, &roster, shape.seats);
         let cutoff = Hash([7; 32]);
         let mut identities = BTreeMap::new();
@@ -102,13 +120,13 @@ impl LocalRegion {
             suspended: Default::default(),
             disqualified: Default::default(),
         };
-        LocalRegion {
+        Ok(LocalRegion {
             ctx,
             seat_secrets,
             identities,
             aggregator,
             directory,
-        }
+        })
     }
 
     /// The same parties (same day, keys and committee) in the next round.

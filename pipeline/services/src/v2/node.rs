@@ -69,6 +69,8 @@ pub struct RegionSettings {
     pub name: String,
     /// Counters.
     pub metrics: Metrics,
+    /// Counts rounds this node's aggregator saw decided (progress display).
+    pub progress: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
     /// Fault drill: return right after posting the commitments, as a gateway that crashes
     /// between commit and reveal (its bundles are lost; its ledger is on disk).
     pub crash_after_commit: bool,
@@ -129,6 +131,8 @@ struct Marks {
     /// The aggregator's phase (0 commit … 3 partials, 4 decided) and when it began.
     phase: u8,
     phase_since: Instant,
+    /// The aggregator already acted on this phase's deadline.
+    deadline_acted: bool,
     dirty: bool,
     outcome: Outcome,
     /// Senders validly accused and seats disqualified in this round (they carry to the day's
@@ -285,11 +289,21 @@ impl RegionNode {
                     round.data.ctx.disqualified = disqualified.clone();
                     round.marks.dirty = true;
                 }
-                if round.marks.dirty
-                    || (self.party.aggregator.is_some() && round.marks.outcome == Outcome::Open)
-                {
+                let deadline = self.party.aggregator.is_some()
+                    && round.marks.outcome == Outcome::Open
+                    && !round.marks.deadline_acted
+                    && round.marks.phase_since.elapsed() >= s.phase;
+                if round.marks.dirty || deadline {
+                    let was_open = round.marks.outcome == Outcome::Open;
                     self.act(&producer, round, &mut report, &mut rng).await?;
                     report.outcomes.insert(*start, round.marks.outcome.clone());
+                    if was_open
+                        && round.marks.outcome != Outcome::Open
+                        && self.party.aggregator.is_some()
+                        && let Some(p) = &s.progress
+                    {
+                        p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                 }
                 suspended.extend(round.marks.suspended.iter().cloned());
                 disqualified.extend(round.marks.disqualified.iter().cloned());
@@ -347,6 +361,7 @@ impl RegionNode {
                 checks: BTreeMap::new(),
                 phase: 0,
                 phase_since: Instant::now(),
+                deadline_acted: false,
                 dirty: true,
                 outcome: Outcome::Open,
                 suspended: BTreeSet::new(),
@@ -355,7 +370,9 @@ impl RegionNode {
         })
     }
 
-    /// Deals every queued reading: ledger first (durably), then the commitment.
+    /// Deals the earliest queued round (its meters' bundles in parallel), then commits: ledger
+    /// first (durably), then the commitment. One round per call, so the node reads the log and
+    /// reveals between dealings.
     async fn deal(
         &mut self,
         producer: &KeyedProducer,
@@ -363,53 +380,51 @@ impl RegionNode {
         report: &mut NodeReport,
         rng: &mut ChaCha20Rng,
     ) -> Result<(), ServiceError> {
-        let due = std::mem::take(&mut self.due);
-        for (start, meters) in due {
-            for (meter, values) in meters {
-                let Some(key) = self.party.meters.get(&meter).cloned() else {
-                    return Err(ServiceError::Settings(format!(
-                        "{meter} is not a meter of this node"
-                    )));
-                };
-                let mut state = self.load(&meter)?;
-                let mut values = values;
-                if !state.carry.is_empty() {
-                    for (v, c) in values.iter_mut().zip(&state.carry) {
-                        *v += c;
-                    }
-                }
-                if let Err(e) = state.ledger.commit(&self.settings.day.params, start) {
-                    tracing::warn!(%meter, start, error = %e, "not dealing this round");
-                    continue;
-                }
-                let ctx = self.context(start);
-                let seed = {
-                    use rand::RngCore;
-                    let mut s = [0u8; 32];
-                    rng.fill_bytes(&mut s);
-                    s
-                };
-                let (ctx2, m2, v2) = (ctx.clone(), meter.clone(), values.clone());
-                let bundle = tokio::task::spawn_blocking(move || {
-                    make_bundle(&ctx2, &m2, &v2, &mut ChaCha20Rng::from_seed(seed))
-                })
+        let Some((start, meters)) = self.due.pop_first() else {
+            return Ok(());
+        };
+        let ctx = self.context(start);
+        let mut jobs = Vec::new();
+        for (meter, mut values) in meters {
+            let Some(key) = self.party.meters.get(&meter).cloned() else {
+                return Err(ServiceError::Settings(format!(
+                    "{meter} is not a meter of this node"
+                )));
+            };
+            let mut state = self.load(&meter)?;
+            add_into(&mut values, &state.carry);
+            if let Err(e) = state.ledger.commit(&self.settings.day.params, start) {
+                tracing::warn!(%meter, start, error = %e, "not dealing this round");
+                continue;
+            }
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(rng, &mut seed);
+            let (ctx2, m2, v2) = (ctx.clone(), meter.clone(), values.clone());
+            let job = tokio::task::spawn_blocking(move || {
+                make_bundle(&ctx2, &m2, &v2, &mut ChaCha20Rng::from_seed(seed))
+            });
+            jobs.push((meter, key, state, values, job));
+        }
+        for (meter, key, mut state, values, job) in jobs {
+            let bundle = job
                 .await
                 .map_err(|e| ServiceError::Settings(format!("dealing task: {e}")))?
                 .map_err(|e| ServiceError::Settings(format!("{meter} cannot deal: {e}")))?;
-                state.carry.clear();
-                state.dealt.insert(start, values);
-                self.store(&meter, &state)?;
-                let record = sign(
-                    &ctx,
-                    &key,
-                    Author::Meter(meter.clone()),
-                    Entry::Commit(bundle.public.commitment(&ctx)),
-                );
-                let round = self.round(rounds, start);
-                round.data.bundles.insert(meter.clone(), bundle);
-                post_record(producer, &self.settings.topics.rounds, &ctx, &record).await?;
-                report.committed += 1;
-            }
+            state.carry.clear();
+            state.dealt.insert(start, values);
+            self.store(&meter, &state)?;
+            let record = sign(
+                &ctx,
+                &key,
+                Author::Meter(meter.clone()),
+                Entry::Commit(bundle.public.commitment(&ctx)),
+            );
+            self.round(rounds, start)
+                .data
+                .bundles
+                .insert(meter.clone(), bundle);
+            post_record(producer, &self.settings.topics.rounds, &ctx, &record).await?;
+            report.committed += 1;
         }
         Ok(())
     }
@@ -760,8 +775,12 @@ impl RegionNode {
         if phase != marks.phase {
             marks.phase = phase;
             marks.phase_since = Instant::now();
+            marks.deadline_acted = false;
         }
         let due = marks.phase_since.elapsed() >= self.settings.phase;
+        if due {
+            marks.deadline_acted = true;
+        }
         let post = |marks: &mut Marks,
                     out: &mut Vec<Record>,
                     report: &mut NodeReport,

@@ -10,8 +10,6 @@ use rand::SeedableRng;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, TopicNames, ensure_topics};
@@ -20,7 +18,6 @@ use zeal_embedded::broker::EmbeddedBroker;
 use zeal_embedded::store::ParquetStore;
 use zeal_protocol::ProtocolConfig;
 use zeal_protocol::round::crypto::AggregatorKey;
-use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, migrate_clickhouse};
 use zeal_services::gamify::{GamifySettings, run_gamify};
 use zeal_services::gateway::{GatewayService, GatewaySettings};
@@ -85,7 +82,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
     let start = parse_time(&a.start)?;
     let step = i64::from(protocol.interval_seconds) * 1000;
     let intervals = i64::from(a.hours) * 3_600_000 / step;
-    let round = step * i64::from(a.intervals_per_round);
     anyhow::ensure!(
         intervals % i64::from(a.intervals_per_round) == 0,
         "--hours must cover whole rounds"
@@ -219,46 +215,28 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             }
             None => tokio::spawn(Sink::parquet(sink_settings, ParquetStore::open(&store_dir)?).run(stop.clone())),
         };
+        // The gateways publish the opted-in households' readings (signed under their v1
+        // enrolment, which the disaggregation job checks); the private totals run on v2 below.
         let gw_tasks: Vec<_> = gateways.into_iter().map(|g| tokio::spawn(g.run(stop.clone()))).collect();
-        let progress = Arc::new(AtomicU64::new(0));
-        let total_rounds = regions.len() as u64 * (intervals / i64::from(a.intervals_per_round)) as u64;
-        let aggregator = AggregatorService::new(
-            AggregatorSettings {
-                kafka: kafka.clone(),
-                topics: topics.clone(),
-                group_id: "demo-aggregators".into(),
-                protocol: protocol.clone(),
-                first_interval: start,
-                last_interval: Some(start + intervals * step - round),
-                grace: Duration::ZERO,
-                max_open_per_region: 2,
-                tick: Duration::from_millis(100),
-                progress: Some(progress.clone()),
-                metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Aggregator),
-            },
-            key,
-        )?;
-        let agg = tokio::spawn(aggregator.run(stop.clone()));
-        let t = Instant::now();
-        while !agg.is_finished() {
-            let done = progress.load(Ordering::Relaxed);
-            eprint!("\rrounds: {done}/{total_rounds}  ({:.0} s)", t.elapsed().as_secs_f64());
-            let _ = std::io::stderr().flush();
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        let report = agg.await??;
-        let elapsed = t.elapsed();
-        eprintln!("\rrounds: {}/{total_rounds}  ({:.0} s)", progress.load(Ordering::Relaxed), elapsed.as_secs_f64());
-        // Let the sink write the last rows, then stop everything.
-        let expected_rows = plain.len() * 2;
-        let mut rows: BTreeMap<(String, i64, String), i64> = BTreeMap::new();
-        for _ in 0..60 {
-            rows = read_totals(warehouse.as_ref(), &store_dir).await?;
-            if rows.len() >= expected_rows {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let params = zeal_protocol::v2::params::Params {
+            intervals_per_round: a.intervals_per_round,
+            ..Default::default()
+        };
+        params.validate().context("protocol v2 parameters")?;
+        let v2_readings: Vec<super::demo_v2::Reading> = readings
+            .iter()
+            .map(|(id, region, t, v, _)| (id.clone(), region.clone(), *t, v.clone()))
+            .collect();
+        let v2 = super::demo_v2::private_totals(
+            &kafka,
+            &topics,
+            &params,
+            &regions,
+            &v2_readings,
+            a.data_dir.join("gateway-v2"),
+        )
+        .await?;
+        let elapsed = Duration::from_secs_f64(v2.seconds);
         // Opted-in households' readings: per-appliance daily usage (complete UTC days only).
         let usage = if opt_in.is_empty() {
             None
@@ -287,6 +265,16 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             g.await??;
         }
         sink.await??;
+        // Only the totals the audit verified are stored.
+        match &warehouse {
+            Some(w) => {
+                zeal_services::sink::Destination::write(w, &v2.batch).await?;
+            }
+            None => {
+                zeal_services::sink::Destination::write(&ParquetStore::open(&store_dir)?, &v2.batch).await?;
+            }
+        }
+        let rows = read_totals(warehouse.as_ref(), &store_dir).await?;
         // The daily edge round: every household's appliance categories and consumption bucket,
         // aggregated privately per region (the game's efficient-neighbour mark).
         eprint!("daily edge round of {} households ...", fleet.len());
@@ -358,9 +346,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             }
             println!("{r:<10} {n:>9} {:>14.1} {:>14.1}", i as f64 / 1000.0, e as f64 / 1000.0);
         }
+        let [completed, lapsed, void, abandoned, open, excluded] = super::demo_v2::tally(&v2.audits);
         println!(
-            "\nrounds completed {}, deferred {}, abandoned {}, reopened {}, meters quarantined {}, dead letters {}",
-            report.totals, report.deferred, report.abandoned, report.reopened, report.quarantined, report.dead_letters
+            "\nprotocol v2 rounds completed {completed}, lapsed {lapsed}, void {void}, abandoned {abandoned}, open {open}; meter-rounds excluded {excluded}; dead letters {}",
+            v2.dead_letters
         );
         println!(
             "{ok} of {} region totals (region × interval × channel) equal the plaintext sum{}",

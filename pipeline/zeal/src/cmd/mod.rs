@@ -9,6 +9,7 @@ pub mod common;
 pub mod decode;
 pub mod demo;
 pub mod demo_daily;
+pub mod demo_v2;
 pub mod disagg;
 pub mod gateway;
 pub mod jobs;

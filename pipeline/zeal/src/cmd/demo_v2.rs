@@ -1,0 +1,246 @@
+//! The demo's private totals on protocol v2: per region, the day's committee and seat keys, an
+//! aggregator node and a gateway node for its households (meters and seats), rounds through the
+//! broker; then the audit re-verifies every round from the topics alone and only its verified
+//! totals are stored.
+//!
+//! The day's set-up (certificates, Cutoff, beacon, seat keys) runs in-process here, with a local
+//! beacon standing in for a public one (docs/protocol.md, "Status"); the rounds run on the broker.
+
+use anyhow::Context;
+use rand::{RngCore, SeedableRng};
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use zeal_connectors::kafka::{KafkaConfig, Replay, TopicNames};
+use zeal_protocol::v2::local::LocalRegion;
+use zeal_protocol::v2::params::Params;
+use zeal_protocol::v2::round::log::Outcome;
+use zeal_services::metrics::{Metrics, Role};
+use zeal_services::sink::Batch;
+use zeal_services::v2::audit::rows;
+use zeal_services::v2::{AuditReport, Party, RegionNode, RegionSettings, audit_day};
+
+/// One meter's reading: (meter id, region, interval start ms, [import, export]).
+pub type Reading = (String, String, i64, Vec<u64>);
+
+/// What the v2 rounds did.
+pub struct PrivateTotals {
+    /// Rows of the verified totals and round events, to store.
+    pub batch: Batch,
+    /// The audit of every region's day.
+    pub audits: BTreeMap<String, AuditReport>,
+    /// Dead letters the nodes wrote.
+    pub dead_letters: usize,
+    /// Seconds the rounds took (after the keys).
+    pub seconds: f64,
+}
+
+/// Runs every region's rounds of the demo's day on protocol v2.
+pub async fn private_totals(
+    kafka: &KafkaConfig,
+    topics: &TopicNames,
+    params: &Params,
+    regions: &[String],
+    readings: &[Reading],
+    state_dir: PathBuf,
+) -> anyhow::Result<PrivateTotals> {
+    let round_ms = params.round_seconds() * 1000;
+    let step_ms = i64::from(params.interval_seconds) * 1000;
+    let channels = params.channels.len();
+    let per_round = params.values_per_round();
+    // Per region, meter and round start (s): the round's values, interval-major.
+    let mut values: BTreeMap<&str, BTreeMap<&str, BTreeMap<i64, Vec<u64>>>> = BTreeMap::new();
+    for (meter, region, t, v) in readings {
+        let start = t.div_euclid(round_ms) * round_ms;
+        let slot = ((t - start) / step_ms) as usize * channels;
+        let round = values
+            .entry(region.as_str())
+            .or_default()
+            .entry(meter.as_str())
+            .or_default()
+            .entry(start / 1000)
+            .or_insert_with(|| vec![0; per_round]);
+        round[slot..slot + channels].copy_from_slice(&v[..channels]);
+    }
+    let first = readings.iter().map(|r| r.2).min().context("no readings")? / 1000;
+    let last = readings.iter().map(|r| r.2).max().context("no readings")? / 1000;
+    anyhow::ensure!(
+        Params::day_of(first) == Params::day_of(last),
+        "protocol v2 draws a committee per region and UTC day: keep --start/--hours within one day"
+    );
+
+    // The day's committee and seat keys per region (2048-bit keys with their proofs: the slow
+    // part), regions in parallel.
+    let t = Instant::now();
+    let seats_done = Arc::new(AtomicU64::new(0));
+    let mut jobs = Vec::new();
+    for region in regions {
+        let roster: Vec<String> = values
+            .get(region.as_str())
+            .map(|m| m.keys().map(|s| s.to_string()).collect())
+            .unwrap_or_default();
+        let (params, region, done) = (params.clone(), region.clone(), seats_done.clone());
+        let mut beacon = [0u8; 32];
+        rand_chacha::ChaCha20Rng::from_os_rng().fill_bytes(&mut beacon);
+        jobs.push(tokio::task::spawn_blocking(move || {
+            LocalRegion::with_roster(
+                params,
+                &region,
+                roster,
+                first,
+                &beacon,
+                &mut rand_chacha::ChaCha20Rng::from_os_rng(),
+                |_| {
+                    done.fetch_add(1, Ordering::Relaxed);
+                },
+            )
+            .with_context(|| format!("region {region}"))
+        }));
+    }
+    let mut days = Vec::new();
+    let mut pending = jobs;
+    while !pending.is_empty() {
+        eprint!(
+            "\rcommittees: {} seat keys generated ({:.0} s)",
+            seats_done.load(Ordering::Relaxed),
+            t.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (done, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|j| j.is_finished());
+        for j in done {
+            days.push(j.await??);
+        }
+        pending = rest;
+    }
+    eprintln!(
+        "\rcommittees: {} seat keys generated ({:.0} s)",
+        seats_done.load(Ordering::Relaxed),
+        t.elapsed().as_secs_f64()
+    );
+
+    let t = Instant::now();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let progress = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    let mut total_rounds = 0u64;
+    for day in &days {
+        let region = day.ctx.region.clone();
+        let settings = |name: &str, role: Role| RegionSettings {
+            kafka: kafka.clone(),
+            topics: topics.clone(),
+            day: day.ctx.clone(),
+            directory: day.directory.clone(),
+            state_dir: state_dir.join(&region),
+            phase: Duration::from_secs(3),
+            name: format!("{name}-{region}"),
+            metrics: Metrics::new(role),
+            progress: Some(progress.clone()),
+            crash_after_commit: false,
+        };
+        let mut party = Party::default();
+        for m in &day.ctx.roster {
+            party.meters.insert(m.clone(), day.identities[m].clone());
+        }
+        for (seat, secret) in day.ctx.seats.iter().zip(&day.seat_secrets) {
+            party.seats.insert(seat.meter.clone(), secret.clone());
+        }
+        let mut gateway = RegionNode::new(settings("demo-gateway", Role::Gateway), party);
+        let mut aggregator = RegionNode::new(
+            settings("demo-aggregator", Role::Aggregator),
+            Party {
+                aggregator: Some(day.aggregator.clone()),
+                ..Party::default()
+            },
+        );
+        if let Some(meters) = values.get(region.as_str()) {
+            for (meter, rounds) in meters {
+                for (start, v) in rounds {
+                    gateway.submit(*start, meter, v.clone());
+                    aggregator.expect(*start);
+                }
+            }
+            total_rounds += meters
+                .values()
+                .flat_map(|r| r.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len() as u64;
+        }
+        handles.push(tokio::spawn(gateway.run(stop.clone())));
+        handles.push(tokio::spawn(aggregator.run(stop.clone())));
+    }
+    let mut dead_letters = 0;
+    let mut pending = handles;
+    while !pending.is_empty() {
+        eprint!(
+            "\rrounds: {}/{total_rounds}  ({:.0} s)",
+            progress.load(Ordering::Relaxed),
+            t.elapsed().as_secs_f64()
+        );
+        let _ = std::io::stderr().flush();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let (done, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|j| j.is_finished());
+        for j in done {
+            dead_letters += j.await??.dead_letters;
+        }
+        pending = rest;
+    }
+    let seconds = t.elapsed().as_secs_f64();
+    eprintln!(
+        "\rrounds: {}/{total_rounds}  ({seconds:.0} s)",
+        progress.load(Ordering::Relaxed)
+    );
+    let _ = stop_tx.send(true);
+
+    // The audit: every round re-verified from the topics alone; only verified totals stored.
+    let read = |topic: String| {
+        let kafka = kafka.clone();
+        async move {
+            Replay::start(&kafka, "demo-audit", &[topic.as_str()], 0, i64::MAX)
+                .await?
+                .collect()
+                .await
+        }
+    };
+    let log = read(topics.rounds.clone()).await?;
+    let parts = read(topics.bundles.clone()).await?;
+    let mut batch = Batch::default();
+    let mut audits = BTreeMap::new();
+    let now = zeal_services::now_ms();
+    for day in &days {
+        let report = audit_day(&day.ctx, &day.directory, &log, &parts);
+        let b = rows(&day.ctx, &report, "demo-aggregator", now);
+        batch.totals.extend(b.totals);
+        batch.events.extend(b.events);
+        audits.insert(day.ctx.region.clone(), report);
+    }
+    Ok(PrivateTotals {
+        batch,
+        audits,
+        dead_letters,
+        seconds,
+    })
+}
+
+/// Counts of the audited rounds: (completed, lapsed, void, abandoned, open, excluded meter-rounds).
+pub fn tally(audits: &BTreeMap<String, AuditReport>) -> [usize; 6] {
+    let mut out = [0; 6];
+    for a in audits.values() {
+        for r in a.rounds.values() {
+            let i = match r.outcome {
+                Outcome::Total(_) => 0,
+                Outcome::Lapsed => 1,
+                Outcome::Void => 2,
+                Outcome::Abandoned => 3,
+                Outcome::Open => 4,
+            };
+            out[i] += 1;
+            out[5] += r.excluded.len();
+        }
+    }
+    out
+}
