@@ -302,6 +302,11 @@ fn check_bounds(ctx: &RoundContext, r: &w::RoundRecord) -> Result<(), WireError>
                 "a seat key is a day record: read it with seat_key_from_wire".into(),
             ));
         }
+        w::RoundEntry::KeysClosed(_) => {
+            return Err(WireError::Author(
+                "KeysClosed is a day record, not a round's".into(),
+            ));
+        }
         w::RoundEntry::Commit(c) => {
             meter_only("a commitment")?;
             length("commitment", &c.commitment, 32)?;
@@ -498,7 +503,9 @@ pub fn decode_record(
     // Every other entry parses without curve or bignum work beyond canonical-scalar checks and
     // integers of bounded width, so it is parsed first and its signing bytes computed from it.
     let entry = match &r.entry {
-        w::RoundEntry::SeatKey(_) | w::RoundEntry::Notice(_) => unreachable!("handled above"),
+        w::RoundEntry::SeatKey(_) | w::RoundEntry::KeysClosed(_) | w::RoundEntry::Notice(_) => {
+            unreachable!("handled above")
+        }
         w::RoundEntry::Commit(c) => Entry::Commit(hash("commitment", &c.commitment)?),
         w::RoundEntry::Objection(c) => Entry::Objection(hash("commitment", &c.commitment)?),
         w::RoundEntry::CommitClosed(c) => Entry::CommitClosed(
