@@ -4,7 +4,7 @@
 For every schema in schemas/avro (current and released history): fastavro must parse it, its
 CRC-64-AVRO fingerprint must match the single-object header of the golden vector, and fastavro
 must decode the golden vector's body completely; every branch vector of a union of records must
-decode to its branch. Usage: avro_check.py <repo>/schemas
+decode to its branch, also when read (resolved) by the current schema. Usage: avro_check.py <repo>/schemas
 """
 import io
 import json
@@ -60,6 +60,7 @@ def main(schemas_dir: pathlib.Path) -> int:
     # Branch vectors (<stem>.v<N>.<Branch>.bin): one per branch of a union of records, so an
     # encoder that wrote the wrong union index (invisible to a round trip through itself) fails.
     branches = sorted(golden.glob("*.v*.*.bin"))
+    resolved = 0
     for vector in branches:
         stem, version, branch = vector.name[: -len(".bin")].split(".", 2)
         schema = fastavro.parse_schema(json.loads((avro / "history" / stem / f"{version}.avsc").read_text()))
@@ -72,7 +73,18 @@ def main(schemas_dir: pathlib.Path) -> int:
             failures += 1
             continue
         print(f"ok   {vector.name} (branch {branch})")
-    total = len(files) + len(branches)
+        # Read by today's schema (resolution, as a reader of old topics does), the branch keeps
+        # its name: a union resolves by the writer's branch, never by a branch of the same shape.
+        current = fastavro.parse_schema(json.loads((avro / f"{stem}.avsc").read_text()))
+        body = io.BytesIO(data[10:])
+        record = fastavro.schemaless_reader(body, schema, current, return_record_name=True)
+        names = [v[0] for v in record.values() if isinstance(v, tuple)]
+        if not any(n.endswith("." + branch) for n in names):
+            print(f"FAIL {vector.name} read as {stem}.avsc: branches {names}, expected {branch}")
+            failures += 1
+            continue
+        resolved += 1
+    total = len(files) + len(branches) + resolved
     print(f"{total - failures} passed, {failures} failed")
     return 1 if failures else 0
 

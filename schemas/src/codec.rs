@@ -200,13 +200,18 @@ fn decode_as<T: WireMessage>(version: u32, body: &[u8]) -> Result<T, DecodeError
             .read_value(&mut cursor)
             .map_err(malformed)?
     } else {
-        GenericDatumReader::builder(writer)
-            .reader_schema(current)
+        let written = GenericDatumReader::builder(writer)
             .human_readable(false)
             .build()
             .map_err(malformed)?
             .read_value(&mut cursor)
-            .map_err(malformed)?
+            .map_err(malformed)?;
+        let resolved = written
+            .clone()
+            .resolve_schemata(current, vec![current])
+            .map_err(malformed)?;
+        unions_by_name(&written, resolved, writer, current)
+            .map_err(|detail| DecodeError::Malformed { kind, detail })?
     };
     if !cursor.is_empty() {
         return Err(DecodeError::TrailingBytes {
@@ -215,6 +220,89 @@ fn decode_as<T: WireMessage>(version: u32, body: &[u8]) -> Result<T, DecodeError
         });
     }
     apache_avro::from_value::<T>(&value).map_err(malformed)
+}
+
+/// Puts every union branch of a resolved value back on the reader's branch of the *same name*.
+///
+/// The Avro specification resolves a union by the writer's branch: the first reader branch that
+/// matches it, records matching by name. apache-avro 0.22 instead takes the first reader branch
+/// the value *can be resolved into*, so branches of the same shape swap: round_record v1's
+/// `Objection` read under v2 came out as a `Commit`, `FinalSet` as `RevealClosed`, `Abandoned` as
+/// `Withdraw`. This walks the writer's value beside the resolved one and re-resolves each named
+/// branch into the reader's branch of that name (a writer branch the reader lacks is an error).
+fn unions_by_name(
+    written: &apache_avro::types::Value,
+    resolved: apache_avro::types::Value,
+    writer: &apache_avro::Schema,
+    reader: &apache_avro::Schema,
+) -> Result<apache_avro::types::Value, String> {
+    use apache_avro::Schema;
+    use apache_avro::types::Value;
+    Ok(match (written, resolved, writer, reader) {
+        (Value::Union(i, w), Value::Union(j, r), Schema::Union(wu), Schema::Union(ru)) => {
+            let wb = wu
+                .variants()
+                .get(*i as usize)
+                .ok_or("union index outside the writer's union")?;
+            let (k, rb) = match wb.name() {
+                Some(name) => ru
+                    .variants()
+                    .iter()
+                    .enumerate()
+                    .find(|(_, b)| b.name().is_some_and(|n| n.name() == name.name()))
+                    .ok_or_else(|| format!("the reader has no union branch {}", name.name()))?,
+                None => (j as usize, &ru.variants()[j as usize]),
+            };
+            let r = if k == j as usize {
+                *r
+            } else {
+                (**w)
+                    .clone()
+                    .resolve_schemata(rb, vec![reader])
+                    .map_err(|e| e.to_string())?
+            };
+            Value::Union(k as u32, Box::new(unions_by_name(w, r, wb, rb)?))
+        }
+        (Value::Record(wf), Value::Record(rf), Schema::Record(ws), Schema::Record(rs)) => {
+            Value::Record(
+                rf.into_iter()
+                    .map(|(name, r)| {
+                        let w = wf.iter().find(|(n, _)| *n == name);
+                        match (w, ws.lookup.get(&name), rs.lookup.get(&name)) {
+                            (Some((_, w)), Some(&wi), Some(&ri)) => {
+                                let r = unions_by_name(
+                                    w,
+                                    r,
+                                    &ws.fields[wi].schema,
+                                    &rs.fields[ri].schema,
+                                )?;
+                                Ok((name, r))
+                            }
+                            _ => Ok((name, r)), // a field the writer lacks: its default
+                        }
+                    })
+                    .collect::<Result<_, String>>()?,
+            )
+        }
+        (Value::Array(wa), Value::Array(ra), Schema::Array(ws), Schema::Array(rs)) => Value::Array(
+            wa.iter()
+                .zip(ra)
+                .map(|(w, r)| unions_by_name(w, r, &ws.items, &rs.items))
+                .collect::<Result<_, _>>()?,
+        ),
+        (Value::Map(wm), Value::Map(rm), Schema::Map(ws), Schema::Map(rs)) => Value::Map(
+            rm.into_iter()
+                .map(|(key, r)| {
+                    let r = match wm.get(&key) {
+                        Some(w) => unions_by_name(w, r, &ws.types, &rs.types)?,
+                        None => r,
+                    };
+                    Ok((key, r))
+                })
+                .collect::<Result<_, String>>()?,
+        ),
+        (_, resolved, _, _) => resolved,
+    })
 }
 
 /// Decodes a single-object message of a known kind.
@@ -314,3 +402,58 @@ signed!(
     QuarantineEvent,
     HouseholdReading
 );
+
+#[cfg(test)]
+mod tests {
+    use super::unions_by_name;
+    use apache_avro::Schema;
+    use apache_avro::types::Value;
+
+    /// A union of two records of the same shape, read by a release that appended a third branch:
+    /// apache-avro's own resolution puts the second branch's value on the first branch;
+    /// `unions_by_name` keeps it on its own.
+    #[test]
+    fn same_shaped_branches_resolve_by_name() {
+        let branch = |name: &str| {
+            format!(
+                r#"{{"type":"record","name":"{name}","fields":[{{"name":"x","type":"bytes"}}]}}"#
+            )
+        };
+        let union = |names: &[&str]| {
+            let branches: Vec<String> = names.iter().map(|n| branch(n)).collect();
+            Schema::parse_str(&format!(
+                r#"{{"type":"record","name":"R","fields":[{{"name":"e","type":[{}]}}]}}"#,
+                branches.join(",")
+            ))
+            .unwrap()
+        };
+        let writer = union(&["A", "B"]);
+        let reader = union(&["A", "B", "C"]);
+        let written = Value::Record(vec![(
+            "e".into(),
+            Value::Union(
+                1,
+                Box::new(Value::Record(vec![("x".into(), Value::Bytes(vec![7]))])),
+            ),
+        )]);
+        let branch_of = |v: &Value| match v {
+            Value::Record(f) => match &f[0].1 {
+                Value::Union(i, _) => *i,
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        };
+        let by_shape = written.clone().resolve(&reader).unwrap();
+        assert_eq!(
+            branch_of(&by_shape),
+            0,
+            "apache-avro 0.22 resolves by shape"
+        );
+        let by_name = unions_by_name(&written, by_shape, &writer, &reader).unwrap();
+        assert_eq!(branch_of(&by_name), 1);
+        // A branch the reader does not have is an error, never another branch.
+        let narrower = union(&["A", "C"]);
+        let by_shape = written.clone().resolve(&narrower).unwrap();
+        assert!(unions_by_name(&written, by_shape, &writer, &narrower).is_err());
+    }
+}

@@ -1,6 +1,8 @@
 //! The Rust form of protocol v2's wire messages (`schemas/avro/{certificate, cutoff,
 //! beacon_round, round_record, seat_part}.avsc`, namespace `io.zebrazeal.v2`). Field names, order
-//! and type names match the schemas (Avro unions of records resolve by record name).
+//! and type names match the schemas; an enum standing for a union of records lists its variants
+//! in the union's order (a union value becomes the variant of its index; branches of older
+//! versions are first resolved by name, `codec::unions_by_name`).
 //!
 //! Unlike v1, a v2 signature covers the protocol's own transcript of a message (bound to
 //! version, kind, region, round and cutoff; `zeal_protocol::v2`), never these Avro bytes, so a
@@ -72,7 +74,7 @@ pub struct SeatPart {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoundRecord {
     pub region: String,
-    /// Milliseconds since the epoch; a seat key's is its day's start.
+    /// Milliseconds since the epoch; a seat key's or KeysClosed's is its day's start.
     pub round_start: i64,
     /// The meter that wrote it; `None` for the aggregator.
     pub author: Option<String>,
@@ -97,6 +99,8 @@ pub enum RoundEntry {
     Partial(Partial),
     RegionTotal(RegionTotal),
     Abandoned(Abandoned),
+    /// Since round_record v2 (appended, so every v1 branch keeps its union index).
+    KeysClosed(KeysClosed),
 }
 
 /// A seat's daily Paillier key and its proof.
@@ -215,3 +219,12 @@ pub struct RegionTotal {
 /// The aggregator gives the round up.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Abandoned {}
+
+/// The aggregator's list of the day's seat keys before it (round_record v2): `seats[i]`'s key is
+/// named by `key_hashes[i]`, the hash of its announced modulus (`zeal_protocol::v2::day::key_hash`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeysClosed {
+    pub seats: Vec<String>,
+    #[serde(with = "crate::bytes_serde::byte_arrays")]
+    pub key_hashes: Vec<Vec<u8>>,
+}

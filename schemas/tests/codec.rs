@@ -261,7 +261,7 @@ fn every_round_entry_round_trips() {
     let records = samples::round_records();
     assert_eq!(
         records.len(),
-        13,
+        14,
         "one sample per branch of round_record.avsc's entry"
     );
     for r in records {
@@ -292,20 +292,29 @@ fn decoded_round_records_name_their_entry() {
         notice["message"]["entry"]["Notice"]["part_hashes"][0],
         serde_json::json!(format!("0x{}", "36".repeat(32)))
     );
+    let keys_closed = render(13);
+    assert_eq!(keys_closed["schema_version"], serde_json::json!(2));
+    assert_eq!(keys_closed["message"]["author"], serde_json::Value::Null);
+    assert_eq!(
+        keys_closed["message"]["entry"]["KeysClosed"]["seats"],
+        serde_json::json!(["m-0002", "m-0004"])
+    );
 }
 
-/// One golden vector per branch of the round log's entry union (`round_record.v1.<Branch>.bin`),
-/// which `tests/avro_check.py` decodes with fastavro and checks the branch: a wrong union index
-/// would round-trip through this crate and still break every other reader.
+/// One golden vector per branch of the round log's entry union and released version
+/// (`round_record.v<N>.<Branch>.bin`), which `tests/avro_check.py` decodes with fastavro and checks
+/// the branch: a wrong union index would round-trip through this crate and still break every
+/// other reader. The current version's vectors are written by `ZEAL_BLESS=1`.
 #[test]
 fn every_round_entry_branch_has_a_golden_vector() {
     let bless = std::env::var_os("ZEAL_BLESS").is_some();
+    let newest = MessageKind::RoundRecord.released_avsc().last().unwrap().0;
     for r in samples::round_records() {
         let bytes = encode(&r).unwrap();
         let json = zeal_schemas::inspect::to_json(&bytes).unwrap();
         let entry = json["message"]["entry"].as_object().unwrap();
         let branch = entry.keys().next().unwrap();
-        let path = golden_dir().join(format!("round_record.v1.{branch}.bin"));
+        let path = golden_dir().join(format!("round_record.v{newest}.{branch}.bin"));
         if bless {
             std::fs::write(&path, &bytes).unwrap();
         }
@@ -313,4 +322,50 @@ fn every_round_entry_branch_has_a_golden_vector() {
             .unwrap_or_else(|e| panic!("{}: {e} (bless with ZEAL_BLESS=1)", path.display()));
         assert_eq!(golden, bytes, "{branch} changed on the wire");
     }
+}
+
+/// The branch vectors of every released version of the round log stay decodable by this build,
+/// each to the same record it was written from (round_record v1 has no KeysClosed). The v2
+/// branch was appended to the union, so every v1 branch keeps its index and its datum: a v1
+/// vector's body is byte for byte the current encoding of the same record. Inserting the new
+/// branch anywhere but at the end would renumber the others and fail here.
+#[test]
+fn released_round_entry_vectors_decode_to_their_records() {
+    let samples = samples::round_records();
+    let mut checked = 0;
+    for &(version, _) in MessageKind::RoundRecord.released_avsc() {
+        for r in &samples {
+            let json = zeal_schemas::inspect::to_json(&encode(r).unwrap()).unwrap();
+            let branch = json["message"]["entry"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .next()
+                .unwrap()
+                .clone();
+            let path = golden_dir().join(format!("round_record.v{version}.{branch}.bin"));
+            let Ok(bytes) = std::fs::read(&path) else {
+                assert!(
+                    version == 1 && branch == "KeysClosed",
+                    "{}: every released branch keeps its vector",
+                    path.display()
+                );
+                continue;
+            };
+            assert_eq!(
+                peek_kind(&bytes).unwrap(),
+                (MessageKind::RoundRecord, version)
+            );
+            let back = decode::<zeal_schemas::v2::RoundRecord>(&bytes).unwrap();
+            assert_eq!(&back, r, "{}", path.display());
+            assert_eq!(
+                &bytes[HEADER_LEN..],
+                &encode(r).unwrap()[HEADER_LEN..],
+                "{} re-encodes to another datum",
+                path.display()
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 13 + 14, "13 v1 branches and 14 v2 branches");
 }

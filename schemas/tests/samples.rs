@@ -294,6 +294,11 @@ pub fn round_records() -> Vec<v2::RoundRecord> {
             final_set: vec![0x3C; 32],
         }),
         E::Abandoned(v2::Abandoned {}),
+        // round_record v2: the aggregator's list of the day's seat keys (T0 is a day's start).
+        E::KeysClosed(v2::KeysClosed {
+            seats: vec!["m-0002".into(), "m-0004".into()],
+            key_hashes: vec![vec![0x3F; 32], vec![0x40; 32]],
+        }),
     ];
     entries
         .into_iter()
@@ -301,7 +306,10 @@ pub fn round_records() -> Vec<v2::RoundRecord> {
         .map(|(i, entry)| v2::RoundRecord {
             region: "NL-UT-01".into(),
             round_start: T0,
-            author: (i % 3 != 2).then(|| format!("m-000{}", i % 4 + 1)),
+            author: match &entry {
+                E::KeysClosed(_) => None,
+                _ => (i % 3 != 2).then(|| format!("m-000{}", i % 4 + 1)),
+            },
             entry,
             signature: vec![14 + i as u8; 64],
         })

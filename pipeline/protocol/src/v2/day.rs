@@ -3,10 +3,17 @@
 //! before it. Every verifier (senders, aggregator, audit) checks each key itself, cheapest check
 //! first: seat and sizes, then the signature, then the bignum work. A seat without a valid key is
 //! absent for the day; absent seats are never replaced and never change d.
+//!
+//! [`day_seats`] replays the day's records (seat keys and KeysClosed, in log order) into the
+//! seats of every [`RoundContext`](super::round::RoundContext) of the day: the first valid
+//! KeysClosed counts, and invalid or second ones are evidence against the aggregator.
 
+use super::committee::Committee;
 use super::crypto::paillier::{KEY_PROOF_ROOTS, KeyProof, SeatPublicKey};
-use super::encoding::{Hash, Kind, Transcript};
+use super::encoding::{Hash, Kind, Transcript, hash_fields};
 use super::params::{DAY_SECONDS, Params};
+use super::round::Seat;
+use super::round::log::{Directory, Evidence, MAX_EVIDENCE};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 /// A seat's daily key announcement.
@@ -132,22 +139,227 @@ pub fn keys_before_close(
     seats: &[(String, VerifyingKey)],
     announcements: &[SeatKeyAnnouncement],
 ) -> Vec<(String, SeatPublicKey)> {
-    // A seat's first announcement with a valid identity signature is judged, once: a flood of
-    // signed bad keys (or copies of one) cannot make every verifier run key proofs without end.
-    let mut judged: Vec<&str> = Vec::new();
-    let mut out: Vec<(String, SeatPublicKey)> = Vec::new();
+    let mut list = KeyList::default();
     for a in announcements {
-        if judged.contains(&a.seat.as_str()) {
-            continue;
+        list.judge(params, region, day, cutoff, seats, a);
+    }
+    list.keys.into_iter().map(|(s, k, _)| (s, k)).collect()
+}
+
+/// [`keys_before_close`] built one announcement at a time, with each listed key's [`key_hash`]
+/// (so [`day_seats`] compares every KeysClosed with the list before it without judging any key
+/// twice).
+#[derive(Default)]
+struct KeyList {
+    /// Seats whose first signed, right-sized announcement was judged.
+    judged: Vec<String>,
+    /// Seats with a valid key, in log order: (seat, key, H(announced modulus)).
+    keys: Vec<(String, SeatPublicKey, Hash)>,
+}
+
+impl KeyList {
+    fn judge(
+        &mut self,
+        params: &Params,
+        region: &str,
+        day: i64,
+        cutoff: &Hash,
+        seats: &[(String, VerifyingKey)],
+        a: &SeatKeyAnnouncement,
+    ) {
+        // A seat's first announcement with a valid identity signature is judged, once: a flood of
+        // signed bad keys (or copies of one) cannot make every verifier run key proofs without end.
+        if self.judged.contains(&a.seat) {
+            return;
         }
         match accept_key(params, region, day, cutoff, seats, a) {
             Ok(k) => {
-                judged.push(&a.seat);
-                out.push((a.seat.clone(), k));
+                self.judged.push(a.seat.clone());
+                self.keys.push((a.seat.clone(), k, key_hash(&a.modulus)));
             }
-            Err(KeyRefused::Proof(_)) => judged.push(&a.seat),
+            Err(KeyRefused::Proof(_)) => self.judged.push(a.seat.clone()),
             Err(_) => {} // not signed by the seat, or not a seat: says nothing about it
         }
     }
-    out
+
+    /// Whether `listed` is exactly this list: same seats, same keys, same order.
+    fn equals(&self, listed: &[(String, Hash)]) -> bool {
+        listed.len() == self.keys.len()
+            && listed
+                .iter()
+                .zip(&self.keys)
+                .all(|((s, h), (seat, _, hash))| s == seat && h == hash)
+    }
+}
+
+/// Label of [`key_hash`].
+const KEY_HASH_LABEL: &[u8] = b"zebra-zeal/v2/seat-key";
+
+/// The name of a seat key in KeysClosed: SHA-256 of the length-prefixed fields (label, the
+/// announced modulus bytes, exactly `modulus_bits / 8` of them). KeysClosed names keys by hash
+/// rather than repeating the moduli: every verifier holds the announcements anyway (it checks
+/// their key proofs itself), so a hash is all it needs to compare, 32 bytes a seat instead of
+/// 256 or 384. The modulus is the key (h_s is derived from it and the day's context), and the
+/// hash is collision-resistant, so equal hashes are equal keys.
+pub fn key_hash(modulus: &[u8]) -> Hash {
+    hash_fields(&[KEY_HASH_LABEL, modulus])
+}
+
+/// The aggregator's KeysClosed of a region's day: each listed seat's key, named by [`key_hash`],
+/// in the log order of the announcements. Valid iff it equals [`keys_before_close`] of the
+/// announcements before it; the first valid one fixes the day's seats ([`day_seats`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeysClosed {
+    /// (seat, H(its key's modulus)), in the log order of the keys.
+    pub keys: Vec<(String, Hash)>,
+    /// The aggregator's signature over [`keys_closed_signing_bytes`].
+    pub signature: Signature,
+}
+
+/// What the aggregator signs: the list, bound to (version, KeysClosed, region, the day's start)
+/// and H(Cutoff(D)), as every record inside the day is.
+pub fn keys_closed_signing_bytes(
+    region: &str,
+    day: i64,
+    cutoff: &Hash,
+    keys: &[(String, Hash)],
+) -> Vec<u8> {
+    let mut t = Transcript::bound(Kind::KeysClosed, region, day.saturating_mul(DAY_SECONDS));
+    t.field(&cutoff.0).u64(keys.len() as u64);
+    for (seat, h) in keys {
+        t.str(seat).field(&h.0);
+    }
+    t.as_bytes().to_vec()
+}
+
+/// The aggregator closes the day's keys with `keys` (an honest aggregator passes
+/// [`keys_before_close`] of the announcements it has read).
+pub fn close_keys(
+    aggregator: &SigningKey,
+    region: &str,
+    day: i64,
+    cutoff: &Hash,
+    keys: &[(String, SeatPublicKey)],
+) -> KeysClosed {
+    let keys: Vec<(String, Hash)> = keys
+        .iter()
+        .map(|(s, k)| (s.clone(), key_hash(&k.to_bytes())))
+        .collect();
+    let signature = aggregator.sign(&keys_closed_signing_bytes(region, day, cutoff, &keys));
+    KeysClosed { keys, signature }
+}
+
+/// One record of a region's day, in the order of the region's partition.
+#[derive(Debug, Clone)]
+pub enum DayRecord {
+    /// A seat's key announcement.
+    SeatKey(SeatKeyAnnouncement),
+    /// The aggregator's list of the keys before it.
+    KeysClosed(KeysClosed),
+}
+
+/// The day's seats, as every party derives them from the day's records.
+#[derive(Debug, Clone, Default)]
+pub struct DaySetup {
+    /// The seats listed by the first valid KeysClosed, in rank order, with their keys; empty
+    /// while there is none (no round of the day can run: `RoundContext::validate`).
+    pub seats: Vec<Seat>,
+    /// Position (in the records given) of the first valid KeysClosed.
+    pub keys_closed_at: Option<usize>,
+    /// Aggregator-signed KeysClosed that are not the list before them
+    /// (`InvalidMarker(position, "KeysClosed")`), or come after the first valid one
+    /// (`SecondMarker`); capped at [`MAX_EVIDENCE`].
+    pub evidence: Vec<Evidence>,
+}
+
+/// The marker's name in [`Evidence`].
+const KEYS_CLOSED: &str = "KeysClosed";
+
+/// Keeps `e`, or past [`MAX_EVIDENCE`] says from where the audit must read the log itself.
+fn note(evidence: &mut Vec<Evidence>, pos: usize, e: Evidence) {
+    if evidence.len() < MAX_EVIDENCE {
+        evidence.push(e);
+    } else if !matches!(evidence.last(), Some(Evidence::TooMuch(_))) {
+        evidence.pop();
+        evidence.push(Evidence::TooMuch(pos));
+    }
+}
+
+/// Replays a region's day records (in log order) into its seats. Announcements are judged as in
+/// [`keys_before_close`], against the committee's seats and their identity keys in `directory`;
+/// a KeysClosed not signed by `directory.aggregator` is ignored (it proves nothing against
+/// anyone). The first aggregator-signed KeysClosed equal to the list before it counts; a seat
+/// not in it is absent for the day (announcements after it are never judged). Each signed
+/// KeysClosed before it that differs is an invalid marker, each after it (but exact copies) a
+/// second one.
+pub fn day_seats<'r>(
+    params: &Params,
+    region: &str,
+    day: i64,
+    cutoff: &Hash,
+    committee: &Committee,
+    directory: &Directory,
+    records: impl IntoIterator<Item = &'r DayRecord>,
+) -> DaySetup {
+    let seats: Vec<(String, VerifyingKey)> = committee
+        .seats()
+        .iter()
+        .filter_map(|s| directory.meters.get(s).map(|k| (s.clone(), *k)))
+        .collect();
+    let mut list = KeyList::default();
+    let mut setup = DaySetup::default();
+    let mut closed_by: Option<Signature> = None;
+    for (pos, r) in records.into_iter().enumerate() {
+        match r {
+            DayRecord::SeatKey(a) => {
+                if closed_by.is_none() {
+                    list.judge(params, region, day, cutoff, &seats, a);
+                }
+            }
+            DayRecord::KeysClosed(k) => {
+                let signed = directory.aggregator.is_some_and(|agg| {
+                    agg.verify_strict(
+                        &keys_closed_signing_bytes(region, day, cutoff, &k.keys),
+                        &k.signature,
+                    )
+                    .is_ok()
+                });
+                if !signed || closed_by == Some(k.signature) {
+                    continue; // forged, or a copy of the one that counts (a producer's retry)
+                }
+                if closed_by.is_some() {
+                    note(
+                        &mut setup.evidence,
+                        pos,
+                        Evidence::SecondMarker(pos, KEYS_CLOSED),
+                    );
+                } else if list.equals(&k.keys) {
+                    closed_by = Some(k.signature);
+                    setup.keys_closed_at = Some(pos);
+                } else {
+                    note(
+                        &mut setup.evidence,
+                        pos,
+                        Evidence::InvalidMarker(pos, KEYS_CLOSED),
+                    );
+                }
+            }
+        }
+    }
+    if setup.keys_closed_at.is_some() {
+        setup.seats = committee
+            .seats()
+            .iter()
+            .zip(1u64..)
+            .filter_map(|(meter, rank)| {
+                let (_, key, _) = list.keys.iter().find(|(s, _, _)| s == meter)?;
+                Some(Seat {
+                    meter: meter.clone(),
+                    rank,
+                    key: key.clone(),
+                })
+            })
+            .collect();
+    }
+    setup
 }

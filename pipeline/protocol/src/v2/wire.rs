@@ -2,7 +2,8 @@
 //! `zeal_schemas::v2` (`schemas/avro/{certificate, cutoff, beacon_round, round_record,
 //! seat_part}.avsc`).
 //!
-//! Reading is where hostile input arrives, so [`decode_record`] works in a fixed order:
+//! Reading is where hostile input arrives, so [`decode_record`] (and [`keys_closed_from_wire`]
+//! for the day's KeysClosed) works in a fixed order:
 //! 1. bounds: region and round, every count and every length against the day's parameters,
 //!    committee and roster (nothing is parsed yet);
 //! 2. the author's signature, over signing bytes computed from the raw fields (a reveal's
@@ -14,16 +15,16 @@
 
 use super::crypto::paillier::KEY_PROOF_ROOTS;
 use super::crypto::vss::{Commitments, OPENING_PROOF_BYTES, OpeningProof, RangeProof};
-use super::day::SeatKeyAnnouncement;
+use super::day::{DayRecord, KeysClosed, SeatKeyAnnouncement, keys_closed_signing_bytes};
 use super::encoding::Hash;
 use super::enrolment::{BeaconRound, Certificate, Cutoff, MAX_ID_BYTES, Status};
-use super::params::MAX_MODULUS_BITS;
+use super::params::{DAY_SECONDS, MAX_MODULUS_BITS, Params};
 use super::round::RoundContext;
 use super::round::bundle::{BundlePublic, SeatPart, commitment_hash};
 use super::round::complaint::{Complainant, Complaint, ComplaintKind};
 use super::round::log::{Author, Directory, Entry, Record, notice_signing_bytes, signing_bytes};
 use curve25519_dalek::scalar::Scalar;
-use ed25519_dalek::Signature;
+use ed25519_dalek::{Signature, VerifyingKey};
 use rug::Integer;
 use rug::integer::Order;
 use zeal_schemas::v2 as w;
@@ -304,6 +305,11 @@ fn check_bounds(ctx: &RoundContext, r: &w::RoundRecord) -> Result<(), WireError>
                 "a seat key is a day record: read it with seat_key_from_wire".into(),
             ));
         }
+        w::RoundEntry::KeysClosed(_) => {
+            return Err(WireError::Author(
+                "KeysClosed is a day record: read it with keys_closed_from_wire".into(),
+            ));
+        }
         w::RoundEntry::Commit(c) => {
             meter_only("a commitment")?;
             length("commitment", &c.commitment, 32)?;
@@ -500,7 +506,9 @@ pub fn decode_record(
     // Every other entry parses without curve or bignum work beyond canonical-scalar checks and
     // integers of bounded width, so it is parsed first and its signing bytes computed from it.
     let entry = match &r.entry {
-        w::RoundEntry::SeatKey(_) | w::RoundEntry::Notice(_) => unreachable!("handled above"),
+        w::RoundEntry::SeatKey(_) | w::RoundEntry::KeysClosed(_) | w::RoundEntry::Notice(_) => {
+            unreachable!("handled above")
+        }
         w::RoundEntry::Commit(c) => Entry::Commit(hash("commitment", &c.commitment)?),
         w::RoundEntry::Objection(c) => Entry::Objection(hash("commitment", &c.commitment)?),
         w::RoundEntry::CommitClosed(c) => Entry::CommitClosed(
@@ -574,7 +582,7 @@ pub fn decode_record(
 pub fn seat_key_to_wire(region: &str, day: i64, a: &SeatKeyAnnouncement) -> w::RoundRecord {
     w::RoundRecord {
         region: region.into(),
-        round_start: ms(day.saturating_mul(super::params::DAY_SECONDS)),
+        round_start: day_ms(day),
         author: Some(a.seat.clone()),
         entry: w::RoundEntry::SeatKey(w::SeatKey {
             modulus: a.modulus.clone(),
@@ -611,7 +619,7 @@ pub fn seat_key_from_wire(
             });
         }
     }
-    let day_ms = super::params::DAY_SECONDS * 1000;
+    let day_ms = DAY_SECONDS * 1000;
     if r.round_start.rem_euclid(day_ms) != 0 {
         return Err(WireError::Malformed {
             field: "round_start",
@@ -628,6 +636,101 @@ pub fn seat_key_from_wire(
             signature: signature(&r.signature)?,
         },
     ))
+}
+
+/// The day's start in milliseconds: a day record's `round_start`.
+fn day_ms(day: i64) -> i64 {
+    ms(day.saturating_mul(DAY_SECONDS))
+}
+
+/// The aggregator's KeysClosed as a round-log record (`round_start` = the day's start, author
+/// null).
+pub fn keys_closed_to_wire(region: &str, day: i64, k: &KeysClosed) -> w::RoundRecord {
+    w::RoundRecord {
+        region: region.into(),
+        round_start: day_ms(day),
+        author: None,
+        entry: w::RoundEntry::KeysClosed(w::KeysClosed {
+            seats: k.keys.iter().map(|(s, _)| s.clone()).collect(),
+            key_hashes: k.keys.iter().map(|(_, h)| h.0.to_vec()).collect(),
+        }),
+        signature: k.signature.to_bytes().to_vec(),
+    }
+}
+
+/// Reads the aggregator's KeysClosed of `region`'s `day`, in the order of [`decode_record`]:
+/// (1) region and day, author, at most `committee_size` seats of bounded id length, one 32-byte
+/// key hash each, a 64-byte signature; (2) the aggregator's signature (strict) over
+/// [`keys_closed_signing_bytes`] of the raw fields. There is nothing costly left to parse; whether
+/// the list is *valid* (equal to the keys before it) is [`super::day::day_seats`]'s to judge.
+pub fn keys_closed_from_wire(
+    params: &Params,
+    region: &str,
+    day: i64,
+    cutoff: &Hash,
+    aggregator: &VerifyingKey,
+    r: &w::RoundRecord,
+) -> Result<KeysClosed, WireError> {
+    let w::RoundEntry::KeysClosed(k) = &r.entry else {
+        return Err(WireError::Author("not a KeysClosed".into()));
+    };
+    if r.region != region || r.round_start != day_ms(day) {
+        return Err(WireError::WrongRound {
+            expected: format!("{region}@{}", day_ms(day)),
+            got: format!("{}@{}", r.region, r.round_start),
+        });
+    }
+    if let Some(m) = &r.author {
+        return Err(WireError::Author(format!("KeysClosed by meter {m}")));
+    }
+    length("signature", &r.signature, 64)?;
+    ids("seats", &k.seats, params.committee_size)?;
+    exactly("key_hashes", k.key_hashes.len(), k.seats.len())?;
+    let keys = k
+        .seats
+        .iter()
+        .zip(&k.key_hashes)
+        .map(|(s, h)| Ok((s.clone(), hash("key_hashes", h)?)))
+        .collect::<Result<Vec<_>, WireError>>()?;
+    let sig = signature(&r.signature)?;
+    aggregator
+        .verify_strict(&keys_closed_signing_bytes(region, day, cutoff, &keys), &sig)
+        .map_err(|_| WireError::Signature("the aggregator".into()))?;
+    Ok(KeysClosed {
+        keys,
+        signature: sig,
+    })
+}
+
+/// Reads one record of `region`'s `day` for [`super::day::day_seats`]: a seat key (shape only:
+/// `day_seats` judges it as `accept_key` does) or the aggregator's KeysClosed
+/// ([`keys_closed_from_wire`]). Round records are [`decode_record`]'s.
+pub fn day_record_from_wire(
+    params: &Params,
+    region: &str,
+    day: i64,
+    cutoff: &Hash,
+    aggregator: &VerifyingKey,
+    r: &w::RoundRecord,
+) -> Result<DayRecord, WireError> {
+    match &r.entry {
+        w::RoundEntry::SeatKey(_) => {
+            let (read_region, read_day, a) = seat_key_from_wire(r)?;
+            if read_region != region || read_day != day {
+                return Err(WireError::WrongRound {
+                    expected: format!("{region}@{}", day_ms(day)),
+                    got: format!("{}@{}", r.region, r.round_start),
+                });
+            }
+            Ok(DayRecord::SeatKey(a))
+        }
+        w::RoundEntry::KeysClosed(_) => Ok(DayRecord::KeysClosed(keys_closed_from_wire(
+            params, region, day, cutoff, aggregator, r,
+        )?)),
+        _ => Err(WireError::Author(
+            "a round record: read it with decode_record".into(),
+        )),
+    }
 }
 
 /// A sender's part for one seat, for the bundles topic.

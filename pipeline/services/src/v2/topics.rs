@@ -37,8 +37,8 @@ pub enum Incoming {
     Record(i64, Record),
     /// A part from the bundles topic: (round start, sender, seat, part).
     Part(i64, String, String, SeatPart),
-    /// Another region's message sharing the partition, or a day-setup record (seat keys are read
-    /// by the day's set-up, not by rounds): not this node's to judge.
+    /// Another region's message sharing the partition, or a day-setup record (seat keys and
+    /// KeysClosed are read by the day's set-up, not by rounds): not this node's to judge.
     Skip,
     /// Refused: (reason, detail, claimed author).
     Refused(RejectReason, String, Option<String>),
@@ -78,7 +78,7 @@ pub fn read_record(day: &RoundContext, directory: &Directory, m: &KafkaRecord) -
     if r.region != day.region {
         return Incoming::Skip;
     }
-    if matches!(r.entry, w::RoundEntry::SeatKey(_)) {
+    if matches!(r.entry, w::RoundEntry::SeatKey(_) | w::RoundEntry::KeysClosed(_)) {
         return Incoming::Skip;
     }
     let ctx = match round_context(day, r.round_start) {

@@ -25,7 +25,7 @@ use super::params::Params;
 use std::collections::BTreeSet;
 
 /// A seat that published a valid daily key before the day's KeysClosed.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seat {
     /// The seat's meter id.
     pub meter: String,
@@ -47,7 +47,7 @@ pub struct RoundContext {
     /// The day's committee (all drawn seats, in rank order).
     pub committee: Committee,
     /// Seats with a valid key in the day's KeysClosed, in rank order (absent seats are left out
-    /// and never replaced).
+    /// and never replaced): `day::day_seats` of the day's records.
     pub seats: Vec<Seat>,
     /// Shamir degree d of the day.
     pub degree: usize,
