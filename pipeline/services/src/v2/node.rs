@@ -575,17 +575,20 @@ impl RegionNode {
                         marks.posted.insert(answered, 0);
                         let entry = match data.bundles.get(meter) {
                             Some(bundle) => {
-                                for (seat, part) in ctx.seats.iter().zip(&bundle.parts) {
-                                    post_part(
-                                        producer,
-                                        &self.settings.topics.bundles,
-                                        ctx,
-                                        meter,
-                                        &seat.meter,
-                                        part,
-                                    )
-                                    .await?;
-                                }
+                                // Every part acknowledged before the notice.
+                                futures::future::try_join_all(
+                                    ctx.seats.iter().zip(&bundle.parts).map(|(seat, part)| {
+                                        post_part(
+                                            producer,
+                                            &self.settings.topics.bundles,
+                                            ctx,
+                                            meter,
+                                            &seat.meter,
+                                            part,
+                                        )
+                                    }),
+                                )
+                                .await?;
                                 state.ledger.reveal(start).map_err(ledger_err)?;
                                 self.store(meter, &state)?;
                                 report.revealed += 1;

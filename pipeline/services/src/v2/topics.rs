@@ -78,7 +78,10 @@ pub fn read_record(day: &RoundContext, directory: &Directory, m: &KafkaRecord) -
     if r.region != day.region {
         return Incoming::Skip;
     }
-    if matches!(r.entry, w::RoundEntry::SeatKey(_) | w::RoundEntry::KeysClosed(_)) {
+    if matches!(
+        r.entry,
+        w::RoundEntry::SeatKey(_) | w::RoundEntry::KeysClosed(_)
+    ) {
         return Incoming::Skip;
     }
     let ctx = match round_context(day, r.round_start) {

@@ -136,7 +136,9 @@ pub async fn private_totals(
             day: day.ctx.clone(),
             directory: day.directory.clone(),
             state_dir: state_dir.join(&region),
-            phase: Duration::from_secs(3),
+            // Phases close as soon as everyone answered; the deadline matters when a party is
+            // slow, and one process dealing for every household is slow.
+            phase: Duration::from_secs(20),
             name: format!("{name}-{region}"),
             metrics: Metrics::new(role),
             progress: Some(progress.clone()),
