@@ -9,7 +9,11 @@
 //!   opening `(m, ρ)` of a ciphertext `c = (1+n)^m · ρ^n mod n²`.
 //!
 //! Encryption uses `c = (1 + m·n) · h_s^r mod n²` with a fresh `r` of `|n|/2`
-//! bits, where `h_s = y^n mod n²` and `y = HashToZn(context, n)`. The base
+//! bits, where `h_s = y^n mod n²` and `y = HashToZn(context, n)`. Both powers of `r`
+//! (`h_s^r mod n²` and `ρ = y^r mod n`) come from constant-time fixed-base tables built on the
+//! key's first encryption and shared by its clones ([`super::fixed_base`]: 96 bytes per modulus
+//! bit, 192 KiB for a 2048-bit key, 288 KiB for 3072); [`Exponentiation::PowmSec`] keeps the
+//! table-free path (`mpz_powm_sec`), with identical results. The base
 //! `h_s` is *derived by hashing*, never chosen by the key owner: a proof that
 //! a published `h_s` is an n-th residue is only sound up to `1/p` for the
 //! smallest prime factor `p` of `n`, whereas hashing `y` makes `h_s = y^n` an
@@ -20,11 +24,12 @@
 //! All hashing is SHA-256 with 4-byte big-endian length prefixes. Secret
 //! material is wiped on drop (best effort: GMP temporaries are not tracked).
 
+use super::fixed_base::FixedBase;
 use rug::integer::{IsPrime, Order};
 use rug::ops::RemRounding;
 use rug::{Assign, Integer};
 use sha2::{Digest, Sha256};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use zeroize::Zeroizing;
 
 /// Smallest modulus size (in bits) accepted; production keys use 2048.
@@ -259,6 +264,50 @@ impl ColumnFold<'_> {
     }
 }
 
+/// How encryption raises `h_s` and `y` to its exponent `r`; both give the same results.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exponentiation {
+    /// The key's fixed-base tables (built on first use, shared by clones): the default.
+    FixedBase,
+    /// `mpz_powm_sec` on each call, no table: the reference path (and the benchmark's baseline).
+    PowmSec,
+}
+
+/// The fixed-base tables of a key's encryption bases.
+#[derive(Debug)]
+pub(crate) struct Tables {
+    /// `h_s` mod n², exponents of `|n|/2` bits.
+    pub(crate) h_s: FixedBase,
+    /// `y` mod n, exponents of `|n|/2` bits.
+    pub(crate) y: FixedBase,
+}
+
+/// A key's tables, built once on first use and shared read-only by the key's clones. Not part
+/// of the key's value: two keys are equal whether or not either has built them.
+#[derive(Clone, Default)]
+struct TableCache(Arc<OnceLock<Tables>>);
+
+impl PartialEq for TableCache {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for TableCache {}
+
+impl std::fmt::Debug for TableCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.get() {
+            Some(t) => write!(
+                f,
+                "TableCache(built, {} bytes)",
+                t.h_s.table_bytes() + t.y.table_bytes()
+            ),
+            None => f.write_str("TableCache(not built)"),
+        }
+    }
+}
+
 /// A seat's Paillier public key: modulus `n` and the hash-derived base
 /// `h_s = y^n mod n²`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -268,6 +317,7 @@ pub struct SeatPublicKey {
     h_s: Integer,
     y: Integer,
     bits: u32,
+    tables: TableCache,
 }
 
 /// A Paillier ciphertext, an element of Z*_{n²}.
@@ -345,7 +395,24 @@ impl SeatPublicKey {
             h_s,
             y,
             bits,
+            tables: TableCache::default(),
         })
+    }
+
+    /// The key's fixed-base tables, built on first use (about 10 ms for a 2048-bit key).
+    pub(crate) fn tables(&self) -> &Tables {
+        self.tables.0.get_or_init(|| Tables {
+            h_s: FixedBase::new(&self.h_s, &self.n2, self.bits / 2),
+            y: FixedBase::new(&self.y, &self.n, self.bits / 2),
+        })
+    }
+
+    /// Builds the key's fixed-base tables now rather than on its first encryption (a gateway
+    /// may do so when the day's keys close) and returns their size in bytes: 96 per modulus bit
+    /// (192 KiB at 2048 bits, 288 KiB at 3072), shared by every clone of the key.
+    pub fn precompute(&self) -> usize {
+        let t = self.tables();
+        t.h_s.table_bytes() + t.y.table_bytes()
     }
 
     /// Parses a fixed-width (`bits/8` bytes) big-endian modulus.
@@ -417,6 +484,17 @@ impl SeatPublicKey {
         m: &Integer,
         rng: &mut (impl rand::CryptoRng + ?Sized),
     ) -> Result<(Ciphertext, Randomness), PaillierError> {
+        self.encrypt_using(m, Exponentiation::FixedBase, rng)
+    }
+
+    /// [`Self::encrypt`] computing `h_s^r` and `y^r` as `how` says (same randomness drawn, same
+    /// results).
+    pub fn encrypt_using(
+        &self,
+        m: &Integer,
+        how: Exponentiation,
+        rng: &mut (impl rand::CryptoRng + ?Sized),
+    ) -> Result<(Ciphertext, Randomness), PaillierError> {
         self.check_plaintext(m)?;
         let mut r = loop {
             let r = random_bits(self.bits / 2, rng);
@@ -424,7 +502,7 @@ impl SeatPublicKey {
                 break r;
             }
         };
-        let out = self.encrypt_with(m, &r);
+        let out = self.encrypt_with_using(m, &r, how);
         wipe(&mut r);
         out
     }
@@ -436,16 +514,34 @@ impl SeatPublicKey {
         m: &Integer,
         r: &Integer,
     ) -> Result<(Ciphertext, Randomness), PaillierError> {
+        self.encrypt_with_using(m, r, Exponentiation::FixedBase)
+    }
+
+    /// [`Self::encrypt_with`] computing the powers as `how` says. Exponents wider than `|n|/2`
+    /// bits (never drawn by [`Self::encrypt`]) take `mpz_powm_sec` either way.
+    pub fn encrypt_with_using(
+        &self,
+        m: &Integer,
+        r: &Integer,
+        how: Exponentiation,
+    ) -> Result<(Ciphertext, Randomness), PaillierError> {
         self.check_plaintext(m)?;
         if r.cmp0().is_le() {
             return Err(PaillierError::Malformed(
                 "randomness exponent must be positive",
             ));
         }
+        let (mut h_s_r, rho) = match how {
+            Exponentiation::FixedBase if r.significant_bits() <= self.bits / 2 => {
+                let t = self.tables();
+                (t.h_s.pow(r), t.y.pow(r))
+            }
+            _ => (spowm(&self.h_s, r, &self.n2), spowm(&self.y, r, &self.n)),
+        };
         // 1 + m·n < n² since m < n.
         let gm = Integer::from(m * &self.n) + 1u32;
-        let c = Integer::from(&gm * &spowm(&self.h_s, r, &self.n2)) % &self.n2;
-        let rho = spowm(&self.y, r, &self.n);
+        let c = Integer::from(&gm * &h_s_r) % &self.n2;
+        wipe(&mut h_s_r);
         Ok((Ciphertext(c), Randomness { rho }))
     }
 
@@ -1039,6 +1135,53 @@ mod tests {
         assert_eq!(c1, c2);
         assert_eq!(rho1.rho(), &powm(pk.y(), &Integer::from(77), pk.n()));
         assert!(!format!("{rho1:?}").contains(&rho1.rho().to_string()));
+    }
+
+    #[test]
+    fn fixed_base_encryption_equals_powm_sec() {
+        let pk = key().public();
+        let half = pk.bits() / 2;
+        let max = (Integer::from(1) << half) - 1u32;
+        let mut r = rng(22);
+        let mut exps = vec![
+            Integer::from(1),
+            Integer::from(2),
+            max.clone(),
+            Integer::from(1) << (half - 1),
+        ];
+        exps.extend((0..8).map(|_| random_bits(half, &mut r) + 1u32));
+        // Wider than |n|/2 (never drawn): mpz_powm_sec either way.
+        exps.push(Integer::from(&max + 2u32));
+        let m = Integer::from(pk.n() / 3u32);
+        for e in &exps {
+            let (c1, rho1) = pk
+                .encrypt_with_using(&m, e, Exponentiation::FixedBase)
+                .unwrap();
+            let (c2, rho2) = pk
+                .encrypt_with_using(&m, e, Exponentiation::PowmSec)
+                .unwrap();
+            assert_eq!(c1, c2, "r = {e:x}");
+            assert_eq!(rho1.rho(), rho2.rho());
+            assert_eq!(rho1.rho(), &powm(pk.y(), e, pk.n()));
+            assert!(pk.verify_opening(&c1, &m, rho1.rho()));
+        }
+        // Encryption draws the same r either way.
+        let (a, ra) = pk
+            .encrypt_using(&m, Exponentiation::FixedBase, &mut rng(23))
+            .unwrap();
+        let (b, rb) = pk
+            .encrypt_using(&m, Exponentiation::PowmSec, &mut rng(23))
+            .unwrap();
+        assert_eq!((a, ra.rho()), (b, rb.rho()));
+        // Tables: built once on first use, shared by clones, not part of the key's value.
+        let fresh = SeatPublicKey::new(pk.n().clone(), CTX, pk.bits()).unwrap();
+        assert_eq!(&fresh, pk);
+        assert!(format!("{fresh:?}").contains("not built"));
+        let clone = fresh.clone();
+        assert_eq!(clone.precompute(), 96 * 1024);
+        assert!(std::ptr::eq(fresh.tables(), clone.tables()));
+        assert_eq!(fresh, clone);
+        assert!(format!("{fresh:?}").contains("built, 98304 bytes"));
     }
 
     #[test]

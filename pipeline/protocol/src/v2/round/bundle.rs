@@ -6,7 +6,7 @@
 //! seat fetches only the public part and its own part.
 
 use super::RoundContext;
-use crate::v2::crypto::paillier::PlaintextProof;
+use crate::v2::crypto::paillier::{Exponentiation, PlaintextProof};
 use crate::v2::crypto::range_batch::{RangeItem, verify_range_items};
 use crate::v2::crypto::vss::{Commitments, Dealing, OpeningProof, RangeProof, verify_openings};
 use crate::v2::encoding::{Hash, Kind};
@@ -358,6 +358,19 @@ pub fn make_bundle_with<R: RngCore + CryptoRng + ?Sized>(
     tamper: &mut dyn FnMut(Tamper<'_>),
     rng: &mut R,
 ) -> Result<Bundle, BundleFault> {
+    make_bundle_using(ctx, sender, values, tamper, Exponentiation::FixedBase, rng)
+}
+
+/// [`make_bundle_with`], encrypting as `how` says (the same bundle either way, for the same
+/// `rng`): `v2::bench::measure_deal` compares the two.
+pub(crate) fn make_bundle_using<R: RngCore + CryptoRng + ?Sized>(
+    ctx: &RoundContext,
+    sender: &str,
+    values: &[u64],
+    tamper: &mut dyn FnMut(Tamper<'_>),
+    how: Exponentiation,
+    rng: &mut R,
+) -> Result<Bundle, BundleFault> {
     let params = &ctx.params;
     if values.len() != params.values_per_round() {
         return Err(BundleFault::Shape("one value per channel and interval"));
@@ -413,7 +426,7 @@ pub fn make_bundle_with<R: RngCore + CryptoRng + ?Sized>(
             });
             let (c, randomness) = seat
                 .key
-                .encrypt(m, rng)
+                .encrypt_using(m, how, rng)
                 .map_err(|_| BundleFault::Shape("plaintext not below n"))?;
             let context = plaintext_context(ctx, sender, &seat.meter, index);
             let proof = PlaintextProof::prove(&seat.key, &c, m, randomness.rho(), &context, rng);
@@ -557,6 +570,33 @@ mod tests {
         assert!(matches!(got[1], Err(BundleFault::Shape(_))));
         assert_eq!(got.iter().filter(|r| r.is_err()).count(), 1);
         assert_eq!(got, each_alone(&ctx, &shape_only));
+    }
+
+    #[test]
+    fn both_exponentiations_deal_the_same_bundle() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let (ctx, _) = context(4, &mut rng);
+        let values: Vec<u64> = (0..ctx.params.values_per_round() as u64)
+            .map(|v| 1000 + v)
+            .collect();
+        let deal = |how| {
+            let mut g = ChaCha20Rng::seed_from_u64(5);
+            make_bundle_using(&ctx, &ctx.roster[1], &values, &mut |_| {}, how, &mut g).unwrap()
+        };
+        let (a, b) = (
+            deal(Exponentiation::FixedBase),
+            deal(Exponentiation::PowmSec),
+        );
+        assert_eq!(a.parts, b.parts);
+        assert_eq!(a.public.commitment(&ctx), b.public.commitment(&ctx));
+        let c = make_bundle(
+            &ctx,
+            &ctx.roster[1],
+            &values,
+            &mut ChaCha20Rng::seed_from_u64(5),
+        );
+        assert_eq!(c.unwrap().parts, a.parts);
+        a.public.verify(&ctx).unwrap();
     }
 
     #[test]
