@@ -28,8 +28,10 @@ pub struct DemoArgs {
     /// Regions to simulate.
     #[arg(long, default_value_t = 4)]
     regions: usize,
-    /// Meters per region.
-    #[arg(long, default_value_t = 50)]
+    /// Meters per region. Protocol v2 uses every meter of a region below 21 as a committee
+    /// seat (d = meters - 2), and one process deals every household's bundle, so the default is
+    /// small: a utility's meters each deal their own.
+    #[arg(long, default_value_t = 10)]
     meters: usize,
     /// Simulated hours, from --start.
     #[arg(long, default_value_t = 24)]
