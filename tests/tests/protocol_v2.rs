@@ -417,6 +417,25 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         Entry::FinalSet(vec![target.clone()]),
     );
     post(&producer, &d.topics, &ctx1, &forged).await;
+    // And a RegionTotal in the aggregator's name with made-up values.
+    let contributors: Vec<String> = r
+        .ctx
+        .seats
+        .iter()
+        .take(2)
+        .map(|s| s.meter.clone())
+        .collect();
+    forged = sign(
+        &ctx1,
+        rogue_key,
+        Author::Aggregator,
+        Entry::RegionTotal {
+            values: vec![1, 1],
+            contributors,
+            final_set: zeal_protocol::v2::encoding::Hash([0; 32]),
+        },
+    );
+    post(&producer, &d.topics, &ctx1, &forged).await;
     let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
 
     let honest_sum1 = sum(&honest
@@ -535,7 +554,20 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         .iter()
         .filter(|l| l.reason == RejectReason::BadSignature)
         .count();
-    assert!(bad_sig >= 2, "forged records dead-lettered: {letters:?}");
+    assert!(bad_sig >= 3, "forged records dead-lettered: {letters:?}");
+    // Only verified totals become rows: the forged RegionTotal is stored nowhere.
+    let batch = rows(&r.ctx, &day, "v2-e2e", 0);
+    let stored: Vec<i64> = batch
+        .totals
+        .iter()
+        .filter(|t| i64::from(t.interval_start) == start1)
+        .map(|t| t.total)
+        .collect();
+    let honest_sum1 = sum(&honest
+        .iter()
+        .map(|m| reading(index(m), 0))
+        .collect::<Vec<_>>());
+    assert_eq!(stored, vec![honest_sum1[0] as i64, honest_sum1[1] as i64]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -636,6 +668,16 @@ async fn a_second_conflicting_commit_closed_is_not_adopted() {
         g.submit(start, m, reading(i, 0));
     }
     agg.expect(start);
+    // A decision planted before the aggregator (re)starts: a CommitClosed listing nobody, in the
+    // aggregator's name but signed by a meter. Not adopted (dead-lettered), not stored.
+    let meter_key = &r.identities[&roster[0]];
+    let planted = sign(
+        &ctx,
+        meter_key,
+        Author::Aggregator,
+        Entry::CommitClosed(Vec::new()),
+    );
+    post(&producer, &d.topics, &ctx, &planted).await;
     let (hg, ha) = (d.run(g), d.run(agg));
     let first = loop {
         let log = d.audit(start).await.1;
@@ -669,6 +711,15 @@ async fn a_second_conflicting_commit_closed_is_not_adopted() {
     assert_eq!(
         closes, 2,
         "the second marker is on the log for the audit to name"
+    );
+    let letters = d.dead_letters().await;
+    assert_eq!(
+        letters
+            .iter()
+            .filter(|l| l.reason == RejectReason::BadSignature)
+            .count(),
+        1,
+        "the planted decision is a dead letter: {letters:?}"
     );
     assert!(
         audited.evidence.iter().any(|e| matches!(

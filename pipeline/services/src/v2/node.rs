@@ -135,6 +135,8 @@ struct Marks {
     deadline_acted: bool,
     dirty: bool,
     outcome: Outcome,
+    /// Every meter of this node is past Committed in this decided round (read after each act).
+    settled: bool,
     /// Senders validly accused and seats disqualified in this round (they carry to the day's
     /// later rounds).
     suspended: BTreeSet<String>,
@@ -325,16 +327,7 @@ impl RegionNode {
     /// Whether this node has nothing left to do in a decided round: its seats posted partials
     /// or never will, its meters' values are settled.
     fn done_with(&self, r: &RoundState) -> bool {
-        match &r.marks.outcome {
-            Outcome::Total(_) | Outcome::Abandoned | Outcome::Void | Outcome::Lapsed => {
-                self.party.meters.keys().all(|m| {
-                    self.load(m)
-                        .map(|st| st.ledger.step(r.data.ctx.start) != Some(Step::Committed))
-                        .unwrap_or(true)
-                })
-            }
-            Outcome::Open => false,
-        }
+        r.marks.outcome != Outcome::Open && r.marks.settled
     }
 
     fn context(&self, start: i64) -> RoundContext {
@@ -364,6 +357,7 @@ impl RegionNode {
                 deadline_acted: false,
                 dirty: true,
                 outcome: Outcome::Open,
+                settled: false,
                 suspended: BTreeSet::new(),
                 disqualified: BTreeSet::new(),
             },
@@ -543,6 +537,13 @@ impl RegionNode {
             round.marks.dirty = true;
         }
         round.marks.outcome = view.outcome.clone();
+        if view.outcome != Outcome::Open && !round.marks.settled {
+            let mut settled = true;
+            for m in self.party.meters.keys() {
+                settled &= self.load(m)?.ledger.step(ctx.start) != Some(Step::Committed);
+            }
+            round.marks.settled = settled;
+        }
         round.marks.suspended = view.suspended();
         round.marks.disqualified = view.disqualified.keys().cloned().collect();
         Ok(())

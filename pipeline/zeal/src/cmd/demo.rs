@@ -354,6 +354,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             v2.dead_letters
         );
         println!(
+            "aggregator CPU per meter-round: {:.2} ms ({:.1} s of the aggregators' thread for {} meter-rounds, range proofs included)",
+            v2.aggregator_cpu * 1e3 / v2.meter_rounds.max(1) as f64,
+            v2.aggregator_cpu,
+            v2.meter_rounds
+        );
+        println!(
             "{ok} of {} region totals (region × interval × channel) equal the plaintext sum{}",
             plain.len() * 2,
             if bad.is_empty() { ": every private total is exact." } else { ":" }

@@ -37,6 +37,10 @@ pub struct PrivateTotals {
     pub dead_letters: usize,
     /// Seconds the rounds took (after the keys).
     pub seconds: f64,
+    /// CPU seconds of the aggregators' thread.
+    pub aggregator_cpu: f64,
+    /// Meter-rounds dealt.
+    pub meter_rounds: u64,
 }
 
 /// Runs every region's rounds of the demo's day on protocol v2.
@@ -127,6 +131,7 @@ pub async fn private_totals(
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let progress = Arc::new(AtomicU64::new(0));
     let mut handles = Vec::new();
+    let mut aggregators = Vec::new();
     let mut total_rounds = 0u64;
     for day in &days {
         let region = day.ctx.region.clone();
@@ -173,8 +178,24 @@ pub async fn private_totals(
                 .len() as u64;
         }
         handles.push(tokio::spawn(gateway.run(stop.clone())));
-        handles.push(tokio::spawn(aggregator.run(stop.clone())));
+        aggregators.push(aggregator);
     }
+    // The aggregators on a thread of their own, so its CPU time is the aggregators' alone (their
+    // Kafka clients' I/O threads excluded).
+    let agg_stop = stop.clone();
+    let agg_thread = std::thread::spawn(move || -> anyhow::Result<(usize, f64)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let reports = rt.block_on(futures::future::join_all(
+            aggregators.into_iter().map(|a| a.run(agg_stop.clone())),
+        ));
+        let mut letters = 0;
+        for r in reports {
+            letters += r?.dead_letters;
+        }
+        Ok((letters, thread_cpu_seconds()?))
+    });
     let mut dead_letters = 0;
     let mut pending = handles;
     while !pending.is_empty() {
@@ -191,6 +212,13 @@ pub async fn private_totals(
         }
         pending = rest;
     }
+    while !agg_thread.is_finished() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (letters, aggregator_cpu) = agg_thread
+        .join()
+        .map_err(|_| anyhow::anyhow!("the aggregator thread panicked"))??;
+    dead_letters += letters;
     let seconds = t.elapsed().as_secs_f64();
     eprintln!(
         "\rrounds: {}/{total_rounds}  ({seconds:.0} s)",
@@ -220,12 +248,31 @@ pub async fn private_totals(
         batch.events.extend(b.events);
         audits.insert(day.ctx.region.clone(), report);
     }
+    let meter_rounds = values
+        .values()
+        .flat_map(|m| m.values())
+        .map(|r| r.len() as u64)
+        .sum();
     Ok(PrivateTotals {
         batch,
         audits,
         dead_letters,
         seconds,
+        aggregator_cpu,
+        meter_rounds,
     })
+}
+
+/// User + system CPU seconds of the calling thread (Linux `/proc/thread-self/stat`, clock ticks
+/// of 1/100 s).
+fn thread_cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat")
+        .context("reading /proc/thread-self/stat (Linux only)")?;
+    let rest = stat.rsplit_once(')').context("malformed stat")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11).context("utime")?.parse()?;
+    let stime: f64 = f.get(12).context("stime")?.parse()?;
+    Ok((utime + stime) / 100.0)
 }
 
 /// Counts of the audited rounds: (completed, lapsed, void, abandoned, open, excluded meter-rounds).
