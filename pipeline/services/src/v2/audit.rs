@@ -198,8 +198,8 @@ pub fn choose_parts<'a>(
 }
 
 /// The rows of an audited day: `region_totals` for every verified total (one per interval and
-/// channel of the round), `round_events` for every decided round (excluded meters as missing,
-/// accused ones as culprits).
+/// channel of the round), `round_events` for every decided round (events named as v1's:
+/// COMPLETED, LAPSED, VOID, ABANDONED; excluded meters as missing, accused ones as culprits).
 pub fn rows(day: &RoundContext, report: &AuditReport, aggregator_id: &str, now_ms: i64) -> Batch {
     let p = &day.params;
     let channels = &p.channels;
@@ -225,11 +225,11 @@ pub fn rows(day: &RoundContext, report: &AuditReport, aggregator_id: &str, now_m
                         aggregator_id: aggregator_id.to_string(),
                     });
                 }
-                "completed"
+                "COMPLETED"
             }
-            Outcome::Lapsed => "lapsed",
-            Outcome::Void => "void",
-            Outcome::Abandoned => "abandoned",
+            Outcome::Lapsed => "LAPSED",
+            Outcome::Void => "VOID",
+            Outcome::Abandoned => "ABANDONED",
         };
         batch.events.push(EventRow {
             region: day.region.clone(),
