@@ -40,6 +40,25 @@ pub fn clickhouse() -> ClickHouseConfig {
         .with_credentials(&user, &password)
 }
 
+/// A ClickHouse database no other test has used (`<prefix>_<unique>`), created on the test
+/// server, and a client bound to it.
+pub async fn fresh_database(prefix: &str) -> zeal_connectors::clickhouse::Warehouse {
+    use zeal_connectors::clickhouse::Warehouse;
+    let admin = Warehouse::connect(&clickhouse())
+        .await
+        .expect("the test ClickHouse answers");
+    let db = unique(prefix);
+    admin
+        .execute(&format!("CREATE DATABASE {db}"))
+        .await
+        .expect("CREATE DATABASE");
+    let mut ch = clickhouse();
+    ch.database = db;
+    Warehouse::connect(&ch)
+        .await
+        .expect("the new database answers")
+}
+
 /// The read-only user's credentials (`ZEAL_TEST_CLICKHOUSE_READER_USER` / `_PASSWORD`).
 pub fn clickhouse_reader() -> (String, String) {
     (

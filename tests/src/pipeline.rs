@@ -2,7 +2,7 @@
 //! with a gateway of simulated meters, an aggregator and the ClickHouse sink, plus helpers to
 //! read topics and ClickHouse back.
 
-use crate::{clickhouse, kafka, unique};
+use crate::{kafka, unique};
 use rand::SeedableRng;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -61,19 +61,12 @@ impl Env {
         let kafka = kafka();
         let topics = TopicNames::with_prefix(&format!("{}.", unique("zt")));
         ensure_topics(&kafka, &topics.specs(3, 1)).await.unwrap();
-        let admin = Warehouse::connect(&clickhouse()).await.unwrap();
-        let db = unique("zt_faults");
-        admin
-            .execute(&format!("CREATE DATABASE {db}"))
-            .await
-            .unwrap();
-        let mut ch = clickhouse();
-        ch.database = db;
+        let warehouse = crate::fresh_database("zt_faults").await;
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         Env {
             kafka,
             topics,
-            warehouse: Warehouse::connect(&ch).await.unwrap(),
+            warehouse,
             key_seed: 99,
             group: unique("agg"),
             state: std::env::temp_dir().join(unique("zeal-gw")),

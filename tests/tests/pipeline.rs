@@ -5,14 +5,13 @@ use rand::SeedableRng;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::{TopicNames, ensure_topics};
 use zeal_protocol::ProtocolConfig;
 use zeal_protocol::round::crypto::AggregatorKey;
 use zeal_services::aggregator::{AggregatorReport, AggregatorService, AggregatorSettings};
 use zeal_services::gateway::{GatewayService, GatewaySettings};
 use zeal_services::sink::{ClickHouseSink, SinkSettings};
-use zeal_tests::{clickhouse, kafka, unique};
+use zeal_tests::{kafka, unique};
 
 const T0: i64 = 1_593_561_600_000; // 2020-07-01T00:00Z
 const STEP: i64 = 900_000;
@@ -77,15 +76,7 @@ async fn run(sc: &Scenario) -> Outcome {
     let topics = TopicNames::with_prefix(&prefix);
     ensure_topics(&kafka, &topics.specs(3, 1)).await.unwrap();
 
-    let admin = Warehouse::connect(&clickhouse()).await.unwrap();
-    let db = unique("zt_e2e");
-    admin
-        .execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
-    let mut ch = clickhouse();
-    ch.database = db;
-    let warehouse = Warehouse::connect(&ch).await.unwrap();
+    let warehouse = zeal_tests::fresh_database("zt_e2e").await;
 
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
     let key = AggregatorKey::generate("agg-e2e", &mut rng);

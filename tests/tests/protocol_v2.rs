@@ -18,7 +18,7 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
-use zeal_connectors::clickhouse::{Warehouse, migrate};
+use zeal_connectors::clickhouse::migrate;
 use zeal_connectors::kafka::{KeyedProducer, Replay, TopicNames, ensure_topics};
 use zeal_protocol::v2::local::LocalRegion;
 use zeal_protocol::v2::params::{Params, Ratio};
@@ -36,7 +36,7 @@ use zeal_services::v2::audit::rows;
 use zeal_services::v2::{
     AuditReport, Exclusion, NodeReport, Party, RegionNode, RegionSettings, audit_day,
 };
-use zeal_tests::{clickhouse, kafka, unique};
+use zeal_tests::{kafka, unique};
 
 /// 2020-07-01 10:00 UTC: an hourly round start.
 const START: i64 = 1_593_597_600;
@@ -292,15 +292,7 @@ async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
     let day = d.audit_day().await;
     assert_eq!(day.refused, 0);
     assert!(day.exclusions.is_empty(), "{:?}", day.exclusions);
-    let admin = Warehouse::connect(&clickhouse()).await.unwrap();
-    let db = unique("zt_v2");
-    admin
-        .execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
-    let mut ch = clickhouse();
-    ch.database = db;
-    let warehouse = Warehouse::connect(&ch).await.unwrap();
+    let warehouse = zeal_tests::fresh_database("zt_v2").await;
     migrate(&warehouse, MIGRATIONS).await.unwrap();
     let (totals, events, _) = warehouse
         .write(&rows(&r.ctx, &day, "v2-e2e", 0))

@@ -1016,3 +1016,44 @@ fn a_borrow_offset_pair_is_named_when_the_partial_fails() {
     }
     panic!("no seed let the pair pass the seat's check");
 }
+
+/// A reader that replays a round on every new record (the services' node) keeps each notice's
+/// judgement: the cached replay gives the fresh replay's view with no notice verified twice, and
+/// a notice whose content is changed under a cached signature is judged afresh (refused).
+#[test]
+fn a_cached_replay_is_the_fresh_replay_and_cannot_be_fooled_by_a_reused_signature() {
+    use zeal_protocol::v2::round::log::{Answer, ReplayCache, replay, replay_cached};
+    let r = shared();
+    let values = readings(r);
+    let (round, fresh) = run_honest(r, &values, 91);
+    let parts = r.parts(&round);
+    let mut cache = ReplayCache::default();
+    let cold = replay_cached(&r.ctx, &r.directory, &round.log, &parts, &mut cache);
+    let warm = replay_cached(&r.ctx, &r.directory, &round.log, &parts, &mut cache);
+    for v in [&cold, &warm] {
+        assert_eq!(v.outcome, fresh.outcome);
+        assert_eq!(v.answers, fresh.answers);
+        assert_eq!(v.final_set, fresh.final_set);
+    }
+    assert_eq!(cold.work.notices, values.len());
+    assert_eq!(warm.work.notices, 0, "every notice verified once");
+
+    // The first meter's notice, content changed (one part hash), its signature kept.
+    let target = r.ctx.roster[0].clone();
+    let mut log = round.log.clone();
+    let at = log
+        .iter()
+        .position(|x| matches!((&x.author, &x.entry), (Author::Meter(m), Entry::Notice(_)) if *m == target))
+        .unwrap();
+    if let Entry::Notice(p) = &mut log[at].entry {
+        p.part_hashes[0].0[0] ^= 1;
+    }
+    let tampered = replay_cached(&r.ctx, &r.directory, &log, &parts, &mut cache);
+    let fresh_tampered = replay(&r.ctx, &r.directory, &log, &parts);
+    assert!(!matches!(
+        tampered.answers.get(&target),
+        Some(Answer::Revealed(_))
+    ));
+    assert_eq!(tampered.answers, fresh_tampered.answers);
+    assert_eq!(tampered.outcome, fresh_tampered.outcome);
+}

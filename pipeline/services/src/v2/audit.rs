@@ -200,6 +200,7 @@ pub fn choose_parts<'a>(
 /// The rows of an audited day: `region_totals` for every verified total (one per interval and
 /// channel of the round), `round_events` for every decided round (events named as v1's:
 /// COMPLETED, LAPSED, VOID, ABANDONED; excluded meters as missing, accused ones as culprits).
+/// A v2 round has one attempt, numbered 1 as v1 numbers its first.
 pub fn rows(day: &RoundContext, report: &AuditReport, aggregator_id: &str, now_ms: i64) -> Batch {
     let p = &day.params;
     let channels = &p.channels;
@@ -219,7 +220,7 @@ pub fn rows(day: &RoundContext, report: &AuditReport, aggregator_id: &str, now_m
                         channel: channels[i % channels.len()].clone(),
                         total: *v as i64,
                         contributors: r.final_set.len() as u32,
-                        attempt: 0,
+                        attempt: 1,
                         carried_intervals: Vec::new(),
                         published_at: secs(now_ms),
                         aggregator_id: aggregator_id.to_string(),
@@ -234,7 +235,7 @@ pub fn rows(day: &RoundContext, report: &AuditReport, aggregator_id: &str, now_m
         batch.events.push(EventRow {
             region: day.region.clone(),
             interval_start: *start as u32,
-            attempt: 0,
+            attempt: 1,
             event: event.into(),
             meter_id: String::new(),
             reason: String::new(),

@@ -31,7 +31,7 @@ use zeal_protocol::v2::round::bundle::{Bundle, SeatPart, make_bundle};
 use zeal_protocol::v2::round::check::{ColumnEntry, SeatCheck, check_column};
 use zeal_protocol::v2::round::ledger::{Ledger, Step};
 use zeal_protocol::v2::round::log::{
-    Author, Directory, Entry, Outcome, Parts, Record, RoundView, replay, sign,
+    Author, Directory, Entry, Outcome, Parts, Record, ReplayCache, RoundView, replay_cached, sign,
 };
 use zeal_protocol::v2::round::markers;
 use zeal_protocol::v2::round::partial::{SeatAnswer, seat_answer};
@@ -146,6 +146,8 @@ struct Marks {
 struct RoundState {
     data: RoundData,
     marks: Marks,
+    /// Notice judgements kept between replays.
+    cache: ReplayCache,
 }
 
 /// Distinct parts kept per (sender, seat): the one whose hash the notice names is used; more
@@ -361,6 +363,7 @@ impl RegionNode {
                 suspended: BTreeSet::new(),
                 disqualified: BTreeSet::new(),
             },
+            cache: ReplayCache::default(),
         })
     }
 
@@ -519,12 +522,14 @@ impl RegionNode {
         rng: &mut ChaCha20Rng,
     ) -> Result<(), ServiceError> {
         round.marks.dirty = false;
+        // Each notice is verified once per round, not once per replay.
+        let mut cache = std::mem::take(&mut round.cache);
         let data = &round.data;
         let ctx = &data.ctx;
         // Per (sender, seat), the part the sender's notice names: a sender cannot make a seat
         // judge a part it did not commit to.
         let parts = choose_parts(ctx, &data.log, &data.parts);
-        let view = replay(ctx, &self.settings.directory, &data.log, &parts);
+        let view = replay_cached(ctx, &self.settings.directory, &data.log, &parts, &mut cache);
         let mut out = Vec::new();
         self.act_meters(producer, data, &mut round.marks, &view, &mut out, report)
             .await?;
@@ -536,6 +541,7 @@ impl RegionNode {
         if !out.is_empty() {
             round.marks.dirty = true;
         }
+        round.cache = cache;
         round.marks.outcome = view.outcome.clone();
         if view.outcome != Outcome::Open && !round.marks.settled {
             let mut settled = true;

@@ -332,6 +332,24 @@ pub struct Work {
 /// The parts a reader has fetched from the bundles topic: (sender, seat) → part.
 pub type Parts<'a> = BTreeMap<(String, String), &'a SeatPart>;
 
+/// What a reader keeps between replays of the same round: each reveal notice's judgement (its
+/// signature and its proofs), keyed by (meter, commitment, signature). The commitment hashes the
+/// whole public part for this round and meter, so a record with other content under the same
+/// signature misses the cache and is judged afresh. A node that replays a round on every new
+/// record verifies each notice once instead of once per replay. Holds at most one entry per
+/// roster meter (only signed notices that became answers).
+#[derive(Debug, Default)]
+pub struct ReplayCache {
+    notices: std::collections::HashMap<(String, Hash, [u8; 64]), NoticeJudgement>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NoticeJudgement {
+    Unsigned,
+    Valid,
+    Invalid,
+}
+
 /// Replays `records` (the region partition's records for this round, in order). Work per record
 /// is bounded: cheap structural checks (duplicates, roles, sets) come first, then the
 /// signature, and only then any curve or bignum work.
@@ -340,6 +358,18 @@ pub fn replay<'r>(
     directory: &Directory,
     records: impl IntoIterator<Item = &'r Record>,
     parts: &Parts<'_>,
+) -> RoundView {
+    replay_cached(ctx, directory, records, parts, &mut ReplayCache::default())
+}
+
+/// [`replay`] reusing the notice judgements of earlier replays of the same round (the view is
+/// the same as a fresh replay's; only the work differs).
+pub fn replay_cached<'r>(
+    ctx: &RoundContext,
+    directory: &Directory,
+    records: impl IntoIterator<Item = &'r Record>,
+    parts: &Parts<'_>,
+    cache: &mut ReplayCache,
 ) -> RoundView {
     let mut v = RoundView {
         commits: Vec::new(),
@@ -429,17 +459,39 @@ pub fn replay<'r>(
                 }
                 // Hashed once: what the meter signed is this commitment.
                 let commitment = public.commitment(ctx);
-                v.work.signatures += 1;
-                if !directory.signed(
-                    &r.author,
-                    &notice_signing_bytes(ctx, m, &commitment),
-                    &r.signature,
-                ) {
+                let key = (m.clone(), commitment, r.signature.to_bytes());
+                let judged = match cache.notices.get(&key) {
+                    Some(j) => *j,
+                    None => {
+                        v.work.signatures += 1;
+                        let j = if !directory.signed(
+                            &r.author,
+                            &notice_signing_bytes(ctx, m, &commitment),
+                            &r.signature,
+                        ) {
+                            NoticeJudgement::Unsigned
+                        } else {
+                            v.work.notices += 1;
+                            if public.verify(ctx).is_ok() {
+                                NoticeJudgement::Valid
+                            } else {
+                                NoticeJudgement::Invalid
+                            }
+                        };
+                        // Only signed notices are kept: at most one per meter reaches
+                        // here (its first signed notice is its answer), so the cache is
+                        // bounded by the roster; forgeries cost their signature check each time.
+                        if j != NoticeJudgement::Unsigned {
+                            cache.notices.insert(key, j);
+                        }
+                        j
+                    }
+                };
+                if judged == NoticeJudgement::Unsigned {
                     continue;
                 }
                 // The meter's first signed notice is its answer, valid or not.
-                v.work.notices += 1;
-                if commitment == *committed && public.verify(ctx).is_ok() {
+                if commitment == *committed && judged == NoticeJudgement::Valid {
                     v.answers.insert(m.clone(), Answer::Revealed(pos));
                     v.notices.insert(m.clone(), (**public).clone());
                 } else {
