@@ -267,8 +267,12 @@ impl RegionNode {
                 break;
             }
             let dealt = report.committed;
-            self.deal(&producer, &mut rounds, &mut report, &mut rng)
-                .await?;
+            // A gateway deals its next round only once its meters answered the open ones (as a
+            // meter deals one round an hour): dealing never starves a reveal past its deadline.
+            if !awaiting_answers(&rounds) {
+                self.deal(&producer, &mut rounds, &mut report, &mut rng)
+                    .await?;
+            }
             if s.crash_after_commit && report.committed > dealt {
                 producer.flush(Duration::from_secs(10))?;
                 return Ok(report);
@@ -862,6 +866,17 @@ impl RegionNode {
             _ => {}
         }
     }
+}
+
+/// Whether a meter of this node dealt an open round and has not answered it yet.
+fn awaiting_answers(rounds: &BTreeMap<i64, RoundState>) -> bool {
+    rounds.values().any(|r| {
+        r.marks.outcome == Outcome::Open
+            && r.data
+                .bundles
+                .keys()
+                .any(|m| !r.marks.posted.contains_key(&format!("answer {m}")))
+    })
 }
 
 /// How many markers of kind `name` the aggregator has in the log.

@@ -143,7 +143,7 @@ pub async fn private_totals(
             state_dir: state_dir.join(&region),
             // Phases close as soon as everyone answered; the deadline matters when a party is
             // slow, and one process dealing for every household is slow.
-            phase: Duration::from_secs(20),
+            phase: Duration::from_secs(30),
             name: format!("{name}-{region}"),
             metrics: Metrics::new(role),
             progress: Some(progress.clone()),
