@@ -17,7 +17,7 @@ use zeal_protocol::v2::round::bundle::{
     Bundle, SeatPart, make_bundle, part_hash, verify_all, verify_ranges,
 };
 use zeal_protocol::v2::round::check::{ColumnEntry, fold_column};
-use zeal_protocol::v2::round::log::{Author, Entry, signing_bytes};
+use zeal_protocol::v2::round::log::{Author, Entry, Replay, Verified, signing_bytes, verify};
 
 #[repr(C)]
 struct Timespec {
@@ -335,6 +335,50 @@ fn main() {
         assert!(verify_ranges(ctx, &publics).iter().all(|&ok| ok));
     });
     ratio("range proofs, one by one -> batched", single, batched);
+
+    // A node replays the round as records arrive. Old: the whole log again on every arrival
+    // (each record's signature checked again, notices' judgements kept). New: each record
+    // judged once, its signature verified once by the wire reader.
+    let mut done = round.clone();
+    let mut g = ChaCha20Rng::seed_from_u64(2);
+    region.range_checks(&mut done);
+    let passed = region.seat_checks(&mut done, &mut g);
+    region.close_final(&mut done);
+    region.partials(&mut done, &passed, &mut g);
+    region.publish_total(&mut done);
+    let parts = region.parts(&done);
+    let dir = &region.directory;
+    let verified: Vec<Verified> = done
+        .log
+        .iter()
+        .map(|r| verify(ctx, dir, r.clone()).unwrap())
+        .collect();
+    let (mut old_r, mut new_r) = (Duration::MAX, Duration::MAX);
+    for _ in 0..reps {
+        let mut warm = Replay::new();
+        warm.advance(ctx, dir, &done.log, &parts);
+        old_r = old_r.min(best(1, || {
+            for n in 1..=done.log.len() {
+                warm.restart();
+                std::hint::black_box(warm.advance(ctx, dir, &done.log[..n], &parts));
+            }
+        }));
+        new_r = new_r.min(best(1, || {
+            let mut inc = Replay::new();
+            for n in 1..=verified.len() {
+                std::hint::black_box(inc.advance_verified(ctx, dir, &verified[..n], &parts));
+            }
+            assert_eq!(inc.view().outcome, warm.view().outcome);
+        }));
+    }
+    ratio(
+        &format!(
+            "replay per arrival ({} records), whole -> new",
+            done.log.len()
+        ),
+        old_r,
+        new_r,
+    );
 
     if args.get(3) != Some(&1) {
         return;

@@ -36,7 +36,7 @@ pub struct LocalRegion {
 }
 
 /// One round's log and the bundles the meters dealt (their parts are on the bundles topic).
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub struct LocalRound {
     /// The region partition's records, in order.
     pub log: Vec<Record>,

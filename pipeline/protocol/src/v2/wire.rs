@@ -22,7 +22,9 @@ use super::params::{DAY_SECONDS, MAX_MODULUS_BITS, Params};
 use super::round::RoundContext;
 use super::round::bundle::{BundlePublic, SeatPart, commitment_hash};
 use super::round::complaint::{Complainant, Complaint, ComplaintKind};
-use super::round::log::{Author, Directory, Entry, Record, notice_signing_bytes, signing_bytes};
+use super::round::log::{
+    Author, Directory, Entry, Record, Verified, notice_signing_bytes, signing_bytes,
+};
 use curve25519_dalek::scalar::Scalar;
 use ed25519_dalek::{Signature, VerifyingKey};
 use rug::Integer;
@@ -427,6 +429,16 @@ pub fn decode_record(
     directory: &Directory,
     r: &w::RoundRecord,
 ) -> Result<Record, WireError> {
+    decode_verified(ctx, directory, r).map(Verified::into_record)
+}
+
+/// [`decode_record`], keeping the proof that the signature verified: a replay of verified
+/// records ([`super::round::log::Replay::advance_verified`]) checks no signature again.
+pub fn decode_verified(
+    ctx: &RoundContext,
+    directory: &Directory,
+    r: &w::RoundRecord,
+) -> Result<Verified, WireError> {
     check_bounds(ctx, r)?;
     let author = match &r.author {
         Some(m) => Author::Meter(m.clone()),
@@ -496,11 +508,14 @@ pub fn decode_record(
             range_proof,
             part_hashes,
         }));
-        return Ok(Record {
-            author,
-            entry,
-            signature: sig,
-        });
+        return Ok(Verified::checked(
+            Record {
+                author,
+                entry,
+                signature: sig,
+            },
+            Some(commitment),
+        ));
     }
 
     // Every other entry parses without curve or bignum work beyond canonical-scalar checks and
@@ -571,11 +586,14 @@ pub fn decode_record(
         w::RoundEntry::Abandoned(_) => Entry::Abandoned,
     };
     verify(&signing_bytes(ctx, &author, &entry))?;
-    Ok(Record {
-        author,
-        entry,
-        signature: sig,
-    })
+    Ok(Verified::checked(
+        Record {
+            author,
+            entry,
+            signature: sig,
+        },
+        None,
+    ))
 }
 
 /// A seat's daily key as a round-log record (`round_start` = the day's start, author = the seat).

@@ -6,13 +6,13 @@
 //! aggregator that leaves one meter out of alternate rounds), and gives the rows of the verified
 //! totals: only a total the replay accepts is ever stored.
 
+use super::parts::PartStore;
 use super::topics::{Incoming, read_part, read_record};
 use crate::sink::{Batch, EventRow, TotalRow};
 use std::collections::BTreeMap;
 use zeal_connectors::kafka::Record as KafkaRecord;
 use zeal_protocol::v2::round::RoundContext;
-use zeal_protocol::v2::round::bundle::SeatPart;
-use zeal_protocol::v2::round::log::{Answer, Directory, Evidence, Outcome, Parts, Record, replay};
+use zeal_protocol::v2::round::log::{Answer, Directory, Evidence, Outcome, Replay, Verified};
 
 /// Why a roster meter is not in a round's final set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -71,7 +71,7 @@ pub fn audit_day(
     part_messages: &[KafkaRecord],
 ) -> AuditReport {
     let mut report = AuditReport::default();
-    let mut logs: BTreeMap<i64, Vec<Record>> = BTreeMap::new();
+    let mut logs: BTreeMap<i64, Vec<Verified>> = BTreeMap::new();
     for m in log_messages {
         match read_record(day, directory, m) {
             Incoming::Record(start, r) => logs.entry(start).or_default().push(r),
@@ -79,30 +79,32 @@ pub fn audit_day(
             _ => {}
         }
     }
-    let mut parts: BTreeMap<i64, BTreeMap<(String, String), Vec<SeatPart>>> = BTreeMap::new();
+    let mut parts: BTreeMap<i64, PartStore> = BTreeMap::new();
+    let mut ctx = day.clone();
     for m in part_messages {
         match read_part(day, m) {
-            Incoming::Part(start, sender, seat, p) => parts
-                .entry(start)
-                .or_default()
-                .entry((sender, seat))
-                .or_default()
-                .push(p),
+            Incoming::Part(start, sender, seat, p) => {
+                ctx.start = start;
+                // As a node keeps them: copies and parts past the cap are not read.
+                parts
+                    .entry(start)
+                    .or_default()
+                    .insert(&ctx, sender, seat, p);
+            }
             Incoming::Refused(..) => report.refused += 1,
             _ => {}
         }
     }
-    let mut ctx = day.clone();
     let mut suspended_before = day.suspended.clone();
     let mut disqualified_before = day.disqualified.clone();
     for (start, log) in &logs {
         ctx.start = *start;
         ctx.suspended = suspended_before.clone();
         ctx.disqualified = disqualified_before.clone();
-        let empty = BTreeMap::new();
-        let round_parts = parts.get(start).unwrap_or(&empty);
-        let chosen = choose_parts(&ctx, log, round_parts);
-        let view = replay(&ctx, directory, log, &chosen);
+        let empty = PartStore::default();
+        let chosen = parts.get(start).unwrap_or(&empty).choose(&ctx, log);
+        let mut replay = Replay::new();
+        let view = replay.advance_verified(&ctx, directory, log, &chosen);
         let mut excluded = BTreeMap::new();
         let final_set = view
             .final_set
@@ -141,7 +143,7 @@ pub fn audit_day(
         let contributors = log
             .iter()
             .rev()
-            .find_map(|r| match &r.entry {
+            .find_map(|r| match &r.record().entry {
                 zeal_protocol::v2::round::log::Entry::RegionTotal { contributors, .. }
                     if matches!(view.outcome, Outcome::Total(_)) =>
                 {
@@ -165,36 +167,6 @@ pub fn audit_day(
         );
     }
     report
-}
-
-/// Per (sender, seat), the part whose hash the sender's first notice names (else the first read).
-pub fn choose_parts<'a>(
-    ctx: &RoundContext,
-    log: &[Record],
-    parts: &'a BTreeMap<(String, String), Vec<SeatPart>>,
-) -> Parts<'a> {
-    use zeal_protocol::v2::round::bundle::{BundlePublic, part_hash};
-    use zeal_protocol::v2::round::log::{Author, Entry};
-    let mut named: BTreeMap<&str, &BundlePublic> = BTreeMap::new();
-    for r in log {
-        if let (Author::Meter(m), Entry::Notice(p)) = (&r.author, &r.entry) {
-            named.entry(m.as_str()).or_insert(p);
-        }
-    }
-    parts
-        .iter()
-        .filter_map(|((sender, seat), v)| {
-            let wanted = named.get(sender.as_str()).and_then(|p| {
-                let i = ctx.seats.iter().position(|s| &s.meter == seat)?;
-                p.part_hashes.get(i)
-            });
-            let p = match wanted {
-                Some(h) => v.iter().find(|p| part_hash(ctx, sender, seat, p) == *h)?,
-                None => v.first()?,
-            };
-            Some(((sender.clone(), seat.clone()), p))
-        })
-        .collect()
 }
 
 /// The rows of an audited day: `region_totals` for every verified total (one per interval and

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod node;
+pub mod parts;
 pub mod topics;
 
 pub use audit::{AuditReport, Exclusion, RoundAudit, audit_day};

@@ -9,7 +9,7 @@
 //! readings are private) *before* the commitment, notice or carry it records is published, so a
 //! restarted gateway repeats at most a step's output and never deals or reveals a round twice.
 
-use super::audit::choose_parts;
+use super::parts::{Kept, MAX_PARTS_PER_KEY, PartStore};
 use super::topics::{Incoming, part_key, post_part, post_record, read_part, read_record};
 use crate::metrics::Metrics;
 use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
@@ -31,7 +31,7 @@ use zeal_protocol::v2::round::bundle::{Bundle, SeatPart, make_bundle};
 use zeal_protocol::v2::round::check::{ColumnEntry, SeatCheck, check_column};
 use zeal_protocol::v2::round::ledger::{Ledger, Step};
 use zeal_protocol::v2::round::log::{
-    Author, Directory, Entry, Outcome, Parts, Record, ReplayCache, RoundView, replay_cached, sign,
+    Author, Directory, Entry, Outcome, Parts, Record, Replay, RoundView, Verified, sign,
 };
 use zeal_protocol::v2::round::markers;
 use zeal_protocol::v2::round::partial::{SeatAnswer, seat_answer};
@@ -115,9 +115,10 @@ struct MeterState {
 /// One round's records as this node read them.
 struct RoundData {
     ctx: RoundContext,
-    log: Vec<Record>,
+    /// The round's log as read (every record's signature verified by the wire reader).
+    log: Vec<Verified>,
     /// Distinct parts per (sender, seat), at most [`MAX_PARTS_PER_KEY`].
-    parts: BTreeMap<(String, String), Vec<SeatPart>>,
+    parts: PartStore,
     /// Its meters' bundles (in memory only: lost on restart, then the meter withdraws).
     bundles: BTreeMap<String, Bundle>,
 }
@@ -146,13 +147,10 @@ struct Marks {
 struct RoundState {
     data: RoundData,
     marks: Marks,
-    /// Notice judgements kept between replays.
-    cache: ReplayCache,
+    /// The round's replay, advanced over each record once (started again when the context
+    /// changes).
+    replay: Replay,
 }
-
-/// Distinct parts kept per (sender, seat): the one whose hash the notice names is used; more
-/// are dead-lettered (a sender flooding its seat's key buys nothing).
-const MAX_PARTS_PER_KEY: usize = 4;
 
 /// The parties of one process in one region.
 pub struct RegionNode {
@@ -162,6 +160,9 @@ pub struct RegionNode {
     due: BTreeMap<i64, BTreeMap<String, Vec<u64>>>,
     /// Rounds the node waits for before `run` returns.
     expect: BTreeSet<i64>,
+    /// Each meter's state as last read from or written to its file (the file is written
+    /// first: this is a copy, never ahead of the disk).
+    states: std::sync::Mutex<BTreeMap<String, MeterState>>,
 }
 
 impl RegionNode {
@@ -172,6 +173,7 @@ impl RegionNode {
             party,
             due: BTreeMap::new(),
             expect: BTreeSet::new(),
+            states: Default::default(),
         }
     }
 
@@ -195,7 +197,20 @@ impl RegionNode {
         self.settings.state_dir.join(format!("{meter}.json"))
     }
 
+    /// A meter's state: read from its file once, then kept (every change is written through).
     fn load(&self, meter: &str) -> Result<MeterState, ServiceError> {
+        if let Some(s) = self.states.lock().expect("state lock").get(meter) {
+            return Ok(s.clone());
+        }
+        let state = self.read_state(meter)?;
+        self.states
+            .lock()
+            .expect("state lock")
+            .insert(meter.to_string(), state.clone());
+        Ok(state)
+    }
+
+    fn read_state(&self, meter: &str) -> Result<MeterState, ServiceError> {
         let path = self.state_path(meter);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ServiceError::State {
@@ -228,7 +243,12 @@ impl RegionNode {
         f.write_all(&serde_json::to_vec(state).expect("state serialises"))
             .map_err(err)?;
         f.sync_all().map_err(err)?;
-        std::fs::rename(&tmp, &path).map_err(err)
+        std::fs::rename(&tmp, &path).map_err(err)?;
+        self.states
+            .lock()
+            .expect("state lock")
+            .insert(meter.to_string(), state.clone());
+        Ok(())
     }
 
     /// Serves the region until every expected round reached its outcome (and this node's part in
@@ -295,6 +315,7 @@ impl RegionNode {
                 {
                     round.data.ctx.suspended = suspended.clone();
                     round.data.ctx.disqualified = disqualified.clone();
+                    round.replay.restart();
                     round.marks.dirty = true;
                 }
                 let deadline = self.party.aggregator.is_some()
@@ -352,7 +373,7 @@ impl RegionNode {
             data: RoundData {
                 ctx,
                 log: Vec::new(),
-                parts: BTreeMap::new(),
+                parts: PartStore::default(),
                 bundles: BTreeMap::new(),
             },
             marks: Marks {
@@ -367,7 +388,7 @@ impl RegionNode {
                 suspended: BTreeSet::new(),
                 disqualified: BTreeSet::new(),
             },
-            cache: ReplayCache::default(),
+            replay: Replay::new(),
         })
     }
 
@@ -453,11 +474,14 @@ impl RegionNode {
             }
             Incoming::Part(start, sender, seat, part) => {
                 let round = self.round(rounds, start);
-                let kept = round.data.parts.entry((sender.clone(), seat)).or_default();
-                if kept.contains(&part) {
+                let kept = round
+                    .data
+                    .parts
+                    .insert(&round.data.ctx, sender.clone(), seat, part);
+                if kept == Kept::Copy {
                     return Ok(());
                 }
-                if kept.len() >= MAX_PARTS_PER_KEY {
+                if kept == Kept::Full {
                     let detail =
                         format!("more than {MAX_PARTS_PER_KEY} distinct parts from {sender}");
                     return self
@@ -471,7 +495,6 @@ impl RegionNode {
                         )
                         .await;
                 }
-                kept.push(part);
                 round.marks.dirty = true;
             }
             Incoming::Refused(reason, detail, origin) => {
@@ -526,14 +549,15 @@ impl RegionNode {
         rng: &mut ChaCha20Rng,
     ) -> Result<(), ServiceError> {
         round.marks.dirty = false;
-        // Each notice is verified once per round, not once per replay.
-        let mut cache = std::mem::take(&mut round.cache);
         let data = &round.data;
         let ctx = &data.ctx;
         // Per (sender, seat), the part the sender's notice names: a sender cannot make a seat
         // judge a part it did not commit to.
-        let parts = choose_parts(ctx, &data.log, &data.parts);
-        let view = replay_cached(ctx, &self.settings.directory, &data.log, &parts, &mut cache);
+        let parts = data.parts.choose(ctx, &data.log);
+        // Each record is judged once (the wire reader verified its signature).
+        let view = round
+            .replay
+            .advance_verified(ctx, &self.settings.directory, &data.log, &parts);
         let mut out = Vec::new();
         self.act_meters(producer, data, &mut round.marks, &view, &mut out, report)
             .await?;
@@ -545,7 +569,6 @@ impl RegionNode {
         if !out.is_empty() {
             round.marks.dirty = true;
         }
-        round.cache = cache;
         round.marks.outcome = view.outcome.clone();
         if view.outcome != Outcome::Open && !round.marks.settled {
             let mut settled = true;
@@ -880,8 +903,9 @@ fn awaiting_answers(rounds: &BTreeMap<i64, RoundState>) -> bool {
 }
 
 /// How many markers of kind `name` the aggregator has in the log.
-fn own_markers(log: &[Record], name: &str) -> usize {
+fn own_markers(log: &[Verified], name: &str) -> usize {
     log.iter()
+        .map(Verified::record)
         .filter(|r| {
             r.author == Author::Aggregator
                 && matches!(

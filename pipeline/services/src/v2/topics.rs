@@ -8,7 +8,7 @@ use zeal_connectors::kafka::{KeyedProducer, Record as KafkaRecord};
 use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::bundle::SeatPart;
-use zeal_protocol::v2::round::log::{Directory, Record};
+use zeal_protocol::v2::round::log::{Directory, Record, Verified};
 use zeal_protocol::v2::wire::{self, WireError};
 use zeal_schemas::v2 as w;
 use zeal_schemas::{RejectReason, decode, encode};
@@ -33,8 +33,9 @@ pub fn reason(e: &WireError) -> RejectReason {
 
 /// What one consumed message turned out to be.
 pub enum Incoming {
-    /// A round-log record of the node's region, verified: (round start in seconds, record).
-    Record(i64, Record),
+    /// A round-log record of the node's region, its signature verified: (round start in
+    /// seconds, record).
+    Record(i64, Verified),
     /// A part from the bundles topic: (round start, sender, seat, part).
     Part(i64, String, String, SeatPart),
     /// Another region's message sharing the partition, or a day-setup record (seat keys and
@@ -88,7 +89,7 @@ pub fn read_record(day: &RoundContext, directory: &Directory, m: &KafkaRecord) -
         Ok(c) => c,
         Err((reason, detail)) => return Incoming::Refused(reason, detail, r.author.clone()),
     };
-    match wire::decode_record(&ctx, directory, &r) {
+    match wire::decode_verified(&ctx, directory, &r) {
         Ok(rec) => Incoming::Record(ctx.start, rec),
         Err(e) => Incoming::Refused(reason(&e), e.to_string(), r.author.clone()),
     }

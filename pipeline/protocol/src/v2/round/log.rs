@@ -332,14 +332,13 @@ pub struct Work {
 /// The parts a reader has fetched from the bundles topic: (sender, seat) → part.
 pub type Parts<'a> = BTreeMap<(String, String), &'a SeatPart>;
 
-/// What a reader keeps between replays of the same round: each reveal notice's judgement (its
-/// signature and its proofs), keyed by (meter, commitment, signature). The commitment hashes the
-/// whole public part for this round and meter, so a record with other content under the same
-/// signature misses the cache and is judged afresh. A node that replays a round on every new
-/// record verifies each notice once instead of once per replay. Holds at most one entry per
-/// roster meter (only signed notices that became answers).
+/// What a [`Replay`] keeps when it starts again: each reveal notice's judgement (its signature
+/// and its proofs), keyed by (meter, commitment, signature). The commitment hashes the whole
+/// public part for this round and meter, so a record with other content under the same
+/// signature misses the cache and is judged afresh. Holds at most one entry per roster meter
+/// (only signed notices that became answers).
 #[derive(Debug, Default)]
-pub struct ReplayCache {
+struct ReplayCache {
     notices: std::collections::HashMap<(String, Hash, [u8; 64]), NoticeJudgement>,
 }
 
@@ -359,399 +358,567 @@ pub fn replay<'r>(
     records: impl IntoIterator<Item = &'r Record>,
     parts: &Parts<'_>,
 ) -> RoundView {
-    replay_cached(ctx, directory, records, parts, &mut ReplayCache::default())
+    let mut view = RoundView::empty();
+    let mut cache = ReplayCache::default();
+    for (pos, r) in records.into_iter().enumerate() {
+        let input = Input {
+            record: r,
+            checked: false,
+            commitment: None,
+        };
+        if step(&mut view, ctx, directory, pos, input, parts, &mut cache) == Flow::Wait {
+            break;
+        }
+    }
+    view
 }
 
-/// [`replay`] reusing the notice judgements of earlier replays of the same round (the view is
-/// the same as a fresh replay's; only the work differs).
-pub fn replay_cached<'r>(
+/// A record whose author's signature verified for one round against one [`Directory`]: made
+/// only by [`verify`] and the wire reader (`wire::decode_verified`), so a replay over verified
+/// records checks no signature twice. A notice keeps its bundle commitment (the costly hash the
+/// signature covers).
+#[derive(Debug, Clone)]
+pub struct Verified {
+    record: Record,
+    commitment: Option<Hash>,
+}
+
+impl Verified {
+    /// Wraps a record whose signature the caller verified; `commitment` is a notice's.
+    pub(crate) fn checked(record: Record, commitment: Option<Hash>) -> Self {
+        Verified { record, commitment }
+    }
+
+    /// The record.
+    pub fn record(&self) -> &Record {
+        &self.record
+    }
+
+    /// The record, giving up the proof that it verified.
+    pub fn into_record(self) -> Record {
+        self.record
+    }
+}
+
+/// Checks `record`'s signature for `ctx`'s round against `directory` (the same strict rule as
+/// replay); `None` when it does not verify.
+pub fn verify(ctx: &RoundContext, directory: &Directory, record: Record) -> Option<Verified> {
+    let (ok, commitment) = match (&record.author, &record.entry) {
+        (Author::Meter(m), Entry::Notice(public)) => {
+            let c = public.commitment(ctx);
+            let ok = directory.signed(
+                &record.author,
+                &notice_signing_bytes(ctx, m, &c),
+                &record.signature,
+            );
+            (ok, Some(c))
+        }
+        _ => (directory.verifies(ctx, &record), None),
+    };
+    ok.then(|| Verified::checked(record, commitment))
+}
+
+/// A replay that reads a growing log once: each [`Replay::advance`] judges only the records
+/// appended since the last (and a complaint that waited for its sender's part), so a reader
+/// that replays a round on every new record does work linear in the log, not quadratic. The
+/// view after any sequence of advances is the view of one [`replay`] of the whole log with the
+/// parts then at hand (only [`RoundView::work`] differs): the log is a fold, and a complaint
+/// whose part is missing stops the fold where a fresh replay would stop.
+#[derive(Debug)]
+pub struct Replay {
+    view: RoundView,
+    next: usize,
+    cache: ReplayCache,
+}
+
+impl Default for Replay {
+    fn default() -> Self {
+        Replay {
+            view: RoundView::empty(),
+            next: 0,
+            cache: ReplayCache::default(),
+        }
+    }
+}
+
+impl Replay {
+    /// A replay that has read nothing.
+    pub fn new() -> Self {
+        Replay::default()
+    }
+
+    /// The view after the records read so far.
+    pub fn view(&self) -> &RoundView {
+        &self.view
+    }
+
+    /// Starts again from the first record (the round's context changed: suspensions and
+    /// disqualifications carried from earlier rounds); notice judgements are kept, so the
+    /// replay verifies no notice twice.
+    pub fn restart(&mut self) {
+        self.view = RoundView::empty();
+        self.next = 0;
+    }
+
+    /// Reads `log` from where the last advance stopped; `log` must be the log of the last
+    /// advance with records appended (a shorter log starts the replay again).
+    pub fn advance(
+        &mut self,
+        ctx: &RoundContext,
+        directory: &Directory,
+        log: &[Record],
+        parts: &Parts<'_>,
+    ) -> &RoundView {
+        self.run(ctx, directory, log.len(), parts, |i| Input {
+            record: &log[i],
+            checked: false,
+            commitment: None,
+        })
+    }
+
+    /// [`Replay::advance`] over records whose signatures verified for `ctx`'s round against
+    /// `directory` already.
+    pub fn advance_verified(
+        &mut self,
+        ctx: &RoundContext,
+        directory: &Directory,
+        log: &[Verified],
+        parts: &Parts<'_>,
+    ) -> &RoundView {
+        self.run(ctx, directory, log.len(), parts, |i| Input {
+            record: &log[i].record,
+            checked: true,
+            commitment: log[i].commitment,
+        })
+    }
+
+    fn run<'r>(
+        &mut self,
+        ctx: &RoundContext,
+        directory: &Directory,
+        len: usize,
+        parts: &Parts<'_>,
+        input: impl Fn(usize) -> Input<'r>,
+    ) -> &RoundView {
+        if len < self.next {
+            self.restart();
+        }
+        let view = &mut self.view;
+        if let Some(at) = view.waiting_at.take() {
+            self.next = at;
+        }
+        while self.next < len {
+            let pos = self.next;
+            if step(
+                view,
+                ctx,
+                directory,
+                pos,
+                input(pos),
+                parts,
+                &mut self.cache,
+            ) == Flow::Wait
+            {
+                break;
+            }
+            self.next += 1;
+        }
+        view
+    }
+}
+
+/// One record as replay reads it.
+#[derive(Clone, Copy)]
+struct Input<'r> {
+    record: &'r Record,
+    /// Its signature verified already ([`Verified`]).
+    checked: bool,
+    /// A verified notice's commitment.
+    commitment: Option<Hash>,
+}
+
+/// Whether replay goes on after a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Next,
+    /// A complaint's part is missing: stop here and read this record again later.
+    Wait,
+}
+
+/// Judges the record at `pos` into `v`. Work per record is bounded: cheap structural checks
+/// (duplicates, roles, sets) come first, then the signature, and only then any curve or bignum
+/// work.
+fn step(
+    v: &mut RoundView,
     ctx: &RoundContext,
     directory: &Directory,
-    records: impl IntoIterator<Item = &'r Record>,
+    pos: usize,
+    input: Input<'_>,
     parts: &Parts<'_>,
     cache: &mut ReplayCache,
-) -> RoundView {
-    let mut v = RoundView {
-        commits: Vec::new(),
-        commit_closed: None,
-        answers: BTreeMap::new(),
-        notices: BTreeMap::new(),
-        first_reveal_closed: None,
-        revealed: None,
-        accused: BTreeMap::new(),
-        complaints: BTreeSet::new(),
-        disqualified: BTreeMap::new(),
-        final_set: None,
-        partials: BTreeMap::new(),
-        waiting_at: None,
-        outcome: Outcome::Open,
-        evidence: Vec::new(),
-        aggregate: Vec::new(),
-        judged: BTreeSet::new(),
-        judged_partials: BTreeSet::new(),
-        seen: Default::default(),
-        judged_totals: Default::default(),
-        work: Work::default(),
-    };
+) -> Flow {
+    let Input {
+        record: r,
+        checked,
+        commitment,
+    } = input;
     let quorum = ctx.quorum();
-    for (pos, r) in records.into_iter().enumerate() {
-        // An exact copy of a record already interpreted costs a lookup. Complaints and notices
-        // are checked for signature after their cheap checks (duplicates, roles, sets); every
-        // other record before anything else.
-        if v.seen.contains(&r.signature.to_bytes()) {
-            continue;
+    // An exact copy of a record already interpreted costs a lookup. Complaints and notices
+    // are checked for signature after their cheap checks (duplicates, roles, sets); every
+    // other record before anything else.
+    if v.seen.contains(&r.signature.to_bytes()) {
+        return Flow::Next;
+    }
+    if !checked && !matches!(r.entry, Entry::Complaint(_) | Entry::Notice(_)) {
+        v.work.signatures += 1;
+        if !directory.verifies(ctx, r) {
+            return Flow::Next; // unsigned or forged: never interpreted
         }
-        if !matches!(r.entry, Entry::Complaint(_) | Entry::Notice(_)) {
-            v.work.signatures += 1;
-            if !directory.verifies(ctx, r) {
-                continue; // unsigned or forged: never interpreted
-            }
+    }
+    if matches!(v.outcome, Outcome::Lapsed | Outcome::Void) && r.author == Author::Aggregator {
+        note(
+            &mut v.evidence,
+            pos,
+            Evidence::InvalidMarker(pos, "marker after a lapsed or void round"),
+        );
+        return Flow::Next;
+    }
+    let before = progress(v);
+    let mut second_marker = false;
+    match (&r.author, &r.entry) {
+        (Author::Meter(m), Entry::Commit(h))
+            if v.commit_closed.is_none()
+                && ctx.on_roster(m)
+                && !ctx.suspended.contains(m)
+                && !v.commits.iter().any(|(c, _)| c == m) =>
+        {
+            v.commits.push((m.clone(), *h));
         }
-        if matches!(v.outcome, Outcome::Lapsed | Outcome::Void) && r.author == Author::Aggregator {
-            note(
-                &mut v.evidence,
-                pos,
-                Evidence::InvalidMarker(pos, "marker after a lapsed or void round"),
-            );
-            continue;
-        }
-        let before = progress(&v);
-        let mut second_marker = false;
-        match (&r.author, &r.entry) {
-            (Author::Meter(m), Entry::Commit(h))
-                if v.commit_closed.is_none()
-                    && ctx.on_roster(m)
-                    && !ctx.suspended.contains(m)
-                    && !v.commits.iter().any(|(c, _)| c == m) =>
-            {
-                v.commits.push((m.clone(), *h));
-            }
-            (Author::Aggregator, Entry::CommitClosed(list)) => {
-                if v.commit_closed.is_some() {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::SecondMarker(pos, "CommitClosed"),
-                    );
-                    second_marker = true;
-                } else if *list == v.commits {
-                    v.commit_closed = Some((pos, list.clone()));
-                    if list.len() < quorum {
-                        v.outcome = Outcome::Lapsed;
-                    }
-                } else {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidMarker(pos, "CommitClosed"),
-                    );
+        (Author::Aggregator, Entry::CommitClosed(list)) => {
+            if v.commit_closed.is_some() {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::SecondMarker(pos, "CommitClosed"),
+                );
+                second_marker = true;
+            } else if *list == v.commits {
+                v.commit_closed = Some((pos, list.clone()));
+                if list.len() < quorum {
+                    v.outcome = Outcome::Lapsed;
                 }
+            } else {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::InvalidMarker(pos, "CommitClosed"),
+                );
             }
-            (Author::Meter(m), Entry::Notice(public)) => {
-                let Some((_, list)) = &v.commit_closed else {
-                    continue;
-                };
-                let Some((_, committed)) = list.iter().find(|(c, _)| c == m) else {
-                    continue;
-                };
-                if v.answers.contains_key(m) || public.sender != *m {
-                    continue;
-                }
-                // Hashed once: what the meter signed is this commitment.
-                let commitment = public.commitment(ctx);
-                let key = (m.clone(), commitment, r.signature.to_bytes());
-                let judged = match cache.notices.get(&key) {
-                    Some(j) => *j,
-                    None => {
+        }
+        (Author::Meter(m), Entry::Notice(public)) => {
+            let Some((_, list)) = &v.commit_closed else {
+                return Flow::Next;
+            };
+            let Some((_, committed)) = list.iter().find(|(c, _)| c == m) else {
+                return Flow::Next;
+            };
+            if v.answers.contains_key(m) || public.sender != *m {
+                return Flow::Next;
+            }
+            // Hashed once: what the meter signed is this commitment.
+            let commitment = commitment.unwrap_or_else(|| public.commitment(ctx));
+            let key = (m.clone(), commitment, r.signature.to_bytes());
+            let judged = match cache.notices.get(&key) {
+                Some(j) => *j,
+                None => {
+                    let signed = checked || {
                         v.work.signatures += 1;
-                        let j = if !directory.signed(
+                        directory.signed(
                             &r.author,
                             &notice_signing_bytes(ctx, m, &commitment),
                             &r.signature,
-                        ) {
-                            NoticeJudgement::Unsigned
+                        )
+                    };
+                    let j = if !signed {
+                        NoticeJudgement::Unsigned
+                    } else {
+                        v.work.notices += 1;
+                        if public.verify(ctx).is_ok() {
+                            NoticeJudgement::Valid
                         } else {
-                            v.work.notices += 1;
-                            if public.verify(ctx).is_ok() {
-                                NoticeJudgement::Valid
-                            } else {
-                                NoticeJudgement::Invalid
-                            }
-                        };
-                        // Only signed notices are kept: at most one per meter reaches
-                        // here (its first signed notice is its answer), so the cache is
-                        // bounded by the roster; forgeries cost their signature check each time.
-                        if j != NoticeJudgement::Unsigned {
-                            cache.notices.insert(key, j);
+                            NoticeJudgement::Invalid
                         }
-                        j
+                    };
+                    // Only signed notices are kept: at most one per meter reaches
+                    // here (its first signed notice is its answer), so the cache is
+                    // bounded by the roster; forgeries cost their signature check each time.
+                    if j != NoticeJudgement::Unsigned {
+                        cache.notices.insert(key, j);
                     }
-                };
-                if judged == NoticeJudgement::Unsigned {
-                    continue;
+                    j
                 }
-                // The meter's first signed notice is its answer, valid or not.
-                if commitment == *committed && judged == NoticeJudgement::Valid {
-                    v.answers.insert(m.clone(), Answer::Revealed(pos));
-                    v.notices.insert(m.clone(), (**public).clone());
-                } else {
-                    v.answers.insert(m.clone(), Answer::Refused(pos));
-                }
+            };
+            if judged == NoticeJudgement::Unsigned {
+                return Flow::Next;
             }
-            (Author::Meter(m), Entry::Withdraw) => {
-                let Some((_, list)) = &v.commit_closed else {
-                    continue;
-                };
-                if list.iter().any(|(c, _)| c == m) && !v.answers.contains_key(m) {
-                    v.answers.insert(m.clone(), Answer::Withdrew(pos));
-                }
+            // The meter's first signed notice is its answer, valid or not.
+            if commitment == *committed && judged == NoticeJudgement::Valid {
+                v.answers.insert(m.clone(), Answer::Revealed(pos));
+                v.notices.insert(m.clone(), (**public).clone());
+            } else {
+                v.answers.insert(m.clone(), Answer::Refused(pos));
             }
-            (Author::Aggregator, Entry::RevealClosed(list)) => {
-                v.first_reveal_closed.get_or_insert(pos);
-                if v.revealed.is_some() {
+        }
+        (Author::Meter(m), Entry::Withdraw) => {
+            let Some((_, list)) = &v.commit_closed else {
+                return Flow::Next;
+            };
+            if list.iter().any(|(c, _)| c == m) && !v.answers.contains_key(m) {
+                v.answers.insert(m.clone(), Answer::Withdrew(pos));
+            }
+        }
+        (Author::Aggregator, Entry::RevealClosed(list)) => {
+            v.first_reveal_closed.get_or_insert(pos);
+            if v.revealed.is_some() {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::SecondMarker(pos, "RevealClosed"),
+                );
+                v.seen.insert(r.signature.to_bytes());
+                return Flow::Next;
+            }
+            let expected: Vec<String> = match &v.commit_closed {
+                Some((_, l)) => l
+                    .iter()
+                    .filter(|(m, _)| matches!(v.answers.get(m), Some(Answer::Revealed(_))))
+                    .map(|(m, _)| m.clone())
+                    .collect(),
+                None => {
                     note(
                         &mut v.evidence,
                         pos,
-                        Evidence::SecondMarker(pos, "RevealClosed"),
+                        Evidence::InvalidMarker(pos, "RevealClosed before CommitClosed"),
                     );
-                    v.seen.insert(r.signature.to_bytes());
-                    continue;
+                    return Flow::Next;
                 }
-                let expected: Vec<String> = match &v.commit_closed {
-                    Some((_, l)) => l
-                        .iter()
-                        .filter(|(m, _)| matches!(v.answers.get(m), Some(Answer::Revealed(_))))
-                        .map(|(m, _)| m.clone())
-                        .collect(),
-                    None => {
-                        note(
-                            &mut v.evidence,
-                            pos,
-                            Evidence::InvalidMarker(pos, "RevealClosed before CommitClosed"),
-                        );
-                        continue;
-                    }
-                };
-                if *list == expected {
-                    if list.len() < quorum {
-                        v.outcome = Outcome::Void;
-                    }
-                    v.revealed = Some((pos, list.clone()));
-                } else {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidMarker(pos, "RevealClosed"),
-                    );
+            };
+            if *list == expected {
+                if list.len() < quorum {
+                    v.outcome = Outcome::Void;
                 }
+                v.revealed = Some((pos, list.clone()));
+            } else {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::InvalidMarker(pos, "RevealClosed"),
+                );
             }
-            (author, Entry::Complaint(c)) => {
-                let Some((_, revealed)) = &v.revealed else {
-                    continue;
-                };
-                let by_author = match (&c.complainant, author) {
-                    (Complainant::Seat(s), Author::Meter(m)) => s == m && ctx.seat(s).is_some(),
-                    (Complainant::Aggregator, Author::Aggregator) => true,
-                    _ => false,
-                };
-                if !by_author || !revealed.contains(&c.sender) {
-                    continue;
-                }
-                if let Complainant::Seat(s) = &c.complainant
-                    && (v.disqualified.contains_key(s) || ctx.disqualified.contains(s))
-                {
-                    continue;
-                }
-                let key = (c.complainant.clone(), c.sender.clone());
-                if v.judged.contains(&key) {
-                    continue; // one complaint per complainant and sender is judged
-                }
+        }
+        (author, Entry::Complaint(c)) => {
+            let Some((_, revealed)) = &v.revealed else {
+                return Flow::Next;
+            };
+            let by_author = match (&c.complainant, author) {
+                (Complainant::Seat(s), Author::Meter(m)) => s == m && ctx.seat(s).is_some(),
+                (Complainant::Aggregator, Author::Aggregator) => true,
+                _ => false,
+            };
+            if !by_author || !revealed.contains(&c.sender) {
+                return Flow::Next;
+            }
+            if let Complainant::Seat(s) = &c.complainant
+                && (v.disqualified.contains_key(s) || ctx.disqualified.contains(s))
+            {
+                return Flow::Next;
+            }
+            let key = (c.complainant.clone(), c.sender.clone());
+            if v.judged.contains(&key) {
+                return Flow::Next; // one complaint per complainant and sender is judged
+            }
+            if !checked {
                 v.work.signatures += 1;
                 if !directory.verifies(ctx, r) {
-                    continue; // forged ones never
-                }
-                let public = &v.notices[&c.sender];
-                let part = match &c.complainant {
-                    Complainant::Seat(s) => {
-                        let index = ctx
-                            .seats
-                            .iter()
-                            .position(|x| &x.meter == s)
-                            .expect("seat checked");
-                        match parts.get(&(c.sender.clone(), s.clone())) {
-                            Some(p)
-                                if part_hash(ctx, &c.sender, s, p) == public.part_hashes[index] =>
-                            {
-                                Some(*p)
-                            }
-                            _ => {
-                                v.waiting_at = Some(pos);
-                                break;
-                            }
-                        }
-                    }
-                    Complainant::Aggregator => None,
-                };
-                v.judged.insert(key.clone());
-                v.work.complaints += 1;
-                if is_valid(ctx, c, public, part) {
-                    v.complaints.insert(key);
-                    if v.final_set.is_some() {
-                        note(
-                            &mut v.evidence,
-                            pos,
-                            Evidence::LateComplaint(pos, c.sender.clone()),
-                        );
-                    } else {
-                        v.accused.entry(c.sender.clone()).or_insert(pos);
-                        let left = revealed
-                            .iter()
-                            .filter(|m| !v.accused.contains_key(*m))
-                            .count();
-                        if left < quorum {
-                            v.outcome = Outcome::Void;
-                        }
-                    }
-                } else {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidComplaint(
-                            pos,
-                            format!("{:?} against {}", c.kind, c.sender),
-                        ),
-                    );
-                    if let Complainant::Seat(s) = &c.complainant {
-                        v.disqualified.insert(s.clone(), pos);
-                    }
+                    return Flow::Next; // forged ones never
                 }
             }
-            (Author::Aggregator, Entry::FinalSet(members)) => {
+            let public = &v.notices[&c.sender];
+            let part = match &c.complainant {
+                Complainant::Seat(s) => {
+                    let index = ctx
+                        .seats
+                        .iter()
+                        .position(|x| &x.meter == s)
+                        .expect("seat checked");
+                    match parts.get(&(c.sender.clone(), s.clone())) {
+                        Some(p) if part_hash(ctx, &c.sender, s, p) == public.part_hashes[index] => {
+                            Some(*p)
+                        }
+                        _ => {
+                            v.waiting_at = Some(pos);
+                            return Flow::Wait;
+                        }
+                    }
+                }
+                Complainant::Aggregator => None,
+            };
+            v.judged.insert(key.clone());
+            v.work.complaints += 1;
+            if is_valid(ctx, c, public, part) {
+                v.complaints.insert(key);
                 if v.final_set.is_some() {
                     note(
                         &mut v.evidence,
                         pos,
-                        Evidence::SecondMarker(pos, "FinalSet"),
+                        Evidence::LateComplaint(pos, c.sender.clone()),
                     );
-                    v.seen.insert(r.signature.to_bytes());
-                    continue;
-                }
-                let Some((_, revealed)) = &v.revealed else {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidMarker(pos, "FinalSet before RevealClosed"),
-                    );
-                    continue;
-                };
-                let expected: Vec<String> = revealed
-                    .iter()
-                    .filter(|m| !v.accused.contains_key(*m))
-                    .cloned()
-                    .collect();
-                if *members == expected && expected.len() >= quorum {
-                    v.aggregate =
-                        aggregate_commitments(&expected, &v.notices, ctx.params.values_per_round());
-                    v.final_set = Some((pos, expected, final_set_hash(ctx, members)));
                 } else {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidMarker(pos, "FinalSet"),
-                    );
-                }
-            }
-            (Author::Meter(seat), Entry::Partial { final_set, sums }) => {
-                let Some((_, _, hash)) = &v.final_set else {
-                    continue;
-                };
-                if v.judged_partials.contains(seat) || ctx.seat(seat).is_none() {
-                    continue;
-                }
-                v.judged_partials.insert(seat.clone());
-                v.work.partials += 1;
-                if v.disqualified.contains_key(seat)
-                    || ctx.disqualified.contains(seat)
-                    || final_set != hash
-                    || !holds_against(ctx, seat, &v.aggregate, sums)
-                {
-                    // A seat's first partial is final: a bad one disqualifies it for the day.
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidPartial(pos, seat.clone()),
-                    );
-                    v.disqualified.entry(seat.clone()).or_insert(pos);
-                    continue;
-                }
-                v.partials.insert(seat.clone(), sums.clone());
-            }
-            (
-                Author::Aggregator,
-                Entry::RegionTotal {
-                    values,
-                    contributors,
-                    final_set,
-                },
-            ) => {
-                if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::SecondMarker(pos, "RegionTotal"),
-                    );
-                    v.seen.insert(r.signature.to_bytes());
-                    continue;
-                }
-                let key = (r.signature.to_bytes(), v.partials.len());
-                if v.judged_totals.contains(&key) {
-                    continue; // judged against these very partials already
-                }
-                v.judged_totals.insert(key);
-                v.work.totals += 1;
-                match (&v.final_set, total_from(ctx, &v, contributors)) {
-                    (Some((_, _, h)), Some(t)) if h == final_set && t == *values => {
-                        v.outcome = Outcome::Total(t)
+                    v.accused.entry(c.sender.clone()).or_insert(pos);
+                    let left = revealed
+                        .iter()
+                        .filter(|m| !v.accused.contains_key(*m))
+                        .count();
+                    if left < quorum {
+                        v.outcome = Outcome::Void;
                     }
-                    _ => note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidMarker(pos, "RegionTotal"),
-                    ),
+                }
+            } else {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::InvalidComplaint(pos, format!("{:?} against {}", c.kind, c.sender)),
+                );
+                if let Complainant::Seat(s) = &c.complainant {
+                    v.disqualified.insert(s.clone(), pos);
                 }
             }
-            (Author::Aggregator, Entry::Abandoned) => {
-                if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::SecondMarker(pos, "ABANDONED"),
-                    );
-                    second_marker = true;
-                } else if v.final_set.is_none() || v.partials.len() > ctx.degree {
-                    // Valid only after the final set, with fewer than d + 1 partials before it.
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidMarker(pos, "ABANDONED"),
-                    );
-                } else {
-                    v.outcome = Outcome::Abandoned;
-                }
+        }
+        (Author::Aggregator, Entry::FinalSet(members)) => {
+            if v.final_set.is_some() {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::SecondMarker(pos, "FinalSet"),
+                );
+                v.seen.insert(r.signature.to_bytes());
+                return Flow::Next;
             }
-            _ => {} // products are evidence for seats; objections are counted by the audit
+            let Some((_, revealed)) = &v.revealed else {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::InvalidMarker(pos, "FinalSet before RevealClosed"),
+                );
+                return Flow::Next;
+            };
+            let expected: Vec<String> = revealed
+                .iter()
+                .filter(|m| !v.accused.contains_key(*m))
+                .cloned()
+                .collect();
+            if *members == expected && expected.len() >= quorum {
+                v.aggregate =
+                    aggregate_commitments(&expected, &v.notices, ctx.params.values_per_round());
+                v.final_set = Some((pos, expected, final_set_hash(ctx, members)));
+            } else {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::InvalidMarker(pos, "FinalSet"),
+                );
+            }
         }
-        // Records whose judgement can never change are not judged again when copied: accepted
-        // ones, second markers, and the judged notices, complaints and partials. An invalid
-        // marker may become valid later in the log (its content is compared with the log before
-        // it), so a copy of it is judged again; that costs comparisons, or for a RegionTotal one
-        // interpolation per change in the partials seen (`judged_totals`).
-        let after = progress(&v);
-        if second_marker || after != before {
-            v.seen.insert(r.signature.to_bytes());
+        (Author::Meter(seat), Entry::Partial { final_set, sums }) => {
+            let Some((_, _, hash)) = &v.final_set else {
+                return Flow::Next;
+            };
+            if v.judged_partials.contains(seat) || ctx.seat(seat).is_none() {
+                return Flow::Next;
+            }
+            v.judged_partials.insert(seat.clone());
+            v.work.partials += 1;
+            if v.disqualified.contains_key(seat)
+                || ctx.disqualified.contains(seat)
+                || final_set != hash
+                || !holds_against(ctx, seat, &v.aggregate, sums)
+            {
+                // A seat's first partial is final: a bad one disqualifies it for the day.
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::InvalidPartial(pos, seat.clone()),
+                );
+                v.disqualified.entry(seat.clone()).or_insert(pos);
+                return Flow::Next;
+            }
+            v.partials.insert(seat.clone(), sums.clone());
         }
+        (
+            Author::Aggregator,
+            Entry::RegionTotal {
+                values,
+                contributors,
+                final_set,
+            },
+        ) => {
+            if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::SecondMarker(pos, "RegionTotal"),
+                );
+                v.seen.insert(r.signature.to_bytes());
+                return Flow::Next;
+            }
+            let key = (r.signature.to_bytes(), v.partials.len());
+            if v.judged_totals.contains(&key) {
+                return Flow::Next; // judged against these very partials already
+            }
+            v.judged_totals.insert(key);
+            v.work.totals += 1;
+            match (&v.final_set, total_from(ctx, v, contributors)) {
+                (Some((_, _, h)), Some(t)) if h == final_set && t == *values => {
+                    v.outcome = Outcome::Total(t)
+                }
+                _ => note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::InvalidMarker(pos, "RegionTotal"),
+                ),
+            }
+        }
+        (Author::Aggregator, Entry::Abandoned) => {
+            if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::SecondMarker(pos, "ABANDONED"),
+                );
+                second_marker = true;
+            } else if v.final_set.is_none() || v.partials.len() > ctx.degree {
+                // Valid only after the final set, with fewer than d + 1 partials before it.
+                note(
+                    &mut v.evidence,
+                    pos,
+                    Evidence::InvalidMarker(pos, "ABANDONED"),
+                );
+            } else {
+                v.outcome = Outcome::Abandoned;
+            }
+        }
+        _ => {} // products are evidence for seats; objections are counted by the audit
     }
-    v
+    // Records whose judgement can never change are not judged again when copied: accepted
+    // ones, second markers, and the judged notices, complaints and partials. An invalid
+    // marker may become valid later in the log (its content is compared with the log before
+    // it), so a copy of it is judged again; that costs comparisons, or for a RegionTotal one
+    // interpolation per change in the partials seen (`judged_totals`).
+    let after = progress(v);
+    if second_marker || after != before {
+        v.seen.insert(r.signature.to_bytes());
+    }
+    Flow::Next
 }
 
 /// What a record can change; a record that changed none of it (and is no second marker) may be
@@ -884,6 +1051,31 @@ pub fn total_from(ctx: &RoundContext, v: &RoundView, contributors: &[String]) ->
 }
 
 impl RoundView {
+    fn empty() -> Self {
+        RoundView {
+            commits: Vec::new(),
+            commit_closed: None,
+            answers: BTreeMap::new(),
+            notices: BTreeMap::new(),
+            first_reveal_closed: None,
+            revealed: None,
+            accused: BTreeMap::new(),
+            complaints: BTreeSet::new(),
+            disqualified: BTreeMap::new(),
+            final_set: None,
+            partials: BTreeMap::new(),
+            waiting_at: None,
+            outcome: Outcome::Open,
+            evidence: Vec::new(),
+            aggregate: Vec::new(),
+            judged: BTreeSet::new(),
+            judged_partials: BTreeSet::new(),
+            seen: Default::default(),
+            judged_totals: Default::default(),
+            work: Work::default(),
+        }
+    }
+
     /// Whether `meter` reveals: the first valid CommitClosed lists it and meets the quorum.
     pub fn should_reveal(&self, ctx: &RoundContext, meter: &str) -> bool {
         self.outcome == Outcome::Open

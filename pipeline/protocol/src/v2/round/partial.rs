@@ -46,15 +46,7 @@ pub fn compute_partial(
         .final_set
         .as_ref()
         .expect("seat_may_publish implies a final set");
-    let entries: Vec<ColumnEntry<'_>> = members
-        .iter()
-        .map(|m| {
-            column
-                .get(m)
-                .copied()
-                .ok_or_else(|| PartialRefused::MissingPart(m.clone()))
-        })
-        .collect::<Result<_, _>>()?;
+    let entries = member_entries(members, column).map_err(PartialRefused::MissingPart)?;
     let folded = fold_column(ctx, seat_index, &entries).map_err(PartialRefused::Malformed)?;
     let plaintexts: Vec<Integer> = folded.iter().map(|c| secret.decrypt(c)).collect();
     let sums = ctx
@@ -65,6 +57,18 @@ pub fn compute_partial(
         return Err(PartialRefused::FailsPublicCheck);
     }
     Ok(sums)
+}
+
+/// The final set's entries of a seat's column, in the set's order; else the first member whose
+/// part is missing.
+fn member_entries<'c>(
+    members: &[String],
+    column: &BTreeMap<String, ColumnEntry<'c>>,
+) -> Result<Vec<ColumnEntry<'c>>, String> {
+    members
+        .iter()
+        .map(|m| column.get(m).copied().ok_or_else(|| m.clone()))
+        .collect()
 }
 
 /// What a seat posts once the final set is known.
@@ -95,22 +99,20 @@ pub fn seat_answer<R: rand::RngCore + rand::CryptoRng + ?Sized>(
     let Some((_, members, _)) = &view.final_set else {
         return SeatAnswer::Nothing(PartialRefused::NotAllowed);
     };
-    let entries = || -> Vec<ColumnEntry<'_>> {
-        members
-            .iter()
-            .filter_map(|m| column.get(m).copied())
-            .collect()
-    };
-    let ok = own_check_passed || {
-        let e = entries();
-        e.len() == members.len()
-            && check_column(ctx, seat_index, secret, &e, rng) == SeatCheck::Passed
-    };
+    let entries = member_entries(members, column);
+    let ok = own_check_passed
+        || entries
+            .as_ref()
+            .is_ok_and(|e| check_column(ctx, seat_index, secret, e, rng) == SeatCheck::Passed);
     match compute_partial(ctx, view, seat_index, secret, ok, column) {
         Ok(sums) => SeatAnswer::Partial(sums),
-        Err(PartialRefused::FailsPublicCheck) => {
-            SeatAnswer::Complaints(scan_column(ctx, seat_index, secret, &entries()))
-        }
+        // The fold succeeded, so every member's part is here.
+        Err(PartialRefused::FailsPublicCheck) => SeatAnswer::Complaints(scan_column(
+            ctx,
+            seat_index,
+            secret,
+            &entries.unwrap_or_default(),
+        )),
         Err(e) => SeatAnswer::Nothing(e),
     }
 }

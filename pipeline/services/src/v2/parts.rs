@@ -1,0 +1,77 @@
+//! The parts a reader fetched from the bundles topic, each hashed once when it arrives: a node
+//! chooses the part each sender's notice names on every act, so hashing there would cost the
+//! aggregator every part of the round on every record it reads.
+
+use std::collections::BTreeMap;
+use zeal_protocol::v2::encoding::Hash;
+use zeal_protocol::v2::round::RoundContext;
+use zeal_protocol::v2::round::bundle::{BundlePublic, SeatPart, part_hash};
+use zeal_protocol::v2::round::log::{Author, Entry, Parts, Verified};
+
+/// Distinct parts kept per (sender, seat): the one whose hash the notice names is used; more
+/// are refused (a sender flooding its seat's key buys nothing).
+pub const MAX_PARTS_PER_KEY: usize = 4;
+
+/// What [`PartStore::insert`] did with a part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    /// A new distinct part.
+    New,
+    /// An exact copy of one kept already.
+    Copy,
+    /// [`MAX_PARTS_PER_KEY`] distinct parts from this sender for this seat are kept already.
+    Full,
+}
+
+/// One round's parts by (sender, seat), each with its hash for the round.
+#[derive(Debug, Default)]
+pub struct PartStore {
+    parts: BTreeMap<(String, String), Vec<(Hash, SeatPart)>>,
+}
+
+impl PartStore {
+    /// Keeps `sender`'s part for `seat` in `ctx`'s round, hashed once.
+    pub fn insert(
+        &mut self,
+        ctx: &RoundContext,
+        sender: String,
+        seat: String,
+        part: SeatPart,
+    ) -> Kept {
+        let hash = part_hash(ctx, &sender, &seat, &part);
+        let kept = self.parts.entry((sender, seat)).or_default();
+        if kept.iter().any(|(h, _)| *h == hash) {
+            return Kept::Copy;
+        }
+        if kept.len() >= MAX_PARTS_PER_KEY {
+            return Kept::Full;
+        }
+        kept.push((hash, part));
+        Kept::New
+    }
+
+    /// Per (sender, seat), the part whose hash the sender's first notice in `log` names (else the
+    /// first one read): a sender cannot make a seat judge a part it did not commit to.
+    pub fn choose<'a>(&'a self, ctx: &RoundContext, log: &[Verified]) -> Parts<'a> {
+        let mut named: BTreeMap<&str, &BundlePublic> = BTreeMap::new();
+        for r in log {
+            if let (Author::Meter(m), Entry::Notice(p)) = (&r.record().author, &r.record().entry) {
+                named.entry(m.as_str()).or_insert(p);
+            }
+        }
+        self.parts
+            .iter()
+            .filter_map(|((sender, seat), kept)| {
+                let wanted = named.get(sender.as_str()).and_then(|p| {
+                    let i = ctx.seats.iter().position(|s| &s.meter == seat)?;
+                    p.part_hashes.get(i)
+                });
+                let (_, part) = match wanted {
+                    Some(h) => kept.iter().find(|(k, _)| k == h)?,
+                    None => kept.first()?,
+                };
+                Some(((sender.clone(), seat.clone()), part))
+            })
+            .collect()
+    }
+}
