@@ -17,7 +17,9 @@ use zeal_protocol::v2::round::bundle::{
     Bundle, SeatPart, make_bundle, part_hash, verify_all, verify_ranges,
 };
 use zeal_protocol::v2::round::check::{ColumnEntry, fold_column};
-use zeal_protocol::v2::round::log::{Author, Entry, Replay, Verified, signing_bytes, verify};
+use zeal_protocol::v2::round::log::{
+    Author, Entry, Outcome, Replay, Verified, signing_bytes, verify,
+};
 
 #[repr(C)]
 struct Timespec {
@@ -341,6 +343,7 @@ fn main() {
     // judged once, its signature verified once by the wire reader.
     let mut done = round.clone();
     let mut g = ChaCha20Rng::seed_from_u64(2);
+    region.close_reveals(&mut done);
     region.range_checks(&mut done);
     let passed = region.seat_checks(&mut done, &mut g);
     region.close_final(&mut done);
@@ -369,6 +372,7 @@ fn main() {
                 std::hint::black_box(inc.advance_verified(ctx, dir, &verified[..n], &parts));
             }
             assert_eq!(inc.view().outcome, warm.view().outcome);
+            assert!(matches!(inc.view().outcome, Outcome::Total(_)));
         }));
     }
     ratio(

@@ -119,6 +119,9 @@ struct RoundData {
     log: Vec<Verified>,
     /// Distinct parts per (sender, seat), at most [`MAX_PARTS_PER_KEY`].
     parts: PartStore,
+    /// The aggregator has signed a RevealClosed (valid or not): before one, no party consults
+    /// the parts (complaints, columns and products all follow the first valid RevealClosed).
+    reveal_closed: bool,
     /// Its meters' bundles (in memory only: lost on restart, then the meter withdraws).
     bundles: BTreeMap<String, Bundle>,
 }
@@ -374,6 +377,7 @@ impl RegionNode {
                 ctx,
                 log: Vec::new(),
                 parts: PartStore::default(),
+                reveal_closed: false,
                 bundles: BTreeMap::new(),
             },
             marks: Marks {
@@ -469,6 +473,10 @@ impl RegionNode {
             Incoming::Skip => {}
             Incoming::Record(start, record) => {
                 let round = self.round(rounds, start);
+                round.data.reveal_closed |= matches!(
+                    (&record.record().author, &record.record().entry),
+                    (Author::Aggregator, Entry::RevealClosed(_))
+                );
                 round.data.log.push(record);
                 round.marks.dirty = true;
             }
@@ -552,8 +560,12 @@ impl RegionNode {
         let data = &round.data;
         let ctx = &data.ctx;
         // Per (sender, seat), the part the sender's notice names: a sender cannot make a seat
-        // judge a part it did not commit to.
-        let parts = data.parts.choose(ctx, &data.log);
+        // judge a part it did not commit to. Chosen only once they can be consulted.
+        let parts = if data.reveal_closed {
+            data.parts.choose(ctx, &data.log)
+        } else {
+            Parts::new()
+        };
         // Each record is judged once (the wire reader verified its signature).
         let view = round
             .replay
