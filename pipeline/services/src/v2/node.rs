@@ -27,7 +27,7 @@ use zeal_connectors::kafka::{
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
 use zeal_protocol::v2::round::RoundContext;
-use zeal_protocol::v2::round::bundle::{Bundle, SeatPart, make_bundle};
+use zeal_protocol::v2::round::bundle::{Bundle, make_bundle};
 use zeal_protocol::v2::round::check::{ColumnEntry, SeatCheck, check_column};
 use zeal_protocol::v2::round::ledger::{Ledger, Step};
 use zeal_protocol::v2::round::log::{
