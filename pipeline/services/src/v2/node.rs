@@ -571,10 +571,10 @@ impl RegionNode {
             .replay
             .advance_verified(ctx, &self.settings.directory, &data.log, &parts);
         let mut out = Vec::new();
-        self.act_meters(producer, data, &mut round.marks, &view, &mut out, report)
+        self.act_meters(producer, data, &mut round.marks, view, &mut out, report)
             .await?;
-        self.act_seats(data, &mut round.marks, &view, &parts, &mut out, report, rng)?;
-        self.act_aggregator(data, &mut round.marks, &view, &parts, &mut out, report);
+        self.act_seats(data, &mut round.marks, view, &parts, &mut out, report, rng)?;
+        self.act_aggregator(data, &mut round.marks, view, &parts, &mut out, report);
         for record in &out {
             post_record(producer, &self.settings.topics.rounds, ctx, record).await?;
         }
