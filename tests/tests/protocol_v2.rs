@@ -103,6 +103,8 @@ struct Deployment {
     state: std::path::PathBuf,
     stop: tokio::sync::watch::Receiver<bool>,
     _stop_tx: tokio::sync::watch::Sender<bool>,
+    /// Nodes start without the day's seats and set the day up on the log.
+    keys_on_log: bool,
 }
 
 impl Deployment {
@@ -117,15 +119,20 @@ impl Deployment {
             state: std::env::temp_dir().join(unique("zeal-v2")),
             stop,
             _stop_tx: tx,
+            keys_on_log: false,
         }
     }
 
     fn settings(&self, name: &str, phase_secs: u64) -> RegionSettings {
         let r = region();
+        let mut day = r.ctx.clone();
+        if self.keys_on_log {
+            day.seats.clear();
+        }
         RegionSettings {
             kafka: self.kafka.clone(),
             topics: self.topics.clone(),
-            day: r.ctx.clone(),
+            day,
             directory: r.directory.clone(),
             state_dir: self.state.join(name),
             phase: Duration::from_secs(phase_secs),
@@ -722,4 +729,81 @@ async fn a_second_conflicting_commit_closed_is_not_adopted() {
         "the audit names the second CommitClosed: {:?}",
         audited.evidence
     );
+}
+
+/// The day is set up on the log (DESIGN §4, "Enrolment"): every node starts knowing the committee
+/// but no seat key; the seats' gateways announce their keys on the round log, the aggregator
+/// closes them (KeysClosed), and every node — and the audit, from the topics alone — takes the
+/// seats of the first valid KeysClosed. A KeysClosed a meter signed, posted first, is refused by
+/// every reader (dead-lettered BAD_SIGNATURE) and fixes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_day_is_set_up_on_the_log_and_a_forged_keys_closed_fixes_nothing() {
+    use zeal_protocol::ed25519_dalek::Signer as _;
+    use zeal_protocol::v2::day::{KeysClosed, key_hash, keys_closed_signing_bytes};
+    let r = region();
+    let mut d = Deployment::new().await;
+    d.keys_on_log = true;
+    let day = Params::day_of(START);
+    // The rogue lists only the first two seats under its own signature, before anyone speaks.
+    let rogue = non_seat(r);
+    let keys: Vec<(String, _)> = r.ctx.seats[..2]
+        .iter()
+        .map(|s| (s.meter.clone(), key_hash(&s.key.to_bytes())))
+        .collect();
+    let signature = r.identities[&rogue].sign(&keys_closed_signing_bytes(
+        &r.ctx.region,
+        day,
+        &r.ctx.cutoff,
+        &keys,
+    ));
+    let forged = wire::keys_closed_to_wire(&r.ctx.region, day, &KeysClosed { keys, signature });
+    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    producer
+        .send(
+            &d.topics.rounds,
+            r.ctx.region.as_bytes(),
+            &encode(&forged).unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let roster = r.ctx.roster.clone();
+    let (a, b) = roster.split_at(3);
+    let mut g1 = d.gateway("gw-1", a, 3);
+    let mut g2 = d.gateway("gw-2", b, 3);
+    let mut agg = d.aggregator(3);
+    agg.expect(START);
+    for (i, m) in roster.iter().enumerate() {
+        let g = if i < 3 { &mut g1 } else { &mut g2 };
+        g.submit(START, m, reading(i, 0));
+    }
+    let (ha, h1, h2) = (d.run(agg), d.run(g1), d.run(g2));
+    let (ra, r1, r2) = (ha.await.unwrap(), h1.await.unwrap(), h2.await.unwrap());
+    let expected = sum(&(0..6).map(|i| reading(i, 0)).collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&START], Outcome::Total(expected.clone()));
+    let seats: Vec<String> = r.ctx.seats.iter().map(|s| s.meter.clone()).collect();
+    for report in [&ra, &r1, &r2] {
+        assert_eq!(
+            report.seats, seats,
+            "every node took all five announced seats"
+        );
+    }
+    // The audit, given no seats either, derives the same ones and the same total.
+    let mut bare = r.ctx.clone();
+    bare.seats.clear();
+    let log = d.read(&d.topics.rounds).await;
+    let parts = d.read(&d.topics.bundles).await;
+    let audited = audit_day(&bare, &r.directory, &log, &parts);
+    assert_eq!(audited.seats, seats);
+    assert!(
+        audited.day_evidence.is_empty(),
+        "{:?}",
+        audited.day_evidence
+    );
+    assert_eq!(audited.refused, 1, "the forged KeysClosed");
+    assert_eq!(audited.rounds[&START].outcome, Outcome::Total(expected));
+    let letters = d.dead_letters().await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].reason, RejectReason::BadSignature);
 }

@@ -11,6 +11,8 @@ use super::topics::{Incoming, read_part, read_record};
 use crate::sink::{Batch, EventRow, TotalRow};
 use std::collections::BTreeMap;
 use zeal_connectors::kafka::Record as KafkaRecord;
+use zeal_protocol::v2::day::{DayRecord, day_seats};
+use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::log::{Answer, Directory, Evidence, Outcome, Replay, Verified};
 
@@ -60,10 +62,16 @@ pub struct AuditReport {
     pub exclusions: BTreeMap<String, u32>,
     /// Messages the wire reader refused (they are on the dead-letter topic too).
     pub refused: usize,
+    /// The day's seats, in rank order (given, or from the first valid KeysClosed).
+    pub seats: Vec<String>,
+    /// Invalid or second KeysClosed signed by the aggregator (`day::day_seats`).
+    pub day_evidence: Vec<Evidence>,
 }
 
 /// Audits one region's day from the messages of its round log and bundles topic (any order
-/// across topics; each topic's in partition order). Other regions' messages are skipped.
+/// across topics; each topic's in partition order). Other regions' messages are skipped. When
+/// `day` holds no seats, they are derived from the day's records on the log (seat keys and the
+/// first valid KeysClosed), as every node derives them.
 pub fn audit_day(
     day: &RoundContext,
     directory: &Directory,
@@ -71,6 +79,29 @@ pub fn audit_day(
     part_messages: &[KafkaRecord],
 ) -> AuditReport {
     let mut report = AuditReport::default();
+    let mut day = day.clone();
+    if day.seats.is_empty() {
+        let records: Vec<DayRecord> = log_messages
+            .iter()
+            .filter_map(|m| match read_record(&day, directory, m) {
+                Incoming::Day(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        let setup = day_seats(
+            &day.params,
+            &day.region,
+            Params::day_of(day.start),
+            &day.cutoff,
+            &day.committee,
+            directory,
+            &records,
+        );
+        day.seats = setup.seats;
+        report.day_evidence = setup.evidence;
+    }
+    report.seats = day.seats.iter().map(|s| s.meter.clone()).collect();
+    let day = &day;
     let mut logs: BTreeMap<i64, Vec<Verified>> = BTreeMap::new();
     for m in log_messages {
         match read_record(day, directory, m) {

@@ -10,7 +10,9 @@
 //! restarted gateway repeats at most a step's output and never deals or reveals a round twice.
 
 use super::parts::{Kept, MAX_PARTS_PER_KEY, PartStore};
-use super::topics::{Incoming, part_key, post_part, post_record, read_part, read_record};
+use super::topics::{
+    Incoming, part_key, post_day_record, post_part, post_record, read_part, read_record,
+};
 use crate::metrics::Metrics;
 use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
 use rand::SeedableRng;
@@ -26,6 +28,8 @@ use zeal_connectors::kafka::{
 };
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
+use zeal_protocol::v2::day::{DayRecord, announce, close_keys, day_seats, keys_before_close};
+use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::bundle::{Bundle, make_bundle};
 use zeal_protocol::v2::round::check::{ColumnEntry, SeatCheck, check_column};
@@ -56,7 +60,9 @@ pub struct RegionSettings {
     /// Topic names.
     pub topics: TopicNames,
     /// The day's context (region, parameters, committee, seats with keys, roster, cutoff); its
-    /// `start` is any round of the day.
+    /// `start` is any round of the day. With no seats, the day is set up on the log first: the
+    /// node's seats announce their keys, its aggregator closes them (KeysClosed), and every
+    /// node takes the seats of the first valid KeysClosed (`day::day_seats`).
     pub day: RoundContext,
     /// Certified identity keys and the aggregator's key.
     pub directory: Directory,
@@ -99,6 +105,8 @@ pub struct NodeReport {
     pub dead_letters: usize,
     /// The aggregator's markers and totals posted.
     pub markers: usize,
+    /// The day's seats this node served rounds with, in rank order.
+    pub seats: Vec<String>,
 }
 
 /// A meter's durable state: its ledger, the values of rounds it committed to, and the values it
@@ -166,17 +174,41 @@ pub struct RegionNode {
     /// Each meter's state as last read from or written to its file (the file is written
     /// first: this is a copy, never ahead of the disk).
     states: std::sync::Mutex<BTreeMap<String, MeterState>>,
+    /// The day's set-up as read from the log.
+    setup: DaySetupState,
+}
+
+/// Where the day's set-up stands in this node.
+struct DaySetupState {
+    /// The day's seats are fixed (given, or from the first valid KeysClosed read).
+    fixed: bool,
+    /// The day's records read, in log order.
+    records: Vec<DayRecord>,
+    /// This node's seats announced their keys.
+    announced: bool,
+    /// The aggregator's KeysClosed in the log when it last posted one (re-posted when its own
+    /// reads back invalid: a key landed between its view and its marker).
+    closed_posted: Option<usize>,
+    /// Since when the aggregator waits for the seats' keys.
+    since: Instant,
 }
 
 impl RegionNode {
     /// A node playing `party` in the settings' region.
     pub fn new(settings: RegionSettings, party: Party) -> Self {
         RegionNode {
-            settings,
             party,
             due: BTreeMap::new(),
             expect: BTreeSet::new(),
             states: Default::default(),
+            setup: DaySetupState {
+                fixed: !settings.day.seats.is_empty(),
+                records: Vec::new(),
+                announced: false,
+                closed_posted: None,
+                since: Instant::now(),
+            },
+            settings,
         }
     }
 
@@ -289,10 +321,13 @@ impl RegionNode {
             if stopping(&shutdown) {
                 break;
             }
+            if !self.setup.fixed {
+                self.set_up_day(&producer, &mut report).await?;
+            }
             let dealt = report.committed;
             // A gateway deals its next round only once its meters answered the open ones (as a
             // meter deals one round an hour): dealing never starves a reveal past its deadline.
-            if !awaiting_answers(&rounds) {
+            if self.setup.fixed && !awaiting_answers(&rounds) {
                 self.deal(&producer, &mut rounds, &mut report, &mut rng)
                     .await?;
             }
@@ -351,7 +386,118 @@ impl RegionNode {
             }
         }
         producer.flush(Duration::from_secs(10))?;
+        report.seats = self
+            .settings
+            .day
+            .seats
+            .iter()
+            .map(|s| s.meter.clone())
+            .collect();
         Ok(report)
+    }
+
+    /// The day's set-up on the log: this node's seats announce their keys (once); its
+    /// aggregator closes the keys once every committee seat announced or the phase deadline
+    /// passed, and again if its KeysClosed reads back invalid.
+    async fn set_up_day(
+        &mut self,
+        producer: &KeyedProducer,
+        report: &mut NodeReport,
+    ) -> Result<(), ServiceError> {
+        let day = &self.settings.day;
+        let index = Params::day_of(day.start);
+        let topic = &self.settings.topics.rounds;
+        if !self.setup.announced {
+            self.setup.announced = true;
+            for (seat, secret) in &self.party.seats {
+                let Some(identity) = self.party.meters.get(seat) else {
+                    continue;
+                };
+                let a = announce(identity, &day.region, index, seat, &day.cutoff, secret);
+                post_day_record(producer, topic, day, &DayRecord::SeatKey(a)).await?;
+            }
+        }
+        let Some(key) = &self.party.aggregator else {
+            return Ok(());
+        };
+        let closed = self
+            .setup
+            .records
+            .iter()
+            .filter(|r| matches!(r, DayRecord::KeysClosed(_)))
+            .count();
+        if self.setup.closed_posted.is_some_and(|n| closed <= n) {
+            return Ok(()); // posted, not read back yet
+        }
+        let seats: Vec<(String, zeal_protocol::ed25519_dalek::VerifyingKey)> = day
+            .committee
+            .seats()
+            .iter()
+            .filter_map(|s| {
+                self.settings
+                    .directory
+                    .meters
+                    .get(s)
+                    .map(|k| (s.clone(), *k))
+            })
+            .collect();
+        let announcements: Vec<_> = self
+            .setup
+            .records
+            .iter()
+            .filter_map(|r| match r {
+                DayRecord::SeatKey(a) => Some(a.clone()),
+                DayRecord::KeysClosed(_) => None,
+            })
+            .collect();
+        let all = seats
+            .iter()
+            .all(|(s, _)| announcements.iter().any(|a| a.seat == *s));
+        if !all && self.setup.since.elapsed() < self.settings.phase {
+            return Ok(());
+        }
+        let keys = keys_before_close(
+            &day.params,
+            &day.region,
+            index,
+            &day.cutoff,
+            &seats,
+            &announcements,
+        );
+        let k = close_keys(key, &day.region, index, &day.cutoff, &keys);
+        post_day_record(producer, topic, day, &DayRecord::KeysClosed(k)).await?;
+        self.setup.closed_posted = Some(closed);
+        report.markers += 1;
+        Ok(())
+    }
+
+    /// Takes a record of the day's set-up; on a KeysClosed, the day's seats are those of the
+    /// first valid one (if this is it, rounds can start).
+    fn take_day_record(&mut self, record: DayRecord) {
+        let closes = matches!(record, DayRecord::KeysClosed(_));
+        self.setup.records.push(record);
+        if self.setup.fixed || !closes {
+            return;
+        }
+        let day = &self.settings.day;
+        let setup = day_seats(
+            &day.params,
+            &day.region,
+            Params::day_of(day.start),
+            &day.cutoff,
+            &day.committee,
+            &self.settings.directory,
+            &self.setup.records,
+        );
+        if setup.keys_closed_at.is_some() {
+            tracing::info!(
+                region = %day.region,
+                seats = setup.seats.len(),
+                "the day's keys are closed"
+            );
+            self.settings.day.seats = setup.seats;
+            self.setup.fixed = true;
+        }
     }
 
     /// Whether this node has nothing left to do in a decided round: its seats posted partials
@@ -457,7 +603,7 @@ impl RegionNode {
 
     /// Takes one consumed message into its round (or the dead-letter topic).
     async fn take(
-        &self,
+        &mut self,
         producer: &KeyedProducer,
         m: &KafkaRecord,
         rounds: &mut BTreeMap<i64, RoundState>,
@@ -471,6 +617,7 @@ impl RegionNode {
         };
         match incoming {
             Incoming::Skip => {}
+            Incoming::Day(record) => self.take_day_record(record),
             Incoming::Record(start, record) => {
                 let round = self.round(rounds, start);
                 round.data.reveal_closed |= matches!(

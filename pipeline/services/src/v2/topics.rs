@@ -5,6 +5,7 @@
 
 use crate::ServiceError;
 use zeal_connectors::kafka::{KeyedProducer, Record as KafkaRecord};
+use zeal_protocol::v2::day::DayRecord;
 use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::bundle::SeatPart;
@@ -38,8 +39,10 @@ pub enum Incoming {
     Record(i64, Verified),
     /// A part from the bundles topic: (round start, sender, seat, part).
     Part(i64, String, String, SeatPart),
-    /// Another region's message sharing the partition, or a day-setup record (seat keys and
-    /// KeysClosed are read by the day's set-up, not by rounds): not this node's to judge.
+    /// A record of the day's set-up: a seat's key announcement (shape checked; judged by
+    /// `day::day_seats`) or the aggregator's KeysClosed (signature verified).
+    Day(DayRecord),
+    /// Another region's message sharing the partition: not this node's to judge.
     Skip,
     /// Refused: (reason, detail, claimed author).
     Refused(RejectReason, String, Option<String>),
@@ -83,7 +86,25 @@ pub fn read_record(day: &RoundContext, directory: &Directory, m: &KafkaRecord) -
         r.entry,
         w::RoundEntry::SeatKey(_) | w::RoundEntry::KeysClosed(_)
     ) {
-        return Incoming::Skip;
+        let Some(aggregator) = &directory.aggregator else {
+            return Incoming::Refused(
+                RejectReason::UnknownSender,
+                "no aggregator key to check the day's set-up against".into(),
+                r.author.clone(),
+            );
+        };
+        let day_index = Params::day_of(day.start);
+        return match wire::day_record_from_wire(
+            &day.params,
+            &day.region,
+            day_index,
+            &day.cutoff,
+            aggregator,
+            &r,
+        ) {
+            Ok(d) => Incoming::Day(d),
+            Err(e) => Incoming::Refused(reason(&e), e.to_string(), r.author.clone()),
+        };
     }
     let ctx = match round_context(day, r.round_start) {
         Ok(c) => c,
@@ -124,6 +145,25 @@ pub async fn post_record(
     let bytes = encode(&wire::record_to_wire(ctx, record)).map_err(encode_err)?;
     producer
         .send(topic, ctx.region.as_bytes(), &bytes, None)
+        .await?;
+    Ok(())
+}
+
+/// Posts a record of the day's set-up (a seat key or KeysClosed; key = region).
+pub async fn post_day_record(
+    producer: &KeyedProducer,
+    topic: &str,
+    day: &RoundContext,
+    record: &DayRecord,
+) -> Result<(), ServiceError> {
+    let day_index = Params::day_of(day.start);
+    let wire = match record {
+        DayRecord::SeatKey(a) => wire::seat_key_to_wire(&day.region, day_index, a),
+        DayRecord::KeysClosed(k) => wire::keys_closed_to_wire(&day.region, day_index, k),
+    };
+    let bytes = encode(&wire).map_err(encode_err)?;
+    producer
+        .send(topic, day.region.as_bytes(), &bytes, None)
         .await?;
     Ok(())
 }

@@ -3,8 +3,10 @@
 //! broker; then the audit re-verifies every round from the topics alone and only its verified
 //! totals are stored.
 //!
-//! The day's set-up (certificates, Cutoff, beacon, seat keys) runs in-process here, with a local
-//! beacon standing in for a public one (docs/protocol.md, "Status"); the rounds run on the broker.
+//! Identities, the committee draw (a local beacon standing in for a public one) and the seats'
+//! key generation run in-process here (docs/protocol.md, "Status"); the seats' key announcements,
+//! the aggregator's KeysClosed and the rounds run on the broker, and every node and the audit take
+//! the day's seats from the log.
 
 use anyhow::Context;
 use rand::{RngCore, SeedableRng};
@@ -135,10 +137,14 @@ pub async fn private_totals(
     let mut total_rounds = 0u64;
     for day in &days {
         let region = day.ctx.region.clone();
+        // Nodes know the committee, not the keys: the seats announce them on the log and the
+        // aggregator closes them (the day's set-up on the log).
+        let mut bare = day.ctx.clone();
+        bare.seats.clear();
         let settings = |name: &str, role: Role| RegionSettings {
             kafka: kafka.clone(),
             topics: topics.clone(),
-            day: day.ctx.clone(),
+            day: bare.clone(),
             directory: day.directory.clone(),
             state_dir: state_dir.join(&region),
             // Phases close as soon as everyone answered; the deadline matters when a party is
@@ -242,7 +248,17 @@ pub async fn private_totals(
     let mut audits = BTreeMap::new();
     let now = zeal_services::now_ms();
     for day in &days {
-        let report = audit_day(&day.ctx, &day.directory, &log, &parts);
+        // The audit derives the day's seats from the log too.
+        let mut bare = day.ctx.clone();
+        bare.seats.clear();
+        let report = audit_day(&bare, &day.directory, &log, &parts);
+        anyhow::ensure!(
+            report.seats.len() == day.ctx.seats.len(),
+            "region {}: {} of {} seats' keys closed on the log",
+            day.ctx.region,
+            report.seats.len(),
+            day.ctx.seats.len()
+        );
         let b = rows(&day.ctx, &report, "demo-aggregator", now);
         batch.totals.extend(b.totals);
         batch.events.extend(b.events);
