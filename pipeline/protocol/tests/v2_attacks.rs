@@ -1068,3 +1068,50 @@ fn a_restarted_replay_is_the_fresh_replay_and_cannot_be_fooled_by_a_reused_signa
     assert_eq!(tampered.answers, fresh_tampered.answers);
     assert_eq!(tampered.outcome, fresh_tampered.outcome);
 }
+
+/// **Open weakness, asserted to succeed today** (docs/protocol.md, "Open (liveness …)"): a
+/// revealed meter that never delivers the parts its notice names to k − d seats silences them —
+/// no seat concludes a part is missing, so none checks, complains or publishes — and the round is
+/// ABANDONED with the meter not even suspended. No privacy is lost (values are dropped, never
+/// re-shared). When the missing-part rule lands, this test must be inverted.
+#[test]
+fn open_a_meter_withholding_its_parts_abandons_the_round() {
+    use zeal_protocol::v2::round::markers;
+    use zeal_protocol::v2::round::partial::{PartialRefused, SeatAnswer, seat_answer};
+    let r = shared();
+    let values = readings(r);
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 31);
+    let (withholder, donor) = (r.ctx.roster[4].clone(), r.ctx.roster[5].clone());
+    let (k, d) = (r.ctx.seats.len(), r.ctx.degree);
+    // What the seats fetch for the withholder is not the part its notice names (here: another
+    // meter's part; withholding it altogether reads the same).
+    for j in 0..k - d {
+        let other = round.bundles[&donor].parts[j].clone();
+        round.bundles.get_mut(&withholder).unwrap().parts[j] = other;
+    }
+    r.range_checks(&mut round);
+    r.close_final(&mut round);
+    let view = r.view(&round);
+    assert!(
+        members(&view).contains(&withholder),
+        "nobody could complain"
+    );
+    let mut g = rng(32);
+    let mut silent = 0;
+    for j in 0..k {
+        let column = r.column(&view, &round, j);
+        if !markers::column_complete(&view, &column) {
+            silent += 1;
+            let answer = seat_answer(&r.ctx, &view, j, &r.seat_secrets[j], true, &column, &mut g);
+            assert!(
+                matches!(&answer, SeatAnswer::Nothing(PartialRefused::MissingPart(m)) if *m == withholder),
+                "{answer:?}"
+            );
+        }
+    }
+    assert_eq!(silent, k - d);
+    r.partials(&mut round, &vec![true; k], &mut g);
+    assert_eq!(r.publish_total(&mut round), Outcome::Abandoned);
+    assert!(!r.view(&round).suspended().contains(&withholder));
+}
