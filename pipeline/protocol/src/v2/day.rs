@@ -363,3 +363,21 @@ pub fn day_seats<'r>(
     }
     setup
 }
+
+/// [`day_seats`] for the day of `day` (any round of it: its parameters, region, cutoff and
+/// committee), as nodes and the audit call it.
+pub fn day_seats_of<'r>(
+    day: &super::round::RoundContext,
+    directory: &Directory,
+    records: impl IntoIterator<Item = &'r DayRecord>,
+) -> DaySetup {
+    day_seats(
+        &day.params,
+        &day.region,
+        Params::day_of(day.start),
+        &day.cutoff,
+        &day.committee,
+        directory,
+        records,
+    )
+}

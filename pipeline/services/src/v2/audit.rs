@@ -11,8 +11,7 @@ use super::topics::{Incoming, read_part, read_record};
 use crate::sink::{Batch, EventRow, TotalRow};
 use std::collections::BTreeMap;
 use zeal_connectors::kafka::Record as KafkaRecord;
-use zeal_protocol::v2::day::{DayRecord, day_seats};
-use zeal_protocol::v2::params::Params;
+use zeal_protocol::v2::day::{DayRecord, day_seats_of};
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::log::{Answer, Directory, Evidence, Outcome, Replay, Verified};
 
@@ -88,15 +87,7 @@ pub fn audit_day(
                 _ => None,
             })
             .collect();
-        let setup = day_seats(
-            &day.params,
-            &day.region,
-            Params::day_of(day.start),
-            &day.cutoff,
-            &day.committee,
-            directory,
-            &records,
-        );
+        let setup = day_seats_of(&day, directory, &records);
         day.seats = setup.seats;
         report.day_evidence = setup.evidence;
     }

@@ -28,7 +28,7 @@ use zeal_connectors::kafka::{
 };
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
-use zeal_protocol::v2::day::{DayRecord, announce, close_keys, day_seats, keys_before_close};
+use zeal_protocol::v2::day::{DayRecord, announce, close_keys, day_seats_of, keys_before_close};
 use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::bundle::{Bundle, make_bundle};
@@ -480,15 +480,7 @@ impl RegionNode {
             return;
         }
         let day = &self.settings.day;
-        let setup = day_seats(
-            &day.params,
-            &day.region,
-            Params::day_of(day.start),
-            &day.cutoff,
-            &day.committee,
-            &self.settings.directory,
-            &self.setup.records,
-        );
+        let setup = day_seats_of(day, &self.settings.directory, &self.setup.records);
         if setup.keys_closed_at.is_some() {
             tracing::info!(
                 region = %day.region,
@@ -517,10 +509,10 @@ impl RegionNode {
         rounds: &'a mut BTreeMap<i64, RoundState>,
         start: i64,
     ) -> &'a mut RoundState {
-        let ctx = self.context(start);
+        // The day's context is cloned only for a round not seen yet (this runs per message).
         rounds.entry(start).or_insert_with(|| RoundState {
             data: RoundData {
-                ctx,
+                ctx: self.context(start),
                 log: Vec::new(),
                 parts: PartStore::default(),
                 reveal_closed: false,
