@@ -101,6 +101,10 @@ pub enum RoundEntry {
     Abandoned(Abandoned),
     /// Since round_record v2 (appended, so every v1 branch keeps its union index).
     KeysClosed(KeysClosed),
+    /// Since round_record v3.
+    PartMissing(PartMissing),
+    /// Since round_record v3.
+    PartPosted(PartPosted),
 }
 
 /// A seat's daily Paillier key and its proof.
@@ -227,4 +231,24 @@ pub struct KeysClosed {
     pub seats: Vec<String>,
     #[serde(with = "crate::bytes_serde::byte_arrays")]
     pub key_hashes: Vec<Vec<u8>>,
+}
+
+/// A seat's claim that a revealed sender's part for it never arrived (round_record v3; author =
+/// the seat).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartMissing {
+    pub sender: String,
+}
+
+/// A revealed sender's part for a seat, posted on the round log in answer to the seat's claim
+/// (round_record v3; author = the sender, or null for the aggregator). The same fields as a
+/// [`SeatPart`] of the bundles topic.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartPosted {
+    pub sender: String,
+    pub seat: String,
+    #[serde(with = "crate::bytes_serde::byte_arrays")]
+    pub ciphertexts: Vec<Vec<u8>>,
+    #[serde(with = "crate::bytes_serde::byte_arrays")]
+    pub proofs: Vec<Vec<u8>>,
 }

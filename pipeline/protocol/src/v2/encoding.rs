@@ -50,6 +50,10 @@ pub enum Kind {
     Products = 17,
     /// An on-time meter's objection to a CommitClosed that omits it.
     Objection = 18,
+    /// A seat's claim that a revealed sender's part for it never arrived.
+    PartMissing = 19,
+    /// A sender's part re-posted on the round log in answer to a claim.
+    PartPosted = 20,
 }
 
 /// A length-prefixed transcript: hash it, sign it, or feed it to a proof as its context.

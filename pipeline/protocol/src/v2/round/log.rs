@@ -70,6 +70,21 @@ pub enum Entry {
     },
     /// The aggregator gives the round up (fewer than d + 1 partials); values are dropped.
     Abandoned,
+    /// A seat's claim that the part a revealed sender's notice names for it never arrived
+    /// (round_record v3). Unless the part is posted on the log before FinalSet, the sender is
+    /// left out of the final set (not suspended: absence cannot be proven).
+    PartMissing(String),
+    /// A revealed sender's part for a seat, posted on the log in answer to the seat's claim, by
+    /// the sender or the aggregator (round_record v3); it counts iff it hashes to what the
+    /// sender's notice names.
+    PartPosted {
+        /// The sender.
+        sender: String,
+        /// The seat.
+        seat: String,
+        /// The part.
+        part: SeatPart,
+    },
 }
 
 /// A signed record of the region's partition.
@@ -98,6 +113,8 @@ impl Entry {
             Entry::Partial { .. } => Kind::Partial,
             Entry::RegionTotal { .. } => Kind::RegionTotal,
             Entry::Abandoned => Kind::Abandoned,
+            Entry::PartMissing(_) => Kind::PartMissing,
+            Entry::PartPosted { .. } => Kind::PartPosted,
         }
     }
 }
@@ -165,6 +182,14 @@ pub fn signing_bytes(ctx: &RoundContext, author: &Author, entry: &Entry) -> Vec<
             );
             t.list(contributors.iter().map(|m| m.as_bytes()))
                 .field(&final_set.0);
+        }
+        Entry::PartMissing(sender) => {
+            t.str(sender);
+        }
+        Entry::PartPosted { sender, seat, part } => {
+            t.str(sender)
+                .str(seat)
+                .field(&part_hash(ctx, sender, seat, part).0);
         }
     }
     t.as_bytes().to_vec()
