@@ -92,7 +92,7 @@ kinds! {
     Certificate => "certificate" [1],
     Cutoff => "cutoff" [1],
     BeaconRound => "beacon_round" [1],
-    RoundRecord => "round_record" [1, 2],
+    RoundRecord => "round_record" [1, 2, 3],
     SeatPart => "seat_part" [1],
 }
 

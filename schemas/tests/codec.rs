@@ -261,7 +261,7 @@ fn every_round_entry_round_trips() {
     let records = samples::round_records();
     assert_eq!(
         records.len(),
-        14,
+        16,
         "one sample per branch of round_record.avsc's entry"
     );
     for r in records {
@@ -293,11 +293,29 @@ fn decoded_round_records_name_their_entry() {
         serde_json::json!(format!("0x{}", "36".repeat(32)))
     );
     let keys_closed = render(13);
-    assert_eq!(keys_closed["schema_version"], serde_json::json!(2));
+    assert_eq!(keys_closed["schema_version"], serde_json::json!(3));
     assert_eq!(keys_closed["message"]["author"], serde_json::Value::Null);
     assert_eq!(
         keys_closed["message"]["entry"]["KeysClosed"]["seats"],
         serde_json::json!(["m-0002", "m-0004"])
+    );
+    let part_missing = render(14);
+    assert_eq!(
+        part_missing["message"]["author"],
+        serde_json::json!("m-0002")
+    );
+    assert_eq!(
+        part_missing["message"]["entry"],
+        serde_json::json!({"PartMissing": {"sender": "m-0001"}})
+    );
+    let part_posted = render(15);
+    assert_eq!(
+        part_posted["message"]["author"],
+        serde_json::json!("m-0001")
+    );
+    assert_eq!(
+        part_posted["message"]["entry"]["PartPosted"]["seat"],
+        serde_json::json!("m-0002")
     );
 }
 
@@ -325,10 +343,11 @@ fn every_round_entry_branch_has_a_golden_vector() {
 }
 
 /// The branch vectors of every released version of the round log stay decodable by this build,
-/// each to the same record it was written from (round_record v1 has no KeysClosed). The v2
-/// branch was appended to the union, so every v1 branch keeps its index and its datum: a v1
-/// vector's body is byte for byte the current encoding of the same record. Inserting the new
-/// branch anywhere but at the end would renumber the others and fail here.
+/// each to the same record it was written from (round_record v1 has no KeysClosed, v1 and v2 no
+/// PartMissing or PartPosted). The v2 and v3 branches were appended to the union, so every older
+/// branch keeps its index and its datum: a v1 or v2 vector's body is byte for byte the current
+/// encoding of the same record. Inserting a new branch anywhere but at the end would renumber the
+/// others and fail here.
 #[test]
 fn released_round_entry_vectors_decode_to_their_records() {
     let samples = samples::round_records();
@@ -345,8 +364,13 @@ fn released_round_entry_vectors_decode_to_their_records() {
                 .clone();
             let path = golden_dir().join(format!("round_record.v{version}.{branch}.bin"));
             let Ok(bytes) = std::fs::read(&path) else {
+                let since = match branch.as_str() {
+                    "KeysClosed" => 2,
+                    "PartMissing" | "PartPosted" => 3,
+                    _ => 1,
+                };
                 assert!(
-                    version == 1 && branch == "KeysClosed",
+                    version < since,
                     "{}: every released branch keeps its vector",
                     path.display()
                 );
@@ -367,5 +391,9 @@ fn released_round_entry_vectors_decode_to_their_records() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 13 + 14, "13 v1 branches and 14 v2 branches");
+    assert_eq!(
+        checked,
+        13 + 14 + 16,
+        "13 v1 branches, 14 v2 branches and 16 v3 branches"
+    );
 }

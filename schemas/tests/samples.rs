@@ -299,6 +299,17 @@ pub fn round_records() -> Vec<v2::RoundRecord> {
             seats: vec!["m-0002".into(), "m-0004".into()],
             key_hashes: vec![vec![0x3F; 32], vec![0x40; 32]],
         }),
+        // round_record v3: a seat's claim that a revealed sender's part never arrived (author =
+        // the seat), and the part posted on the log in answer (author = the sender).
+        E::PartMissing(v2::PartMissing {
+            sender: "m-0001".into(),
+        }),
+        E::PartPosted(v2::PartPosted {
+            sender: "m-0001".into(),
+            seat: "m-0002".into(),
+            ciphertexts: vec![vec![0x41; 512], vec![0x42; 512]],
+            proofs: vec![vec![0x43; 40], vec![0x44; 40]],
+        }),
     ];
     entries
         .into_iter()
@@ -308,6 +319,8 @@ pub fn round_records() -> Vec<v2::RoundRecord> {
             round_start: T0,
             author: match &entry {
                 E::KeysClosed(_) => None,
+                E::PartMissing(_) => Some("m-0002".into()),
+                E::PartPosted(p) => Some(p.sender.clone()),
                 _ => (i % 3 != 2).then(|| format!("m-000{}", i % 4 + 1)),
             },
             entry,
