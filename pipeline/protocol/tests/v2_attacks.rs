@@ -1069,49 +1069,216 @@ fn a_restarted_replay_is_the_fresh_replay_and_cannot_be_fooled_by_a_reused_signa
     assert_eq!(tampered.outcome, fresh_tampered.outcome);
 }
 
-/// **Open weakness, asserted to succeed today** (docs/protocol.md, "Open (liveness …)"): a
-/// revealed meter that never delivers the parts its notice names to k − d seats silences them —
-/// no seat concludes a part is missing, so none checks, complains or publishes — and the round is
-/// ABANDONED with the meter not even suspended. No privacy is lost (values are dropped, never
-/// re-shared). When the missing-part rule lands, this test must be inverted.
+/// Liveness (found 2026-12-02, the test that asserted the attack succeeded is inverted here): a
+/// revealed meter that never delivers the parts its notice names to k − d seats used to silence
+/// them for good — no verifier concluded a part was missing — and every round it revealed in was
+/// ABANDONED. Now each silenced seat claims the part missing on the log; nobody can post a part
+/// that hashes to the notice, so the final set leaves the withholder out and the round totals
+/// the others exactly. The withholder loses its own value only.
 #[test]
-fn open_a_meter_withholding_its_parts_abandons_the_round() {
-    use zeal_protocol::v2::round::markers;
-    use zeal_protocol::v2::round::partial::{PartialRefused, SeatAnswer, seat_answer};
+fn a_meter_withholding_its_parts_is_left_out_and_the_round_completes() {
     let r = shared();
     let values = readings(r);
     let mut round = LocalRound::default();
     through_reveal(r, &mut round, &values, 31);
     let (withholder, donor) = (r.ctx.roster[4].clone(), r.ctx.roster[5].clone());
     let (k, d) = (r.ctx.seats.len(), r.ctx.degree);
-    // What the seats fetch for the withholder is not the part its notice names (here: another
-    // meter's part; withholding it altogether reads the same).
+    // What the seats (and the aggregator) fetch for the withholder is not the part its notice
+    // names (here: another meter's part; withholding it altogether reads the same).
     for j in 0..k - d {
         let other = round.bundles[&donor].parts[j].clone();
         round.bundles.get_mut(&withholder).unwrap().parts[j] = other;
     }
+    let mut g = rng(32);
     r.range_checks(&mut round);
+    r.claim_missing(&mut round);
+    r.answer_claims(&mut round);
+    let view = r.view(&round);
+    assert_eq!(view.missing.len(), k - d, "each silenced seat claims once");
+    assert!(view.missing.keys().all(|(_, sender)| *sender == withholder));
+    assert!(view.posted.is_empty(), "nobody holds a part that hashes to the notice");
+    let passed = r.seat_checks(&mut round, &mut g);
+    assert_eq!(passed.iter().filter(|p| !**p).count(), k - d);
     r.close_final(&mut round);
     let view = r.view(&round);
-    assert!(
-        members(&view).contains(&withholder),
-        "nobody could complain"
+    assert!(view.final_set.is_some(), "the determined final set is valid");
+    assert!(!members(&view).contains(&withholder));
+    r.partials(&mut round, &passed, &mut g);
+    let others: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != withholder)
+        .cloned()
+        .collect();
+    assert_eq!(
+        r.publish_total(&mut round),
+        Outcome::Total(sums(&values, &others))
     );
-    let mut g = rng(32);
-    let mut silent = 0;
-    for j in 0..k {
-        let column = r.column(&view, &round, j);
-        if !markers::column_complete(&view, &column) {
-            silent += 1;
-            let answer = seat_answer(&r.ctx, &view, j, &r.seat_secrets[j], true, &column, &mut g);
-            assert!(
-                matches!(&answer, SeatAnswer::Nothing(PartialRefused::MissingPart(m)) if *m == withholder),
-                "{answer:?}"
-            );
-        }
+    let view = r.view(&round);
+    assert_eq!(view.partials.len(), k, "the silenced seats publish over the final set");
+    // Absence cannot be proven, so the withholder is left out, not suspended.
+    assert!(!view.suspended().contains(&withholder));
+    assert_incremental(r, &round);
+}
+
+/// A lying seat claims an honest sender's part missing. The honest aggregator answers with the
+/// part it fetched; when the aggregator stays silent, the sender answers itself. Answers that do
+/// not hash to the notice, or come from anyone else, answer nothing; a FinalSet that leaves out
+/// an answered sender, or keeps an unanswered one, is invalid.
+#[test]
+fn a_claimed_missing_part_is_answered_on_the_log_and_the_sender_stays_in() {
+    let r = shared();
+    let values = readings(r);
+    let (honest, other, third) = (
+        r.ctx.roster[0].clone(),
+        r.ctx.roster[1].clone(),
+        r.ctx.roster[2].clone(),
+    );
+    let liar = r.ctx.seats[0].meter.clone();
+    let claim = |round: &mut LocalRound, sender: &str| {
+        round.log.push(r.record(
+            Author::Meter(liar.clone()),
+            Entry::PartMissing(sender.to_string()),
+        ))
+    };
+    let posted = |round: &LocalRound, author: Author, sender: &str, part_of: &str| {
+        r.record(
+            author,
+            Entry::PartPosted {
+                sender: sender.to_string(),
+                seat: liar.clone(),
+                part: round.bundles[part_of].parts[0].clone(),
+            },
+        )
+    };
+
+    // The honest aggregator answers.
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 41);
+    claim(&mut round, &honest);
+    r.answer_claims(&mut round);
+    let view = r.view(&round);
+    assert_eq!(view.posted.len(), 1);
+    assert!(view.unanswered().is_empty());
+    assert_eq!(
+        finish(r, &mut round, 42),
+        Outcome::Total(sums(&values, &r.ctx.roster))
+    );
+    assert_incremental(r, &round);
+
+    // A silent aggregator: bogus answers count for nothing, the sender's own answer counts.
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 43);
+    claim(&mut round, &honest);
+    claim(&mut round, &other);
+    let bogus = [
+        // another meter's part under the honest sender's name, by the aggregator
+        posted(&round, Author::Aggregator, &honest, &other),
+        // the right part, posted by a third meter
+        posted(&round, Author::Meter(third.clone()), &honest, &honest),
+    ];
+    round.log.extend(bogus);
+    let view = r.view(&round);
+    assert!(view.posted.is_empty());
+    assert_eq!(
+        view.unanswered().into_iter().collect::<Vec<_>>(),
+        vec![honest.clone(), other.clone()]
+    );
+    // A FinalSet that keeps unanswered senders is invalid.
+    round.log.push(r.record(
+        Author::Aggregator,
+        Entry::FinalSet(view.revealed.clone().unwrap().1),
+    ));
+    let answer = posted(&round, Author::Meter(honest.clone()), &honest, &honest);
+    round.log.push(answer);
+    // A FinalSet that leaves out the answered sender is invalid too.
+    let without_both: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != honest && **m != other)
+        .cloned()
+        .collect();
+    round
+        .log
+        .push(r.record(Author::Aggregator, Entry::FinalSet(without_both)));
+    let view = r.view(&round);
+    assert_eq!(
+        view.evidence
+            .iter()
+            .filter(|e| matches!(e, Evidence::InvalidMarker(_, "FinalSet")))
+            .count(),
+        2
+    );
+    assert!(view.final_set.is_none());
+    let outcome = finish(r, &mut round, 44);
+    let view = r.view(&round);
+    assert!(members(&view).contains(&honest));
+    assert!(!members(&view).contains(&other), "unanswered: left out");
+    assert!(view.suspended().is_empty() && view.disqualified.is_empty());
+    let kept: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != other)
+        .cloned()
+        .collect();
+    assert_eq!(outcome, Outcome::Total(sums(&values, &kept)));
+    assert_incremental(r, &round);
+}
+
+/// Claims count only from a seat, about a revealed sender, between RevealClosed and FinalSet; a
+/// seat and a silent aggregator that leave too few senders answered void the round (as dropping
+/// their reveals would), with no one suspended and no value in any total.
+#[test]
+fn claims_outside_their_window_count_for_nothing_and_too_many_void_the_round() {
+    let r = shared();
+    let values = readings(r);
+    let seat = r.ctx.seats[0].meter.clone();
+    let not_a_seat = r
+        .ctx
+        .roster
+        .iter()
+        .find(|m| r.ctx.seat(m).is_none())
+        .unwrap()
+        .clone();
+    let target = r.ctx.roster[3].clone();
+    let claim = |by: &str, sender: &str| {
+        r.record(
+            Author::Meter(by.to_string()),
+            Entry::PartMissing(sender.to_string()),
+        )
+    };
+    let mut round = LocalRound::default();
+    let mut g = rng(51);
+    for (m, v) in &values {
+        r.commit(&mut round, m, v, &mut g);
     }
-    assert_eq!(silent, k - d);
-    r.partials(&mut round, &vec![true; k], &mut g);
-    assert_eq!(r.publish_total(&mut round), Outcome::Abandoned);
-    assert!(!r.view(&round).suspended().contains(&withholder));
+    r.close_commits(&mut round);
+    for m in values.keys() {
+        r.reveal(&mut round, m);
+    }
+    round.log.push(claim(&seat, &target)); // before RevealClosed
+    r.close_reveals(&mut round);
+    round.log.push(claim(&not_a_seat, &target)); // not a seat
+    assert!(r.view(&round).missing.is_empty());
+    r.close_final(&mut round);
+    round.log.push(claim(&seat, &target)); // after FinalSet
+    let view = r.view(&round);
+    assert!(view.missing.is_empty());
+    assert!(members(&view).contains(&target));
+
+    // Every sender claimed, nobody answers: FinalSet below the quorum voids the round.
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 52);
+    for m in values.keys() {
+        round.log.push(claim(&seat, m));
+    }
+    r.close_final(&mut round);
+    let view = r.view(&round);
+    assert_eq!(view.outcome, Outcome::Void);
+    assert!(view.suspended().is_empty());
+    assert!(r.ctx.next_round(&view).suspended.is_empty());
+    assert_incremental(r, &round);
 }

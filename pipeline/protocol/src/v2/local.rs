@@ -226,7 +226,29 @@ impl LocalRegion {
         }
     }
 
-    /// Every seat checks its column and posts its complaints; returns whether each passed.
+    /// Every seat claims the parts it lacks (after the grace period a service waits).
+    pub fn claim_missing(&self, round: &mut LocalRound) {
+        let v = self.view(round);
+        let mut out = Vec::new();
+        for (i, seat) in self.ctx.seats.iter().enumerate() {
+            let column = self.column(&v, round, i);
+            for entry in markers::claims(&self.ctx, &v, &column, i) {
+                out.push(self.record(Author::Meter(seat.meter.clone()), entry));
+            }
+        }
+        round.log.extend(out);
+    }
+
+    /// The honest aggregator answers open claims with the parts it fetched.
+    pub fn answer_claims(&self, round: &mut LocalRound) {
+        let entries = markers::answers(&self.ctx, &self.view(round), &self.parts(round));
+        for entry in entries {
+            round.log.push(self.record(Author::Aggregator, entry));
+        }
+    }
+
+    /// Every seat whose column is complete checks it and posts its complaints; returns whether
+    /// each passed (a seat with a part missing has not checked: it re-checks the final set).
     pub fn seat_checks<R: RngCore + CryptoRng>(
         &self,
         round: &mut LocalRound,
@@ -237,6 +259,10 @@ impl LocalRegion {
         let mut complaints = Vec::new();
         for (i, seat) in self.ctx.seats.iter().enumerate() {
             let column = self.column(&v, round, i);
+            if !markers::column_complete(&v, &column) {
+                passed.push(false);
+                continue;
+            }
             let entries: Vec<ColumnEntry<'_>> = column.values().copied().collect();
             match check_column(&self.ctx, i, &self.seat_secrets[i], &entries, rng) {
                 SeatCheck::Passed => passed.push(true),
@@ -331,6 +357,8 @@ impl LocalRegion {
         }
         self.close_reveals(&mut round);
         self.range_checks(&mut round);
+        self.claim_missing(&mut round);
+        self.answer_claims(&mut round);
         let passed = self.seat_checks(&mut round, rng);
         self.close_final(&mut round);
         self.partials(&mut round, &passed, rng);

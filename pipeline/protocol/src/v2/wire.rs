@@ -265,6 +265,15 @@ pub fn record_to_wire(ctx: &RoundContext, r: &Record) -> w::RoundRecord {
             final_set: final_set.0.to_vec(),
         }),
         Entry::Abandoned => w::RoundEntry::Abandoned(w::Abandoned {}),
+        Entry::PartMissing(sender) => w::RoundEntry::PartMissing(w::PartMissing {
+            sender: sender.clone(),
+        }),
+        Entry::PartPosted { sender, seat, part } => w::RoundEntry::PartPosted(w::PartPosted {
+            sender: sender.clone(),
+            seat: seat.clone(),
+            ciphertexts: part.ciphertexts.clone(),
+            proofs: part.proofs.clone(),
+        }),
     };
     w::RoundRecord {
         region: ctx.region.clone(),
@@ -418,6 +427,26 @@ fn check_bounds(ctx: &RoundContext, r: &w::RoundRecord) -> Result<(), WireError>
             length("final_set", &t.final_set, 32)?;
         }
         w::RoundEntry::Abandoned(_) => aggregator_only("ABANDONED")?,
+        w::RoundEntry::PartMissing(c) => {
+            match &r.author {
+                Some(seat) if ctx.seat(seat).is_some() => {}
+                Some(m) => return Err(WireError::Author(format!("PartMissing by {m}, not a seat"))),
+                None => return Err(WireError::Author("PartMissing by the aggregator".into())),
+            }
+            id("sender", &c.sender)?;
+        }
+        w::RoundEntry::PartPosted(p) => {
+            if let Some(m) = &r.author
+                && *m != p.sender
+            {
+                return Err(WireError::Author(format!(
+                    "part of {} posted by {m}",
+                    p.sender
+                )));
+            }
+            id("sender", &p.sender)?;
+            part_bounds(ctx, &p.seat, &p.ciphertexts, &p.proofs)?;
+        }
     }
     Ok(())
 }
@@ -584,6 +613,15 @@ pub fn decode_verified(
             final_set: hash("final_set", &t.final_set)?,
         },
         w::RoundEntry::Abandoned(_) => Entry::Abandoned,
+        w::RoundEntry::PartMissing(c) => Entry::PartMissing(c.sender.clone()),
+        w::RoundEntry::PartPosted(p) => Entry::PartPosted {
+            sender: p.sender.clone(),
+            seat: p.seat.clone(),
+            part: SeatPart {
+                ciphertexts: p.ciphertexts.clone(),
+                proofs: p.proofs.clone(),
+            },
+        },
     };
     verify(&signing_bytes(ctx, &author, &entry))?;
     Ok(Verified::checked(
@@ -773,22 +811,34 @@ pub fn part_from_wire(ctx: &RoundContext, p: &w::SeatPart) -> Result<SeatPart, W
         });
     }
     id("sender", &p.sender)?;
-    let Some(seat) = ctx.seats.iter().find(|s| s.meter == p.seat) else {
-        return Err(WireError::Author(format!(
-            "part for {}, not a seat",
-            p.seat
-        )));
+    part_bounds(ctx, &p.seat, &p.ciphertexts, &p.proofs)?;
+    Ok(SeatPart {
+        ciphertexts: p.ciphertexts.clone(),
+        proofs: p.proofs.clone(),
+    })
+}
+
+/// A part's seat and shape, on the bundles topic or posted on the round log: the seat holds a key
+/// this day, one ciphertext of the exact width and one proof of bounded length per slot group.
+fn part_bounds(
+    ctx: &RoundContext,
+    seat: &str,
+    ciphertexts: &[Vec<u8>],
+    proofs: &[Vec<u8>],
+) -> Result<(), WireError> {
+    let Some(seat) = ctx.seat(seat) else {
+        return Err(WireError::Author(format!("part for {seat}, not a seat")));
     };
     let per_seat = ctx.params.ciphertexts_per_seat();
-    exactly("ciphertexts", p.ciphertexts.len(), per_seat)?;
-    exactly("proofs", p.proofs.len(), per_seat)?;
+    exactly("ciphertexts", ciphertexts.len(), per_seat)?;
+    exactly("proofs", proofs.len(), per_seat)?;
     let width = seat.key.ciphertext_len();
-    p.ciphertexts
+    ciphertexts
         .iter()
         .try_for_each(|c| length("ciphertexts", c, width))?;
     // A plaintext proof is a commitment mod n² and two responses below n²·2^(λ+…): bounded by
     // three ciphertext widths.
-    for proof in &p.proofs {
+    for proof in proofs {
         if proof.len() > 3 * width {
             return Err(WireError::Length {
                 field: "proofs",
@@ -797,10 +847,7 @@ pub fn part_from_wire(ctx: &RoundContext, p: &w::SeatPart) -> Result<SeatPart, W
             });
         }
     }
-    Ok(SeatPart {
-        ciphertexts: p.ciphertexts.clone(),
-        proofs: p.proofs.clone(),
-    })
+    Ok(())
 }
 
 /// A certificate as its registry message.

@@ -90,6 +90,7 @@ pub fn conclusions(v: &RoundView) -> String {
                 &v.complaints
             ),
             (&v.disqualified, &v.final_set, &v.partials, &v.waiting_at),
+            (&v.missing, v.posted.keys().collect::<Vec<_>>()),
             (&v.outcome, &v.evidence, &v.judged, &v.judged_partials),
         )
     )

@@ -311,6 +311,12 @@ pub struct RoundView {
     pub complaints: BTreeSet<(Complainant, String)>,
     /// Seats disqualified for the day, from this position on.
     pub disqualified: BTreeMap<String, usize>,
+    /// Claims that a part never arrived, (seat, sender) → position of the first valid one
+    /// (after RevealClosed, before FinalSet, by a seat not disqualified, about a revealed sender).
+    pub missing: BTreeMap<(String, String), usize>,
+    /// Parts posted on the log in answer to a claim, (sender, seat) → the part (the first that
+    /// hashes to what the sender's notice names; only before FinalSet).
+    pub posted: BTreeMap<(String, String), SeatPart>,
     /// The first valid FinalSet: (position, members, hash).
     pub final_set: Option<(usize, Vec<String>, Hash)>,
     /// Valid partials by seat.
@@ -776,10 +782,13 @@ fn step(
                         .iter()
                         .position(|x| &x.meter == s)
                         .expect("seat checked");
-                    match parts.get(&(c.sender.clone(), s.clone())) {
+                    let key = (c.sender.clone(), s.clone());
+                    match parts.get(&key).copied() {
                         Some(p) if part_hash(ctx, &c.sender, s, p) == public.part_hashes[index] => {
-                            Some(*p)
+                            Some(p)
                         }
+                        // A part posted on the log matched the notice when it was accepted.
+                        _ if v.posted.contains_key(&key) => v.posted.get(&key),
                         _ => {
                             v.waiting_at = Some(pos);
                             return Flow::Wait;
@@ -837,15 +846,19 @@ fn step(
                 );
                 return Flow::Next;
             };
+            let unanswered = v.unanswered();
             let expected: Vec<String> = revealed
                 .iter()
-                .filter(|m| !v.accused.contains_key(*m))
+                .filter(|m| !v.accused.contains_key(*m) && !unanswered.contains(*m))
                 .cloned()
                 .collect();
             if *members == expected && expected.len() >= quorum {
                 v.aggregate =
                     aggregate_commitments(&expected, &v.notices, ctx.params.values_per_round());
                 v.final_set = Some((pos, expected, final_set_hash(ctx, members)));
+            } else if *members == expected {
+                // Parts still missing at FinalSet leave too few members: the round is void.
+                v.outcome = Outcome::Void;
             } else {
                 note(
                     &mut v.evidence,
@@ -913,6 +926,43 @@ fn step(
                 ),
             }
         }
+        (Author::Meter(seat), Entry::PartMissing(sender)) => {
+            let Some((_, revealed)) = &v.revealed else {
+                return Flow::Next;
+            };
+            let key = (seat.clone(), sender.clone());
+            if v.final_set.is_none()
+                && ctx.seat(seat).is_some()
+                && !v.disqualified.contains_key(seat)
+                && !ctx.disqualified.contains(seat)
+                && revealed.contains(sender)
+                && !v.missing.contains_key(&key)
+            {
+                v.missing.insert(key, pos);
+            }
+        }
+        (author, Entry::PartPosted { sender, seat, part }) => {
+            let by_sender_or_aggregator = match author {
+                Author::Meter(m) => m == sender,
+                Author::Aggregator => true,
+            };
+            let key = (sender.clone(), seat.clone());
+            if !by_sender_or_aggregator
+                || v.final_set.is_some()
+                || !v.missing.contains_key(&(seat.clone(), sender.clone()))
+                || v.posted.contains_key(&key)
+            {
+                return Flow::Next;
+            }
+            let index = ctx
+                .seats
+                .iter()
+                .position(|x| &x.meter == seat)
+                .expect("only seats' claims are kept");
+            if part_hash(ctx, sender, seat, part) == v.notices[sender].part_hashes[index] {
+                v.posted.insert(key, part.clone());
+            }
+        }
         (Author::Aggregator, Entry::Abandoned) => {
             if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
                 note(
@@ -948,7 +998,18 @@ fn step(
 
 /// What a record can change; a record that changed none of it (and is no second marker) may be
 /// judged again when copied.
-type Progress = (usize, bool, usize, bool, usize, bool, usize, Outcome);
+type Progress = (
+    usize,
+    bool,
+    usize,
+    bool,
+    usize,
+    usize,
+    usize,
+    bool,
+    usize,
+    Outcome,
+);
 
 fn progress(v: &RoundView) -> Progress {
     (
@@ -957,6 +1018,8 @@ fn progress(v: &RoundView) -> Progress {
         v.answers.len(),
         v.revealed.is_some(),
         v.judged.len(),
+        v.missing.len(),
+        v.posted.len(),
         v.final_set.is_some(),
         v.judged_partials.len(),
         v.outcome.clone(),
@@ -1087,6 +1150,8 @@ impl RoundView {
             accused: BTreeMap::new(),
             complaints: BTreeSet::new(),
             disqualified: BTreeMap::new(),
+            missing: BTreeMap::new(),
+            posted: BTreeMap::new(),
             final_set: None,
             partials: BTreeMap::new(),
             waiting_at: None,
@@ -1141,6 +1206,19 @@ impl RoundView {
                 self.outcome,
                 Outcome::Void | Outcome::Lapsed | Outcome::Abandoned
             )
+    }
+
+    /// Senders with a claimed missing part that no part posted on the log answers yet: a
+    /// FinalSet now leaves them out.
+    pub fn unanswered(&self) -> BTreeSet<String> {
+        self.open_claims().map(|(_, sender)| sender.clone()).collect()
+    }
+
+    /// Claims `(seat, sender)` not answered yet.
+    pub fn open_claims(&self) -> impl Iterator<Item = &(String, String)> {
+        self.missing
+            .keys()
+            .filter(|(seat, sender)| !self.posted.contains_key(&(sender.clone(), seat.clone())))
     }
 
     /// The senders validly accused (excluded before FinalSet, or suspended after it).

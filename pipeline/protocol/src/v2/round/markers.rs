@@ -64,8 +64,9 @@ pub fn range_complaints(ctx: &RoundContext, view: &RoundView) -> Vec<Entry> {
 }
 
 /// Seat `seat_index`'s column: each revealed sender's notice and its part for the seat, for the
-/// senders whose part (fetched from the bundles topic) hashes to what the notice names. A sender
-/// missing here has not delivered yet: no verifier concludes a part is missing, it waits.
+/// senders whose part (fetched from the bundles topic, or posted on the log in answer to a
+/// claim) hashes to what the notice names. A sender missing here has not delivered yet: the seat
+/// may claim its part missing ([`claims`]).
 pub fn column<'a>(
     ctx: &RoundContext,
     view: &'a RoundView,
@@ -79,9 +80,12 @@ pub fn column<'a>(
     };
     for sender in revealed {
         let public = &view.notices[sender];
-        if let Some(part) = parts.get(&(sender.clone(), seat.meter.clone()))
+        let key = (sender.clone(), seat.meter.clone());
+        if let Some(part) = parts.get(&key)
             && part_hash(ctx, sender, &seat.meter, part) == public.part_hashes[seat_index]
         {
+            out.insert(sender.clone(), ColumnEntry { public, part });
+        } else if let Some(part) = view.posted.get(&key) {
             out.insert(sender.clone(), ColumnEntry { public, part });
         }
     }
@@ -118,13 +122,60 @@ pub fn products(
     })
 }
 
-/// FinalSet: the revealed set minus validly accused senders (`None` before RevealClosed).
+/// Seat `seat_index`'s claims: one PartMissing per revealed sender whose part is not in its
+/// `column` and that it has not claimed yet (none after FinalSet). When to claim is the caller's
+/// (after a grace period: a part may be on its way).
+pub fn claims(
+    ctx: &RoundContext,
+    view: &RoundView,
+    column: &BTreeMap<String, ColumnEntry<'_>>,
+    seat_index: usize,
+) -> Vec<Entry> {
+    let seat = &ctx.seats[seat_index].meter;
+    match (&view.revealed, &view.final_set) {
+        (Some((_, revealed)), None) => revealed
+            .iter()
+            .filter(|s| {
+                !column.contains_key(*s) && !view.missing.contains_key(&(seat.clone(), (*s).clone()))
+            })
+            .map(|s| Entry::PartMissing(s.clone()))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The answers to open claims from the parts at hand (`parts`: the aggregator's fetch from the
+/// bundles topic, or a sender's own parts): a PartPosted for each claimed part that hashes to
+/// what its sender's notice names. A sender answers only claims about itself (the caller passes
+/// its own parts only).
+pub fn answers(ctx: &RoundContext, view: &RoundView, parts: &Parts<'_>) -> Vec<Entry> {
+    if view.final_set.is_some() {
+        return Vec::new();
+    }
+    view.open_claims()
+        .filter_map(|(seat, sender)| {
+            let index = ctx.seats.iter().position(|s| &s.meter == seat)?;
+            let part = parts.get(&(sender.clone(), seat.clone()))?;
+            (part_hash(ctx, sender, seat, part) == view.notices[sender].part_hashes[index]).then(
+                || Entry::PartPosted {
+                    sender: sender.clone(),
+                    seat: seat.clone(),
+                    part: (*part).clone(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// FinalSet: the revealed set minus validly accused senders and senders whose claimed missing
+/// part nobody posted (`None` before RevealClosed).
 pub fn final_set(view: &RoundView) -> Option<Entry> {
     let (_, revealed) = view.revealed.as_ref()?;
+    let unanswered = view.unanswered();
     Some(Entry::FinalSet(
         revealed
             .iter()
-            .filter(|m| !view.accused.contains_key(*m))
+            .filter(|m| !view.accused.contains_key(*m) && !unanswered.contains(*m))
             .cloned()
             .collect(),
     ))
