@@ -355,3 +355,73 @@ fn records_under_a_small_order_key_count_for_no_one() {
     assert!(registry.admit(cert).is_err());
     assert!(registry.is_empty());
 }
+
+/// A seat's claim and the posted part read back from Avro as they were signed; the wire reader
+/// refuses a claim by anyone but a seat, a part posted by anyone but its sender or the
+/// aggregator, a part for a non-seat and a part of the wrong shape, before any signature.
+#[test]
+fn claims_and_posted_parts_survive_the_wire_and_only_their_authors_post_them() {
+    let r = shared();
+    let values = readings(r);
+    let (round, _) = r.run(&values, &mut rng(6));
+    let seat = r.ctx.seats[0].meter.clone();
+    let sender = r.ctx.roster[3].clone();
+    let part = round.bundles[&sender].parts[0].clone();
+    let claim = r.record(
+        Author::Meter(seat.clone()),
+        Entry::PartMissing(sender.clone()),
+    );
+    let posted = |author: Author| {
+        r.record(
+            author,
+            Entry::PartPosted {
+                sender: sender.clone(),
+                seat: seat.clone(),
+                part: part.clone(),
+            },
+        )
+    };
+    for rec in [
+        claim.clone(),
+        posted(Author::Meter(sender.clone())),
+        posted(Author::Aggregator),
+    ] {
+        let wire = record_to_wire(&r.ctx, &rec);
+        let back = decode_record(&r.ctx, &r.directory, &avro(&wire)).unwrap();
+        assert_eq!(back.signature, rec.signature);
+        assert_eq!(encode(&record_to_wire(&r.ctx, &back)).unwrap(), encode(&wire).unwrap());
+    }
+    let refused = |wire: &w::RoundRecord| decode_record(&r.ctx, &r.directory, wire).unwrap_err();
+    // A claim by a meter holding no seat, or by the aggregator.
+    let not_a_seat = r
+        .ctx
+        .roster
+        .iter()
+        .find(|m| r.ctx.seat(m).is_none())
+        .unwrap()
+        .clone();
+    let mut wire = record_to_wire(&r.ctx, &claim);
+    wire.author = Some(not_a_seat.clone());
+    assert!(matches!(refused(&wire), WireError::Author(_)));
+    wire.author = None;
+    assert!(matches!(refused(&wire), WireError::Author(_)));
+    // A part posted by a third meter, for a non-seat, or cut short.
+    let mut wire = record_to_wire(&r.ctx, &posted(Author::Meter(sender.clone())));
+    let mut third = wire.clone();
+    third.author = Some(not_a_seat.clone());
+    assert!(matches!(refused(&third), WireError::Author(_)));
+    let w::RoundEntry::PartPosted(p) = &mut wire.entry else {
+        unreachable!()
+    };
+    let mut other_seat = p.clone();
+    other_seat.seat = not_a_seat;
+    let mut short = p.clone();
+    short.ciphertexts[0].pop();
+    for (entry, want_author) in [(other_seat, true), (short, false)] {
+        let mut bad = wire.clone();
+        bad.entry = w::RoundEntry::PartPosted(entry);
+        let err = refused(&bad);
+        assert_eq!(matches!(err, WireError::Author(_)), want_author, "{err}");
+        assert!(!matches!(err, WireError::Signature(_)), "{err}");
+    }
+}

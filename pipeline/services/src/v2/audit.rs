@@ -31,6 +31,9 @@ pub enum Exclusion {
     NoAnswer,
     /// Validly accused (a seat's or the aggregator's complaint).
     Accused,
+    /// Revealed, but a seat claimed its part missing and nobody posted it on the log before
+    /// FinalSet (the meter withheld it, or the part was lost: the log cannot tell which).
+    PartMissing,
     /// Suspended earlier in the day.
     Suspended,
 }
@@ -139,6 +142,7 @@ pub fn audit_day(
                 .as_ref()
                 .map(|(_, l)| l.iter().map(|(m, _)| m).collect())
                 .unwrap_or_default();
+            let unanswered = view.unanswered();
             for m in &ctx.roster {
                 if final_set.contains(m) {
                     continue;
@@ -147,6 +151,8 @@ pub fn audit_day(
                     Exclusion::Suspended
                 } else if view.accused.contains_key(m) {
                     Exclusion::Accused
+                } else if unanswered.contains(m) {
+                    Exclusion::PartMissing
                 } else if !view.commits.iter().any(|(c, _)| c == m) {
                     Exclusion::NoCommit
                 } else if !listed.contains(&m) {

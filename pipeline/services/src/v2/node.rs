@@ -38,7 +38,7 @@ use zeal_protocol::v2::round::log::{
     Author, Directory, Entry, Outcome, Parts, Record, Replay, RoundView, Verified, sign,
 };
 use zeal_protocol::v2::round::markers;
-use zeal_protocol::v2::round::partial::{SeatAnswer, seat_answer};
+use zeal_protocol::v2::round::partial::{PartialRefused, SeatAnswer, seat_answer};
 
 /// The keys of the parties a node plays.
 #[derive(Clone, Default)]
@@ -99,6 +99,10 @@ pub struct NodeReport {
     pub dropped: usize,
     /// Complaints posted by this node's seats and aggregator.
     pub complaints: usize,
+    /// Parts its seats claimed missing on the log.
+    pub claims: usize,
+    /// Claimed parts its meters or aggregator posted on the log.
+    pub parts_posted: usize,
     /// Partials posted.
     pub partials: usize,
     /// Messages dead-lettered.
@@ -140,6 +144,9 @@ struct Marks {
     posted: BTreeMap<String, usize>,
     /// Its seats' check results.
     checks: BTreeMap<String, bool>,
+    /// Since when one of its seats lacks a revealed sender's part (after RevealClosed); once
+    /// half a phase passed, the seat claims it missing on the log.
+    lacking_since: Option<Instant>,
     /// The aggregator's phase (0 commit … 3 partials, 4 decided) and when it began.
     phase: u8,
     phase_since: Instant,
@@ -360,7 +367,12 @@ impl RegionNode {
                     && round.marks.outcome == Outcome::Open
                     && !round.marks.deadline_acted
                     && round.marks.phase_since.elapsed() >= s.phase;
-                if round.marks.dirty || deadline {
+                // A seat lacking a part claims it once half a phase passed.
+                let claim_due = round
+                    .marks
+                    .lacking_since
+                    .is_some_and(|t| t.elapsed() >= s.phase / 2);
+                if round.marks.dirty || deadline || claim_due {
                     let was_open = round.marks.outcome == Outcome::Open;
                     self.act(&producer, round, &mut report, &mut rng).await?;
                     report.outcomes.insert(*start, round.marks.outcome.clone());
@@ -522,6 +534,7 @@ impl RegionNode {
                 posted: BTreeMap::new(),
                 checks: BTreeMap::new(),
                 phase: 0,
+                lacking_since: None,
                 phase_since: Instant::now(),
                 deadline_acted: false,
                 dirty: true,
@@ -748,6 +761,29 @@ impl RegionNode {
         let ctx = &data.ctx;
         let start = ctx.start;
         let decided = view.outcome != Outcome::Open;
+        // Claims about its own parts: post them on the log (whatever the aggregator does).
+        for (seat, sender) in view.open_claims() {
+            let (Some(key), Some(bundle), Some(i)) = (
+                self.party.meters.get(sender),
+                data.bundles.get(sender),
+                ctx.seats.iter().position(|s| &s.meter == seat),
+            ) else {
+                continue;
+            };
+            if marks
+                .posted
+                .insert(format!("part {sender} {seat}"), 0)
+                .is_none()
+            {
+                report.parts_posted += 1;
+                let entry = Entry::PartPosted {
+                    sender: sender.clone(),
+                    seat: seat.clone(),
+                    part: bundle.parts[i].clone(),
+                };
+                out.push(sign(ctx, key, Author::Meter(sender.clone()), entry));
+            }
+        }
         for (meter, key) in &self.party.meters {
             let mut state = self.load(meter)?;
             match state.ledger.step(start) {
@@ -829,6 +865,7 @@ impl RegionNode {
         rng: &mut ChaCha20Rng,
     ) -> Result<(), ServiceError> {
         let ctx = &data.ctx;
+        let mut lacking = false;
         for (seat, secret) in &self.party.seats {
             let (Some(i), Some(key)) = (
                 ctx.seats.iter().position(|s| &s.meter == seat),
@@ -854,12 +891,30 @@ impl RegionNode {
                         }
                     };
                     marks.checks.insert(seat.clone(), passed);
+                } else if view.final_set.is_none() {
+                    // A part missing: claim it on the log once half a phase passed (it may be
+                    // on its way); the sender or the aggregator answers with it, or FinalSet
+                    // leaves the sender out.
+                    let claimed = format!("claims {seat}");
+                    if !marks.posted.contains_key(&claimed) {
+                        let since = *marks.lacking_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= self.settings.phase / 2 {
+                            marks.posted.insert(claimed, 0);
+                            let claims = markers::claims(ctx, view, &column, i);
+                            report.claims += claims.len();
+                            out.extend(claims.into_iter().map(|e| sign(ctx, key, author(), e)));
+                        } else {
+                            lacking = true;
+                        }
+                    }
                 }
             }
             let answered = format!("partial {seat}");
-            if let (Some(&passed), Some((_, _, hash))) = (marks.checks.get(seat), &view.final_set)
+            if let Some((_, _, hash)) = &view.final_set
                 && !marks.posted.contains_key(&answered)
             {
+                // A seat that never checked (a part was missing) re-checks the final set.
+                let passed = marks.checks.get(seat).copied().unwrap_or(false);
                 let column = markers::column(ctx, view, parts, i);
                 match seat_answer(ctx, view, i, secret, passed, &column, rng) {
                     SeatAnswer::Partial(sums) => {
@@ -885,10 +940,16 @@ impl RegionNode {
                                 .map(|c| sign(ctx, key, author(), Entry::Complaint(c))),
                         );
                     }
+                    // A final-set member's part is still on its way: answer when it arrives.
+                    SeatAnswer::Nothing(PartialRefused::MissingPart(_)) => continue,
                     SeatAnswer::Nothing(_) => {}
                 }
                 marks.posted.insert(answered, 0);
             }
+        }
+        // Woken again when a seat's claim falls due (the loop's `claim_due`).
+        if !lacking {
+            marks.lacking_since = None;
         }
         Ok(())
     }
@@ -1014,6 +1075,14 @@ impl RegionNode {
                     marks.posted.insert("ranges".into(), 0);
                     for e in markers::range_complaints(ctx, view) {
                         report.complaints += 1;
+                        out.push(sign(ctx, key, Author::Aggregator, e));
+                    }
+                }
+                for e in markers::answers(ctx, view, parts) {
+                    if let Entry::PartPosted { sender, seat, .. } = &e
+                        && marks.posted.insert(format!("part {sender} {seat}"), 0).is_none()
+                    {
+                        report.parts_posted += 1;
                         out.push(sign(ctx, key, Author::Aggregator, e));
                     }
                 }
