@@ -807,3 +807,99 @@ async fn the_day_is_set_up_on_the_log_and_a_forged_keys_closed_fixes_nothing() {
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0].reason, RejectReason::BadSignature);
 }
+
+/// Liveness through the broker: a rogue meter (its own Kafka client) commits, delivers its part
+/// to one seat only and reveals. Before the missing-part rule its silent seats never checked and
+/// every round it revealed in was ABANDONED; now the other seats claim the part missing on the
+/// log, nobody can post it, and the final set leaves the rogue out: the honest total is exact,
+/// the audit names the exclusion (PartMissing), nobody is suspended or disqualified.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
+    use zeal_services::v2::topics::post_part;
+    let r = region();
+    let d = Deployment::new().await;
+    let rogue = non_seat(r);
+    let honest: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != rogue)
+        .cloned()
+        .collect();
+    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+    let start = START;
+    let ctx = ctx_at(start);
+    let mut g = d.gateway("gw-honest", &honest, 4);
+    let mut agg = d.aggregator(4);
+    for m in &honest {
+        g.submit(start, m, reading(index(m), 0));
+    }
+    agg.expect(start);
+    let (hg, ha) = (d.run(g), d.run(agg));
+    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    let bundle = make_bundle(
+        &ctx,
+        &rogue,
+        &reading(index(&rogue), 0),
+        &mut ChaCha20Rng::seed_from_u64(99),
+    )
+    .unwrap();
+    let key = &r.identities[&rogue];
+    let commit = sign(
+        &ctx,
+        key,
+        Author::Meter(rogue.clone()),
+        Entry::Commit(bundle.public.commitment(&ctx)),
+    );
+    post(&producer, &d.topics, &ctx, &commit).await;
+    loop {
+        let log = d.audit(start).await.1;
+        if log
+            .iter()
+            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seat0 = &r.ctx.seats[0].meter;
+    post_part(&producer, &d.topics.bundles, &ctx, &rogue, seat0, &bundle.parts[0])
+        .await
+        .unwrap();
+    let notice = sign(
+        &ctx,
+        key,
+        Author::Meter(rogue.clone()),
+        Entry::Notice(Box::new(bundle.public.clone())),
+    );
+    post(&producer, &d.topics, &ctx, &notice).await;
+    let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
+
+    let honest_sum = sum(&honest
+        .iter()
+        .map(|m| reading(index(m), 0))
+        .collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
+    let (audited, log) = d.audit(start).await;
+    assert_eq!(audited.outcome, Outcome::Total(honest_sum));
+    assert!(matches!(audited.answers.get(&rogue), Some(Answer::Revealed(_))));
+    let claimants: Vec<&String> = audited
+        .missing
+        .keys()
+        .filter(|(_, sender)| *sender == rogue)
+        .map(|(seat, _)| seat)
+        .collect();
+    assert_eq!(
+        claimants.len(),
+        r.ctx.seats.len() - 1,
+        "every seat but the one that got its part claims it"
+    );
+    assert_eq!(rg.claims, r.ctx.seats.len() - 1);
+    assert_eq!(ra.parts_posted, 0, "the aggregator holds none of them");
+    assert!(!log.iter().any(|x| matches!(x.entry, Entry::PartPosted { .. })));
+    assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
+    assert!(audited.suspended().is_empty() && audited.disqualified.is_empty());
+    let day = d.audit_day().await;
+    assert_eq!(day.rounds[&start].excluded.get(&rogue), Some(&Exclusion::PartMissing));
+    assert_eq!(day.exclusions.get(&rogue), Some(&1));
+}
