@@ -863,9 +863,16 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let seat0 = &r.ctx.seats[0].meter;
-    post_part(&producer, &d.topics.bundles, &ctx, &rogue, seat0, &bundle.parts[0])
-        .await
-        .unwrap();
+    post_part(
+        &producer,
+        &d.topics.bundles,
+        &ctx,
+        &rogue,
+        seat0,
+        &bundle.parts[0],
+    )
+    .await
+    .unwrap();
     let notice = sign(
         &ctx,
         key,
@@ -882,7 +889,10 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
     let (audited, log) = d.audit(start).await;
     assert_eq!(audited.outcome, Outcome::Total(honest_sum));
-    assert!(matches!(audited.answers.get(&rogue), Some(Answer::Revealed(_))));
+    assert!(matches!(
+        audited.answers.get(&rogue),
+        Some(Answer::Revealed(_))
+    ));
     let claimants: Vec<&String> = audited
         .missing
         .keys()
@@ -896,10 +906,16 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     );
     assert_eq!(rg.claims, r.ctx.seats.len() - 1);
     assert_eq!(ra.parts_posted, 0, "the aggregator holds none of them");
-    assert!(!log.iter().any(|x| matches!(x.entry, Entry::PartPosted { .. })));
+    assert!(
+        !log.iter()
+            .any(|x| matches!(x.entry, Entry::PartPosted { .. }))
+    );
     assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
     assert!(audited.suspended().is_empty() && audited.disqualified.is_empty());
     let day = d.audit_day().await;
-    assert_eq!(day.rounds[&start].excluded.get(&rogue), Some(&Exclusion::PartMissing));
+    assert_eq!(
+        day.rounds[&start].excluded.get(&rogue),
+        Some(&Exclusion::PartMissing)
+    );
     assert_eq!(day.exclusions.get(&rogue), Some(&1));
 }

@@ -1096,12 +1096,18 @@ fn a_meter_withholding_its_parts_is_left_out_and_the_round_completes() {
     let view = r.view(&round);
     assert_eq!(view.missing.len(), k - d, "each silenced seat claims once");
     assert!(view.missing.keys().all(|(_, sender)| *sender == withholder));
-    assert!(view.posted.is_empty(), "nobody holds a part that hashes to the notice");
+    assert!(
+        view.posted.is_empty(),
+        "nobody holds a part that hashes to the notice"
+    );
     let passed = r.seat_checks(&mut round, &mut g);
     assert_eq!(passed.iter().filter(|p| !**p).count(), k - d);
     r.close_final(&mut round);
     let view = r.view(&round);
-    assert!(view.final_set.is_some(), "the determined final set is valid");
+    assert!(
+        view.final_set.is_some(),
+        "the determined final set is valid"
+    );
     assert!(!members(&view).contains(&withholder));
     r.partials(&mut round, &passed, &mut g);
     let others: Vec<String> = r
@@ -1116,7 +1122,11 @@ fn a_meter_withholding_its_parts_is_left_out_and_the_round_completes() {
         Outcome::Total(sums(&values, &others))
     );
     let view = r.view(&round);
-    assert_eq!(view.partials.len(), k, "the silenced seats publish over the final set");
+    assert_eq!(
+        view.partials.len(),
+        k,
+        "the silenced seats publish over the final set"
+    );
     // Absence cannot be proven, so the withholder is left out, not suspended.
     assert!(!view.suspended().contains(&withholder));
     assert_incremental(r, &round);

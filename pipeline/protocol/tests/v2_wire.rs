@@ -389,7 +389,10 @@ fn claims_and_posted_parts_survive_the_wire_and_only_their_authors_post_them() {
         let wire = record_to_wire(&r.ctx, &rec);
         let back = decode_record(&r.ctx, &r.directory, &avro(&wire)).unwrap();
         assert_eq!(back.signature, rec.signature);
-        assert_eq!(encode(&record_to_wire(&r.ctx, &back)).unwrap(), encode(&wire).unwrap());
+        assert_eq!(
+            encode(&record_to_wire(&r.ctx, &back)).unwrap(),
+            encode(&wire).unwrap()
+        );
     }
     let refused = |wire: &w::RoundRecord| decode_record(&r.ctx, &r.directory, wire).unwrap_err();
     // A claim by a meter holding no seat, or by the aggregator.

@@ -430,7 +430,9 @@ fn check_bounds(ctx: &RoundContext, r: &w::RoundRecord) -> Result<(), WireError>
         w::RoundEntry::PartMissing(c) => {
             match &r.author {
                 Some(seat) if ctx.seat(seat).is_some() => {}
-                Some(m) => return Err(WireError::Author(format!("PartMissing by {m}, not a seat"))),
+                Some(m) => {
+                    return Err(WireError::Author(format!("PartMissing by {m}, not a seat")));
+                }
                 None => return Err(WireError::Author("PartMissing by the aggregator".into())),
             }
             id("sender", &c.sender)?;

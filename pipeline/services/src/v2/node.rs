@@ -1080,7 +1080,10 @@ impl RegionNode {
                 }
                 for e in markers::answers(ctx, view, parts) {
                     if let Entry::PartPosted { sender, seat, .. } = &e
-                        && marks.posted.insert(format!("part {sender} {seat}"), 0).is_none()
+                        && marks
+                            .posted
+                            .insert(format!("part {sender} {seat}"), 0)
+                            .is_none()
                     {
                         report.parts_posted += 1;
                         out.push(sign(ctx, key, Author::Aggregator, e));

@@ -1211,7 +1211,9 @@ impl RoundView {
     /// Senders with a claimed missing part that no part posted on the log answers yet: a
     /// FinalSet now leaves them out.
     pub fn unanswered(&self) -> BTreeSet<String> {
-        self.open_claims().map(|(_, sender)| sender.clone()).collect()
+        self.open_claims()
+            .map(|(_, sender)| sender.clone())
+            .collect()
     }
 
     /// Claims `(seat, sender)` not answered yet.

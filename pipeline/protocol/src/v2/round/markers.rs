@@ -136,7 +136,8 @@ pub fn claims(
         (Some((_, revealed)), None) => revealed
             .iter()
             .filter(|s| {
-                !column.contains_key(*s) && !view.missing.contains_key(&(seat.clone(), (*s).clone()))
+                !column.contains_key(*s)
+                    && !view.missing.contains_key(&(seat.clone(), (*s).clone()))
             })
             .map(|s| Entry::PartMissing(s.clone()))
             .collect(),
