@@ -80,6 +80,16 @@ fn non_seat(r: &LocalRegion) -> String {
         .clone()
 }
 
+/// The roster without `meter`.
+fn all_but(r: &LocalRegion, meter: &str) -> Vec<String> {
+    r.ctx
+        .roster
+        .iter()
+        .filter(|m| *m != meter)
+        .cloned()
+        .collect()
+}
+
 fn reading(i: usize, round: i64) -> Vec<u64> {
     vec![
         100 + 37 * i as u64 + 5 * round as u64,
@@ -339,13 +349,7 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
     let r = region();
     let d = Deployment::new().await;
     let rogue = non_seat(r);
-    let honest: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != rogue)
-        .cloned()
-        .collect();
+    let honest = all_but(r, &rogue);
     let target = honest[0].clone();
     let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
 
@@ -574,13 +578,7 @@ async fn a_gateway_restarted_mid_round_never_deals_twice_and_carries_exactly() {
     let r = region();
     let d = Deployment::new().await;
     let crashed = non_seat(r);
-    let others: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != crashed)
-        .cloned()
-        .collect();
+    let others = all_but(r, &crashed);
     let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
     let (s1, s2) = (START, START + HOUR);
 
@@ -819,13 +817,7 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     let r = region();
     let d = Deployment::new().await;
     let rogue = non_seat(r);
-    let honest: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != rogue)
-        .cloned()
-        .collect();
+    let honest = all_but(r, &rogue);
     let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
     let start = START;
     let ctx = ctx_at(start);

@@ -1246,13 +1246,7 @@ fn claims_outside_their_window_count_for_nothing_and_too_many_void_the_round() {
     let r = shared();
     let values = readings(r);
     let seat = r.ctx.seats[0].meter.clone();
-    let not_a_seat = r
-        .ctx
-        .roster
-        .iter()
-        .find(|m| r.ctx.seat(m).is_none())
-        .unwrap()
-        .clone();
+    let not_a_seat = non_seat(r);
     let target = r.ctx.roster[3].clone();
     let claim = |by: &str, sender: &str| {
         r.record(

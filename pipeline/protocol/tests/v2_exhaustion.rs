@@ -432,13 +432,7 @@ fn unsigned_complaints_cost_one_signature_check_at_most_and_judge_nothing() {
     assert!(view.disqualified.is_empty() && view.accused.is_empty());
     assert_eq!(view.evidence, honest.evidence);
 
-    let outsider = r
-        .ctx
-        .roster
-        .iter()
-        .find(|m| r.ctx.seat(m).is_none())
-        .unwrap()
-        .clone();
+    let outsider = non_seat(r);
     let other_seat = r.ctx.seats[2].meter.clone();
     let failing = [
         // Not a revealed sender.

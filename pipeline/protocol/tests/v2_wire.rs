@@ -396,13 +396,7 @@ fn claims_and_posted_parts_survive_the_wire_and_only_their_authors_post_them() {
     }
     let refused = |wire: &w::RoundRecord| decode_record(&r.ctx, &r.directory, wire).unwrap_err();
     // A claim by a meter holding no seat, or by the aggregator.
-    let not_a_seat = r
-        .ctx
-        .roster
-        .iter()
-        .find(|m| r.ctx.seat(m).is_none())
-        .unwrap()
-        .clone();
+    let not_a_seat = non_seat(r);
     let mut wire = record_to_wire(&r.ctx, &claim);
     wire.author = Some(not_a_seat.clone());
     assert!(matches!(refused(&wire), WireError::Author(_)));

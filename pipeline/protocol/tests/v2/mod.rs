@@ -69,6 +69,16 @@ pub fn sums(values: &BTreeMap<String, Vec<u64>>, meters: &[String]) -> Vec<u64> 
 }
 
 /// A seeded RNG.
+/// A roster meter that holds no seat.
+pub fn non_seat(r: &LocalRegion) -> String {
+    r.ctx
+        .roster
+        .iter()
+        .find(|m| r.ctx.seat(m).is_none())
+        .expect("more meters than seats")
+        .clone()
+}
+
 pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
