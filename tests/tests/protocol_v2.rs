@@ -911,3 +911,78 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     );
     assert_eq!(day.exclusions.get(&rogue), Some(&1));
 }
+
+/// Claim amplification through the broker: a lying seat (its own Kafka client, the seat's
+/// signing key) claims every revealed sender's part missing. The aggregator answers its cap (one
+/// part for six meters) and no more; the seat's other claims lapse, so no honest gateway copies
+/// its parts onto the log and nobody is left out: the total is every honest reading.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lying_seat_gets_at_most_its_cap_copied_onto_the_log_through_the_broker() {
+    let r = region();
+    let d = Deployment::new().await;
+    let liar = r.ctx.seats[0].meter.clone();
+    let honest = all_but(r, &liar);
+    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+    let start = START;
+    let ctx = ctx_at(start);
+    let mut g = d.gateway("gw-honest", &honest, 8);
+    let mut agg = d.aggregator(8);
+    for m in &honest {
+        g.submit(start, m, reading(index(m), 0));
+    }
+    agg.expect(start);
+    let (hg, ha) = (d.run(g), d.run(agg));
+    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    let revealed = loop {
+        let log = d.audit(start).await.1;
+        if let Some(Entry::RevealClosed(set)) = log
+            .iter()
+            .map(|x| &x.entry)
+            .find(|e| matches!(e, Entry::RevealClosed(_)))
+        {
+            break set.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(revealed, honest);
+    for sender in &revealed {
+        let claim = sign(
+            &ctx,
+            &r.identities[&liar],
+            Author::Meter(liar.clone()),
+            Entry::PartMissing(sender.clone()),
+        );
+        post(&producer, &d.topics, &ctx, &claim).await;
+    }
+    let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
+
+    let honest_sum = sum(&honest
+        .iter()
+        .map(|m| reading(index(m), 0))
+        .collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
+    let (audited, log) = d.audit(start).await;
+    assert_eq!(audited.outcome, Outcome::Total(honest_sum));
+    assert_eq!(
+        audited.missing.len(),
+        honest.len(),
+        "every claim is on the log"
+    );
+    assert_eq!(ctx.answer_cap(), 1);
+    let posted_by = |aggregator: bool| {
+        log.iter()
+            .filter(|x| {
+                matches!(&x.entry, Entry::PartPosted { seat, .. } if *seat == liar)
+                    && (x.author == Author::Aggregator) == aggregator
+            })
+            .count()
+    };
+    assert_eq!(posted_by(true), 1, "the aggregator answers the cap");
+    assert_eq!(ra.parts_posted, 1);
+    assert_eq!(posted_by(false), 0, "the lapsed claims are not answered");
+    assert_eq!(rg.parts_posted, 0);
+    assert!(audited.capped.contains(&liar));
+    assert!(audited.unanswered().is_empty());
+    assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
+    assert!(audited.suspended().is_empty() && audited.disqualified.is_empty());
+}

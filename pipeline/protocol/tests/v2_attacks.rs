@@ -1286,3 +1286,92 @@ fn claims_outside_their_window_count_for_nothing_and_too_many_void_the_round() {
     assert!(r.ctx.next_round(&view).suspended.is_empty());
     assert_incremental(r, &round);
 }
+
+/// Claim amplification: a lying seat claims every sender's part missing, and the honest
+/// aggregator copies that seat's whole column onto the round log that every gateway of the
+/// region reads (≈ 4.6 kB a sender, per lying seat, per round). Now the aggregator answers at
+/// most the seat's answer cap; once that many of its claims are answered, its other claims
+/// lapse: nobody is left out for them, the round totals everyone exactly, and the log carries
+/// at most `cap` parts for the seat whoever posts answers. A sender's own answer costs its
+/// own bundle only and does not count.
+#[test]
+fn a_seat_claiming_every_part_gets_at_most_its_cap_copied_onto_the_log() {
+    let r = shared();
+    let values = readings(r);
+    let cap = r.ctx.answer_cap(); // 1/16 of 8 meters, rounded up: 1
+    assert!(cap + 1 < r.ctx.roster.len(), "the cap must bind here");
+    let liar = r.ctx.seats[0].meter.clone();
+    let claim = |round: &mut LocalRound, sender: &str| {
+        round.log.push(r.record(
+            Author::Meter(liar.clone()),
+            Entry::PartMissing(sender.to_string()),
+        ))
+    };
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 61);
+    for m in values.keys() {
+        claim(&mut round, m);
+    }
+    r.answer_claims(&mut round);
+    let view = r.view(&round);
+    assert_eq!(
+        view.posted.len(),
+        cap,
+        "the honest aggregator stops at the cap"
+    );
+    assert!(
+        view.unanswered().is_empty(),
+        "the seat's other claims lapsed"
+    );
+    // An aggregator that answers every claim anyway: the answers past the cap count for
+    // nothing, and so do the seat's later claims.
+    for m in values.keys() {
+        round.log.push(r.record(
+            Author::Aggregator,
+            Entry::PartPosted {
+                sender: m.clone(),
+                seat: liar.clone(),
+                part: round.bundles[m].parts[0].clone(),
+            },
+        ));
+    }
+    claim(&mut round, &r.ctx.roster[7]);
+    let view = r.view(&round);
+    assert_eq!(view.posted.len(), cap);
+    assert!(view.unanswered().is_empty());
+    assert_eq!(
+        finish(r, &mut round, 62),
+        Outcome::Total(sums(&values, &r.ctx.roster)),
+        "nobody is left out for the lapsed claims"
+    );
+    let view = r.view(&round);
+    assert!(view.suspended().is_empty() && view.disqualified.is_empty());
+    assert_incremental(r, &round);
+
+    // A sender's own answer does not count towards the seat's cap.
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 63);
+    let (first, second) = (r.ctx.roster[1].clone(), r.ctx.roster[2].clone());
+    claim(&mut round, &first);
+    claim(&mut round, &second);
+    round.log.push(r.record(
+        Author::Meter(first.clone()),
+        Entry::PartPosted {
+            sender: first.clone(),
+            seat: liar.clone(),
+            part: round.bundles[&first].parts[0].clone(),
+        },
+    ));
+    let view = r.view(&round);
+    assert_eq!(view.posted.len(), 1);
+    assert!(view.capped.is_empty() && view.aggregator_answers.is_empty());
+    assert_eq!(
+        view.unanswered().into_iter().collect::<Vec<_>>(),
+        vec![second]
+    );
+    r.answer_claims(&mut round);
+    let view = r.view(&round);
+    assert_eq!(view.posted.len(), 2);
+    assert!(view.capped.contains(&liar));
+    assert_incremental(r, &round);
+}

@@ -241,7 +241,12 @@ impl LocalRegion {
 
     /// The honest aggregator answers open claims with the parts it fetched.
     pub fn answer_claims(&self, round: &mut LocalRound) {
-        let entries = markers::answers(&self.ctx, &self.view(round), &self.parts(round));
+        let entries = markers::answers(
+            &self.ctx,
+            &self.view(round),
+            &self.parts(round),
+            Some(self.ctx.answer_cap()),
+        );
         for entry in entries {
             round.log.push(self.record(Author::Aggregator, entry));
         }

@@ -60,6 +60,10 @@ pub struct Params {
     pub modulus_bits: u32,
     /// Withdrawals a meter may post per day before the audit suspends it.
     pub withdraw_limit: u32,
+    /// A seat's answer cap per round, as a share of the roster (rounded up, at least 1): once
+    /// the aggregator has answered that many of a seat's missing-part claims on the round log,
+    /// the seat's other claims lapse. Bounds what one lying seat can copy onto the log.
+    pub claim_answers: Ratio,
     /// Phase deadlines in seconds after the round's end (only tell honest parties when to act).
     pub deadlines: Deadlines,
     /// T_del: seconds after the end of day D at which day-D keys and decryptions are deleted.
@@ -109,6 +113,7 @@ impl Default for Params {
             smudging_bits: 40,
             modulus_bits: 2048,
             withdraw_limit: 4,
+            claim_answers: Ratio { num: 1, den: 16 },
             deadlines: Deadlines::default(),
             key_deletion_seconds: 86_400,
             cutoff_lead_seconds: 3_600,
@@ -211,6 +216,10 @@ impl Params {
         if den == 0 || num == 0 || num > den {
             return bad("participation", format!("{num}/{den} is not in (0, 1]"));
         }
+        let Ratio { num, den } = self.claim_answers;
+        if den == 0 || num == 0 || num > den {
+            return bad("claim_answers", format!("{num}/{den} is not in (0, 1]"));
+        }
         if self.min_roster < 3 || self.min_roster > self.max_roster {
             return bad(
                 "min_roster",
@@ -312,6 +321,11 @@ impl Params {
     pub fn quorum(&self, roster: usize) -> usize {
         self.min_roster.max(self.participation.of(roster))
     }
+
+    /// Claims of one seat the aggregator answers per round, for a roster of `roster` meters.
+    pub fn answer_cap(&self, roster: usize) -> usize {
+        self.claim_answers.of(roster).max(1)
+    }
 }
 
 /// ⌈log2 x⌉ (0 for x ≤ 1).
@@ -363,6 +377,10 @@ mod tests {
                 |p| p.participation = Ratio { num: 6, den: 5 },
                 "participation",
             ),
+            (
+                |p| p.claim_answers = Ratio { num: 0, den: 16 },
+                "claim_answers",
+            ),
             (|p| p.min_roster = 2, "min_roster"),
             (|p| p.modulus_bits = 1024, "modulus_bits"),
             (|p| p.smudging_bits = 20, "smudging_bits"),
@@ -404,6 +422,8 @@ mod tests {
         assert_eq!(p.quorum(1000), 800);
         assert_eq!(p.quorum(11), 9); // 8.8 rounds up
         assert_eq!(p.quorum(3), 5); // min_roster wins
+        assert_eq!(p.answer_cap(1000), 63); // 62.5 rounds up
+        assert_eq!(p.answer_cap(8), 1);
     }
 
     #[test]

@@ -100,7 +100,12 @@ pub fn conclusions(v: &RoundView) -> String {
                 &v.complaints
             ),
             (&v.disqualified, &v.final_set, &v.partials, &v.waiting_at),
-            (&v.missing, v.posted.keys().collect::<Vec<_>>()),
+            (
+                &v.missing,
+                v.posted.keys().collect::<Vec<_>>(),
+                &v.aggregator_answers,
+                &v.capped,
+            ),
             (&v.outcome, &v.evidence, &v.judged, &v.judged_partials),
         )
     )

@@ -147,6 +147,10 @@ struct Marks {
     /// Since when one of its seats lacks a revealed sender's part (after RevealClosed); once
     /// half a phase passed, the seat claims it missing on the log.
     lacking_since: Option<Instant>,
+    /// Since when a claim about one of its meters' parts is open: once a quarter phase passed
+    /// without the aggregator's answer, the meter answers itself (a fallback: answering at once
+    /// would let a lying seat copy the whole column onto the log past its answer cap).
+    unanswered_since: Option<Instant>,
     /// The aggregator's phase (0 commit … 3 partials, 4 decided) and when it began.
     phase: u8,
     phase_since: Instant,
@@ -371,7 +375,11 @@ impl RegionNode {
                 let claim_due = round
                     .marks
                     .lacking_since
-                    .is_some_and(|t| t.elapsed() >= s.phase / 2);
+                    .is_some_and(|t| t.elapsed() >= s.phase / 2)
+                    || round
+                        .marks
+                        .unanswered_since
+                        .is_some_and(|t| t.elapsed() >= s.phase / 4);
                 if round.marks.dirty || deadline || claim_due {
                     let was_open = round.marks.outcome == Outcome::Open;
                     self.act(&producer, round, &mut report, &mut rng).await?;
@@ -535,6 +543,7 @@ impl RegionNode {
                 checks: BTreeMap::new(),
                 phase: 0,
                 lacking_since: None,
+                unanswered_since: None,
                 phase_since: Instant::now(),
                 deadline_acted: false,
                 dirty: true,
@@ -761,7 +770,9 @@ impl RegionNode {
         let ctx = &data.ctx;
         let start = ctx.start;
         let decided = view.outcome != Outcome::Open;
-        // Claims about its own parts: post them on the log (whatever the aggregator does).
+        // Claims about its own parts the aggregator left open for a quarter phase: post them on
+        // the log itself.
+        let mut open = false;
         for (seat, sender) in view.open_claims() {
             let (Some(key), Some(bundle), Some(i)) = (
                 self.party.meters.get(sender),
@@ -770,6 +781,14 @@ impl RegionNode {
             ) else {
                 continue;
             };
+            if view.final_set.is_some() {
+                break;
+            }
+            let since = *marks.unanswered_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < self.settings.phase / 4 {
+                open = true;
+                continue;
+            }
             if marks
                 .posted
                 .insert(format!("part {sender} {seat}"), 0)
@@ -783,6 +802,9 @@ impl RegionNode {
                 };
                 out.push(sign(ctx, key, Author::Meter(sender.clone()), entry));
             }
+        }
+        if !open {
+            marks.unanswered_since = None;
         }
         for (meter, key) in &self.party.meters {
             let mut state = self.load(meter)?;
@@ -1078,7 +1100,32 @@ impl RegionNode {
                         out.push(sign(ctx, key, Author::Aggregator, e));
                     }
                 }
-                for e in markers::answers(ctx, view, parts) {
+                // At most the seat's answer cap, counting answers posted and not yet read back.
+                let cap = ctx.answer_cap();
+                let mut given: BTreeMap<String, usize> = BTreeMap::new();
+                for (sender, seat) in marks
+                    .posted
+                    .keys()
+                    .filter_map(|k| k.strip_prefix("part ")?.split_once(' '))
+                {
+                    if !view
+                        .posted
+                        .contains_key(&(sender.to_string(), seat.to_string()))
+                    {
+                        *given.entry(seat.to_string()).or_default() += 1;
+                    }
+                }
+                for e in markers::answers(ctx, view, parts, Some(cap)) {
+                    if let Entry::PartPosted { sender, seat, .. } = &e {
+                        if marks.posted.contains_key(&format!("part {sender} {seat}")) {
+                            continue;
+                        }
+                        let n = given.entry(seat.clone()).or_default();
+                        if view.aggregator_answers.get(seat).copied().unwrap_or(0) + *n >= cap {
+                            continue;
+                        }
+                        *n += 1;
+                    }
                     if let Entry::PartPosted { sender, seat, .. } = &e
                         && marks
                             .posted

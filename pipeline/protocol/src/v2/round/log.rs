@@ -317,6 +317,11 @@ pub struct RoundView {
     /// Parts posted on the log in answer to a claim, (sender, seat) → the part (the first that
     /// hashes to what the sender's notice names; only before FinalSet).
     pub posted: BTreeMap<(String, String), SeatPart>,
+    /// Claims of each seat the aggregator answered, up to the seat's answer cap.
+    pub aggregator_answers: BTreeMap<String, usize>,
+    /// Seats whose answer cap the aggregator reached: their open and later claims lapse (they
+    /// leave no one out), and no more answers to them count.
+    pub capped: BTreeSet<String>,
     /// The first valid FinalSet: (position, members, hash).
     pub final_set: Option<(usize, Vec<String>, Hash)>,
     /// Valid partials by seat.
@@ -933,6 +938,7 @@ fn step(
             let key = (seat.clone(), sender.clone());
             if v.final_set.is_none()
                 && ctx.seat(seat).is_some()
+                && !v.capped.contains(seat)
                 && !v.disqualified.contains_key(seat)
                 && !ctx.disqualified.contains(seat)
                 && revealed.contains(sender)
@@ -951,6 +957,7 @@ fn step(
                 || v.final_set.is_some()
                 || !v.missing.contains_key(&(seat.clone(), sender.clone()))
                 || v.posted.contains_key(&key)
+                || v.capped.contains(seat)
             {
                 return Flow::Next;
             }
@@ -961,6 +968,13 @@ fn step(
                 .expect("only seats' claims are kept");
             if part_hash(ctx, sender, seat, part) == v.notices[sender].part_hashes[index] {
                 v.posted.insert(key, part.clone());
+                if *author == Author::Aggregator {
+                    let n = v.aggregator_answers.entry(seat.clone()).or_default();
+                    *n += 1;
+                    if *n >= ctx.answer_cap() {
+                        v.capped.insert(seat.clone());
+                    }
+                }
             }
         }
         (Author::Aggregator, Entry::Abandoned) => {
@@ -1152,6 +1166,8 @@ impl RoundView {
             disqualified: BTreeMap::new(),
             missing: BTreeMap::new(),
             posted: BTreeMap::new(),
+            aggregator_answers: BTreeMap::new(),
+            capped: BTreeSet::new(),
             final_set: None,
             partials: BTreeMap::new(),
             waiting_at: None,
@@ -1216,11 +1232,13 @@ impl RoundView {
             .collect()
     }
 
-    /// Claims `(seat, sender)` not answered yet.
+    /// Claims `(seat, sender)` not answered yet whose seat is not at its answer cap (a capped
+    /// seat's open claims lapse: they leave no one out).
     pub fn open_claims(&self) -> impl Iterator<Item = &(String, String)> {
-        self.missing
-            .keys()
-            .filter(|(seat, sender)| !self.posted.contains_key(&(sender.clone(), seat.clone())))
+        self.missing.keys().filter(|(seat, sender)| {
+            !self.capped.contains(seat)
+                && !self.posted.contains_key(&(sender.clone(), seat.clone()))
+        })
     }
 
     /// The senders validly accused (excluded before FinalSet, or suspended after it).

@@ -148,24 +148,41 @@ pub fn claims(
 /// The answers to open claims from the parts at hand (`parts`: the aggregator's fetch from the
 /// bundles topic, or a sender's own parts): a PartPosted for each claimed part that hashes to
 /// what its sender's notice names. A sender answers only claims about itself (the caller passes
-/// its own parts only).
-pub fn answers(ctx: &RoundContext, view: &RoundView, parts: &Parts<'_>) -> Vec<Entry> {
+/// its own parts only). `cap` limits the answers per seat, counting those already on the log
+/// (`Some(ctx.answer_cap())` for the aggregator; a sender's own answers are not capped).
+pub fn answers(
+    ctx: &RoundContext,
+    view: &RoundView,
+    parts: &Parts<'_>,
+    cap: Option<usize>,
+) -> Vec<Entry> {
     if view.final_set.is_some() {
         return Vec::new();
     }
-    view.open_claims()
-        .filter_map(|(seat, sender)| {
-            let index = ctx.seats.iter().position(|s| &s.meter == seat)?;
-            let part = parts.get(&(sender.clone(), seat.clone()))?;
-            (part_hash(ctx, sender, seat, part) == view.notices[sender].part_hashes[index]).then(
-                || Entry::PartPosted {
-                    sender: sender.clone(),
-                    seat: seat.clone(),
-                    part: (*part).clone(),
-                },
-            )
-        })
-        .collect()
+    let mut out = Vec::new();
+    let mut given: BTreeMap<&str, usize> = BTreeMap::new();
+    for (seat, sender) in view.open_claims() {
+        let before = view.aggregator_answers.get(seat).copied().unwrap_or(0);
+        let n = given.entry(seat.as_str()).or_default();
+        if cap.is_some_and(|cap| before + *n >= cap) {
+            continue;
+        }
+        let Some(index) = ctx.seats.iter().position(|s| &s.meter == seat) else {
+            continue;
+        };
+        let Some(part) = parts.get(&(sender.clone(), seat.clone())) else {
+            continue;
+        };
+        if part_hash(ctx, sender, seat, part) == view.notices[sender].part_hashes[index] {
+            *n += 1;
+            out.push(Entry::PartPosted {
+                sender: sender.clone(),
+                seat: seat.clone(),
+                part: (*part).clone(),
+            });
+        }
+    }
+    out
 }
 
 /// FinalSet: the revealed set minus validly accused senders and senders whose claimed missing

@@ -122,6 +122,11 @@ impl RoundContext {
         self.params.quorum(self.roster.len())
     }
 
+    /// Claims of one seat the aggregator answers this round (`Params::answer_cap`).
+    pub fn answer_cap(&self) -> usize {
+        self.params.answer_cap(self.roster.len())
+    }
+
     /// The context of the next round of the same day, carrying this round's suspensions and
     /// disqualifications (`view` is this round's replay).
     pub fn next_round(&self, view: &log::RoundView) -> RoundContext {
