@@ -986,3 +986,109 @@ async fn a_lying_seat_gets_at_most_its_cap_copied_onto_the_log_through_the_broke
     assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
     assert!(audited.suspended().is_empty() && audited.disqualified.is_empty());
 }
+
+/// An audit of the round log alone (the bundles topic is bulk, and its retention can be short):
+/// a rogue meter (its own Kafka client) deals one seat an inconsistent share; that seat
+/// complains, the rogue is excluded, and the aggregator posts the complaint's part on the log.
+/// `audit_day` given no bundles at all reaches the same total, excludes the rogue as accused
+/// and names no evidence; without the part on the log it could not judge the complaint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_round_log_alone_audits_a_complaint_through_the_broker() {
+    use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
+    use zeal_services::v2::topics::post_part;
+    let r = region();
+    let d = Deployment::new().await;
+    let rogue = non_seat(r);
+    let honest = all_but(r, &rogue);
+    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+    let start = START;
+    let ctx = ctx_at(start);
+    let mut g = d.gateway("gw-honest", &honest, 4);
+    let mut agg = d.aggregator(4);
+    for m in &honest {
+        g.submit(start, m, reading(index(m), 0));
+    }
+    agg.expect(start);
+    let (hg, ha) = (d.run(g), d.run(agg));
+    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    let mut tamper = |t: Tamper<'_>| {
+        if let Tamper::Share {
+            seat: 1,
+            value: 0,
+            share,
+        } = t
+        {
+            let f = share.0;
+            share.0 += f; // f(j) doubled: inconsistent with the commitments
+        }
+    };
+    let bundle = make_bundle_with(
+        &ctx,
+        &rogue,
+        &reading(index(&rogue), 0),
+        &mut tamper,
+        &mut ChaCha20Rng::seed_from_u64(98),
+    )
+    .unwrap();
+    let key = &r.identities[&rogue];
+    let commit = sign(
+        &ctx,
+        key,
+        Author::Meter(rogue.clone()),
+        Entry::Commit(bundle.public.commitment(&ctx)),
+    );
+    post(&producer, &d.topics, &ctx, &commit).await;
+    loop {
+        let log = d.audit(start).await.1;
+        if log
+            .iter()
+            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (seat, part) in r.ctx.seats.iter().zip(&bundle.parts) {
+        post_part(
+            &producer,
+            &d.topics.bundles,
+            &ctx,
+            &rogue,
+            &seat.meter,
+            part,
+        )
+        .await
+        .unwrap();
+    }
+    let notice = sign(
+        &ctx,
+        key,
+        Author::Meter(rogue.clone()),
+        Entry::Notice(Box::new(bundle.public.clone())),
+    );
+    post(&producer, &d.topics, &ctx, &notice).await;
+    let (_, ra) = (hg.await.unwrap(), ha.await.unwrap());
+
+    let honest_sum = sum(&honest
+        .iter()
+        .map(|m| reading(index(m), 0))
+        .collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
+    let (audited, log) = d.audit(start).await;
+    assert!(audited.accused.contains_key(&rogue));
+    let seat1 = &r.ctx.seats[1].meter;
+    assert!(log.iter().any(|x| x.author == Author::Aggregator
+        && matches!(&x.entry, Entry::PartPosted { sender, seat, .. }
+            if *sender == rogue && seat == seat1)));
+    assert_eq!(ra.parts_posted, 1, "one judged complaint, one part");
+    let logs = d.read(&d.topics.rounds).await;
+    let with_parts = d.audit_day().await;
+    let log_only = audit_day(&r.ctx, &r.directory, &logs, &[]);
+    for day in [&with_parts, &log_only] {
+        let round = &day.rounds[&start];
+        assert_eq!(round.outcome, Outcome::Total(honest_sum.clone()));
+        assert_eq!(round.excluded.get(&rogue), Some(&Exclusion::Accused));
+        assert!(round.evidence.is_empty(), "{:?}", round.evidence);
+    }
+    assert_eq!(format!("{with_parts:?}"), format!("{log_only:?}"));
+}

@@ -14,7 +14,7 @@ use zeal_protocol::v2::crypto::vss::Commitments;
 use zeal_protocol::v2::local::{LocalRegion, LocalRound};
 use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
 use zeal_protocol::v2::round::complaint::{Complainant, Complaint, ComplaintKind};
-use zeal_protocol::v2::round::log::{Author, Entry, Evidence, Outcome};
+use zeal_protocol::v2::round::log::{Author, Entry, Evidence, Outcome, parts_on_log, replay};
 
 fn run_honest(
     r: &LocalRegion,
@@ -1373,5 +1373,78 @@ fn a_seat_claiming_every_part_gets_at_most_its_cap_copied_onto_the_log() {
     let view = r.view(&round);
     assert_eq!(view.posted.len(), 2);
     assert!(view.capped.contains(&liar));
+    assert_incremental(r, &round);
+}
+
+/// An audit months later holds the round log and none of the bundles topic (bulk, short
+/// retention). A seat's complaint can only be judged with the sender's part, so such a reader
+/// used to stop at the first complaint for good. Now the aggregator posts each judged
+/// complaint's part on the log; a reader holding only the log reaches every conclusion a reader
+/// with every part reaches, and parts on the log that do not hash to the notice count for
+/// nothing.
+#[test]
+fn the_round_log_alone_judges_every_complaint() {
+    let r = shared();
+    let values = readings(r);
+    let cheat = r.ctx.roster[4].clone();
+    let bump = (Scalar::from(5u64), Scalar::ZERO);
+    let mut round = LocalRound::default();
+    deal_with_bad_share(r, &mut round, &values, &cheat, (1, 0), bump);
+    through_reveal(r, &mut round, &values, 71);
+    r.range_checks(&mut round);
+    let passed = r.seat_checks(&mut round, &mut rng(72));
+    let log_only = |round: &LocalRound| {
+        let parts = parts_on_log(&r.ctx, &round.log);
+        replay(&r.ctx, &r.directory, &round.log, &parts)
+    };
+    let complaint_at = round
+        .log
+        .iter()
+        .position(|x| matches!(&x.entry, Entry::Complaint(c) if c.sender == cheat))
+        .expect("the seat complains");
+    assert_eq!(
+        log_only(&round).waiting_at,
+        Some(complaint_at),
+        "without the part the reader waits at the complaint"
+    );
+    // A bogus part under the cheat's name (another meter's) posted by the aggregator answers
+    // nothing and judges nothing.
+    let bogus = r.record(
+        Author::Aggregator,
+        Entry::PartPosted {
+            sender: cheat.clone(),
+            seat: r.ctx.seats[1].meter.clone(),
+            part: round.bundles[&r.ctx.roster[0]].parts[1].clone(),
+        },
+    );
+    round.log.push(bogus);
+    assert_eq!(log_only(&round).waiting_at, Some(complaint_at));
+    r.post_complaint_parts(&mut round);
+    assert_eq!(log_only(&round).waiting_at, None);
+    r.close_final(&mut round);
+    r.partials(&mut round, &passed, &mut rng(73));
+    let others: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != cheat)
+        .cloned()
+        .collect();
+    assert_eq!(
+        r.publish_total(&mut round),
+        Outcome::Total(sums(&values, &others))
+    );
+    let full = r.view(&round);
+    assert!(full.accused.contains_key(&cheat));
+    assert_eq!(conclusions(&log_only(&round)), conclusions(&full));
+    assert_eq!(
+        round
+            .log
+            .iter()
+            .filter(|x| matches!(x.entry, Entry::PartPosted { .. }))
+            .count(),
+        2,
+        "the bogus one and one part per judged complaint"
+    );
     assert_incremental(r, &round);
 }

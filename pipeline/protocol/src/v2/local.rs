@@ -252,6 +252,14 @@ impl LocalRegion {
         }
     }
 
+    /// The honest aggregator posts the parts of the seats' complaints on the log.
+    pub fn post_complaint_parts(&self, round: &mut LocalRound) {
+        let entries = markers::complaint_parts(&self.ctx, &self.view(round), &self.parts(round));
+        for entry in entries {
+            round.log.push(self.record(Author::Aggregator, entry));
+        }
+    }
+
     /// Every seat whose column is complete checks it and posts its complaints; returns whether
     /// each passed (a seat with a part missing has not checked: it re-checks the final set).
     pub fn seat_checks<R: RngCore + CryptoRng>(

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use zeal_connectors::kafka::Record as KafkaRecord;
 use zeal_protocol::v2::day::{DayRecord, day_seats_of};
 use zeal_protocol::v2::round::RoundContext;
-use zeal_protocol::v2::round::log::{Answer, Directory, Evidence, Outcome, Replay, Verified};
+use zeal_protocol::v2::round::log::{
+    Answer, Author, Directory, Entry, Evidence, Outcome, Replay, Verified,
+};
 
 /// Why a roster meter is not in a round's final set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -118,6 +120,22 @@ pub fn audit_day(
             }
             Incoming::Refused(..) => report.refused += 1,
             _ => {}
+        }
+    }
+    // Parts posted on the log (answers to claims, complaints' parts): with them the log alone
+    // judges every complaint, whatever the bundles topic still holds.
+    for (start, log) in &logs {
+        ctx.start = *start;
+        for r in log {
+            if let Entry::PartPosted { sender, seat, part } = &r.record().entry {
+                parts.entry(*start).or_default().insert_posted(
+                    &ctx,
+                    r.record().author == Author::Aggregator,
+                    sender.clone(),
+                    seat.clone(),
+                    part.clone(),
+                );
+            }
         }
     }
     let mut suspended_before = day.suspended.clone();

@@ -638,6 +638,16 @@ impl RegionNode {
                     (&record.record().author, &record.record().entry),
                     (Author::Aggregator, Entry::RevealClosed(_))
                 );
+                // A part on the log (an answer, or a complaint's part) is a part like any other.
+                if let Entry::PartPosted { sender, seat, part } = &record.record().entry {
+                    round.data.parts.insert_posted(
+                        &round.data.ctx,
+                        record.record().author == Author::Aggregator,
+                        sender.clone(),
+                        seat.clone(),
+                        part.clone(),
+                    );
+                }
                 round.data.log.push(record);
                 round.marks.dirty = true;
             }
@@ -1051,6 +1061,18 @@ impl RegionNode {
         let due = marks.phase_since.elapsed() >= self.settings.phase;
         if due {
             marks.deadline_acted = true;
+        }
+        // The part of every judged seat complaint goes on the log: the log alone then judges it.
+        for e in markers::complaint_parts(ctx, view, parts) {
+            if let Entry::PartPosted { sender, seat, .. } = &e
+                && marks
+                    .posted
+                    .insert(format!("complaint part {sender} {seat}"), 0)
+                    .is_none()
+            {
+                report.parts_posted += 1;
+                out.push(sign(ctx, key, Author::Aggregator, e));
+            }
         }
         let post = |marks: &mut Marks,
                     out: &mut Vec<Record>,

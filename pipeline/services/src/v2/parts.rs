@@ -27,6 +27,9 @@ pub enum Kept {
 #[derive(Debug, Default)]
 pub struct PartStore {
     parts: BTreeMap<(String, String), Vec<(Hash, SeatPart)>>,
+    /// Parts the aggregator posted on the round log, the first per (sender, seat): kept apart,
+    /// so a sender that fills its cap on the bundles topic cannot push them out.
+    by_aggregator: BTreeMap<(String, String), (Hash, SeatPart)>,
 }
 
 impl PartStore {
@@ -50,6 +53,29 @@ impl PartStore {
         Kept::New
     }
 
+    /// Keeps a part posted on the round log (`PartPosted`, its author already checked by the
+    /// wire reader): the aggregator's apart from the bundles topic's, a sender's own like a part
+    /// it sent to the bundles topic. A reader then judges complaints from the log alone.
+    pub fn insert_posted(
+        &mut self,
+        ctx: &RoundContext,
+        by_aggregator: bool,
+        sender: String,
+        seat: String,
+        part: SeatPart,
+    ) -> Kept {
+        if !by_aggregator {
+            return self.insert(ctx, sender, seat, part);
+        }
+        let key = (sender, seat);
+        if self.by_aggregator.contains_key(&key) {
+            return Kept::Copy;
+        }
+        let hash = part_hash(ctx, &key.0, &key.1, &part);
+        self.by_aggregator.insert(key, (hash, part));
+        Kept::New
+    }
+
     /// Per (sender, seat), the part whose hash the sender's first notice in `log` names (else the
     /// first one read): a sender cannot make a seat judge a part it did not commit to.
     pub fn choose<'a>(&'a self, ctx: &RoundContext, log: &[Verified]) -> Parts<'a> {
@@ -59,18 +85,22 @@ impl PartStore {
                 named.entry(m.as_str()).or_insert(p);
             }
         }
-        self.parts
-            .iter()
-            .filter_map(|((sender, seat), kept)| {
+        let keys: std::collections::BTreeSet<&(String, String)> =
+            self.parts.keys().chain(self.by_aggregator.keys()).collect();
+        keys.into_iter()
+            .filter_map(|key| {
+                let (sender, seat) = key;
+                let kept = self.parts.get(key).map(Vec::as_slice).unwrap_or_default();
+                let posted = self.by_aggregator.get(key);
                 let wanted = named.get(sender.as_str()).and_then(|p| {
                     let i = ctx.seats.iter().position(|s| &s.meter == seat)?;
                     p.part_hashes.get(i)
                 });
                 let (_, part) = match wanted {
-                    Some(h) => kept.iter().find(|(k, _)| k == h)?,
-                    None => kept.first()?,
+                    Some(h) => kept.iter().chain(posted).find(|(k, _)| k == h)?,
+                    None => kept.first().or(posted)?,
                 };
-                Some(((sender.clone(), seat.clone()), part))
+                Some((key.clone(), part))
             })
             .collect()
     }

@@ -368,6 +368,42 @@ pub struct Work {
 /// The parts a reader has fetched from the bundles topic: (sender, seat) → part.
 pub type Parts<'a> = BTreeMap<(String, String), &'a SeatPart>;
 
+/// The parts posted on the log itself (`PartPosted`, by their sender or the aggregator: answers
+/// to claims and the parts of seats' complaints), each kept only if it hashes to what its
+/// sender's first notice in `log` names for that seat. A reader that holds the round log and
+/// none of the bundles topic can judge every complaint from these.
+pub fn parts_on_log<'a>(
+    ctx: &RoundContext,
+    log: impl IntoIterator<Item = &'a Record> + Clone,
+) -> Parts<'a> {
+    let mut named: BTreeMap<&str, &BundlePublic> = BTreeMap::new();
+    for r in log.clone() {
+        if let (Author::Meter(m), Entry::Notice(p)) = (&r.author, &r.entry) {
+            named.entry(m.as_str()).or_insert(p);
+        }
+    }
+    let mut parts = Parts::new();
+    for r in log {
+        let Entry::PartPosted { sender, seat, part } = &r.entry else {
+            continue;
+        };
+        let by = match &r.author {
+            Author::Meter(m) => m == sender,
+            Author::Aggregator => true,
+        };
+        let matches = || {
+            let index = ctx.seats.iter().position(|s| &s.meter == seat)?;
+            let named = named.get(sender.as_str())?.part_hashes.get(index)?;
+            (part_hash(ctx, sender, seat, part) == *named).then_some(())
+        };
+        let key = (sender.clone(), seat.clone());
+        if by && !parts.contains_key(&key) && matches().is_some() {
+            parts.insert(key, part);
+        }
+    }
+    parts
+}
+
 /// What a [`Replay`] keeps when it starts again: each reveal notice's judgement (its signature
 /// and its proofs), keyed by (meter, commitment, signature). The commitment hashes the whole
 /// public part for this round and meter, so a record with other content under the same

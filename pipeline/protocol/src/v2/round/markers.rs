@@ -185,6 +185,34 @@ pub fn answers(
     out
 }
 
+/// The parts of the seats' complaints judged so far that are not on the log yet, as PartPosted
+/// records for the aggregator to post: with them the round log alone judges every complaint (a
+/// reader need not hold the bundles topic, whose retention can be short). One per judged
+/// (seat, sender): a lying seat's first invalid complaint disqualifies it, so it gets at most one
+/// part copied; a cheating sender at most its own bundle.
+pub fn complaint_parts(ctx: &RoundContext, view: &RoundView, parts: &Parts<'_>) -> Vec<Entry> {
+    view.judged
+        .iter()
+        .filter_map(|(complainant, sender)| {
+            let Complainant::Seat(seat) = complainant else {
+                return None;
+            };
+            let key = (sender.clone(), seat.clone());
+            if view.posted.contains_key(&key) {
+                return None; // answered a claim: on the log already
+            }
+            let index = ctx.seats.iter().position(|s| &s.meter == seat)?;
+            let part = parts.get(&key)?;
+            (part_hash(ctx, sender, seat, part) == view.notices.get(sender)?.part_hashes[index])
+                .then(|| Entry::PartPosted {
+                    sender: sender.clone(),
+                    seat: seat.clone(),
+                    part: (*part).clone(),
+                })
+        })
+        .collect()
+}
+
 /// FinalSet: the revealed set minus validly accused senders and senders whose claimed missing
 /// part nobody posted (`None` before RevealClosed).
 pub fn final_set(view: &RoundView) -> Option<Entry> {
