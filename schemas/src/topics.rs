@@ -22,6 +22,9 @@ pub const ROUNDS: &str = "zeal.rounds.v2";
 /// Protocol v2's encrypted parts: key = `region/seat`, value = [`crate::v2::SeatPart`]; bulk, read
 /// by its seat (and by the aggregator for the products).
 pub const BUNDLES: &str = "zeal.bundles.v2";
+/// Protocol v2's enrolment registry: authority certificates, Cutoff(D) and the beacon relay, one
+/// ordered partition, never compacted (the registry never forgets).
+pub const REGISTRY_V2: &str = "zeal.registry.v2";
 /// Rejected input with origin and reason: key = region when known.
 pub const DLQ: &str = "zeal.dlq.v1";
 

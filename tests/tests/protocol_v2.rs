@@ -1092,3 +1092,185 @@ async fn the_round_log_alone_audits_a_complaint_through_the_broker() {
     }
     assert_eq!(format!("{with_parts:?}"), format!("{log_only:?}"));
 }
+
+/// Identities on the log (issue 11 attack 7 through the broker): the authority publishes six
+/// certificates, its Cutoff(D) and the beacon round on the registry topic; an attacker publishes
+/// a self-signed sybil, a takeover of a certified meter id under its own key, and a move and a
+/// retirement of certified meters that it signs itself. The aggregator folds the partition: the
+/// four forgeries are dead-lettered `BAD_SIGNATURE` with the meter they name, and the day it
+/// derives (roster, identity keys, committee, H(Cutoff)) is the authority's. Gateways that take
+/// nothing but their own identity keys and that day set the seats up on the round log, and the
+/// round totals exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identities_on_the_registry_topic_set_up_the_day_through_the_broker() {
+    use zeal_protocol::ed25519_dalek::SigningKey;
+    use zeal_protocol::v2::committee::Committee;
+    use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
+    use zeal_protocol::v2::day::key_context;
+    use zeal_protocol::v2::enrolment::{BeaconRound, Certificate, Cutoff, Registry, Status};
+    use zeal_protocol::v2::params::DAY_SECONDS;
+    use zeal_services::v2::registry::{
+        load_day, publish_beacon, publish_certificate, publish_cutoff,
+    };
+
+    let d = Deployment::new().await;
+    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    let topic = &d.topics.registry_v2;
+    let region = "NL-REG-01";
+    let day = START.div_euclid(DAY_SECONDS);
+    let mut g = ChaCha20Rng::seed_from_u64(2026);
+    let mut key = || {
+        let mut seed = [0u8; 32];
+        rand::RngCore::fill_bytes(&mut g, &mut seed);
+        SigningKey::from_bytes(&seed)
+    };
+    let authority = key();
+    let attacker = key();
+    let valid_from = (day - 30) * DAY_SECONDS;
+    let meters: BTreeMap<String, SigningKey> = (0..6)
+        .map(|i| (format!("{region}-m{i:04}"), key()))
+        .collect();
+    let ids: Vec<String> = meters.keys().cloned().collect();
+    let mut authority_view = Registry::new(authority.verifying_key());
+    for (m, k) in &meters {
+        let cert = Certificate::issue(
+            &authority,
+            m,
+            region,
+            &k.verifying_key(),
+            valid_from,
+            Status::Active,
+        );
+        publish_certificate(&producer, topic, &cert).await.unwrap();
+        authority_view.admit(cert).unwrap();
+    }
+    let forged = [
+        // a sybil, self-signed
+        ("NL-REG-01-sybil", region, valid_from, Status::Active),
+        // a takeover of m0000 from the day before the Cutoff
+        (
+            ids[0].as_str(),
+            region,
+            valid_from + DAY_SECONDS,
+            Status::Active,
+        ),
+        // a move of m0001 to another region
+        (
+            ids[1].as_str(),
+            "NL-REG-02",
+            valid_from + DAY_SECONDS,
+            Status::Active,
+        ),
+        // a retirement of m0002
+        (
+            ids[2].as_str(),
+            region,
+            valid_from + DAY_SECONDS,
+            Status::Retired,
+        ),
+    ];
+    for (meter, r, from, status) in forged {
+        let cert = Certificate::issue(&attacker, meter, r, &attacker.verifying_key(), from, status);
+        publish_certificate(&producer, topic, &cert).await.unwrap();
+    }
+    let cutoff = Cutoff::issue(&authority, &authority_view, day);
+    publish_cutoff(&producer, topic, &cutoff).await.unwrap();
+    let seed = [42u8; 32];
+    let anchor = BeaconRound::anchor(&seed);
+    let beacon = BeaconRound::produce(&seed, cutoff.beacon_round);
+    publish_beacon(&producer, topic, &beacon).await.unwrap();
+
+    let metrics = Metrics::new(Role::Aggregator);
+    let (derived, refused) = load_day(
+        &d.kafka,
+        &d.topics,
+        &params(),
+        region,
+        day,
+        &authority.verifying_key(),
+        &anchor,
+        Some(("aggregator", &metrics)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(refused.len(), 4);
+    assert_eq!(derived.ctx.roster, ids);
+    for (m, k) in &meters {
+        assert_eq!(derived.directory.meters[m], k.verifying_key());
+    }
+    let shape = params().committee_shape(6).unwrap();
+    let drawn = Committee::draw(
+        &beacon.output(&anchor).unwrap(),
+        day,
+        region,
+        &ids,
+        shape.seats,
+    );
+    assert_eq!(derived.ctx.committee, drawn);
+    assert_eq!(derived.ctx.cutoff, cutoff.hash());
+    let letters: Vec<DeadLetter> = d
+        .dead_letters()
+        .await
+        .into_iter()
+        .filter(|l| l.topic == *topic)
+        .collect();
+    assert_eq!(letters.len(), 4, "{letters:?}");
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.reason == RejectReason::BadSignature)
+    );
+    let named: Vec<&str> = letters.iter().filter_map(|l| l.origin.as_deref()).collect();
+    assert_eq!(named, ["NL-REG-01-sybil", &ids[0], &ids[1], &ids[2]]);
+
+    // The round: seat keys generated by the seats themselves, announced on the log.
+    let mut directory = derived.directory.clone();
+    let aggregator_key = key();
+    directory.aggregator = Some(aggregator_key.verifying_key());
+    let settings = |name: &str| RegionSettings {
+        kafka: d.kafka.clone(),
+        topics: d.topics.clone(),
+        day: derived.ctx.clone(),
+        directory: directory.clone(),
+        state_dir: d.state.join(name),
+        phase: Duration::from_secs(4),
+        name: name.into(),
+        metrics: Metrics::new(Role::Gateway),
+        progress: None,
+        crash_after_commit: false,
+    };
+    let mut party = Party::default();
+    for (m, k) in &meters {
+        party.meters.insert(m.clone(), k.clone());
+        if derived.ctx.committee.rank(m).is_some() {
+            let ctx = key_context(region, day, m, &derived.ctx.cutoff);
+            party.seats.insert(
+                m.clone(),
+                SeatSecretKey::generate(params().modulus_bits, &ctx, &mut g),
+            );
+        }
+    }
+    let mut gateway = RegionNode::new(settings("gw"), party);
+    let mut aggregator = RegionNode::new(
+        settings("aggregator"),
+        Party {
+            aggregator: Some(aggregator_key),
+            ..Party::default()
+        },
+    );
+    for (i, m) in ids.iter().enumerate() {
+        gateway.submit(START, m, reading(i, 0));
+    }
+    aggregator.expect(START);
+    let (hg, ha) = (d.run(gateway), d.run(aggregator));
+    let (_, ra) = (hg.await.unwrap(), ha.await.unwrap());
+    let plain = sum(&(0..6).map(|i| reading(i, 0)).collect::<Vec<_>>());
+    assert_eq!(ra.outcomes[&START], Outcome::Total(plain.clone()));
+    let mut audit_ctx = derived.ctx.clone();
+    audit_ctx.start = START;
+    let logs = d.read(&d.topics.rounds).await;
+    let parts = d.read(&d.topics.bundles).await;
+    let audited = audit_day(&audit_ctx, &directory, &logs, &parts);
+    assert_eq!(audited.rounds[&START].outcome, Outcome::Total(plain));
+    assert!(audited.rounds[&START].evidence.is_empty());
+}

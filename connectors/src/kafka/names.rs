@@ -17,6 +17,8 @@ pub struct TopicNames {
     pub rounds: String,
     /// Protocol v2's encrypted parts (key = `region/seat`).
     pub bundles: String,
+    /// Protocol v2's registry (certificates, Cutoffs, beacon rounds): one partition, kept.
+    pub registry_v2: String,
 }
 
 impl TopicNames {
@@ -33,6 +35,7 @@ impl TopicNames {
             dlq: n(topics::DLQ),
             rounds: n(topics::ROUNDS),
             bundles: n(topics::BUNDLES),
+            registry_v2: n(topics::REGISTRY_V2),
         }
     }
 
@@ -49,6 +52,7 @@ impl TopicNames {
             t(&self.rounds),
             t(&self.bundles),
             t(&self.registry).config("cleanup.policy", "compact"),
+            super::TopicSpec::new(&self.registry_v2, 1, replication).config("retention.ms", "-1"),
         ]
     }
 }

@@ -21,8 +21,8 @@ use zeal_protocol::v2::crypto::paillier::{
     LABEL_KEY_PROOF, LABEL_Y, PaillierError, SeatPublicKey, SeatSecretKey,
 };
 use zeal_protocol::v2::day::{
-    KeyRefused, SeatKeyAnnouncement, accept_key, announce, key_context, key_signing_bytes,
-    keys_before_close,
+    DayError, KeyRefused, RegistryLog, SeatKeyAnnouncement, accept_key, announce, key_context,
+    key_signing_bytes, keys_before_close,
 };
 use zeal_protocol::v2::encoding::Hash;
 use zeal_protocol::v2::enrolment::{
@@ -405,6 +405,95 @@ fn a_meter_certified_after_the_cutoff_is_never_drawn() {
         drawn_when_included += usize::from(with_late.rank(&late).is_some());
     }
     assert!(drawn_when_included > 0, "the exclusion is not vacuous");
+}
+
+/// Every party derives a region's day from the registry partition alone: the roster is the
+/// region's certified meters as of the first signed Cutoff(D) (not a later certificate, not
+/// another region's), the committee is drawn from the beacon round the Cutoff names, and the
+/// seat keys and commitments are bound to H(Cutoff). No Cutoff, an equivocating one, or a beacon
+/// value that does not hash back to the anchor: the day is refused.
+#[test]
+fn the_day_is_derived_from_the_registry_partition_alone() {
+    let p = params();
+    let auth = authority().verifying_key();
+    let anchor = BeaconRound::anchor(&BEACON_SEED);
+    let mut log = RegistryLog::new(auth);
+    let registry = enrolled(8);
+    for i in 0..8 {
+        let c = registry
+            .certificate_at(&meter_id(i), DAY * DAY_SECONDS, 8)
+            .unwrap();
+        log.certificate(c.clone()).unwrap();
+    }
+    let foreign = Certificate::issue(
+        &authority(),
+        "NL-T02-m0000",
+        OTHER_REGION,
+        &key(90).verifying_key(),
+        (DAY - 30) * DAY_SECONDS,
+        Status::Active,
+    );
+    log.certificate(foreign).unwrap();
+    assert_eq!(
+        log.region_day(&p, REGION, DAY, &auth, &anchor).unwrap_err(),
+        DayError::NoCutoff(DAY)
+    );
+    let cutoff = Cutoff::issue(&authority(), &log.registry, DAY);
+    log.cutoff(cutoff.clone());
+    let late = Certificate::issue(
+        &authority(),
+        "NL-T01-late",
+        REGION,
+        &key(91).verifying_key(),
+        (DAY - 30) * DAY_SECONDS,
+        Status::Active,
+    );
+    log.certificate(late).unwrap();
+    assert_eq!(
+        log.region_day(&p, REGION, DAY, &auth, &anchor).unwrap_err(),
+        DayError::NoBeacon(cutoff.beacon_round, DAY)
+    );
+    // A relayed value that does not hash back to the anchor is no beacon.
+    log.beacon(BeaconRound {
+        round: cutoff.beacon_round,
+        value: [1; 32],
+    });
+    assert!(matches!(
+        log.region_day(&p, REGION, DAY, &auth, &anchor),
+        Err(DayError::NoBeacon(..))
+    ));
+    let beacon = BeaconRound::produce(&BEACON_SEED, cutoff.beacon_round);
+    log.beacon(beacon.clone());
+    let day = log.region_day(&p, REGION, DAY, &auth, &anchor).unwrap();
+    let expected: Vec<String> = (0..8).map(meter_id).collect();
+    assert_eq!(day.ctx.roster, expected, "no late, no foreign meter");
+    assert_eq!(day.directory.meters.len(), 8);
+    assert_eq!(day.directory.meters[&meter_id(3)], key(4).verifying_key());
+    let shape = p.committee_shape(8).unwrap();
+    let drawn = Committee::draw(
+        &beacon.output(&anchor).unwrap(),
+        DAY,
+        REGION,
+        &expected,
+        shape.seats,
+    );
+    assert_eq!(day.ctx.committee, drawn);
+    assert_eq!(day.ctx.cutoff, cutoff.hash());
+    assert_eq!(day.ctx.start, DAY * DAY_SECONDS);
+    assert!(
+        day.ctx.seats.is_empty(),
+        "seat keys come from the round log"
+    );
+    // Another region of one meter is too small; a second, different Cutoff(D) refuses the day.
+    assert!(matches!(
+        log.region_day(&p, OTHER_REGION, DAY, &auth, &anchor),
+        Err(DayError::Region(RegionRefused::TooSmall { .. }))
+    ));
+    log.cutoff(Cutoff::issue(&authority(), &log.registry, DAY));
+    assert!(matches!(
+        log.region_day(&p, REGION, DAY, &auth, &anchor),
+        Err(DayError::Refused(DAY, _))
+    ));
 }
 
 // --- 6, 9. seat keys -----------------------------------------------------------------------

@@ -48,6 +48,9 @@ pub enum ServiceError {
     Store(#[from] zeal_embedded::store::StoreError),
     #[error("invalid settings: {0}")]
     Settings(String),
+    /// A region's day could not be derived from the v2 registry.
+    #[error(transparent)]
+    Day(#[from] zeal_protocol::v2::day::DayError),
     #[error(transparent)]
     Encode(#[from] zeal_schemas::EncodeError),
     #[error("disaggregation: {0}")]

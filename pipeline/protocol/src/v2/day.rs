@@ -11,9 +11,12 @@
 use super::committee::Committee;
 use super::crypto::paillier::{KEY_PROOF_ROOTS, KeyProof, SeatPublicKey};
 use super::encoding::{Hash, Kind, Transcript, hash_fields};
-use super::params::{DAY_SECONDS, Params};
-use super::round::Seat;
+use super::enrolment::{
+    BeaconRound, Certificate, Cutoff, DayRefused, EnrolmentRefused, Registry, day_cutoff,
+};
+use super::params::{DAY_SECONDS, Params, RegionRefused};
 use super::round::log::{Directory, Evidence, MAX_EVIDENCE};
+use super::round::{RoundContext, Seat};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 /// A seat's daily key announcement.
@@ -380,4 +383,120 @@ pub fn day_seats_of<'r>(
         directory,
         records,
     )
+}
+
+/// The registry partition as a reader folds it, in order: certificates admitted, each Cutoff
+/// with its position (the certificates before it), and the beacon rounds relayed.
+#[derive(Debug, Clone)]
+pub struct RegistryLog {
+    /// The certificates admitted.
+    pub registry: Registry,
+    /// Authority Cutoffs with their positions, in order (signed or not; [`day_cutoff`] judges).
+    pub cutoffs: Vec<(usize, Cutoff)>,
+    /// Beacon rounds relayed, in order.
+    pub beacons: Vec<BeaconRound>,
+}
+
+/// Why a region takes no part in a day derived from the registry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DayError {
+    /// No authority-signed Cutoff(D) in the registry yet.
+    #[error("no Cutoff for day {0} in the registry")]
+    NoCutoff(i64),
+    /// The first signed Cutoff(D) is invalid, or a second one differs: day D is refused.
+    #[error("day {0} refused: {1}")]
+    Refused(i64, &'static str),
+    /// The beacon round the Cutoff names is not relayed yet, or no relayed value hashes back to
+    /// the anchor.
+    #[error("no valid beacon round {0} (day {1})")]
+    NoBeacon(u64, i64),
+    /// Too few certified meters in the region.
+    #[error(transparent)]
+    Region(#[from] RegionRefused),
+}
+
+/// A region's day as every party derives it from the registry: the roster and identity keys of
+/// its certified meters as of the day's Cutoff, and the committee drawn from the beacon round
+/// the Cutoff names. Seats get their keys on the round log (`day_seats`).
+#[derive(Debug, Clone)]
+pub struct RegionDay {
+    /// The context of the day's first round (no seat keys yet).
+    pub ctx: RoundContext,
+    /// The roster's certified identity keys (the aggregator's is the caller's to add).
+    pub directory: Directory,
+}
+
+impl RegistryLog {
+    /// An empty registry trusting `authority`.
+    pub fn new(authority: VerifyingKey) -> Self {
+        RegistryLog {
+            registry: Registry::new(authority),
+            cutoffs: Vec::new(),
+            beacons: Vec::new(),
+        }
+    }
+
+    /// Admits the next certificate of the partition.
+    pub fn certificate(&mut self, cert: Certificate) -> Result<(), EnrolmentRefused> {
+        self.registry.admit(cert)
+    }
+
+    /// The next Cutoff of the partition, at the current position.
+    pub fn cutoff(&mut self, c: Cutoff) {
+        self.cutoffs.push((self.registry.len(), c));
+    }
+
+    /// The next beacon round of the partition.
+    pub fn beacon(&mut self, b: BeaconRound) {
+        self.beacons.push(b);
+    }
+
+    /// Day `day` of `region` under `params`, with the beacon checked against `anchor` (the
+    /// chain's anchor from the protocol file).
+    pub fn region_day(
+        &self,
+        params: &Params,
+        region: &str,
+        day: i64,
+        authority: &VerifyingKey,
+        anchor: &[u8; 32],
+    ) -> Result<RegionDay, DayError> {
+        let cutoff = match day_cutoff(&self.cutoffs, day, authority, &self.registry) {
+            Ok(Some(c)) => c,
+            Ok(None) => return Err(DayError::NoCutoff(day)),
+            Err(DayRefused::Invalid(_)) => {
+                return Err(DayError::Refused(day, "its first signed Cutoff is invalid"));
+            }
+            Err(DayRefused::Equivocation(..)) => {
+                return Err(DayError::Refused(day, "two different signed Cutoffs"));
+            }
+        };
+        let randomness = self
+            .beacons
+            .iter()
+            .filter(|b| b.round == cutoff.beacon_round)
+            .find_map(|b| b.output(anchor))
+            .ok_or(DayError::NoBeacon(cutoff.beacon_round, day))?;
+        let candidates = self.registry.candidates(region, day, cutoff.prefix);
+        let roster: Vec<String> = candidates.iter().map(|(m, _)| m.clone()).collect();
+        let shape = params.committee_shape(roster.len())?;
+        let committee = Committee::draw(&randomness, day, region, &roster, shape.seats);
+        let directory = Directory {
+            meters: candidates.into_iter().collect(),
+            aggregator: None,
+        };
+        let ctx = RoundContext {
+            params: params.clone(),
+            region: region.to_string(),
+            start: day * DAY_SECONDS,
+            committee,
+            seats: Vec::new(),
+            degree: shape.degree,
+            roster,
+            cutoff: cutoff.hash(),
+            suspended: Default::default(),
+            disqualified: Default::default(),
+        };
+        Ok(RegionDay { ctx, directory })
+    }
 }

@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod node;
 pub mod parts;
+pub mod registry;
 pub mod topics;
 
 pub use audit::{AuditReport, Exclusion, RoundAudit, audit_day};
