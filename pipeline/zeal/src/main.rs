@@ -53,6 +53,10 @@ enum Command {
     Authority(cmd::authority::AuthorityCommand),
     /// Issue an authority-signed certificate of a meter (protocol v2 enrolment).
     Enrol(cmd::authority::EnrolArgs),
+    /// Protocol v2's parties of one region and day as separate processes (keys, gateway,
+    /// aggregate, audit), each deriving the day from the registry topic.
+    #[command(subcommand)]
+    V2(cmd::v2::V2Command),
     /// Create (or show) the aggregator signing key shared by a deployment's instances.
     Keygen(cmd::keygen::KeygenArgs),
     /// The Energenies web app: join, a household's game and neighbours, leaderboards, operator.
@@ -115,6 +119,7 @@ fn main() -> std::process::ExitCode {
         Command::Keygen(a) => cmd::keygen::run(a),
         Command::Authority(c) => cmd::authority::run(c),
         Command::Enrol(a) => cmd::authority::enrol(a),
+        Command::V2(c) => cmd::v2::run(c),
         Command::Jobs(c) => cmd::jobs::run(c),
         Command::Train(a) => cmd::disagg::train_cmd(a),
         Command::Eval(a) => cmd::disagg::eval_cmd(a),

@@ -20,6 +20,7 @@ pub mod serve;
 pub mod sink;
 pub mod sql;
 pub mod topics;
+pub mod v2;
 
 /// A multi-threaded runtime for subcommands that do network I/O.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

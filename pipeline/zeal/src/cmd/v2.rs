@@ -1,0 +1,472 @@
+//! `zeal v2 keys|gateway|aggregate|audit`: protocol v2's parties of one region and day as
+//! separate processes. Each derives the day from the registry topic alone (certificates, the
+//! authority's Cutoff, the beacon round: `services::v2::registry::load_day`), sets the seats up
+//! on the round log, and runs its part of the rounds (`services::v2::RegionNode`). What a
+//! process must be given beforehand is public: the authority's key, the beacon chain's anchor
+//! and the aggregator's key; secrets (identity keys, the aggregator key) stay in its files.
+
+use super::common::{
+    KafkaArgs, format_time, load_or_create_seed, parse_time, publish_public_key,
+    shutdown_on_signals,
+};
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
+use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
+use zeal_protocol::v2::day::{RegionDay, key_context};
+use zeal_protocol::v2::enrolment::{MAX_ID_BYTES, key_from_hex, key_to_hex};
+use zeal_protocol::v2::params::{DAY_SECONDS, Params};
+use zeal_protocol::v2::round::log::Outcome;
+use zeal_services::metrics::{Metrics, Role};
+use zeal_services::v2::registry::load_day;
+use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
+
+#[derive(Subcommand)]
+pub enum V2Command {
+    /// Create (or show) the identity keys of a gateway's meters (mode 0600, never overwritten)
+    /// and print `<meter> <public key>` per meter, for `zeal enrol --identity`.
+    Keys(KeysArgs),
+    /// Act for meters (deal, commit, reveal) and hold the seats among them, for the rounds of
+    /// the readings given; exits when those rounds are decided.
+    Gateway(GatewayArgs),
+    /// Run the region's aggregator: close the day's keys and every phase, fold, post totals.
+    Aggregate(AggregateArgs),
+    /// Re-verify a region's day from the round log (and the bundles topic, if still there);
+    /// exit 1 on any evidence or a round without a verified total.
+    Audit(AuditArgs),
+}
+
+#[derive(Args)]
+pub struct KeysArgs {
+    /// Directory of the identity keys (`<meter>.key`).
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// Meter ids, comma-separated.
+    #[arg(long, value_delimiter = ',', required = true)]
+    meters: Vec<String>,
+}
+
+/// What every v2 process needs to derive the region's day.
+#[derive(Args)]
+pub struct DayArgs {
+    #[command(flatten)]
+    kafka: KafkaArgs,
+    /// The region.
+    #[arg(long)]
+    region: String,
+    /// The day: 2020-07-01.
+    #[arg(long)]
+    day: String,
+    /// The enrolment authority's public key (64 hex digits) or a file holding it.
+    #[arg(long)]
+    authority: String,
+    /// The beacon chain's anchor (64 hex digits), printed by `zeal authority beacon`.
+    #[arg(long)]
+    beacon_anchor: String,
+    /// The protocol file (TOML of `v2::params::Params`; defaults for what it leaves out).
+    #[arg(long)]
+    protocol_file: Option<PathBuf>,
+    /// Seconds the aggregator waits per phase before closing it with what the log holds.
+    #[arg(long, default_value_t = 30)]
+    phase_secs: u64,
+}
+
+#[derive(Args)]
+pub struct GatewayArgs {
+    #[command(flatten)]
+    day: DayArgs,
+    /// The aggregator's public key (64 hex digits) or a file holding it.
+    #[arg(long)]
+    aggregator: String,
+    /// Identity keys (from `zeal v2 keys`) and the meters' ledgers.
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// Readings CSV: `meter,interval_start,import_wh,export_wh` (interval_start as
+    /// 2020-07-01T10:00Z or milliseconds); every interval of a round is needed.
+    #[arg(long)]
+    readings: PathBuf,
+}
+
+#[derive(Args)]
+pub struct AggregateArgs {
+    #[command(flatten)]
+    day: DayArgs,
+    /// The aggregator's signing key (created with mode 0600 if absent; public key next to it).
+    #[arg(long)]
+    key_file: PathBuf,
+    /// Rounds to wait for (their starts: 2020-07-01T10:00Z or ms), repeatable; it serves every
+    /// round it sees and exits once these are decided.
+    #[arg(long = "round", required = true)]
+    rounds: Vec<String>,
+}
+
+#[derive(Args)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    day: DayArgs,
+    /// The aggregator's public key (64 hex digits) or a file holding it.
+    #[arg(long)]
+    aggregator: String,
+}
+
+/// `zeal v2 …`.
+pub fn run(c: V2Command) -> anyhow::Result<()> {
+    match c {
+        V2Command::Keys(a) => keys(a),
+        V2Command::Gateway(a) => gateway(a),
+        V2Command::Aggregate(a) => aggregate(a),
+        V2Command::Audit(a) => audit(a),
+    }
+}
+
+fn check_id(what: &str, id: &str) -> anyhow::Result<()> {
+    if id.is_empty() || id.len() > MAX_ID_BYTES || id.contains(['/', '@', ',']) {
+        bail!("{what} must be 1 to {MAX_ID_BYTES} bytes without '/', '@' or ',', got {id:?}");
+    }
+    Ok(())
+}
+
+fn identity(state_dir: &Path, meter: &str) -> anyhow::Result<(SigningKey, bool)> {
+    check_id("a meter id", meter)?;
+    let (seed, created) = load_or_create_seed(&state_dir.join(format!("{meter}.key")))?;
+    Ok((SigningKey::from_bytes(&seed), created))
+}
+
+fn public_key(what: &str, s: &str) -> anyhow::Result<VerifyingKey> {
+    let text = std::fs::read_to_string(s).unwrap_or_else(|_| s.to_string());
+    key_from_hex(text.trim())
+        .map_err(|e| anyhow::anyhow!("--{what} must be 64 hex digits or a file holding them: {e}"))
+}
+
+fn hex32(what: &str, s: &str) -> anyhow::Result<[u8; 32]> {
+    let s = s.trim();
+    if s.len() != 64 || !s.is_ascii() {
+        bail!("--{what} must be 64 hex digits");
+    }
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+            .with_context(|| format!("--{what} must be 64 hex digits"))?;
+    }
+    Ok(out)
+}
+
+fn keys(a: KeysArgs) -> anyhow::Result<()> {
+    for m in &a.meters {
+        let (key, _) = identity(&a.state_dir, m)?;
+        println!("{m} {}", key_to_hex(&key.verifying_key()));
+    }
+    Ok(())
+}
+
+impl DayArgs {
+    fn params(&self) -> anyhow::Result<Params> {
+        let params: Params = match &self.protocol_file {
+            None => Params::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+        };
+        params.validate().context("the protocol file")?;
+        Ok(params)
+    }
+
+    fn day(&self) -> anyhow::Result<i64> {
+        Ok(parse_time(&self.day)
+            .with_context(|| format!("--day {:?}", self.day))?
+            .div_euclid(1000 * DAY_SECONDS))
+    }
+
+    /// The region's day from the registry topic; the aggregator dead-letters what it refuses.
+    async fn load(&self, aggregator: Option<&Metrics>) -> anyhow::Result<RegionDay> {
+        check_id("--region", &self.region)?;
+        let params = self.params()?;
+        let day = self.day()?;
+        let authority = public_key("authority", &self.authority)?;
+        let anchor = hex32("beacon-anchor", &self.beacon_anchor)?;
+        let kafka = self.kafka.config("zeal-v2");
+        let topics = self.kafka.topics();
+        let (derived, refused) = load_day(
+            &kafka,
+            &topics,
+            &params,
+            &self.region,
+            day,
+            &authority,
+            &anchor,
+            aggregator.map(|m| ("aggregator", m)),
+        )
+        .await
+        .with_context(|| {
+            format!(
+                "deriving {} on {} from {}",
+                self.region,
+                format_time(day * DAY_SECONDS * 1000),
+                topics.registry_v2
+            )
+        })?;
+        tracing::info!(
+            region = %self.region,
+            roster = derived.ctx.roster.len(),
+            seats = derived.ctx.committee.len(),
+            refused = refused.len(),
+            "day derived from the registry"
+        );
+        Ok(derived)
+    }
+
+    fn settings(
+        &self,
+        day: &RegionDay,
+        aggregator: VerifyingKey,
+        name: &str,
+        state_dir: PathBuf,
+        role: Role,
+    ) -> RegionSettings {
+        let mut directory = day.directory.clone();
+        directory.aggregator = Some(aggregator);
+        RegionSettings {
+            kafka: self.kafka.config(name),
+            topics: self.kafka.topics(),
+            day: day.ctx.clone(),
+            directory,
+            state_dir,
+            phase: Duration::from_secs(self.phase_secs),
+            name: name.into(),
+            metrics: Metrics::new(role),
+            progress: None,
+            crash_after_commit: false,
+        }
+    }
+}
+
+/// Readings by round start and meter, each round's values in the protocol file's order
+/// (interval-major, then channel).
+fn read_readings(
+    path: &Path,
+    params: &Params,
+) -> anyhow::Result<BTreeMap<i64, BTreeMap<String, Vec<u64>>>> {
+    if params.channels.len() != 2 {
+        bail!(
+            "the readings CSV carries import_wh and export_wh: the protocol file must have those two channels"
+        );
+    }
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let step = i64::from(params.interval_seconds);
+    let per_round = params.intervals_per_round as usize;
+    let mut slots: BTreeMap<(i64, String), Vec<Option<[u64; 2]>>> = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with("meter,") {
+            continue;
+        }
+        let at = || format!("{}:{}", path.display(), n + 1);
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [meter, start, import, export] = f[..] else {
+            bail!("{}: want meter,interval_start,import_wh,export_wh", at());
+        };
+        let t = parse_time(start).with_context(at)?.div_euclid(1000);
+        if t.rem_euclid(step) != 0 {
+            bail!("{}: {start} is not the start of a {step} s interval", at());
+        }
+        let round = t - t.rem_euclid(params.round_seconds());
+        let i = ((t - round) / step) as usize;
+        let v = [
+            import.parse::<u64>().with_context(at)?,
+            export.parse::<u64>().with_context(at)?,
+        ];
+        let row = slots
+            .entry((round, meter.to_string()))
+            .or_insert_with(|| vec![None; per_round]);
+        if row[i].replace(v).is_some() {
+            bail!("{}: a second reading of {meter} at {start}", at());
+        }
+    }
+    let mut out: BTreeMap<i64, BTreeMap<String, Vec<u64>>> = BTreeMap::new();
+    for ((round, meter), row) in slots {
+        let values: Option<Vec<u64>> = row
+            .iter()
+            .map(|v| v.map(|[i, e]| vec![i, e]))
+            .collect::<Option<Vec<_>>>()
+            .map(|v| v.concat());
+        let Some(values) = values else {
+            bail!(
+                "{meter}: the round at {} lacks an interval's reading",
+                format_time(round * 1000)
+            );
+        };
+        out.entry(round).or_default().insert(meter, values);
+    }
+    Ok(out)
+}
+
+fn print_outcomes(who: &str, outcomes: &BTreeMap<i64, Outcome>) {
+    for (start, outcome) in outcomes {
+        let what = match outcome {
+            Outcome::Total(v) => format!("total {v:?}"),
+            other => format!("{other:?}"),
+        };
+        println!("{who}: round {}: {what}", format_time(start * 1000));
+    }
+}
+
+fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
+    let params = a.day.params()?;
+    let readings = read_readings(&a.readings, &params)?;
+    let aggregator = public_key("aggregator", &a.aggregator)?;
+    super::runtime()?.block_on(async {
+        let day = a.day.load(None).await?;
+        let mut party = Party::default();
+        let meters: std::collections::BTreeSet<&String> =
+            readings.values().flat_map(|r| r.keys()).collect();
+        for m in meters {
+            if !day.ctx.on_roster(m) {
+                bail!("{m} is not certified in {} for this day", day.ctx.region);
+            }
+            let (key, _) = identity(&a.state_dir, m)?;
+            if day.directory.meters.get(m.as_str()) != Some(&key.verifying_key()) {
+                bail!(
+                    "{m}: the identity key in {} is not the certified one",
+                    a.state_dir.display()
+                );
+            }
+            if day.ctx.committee.rank(m).is_some() {
+                let ctx = key_context(&day.ctx.region, a.day.day()?, m, &day.ctx.cutoff);
+                party.seats.insert(
+                    m.clone(),
+                    SeatSecretKey::generate(params.modulus_bits, &ctx, &mut rand::rng()),
+                );
+            }
+            party.meters.insert(m.clone(), key);
+        }
+        let settings = a.day.settings(
+            &day,
+            aggregator,
+            "gateway",
+            a.state_dir.join("ledgers"),
+            Role::Gateway,
+        );
+        let mut node = RegionNode::new(settings, party);
+        for (start, round) in &readings {
+            for (m, values) in round {
+                node.submit(*start, m, values.clone());
+            }
+        }
+        let report = node.run(shutdown_on_signals()).await?;
+        print_outcomes("gateway", &report.outcomes);
+        println!(
+            "gateway: {} committed, {} revealed, {} partials, {} complaints, {} dead letters",
+            report.committed,
+            report.revealed,
+            report.partials,
+            report.complaints,
+            report.dead_letters
+        );
+        Ok(())
+    })
+}
+
+fn aggregate(a: AggregateArgs) -> anyhow::Result<()> {
+    let (seed, created) = load_or_create_seed(&a.key_file)?;
+    let key = SigningKey::from_bytes(&seed);
+    publish_public_key(
+        "aggregator",
+        &a.key_file,
+        &key_to_hex(&key.verifying_key()),
+        created,
+    )?;
+    let rounds: Vec<i64> = a
+        .rounds
+        .iter()
+        .map(|r| {
+            Ok(parse_time(r)
+                .with_context(|| format!("--round {r:?}"))?
+                .div_euclid(1000))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    super::runtime()?.block_on(async {
+        let metrics = Metrics::new(Role::Aggregator);
+        let day = a.day.load(Some(&metrics)).await?;
+        let state = a.key_file.with_extension("state");
+        let settings = a.day.settings(
+            &day,
+            key.verifying_key(),
+            "aggregator",
+            state,
+            Role::Aggregator,
+        );
+        let mut node = RegionNode::new(
+            settings,
+            Party {
+                aggregator: Some(key),
+                ..Party::default()
+            },
+        );
+        for start in rounds {
+            node.expect(start);
+        }
+        let report = node.run(shutdown_on_signals()).await?;
+        print_outcomes("aggregator", &report.outcomes);
+        println!(
+            "aggregator: {} markers, {} parts posted, {} dead letters",
+            report.markers, report.parts_posted, report.dead_letters
+        );
+        Ok(())
+    })
+}
+
+fn audit(a: AuditArgs) -> anyhow::Result<()> {
+    let aggregator = public_key("aggregator", &a.aggregator)?;
+    let report = super::runtime()?.block_on(async {
+        let day = a.day.load(None).await?;
+        let kafka = a.day.kafka.config("zeal-v2-audit");
+        let topics = a.day.kafka.topics();
+        let read = |topic: String| {
+            let kafka = kafka.clone();
+            async move {
+                let group = format!("zeal-v2-audit-{}", std::process::id());
+                zeal_connectors::kafka::Replay::start(&kafka, &group, &[&topic], 0, i64::MAX)
+                    .await?
+                    .collect()
+                    .await
+                    .with_context(|| format!("reading {topic}"))
+            }
+        };
+        let logs = read(topics.rounds.clone()).await?;
+        let parts = read(topics.bundles.clone()).await?;
+        let mut directory = day.directory.clone();
+        directory.aggregator = Some(aggregator);
+        anyhow::Ok(audit_day(&day.ctx, &directory, &logs, &parts))
+    })?;
+    let mut clean = true;
+    for (start, r) in &report.rounds {
+        let what = match &r.outcome {
+            Outcome::Total(v) => format!("total {v:?}"),
+            other => {
+                clean = false;
+                format!("{other:?}")
+            }
+        };
+        println!(
+            "audit: round {}: {what}, {} in the final set, {} excluded, {} evidence",
+            format_time(start * 1000),
+            r.final_set.len(),
+            r.excluded.len(),
+            r.evidence.len()
+        );
+        clean &= r.evidence.is_empty();
+    }
+    if report.rounds.is_empty() {
+        bail!("no round of {} on that day in the round log", a.day.region);
+    }
+    if !clean {
+        bail!("the audit found evidence or rounds without a verified total");
+    }
+    Ok(())
+}
