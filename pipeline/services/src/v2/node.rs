@@ -509,6 +509,23 @@ impl RegionNode {
             );
             self.settings.day.seats = setup.seats;
             self.setup.fixed = true;
+            // A seat whose secret is not the day's accepted key (a process restarted after its
+            // first announcement and generated another) is absent for the day: it never posts a
+            // complaint or partial it cannot stand behind.
+            let accepted: BTreeMap<&str, _> = self
+                .settings
+                .day
+                .seats
+                .iter()
+                .map(|s| (s.meter.as_str(), &s.key))
+                .collect();
+            self.party.seats.retain(|seat, secret| {
+                let keep = accepted.get(seat.as_str()) == Some(&secret.public());
+                if !keep {
+                    tracing::warn!(%seat, "this seat holds no key of the day: absent for the day");
+                }
+                keep
+            });
         }
     }
 

@@ -131,6 +131,9 @@ fn check_id(what: &str, id: &str) -> anyhow::Result<()> {
 
 fn identity(state_dir: &Path, meter: &str) -> anyhow::Result<(SigningKey, bool)> {
     check_id("a meter id", meter)?;
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(state_dir)
+        .with_context(|| format!("creating {}", state_dir.display()))?;
     let (seed, created) = load_or_create_seed(&state_dir.join(format!("{meter}.key")))?;
     Ok((SigningKey::from_bytes(&seed), created))
 }
