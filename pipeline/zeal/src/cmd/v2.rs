@@ -37,6 +37,32 @@ pub enum V2Command {
     /// Re-verify a region's day from the round log (and the bundles topic, if still there);
     /// exit 1 on any evidence or a round without a verified total.
     Audit(AuditArgs),
+    /// DRILL, for the attack tests only: a rogue meter's gateway as its own process. It copies
+    /// a target's commitment as its own, reveals the target's notice relabelled, and forges a
+    /// Withdraw in the target's name and a FinalSet in the aggregator's. None of it may count.
+    #[command(hide = true)]
+    DrillRogue(RogueArgs),
+}
+
+#[derive(Args)]
+pub struct RogueArgs {
+    #[command(flatten)]
+    day: DayArgs,
+    /// The aggregator's public key (to read the log).
+    #[arg(long)]
+    aggregator: String,
+    /// The rogue's identity key directory (`zeal v2 keys`).
+    #[arg(long)]
+    state_dir: PathBuf,
+    /// The rogue meter (certified).
+    #[arg(long)]
+    meter: String,
+    /// The honest meter whose bundle it copies.
+    #[arg(long)]
+    target: String,
+    /// The round's start.
+    #[arg(long)]
+    round: String,
 }
 
 #[derive(Args)]
@@ -119,6 +145,7 @@ pub fn run(c: V2Command) -> anyhow::Result<()> {
         V2Command::Gateway(a) => gateway(a),
         V2Command::Aggregate(a) => aggregate(a),
         V2Command::Audit(a) => audit(a),
+        V2Command::DrillRogue(a) => rogue(a),
     }
 }
 
@@ -472,4 +499,107 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
         bail!("the audit found evidence or rounds without a verified total");
     }
     Ok(())
+}
+
+/// The round log's verified records of round `start`, as the rogue reads them.
+async fn round_log(
+    kafka: &zeal_connectors::kafka::KafkaConfig,
+    topic: &str,
+    ctx: &zeal_protocol::v2::round::RoundContext,
+    directory: &zeal_protocol::v2::round::log::Directory,
+) -> anyhow::Result<Vec<zeal_protocol::v2::round::log::Record>> {
+    use zeal_services::v2::topics::{Incoming, read_record};
+    let group = format!("zeal-v2-rogue-{}", std::process::id());
+    let messages = zeal_connectors::kafka::Replay::start(kafka, &group, &[topic], 0, i64::MAX)
+        .await?
+        .collect()
+        .await?;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match read_record(ctx, directory, m) {
+            Incoming::Record(s, r) if s == ctx.start => Some(r.record().clone()),
+            _ => None,
+        })
+        .collect())
+}
+
+fn rogue(a: RogueArgs) -> anyhow::Result<()> {
+    use zeal_protocol::v2::round::log::{Author, Entry, Record, sign};
+    let aggregator = public_key("aggregator", &a.aggregator)?;
+    let start = parse_time(&a.round)
+        .with_context(|| format!("--round {:?}", a.round))?
+        .div_euclid(1000);
+    let (key, _) = identity(&a.state_dir, &a.meter)?;
+    super::runtime()?.block_on(async {
+        let day = a.day.load(None).await?;
+        let mut ctx = day.ctx.clone();
+        ctx.start = start;
+        let mut directory = day.directory.clone();
+        directory.aggregator = Some(aggregator);
+        let kafka = a.day.kafka.config("zeal-v2-rogue");
+        let topics = a.day.kafka.topics();
+        let producer = zeal_connectors::kafka::KeyedProducer::new(&kafka)?;
+        let post = |r: Record| {
+            let bytes = zeal_schemas::encode(&zeal_protocol::v2::wire::record_to_wire(&ctx, &r));
+            let producer = &producer;
+            let topic = topics.rounds.clone();
+            let region = ctx.region.clone();
+            async move {
+                producer
+                    .send(&topic, region.as_bytes(), &bytes?, None)
+                    .await?;
+                anyhow::Ok(())
+            }
+        };
+        let wait_for = |pick: fn(&Record, &str) -> bool| {
+            let (kafka, topic, ctx, directory, target) =
+                (&kafka, &topics.rounds, &ctx, &directory, a.target.as_str());
+            async move {
+                let deadline = std::time::Instant::now() + Duration::from_secs(180);
+                loop {
+                    let log = round_log(kafka, topic, ctx, directory).await?;
+                    if let Some(r) = log.into_iter().find(|r| pick(r, target)) {
+                        return anyhow::Ok(r);
+                    }
+                    if std::time::Instant::now() > deadline {
+                        bail!("the target's record never appeared");
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        };
+        let me = Author::Meter(a.meter.clone());
+        let commit = wait_for(|r, t| {
+            r.author == Author::Meter(t.to_string()) && matches!(r.entry, Entry::Commit(_))
+        })
+        .await?;
+        post(sign(&ctx, &key, me.clone(), commit.entry.clone())).await?;
+        println!("rogue: copied {}'s commitment", a.target);
+        let notice = wait_for(|r, t| {
+            r.author == Author::Meter(t.to_string()) && matches!(r.entry, Entry::Notice(_))
+        })
+        .await?;
+        if let Entry::Notice(mut public) = notice.entry {
+            public.sender = a.meter.clone();
+            post(sign(&ctx, &key, me.clone(), Entry::Notice(public))).await?;
+            println!("rogue: revealed {}'s notice as its own", a.target);
+        }
+        post(sign(
+            &ctx,
+            &key,
+            Author::Meter(a.target.clone()),
+            Entry::Withdraw,
+        ))
+        .await?;
+        post(sign(
+            &ctx,
+            &key,
+            Author::Aggregator,
+            Entry::FinalSet(vec![a.target.clone()]),
+        ))
+        .await?;
+        println!("rogue: forged a Withdraw for {} and a FinalSet", a.target);
+        producer.flush(Duration::from_secs(10))?;
+        Ok(())
+    })
 }
