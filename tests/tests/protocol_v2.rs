@@ -253,6 +253,34 @@ async fn post(p: &KeyedProducer, topics: &TopicNames, ctx: &RoundContext, record
         .unwrap();
 }
 
+/// The rogue (its own Kafka client) commits to `bundle` and waits until the aggregator closed
+/// the commit phase.
+async fn commit_until_closed(
+    d: &Deployment,
+    producer: &KeyedProducer,
+    ctx: &RoundContext,
+    rogue: &str,
+    bundle: &zeal_protocol::v2::round::bundle::Bundle,
+) {
+    let commit = sign(
+        ctx,
+        &region().identities[rogue],
+        Author::Meter(rogue.to_string()),
+        Entry::Commit(bundle.public.commitment(ctx)),
+    );
+    post(producer, &d.topics, ctx, &commit).await;
+    loop {
+        let log = d.audit(ctx.start).await.1;
+        if log
+            .iter()
+            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn ctx_at(start: i64) -> RoundContext {
     let mut ctx = region().ctx.clone();
     ctx.start = start;
@@ -837,23 +865,7 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     )
     .unwrap();
     let key = &r.identities[&rogue];
-    let commit = sign(
-        &ctx,
-        key,
-        Author::Meter(rogue.clone()),
-        Entry::Commit(bundle.public.commitment(&ctx)),
-    );
-    post(&producer, &d.topics, &ctx, &commit).await;
-    loop {
-        let log = d.audit(start).await.1;
-        if log
-            .iter()
-            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    commit_until_closed(&d, &producer, &ctx, &rogue, &bundle).await;
     let seat0 = &r.ctx.seats[0].meter;
     post_part(
         &producer,
@@ -1031,23 +1043,7 @@ async fn the_round_log_alone_audits_a_complaint_through_the_broker() {
     )
     .unwrap();
     let key = &r.identities[&rogue];
-    let commit = sign(
-        &ctx,
-        key,
-        Author::Meter(rogue.clone()),
-        Entry::Commit(bundle.public.commitment(&ctx)),
-    );
-    post(&producer, &d.topics, &ctx, &commit).await;
-    loop {
-        let log = d.audit(start).await.1;
-        if log
-            .iter()
-            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    commit_until_closed(&d, &producer, &ctx, &rogue, &bundle).await;
     for (seat, part) in r.ctx.seats.iter().zip(&bundle.parts) {
         post_part(
             &producer,

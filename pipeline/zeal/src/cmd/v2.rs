@@ -514,9 +514,19 @@ async fn round_log(
         .await?
         .collect()
         .await?;
-    Ok(messages
+    // The day's seats first (their keys are on the log), as every node and the audit take them.
+    let days: Vec<zeal_protocol::v2::day::DayRecord> = messages
         .iter()
         .filter_map(|m| match read_record(ctx, directory, m) {
+            Incoming::Day(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let mut ctx = ctx.clone();
+    ctx.seats = zeal_protocol::v2::day::day_seats_of(&ctx, directory, &days).seats;
+    Ok(messages
+        .iter()
+        .filter_map(|m| match read_record(&ctx, directory, m) {
             Incoming::Record(s, r) if s == ctx.start => Some(r.record().clone()),
             _ => None,
         })
