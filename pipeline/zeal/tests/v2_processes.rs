@@ -2,7 +2,8 @@
 //! against the real broker. The authority enrols six meters on the registry topic and signs the
 //! day's Cutoff, the beacon stand-in posts its round, and gateway, aggregator and audit processes
 //! derive the day from the registry topic alone and run an hourly round (four 15-minute
-//! intervals): every process reports the plaintext sum. A rogue gateway is its own process too.
+//! intervals): every process reports the plaintext sum. Rogue and crashing gateways are their
+//! own processes too.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -12,6 +13,9 @@ use std::time::{Duration, Instant};
 const REGION: &str = "NL-PROC-01";
 /// 2020-07-01T10:00Z, the round's start.
 const ROUND_MS: i64 = 1_593_597_600_000;
+const HOUR_MS: i64 = 3_600_000;
+/// The test region's protocol file: small regions seat every meter.
+const SMALL: &str = "min_roster = 3\nparticipation = { num = 1, den = 2 }\n";
 
 fn zeal() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_zeal"));
@@ -37,24 +41,45 @@ fn finish(mut child: Child, limit: Duration) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn reading(i: usize, interval: usize) -> (u64, u64) {
+/// Meter `i`'s reading in interval `interval` of round `round` (0 = 10:00, 1 = 11:00).
+fn reading(i: usize, round: usize, interval: usize) -> (u64, u64) {
     (
-        120 + 17 * i as u64 + 3 * interval as u64,
-        (i as u64 * 7 + interval as u64) % 40,
+        120 + 17 * i as u64 + 3 * interval as u64 + 50 * round as u64,
+        (i as u64 * 7 + interval as u64 + round as u64) % 40,
     )
 }
 
-/// The round's 8 values (4 intervals × import, export) summed over `meters` (roster indices).
-fn total_line(meters: &[usize]) -> String {
+/// A round's 8 values (4 intervals × import, export) summed over `meters` (roster indices).
+fn sums(meters: &[usize], round: usize) -> Vec<u64> {
     let mut per_value = vec![0u64; 8];
     for &i in meters {
         for q in 0..4 {
-            let (imp, exp) = reading(i, q);
+            let (imp, exp) = reading(i, round, q);
             per_value[2 * q] += imp;
             per_value[2 * q + 1] += exp;
         }
     }
-    format!("round 2020-07-01T10:00Z: total {per_value:?}")
+    per_value
+}
+
+fn total_line(meters: &[usize]) -> String {
+    format!("round 2020-07-01T10:00Z: total {:?}", sums(meters, 0))
+}
+
+/// The totals a process printed, by round start as printed.
+fn totals(out: &Output) -> BTreeMap<String, Vec<u64>> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (round, total) = l.split_once(": round ")?.1.split_once(": total ")?;
+            let values = total
+                .trim_matches(['[', ']'])
+                .split(", ")
+                .map(|v| v.parse().unwrap())
+                .collect();
+            Some((round.to_string(), values))
+        })
+        .collect()
 }
 
 /// A region of six meters enrolled on a fresh registry topic, with its Cutoff and beacon round.
@@ -67,8 +92,9 @@ struct Region {
 }
 
 impl Region {
-    /// `gateways`: each gateway's name and the roster indices of its meters.
-    fn enrol(gateways: &[(&str, &[usize])]) -> Region {
+    /// Six meters whose identity keys are all in `keys/` (gateways serving disjoint meters share
+    /// it: ledgers are per meter), under the protocol file `protocol`.
+    fn enrol(protocol: &str) -> Region {
         let kafka = zeal_tests::kafka();
         let prefix = format!("{}.", zeal_tests::unique("v2-procs"));
         let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-v2-procs"));
@@ -90,16 +116,15 @@ impl Region {
             &["authority", "init", "--key-file", &r.path("authority.key")],
             false,
         );
-        for (gw, indices) in gateways {
-            let ids: Vec<&str> = indices.iter().map(|&i| r.meters[i].as_str()).collect();
+        {
             let out = r.call(
                 &[
                     "v2",
                     "keys",
                     "--state-dir",
-                    &r.path(gw),
+                    &r.path("keys"),
                     "--meters",
-                    &ids.join(","),
+                    &r.meters.join(","),
                 ],
                 false,
             );
@@ -163,11 +188,7 @@ impl Region {
             .find_map(|l| l.strip_prefix("beacon anchor: "))
             .unwrap()
             .to_string();
-        std::fs::write(
-            r.dir.join("protocol.toml"),
-            "min_roster = 3\nparticipation = { num = 1, den = 2 }\n",
-        )
-        .unwrap();
+        std::fs::write(r.dir.join("protocol.toml"), protocol).unwrap();
         r
     }
 
@@ -189,6 +210,10 @@ impl Region {
 
     /// A v2 command with the day's arguments (broker, region, day, authority, anchor, protocol).
     fn day(&self, args: &[&str]) -> Command {
+        self.day_with_phase(args, "4")
+    }
+
+    fn day_with_phase(&self, args: &[&str], phase: &str) -> Command {
         let mut c = zeal();
         c.args(self.args(args, true)).args([
             "--region",
@@ -202,7 +227,7 @@ impl Region {
             "--protocol-file",
             &self.path("protocol.toml"),
             "--phase-secs",
-            "4",
+            phase,
         ]);
         c.stdout(Stdio::piped()).stderr(Stdio::piped());
         c
@@ -210,36 +235,74 @@ impl Region {
 
     /// A gateway process for the meters at `indices`, with one round of readings.
     fn gateway(&self, name: &str, indices: &[usize]) -> Child {
+        self.gateway_with(name, indices, 1, &[], "4")
+    }
+
+    /// A gateway process for the meters at `indices` with `rounds` hourly rounds of readings
+    /// from 10:00, `extra` arguments and `phase` seconds a phase.
+    fn gateway_with(
+        &self,
+        name: &str,
+        indices: &[usize],
+        rounds: usize,
+        extra: &[&str],
+        phase: &str,
+    ) -> Child {
         let mut csv = String::from("meter,interval_start,import_wh,export_wh\n");
         for &i in indices {
-            for q in 0..4 {
-                let (imp, exp) = reading(i, q);
-                let at = ROUND_MS + q as i64 * 900_000;
-                csv += &format!("{},{at},{imp},{exp}\n", self.meters[i]);
+            for round in 0..rounds {
+                for q in 0..4 {
+                    let (imp, exp) = reading(i, round, q);
+                    let at = ROUND_MS + round as i64 * HOUR_MS + q as i64 * 900_000;
+                    csv += &format!("{},{at},{imp},{exp}\n", self.meters[i]);
+                }
             }
         }
         let file = self.dir.join(format!("{name}.csv"));
         std::fs::write(&file, csv).unwrap();
-        self.day(&[
+        let keys = self.path("keys");
+        let mut args = vec![
             "v2",
             "gateway",
             "--state-dir",
-            &self.path(name),
+            &keys,
             "--aggregator",
             &self.aggregator_pub,
             "--readings",
             file.to_str().unwrap(),
-        ])
-        .spawn()
-        .unwrap()
+        ];
+        args.extend_from_slice(extra);
+        self.day_with_phase(&args, phase).spawn().unwrap()
     }
 
     fn aggregator(&self) -> Child {
+        self.aggregator_with(&["2020-07-01T10:00Z"], "4")
+    }
+
+    fn aggregator_with(&self, rounds: &[&str], phase: &str) -> Child {
+        let key = self.path("aggregator/aggregator.key");
+        let mut args = vec!["v2", "aggregate", "--key-file", &key];
+        for r in rounds {
+            args.extend(["--round", r]);
+        }
+        self.day_with_phase(&args, phase).spawn().unwrap()
+    }
+
+    /// The rogue drill as its own process: meter `rogue` attacks `target`.
+    fn rogue(&self, attack: &str, rogue: usize, target: usize) -> Child {
         self.day(&[
             "v2",
-            "aggregate",
-            "--key-file",
-            &self.path("aggregator/aggregator.key"),
+            "drill-rogue",
+            "--attack",
+            attack,
+            "--aggregator",
+            &self.aggregator_pub,
+            "--state-dir",
+            &self.path("keys"),
+            "--meter",
+            &self.meters[rogue],
+            "--target",
+            &self.meters[target],
             "--round",
             "2020-07-01T10:00Z",
         ])
@@ -269,7 +332,7 @@ fn wait_all(children: Vec<(&str, Child)>) -> BTreeMap<String, Output> {
 
 #[test]
 fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
-    let r = Region::enrol(&[("gw-a", &[0, 1, 2]), ("gw-b", &[3, 4, 5])]);
+    let r = Region::enrol(SMALL);
     let outputs = wait_all(vec![
         ("gw-a", r.gateway("gw-a", &[0, 1, 2])),
         ("gw-b", r.gateway("gw-b", &[3, 4, 5])),
@@ -302,24 +365,8 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
 /// meters' exactly; the audit names the rogue's notice as refused and finds no evidence.
 #[test]
 fn a_rogue_gateway_process_cannot_copy_or_forge() {
-    let r = Region::enrol(&[("gw-honest", &[0, 1, 2, 3, 4]), ("gw-rogue", &[5])]);
-    let rogue = r
-        .day(&[
-            "v2",
-            "drill-rogue",
-            "--aggregator",
-            &r.aggregator_pub,
-            "--state-dir",
-            &r.path("gw-rogue"),
-            "--meter",
-            &r.meters[5],
-            "--target",
-            &r.meters[0],
-            "--round",
-            "2020-07-01T10:00Z",
-        ])
-        .spawn()
-        .unwrap();
+    let r = Region::enrol(SMALL);
+    let rogue = r.rogue("copy", 5, 0);
     let outputs = wait_all(vec![
         ("gw-honest", r.gateway("gw-honest", &[0, 1, 2, 3, 4])),
         ("aggregator", r.aggregator()),
@@ -341,4 +388,99 @@ fn a_rogue_gateway_process_cannot_copy_or_forge() {
         out.contains("5 in the final set, 1 excluded, 0 evidence"),
         "{out}"
     );
+}
+
+/// Issue 11 attack 1 (cancellation) through the broker with the rogue as its own OS process: it
+/// waits until an honest meter revealed, then commits to a bundle built from that meter's
+/// revealed public part and reveals it. A commitment after CommitClosed is no commitment: the
+/// total is the honest meters' exactly and the rogue is excluded, with no evidence.
+#[test]
+fn a_rogue_process_committing_after_the_reveals_counts_for_nothing() {
+    let r = Region::enrol(SMALL);
+    let rogue = r.rogue("late-commit", 5, 0);
+    let outputs = wait_all(vec![
+        ("gw-honest", r.gateway("gw-honest", &[0, 1, 2, 3, 4])),
+        ("aggregator", r.aggregator()),
+        ("rogue", rogue),
+    ]);
+    for (name, out) in &outputs {
+        assert!(out.status.success(), "{name}: {out:?}");
+    }
+    let rogue_out = String::from_utf8_lossy(&outputs["rogue"].stdout);
+    assert!(rogue_out.contains("committed after"), "{rogue_out}");
+    let total = total_line(&[0, 1, 2, 3, 4]);
+    for name in ["gw-honest", "aggregator"] {
+        let stdout = String::from_utf8_lossy(&outputs[name].stdout);
+        assert!(stdout.contains(&total), "{name}:\n{stdout}\nwant: {total}");
+    }
+    let out = ok(r.audit(&r.aggregator_pub));
+    assert!(out.contains(&total), "{out}");
+    assert!(
+        out.contains("5 in the final set, 1 excluded, 0 evidence"),
+        "{out}"
+    );
+}
+
+/// Issue 11 attack 3 (a restart) with the gateway as its own OS process: the gateway of the one
+/// meter without a seat exits right after committing round 10:00 (its bundle is lost, its
+/// ledger is on disk) and is started again. It never deals 10:00 again: it withdraws, carries
+/// the value, and deals it into 11:00. Each reading enters exactly one total.
+#[test]
+fn a_gateway_process_killed_after_commit_never_deals_twice_and_carries_exactly() {
+    use zeal_protocol::v2::committee::Committee;
+    use zeal_protocol::v2::enrolment::{BeaconRound, beacon_round_of};
+    let r = Region::enrol(
+        "min_roster = 3\ncommittee_size = 5\nthreshold = 1\nparticipation = { num = 1, den = 2 }\n",
+    );
+    // The one meter without a seat, from the day's beacon round (as every process draws it).
+    let seed: [u8; 32] = std::fs::read(r.path("beacon.seed"))
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let day = ROUND_MS / 1000 / 86_400;
+    let beacon = BeaconRound::produce(&seed, beacon_round_of(day))
+        .output(&BeaconRound::anchor(&seed))
+        .unwrap();
+    let committee = Committee::draw(&beacon, day, REGION, &r.meters, 5);
+    let lone = (0..6)
+        .find(|&i| committee.rank(&r.meters[i]).is_none())
+        .unwrap();
+    let seats: Vec<usize> = (0..6).filter(|&i| i != lone).collect();
+
+    let phase = "6";
+    let aggregator = r.aggregator_with(&["2020-07-01T10:00Z", "2020-07-01T11:00Z"], phase);
+    let seated = r.gateway_with("gw-seats", &seats, 2, &[], phase);
+    let crashed = r.gateway_with(
+        "gw-lone",
+        &[lone],
+        2,
+        &["--drill-crash-after-commit"],
+        phase,
+    );
+    let first = finish(crashed, Duration::from_secs(120));
+    let first_out = String::from_utf8_lossy(&first.stdout);
+    assert!(first.status.success(), "{first:?}");
+    assert!(first_out.contains("1 committed, 0 revealed"), "{first_out}");
+    let restarted = r.gateway_with("gw-lone", &[lone], 2, &[], phase);
+    let outputs = wait_all(vec![
+        ("gw-seats", seated),
+        ("aggregator", aggregator),
+        ("gw-lone", restarted),
+    ]);
+    for (name, out) in &outputs {
+        assert!(out.status.success(), "{name}: {out:?}");
+    }
+    let lone_out = String::from_utf8_lossy(&outputs["gw-lone"].stdout);
+    assert!(lone_out.contains("1 withdrawn, 1 carried"), "{lone_out}");
+    let t = totals(&outputs["aggregator"]);
+    let (ten, eleven) = (&t["2020-07-01T10:00Z"], &t["2020-07-01T11:00Z"]);
+    assert_eq!(*ten, sums(&seats, 0), "10:00 without the withdrawn value");
+    let all: Vec<usize> = (0..6).collect();
+    let every: Vec<u64> = sums(&all, 0)
+        .iter()
+        .zip(sums(&all, 1))
+        .map(|(a, b)| a + b)
+        .collect();
+    let both: Vec<u64> = ten.iter().zip(eleven).map(|(a, b)| a + b).collect();
+    assert_eq!(both, every, "every reading in exactly one total");
 }

@@ -63,6 +63,12 @@ pub struct RogueArgs {
     /// The round's start.
     #[arg(long)]
     round: String,
+    /// `copy`: commit to the target's commitment, reveal its notice relabelled, forge a
+    /// Withdraw and a FinalSet. `late-commit`: once the target revealed, commit to a bundle
+    /// built from the target's revealed public part and reveal it (cancellation needs exactly
+    /// this: a bundle chosen after the honest ones are known).
+    #[arg(long, default_value = "copy", value_parser = ["copy", "late-commit"])]
+    attack: String,
 }
 
 #[derive(Args)]
@@ -114,6 +120,10 @@ pub struct GatewayArgs {
     /// 2020-07-01T10:00Z or milliseconds); every interval of a round is needed.
     #[arg(long)]
     readings: PathBuf,
+    /// DRILL, for the fault tests only: exit right after posting the first commitments, as a
+    /// gateway that crashes between commit and reveal (its bundles are lost, its ledger is not).
+    #[arg(long, hide = true)]
+    drill_crash_after_commit: bool,
 }
 
 #[derive(Args)]
@@ -375,13 +385,14 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
             }
             party.meters.insert(m.clone(), key);
         }
-        let settings = a.day.settings(
+        let mut settings = a.day.settings(
             &day,
             aggregator,
             "gateway",
             a.state_dir.join("ledgers"),
             Role::Gateway,
         );
+        settings.crash_after_commit = a.drill_crash_after_commit;
         let mut node = RegionNode::new(settings, party);
         for (start, round) in &readings {
             for (m, values) in round {
@@ -391,9 +402,12 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
         let report = node.run(shutdown_on_signals()).await?;
         print_outcomes("gateway", &report.outcomes);
         println!(
-            "gateway: {} committed, {} revealed, {} partials, {} complaints, {} dead letters",
+            "gateway: {} committed, {} revealed, {} withdrawn, {} carried, {} partials, {} \
+             complaints, {} dead letters",
             report.committed,
             report.revealed,
+            report.withdrawn,
+            report.carried,
             report.partials,
             report.complaints,
             report.dead_letters
@@ -579,6 +593,25 @@ fn rogue(a: RogueArgs) -> anyhow::Result<()> {
             }
         };
         let me = Author::Meter(a.meter.clone());
+        if a.attack == "late-commit" {
+            let notice = wait_for(|r, t| {
+                r.author == Author::Meter(t.to_string()) && matches!(r.entry, Entry::Notice(_))
+            })
+            .await?;
+            let Entry::Notice(mut public) = notice.entry else {
+                unreachable!("picked a notice")
+            };
+            public.sender = a.meter.clone();
+            let commitment = public.commitment(&ctx);
+            post(sign(&ctx, &key, me.clone(), Entry::Commit(commitment))).await?;
+            post(sign(&ctx, &key, me.clone(), Entry::Notice(public))).await?;
+            println!(
+                "rogue: committed after {}'s reveal to a bundle built from it, and revealed it",
+                a.target
+            );
+            producer.flush(Duration::from_secs(10))?;
+            return Ok(());
+        }
         let commit = wait_for(|r, t| {
             r.author == Author::Meter(t.to_string()) && matches!(r.entry, Entry::Commit(_))
         })
