@@ -366,29 +366,7 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
 /// meters' exactly; the audit names the rogue's notice as refused and finds no evidence.
 #[test]
 fn a_rogue_gateway_process_cannot_copy_or_forge() {
-    let r = Region::enrol(SMALL);
-    let rogue = r.rogue("copy", 5, 0);
-    let outputs = wait_all(vec![
-        ("gw-honest", r.gateway("gw-honest", &[0, 1, 2, 3, 4])),
-        ("aggregator", r.aggregator()),
-        ("rogue", rogue),
-    ]);
-    let total = total_line(&[0, 1, 2, 3, 4]);
-    for (name, out) in &outputs {
-        assert!(out.status.success(), "{name}: {out:?}");
-    }
-    let rogue_out = String::from_utf8_lossy(&outputs["rogue"].stdout);
-    assert!(rogue_out.contains("revealed"), "{rogue_out}");
-    for name in ["gw-honest", "aggregator"] {
-        let stdout = String::from_utf8_lossy(&outputs[name].stdout);
-        assert!(stdout.contains(&total), "{name}:\n{stdout}\nwant: {total}");
-    }
-    let out = ok(r.audit(&r.aggregator_pub));
-    assert!(out.contains(&total), "{out}");
-    assert!(
-        out.contains("5 in the final set, 1 excluded, 0 evidence"),
-        "{out}"
-    );
+    rogue_process_counts_for_nothing("copy", "revealed");
 }
 
 /// Issue 11 attack 1 (cancellation) through the broker with the rogue as its own OS process: it
@@ -397,8 +375,16 @@ fn a_rogue_gateway_process_cannot_copy_or_forge() {
 /// total is the honest meters' exactly and the rogue is excluded, with no evidence.
 #[test]
 fn a_rogue_process_committing_after_the_reveals_counts_for_nothing() {
+    rogue_process_counts_for_nothing("late-commit", "committed after");
+}
+
+/// Meter 5 runs `zeal v2 drill-rogue --attack <attack>` against meter 0 as its own process,
+/// beside an honest gateway of meters 0–4 and the aggregator: the rogue says `did`, every
+/// process exits cleanly, the total is the honest meters' exactly, and the audit excludes the
+/// rogue with no evidence.
+fn rogue_process_counts_for_nothing(attack: &str, did: &str) {
     let r = Region::enrol(SMALL);
-    let rogue = r.rogue("late-commit", 5, 0);
+    let rogue = r.rogue(attack, 5, 0);
     let outputs = wait_all(vec![
         ("gw-honest", r.gateway("gw-honest", &[0, 1, 2, 3, 4])),
         ("aggregator", r.aggregator()),
@@ -408,7 +394,7 @@ fn a_rogue_process_committing_after_the_reveals_counts_for_nothing() {
         assert!(out.status.success(), "{name}: {out:?}");
     }
     let rogue_out = String::from_utf8_lossy(&outputs["rogue"].stdout);
-    assert!(rogue_out.contains("committed after"), "{rogue_out}");
+    assert!(rogue_out.contains(did), "{rogue_out}");
     let total = total_line(&[0, 1, 2, 3, 4]);
     for name in ["gw-honest", "aggregator"] {
         let stdout = String::from_utf8_lossy(&outputs[name].stdout);

@@ -246,6 +246,7 @@ impl LocalRegion {
             &self.view(round),
             &self.parts(round),
             Some(self.ctx.answer_cap()),
+            &Default::default(),
         );
         for entry in entries {
             round.log.push(self.record(Author::Aggregator, entry));

@@ -151,6 +151,12 @@ struct Marks {
     /// without the aggregator's answer, the meter answers itself (a fallback: answering at once
     /// would let a lying seat copy the whole column onto the log past its answer cap).
     unanswered_since: Option<Instant>,
+    /// Claims (sender, seat) the aggregator answered: counted towards each seat's answer cap
+    /// until read back.
+    answered: BTreeSet<(String, String)>,
+    /// Judged complaints whose parts the aggregator already posted (`view.judged.len()` then):
+    /// the parts are looked for again only when a complaint was judged since.
+    complaint_parts_at: usize,
     /// The aggregator's phase (0 commit … 3 partials, 4 decided) and when it began.
     phase: u8,
     phase_since: Instant,
@@ -561,6 +567,8 @@ impl RegionNode {
                 phase: 0,
                 lacking_since: None,
                 unanswered_since: None,
+                answered: BTreeSet::new(),
+                complaint_parts_at: 0,
                 phase_since: Instant::now(),
                 deadline_acted: false,
                 dirty: true,
@@ -1080,7 +1088,14 @@ impl RegionNode {
             marks.deadline_acted = true;
         }
         // The part of every judged seat complaint goes on the log: the log alone then judges it.
-        for e in markers::complaint_parts(ctx, view, parts) {
+        // Looked for only when a complaint was judged since the last time (not on every act).
+        let complaint_parts = if view.judged.len() != marks.complaint_parts_at {
+            marks.complaint_parts_at = view.judged.len();
+            markers::complaint_parts(ctx, view, parts)
+        } else {
+            Vec::new()
+        };
+        for e in complaint_parts {
             if let Entry::PartPosted { sender, seat, .. } = &e
                 && marks
                     .posted
@@ -1140,39 +1155,19 @@ impl RegionNode {
                     }
                 }
                 // At most the seat's answer cap, counting answers posted and not yet read back.
-                let cap = ctx.answer_cap();
-                let mut given: BTreeMap<String, usize> = BTreeMap::new();
-                for (sender, seat) in marks
-                    .posted
-                    .keys()
-                    .filter_map(|k| k.strip_prefix("part ")?.split_once(' '))
-                {
-                    if !view
-                        .posted
-                        .contains_key(&(sender.to_string(), seat.to_string()))
-                    {
-                        *given.entry(seat.to_string()).or_default() += 1;
-                    }
-                }
-                for e in markers::answers(ctx, view, parts, Some(cap)) {
+                let cap = Some(ctx.answer_cap());
+                for e in markers::answers(ctx, view, parts, cap, &marks.answered) {
                     if let Entry::PartPosted { sender, seat, .. } = &e {
-                        if marks.posted.contains_key(&format!("part {sender} {seat}")) {
-                            continue;
-                        }
-                        let n = given.entry(seat.clone()).or_default();
-                        if view.aggregator_answers.get(seat).copied().unwrap_or(0) + *n >= cap {
-                            continue;
-                        }
-                        *n += 1;
-                    }
-                    if let Entry::PartPosted { sender, seat, .. } = &e
-                        && marks
+                        marks.answered.insert((sender.clone(), seat.clone()));
+                        // The same key as a gateway's own answer: one answer per claim.
+                        if marks
                             .posted
                             .insert(format!("part {sender} {seat}"), 0)
                             .is_none()
-                    {
-                        report.parts_posted += 1;
-                        out.push(sign(ctx, key, Author::Aggregator, e));
+                        {
+                            report.parts_posted += 1;
+                            out.push(sign(ctx, key, Author::Aggregator, e));
+                        }
                     }
                 }
                 for i in 0..ctx.seats.len() {

@@ -8,7 +8,7 @@ use super::bundle::{BundlePublic, part_hash, verify_ranges};
 use super::check::{ColumnEntry, fold_column};
 use super::complaint::{Complainant, Complaint, ComplaintKind};
 use super::log::{Entry, Parts, RoundView, total_from};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// CommitClosed: the first commitment of every roster meter before it.
 pub fn commit_closed(view: &RoundView) -> Entry {
@@ -148,20 +148,31 @@ pub fn claims(
 /// The answers to open claims from the parts at hand (`parts`: the aggregator's fetch from the
 /// bundles topic, or a sender's own parts): a PartPosted for each claimed part that hashes to
 /// what its sender's notice names. A sender answers only claims about itself (the caller passes
-/// its own parts only). `cap` limits the answers per seat, counting those already on the log
-/// (`Some(ctx.answer_cap())` for the aggregator; a sender's own answers are not capped).
+/// its own parts only). `cap` limits the answers per seat (`Some(ctx.answer_cap())` for the
+/// aggregator; a sender's own answers are not capped), counting those on the log and
+/// `in_flight`: (sender, seat) answers the caller posted and has not read back yet, which are not
+/// posted again.
 pub fn answers(
     ctx: &RoundContext,
     view: &RoundView,
     parts: &Parts<'_>,
     cap: Option<usize>,
+    in_flight: &BTreeSet<(String, String)>,
 ) -> Vec<Entry> {
     if view.final_set.is_some() {
         return Vec::new();
     }
-    let mut out = Vec::new();
     let mut given: BTreeMap<&str, usize> = BTreeMap::new();
+    for (sender, seat) in in_flight {
+        if !view.posted.contains_key(&(sender.clone(), seat.clone())) {
+            *given.entry(seat.as_str()).or_default() += 1;
+        }
+    }
+    let mut out = Vec::new();
     for (seat, sender) in view.open_claims() {
+        if in_flight.contains(&(sender.clone(), seat.clone())) {
+            continue;
+        }
         let before = view.aggregator_answers.get(seat).copied().unwrap_or(0);
         let n = given.entry(seat.as_str()).or_default();
         if cap.is_some_and(|cap| before + *n >= cap) {
