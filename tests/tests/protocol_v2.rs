@@ -1271,3 +1271,137 @@ async fn identities_on_the_registry_topic_set_up_the_day_through_the_broker() {
     assert_eq!(audited.rounds[&START].outcome, Outcome::Total(plain));
     assert!(audited.rounds[&START].evidence.is_empty());
 }
+
+/// Cap exhaustion by late parts: two colluding senders (their own Kafka client) reveal without
+/// their parts for one honest seat, wait for that seat's claims, and then one of them posts its
+/// part to the bundles topic. An aggregator that copied any part it held would spend the seat's
+/// answer cap (one at six meters) on that late part; the seat's claim on the other sender would
+/// lapse, the other sender would stay in the final set, and the seat, lacking its part, could
+/// publish no partial (with k − d seats so attacked the round is ABANDONED). The aggregator
+/// answers only with parts it held when it closed the reveals: the seat keeps its cap, both
+/// claims stay open, both colluders are left out, and the seat publishes its partial.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn late_parts_cannot_spend_an_honest_seats_answer_cap_through_the_broker() {
+    use zeal_services::v2::topics::post_part;
+    let r = region();
+    let d = Deployment::new().await;
+    let target = r.ctx.seats[0].meter.clone();
+    // One colluder holds no seat; the other holds the last seat (and leaves it silent: d = 1).
+    let late = non_seat(r);
+    let silent = r.ctx.seats[r.ctx.seats.len() - 1].meter.clone();
+    let honest: Vec<String> = r
+        .ctx
+        .roster
+        .iter()
+        .filter(|m| **m != late && **m != silent)
+        .cloned()
+        .collect();
+    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+    let start = START;
+    let ctx = ctx_at(start);
+    let mut g = d.gateway("gw-honest", &honest, 4);
+    let mut agg = d.aggregator(4);
+    for m in &honest {
+        g.submit(start, m, reading(index(m), 0));
+    }
+    agg.expect(start);
+    let (hg, ha) = (d.run(g), d.run(agg));
+    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    let mut bundles = BTreeMap::new();
+    for (i, rogue) in [&late, &silent].into_iter().enumerate() {
+        let bundle = make_bundle(
+            &ctx,
+            rogue,
+            &reading(index(rogue), 0),
+            &mut ChaCha20Rng::seed_from_u64(90 + i as u64),
+        )
+        .unwrap();
+        let commit = sign(
+            &ctx,
+            &r.identities[rogue],
+            Author::Meter(rogue.clone()),
+            Entry::Commit(bundle.public.commitment(&ctx)),
+        );
+        post(&producer, &d.topics, &ctx, &commit).await;
+        bundles.insert(rogue.clone(), bundle);
+    }
+    loop {
+        let log = d.audit(start).await.1;
+        if log
+            .iter()
+            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (rogue, bundle) in &bundles {
+        for (seat, part) in r.ctx.seats.iter().zip(&bundle.parts) {
+            if seat.meter != target {
+                post_part(&producer, &d.topics.bundles, &ctx, rogue, &seat.meter, part)
+                    .await
+                    .unwrap();
+            }
+        }
+        let notice = sign(
+            &ctx,
+            &r.identities[rogue],
+            Author::Meter(rogue.clone()),
+            Entry::Notice(Box::new(bundle.public.clone())),
+        );
+        post(&producer, &d.topics, &ctx, &notice).await;
+    }
+    // The target claims both; then the late colluder posts its part.
+    loop {
+        let log = d.audit(start).await.1;
+        let claimed = |sender: &String| {
+            log.iter().any(|x| {
+                x.author == Author::Meter(target.clone())
+                    && matches!(&x.entry, Entry::PartMissing(s) if s == sender)
+            })
+        };
+        if claimed(&late) && claimed(&silent) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    post_part(
+        &producer,
+        &d.topics.bundles,
+        &ctx,
+        &late,
+        &target,
+        &bundles[&late].parts[0],
+    )
+    .await
+    .unwrap();
+    let (_, ra) = (hg.await.unwrap(), ha.await.unwrap());
+
+    let honest_sum = sum(&honest
+        .iter()
+        .map(|m| reading(index(m), 0))
+        .collect::<Vec<_>>());
+    let (audited, log) = d.audit(start).await;
+    assert_eq!(ra.parts_posted, 0, "the late part is not copied onto the log");
+    assert!(
+        !log.iter()
+            .any(|x| matches!(x.entry, Entry::PartPosted { .. })),
+        "nothing answered the claims"
+    );
+    assert!(!audited.capped.contains(&target), "the target keeps its cap");
+    let day = d.audit_day().await;
+    for rogue in [&late, &silent] {
+        assert_eq!(
+            day.rounds[&start].excluded.get(rogue),
+            Some(&Exclusion::PartMissing),
+            "{rogue} is left out"
+        );
+    }
+    assert!(
+        audited.partials.contains_key(&target),
+        "the target seat checked its column and published its partial"
+    );
+    assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
+    assert_eq!(audited.outcome, Outcome::Total(honest_sum));
+    assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
+}
