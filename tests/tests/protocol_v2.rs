@@ -1382,13 +1382,19 @@ async fn late_parts_cannot_spend_an_honest_seats_answer_cap_through_the_broker()
         .map(|m| reading(index(m), 0))
         .collect::<Vec<_>>());
     let (audited, log) = d.audit(start).await;
-    assert_eq!(ra.parts_posted, 0, "the late part is not copied onto the log");
+    assert_eq!(
+        ra.parts_posted, 0,
+        "the late part is not copied onto the log"
+    );
     assert!(
         !log.iter()
             .any(|x| matches!(x.entry, Entry::PartPosted { .. })),
         "nothing answered the claims"
     );
-    assert!(!audited.capped.contains(&target), "the target keeps its cap");
+    assert!(
+        !audited.capped.contains(&target),
+        "the target keeps its cap"
+    );
     let day = d.audit_day().await;
     for rogue in [&late, &silent] {
         assert_eq!(

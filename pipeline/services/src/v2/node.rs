@@ -154,6 +154,10 @@ struct Marks {
     /// Claims (sender, seat) the aggregator answered: counted towards each seat's answer cap
     /// until read back.
     answered: BTreeSet<(String, String)>,
+    /// The aggregator answers claims only with parts kept before this arrival number: the
+    /// store's count when it first posted (or, after a restart, read) RevealClosed. A part a
+    /// sender posts only once a seat claimed it would otherwise spend that seat's answer cap.
+    held_at_close: Option<u64>,
     /// Judged complaints whose parts the aggregator already posted (`view.judged.len()` then):
     /// the parts are looked for again only when a complaint was judged since.
     complaint_parts_at: usize,
@@ -568,6 +572,7 @@ impl RegionNode {
                 lacking_since: None,
                 unanswered_since: None,
                 answered: BTreeSet::new(),
+                held_at_close: None,
                 complaint_parts_at: 0,
                 phase_since: Instant::now(),
                 deadline_acted: false,
@@ -659,10 +664,14 @@ impl RegionNode {
             Incoming::Day(record) => self.take_day_record(record),
             Incoming::Record(start, record) => {
                 let round = self.round(rounds, start);
-                round.data.reveal_closed |= matches!(
+                if matches!(
                     (&record.record().author, &record.record().entry),
                     (Author::Aggregator, Entry::RevealClosed(_))
-                );
+                ) {
+                    round.data.reveal_closed = true;
+                    let arrivals = round.data.parts.arrivals();
+                    round.marks.held_at_close.get_or_insert(arrivals);
+                }
                 // A part on the log (an answer, or a complaint's part) is a part like any other.
                 if let Entry::PartPosted { sender, seat, part } = &record.record().entry {
                     round.data.parts.insert_posted(
@@ -1137,7 +1146,10 @@ impl RegionNode {
                     );
                 }
             }
-            1 if markers::all_answered(view) || due => {
+            // Early only once every revealed sender's parts are in (honest senders post them
+            // before their notice): the parts held then are what claims are answered with.
+            1 if (markers::all_answered(view) && holds_every_part(data, view)) || due => {
+                marks.held_at_close.get_or_insert(data.parts.arrivals());
                 post(
                     marks,
                     out,
@@ -1154,9 +1166,16 @@ impl RegionNode {
                         out.push(sign(ctx, key, Author::Aggregator, e));
                     }
                 }
-                // At most the seat's answer cap, counting answers posted and not yet read back.
+                // At most the seat's answer cap, counting answers posted and not yet read back,
+                // and only with parts held when the reveals closed.
                 let cap = Some(ctx.answer_cap());
-                for e in markers::answers(ctx, view, parts, cap, &marks.answered) {
+                let held = match marks.held_at_close {
+                    Some(before) if view.open_claims().next().is_some() => {
+                        data.parts.choose_held(ctx, &data.log, before)
+                    }
+                    _ => Parts::new(),
+                };
+                for e in markers::answers(ctx, view, &held, cap, &marks.answered) {
                     if let Entry::PartPosted { sender, seat, .. } = &e {
                         marks.answered.insert((sender.clone(), seat.clone()));
                         // The same key as a gateway's own answer: one answer per claim.
@@ -1193,6 +1212,17 @@ impl RegionNode {
             _ => {}
         }
     }
+}
+
+/// Whether the store holds, for every notice in `view`, the part its hash names for each seat.
+fn holds_every_part(data: &RoundData, view: &RoundView) -> bool {
+    view.notices.iter().all(|(sender, notice)| {
+        data.ctx
+            .seats
+            .iter()
+            .zip(&notice.part_hashes)
+            .all(|(seat, hash)| data.parts.holds(sender, &seat.meter, hash))
+    })
 }
 
 /// Whether a meter of this node dealt an open round and has not answered it yet.

@@ -23,10 +23,20 @@ pub enum Kept {
     Full,
 }
 
-/// One round's parts by (sender, seat), each with its hash for the round.
+/// A sender's part as kept: its hash for the round and its arrival number.
+#[derive(Debug)]
+struct KeptPart {
+    hash: Hash,
+    part: SeatPart,
+    arrival: u64,
+}
+
+/// One round's parts by (sender, seat), each with its hash for the round and its arrival number.
 #[derive(Debug, Default)]
 pub struct PartStore {
-    parts: BTreeMap<(String, String), Vec<(Hash, SeatPart)>>,
+    parts: BTreeMap<(String, String), Vec<KeptPart>>,
+    /// Parts kept so far: the next part's arrival number.
+    arrivals: u64,
     /// Parts the aggregator posted on the round log, the first per (sender, seat): kept apart,
     /// so a sender that fills its cap on the bundles topic cannot push them out.
     by_aggregator: BTreeMap<(String, String), (Hash, SeatPart)>,
@@ -43,14 +53,35 @@ impl PartStore {
     ) -> Kept {
         let hash = part_hash(ctx, &sender, &seat, &part);
         let kept = self.parts.entry((sender, seat)).or_default();
-        if kept.iter().any(|(h, _)| *h == hash) {
+        if kept.iter().any(|k| k.hash == hash) {
             return Kept::Copy;
         }
         if kept.len() >= MAX_PARTS_PER_KEY {
             return Kept::Full;
         }
-        kept.push((hash, part));
+        kept.push(KeptPart {
+            hash,
+            part,
+            arrival: self.arrivals,
+        });
+        self.arrivals += 1;
         Kept::New
+    }
+
+    /// Whether a part of `sender` for `seat` hashing to `hash` is kept (from the sender or the
+    /// aggregator's copy on the log).
+    pub fn holds(&self, sender: &str, seat: &str, hash: &Hash) -> bool {
+        let key = (sender.to_string(), seat.to_string());
+        self.parts
+            .get(&key)
+            .is_some_and(|kept| kept.iter().any(|k| k.hash == *hash))
+            || self.by_aggregator.get(&key).is_some_and(|(h, _)| h == hash)
+    }
+
+    /// Parts kept so far from senders (the bundles topic and their own answers): parts kept
+    /// later get higher arrival numbers ([`PartStore::choose_held`]).
+    pub fn arrivals(&self) -> u64 {
+        self.arrivals
     }
 
     /// Keeps a part posted on the round log (`PartPosted`, its author already checked by the
@@ -79,6 +110,18 @@ impl PartStore {
     /// Per (sender, seat), the part whose hash the sender's first notice in `log` names (else the
     /// first one read): a sender cannot make a seat judge a part it did not commit to.
     pub fn choose<'a>(&'a self, ctx: &RoundContext, log: &[Verified]) -> Parts<'a> {
+        self.choose_held(ctx, log, u64::MAX)
+    }
+
+    /// [`PartStore::choose`] among the parts kept before arrival number `before` (and the
+    /// aggregator's own copies): what the aggregator answers claims with, so a part a sender
+    /// posts only after a seat claimed it cannot spend that seat's answer cap.
+    pub fn choose_held<'a>(
+        &'a self,
+        ctx: &RoundContext,
+        log: &[Verified],
+        before: u64,
+    ) -> Parts<'a> {
         let mut named: BTreeMap<&str, &BundlePublic> = BTreeMap::new();
         for r in log {
             if let (Author::Meter(m), Entry::Notice(p)) = (&r.record().author, &r.record().entry) {
@@ -90,15 +133,21 @@ impl PartStore {
         keys.into_iter()
             .filter_map(|key| {
                 let (sender, seat) = key;
-                let kept = self.parts.get(key).map(Vec::as_slice).unwrap_or_default();
-                let posted = self.by_aggregator.get(key);
+                let kept = self
+                    .parts
+                    .get(key)
+                    .into_iter()
+                    .flatten()
+                    .filter(|k| k.arrival < before)
+                    .map(|k| (&k.hash, &k.part));
+                let posted = self.by_aggregator.get(key).map(|(h, part)| (h, part));
                 let wanted = named.get(sender.as_str()).and_then(|p| {
                     let i = ctx.seats.iter().position(|s| &s.meter == seat)?;
                     p.part_hashes.get(i)
                 });
                 let (_, part) = match wanted {
-                    Some(h) => kept.iter().chain(posted).find(|(k, _)| k == h)?,
-                    None => kept.first().or(posted)?,
+                    Some(h) => kept.chain(posted).find(|(k, _)| *k == h)?,
+                    None => kept.chain(posted).next()?,
                 };
                 Some((key.clone(), part))
             })
