@@ -11,8 +11,9 @@ use std::time::Instant;
 use v2::*;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
 use zeal_protocol::v2::day::{
-    DayRecord, DaySetup, KeysClosed, SeatKeyAnnouncement, announce, close_keys, day_seats,
-    key_context, key_hash, key_signing_bytes, keys_before_close, keys_closed_signing_bytes,
+    DayRecord, DaySetup, KeyJudgements, KeyRefused, KeysClosed, SeatKeyAnnouncement, accept_key,
+    announce, close_keys, day_seats, key_context, key_hash, key_signing_bytes, keys_before_close,
+    keys_closed_signing_bytes,
 };
 use zeal_protocol::v2::encoding::Hash;
 use zeal_protocol::v2::enrolment::MAX_ID_BYTES;
@@ -569,4 +570,81 @@ fn a_day_read_back_from_the_wire_gives_the_same_seats() {
         ),
         Err(WireError::Signature(_))
     ));
+}
+
+/// A node lists the keys before its KeysClosed and then reads it back: with one
+/// `KeyJudgements` each key is judged once and the day's seats are the same as judged afresh. A
+/// changed announcement is judged afresh (a seat re-signing a bad proof is refused, not served
+/// the cached valid key), and cheap refusals (a bad signature) are not kept.
+#[test]
+fn a_node_judges_each_seat_key_once_and_a_changed_announcement_afresh() {
+    let r = region();
+    let a = announcements();
+    let seats = seat_identities();
+    let mut judgements = KeyJudgements::default();
+    let listed = judgements.keys_before_close(
+        &r.ctx.params,
+        &r.ctx.region,
+        day(),
+        &r.ctx.cutoff,
+        &seats,
+        a,
+    );
+    assert_eq!(judgements.judged(), a.len());
+    let close = close_keys(&r.aggregator, &r.ctx.region, day(), &r.ctx.cutoff, &listed);
+    assert_eq!(close, honest_close(a));
+    let mut records = keys(a);
+    records.push(DayRecord::KeysClosed(close));
+    let s = judgements.day_seats_of(&r.ctx, &r.directory, &records);
+    assert_eq!(judgements.judged(), a.len(), "nothing judged twice");
+    assert_eq!(s.seats, setup(&records).seats);
+    assert_eq!(s.seats, r.ctx.seats);
+
+    // The first seat re-signs its announcement with a corrupted proof.
+    let seat = &a[0].seat;
+    let mut bad = a[0].clone();
+    bad.proof[7] ^= 1;
+    bad.signature = r.identities[seat].sign(&key_signing_bytes(
+        &r.ctx.region,
+        day(),
+        seat,
+        &r.ctx.cutoff,
+        &bad.modulus,
+        &bad.proof,
+    ));
+    let judge = |j: &mut KeyJudgements, x: &SeatKeyAnnouncement| {
+        j.accept(
+            &r.ctx.params,
+            &r.ctx.region,
+            day(),
+            &r.ctx.cutoff,
+            &seats,
+            x,
+        )
+    };
+    let fresh = accept_key(
+        &r.ctx.params,
+        &r.ctx.region,
+        day(),
+        &r.ctx.cutoff,
+        &seats,
+        &bad,
+    );
+    assert!(matches!(fresh, Err(KeyRefused::Proof(_))), "{fresh:?}");
+    assert_eq!(judge(&mut judgements, &bad), fresh);
+    assert_eq!(judgements.judged(), a.len() + 1);
+    assert_eq!(
+        judge(&mut judgements, &bad),
+        fresh,
+        "the same verdict again"
+    );
+    assert_eq!(judge(&mut judgements, &a[0]).unwrap(), r.ctx.seats[0].key);
+    // Its valid announcement under a wrong signature: refused, and not kept.
+    let mut unsigned = a[0].clone();
+    unsigned.signature = bad.signature;
+    assert_eq!(
+        judge(&mut judgements, &unsigned),
+        Err(KeyRefused::Signature)
+    );
+    assert_eq!(judgements.judged(), a.len() + 1);
 }

@@ -142,11 +142,93 @@ pub fn keys_before_close(
     seats: &[(String, VerifyingKey)],
     announcements: &[SeatKeyAnnouncement],
 ) -> Vec<(String, SeatPublicKey)> {
-    let mut list = KeyList::default();
-    for a in announcements {
-        list.judge(params, region, day, cutoff, seats, a);
+    KeyJudgements::default().keys_before_close(params, region, day, cutoff, seats, announcements)
+}
+
+/// The key judgements a verifier already made in one region's day, by announcement: a node
+/// that lists the keys before its KeysClosed and then reads that KeysClosed back judges each
+/// key once (a 2048-bit key and its proof cost nine exponentiations, about 40 ms). Only the
+/// bignum verdicts are kept (a valid key, or a signed announcement with a bad key or proof):
+/// at most the announcements judged, one per seat per call. Keep one per region-day; the
+/// cache key binds region, day, Cutoff, seat and every announced byte.
+#[derive(Debug, Default)]
+pub struct KeyJudgements {
+    done: std::collections::BTreeMap<Hash, Result<SeatPublicKey, KeyRefused>>,
+    /// Judgements that reached the bignum work.
+    made: usize,
+}
+
+impl KeyJudgements {
+    /// [`accept_key`], judged once per distinct announcement.
+    pub fn accept(
+        &mut self,
+        params: &Params,
+        region: &str,
+        day: i64,
+        cutoff: &Hash,
+        seats: &[(String, VerifyingKey)],
+        a: &SeatKeyAnnouncement,
+    ) -> Result<SeatPublicKey, KeyRefused> {
+        let id = hash_fields(&[
+            region.as_bytes(),
+            &day.to_be_bytes(),
+            &cutoff.0,
+            a.seat.as_bytes(),
+            &a.modulus,
+            &a.proof,
+            &a.signature.to_bytes(),
+        ]);
+        if let Some(verdict) = self.done.get(&id) {
+            return verdict.clone();
+        }
+        let verdict = accept_key(params, region, day, cutoff, seats, a);
+        if matches!(verdict, Ok(_) | Err(KeyRefused::Proof(_))) {
+            self.made += 1;
+            self.done.insert(id, verdict.clone());
+        }
+        verdict
     }
-    list.keys.into_iter().map(|(s, k, _)| (s, k)).collect()
+
+    /// Judgements made that reached the bignum work (each kept, so never made twice).
+    pub fn judged(&self) -> usize {
+        self.made
+    }
+
+    /// [`keys_before_close`], reusing the judgements made before.
+    pub fn keys_before_close(
+        &mut self,
+        params: &Params,
+        region: &str,
+        day: i64,
+        cutoff: &Hash,
+        seats: &[(String, VerifyingKey)],
+        announcements: &[SeatKeyAnnouncement],
+    ) -> Vec<(String, SeatPublicKey)> {
+        let mut list = KeyList::default();
+        for a in announcements {
+            list.judge(self, params, region, day, cutoff, seats, a);
+        }
+        list.keys.into_iter().map(|(s, k, _)| (s, k)).collect()
+    }
+
+    /// [`day_seats_of`], reusing the judgements made before.
+    pub fn day_seats_of<'r>(
+        &mut self,
+        day: &super::round::RoundContext,
+        directory: &Directory,
+        records: impl IntoIterator<Item = &'r DayRecord>,
+    ) -> DaySetup {
+        day_seats_judged(
+            self,
+            &day.params,
+            &day.region,
+            Params::day_of(day.start),
+            &day.cutoff,
+            &day.committee,
+            directory,
+            records,
+        )
+    }
 }
 
 /// [`keys_before_close`] built one announcement at a time, with each listed key's [`key_hash`]
@@ -161,8 +243,10 @@ struct KeyList {
 }
 
 impl KeyList {
+    #[allow(clippy::too_many_arguments)]
     fn judge(
         &mut self,
+        judgements: &mut KeyJudgements,
         params: &Params,
         region: &str,
         day: i64,
@@ -175,7 +259,7 @@ impl KeyList {
         if self.judged.contains(&a.seat) {
             return;
         }
-        match accept_key(params, region, day, cutoff, seats, a) {
+        match judgements.accept(params, region, day, cutoff, seats, a) {
             Ok(k) => {
                 self.judged.push(a.seat.clone());
                 self.keys.push((a.seat.clone(), k, key_hash(&a.modulus)));
@@ -304,6 +388,30 @@ pub fn day_seats<'r>(
     directory: &Directory,
     records: impl IntoIterator<Item = &'r DayRecord>,
 ) -> DaySetup {
+    day_seats_judged(
+        &mut KeyJudgements::default(),
+        params,
+        region,
+        day,
+        cutoff,
+        committee,
+        directory,
+        records,
+    )
+}
+
+/// [`day_seats`] with the judgements made before.
+#[allow(clippy::too_many_arguments)]
+fn day_seats_judged<'r>(
+    judgements: &mut KeyJudgements,
+    params: &Params,
+    region: &str,
+    day: i64,
+    cutoff: &Hash,
+    committee: &Committee,
+    directory: &Directory,
+    records: impl IntoIterator<Item = &'r DayRecord>,
+) -> DaySetup {
     let seats: Vec<(String, VerifyingKey)> = committee
         .seats()
         .iter()
@@ -316,7 +424,7 @@ pub fn day_seats<'r>(
         match r {
             DayRecord::SeatKey(a) => {
                 if closed_by.is_none() {
-                    list.judge(params, region, day, cutoff, &seats, a);
+                    list.judge(judgements, params, region, day, cutoff, &seats, a);
                 }
             }
             DayRecord::KeysClosed(k) => {

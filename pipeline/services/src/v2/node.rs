@@ -28,7 +28,7 @@ use zeal_connectors::kafka::{
 };
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
-use zeal_protocol::v2::day::{DayRecord, announce, close_keys, day_seats_of, keys_before_close};
+use zeal_protocol::v2::day::{DayRecord, KeyJudgements, announce, close_keys};
 use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::bundle::{Bundle, make_bundle};
@@ -212,6 +212,9 @@ struct DaySetupState {
     closed_posted: Option<usize>,
     /// Since when the aggregator waits for the seats' keys.
     since: Instant,
+    /// Seat keys judged so far: each is judged once, though the aggregator lists the keys
+    /// before its KeysClosed and then reads it back.
+    judgements: KeyJudgements,
 }
 
 impl RegionNode {
@@ -228,6 +231,7 @@ impl RegionNode {
                 announced: false,
                 closed_posted: None,
                 since: Instant::now(),
+                judgements: KeyJudgements::default(),
             },
             settings,
         }
@@ -486,7 +490,7 @@ impl RegionNode {
         if !all && self.setup.since.elapsed() < self.settings.phase {
             return Ok(());
         }
-        let keys = keys_before_close(
+        let keys = self.setup.judgements.keys_before_close(
             &day.params,
             &day.region,
             index,
@@ -510,7 +514,10 @@ impl RegionNode {
             return;
         }
         let day = &self.settings.day;
-        let setup = day_seats_of(day, &self.settings.directory, &self.setup.records);
+        let setup =
+            self.setup
+                .judgements
+                .day_seats_of(day, &self.settings.directory, &self.setup.records);
         if setup.keys_closed_at.is_some() {
             tracing::info!(
                 region = %day.region,
