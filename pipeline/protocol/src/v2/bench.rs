@@ -5,9 +5,10 @@
 
 use super::local::{LocalRegion, LocalRound};
 use super::params::Params;
+use super::round::RoundContext;
 use super::round::bundle::{Bundle, BundlePublic, part_hash, verify_all, verify_ranges};
 use super::round::check::{ColumnEntry, SeatCheck, check_column, fold_column};
-use super::round::log::{Author, Entry, Outcome};
+use super::round::log::{Author, Directory, Entry, Outcome, Record};
 use super::round::partial::compute_partial;
 use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -144,72 +145,10 @@ pub fn measure_round(
     }
 
     // The aggregator's work on the reveals: what its service does before RevealClosed.
-    let t = Instant::now();
-    let commits: BTreeMap<&String, _> = round
-        .log
-        .iter()
-        .filter_map(|r| match (&r.author, &r.entry) {
-            (Author::Meter(m), Entry::Commit(h)) => Some((m, *h)),
-            _ => None,
-        })
-        .collect();
-    let mut signed = Vec::new();
-    for r in &round.log {
-        let (Author::Meter(m), Entry::Notice(public)) = (&r.author, &r.entry) else {
-            continue;
-        };
-        // Hashed once: it is what the meter signed and what it committed to.
-        let commitment = public.commitment(ctx);
-        if region.directory.meters[m]
-            .verify_strict(
-                &super::round::log::notice_signing_bytes(ctx, m, &commitment),
-                &r.signature,
-            )
-            .is_ok()
-            && commits.get(m) == Some(&commitment)
-        {
-            signed.push((m, &**public));
-        }
-    }
-    // The proofs of knowledge of every signed, committed notice in one batch.
-    let publics: Vec<&BundlePublic> = signed.iter().map(|(_, p)| *p).collect();
-    let revealed: Vec<String> = signed
-        .iter()
-        .zip(verify_all(ctx, &publics))
-        .filter(|(_, ok)| ok.is_ok())
-        .map(|((m, _), _)| (*m).clone())
-        .collect();
-    costs.aggregator_verify = t.elapsed();
-    let t = Instant::now();
-    let publics: Vec<&BundlePublic> = round
-        .log
-        .iter()
-        .filter_map(|r| match &r.entry {
-            Entry::Notice(public) => Some(&**public),
-            _ => None,
-        })
-        .collect();
-    let _ = verify_ranges(ctx, &publics);
-    costs.aggregator_range = t.elapsed();
-    let t = Instant::now();
-    for (j, seat) in ctx.seats.iter().enumerate() {
-        let column: Vec<ColumnEntry<'_>> = revealed
-            .iter()
-            .map(|m| {
-                let b = &round.bundles[m];
-                assert_eq!(
-                    part_hash(ctx, m, &seat.meter, &b.parts[j]),
-                    b.public.part_hashes[j]
-                );
-                ColumnEntry {
-                    public: &b.public,
-                    part: &b.parts[j],
-                }
-            })
-            .collect();
-        fold_column(ctx, j, &column).expect("well-formed parts");
-    }
-    costs.aggregator_fold = t.elapsed();
+    let work = aggregator_costs(ctx, &region.directory, &round.log, &round.bundles);
+    costs.aggregator_verify = work.verify;
+    costs.aggregator_range = work.range;
+    costs.aggregator_fold = work.fold;
 
     region.close_reveals(&mut round);
     region.range_checks(&mut round);
@@ -235,6 +174,97 @@ pub fn measure_round(
     region.partials(&mut round, &passed, &mut rng);
     let outcome = region.publish_total(&mut round);
     (costs, outcome, plain)
+}
+
+/// The aggregator's own work on one round's reveals, timed on the calling thread: what its
+/// service does between the reveals and its products (the baseline of `zeal bench pipeline`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AggregatorCosts {
+    /// Notice signatures, commitment match and the opening proofs (one batch).
+    pub verify: Duration,
+    /// Range proofs of every notice, batched.
+    pub range: Duration,
+    /// Part hashes against the notices and the fold per seat.
+    pub fold: Duration,
+}
+
+/// Times the aggregator's work on `log` (commits and notices, signed) and the revealed
+/// senders' `bundles` in `ctx`'s round.
+pub fn aggregator_costs(
+    ctx: &RoundContext,
+    directory: &Directory,
+    log: &[Record],
+    bundles: &BTreeMap<String, Bundle>,
+) -> AggregatorCosts {
+    let t = Instant::now();
+    let commits: BTreeMap<&String, _> = log
+        .iter()
+        .filter_map(|r| match (&r.author, &r.entry) {
+            (Author::Meter(m), Entry::Commit(h)) => Some((m, *h)),
+            _ => None,
+        })
+        .collect();
+    let mut signed = Vec::new();
+    for r in log {
+        let (Author::Meter(m), Entry::Notice(public)) = (&r.author, &r.entry) else {
+            continue;
+        };
+        // Hashed once: it is what the meter signed and what it committed to.
+        let commitment = public.commitment(ctx);
+        if directory.meters[m]
+            .verify_strict(
+                &super::round::log::notice_signing_bytes(ctx, m, &commitment),
+                &r.signature,
+            )
+            .is_ok()
+            && commits.get(m) == Some(&commitment)
+        {
+            signed.push((m, &**public));
+        }
+    }
+    // The proofs of knowledge of every signed, committed notice in one batch.
+    let publics: Vec<&BundlePublic> = signed.iter().map(|(_, p)| *p).collect();
+    let revealed: Vec<String> = signed
+        .iter()
+        .zip(verify_all(ctx, &publics))
+        .filter(|(_, ok)| ok.is_ok())
+        .map(|((m, _), _)| (*m).clone())
+        .collect();
+    let verify = t.elapsed();
+    let t = Instant::now();
+    let publics: Vec<&BundlePublic> = log
+        .iter()
+        .filter_map(|r| match &r.entry {
+            Entry::Notice(public) => Some(&**public),
+            _ => None,
+        })
+        .collect();
+    let _ = verify_ranges(ctx, &publics);
+    let range = t.elapsed();
+    let t = Instant::now();
+    for (j, seat) in ctx.seats.iter().enumerate() {
+        let column: Vec<ColumnEntry<'_>> = revealed
+            .iter()
+            .map(|m| {
+                let b = &bundles[m];
+                assert_eq!(
+                    part_hash(ctx, m, &seat.meter, &b.parts[j]),
+                    b.public.part_hashes[j]
+                );
+                ColumnEntry {
+                    public: &b.public,
+                    part: &b.parts[j],
+                }
+            })
+            .collect();
+        fold_column(ctx, j, &column).expect("well-formed parts");
+    }
+    let fold = t.elapsed();
+    AggregatorCosts {
+        verify,
+        range,
+        fold,
+    }
 }
 
 /// This thread's CPU time (Linux `CLOCK_THREAD_CPUTIME_ID`; elsewhere wall time): on a shared

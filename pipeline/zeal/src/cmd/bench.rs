@@ -11,9 +11,13 @@ use zeal_protocol::bench::{BenchRow, bench_crypto};
 pub enum BenchCommand {
     /// Paillier and packing ops/s against python-phe (with gmpy2), measured side by side.
     Crypto(CryptoArgs),
-    /// Aggregator throughput (meters/s/core) and round latency through a real broker, against
-    /// the protocol core in-process; projects the cores needed for 1M meters.
-    Pipeline(super::bench_pipeline::PipelineArgs),
+    /// Protocol v2's aggregator through a real broker (one `zeal v2 aggregate` process per
+    /// region), against the protocol core in-process on the same bundles; projects the cores
+    /// needed for 1M meters. Ends with `aggregator CPU per meter-round: <ms> ms`.
+    Pipeline(super::bench_pipeline_v2::PipelineArgs),
+    /// The retired protocol v1's pipeline bench (kept for the README's comparison).
+    #[command(name = "pipeline-v1", hide = true)]
+    PipelineV1(super::bench_pipeline::PipelineArgs),
 }
 
 #[derive(Args)]
@@ -102,7 +106,8 @@ fn find<'a>(rows: &'a [BenchRow], name: &str) -> &'a BenchRow {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let args = match cmd {
         BenchCommand::Crypto(args) => args,
-        BenchCommand::Pipeline(args) => return super::bench_pipeline::run(args),
+        BenchCommand::Pipeline(args) => return super::bench_pipeline_v2::run(args),
+        BenchCommand::PipelineV1(args) => return super::bench_pipeline::run(args),
     };
     let budget = Duration::from_millis(args.budget_ms);
     eprintln!("measuring our operations at {} bits ...", args.key_bits);

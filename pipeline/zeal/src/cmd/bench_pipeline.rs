@@ -55,7 +55,7 @@ const STEP: i64 = 900_000;
 const AGGREGATOR_ID: &str = "bench-aggregator";
 
 /// User + system CPU seconds of a running process (Linux `/proc`, clock ticks of 1/100 s).
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .with_context(|| format!("reading /proc/{pid}/stat (Linux only)"))?;
     // Fields after the command name (which may hold spaces) start at state (field 3).

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod authority;
 pub mod bench;
 pub mod bench_pipeline;
+pub mod bench_pipeline_v2;
 pub mod common;
 pub mod decode;
 pub mod demo;

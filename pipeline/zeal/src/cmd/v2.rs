@@ -461,6 +461,11 @@ fn aggregate(a: AggregateArgs) -> anyhow::Result<()> {
             "aggregator: {} markers, {} parts posted, {} dead letters",
             report.markers, report.parts_posted, report.dead_letters
         );
+        // Read by `zeal bench pipeline`: the whole process (Kafka client threads included).
+        println!(
+            "aggregator process CPU: {:.3} s",
+            super::bench_pipeline::cpu_seconds(std::process::id())?
+        );
         Ok(())
     })
 }
