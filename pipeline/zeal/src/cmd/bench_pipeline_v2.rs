@@ -58,6 +58,11 @@ pub struct PipelineArgs {
     /// Seed of the readings and keys.
     #[arg(long, default_value_t = 2020)]
     seed: u64,
+    /// The aggregators' phase deadline in seconds. FinalSet waits one whole phase after the
+    /// reveals close (seats say nothing when their check passes), so this is mostly latency;
+    /// every meter's parts and notice must be posted within one phase of CommitClosed.
+    #[arg(long, default_value_t = 20)]
+    phase_secs: u64,
 }
 
 /// 2020-07-01T00:00Z, seconds: the day of every round.
@@ -384,7 +389,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
             let mut cmd = Command::new(&exe);
             cmd.args(["v2", "aggregate", "--bootstrap", &bootstrap, "--topic-prefix", &prefix])
                 .args(["--region", region, "--day", "2020-07-01", "--authority", &authority_hex])
-                .args(["--beacon-anchor", &anchor_hex, "--phase-secs", "3600"])
+                .args(["--beacon-anchor", &anchor_hex, "--phase-secs", &a.phase_secs.to_string()])
                 .arg("--key-file")
                 .arg(&key_file);
             for start in &round_starts {
@@ -419,7 +424,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
                 day,
                 directory,
                 state_dir: a.data_dir.join(format!("seats-{}", r.ctx.region)),
-                phase: Duration::from_secs(3600),
+                phase: Duration::from_secs(a.phase_secs),
                 name: format!("bench-seats-{}", r.ctx.region),
                 metrics: Metrics::new(Role::Gateway),
                 progress: None,
