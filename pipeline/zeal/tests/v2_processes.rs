@@ -411,9 +411,8 @@ fn rogue_process_counts_for_nothing(attack: &str, did: &str) {
 /// Issue 11 attack 3 (a restart) with the gateway as its own OS process: the gateway of the one
 /// meter without a seat exits right after committing round 10:00 (its bundle is lost, its
 /// ledger is on disk) and is started again with the same readings. It never deals 10:00 again:
-/// it withdraws and carries the value into a later round (11:00, or 12:00 when it dealt 11:00
-/// before the carry was on its ledger: a carry waits up to c_max rounds). Across the three
-/// rounds each reading enters exactly one total.
+/// it withdraws and carries the value into 11:00 (it deals 11:00 only once 10:00 settled, so the
+/// carry is on its ledger). Across the three rounds each reading enters exactly one total.
 #[test]
 fn a_gateway_process_killed_after_commit_never_deals_twice_and_carries_exactly() {
     use zeal_protocol::v2::committee::Committee;
@@ -470,6 +469,12 @@ fn a_gateway_process_killed_after_commit_never_deals_twice_and_carries_exactly()
     );
     let all: Vec<usize> = (0..6).collect();
     let add = |a: Vec<u64>, b: &Vec<u64>| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>();
+    assert_eq!(
+        t["2020-07-01T11:00Z"],
+        add(sums(&all, 1), &sums(&[lone], 0)),
+        "11:00 with the value carried from 10:00"
+    );
+    assert_eq!(t["2020-07-01T12:00Z"], sums(&all, 2));
     let every = (0..3).fold(vec![0; 8], |acc, round| add(acc, &sums(&all, round)));
     let printed = t.values().fold(vec![0; 8], add);
     assert_eq!(printed, every, "every reading in exactly one total");

@@ -335,10 +335,15 @@ pub fn weighted_sum_evaluations(terms: &[(&Commitments, Scalar)], x: u64) -> Ris
     RistrettoPoint::vartime_multiscalar_mul(scalars, points)
 }
 
-/// Checks a share against the commitments: `f_x·G + r_x·H == C(x)`.
+/// Checks a share against the commitments: `f_x·G + r_x·H == C(x)`, as one variable-time
+/// multiscalar multiplication `f_x·G + r_x·H − Σ x^l·C_l == 0` (public data only).
 pub fn verify_share(commitments: &Commitments, x: u64, f_x: &Scalar, r_x: &Scalar) -> bool {
     let (g, h) = generators();
-    RistrettoPoint::vartime_multiscalar_mul([*f_x, *r_x], [g, h]) == commitments.evaluate(x)
+    let scalars = [*f_x, *r_x]
+        .into_iter()
+        .chain(powers(x, commitments.degree()).into_iter().map(|p| -p));
+    let points = [g, h].into_iter().chain(commitments.points.iter().copied());
+    RistrettoPoint::vartime_multiscalar_mul(scalars, points).is_identity()
 }
 
 /// Lagrange coefficients `λ_i = Π_{j≠i} x_j / (x_j − x_i)` for interpolation at 0, over

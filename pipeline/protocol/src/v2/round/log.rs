@@ -10,7 +10,7 @@ use super::RoundContext;
 use super::bundle::{BundlePublic, SeatPart, part_hash};
 use super::complaint::{Complainant, Complaint, is_valid};
 use crate::v2::crypto::vss::{
-    Commitments, generators, interpolate_pair_at_zero, scalar_to_u64, sum_commitments,
+    Commitments, interpolate_pair_at_zero, scalar_to_u64, sum_commitments, verify_share,
 };
 use crate::v2::encoding::{Hash, Kind, Transcript};
 use curve25519_dalek::scalar::Scalar;
@@ -1147,13 +1147,12 @@ fn holds_against(
     let Some(seat) = ctx.seat(seat) else {
         return false;
     };
-    let (g, h) = generators();
     sums.len() == aggregate.len()
         && !aggregate.is_empty()
         && aggregate
             .iter()
             .zip(sums)
-            .all(|(c, (f, r))| f * g + r * h == c.evaluate(seat.rank))
+            .all(|(c, (f, r))| verify_share(c, seat.rank, f, r))
 }
 
 /// Interpolates the total from exactly d + 1 distinct valid partials and checks it against C̄_0.
@@ -1169,7 +1168,6 @@ pub fn total_from(ctx: &RoundContext, v: &RoundView, contributors: &[String]) ->
     } else {
         aggregate_commitments(members, &v.notices, values)
     };
-    let (g, h) = generators();
     let mut out = Vec::with_capacity(values);
     for (value, c) in aggregate.iter().enumerate() {
         let points: Vec<(u64, Scalar, Scalar)> = contributors
@@ -1180,7 +1178,7 @@ pub fn total_from(ctx: &RoundContext, v: &RoundView, contributors: &[String]) ->
             })
             .collect::<Option<_>>()?;
         let (f0, r0) = interpolate_pair_at_zero(&points).ok()?;
-        if f0 * g + r0 * h != c.c0() {
+        if !verify_share(c, 0, &f0, &r0) {
             return None;
         }
         out.push(scalar_to_u64(&f0)?);
