@@ -197,6 +197,9 @@ pub struct RegionNode {
     states: std::sync::Mutex<BTreeMap<String, MeterState>>,
     /// The day's set-up as read from the log.
     setup: DaySetupState,
+    /// Since when dealing the next round waits for an earlier round of one of its meters to
+    /// settle (`Ledger::committed_before`).
+    deferred_since: Option<Instant>,
 }
 
 /// Where the day's set-up stands in this node.
@@ -223,6 +226,7 @@ impl RegionNode {
         RegionNode {
             party,
             due: BTreeMap::new(),
+            deferred_since: None,
             expect: BTreeSet::new(),
             states: Default::default(),
             setup: DaySetupState {
@@ -603,6 +607,24 @@ impl RegionNode {
         report: &mut NodeReport,
         rng: &mut ChaCha20Rng,
     ) -> Result<(), ServiceError> {
+        let Some((&start, meters)) = self.due.first_key_value() else {
+            return Ok(());
+        };
+        // A meter whose earlier round is still only committed (after a restart its bundle is
+        // lost: it withdraws first) deals once that round settled, so the carry rides this round
+        // rather than a later one; at most four phases, then it deals anyway.
+        let mut unsettled = false;
+        for meter in meters.keys() {
+            unsettled |= self.load(meter)?.ledger.committed_before(start);
+        }
+        if unsettled {
+            let since = *self.deferred_since.get_or_insert_with(Instant::now);
+            if since.elapsed() < self.settings.phase * 4 {
+                return Ok(());
+            }
+            tracing::warn!(start, "an earlier round has not settled: dealing anyway");
+        }
+        self.deferred_since = None;
         let Some((start, meters)) = self.due.pop_first() else {
             return Ok(());
         };

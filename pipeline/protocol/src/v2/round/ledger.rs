@@ -120,6 +120,14 @@ impl Ledger {
         self.rounds.insert(start, Step::Dropped);
     }
 
+    /// Whether a round before `start` is still only committed (neither revealed, carried nor
+    /// dropped): its values may yet be carried, so a gateway deals `start` after it settles.
+    pub fn committed_before(&self, start: i64) -> bool {
+        self.rounds
+            .range(..start)
+            .any(|(_, step)| *step == Step::Committed)
+    }
+
     /// The step recorded for round `start`.
     pub fn step(&self, start: i64) -> Option<Step> {
         self.rounds.get(&start).copied()
