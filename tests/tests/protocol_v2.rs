@@ -236,6 +236,17 @@ impl Deployment {
         audit_day(&r.ctx, &r.directory, &log, &parts)
     }
 
+    /// Reads the round log back until `found` holds for the round's records; returns them.
+    async fn until(&self, start: i64, found: impl Fn(&[Record]) -> bool) -> Vec<Record> {
+        loop {
+            let log = self.audit(start).await.1;
+            if found(&log) {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn dead_letters(&self) -> Vec<DeadLetter> {
         self.read(&self.topics.dlq)
             .await
@@ -269,16 +280,16 @@ async fn commit_until_closed(
         Entry::Commit(bundle.public.commitment(ctx)),
     );
     post(producer, &d.topics, ctx, &commit).await;
-    loop {
-        let log = d.audit(ctx.start).await.1;
-        if log
-            .iter()
+    commit_closed(d, ctx.start).await;
+}
+
+/// Waits until the round's commit phase is closed on the log.
+async fn commit_closed(d: &Deployment, start: i64) {
+    d.until(start, |log| {
+        log.iter()
             .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
 }
 
 fn ctx_at(start: i64) -> RoundContext {
@@ -945,17 +956,19 @@ async fn a_lying_seat_gets_at_most_its_cap_copied_onto_the_log_through_the_broke
     agg.expect(start);
     let (hg, ha) = (d.run(g), d.run(agg));
     let producer = KeyedProducer::new(&d.kafka).unwrap();
-    let revealed = loop {
-        let log = d.audit(start).await.1;
-        if let Some(Entry::RevealClosed(set)) = log
-            .iter()
-            .map(|x| &x.entry)
-            .find(|e| matches!(e, Entry::RevealClosed(_)))
-        {
-            break set.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let log = d
+        .until(start, |log| {
+            log.iter()
+                .any(|x| matches!(x.entry, Entry::RevealClosed(_)))
+        })
+        .await;
+    let revealed = log
+        .iter()
+        .find_map(|x| match &x.entry {
+            Entry::RevealClosed(set) => Some(set.clone()),
+            _ => None,
+        })
+        .expect("RevealClosed");
     assert_eq!(revealed, honest);
     for sender in &revealed {
         let claim = sign(
@@ -1325,16 +1338,7 @@ async fn late_parts_cannot_spend_an_honest_seats_answer_cap_through_the_broker()
         post(&producer, &d.topics, &ctx, &commit).await;
         bundles.insert(rogue.clone(), bundle);
     }
-    loop {
-        let log = d.audit(start).await.1;
-        if log
-            .iter()
-            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    commit_closed(&d, start).await;
     for (rogue, bundle) in &bundles {
         for (seat, part) in r.ctx.seats.iter().zip(&bundle.parts) {
             if seat.meter != target {
@@ -1352,19 +1356,16 @@ async fn late_parts_cannot_spend_an_honest_seats_answer_cap_through_the_broker()
         post(&producer, &d.topics, &ctx, &notice).await;
     }
     // The target claims both; then the late colluder posts its part.
-    loop {
-        let log = d.audit(start).await.1;
+    d.until(start, |log| {
         let claimed = |sender: &String| {
             log.iter().any(|x| {
                 x.author == Author::Meter(target.clone())
                     && matches!(&x.entry, Entry::PartMissing(s) if s == sender)
             })
         };
-        if claimed(&late) && claimed(&silent) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        claimed(&late) && claimed(&silent)
+    })
+    .await;
     post_part(
         &producer,
         &d.topics.bundles,

@@ -54,6 +54,22 @@ const T0: i64 = 1_593_561_600_000; // 2020-07-01T00:00Z
 const STEP: i64 = 900_000;
 const AGGREGATOR_ID: &str = "bench-aggregator";
 
+/// The bench's broker: `kafka` if given, else an in-process tansu in `data_dir/broker` (kept
+/// alive by the returned handle). Returns the handle and the bootstrap address.
+pub(crate) async fn start_broker(
+    kafka: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<(Option<EmbeddedBroker>, String)> {
+    Ok(match kafka {
+        Some(k) => (None, k.to_string()),
+        None => {
+            let b = EmbeddedBroker::start(&data_dir.join("broker")).await?;
+            let bootstrap = b.bootstrap().to_string();
+            (Some(b), bootstrap)
+        }
+    })
+}
+
 /// User + system CPU seconds of a running process (Linux `/proc`, clock ticks of 1/100 s).
 pub(crate) fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -232,15 +248,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
     }
 
     super::runtime()?.block_on(async {
-        let broker = match &a.kafka {
-            Some(_) => None,
-            None => Some(EmbeddedBroker::start(&a.data_dir.join("broker")).await?),
-        };
-        let bootstrap = match (&a.kafka, &broker) {
-            (Some(k), _) => k.clone(),
-            (None, Some(b)) => b.bootstrap().to_string(),
-            (None, None) => unreachable!("a broker was started"),
-        };
+        let (broker, bootstrap) = start_broker(a.kafka.as_deref(), &a.data_dir).await?;
         let kafka = KafkaConfig::new(&bootstrap, "zeal-bench");
         let run_id = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)?

@@ -9,7 +9,7 @@
 //! plaintext sum. The baseline, measured in the same run on the same bundles, is the protocol
 //! core doing the aggregator's work in-process (`v2::bench::aggregator_costs`).
 
-use super::bench_pipeline::cpu_seconds;
+use super::bench_pipeline::{cpu_seconds, start_broker};
 use super::common::load_or_create_seed;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -21,7 +21,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames, ensure_topics};
-use zeal_embedded::broker::EmbeddedBroker;
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::bench::aggregator_costs;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
@@ -31,7 +30,7 @@ use zeal_protocol::v2::enrolment::{
 };
 use zeal_protocol::v2::params::{DAY_SECONDS, Params};
 use zeal_protocol::v2::round::bundle::{Bundle, make_bundle};
-use zeal_protocol::v2::round::log::{Author, Entry, Outcome, Record, sign};
+use zeal_protocol::v2::round::log::{Author, Directory, Entry, Outcome, Record, sign};
 use zeal_protocol::v2::round::{RoundContext, Seat};
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::v2::registry::{publish_beacon, publish_certificate, publish_cutoff};
@@ -73,7 +72,7 @@ const FIRST_ROUND: i64 = DAY_START + 10 * 3600;
 /// One region's parties as this process plays them.
 struct Region {
     ctx: RoundContext,
-    directory: zeal_protocol::v2::round::log::Directory,
+    directory: Directory,
     identities: BTreeMap<String, SigningKey>,
     seat_secrets: Vec<SeatSecretKey>,
 }
@@ -175,7 +174,7 @@ async fn wait_for(
     kafka: &KafkaConfig,
     topics: &TopicNames,
     ctx: &RoundContext,
-    directory: &zeal_protocol::v2::round::log::Directory,
+    directory: &Directory,
     what: &str,
     found: impl Fn(&Incoming) -> bool,
 ) -> anyhow::Result<()> {
@@ -358,15 +357,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         .collect();
 
     super::runtime()?.block_on(async {
-        let broker = match &a.kafka {
-            Some(_) => None,
-            None => Some(EmbeddedBroker::start(&a.data_dir.join("broker")).await?),
-        };
-        let bootstrap = match (&a.kafka, &broker) {
-            (Some(k), _) => k.clone(),
-            (None, Some(b)) => b.bootstrap().to_string(),
-            (None, None) => unreachable!("a broker was started"),
-        };
+        let (broker, bootstrap) = start_broker(a.kafka.as_deref(), &a.data_dir).await?;
         let kafka = KafkaConfig::new(&bootstrap, "zeal-bench");
         let prefix = format!("bench{}.", zeal_services::now_ms());
         let topics = TopicNames::with_prefix(&prefix);
@@ -406,13 +397,22 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         }
 
         // The seats of each region: one node per region holding every seat of its committee.
+        // Each region's day as the nodes start it (no seat keys yet) and its directory with the
+        // aggregator's key.
+        let days: Vec<(RoundContext, Directory)> = regions
+            .iter()
+            .zip(&aggregator_keys)
+            .map(|(r, agg)| {
+                let mut directory = r.directory.clone();
+                directory.aggregator = Some(*agg);
+                let mut day = r.ctx.clone();
+                day.seats.clear();
+                (day, directory)
+            })
+            .collect();
         let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         let mut seat_nodes = Vec::new();
-        for (r, agg) in regions.iter().zip(&aggregator_keys) {
-            let mut directory = r.directory.clone();
-            directory.aggregator = Some(*agg);
-            let mut day = r.ctx.clone();
-            day.seats.clear();
+        for (r, (day, directory)) in regions.iter().zip(&days) {
             let mut party = Party::default();
             for (seat, sk) in r.ctx.seats.iter().zip(&r.seat_secrets) {
                 party.meters.insert(seat.meter.clone(), r.identities[&seat.meter].clone());
@@ -421,8 +421,8 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
             let settings = RegionSettings {
                 kafka: kafka.clone(),
                 topics: topics.clone(),
-                day,
-                directory,
+                day: day.clone(),
+                directory: directory.clone(),
                 state_dir: a.data_dir.join(format!("seats-{}", r.ctx.region)),
                 phase: Duration::from_secs(a.phase_secs),
                 name: format!("bench-seats-{}", r.ctx.region),
@@ -438,17 +438,11 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         }
 
         // The day's keys close on the log; the aggregators' CPU so far is their set-up.
-        let mut directories = Vec::new();
-        for (r, agg) in regions.iter().zip(&aggregator_keys) {
-            let mut directory = r.directory.clone();
-            directory.aggregator = Some(*agg);
-            let mut day = r.ctx.clone();
-            day.seats.clear();
-            wait_for(&kafka, &topics, &day, &directory, "KeysClosed", |i| {
+        for (day, directory) in &days {
+            wait_for(&kafka, &topics, day, directory, "KeysClosed", |i| {
                 matches!(i, Incoming::Day(DayRecord::KeysClosed(_)))
             })
             .await?;
-            directories.push(directory);
         }
         let mut setup_cpu = 0.0;
         for (child, _) in &children {
@@ -469,7 +463,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
             for (r, region) in regions.iter().enumerate() {
                 let mut ctx = region.ctx.clone();
                 ctx.start = *start;
-                wait_for(&kafka, &topics, &ctx, &directories[r], "CommitClosed", |i| {
+                wait_for(&kafka, &topics, &ctx, &days[r].1, "CommitClosed", |i| {
                     matches!(i, Incoming::Record(s, v) if s == start
                         && v.record().author == Author::Aggregator
                         && matches!(v.record().entry, Entry::CommitClosed(_)))
