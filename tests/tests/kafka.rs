@@ -207,3 +207,55 @@ async fn assigned_consumer_reads_its_partition_and_seeks() {
         .expect("message after seek");
     assert_eq!(r.payload, b"m3");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_producer_reports_every_delivery_and_sleeps_when_idle() {
+    let cfg = kafka();
+    let topic = unique("zt.deliveries");
+    ensure_topics(&cfg, &[TopicSpec::new(&topic, 1, 1)])
+        .await
+        .unwrap();
+    let producer = KeyedProducer::new(&cfg).unwrap();
+    let payloads: Vec<String> = (0..40).map(|i| format!("m{i}")).collect();
+    let sends = payloads
+        .iter()
+        .map(|p| producer.send(&topic, b"NL-UT-01", p.as_bytes(), None));
+    let mut offsets: Vec<i64> = futures::future::try_join_all(sends)
+        .await
+        .unwrap()
+        .iter()
+        .map(|d| d.offset)
+        .collect();
+    offsets.sort();
+    let first = offsets[0];
+    assert_eq!(offsets, (first..first + 40).collect::<Vec<_>>());
+    // Idle, the delivery thread sleeps until librdkafka signals an event; a poller on a short
+    // timer (rdkafka's own polls in 100 ms slices) would wake 30 times here.
+    let before = producer.wakeups();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle = producer.wakeups() - before;
+    assert!(
+        idle <= 6,
+        "the delivery thread woke {idle} times in 3 idle seconds"
+    );
+    // A burst after the idle spell is still reported.
+    let d = producer.send(&topic, b"NL-UT-01", b"late", None).await;
+    assert_eq!(d.unwrap().offset, first + 40);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_reaches_the_sender() {
+    let mut cfg = zeal_connectors::kafka::KafkaConfig::new("127.0.0.1:1", unique("zt.nobroker"));
+    cfg.extra.push(("message.timeout.ms".into(), "1500".into()));
+    let producer = KeyedProducer::new(&cfg).unwrap();
+    let sent = tokio::time::timeout(
+        Duration::from_secs(30),
+        producer.send("zt.nowhere", b"k", b"v", None),
+    )
+    .await
+    .expect("the failure is reported, not left waiting");
+    match sent {
+        Err(KafkaError::Delivery { topic, .. }) => assert_eq!(topic, "zt.nowhere"),
+        other => panic!("expected a delivery failure, got {other:?}"),
+    }
+}

@@ -121,6 +121,9 @@ pub enum KafkaError {
     /// A replay stopped receiving before reaching the end offsets it started with.
     #[error("replay received nothing for {seconds} s with partitions left: {}", pending.join(", "))]
     ReplayStalled { seconds: u64, pending: Vec<String> },
+    /// The producer's delivery thread could not be started.
+    #[error("cannot start the producer's delivery thread: {0}")]
+    Thread(#[source] std::io::Error),
     /// An encode error on the way out.
     #[error(transparent)]
     Encode(#[from] zeal_schemas::EncodeError),

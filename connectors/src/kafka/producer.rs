@@ -1,10 +1,30 @@
 //! The keyed producer: idempotent (no duplicates or reordering on retry), acks from all
 //! replicas, and the murmur2 partitioner so keys land where [`super::partition_for_key`] says.
+//!
+//! Delivery reports are served by a thread of ours that sleeps until librdkafka says an event
+//! arrived (`rd_kafka_queue_cb_event_enable`). rdkafka's `FutureProducer` polls in 100 ms slices
+//! and, because its deadline rounds the last sub-millisecond down to a 0 ms wait, spins for up
+//! to 1 ms at the end of every slice: about 1 % of a core in every idle process (aggregators,
+//! and gateways in households). README "Dependencies" has the measurement.
 
 use super::{KafkaConfig, KafkaError, client_err};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
-use std::time::Duration;
+use rdkafka::bindings as rdsys;
+use rdkafka::error::KafkaError as ClientError;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::{ClientContext, Message};
+use std::ffi::c_void;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
 use zeal_schemas::{WireMessage, encode};
+
+/// How long a send may wait for room in librdkafka's queue before it fails.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The delivery thread also wakes this often when nothing signals it (a safety net only).
+const IDLE_WAKE: Duration = Duration::from_secs(1);
 
 /// Where a message was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -13,10 +33,161 @@ pub struct Delivered {
     pub offset: i64,
 }
 
+type Report = Result<Delivered, ClientError>;
+
+/// Hands each delivery report to the send waiting for it.
+struct Deliveries;
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Box<oneshot::Sender<Report>>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, waiting: Self::DeliveryOpaque) {
+        let report = match result {
+            Ok(m) => Ok(Delivered {
+                partition: m.partition(),
+                offset: m.offset(),
+            }),
+            Err((e, _)) => Err(e.clone()),
+        };
+        // The send may have been dropped (its caller gave up): nobody to tell.
+        let _ = waiting.send(report);
+    }
+}
+
+/// Raised by librdkafka when an event lands on the empty main queue; lowered by the thread.
+#[derive(Default)]
+struct Signal {
+    state: Mutex<(bool, bool)>, // (raised, stop)
+    changed: Condvar,
+}
+
+impl Signal {
+    fn raise(&self, stop: bool) {
+        let mut s = self.state.lock().expect("signal lock");
+        s.0 = true;
+        s.1 |= stop;
+        self.changed.notify_one();
+    }
+
+    /// Waits until raised (or `timeout`), lowers it, and says whether to stop.
+    fn wait(&self, timeout: Duration) -> bool {
+        let mut s = self.state.lock().expect("signal lock");
+        if !s.0 {
+            s = self
+                .changed
+                .wait_timeout(s, timeout)
+                .expect("signal lock")
+                .0;
+        }
+        s.0 = false;
+        s.1
+    }
+}
+
+unsafe extern "C" fn queue_nonempty(_rk: *mut rdsys::rd_kafka_t, opaque: *mut c_void) {
+    // SAFETY: `opaque` is the `Signal` inside `Shared`, registered by `Handle::start` and
+    // unregistered by `Handle::drop` before `Shared` can be freed.
+    let signal = unsafe { &*(opaque as *const Signal) };
+    signal.raise(false);
+}
+
+struct Shared {
+    producer: BaseProducer<Deliveries>,
+    signal: Signal,
+    wakeups: AtomicU64,
+}
+
+/// librdkafka's main queue (where delivery reports, errors and logs arrive).
+struct Queue(*mut rdsys::rd_kafka_queue_t);
+// SAFETY: librdkafka queue handles may be used from any thread.
+unsafe impl Send for Queue {}
+unsafe impl Sync for Queue {}
+
+impl Queue {
+    fn len(&self) -> usize {
+        // SAFETY: the handle stays valid until `Handle::drop` destroys it after the thread ended.
+        unsafe { rdsys::rd_kafka_queue_length(self.0) }
+    }
+}
+
+/// Owns the delivery thread; the last clone of a [`KeyedProducer`] stops it.
+struct Handle {
+    shared: Arc<Shared>,
+    queue: Arc<Queue>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Handle {
+    fn start(producer: BaseProducer<Deliveries>) -> Result<Handle, KafkaError> {
+        let shared = Arc::new(Shared {
+            producer,
+            signal: Signal::default(),
+            wakeups: AtomicU64::new(0),
+        });
+        // SAFETY: a new reference to the client's main queue, destroyed in `drop`.
+        let queue = Arc::new(Queue(unsafe {
+            rdsys::rd_kafka_queue_get_main(shared.producer.client().native_ptr())
+        }));
+        // SAFETY: the opaque pointer is the `Signal` in `shared`, which outlives the
+        // registration (removed in `drop` before `shared` is released).
+        unsafe {
+            rdsys::rd_kafka_queue_cb_event_enable(
+                queue.0,
+                Some(queue_nonempty),
+                &shared.signal as *const Signal as *mut c_void,
+            )
+        };
+        let thread = {
+            let (shared, queue) = (Arc::clone(&shared), Arc::clone(&queue));
+            std::thread::Builder::new()
+                .name("kafka-deliveries".into())
+                .spawn(move || serve(&shared, &queue))
+                .map_err(KafkaError::Thread)?
+        };
+        Ok(Handle {
+            shared,
+            queue,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// Serves every waiting event, then sleeps until the queue turns non-empty again.
+fn serve(shared: &Shared, queue: &Queue) {
+    loop {
+        // An event landing on the queue once it is empty raises the signal again, so nothing
+        // is missed between this drain and the wait.
+        while queue.len() > 0 {
+            shared.producer.poll(Duration::ZERO);
+        }
+        let stop = shared.signal.wait(IDLE_WAKE);
+        shared.wakeups.fetch_add(1, Ordering::Relaxed);
+        if stop {
+            return;
+        }
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: unregisters the callback whose opaque pointer points into `shared`.
+        unsafe { rdsys::rd_kafka_queue_cb_event_enable(self.queue.0, None, std::ptr::null_mut()) };
+        self.shared.signal.raise(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        // SAFETY: the thread (the only other user) has ended.
+        unsafe { rdsys::rd_kafka_queue_destroy(self.queue.0) };
+        // Dropping `shared` purges what is still queued (BaseProducer's drop).
+    }
+}
+
 /// An idempotent producer of keyed messages.
 #[derive(Clone)]
 pub struct KeyedProducer {
-    inner: FutureProducer,
+    handle: Arc<Handle>,
 }
 
 impl KeyedProducer {
@@ -31,8 +202,12 @@ impl KeyedProducer {
         for (k, v) in &config.extra {
             c.set(k, v);
         }
-        let inner = c.create().map_err(client_err("create producer"))?;
-        Ok(KeyedProducer { inner })
+        let producer = c
+            .create_with_context(Deliveries)
+            .map_err(client_err("create producer"))?;
+        Ok(KeyedProducer {
+            handle: Arc::new(Handle::start(producer)?),
+        })
     }
 
     /// Sends raw bytes and waits for the broker's acknowledgement.
@@ -43,19 +218,34 @@ impl KeyedProducer {
         payload: &[u8],
         timestamp_ms: Option<i64>,
     ) -> Result<Delivered, KafkaError> {
-        let mut record = FutureRecord::to(topic).key(key).payload(payload);
+        let failed = |source| KafkaError::Delivery {
+            topic: topic.to_string(),
+            source,
+        };
+        let (tx, rx) = oneshot::channel();
+        let mut record = BaseRecord::with_opaque_to(topic, Box::new(tx))
+            .key(key)
+            .payload(payload);
         if let Some(ts) = timestamp_ms {
             record = record.timestamp(ts);
         }
-        match self.inner.send(record, Duration::from_secs(60)).await {
-            Ok(d) => Ok(Delivered {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Err((source, _)) => Err(KafkaError::Delivery {
-                topic: topic.to_string(),
-                source,
-            }),
+        let start = Instant::now();
+        loop {
+            match self.handle.shared.producer.send(record) {
+                Ok(()) => break,
+                Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                    if start.elapsed() < QUEUE_TIMEOUT =>
+                {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err((source, _)) => return Err(failed(source)),
+            }
+        }
+        match rx.await {
+            Ok(report) => report.map_err(failed),
+            // The report was dropped unanswered (the client is shutting down).
+            Err(_) => Err(failed(ClientError::Canceled)),
         }
     }
 
@@ -72,6 +262,16 @@ impl KeyedProducer {
 
     /// Waits until every queued message is delivered (or `timeout` passes).
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.inner.flush(timeout).map_err(client_err("flush"))
+        self.handle
+            .shared
+            .producer
+            .flush(timeout)
+            .map_err(client_err("flush"))
+    }
+
+    /// How often the delivery thread has woken so far: about once per event burst, and once a
+    /// second when idle (it never polls on a timer shorter than that).
+    pub fn wakeups(&self) -> u64 {
+        self.handle.shared.wakeups.load(Ordering::Relaxed)
     }
 }
