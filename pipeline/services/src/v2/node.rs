@@ -40,6 +40,11 @@ use zeal_protocol::v2::round::log::{
 use zeal_protocol::v2::round::markers;
 use zeal_protocol::v2::round::partial::{PartialRefused, SeatAnswer, seat_answer};
 
+/// The longest a node sleeps with nothing due (it also checks for shutdown this often).
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// Once a message arrived, the node keeps reading until the broker is quiet this long, then acts.
+const DRAIN_GAP: Duration = Duration::from_millis(50);
+
 /// The keys of the parties a node plays.
 #[derive(Clone, Default)]
 pub struct Party {
@@ -364,14 +369,21 @@ impl RegionNode {
                 producer.flush(Duration::from_secs(10))?;
                 return Ok(report);
             }
-            // Drain what the broker has, then act once per changed round.
+            // Sleep until a message or the next deadline, drain what the broker has, then act
+            // once per changed round.
+            let wait = self
+                .next_due(&rounds)
+                .map_or(IDLE_WAIT, |t| t.saturating_duration_since(Instant::now()))
+                .clamp(Duration::from_millis(1), IDLE_WAIT);
+            let mut next = consumer.recv(wait).await?;
             let mut n = 0;
-            while let Some(m) = consumer.recv(Duration::from_millis(50)).await? {
+            while let Some(m) = next {
                 self.take(&producer, &m, &mut rounds, &mut report).await?;
                 n += 1;
                 if n >= 1000 {
                     break;
                 }
+                next = consumer.recv(DRAIN_GAP).await?;
             }
             // Rounds in order: a suspension or disqualification holds for the rest of the day.
             let mut suspended = self.settings.day.suspended.clone();
@@ -432,6 +444,26 @@ impl RegionNode {
             .map(|s| s.meter.clone())
             .collect();
         Ok(report)
+    }
+
+    /// The earliest time at which `run` has something to do without a new message: a phase
+    /// deadline, a claim falling due, the seats' keys' deadline or a deferred dealing.
+    fn next_due(&self, rounds: &BTreeMap<i64, RoundState>) -> Option<Instant> {
+        let phase = self.settings.phase;
+        let aggregator = self.party.aggregator.is_some();
+        let setup = (aggregator && !self.setup.fixed).then(|| self.setup.since + phase);
+        let deferred = self.deferred_since.map(|t| t + phase * 4);
+        let rounds = rounds.values().flat_map(|r| {
+            let m = &r.marks;
+            let deadline = (aggregator && m.outcome == Outcome::Open && !m.deadline_acted)
+                .then(|| m.phase_since + phase);
+            [
+                deadline,
+                m.lacking_since.map(|t| t + phase / 2),
+                m.unanswered_since.map(|t| t + phase / 4),
+            ]
+        });
+        [setup, deferred].into_iter().chain(rounds).flatten().min()
     }
 
     /// The day's set-up on the log: this node's seats announce their keys (once); its
