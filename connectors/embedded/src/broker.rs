@@ -22,21 +22,26 @@ pub struct EmbeddedBroker {
 }
 
 impl EmbeddedBroker {
-    /// Starts a broker on a free loopback port with sqlite storage in `data_dir` (created if
-    /// needed). tansu resolves sqlite paths against the working directory (an absolute path
-    /// is doubled), so `data_dir` must be under it.
-    pub async fn start(data_dir: &Path) -> Result<Self, BrokerError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| BrokerError::Start(e.to_string()))?;
+    /// `data_dir` relative to the working directory, or why the broker cannot store there:
+    /// commands that work for minutes before starting a broker check this first.
+    pub fn storage_dir(data_dir: &Path) -> Result<std::path::PathBuf, BrokerError> {
         let cwd = std::env::current_dir().map_err(|e| BrokerError::Start(e.to_string()))?;
         let abs = if data_dir.is_absolute() {
             data_dir.to_path_buf()
         } else {
             cwd.join(data_dir)
         };
-        let relative = abs
-            .strip_prefix(&cwd)
-            .map_err(|_| BrokerError::DataDir(abs.display().to_string()))?
-            .to_path_buf();
+        abs.strip_prefix(&cwd)
+            .map(Path::to_path_buf)
+            .map_err(|_| BrokerError::DataDir(abs.display().to_string()))
+    }
+
+    /// Starts a broker on a free loopback port with sqlite storage in `data_dir` (created if
+    /// needed). tansu resolves sqlite paths against the working directory (an absolute path
+    /// is doubled), so `data_dir` must be under it.
+    pub async fn start(data_dir: &Path) -> Result<Self, BrokerError> {
+        let relative = Self::storage_dir(data_dir)?;
+        std::fs::create_dir_all(data_dir).map_err(|e| BrokerError::Start(e.to_string()))?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map_err(|e| BrokerError::Start(e.to_string()))?

@@ -56,6 +56,16 @@ const AGGREGATOR_ID: &str = "bench-aggregator";
 
 /// The bench's broker: `kafka` if given, else an in-process tansu in `data_dir/broker` (kept
 /// alive by the returned handle). Returns the handle and the bootstrap address.
+/// Fails now, not after the dealing, when the in-process broker could not store under
+/// `data_dir`.
+pub(crate) fn check_broker_dir(kafka: Option<&str>, data_dir: &Path) -> anyhow::Result<()> {
+    if kafka.is_none() {
+        EmbeddedBroker::storage_dir(&data_dir.join("broker"))
+            .context("--data-dir must lie under the working directory")?;
+    }
+    Ok(())
+}
+
 pub(crate) async fn start_broker(
     kafka: Option<&str>,
     data_dir: &Path,
@@ -183,6 +193,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         "need a roster of at least {} meters, one region and one round",
         config.min_roster
     );
+    check_broker_dir(a.kafka.as_deref(), &a.data_dir)?;
     if a.data_dir.exists() {
         std::fs::remove_dir_all(&a.data_dir)
             .with_context(|| format!("clearing {}", a.data_dir.display()))?;

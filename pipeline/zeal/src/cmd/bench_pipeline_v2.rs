@@ -9,7 +9,7 @@
 //! plaintext sum. The baseline, measured in the same run on the same bundles, is the protocol
 //! core doing the aggregator's work in-process (`v2::bench::aggregator_costs`).
 
-use super::bench_pipeline::{cpu_seconds, start_broker};
+use super::bench_pipeline::{check_broker_dir, cpu_seconds, start_broker};
 use super::common::load_or_create_seed;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -210,6 +210,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         a.regions >= 1 && a.rounds >= 1 && a.rounds <= 12,
         "need at least one region and 1 to 12 hourly rounds (one day from 10:00)"
     );
+    check_broker_dir(a.kafka.as_deref(), &a.data_dir)?;
     if a.data_dir.exists() {
         std::fs::remove_dir_all(&a.data_dir)
             .with_context(|| format!("clearing {}", a.data_dir.display()))?;

@@ -1,0 +1,65 @@
+//! `zeal bench pipeline` as an operator runs it: protocol v2 through an in-process broker with
+//! the aggregator as its own process, every total checked, and bad input refused up front.
+
+use std::process::Command;
+
+fn workdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zeal-bench-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_pipeline_bench_checks_its_totals_and_reports_the_aggregators_cpu() {
+    let dir = workdir("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_zeal"))
+        .args(["bench", "pipeline", "--roster", "12", "--regions", "1"])
+        .args(["--phase-secs", "5", "--data-dir", "data"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("totals exact              1 of 1"),
+        "{stdout}"
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    let ms: f64 = last
+        .strip_prefix("aggregator CPU per meter-round: ")
+        .and_then(|v| v.strip_suffix(" ms"))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("last line: {last}"));
+    assert!(ms > 0.0, "{last}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_data_dir_the_broker_cannot_use_is_refused_before_any_dealing() {
+    let dir = workdir("cwd");
+    let outside = workdir("outside");
+    let out = Command::new(env!("CARGO_BIN_EXE_zeal"))
+        .args(["bench", "pipeline", "--roster", "12", "--regions", "1"])
+        .arg("--data-dir")
+        .arg(&outside)
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stderr.contains("--data-dir must lie under the working directory"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout.contains("dealing"),
+        "refused only after dealing: {stdout}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(&outside).ok();
+}
