@@ -7,7 +7,7 @@
 //! totals: only a total the replay accepts is ever stored.
 
 use super::parts::PartStore;
-use super::topics::{Incoming, read_part, read_record};
+use super::topics::{Contexts, Incoming, read_part, read_record};
 use crate::sink::{Batch, EventRow, TotalRow};
 use std::collections::BTreeMap;
 use zeal_connectors::kafka::Record as KafkaRecord;
@@ -83,11 +83,12 @@ pub fn audit_day(
     part_messages: &[KafkaRecord],
 ) -> AuditReport {
     let mut report = AuditReport::default();
+    let mut contexts = Contexts::default();
     let mut day = day.clone();
     if day.seats.is_empty() {
         let records: Vec<DayRecord> = log_messages
             .iter()
-            .filter_map(|m| match read_record(&day, directory, m) {
+            .filter_map(|m| match read_record(&mut contexts, &day, directory, m) {
                 Incoming::Day(d) => Some(d),
                 _ => None,
             })
@@ -100,7 +101,7 @@ pub fn audit_day(
     let day = &day;
     let mut logs: BTreeMap<i64, Vec<Verified>> = BTreeMap::new();
     for m in log_messages {
-        match read_record(day, directory, m) {
+        match read_record(&mut contexts, day, directory, m) {
             Incoming::Record(start, r) => logs.entry(start).or_default().push(r),
             Incoming::Refused(..) => report.refused += 1,
             _ => {}
@@ -109,7 +110,7 @@ pub fn audit_day(
     let mut parts: BTreeMap<i64, PartStore> = BTreeMap::new();
     let mut ctx = day.clone();
     for m in part_messages {
-        match read_part(day, m) {
+        match read_part(&mut contexts, day, m) {
             Incoming::Part(start, sender, seat, p) => {
                 ctx.start = start;
                 // As a node keeps them: copies and parts past the cap are not read.

@@ -11,7 +11,7 @@
 
 use super::parts::{Kept, MAX_PARTS_PER_KEY, PartStore};
 use super::topics::{
-    Incoming, part_key, post_day_record, post_part, post_record, read_part, read_record,
+    Contexts, Incoming, part_key, post_day_record, post_part, post_record, read_part, read_record,
 };
 use crate::metrics::Metrics;
 use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
@@ -205,6 +205,8 @@ pub struct RegionNode {
     /// Since when dealing the next round waits for an earlier round of one of its meters to
     /// settle (`Ledger::committed_before`).
     deferred_since: Option<Instant>,
+    /// The day's round contexts, built once for all the messages read.
+    contexts: Contexts,
 }
 
 /// Where the day's set-up stands in this node.
@@ -232,6 +234,7 @@ impl RegionNode {
             party,
             due: BTreeMap::new(),
             deferred_since: None,
+            contexts: Contexts::default(),
             expect: BTreeSet::new(),
             states: Default::default(),
             setup: DaySetupState {
@@ -716,9 +719,9 @@ impl RegionNode {
     ) -> Result<(), ServiceError> {
         let s = &self.settings;
         let incoming = if m.topic == s.topics.rounds {
-            read_record(&s.day, &s.directory, m)
+            read_record(&mut self.contexts, &s.day, &s.directory, m)
         } else {
-            read_part(&s.day, m)
+            read_part(&mut self.contexts, &s.day, m)
         };
         match incoming {
             Incoming::Skip => {}

@@ -34,7 +34,7 @@ use zeal_protocol::v2::round::log::{Author, Directory, Entry, Outcome, Record, s
 use zeal_protocol::v2::round::{RoundContext, Seat};
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::v2::registry::{publish_beacon, publish_certificate, publish_cutoff};
-use zeal_services::v2::topics::{Incoming, post_part, post_record, read_record};
+use zeal_services::v2::topics::{Contexts, Incoming, post_part, post_record, read_record};
 use zeal_services::v2::{Party, RegionNode, RegionSettings};
 
 #[derive(Args)]
@@ -190,7 +190,11 @@ async fn wait_for(
         .await?
         .collect()
         .await?;
-        if log.iter().any(|m| found(&read_record(ctx, directory, m))) {
+        let mut contexts = Contexts::default();
+        if log
+            .iter()
+            .any(|m| found(&read_record(&mut contexts, ctx, directory, m)))
+        {
             return Ok(());
         }
         if t.elapsed() > Duration::from_secs(600) {

@@ -527,7 +527,8 @@ async fn round_log(
     ctx: &zeal_protocol::v2::round::RoundContext,
     directory: &zeal_protocol::v2::round::log::Directory,
 ) -> anyhow::Result<Vec<zeal_protocol::v2::round::log::Record>> {
-    use zeal_services::v2::topics::{Incoming, read_record};
+    use zeal_services::v2::topics::{Contexts, Incoming, read_record};
+    let mut contexts = Contexts::default();
     let group = format!("zeal-v2-rogue-{}", std::process::id());
     let messages = zeal_connectors::kafka::Replay::start(kafka, &group, &[topic], 0, i64::MAX)
         .await?
@@ -536,7 +537,7 @@ async fn round_log(
     // The day's seats first (their keys are on the log), as every node and the audit take them.
     let days: Vec<zeal_protocol::v2::day::DayRecord> = messages
         .iter()
-        .filter_map(|m| match read_record(ctx, directory, m) {
+        .filter_map(|m| match read_record(&mut contexts, ctx, directory, m) {
             Incoming::Day(d) => Some(d),
             _ => None,
         })
@@ -545,7 +546,7 @@ async fn round_log(
     ctx.seats = zeal_protocol::v2::day::day_seats_of(&ctx, directory, &days).seats;
     Ok(messages
         .iter()
-        .filter_map(|m| match read_record(&ctx, directory, m) {
+        .filter_map(|m| match read_record(&mut contexts, &ctx, directory, m) {
             Incoming::Record(s, r) if s == ctx.start => Some(r.record().clone()),
             _ => None,
         })
