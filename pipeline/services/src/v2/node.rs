@@ -373,11 +373,13 @@ impl RegionNode {
                 return Ok(report);
             }
             // Sleep until a message or the next deadline, drain what the broker has, then act
-            // once per changed round.
+            // once per changed round. A deadline still due after acting (dealing deferred while
+            // answers are open, a KeysClosed not read back yet) is looked at again after
+            // DRAIN_GAP, never in a tight loop.
             let wait = self
                 .next_due(&rounds)
                 .map_or(IDLE_WAIT, |t| t.saturating_duration_since(Instant::now()))
-                .clamp(Duration::from_millis(1), IDLE_WAIT);
+                .clamp(DRAIN_GAP, IDLE_WAIT);
             let mut next = consumer.recv(wait).await?;
             let mut n = 0;
             while let Some(m) = next {
