@@ -93,13 +93,16 @@ unsafe extern "C" fn queue_nonempty(_rk: *mut rdsys::rd_kafka_t, opaque: *mut c_
     signal.raise(false);
 }
 
+/// What the delivery thread shares with the sends. Fields drop in order: the queue handle
+/// before the client it belongs to.
 struct Shared {
+    queue: Queue,
     producer: BaseProducer<Deliveries>,
     signal: Signal,
     wakeups: AtomicU64,
 }
 
-/// librdkafka's main queue (where delivery reports, errors and logs arrive).
+/// A handle on librdkafka's main queue (where delivery reports, errors and logs arrive).
 struct Queue(*mut rdsys::rd_kafka_queue_t);
 // SAFETY: librdkafka queue handles may be used from any thread.
 unsafe impl Send for Queue {}
@@ -107,59 +110,64 @@ unsafe impl Sync for Queue {}
 
 impl Queue {
     fn len(&self) -> usize {
-        // SAFETY: the handle stays valid until `Handle::drop` destroys it after the thread ended.
+        // SAFETY: the handle is valid until `Queue::drop`.
         unsafe { rdsys::rd_kafka_queue_length(self.0) }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // SAFETY: the handle came from `rd_kafka_queue_get_main` and is released once.
+        unsafe { rdsys::rd_kafka_queue_destroy(self.0) };
     }
 }
 
 /// Owns the delivery thread; the last clone of a [`KeyedProducer`] stops it.
 struct Handle {
     shared: Arc<Shared>,
-    queue: Arc<Queue>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Handle {
     fn start(producer: BaseProducer<Deliveries>) -> Result<Handle, KafkaError> {
+        // SAFETY: a new reference to the client's main queue, released by `Queue::drop`.
+        let queue =
+            Queue(unsafe { rdsys::rd_kafka_queue_get_main(producer.client().native_ptr()) });
         let shared = Arc::new(Shared {
+            queue,
             producer,
             signal: Signal::default(),
             wakeups: AtomicU64::new(0),
         });
-        // SAFETY: a new reference to the client's main queue, destroyed in `drop`.
-        let queue = Arc::new(Queue(unsafe {
-            rdsys::rd_kafka_queue_get_main(shared.producer.client().native_ptr())
-        }));
         // SAFETY: the opaque pointer is the `Signal` in `shared`, which outlives the
-        // registration (removed in `drop` before `shared` is released).
+        // registration (removed in `Handle::drop` before `shared` is released).
         unsafe {
             rdsys::rd_kafka_queue_cb_event_enable(
-                queue.0,
+                shared.queue.0,
                 Some(queue_nonempty),
                 &shared.signal as *const Signal as *mut c_void,
             )
         };
         let thread = {
-            let (shared, queue) = (Arc::clone(&shared), Arc::clone(&queue));
+            let shared = Arc::clone(&shared);
             std::thread::Builder::new()
                 .name("kafka-deliveries".into())
-                .spawn(move || serve(&shared, &queue))
+                .spawn(move || serve(&shared))
                 .map_err(KafkaError::Thread)?
         };
         Ok(Handle {
             shared,
-            queue,
             thread: Some(thread),
         })
     }
 }
 
 /// Serves every waiting event, then sleeps until the queue turns non-empty again.
-fn serve(shared: &Shared, queue: &Queue) {
+fn serve(shared: &Shared) {
     loop {
         // An event landing on the queue once it is empty raises the signal again, so nothing
         // is missed between this drain and the wait.
-        while queue.len() > 0 {
+        while shared.queue.len() > 0 {
             shared.producer.poll(Duration::ZERO);
         }
         let stop = shared.signal.wait(IDLE_WAKE);
@@ -173,14 +181,15 @@ fn serve(shared: &Shared, queue: &Queue) {
 impl Drop for Handle {
     fn drop(&mut self) {
         // SAFETY: unregisters the callback whose opaque pointer points into `shared`.
-        unsafe { rdsys::rd_kafka_queue_cb_event_enable(self.queue.0, None, std::ptr::null_mut()) };
+        unsafe {
+            rdsys::rd_kafka_queue_cb_event_enable(self.shared.queue.0, None, std::ptr::null_mut())
+        };
         self.shared.signal.raise(true);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-        // SAFETY: the thread (the only other user) has ended.
-        unsafe { rdsys::rd_kafka_queue_destroy(self.queue.0) };
-        // Dropping `shared` purges what is still queued (BaseProducer's drop).
+        // Dropping `shared` then releases the queue handle and purges what is still queued
+        // (BaseProducer's drop).
     }
 }
 
