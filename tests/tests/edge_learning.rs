@@ -1,103 +1,182 @@
-//! Aggregated learning at the edge, end to end on the real broker and ClickHouse: gateways run
-//! the disaggregation model on their own meters and contribute daily energy per category as the
-//! channels of a private daily round; ClickHouse gets each region's appliance mix, equal to the
-//! sum of what the meters computed, with the region's private consumption histogram in the same
-//! round; no household's values appear on any topic in the clear.
+//! Aggregated learning at the edge, end to end on the real broker and ClickHouse, on protocol
+//! v2: each household's gateway runs the disaggregation model on its own day and contributes the
+//! day's energy per appliance category and a one-hot vector of its consumption bucket as the 16
+//! channels of the daily deployment (`docs/edge-daily.toml`, one range proof over all 16). The
+//! audit re-verifies every round from the topics alone; ClickHouse gets each region's appliance
+//! mix and its private consumption histogram, equal to the sums of what the meters computed.
+//! (What the aggregator and up to d seats see is independent of a household's values: the
+//! protocol crate's privacy tests, attack 5 of docs/protocol.md.)
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use zeal_connectors::kafka::KeyedProducer;
+use zeal_connectors::clickhouse::migrate;
+use zeal_connectors::kafka::{Replay, TopicNames, ensure_topics};
 use zeal_disaggregation::Disaggregator;
 use zeal_meters::civil::days_from_civil;
-use zeal_services::aggregator::{AggregatorService, AggregatorSettings};
-use zeal_services::edge::{channels, daily_protocol, daily_values};
-use zeal_services::gateway::{GatewayService, GatewaySettings};
+use zeal_protocol::v2::local::LocalRegion;
+use zeal_protocol::v2::params::{Params, Ratio};
+use zeal_protocol::v2::round::log::Outcome;
+use zeal_services::edge::{channels, daily_params, daily_values};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_tests::pipeline::{Env, REGIONS, protocol};
+use zeal_services::sink::{Destination, MIGRATIONS};
+use zeal_services::v2::audit::rows;
+use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
+use zeal_tests::{kafka, unique};
+
+const REGIONS: [&str; 2] = ["NL-EDGE-01", "NL-EDGE-02"];
+const METERS: usize = 6;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
-    let env = Env::new().await;
-    let config = daily_protocol(&protocol(20));
+    // A small committee (k = 5, d = 1) so the test generates few seat keys.
+    let params = daily_params(&Params {
+        committee_size: 5,
+        threshold: 1,
+        min_roster: 3,
+        participation: Ratio { num: 1, den: 2 },
+        ..Params::default()
+    });
+    params.validate().unwrap();
     let model = Disaggregator::embedded().unwrap();
     let day0 = days_from_civil(2020, 1, 13) * 86_400_000;
     let regions: Vec<String> = REGIONS.iter().map(|r| r.to_string()).collect();
-    let fleet = zeal_meters::sim::fleet(&regions, 6, 11);
-    let mut values = Vec::new();
-    let mut want: BTreeMap<(String, u32, String), i64> = BTreeMap::new();
+    let fleet = zeal_meters::sim::fleet(&regions, METERS, 11);
+    // What each gateway computes on its own meter, and the plaintext sums to check against.
+    let mut values: BTreeMap<&str, BTreeMap<String, Vec<u64>>> = BTreeMap::new();
+    let mut want: BTreeMap<(String, String), i64> = BTreeMap::new();
     for m in &fleet {
         let rs: Vec<(i64, u64, u64)> = m
-            .readings(day0, day0 + 2 * 86_400_000)
+            .readings(day0, day0 + 86_400_000)
             .iter()
             .map(|r| (r.interval_start, r.import_wh, r.export_wh))
             .collect();
-        for (day, v) in daily_values(&model, &rs).unwrap() {
-            for (c, name) in channels().iter().enumerate() {
-                *want
-                    .entry((m.region.clone(), (day / 1000) as u32, name.clone()))
-                    .or_default() += v[c] as i64;
-            }
-            values.push((m.meter_id.clone(), day, v));
+        let days = daily_values(&model, &rs).unwrap();
+        assert_eq!(days.len(), 1, "one complete day per meter");
+        let (day, v) = days.into_iter().next().unwrap();
+        assert_eq!(day, day0);
+        for (c, name) in channels().iter().enumerate() {
+            *want.entry((m.region.clone(), name.clone())).or_default() += v[c] as i64;
         }
+        let region = REGIONS.iter().find(|r| **r == m.region).unwrap();
+        values
+            .entry(region)
+            .or_default()
+            .insert(m.meter_id.clone(), v);
     }
-    assert_eq!(values.len(), fleet.len() * 2, "two complete days per meter");
     let heating: i64 = want
         .iter()
-        .filter(|(k, _)| k.2 == "heating_wh")
+        .filter(|(k, _)| k.1 == "heating_wh")
         .map(|(_, v)| v)
         .sum();
     assert!(heating > 0, "January: some homes heat electrically");
 
-    let meters: Vec<(String, String)> = fleet
-        .iter()
-        .map(|m| (m.meter_id.clone(), m.region.clone()))
-        .collect();
-    let mut gateway = GatewayService::new(
-        GatewaySettings {
-            kafka: env.kafka.clone(),
-            topics: env.topics.clone(),
-            gateway_id: "gw-edge".into(),
-            protocol: config.clone(),
-            trusted: vec![env.key().public()],
-            state_dir: env.state.clone(),
-            drill: Default::default(),
-            readings_opt_in: Default::default(),
-            metrics: Metrics::new(Role::Gateway),
-        },
-        &meters,
-    )
-    .unwrap();
-    for (id, day, v) in &values {
-        gateway.record_reading(id, *day, v.clone(), None);
-    }
-    gateway
-        .enrol(&KeyedProducer::new(&env.kafka).unwrap())
-        .await
+    let kafka = kafka();
+    let topics = TopicNames::with_prefix(&format!("{}.", unique("edge")));
+    ensure_topics(&kafka, &topics.specs(2, 1)).await.unwrap();
+    let state = std::env::temp_dir().join(unique("zeal-edge"));
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let start = day0 / 1000;
+    let mut days = Vec::new();
+    let mut nodes = Vec::new();
+    for (i, region) in REGIONS.iter().enumerate() {
+        let roster: Vec<String> = values[region].keys().cloned().collect();
+        let day = LocalRegion::with_roster(
+            params.clone(),
+            region,
+            roster,
+            start,
+            b"edge beacon",
+            &mut ChaCha20Rng::seed_from_u64(i as u64),
+            |_| {},
+        )
         .unwrap();
-    let sink = env.sink().await;
-    let gw = tokio::spawn(gateway.run(env.stop.clone()));
-    let aggregator = AggregatorService::new(
-        AggregatorSettings {
-            kafka: env.kafka.clone(),
-            topics: env.topics.clone(),
-            group_id: env.group.clone(),
-            protocol: config,
-            first_interval: day0,
-            last_interval: Some(day0 + 86_400_000),
-            grace: Duration::ZERO,
-            max_open_per_region: 2,
-            tick: Duration::from_millis(100),
+        let settings = |name: &str, role: Role| RegionSettings {
+            kafka: kafka.clone(),
+            topics: topics.clone(),
+            day: day.ctx.clone(),
+            directory: day.directory.clone(),
+            state_dir: state.join(format!("{name}-{region}")),
+            phase: Duration::from_secs(20),
+            name: format!("{name}-{region}"),
+            metrics: Metrics::new(role),
             progress: None,
-            metrics: Metrics::new(Role::Aggregator),
-        },
-        env.key(),
-    )
-    .unwrap();
-    let report = tokio::time::timeout(Duration::from_secs(120), aggregator.run(env.stop.clone()))
-        .await
-        .expect("both daily rounds of both regions close")
-        .unwrap();
-    assert_eq!(report.totals, 4, "{report:?}");
+            crash_after_commit: false,
+        };
+        let mut party = Party::default();
+        for m in &day.ctx.roster {
+            party.meters.insert(m.clone(), day.identities[m].clone());
+        }
+        for (seat, secret) in day.ctx.seats.iter().zip(&day.seat_secrets) {
+            party.seats.insert(seat.meter.clone(), secret.clone());
+        }
+        let mut gateway = RegionNode::new(settings("edge-gateway", Role::Gateway), party);
+        for (m, v) in &values[region] {
+            gateway.submit(start, m, v.clone());
+        }
+        let mut aggregator = RegionNode::new(
+            settings("edge-aggregator", Role::Aggregator),
+            Party {
+                aggregator: Some(day.aggregator.clone()),
+                ..Party::default()
+            },
+        );
+        aggregator.expect(start);
+        nodes.push(gateway);
+        nodes.push(aggregator);
+        days.push(day);
+    }
+    let handles: Vec<_> = nodes
+        .into_iter()
+        .map(|n| {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                tokio::time::timeout(Duration::from_secs(300), n.run(stop))
+                    .await
+                    .expect("the daily round closes within 5 minutes")
+                    .expect("node ran")
+            })
+        })
+        .collect();
+    for h in handles {
+        let report = h.await.unwrap();
+        assert_eq!(report.dead_letters, 0);
+    }
+
+    // The audit re-verifies each region's day from the topics; only its totals are stored.
+    let read = |topic: String| {
+        let kafka = kafka.clone();
+        async move {
+            Replay::start(&kafka, &unique("edge-read"), &[topic.as_str()], 0, i64::MAX)
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap()
+        }
+    };
+    let log = read(topics.rounds.clone()).await;
+    let parts = read(topics.bundles.clone()).await;
+    let warehouse = zeal_tests::fresh_database("zt_edge").await;
+    migrate(&warehouse, MIGRATIONS).await.unwrap();
+    for day in &days {
+        let report = audit_day(&day.ctx, &day.directory, &log, &parts);
+        assert_eq!(report.refused, 0);
+        assert!(report.exclusions.is_empty(), "{:?}", report.exclusions);
+        let audited = &report.rounds[&start];
+        assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
+        assert!(
+            matches!(audited.outcome, Outcome::Total(_)),
+            "{:?}",
+            audited.outcome
+        );
+        let (totals, events, _) = warehouse
+            .write(&rows(&day.ctx, &report, "edge-e2e", 0))
+            .await
+            .unwrap();
+        assert_eq!((totals, events), (16, 1), "16 channels, one round event");
+    }
 
     #[derive(Debug, serde::Deserialize, clickhouse::Row)]
     struct Row {
@@ -107,73 +186,51 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
         total: i64,
         interval_seconds: u32,
     }
-    let mut got = BTreeMap::new();
-    for _ in 0..100 {
-        let rows = env
-            .warehouse
-            .fetch_all::<Row>(
-                "SELECT region, toUInt32(interval_start) AS interval_start, channel, total, interval_seconds \
-                 FROM region_totals FINAL",
-            )
-            .await
-            .unwrap();
-        got = rows
-            .iter()
-            .map(|r| {
-                assert_eq!(r.interval_seconds, 86_400);
-                (
-                    (r.region.clone(), r.interval_start, r.channel.clone()),
-                    r.total,
-                )
-            })
-            .collect();
-        if got.len() >= want.len() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    // The private histogram: every household of the region counted once per day, and the
-    // efficient-neighbour mark follows from the counts alone.
-    for region in &regions {
-        for day in [day0, day0 + 86_400_000] {
-            let counts: Vec<u64> = (0..zeal_game::day::BUCKETS)
-                .map(|i| {
-                    got[&(
-                        region.clone(),
-                        (day / 1000) as u32,
-                        format!("bucket_{i:02}"),
-                    )] as u64
-                })
-                .collect();
-            assert_eq!(counts.iter().sum::<u64>(), 6, "{region}: six households");
-            let mark = zeal_game::day::efficient_mark(&counts).expect("a mark");
-            let at_or_below = fleet
-                .iter()
-                .filter(|m| &m.region == region)
-                .map(|m| {
-                    m.readings(day, day + 86_400_000)
-                        .iter()
-                        .map(|r| r.import_wh)
-                        .sum::<u64>() as f64
-                        / 1000.0
-                })
-                .filter(|kwh| *kwh < mark)
-                .count();
-            assert!(
-                at_or_below * 5 >= 6,
-                "{region}: the mark covers at least the best fifth"
+    let stored = warehouse
+        .fetch_all::<Row>(
+            "SELECT region, toUInt32(interval_start) AS interval_start, channel, total, \
+             interval_seconds FROM region_totals FINAL",
+        )
+        .await
+        .unwrap();
+    let got: BTreeMap<(String, String), i64> = stored
+        .iter()
+        .map(|r| {
+            assert_eq!(
+                (r.interval_start as i64, r.interval_seconds),
+                (start, 86_400)
             );
-        }
-    }
+            ((r.region.clone(), r.channel.clone()), r.total)
+        })
+        .collect();
     assert_eq!(
         got, want,
-        "each region's daily appliance mix is the sum of its meters' values"
+        "each region's daily appliance mix and histogram is the sum of its meters' values"
     );
-    assert!(
-        env.read(&env.topics.readings).await.is_empty(),
-        "nothing in the clear"
-    );
-    env.finish().await;
-    gw.await.unwrap().unwrap();
-    sink.await.unwrap().unwrap();
+    // The private histogram: every household of the region counted once, and the
+    // efficient-neighbour mark follows from the counts alone.
+    for region in &regions {
+        let counts: Vec<u64> = (0..zeal_game::day::BUCKETS)
+            .map(|i| got[&(region.clone(), format!("bucket_{i:02}"))] as u64)
+            .collect();
+        assert_eq!(counts.iter().sum::<u64>(), METERS as u64, "{region}");
+        let mark = zeal_game::day::efficient_mark(&counts).expect("a mark");
+        let below = fleet
+            .iter()
+            .filter(|m| &m.region == region)
+            .map(|m| {
+                m.readings(day0, day0 + 86_400_000)
+                    .iter()
+                    .map(|r| r.import_wh)
+                    .sum::<u64>() as f64
+                    / 1000.0
+            })
+            .filter(|kwh| *kwh < mark)
+            .count();
+        assert!(
+            below * 5 >= METERS,
+            "{region}: the mark covers at least the best fifth"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&state);
 }

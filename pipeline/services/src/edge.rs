@@ -10,13 +10,14 @@
 //! nobody learns which bucket any household is in.
 //!
 //! It is a second deployment of the same pipeline with its own topic prefix and a daily
-//! protocol ([`daily_protocol`]): interval 86,400 s, one interval per round, these channels.
+//! protocol v2 file ([`daily_params`], `docs/edge-daily.toml`): interval 86,400 s, one interval
+//! per round, these 16 channels (one range proof covers them all).
 
 use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::PREDICTED;
 use zeal_disaggregation::features::{complete_days, neighbours};
 use zeal_meters::household::{Appliance, Category};
-use zeal_protocol::ProtocolConfig;
+use zeal_protocol::v2::params::Params;
 
 /// The categories aggregated at the edge: those whose appliances the model is claimed for at
 /// 15-minute resolution (wet is dominated by the dryer and the dishwasher).
@@ -38,10 +39,10 @@ pub fn channels() -> Vec<String> {
     c
 }
 
-/// The daily protocol of the edge deployment: `base` with daily intervals and the category
-/// channels.
-pub fn daily_protocol(base: &ProtocolConfig) -> ProtocolConfig {
-    ProtocolConfig {
+/// The daily protocol (v2) of the edge deployment: `base` with one daily interval per round and
+/// the category channels (`docs/edge-daily.toml`).
+pub fn daily_params(base: &Params) -> Params {
+    Params {
         interval_seconds: 86_400,
         intervals_per_round: 1,
         channels: channels(),
@@ -49,11 +50,11 @@ pub fn daily_protocol(base: &ProtocolConfig) -> ProtocolConfig {
     }
 }
 
-/// Checks that a protocol is the edge deployment's; the error says what to write in the TOML.
-pub fn check_protocol(p: &ProtocolConfig) -> Result<(), String> {
+/// Checks that a protocol file is the edge deployment's; the error says what to write in it.
+pub fn check_params(p: &Params) -> Result<(), String> {
     if p.interval_seconds != 86_400 || p.intervals_per_round != 1 || p.channels != channels() {
         return Err(format!(
-            "edge categories need a daily protocol: interval_seconds = 86400, intervals_per_round = 1, channels = {:?} (got {} s, {} per round, {:?})",
+            "edge categories need a daily protocol (docs/edge-daily.toml): interval_seconds = 86400, intervals_per_round = 1, channels = {:?} (got {} s, {} per round, {:?})",
             channels(),
             p.interval_seconds,
             p.intervals_per_round,
@@ -104,10 +105,10 @@ mod tests {
 
     #[test]
     fn the_daily_protocol_is_valid_and_checked() {
-        let p = daily_protocol(&ProtocolConfig::default());
+        let p = daily_params(&Params::default());
         p.validate().unwrap();
-        check_protocol(&p).unwrap();
-        let e = check_protocol(&ProtocolConfig::default()).unwrap_err();
+        check_params(&p).unwrap();
+        let e = check_params(&Params::default()).unwrap_err();
         assert!(e.contains("interval_seconds = 86400"), "{e}");
     }
 

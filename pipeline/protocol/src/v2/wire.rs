@@ -31,7 +31,7 @@ use rug::Integer;
 use rug::integer::Order;
 use zeal_schemas::v2 as w;
 
-/// Longest range proof accepted (an aggregated proof of 8 values of 64 bits is 864 bytes).
+/// Longest range proof accepted (an aggregated proof of 16 values of 64 bits is 928 bytes).
 pub const MAX_RANGE_PROOF_BYTES: usize = 2048;
 
 /// Why a wire message is refused (the dead letter's reason).

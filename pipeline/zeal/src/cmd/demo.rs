@@ -89,7 +89,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         "--hours must cover whole rounds"
     );
     // A fresh run: the demo's data directory is replaced.
-    for sub in ["broker", "store", "gateway-a", "gateway-b", "gateway-daily"] {
+    for sub in [
+        "broker",
+        "store",
+        "gateway-a",
+        "gateway-b",
+        "gateway-v2",
+        "gateway-daily",
+    ] {
         let p = a.data_dir.join(sub);
         if p.exists() {
             std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
@@ -276,10 +283,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 zeal_services::sink::Destination::write(&ParquetStore::open(&store_dir)?, &v2.batch).await?;
             }
         }
-        let rows = read_totals(warehouse.as_ref(), &store_dir).await?;
-        // The daily edge round: every household's appliance categories and consumption bucket,
-        // aggregated privately per region (the game's efficient-neighbour mark).
-        eprint!("daily edge round of {} households ...", fleet.len());
+        // The daily edge round (protocol v2, its own topics): every household's appliance
+        // categories and consumption bucket, aggregated privately per region (the game's
+        // efficient-neighbour mark). Its audited totals are stored beside the 15-minute ones.
+        eprintln!("daily edge round of {} households:", fleet.len());
         let mut per_meter: BTreeMap<String, Vec<(i64, u64, u64)>> = BTreeMap::new();
         for (id, _, t, v, _) in &readings {
             per_meter.entry(id.clone()).or_default().push((*t, v[0], v[1]));
@@ -287,25 +294,26 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let daily = super::demo_daily::run(super::demo_daily::DailyRound {
             kafka: &kafka,
             topic_prefix: format!("demo{run_id}-daily."),
-            base: &protocol,
+            base: &params,
             meters: fleet.iter().map(|m| (m.meter_id.clone(), m.region.clone())).collect(),
             readings: per_meter,
-            key_stores: vec![a.data_dir.join("gateway-a").join("keys"), a.data_dir.join("gateway-b").join("keys")],
             state_dir: a.data_dir.join("gateway-daily"),
-            warehouse: warehouse.as_ref(),
-            store_dir: &store_dir,
         })
         .await;
         let daily = match daily {
             Ok(d) => {
-                eprintln!(" {} region-days", d.totals);
+                match &warehouse {
+                    Some(w) => zeal_services::sink::Destination::write(w, &d.rounds.batch).await?,
+                    None => zeal_services::sink::Destination::write(&ParquetStore::open(&store_dir)?, &d.rounds.batch).await?,
+                };
                 Some(d)
             }
             Err(e) => {
-                eprintln!(" skipped: {e:#}");
+                eprintln!("daily edge round skipped: {e:#}");
                 None
             }
         };
+        let rows = read_totals(warehouse.as_ref(), &store_dir).await?;
         // The game's day for every opted-in household, compared with the private totals.
         let game = if opt_in.is_empty() {
             None
@@ -389,10 +397,14 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             );
         }
         if let Some(d) = &daily {
+            let [completed, _, _, _, _, excluded] = super::demo_v2::tally(&d.rounds.audits);
             println!(
-                "daily edge round: {} households' appliance categories and consumption buckets -> {} private region-day totals ({} day(s))",
+                "daily edge round (protocol v2): {} households' appliance categories and consumption buckets -> {} of {completed} audited region-day totals ({} day(s)) equal the households' plaintext sum; meter-rounds excluded {excluded}",
                 d.households, d.totals, d.days
             );
+            for m in d.mismatches.iter().take(10) {
+                println!("  MISMATCH daily {m}");
+            }
         }
         if let Some(g) = &game {
             println!(
@@ -403,6 +415,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         drop(broker);
         if !bad.is_empty() {
             bail!("{} private totals differ from the plaintext sums", bad.len());
+        }
+        if let Some(d) = daily.as_ref().filter(|d| !d.mismatches.is_empty()) {
+            bail!("{} daily edge totals differ from the households' plaintext sums", d.mismatches.len());
         }
         let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
         if a.no_web || (a.web.is_none() && !interactive) {

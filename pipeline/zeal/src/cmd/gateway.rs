@@ -61,14 +61,6 @@ pub struct GatewayArgs {
     /// DRILL: publish every share bundle twice.
     #[arg(long)]
     drill_replay: bool,
-    /// Aggregated learning at the edge: run the disaggregation model on each meter and
-    /// contribute its daily energy per category (heating, hot water, EV, wet) instead of its
-    /// readings. Needs the daily protocol (see README) and its own --topic-prefix.
-    #[arg(long)]
-    edge_categories: bool,
-    /// Disaggregation model stem for --edge-categories; the shipped model when absent.
-    #[arg(long)]
-    model: Option<PathBuf>,
 }
 
 pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
@@ -82,12 +74,7 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let (from, to) = (parse_time(&a.from)?, parse_time(&a.to)?);
-    // Meters are read every 15 minutes; the edge deployment turns days of them into one value.
-    let step = if a.edge_categories {
-        900_000
-    } else {
-        i64::from(protocol.interval_seconds) * 1000
-    };
+    let step = i64::from(protocol.interval_seconds) * 1000;
     // (meter, region, interval start, channel values, PV generation where known)
     type MeterValues = (String, String, i64, Vec<u64>, Option<u64>);
     let mut readings: Vec<MeterValues> = Vec::new();
@@ -142,39 +129,6 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
             }
         }
     }
-    if a.edge_categories {
-        zeal_services::edge::check_protocol(&protocol).map_err(|e| anyhow::anyhow!(e))?;
-        anyhow::ensure!(
-            a.share_readings.is_empty(),
-            "--edge-categories contributes category totals only; share readings from the 15-minute deployment"
-        );
-        let model = match &a.model {
-            Some(stem) => zeal_disaggregation::Disaggregator::load(stem)?,
-            None => zeal_disaggregation::Disaggregator::embedded()?,
-        };
-        // (meter, region) -> its 15-minute (interval start, import, export).
-        type Series = Vec<(i64, u64, u64)>;
-        let mut per_meter: std::collections::BTreeMap<(String, String), Series> =
-            Default::default();
-        for (id, region, t, v, _) in &readings {
-            per_meter
-                .entry((id.clone(), region.clone()))
-                .or_default()
-                .push((*t, v[0], v.get(1).copied().unwrap_or(0)));
-        }
-        readings.clear();
-        for ((id, region), rs) in per_meter {
-            for (day, values) in zeal_services::edge::daily_values(&model, &rs)? {
-                readings.push((id.clone(), region.clone(), day, values, None));
-            }
-        }
-        eprintln!(
-            "edge categories {:?}: {} meter-days computed locally (model {})",
-            zeal_services::edge::channels(),
-            readings.len(),
-            model.meta.version
-        );
-    }
     let mut meters: Vec<(String, String)> = readings
         .iter()
         .map(|r| (r.0.clone(), r.1.clone()))
@@ -226,15 +180,4 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
         );
         anyhow::Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_documented_edge_protocol_is_the_one_the_gateway_checks() {
-        let p: zeal_protocol::ProtocolConfig =
-            toml::from_str(include_str!("../../../../docs/edge-daily.toml")).unwrap();
-        p.validate().unwrap();
-        zeal_services::edge::check_protocol(&p).unwrap();
-    }
 }

@@ -120,6 +120,14 @@ pub struct GatewayArgs {
     /// 2020-07-01T10:00Z or milliseconds); every interval of a round is needed.
     #[arg(long)]
     readings: PathBuf,
+    /// The daily edge deployment (`--protocol-file docs/edge-daily.toml`): the readings are
+    /// 15-minute ones, and this gateway runs the disaggregation model on each meter's complete
+    /// days and shares the day's energy per appliance category and its consumption bucket.
+    #[arg(long)]
+    edge: bool,
+    /// The model for --edge (file stem of `zeal train`); the embedded one by default.
+    #[arg(long, requires = "edge")]
+    model: Option<PathBuf>,
     /// DRILL, for the fault tests only: exit right after posting the first commitments, as a
     /// gateway that crashes between commit and reveal (its bundles are lost, its ledger is not).
     #[arg(long, hide = true)]
@@ -285,22 +293,15 @@ impl DayArgs {
     }
 }
 
-/// Readings by round start and meter, each round's values in the protocol file's order
-/// (interval-major, then channel).
-fn read_readings(
-    path: &Path,
-    params: &Params,
-) -> anyhow::Result<BTreeMap<i64, BTreeMap<String, Vec<u64>>>> {
-    if params.channels.len() != 2 {
-        bail!(
-            "the readings CSV carries import_wh and export_wh: the protocol file must have those two channels"
-        );
-    }
+/// One CSV reading: (meter, interval start in seconds, import_wh, export_wh).
+type CsvReading = (String, i64, u64, u64);
+
+/// The readings CSV (`meter,interval_start,import_wh,export_wh`), each interval start checked
+/// to be aligned to `step` seconds.
+fn parse_readings(path: &Path, step: i64) -> anyhow::Result<Vec<CsvReading>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let step = i64::from(params.interval_seconds);
-    let per_round = params.intervals_per_round as usize;
-    let mut slots: BTreeMap<(i64, String), Vec<Option<[u64; 2]>>> = BTreeMap::new();
+    let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') || line.starts_with("meter,") {
@@ -315,33 +316,90 @@ fn read_readings(
         if t.rem_euclid(step) != 0 {
             bail!("{}: {start} is not the start of a {step} s interval", at());
         }
-        let round = t - t.rem_euclid(params.round_seconds());
-        let i = ((t - round) / step) as usize;
-        let v = [
+        out.push((
+            meter.to_string(),
+            t,
             import.parse::<u64>().with_context(at)?,
             export.parse::<u64>().with_context(at)?,
-        ];
+        ));
+    }
+    Ok(out)
+}
+
+/// Readings by round start and meter, each round's values in the protocol file's order
+/// (interval-major, then channel). `--edge`: the CSV holds 15-minute readings and each meter's
+/// gateway computes its daily values (`services::edge::daily_values`) for the daily protocol.
+fn read_readings(
+    path: &Path,
+    params: &Params,
+    edge: Option<&zeal_disaggregation::Disaggregator>,
+) -> anyhow::Result<BTreeMap<i64, BTreeMap<String, Vec<u64>>>> {
+    // (meter, interval start s, the interval's values in channel order)
+    let values: Vec<(String, i64, Vec<u64>)> = match edge {
+        Some(model) => {
+            zeal_services::edge::check_params(params).map_err(|e| anyhow::anyhow!(e))?;
+            let mut per_meter: BTreeMap<String, Vec<(i64, u64, u64)>> = BTreeMap::new();
+            for (m, t, i, e) in parse_readings(path, 900)? {
+                per_meter.entry(m).or_default().push((t * 1000, i, e));
+            }
+            let mut out = Vec::new();
+            for (m, mut series) in per_meter {
+                series.sort_unstable();
+                if series.windows(2).any(|w| w[0].0 == w[1].0) {
+                    bail!("{m}: two readings of one 15-minute interval");
+                }
+                for (day_ms, v) in zeal_services::edge::daily_values(model, &series)? {
+                    out.push((m.clone(), day_ms / 1000, v));
+                }
+            }
+            eprintln!(
+                "edge categories: {} meter-days computed locally (model {})",
+                out.len(),
+                model.meta.version
+            );
+            out
+        }
+        None => {
+            if params.channels.len() != 2 {
+                bail!(
+                    "the readings CSV carries import_wh and export_wh: the protocol file must have \
+                     those two channels (or give --edge with docs/edge-daily.toml)"
+                );
+            }
+            parse_readings(path, i64::from(params.interval_seconds))?
+                .into_iter()
+                .map(|(m, t, i, e)| (m, t, vec![i, e]))
+                .collect()
+        }
+    };
+    let step = i64::from(params.interval_seconds);
+    let per_round = params.intervals_per_round as usize;
+    let mut slots: BTreeMap<(i64, String), Vec<Option<Vec<u64>>>> = BTreeMap::new();
+    for (meter, t, v) in values {
+        let round = t - t.rem_euclid(params.round_seconds());
+        let i = ((t - round) / step) as usize;
         let row = slots
-            .entry((round, meter.to_string()))
+            .entry((round, meter.clone()))
             .or_insert_with(|| vec![None; per_round]);
         if row[i].replace(v).is_some() {
-            bail!("{}: a second reading of {meter} at {start}", at());
+            bail!("a second reading of {meter} at {}", format_time(t * 1000));
         }
     }
     let mut out: BTreeMap<i64, BTreeMap<String, Vec<u64>>> = BTreeMap::new();
     for ((round, meter), row) in slots {
-        let values: Option<Vec<u64>> = row
-            .iter()
-            .map(|v| v.map(|[i, e]| vec![i, e]))
-            .collect::<Option<Vec<_>>>()
-            .map(|v| v.concat());
-        let Some(values) = values else {
+        let Some(values) = row.into_iter().collect::<Option<Vec<_>>>() else {
             bail!(
                 "{meter}: the round at {} lacks an interval's reading",
                 format_time(round * 1000)
             );
         };
-        out.entry(round).or_default().insert(meter, values);
+        out.entry(round).or_default().insert(meter, values.concat());
+    }
+    if out.is_empty() {
+        bail!(
+            "{}: no readings (or, with --edge, no complete day)",
+            path.display()
+        );
     }
     Ok(out)
 }
@@ -358,7 +416,12 @@ fn print_outcomes(who: &str, outcomes: &BTreeMap<i64, Outcome>) {
 
 fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
     let params = a.day.params()?;
-    let readings = read_readings(&a.readings, &params)?;
+    let model = match (a.edge, &a.model) {
+        (false, _) => None,
+        (true, Some(stem)) => Some(zeal_disaggregation::Disaggregator::load(stem)?),
+        (true, None) => Some(zeal_disaggregation::Disaggregator::embedded()?),
+    };
+    let readings = read_readings(&a.readings, &params, model.as_ref())?;
     let aggregator = public_key("aggregator", &a.aggregator)?;
     super::runtime()?.block_on(async {
         let day = a.day.load(None).await?;
@@ -651,4 +714,64 @@ fn rogue(a: RogueArgs) -> anyhow::Result<()> {
         producer.flush(Duration::from_secs(10))?;
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_edge_protocol_file_is_the_one_the_gateway_checks() {
+        let p: Params = toml::from_str(include_str!("../../../../docs/edge-daily.toml")).unwrap();
+        p.validate().unwrap();
+        zeal_services::edge::check_params(&p).unwrap();
+    }
+
+    #[test]
+    fn an_edge_gateway_shares_each_meters_daily_values_and_refuses_other_files() {
+        let model = zeal_disaggregation::Disaggregator::embedded().unwrap();
+        let day0 = zeal_meters::civil::days_from_civil(2020, 1, 13) * 86_400_000;
+        let fleet = zeal_meters::sim::fleet(&["NL-E".to_string()], 2, 3);
+        let dir = std::env::temp_dir().join(format!("zeal-edge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("readings.csv");
+        let mut text = String::from("meter,interval_start,import_wh,export_wh\n");
+        let mut want: BTreeMap<i64, BTreeMap<String, Vec<u64>>> = BTreeMap::new();
+        for m in &fleet {
+            // Two complete days and a half: the half day is not shared.
+            let rs = m.readings(day0, day0 + 2 * 86_400_000 + 43_200_000);
+            for r in &rs {
+                text += &format!(
+                    "{},{},{},{}\n",
+                    m.meter_id, r.interval_start, r.import_wh, r.export_wh
+                );
+            }
+            let series: Vec<(i64, u64, u64)> = rs
+                .iter()
+                .map(|r| (r.interval_start, r.import_wh, r.export_wh))
+                .collect();
+            for (day, v) in zeal_services::edge::daily_values(&model, &series).unwrap() {
+                want.entry(day / 1000)
+                    .or_default()
+                    .insert(m.meter_id.clone(), v);
+            }
+        }
+        std::fs::write(&csv, text).unwrap();
+        let daily = zeal_services::edge::daily_params(&Params::default());
+        let got = read_readings(&csv, &daily, Some(&model)).unwrap();
+        assert_eq!(got.len(), 2, "two complete days");
+        assert_eq!(got, want);
+        for round in got.values() {
+            for v in round.values() {
+                assert_eq!(v.len(), 16);
+                assert_eq!(v[4..].iter().sum::<u64>(), 1, "one histogram bucket a day");
+            }
+        }
+        // --edge with the 15-minute protocol file, or the daily file without --edge: refused.
+        let e = read_readings(&csv, &Params::default(), Some(&model)).unwrap_err();
+        assert!(format!("{e:#}").contains("docs/edge-daily.toml"), "{e:#}");
+        let e = read_readings(&csv, &daily, None).unwrap_err();
+        assert!(format!("{e:#}").contains("--edge"), "{e:#}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -280,7 +280,7 @@ fn delta(n: usize, m: usize, y: &Scalar, z: &Scalar) -> Scalar {
         - zz * z * sum_of_powers(&Scalar::from(2u64), n) * sum_of_powers(z, m)
 }
 
-/// `H_vec` of the crate's `BulletproofGens::new(64, 8)`, party-major, re-derived the way the
+/// `H_vec` of the crate's `BulletproofGens::new(64, MAX_RANGE_VALUES)`, party-major, re-derived the way the
 /// crate does (SHAKE256 chain labelled `"GeneratorsChain" ‖ 'H' ‖ party (u32 LE)`): the crate
 /// exposes `G` per party but not `H`.
 fn h_vec() -> &'static [Vec<RistrettoPoint>] {
@@ -638,13 +638,13 @@ mod tests {
     #[test]
     fn mixed_party_counts_share_one_batch() {
         let mut r = rng(6);
-        let ms: Vec<Meter> = [1, 2, 3, 5, 8, 4, 7]
+        let ms: Vec<Meter> = [1, 2, 3, 5, 8, 4, 7, 16, 11]
             .iter()
             .enumerate()
             .map(|(i, &count)| meter(count, 16, 1, i as u32, &mut r))
             .collect();
         let items: Vec<RangeItem<'_>> = ms.iter().map(Meter::item).collect();
-        assert_eq!(verdicts(&items, 16, 7), vec![true; 7]);
+        assert_eq!(verdicts(&items, 16, 7), vec![true; 9]);
         assert!(verify_range_batch(&items, 16, &mut rng(8)));
         // A 3-value proof against the first two of its commitments (m = 2, not 4).
         let short = RangeItem::from_vss(&ms[2].proof, &ms[2].comms[..2], &ms[2].context);
@@ -652,7 +652,7 @@ mod tests {
         with_short.push(short);
         assert_eq!(
             verdicts(&with_short, 16, 9),
-            [vec![true; 7], vec![false]].concat()
+            [vec![true; 9], vec![false]].concat()
         );
     }
 

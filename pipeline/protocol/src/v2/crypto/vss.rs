@@ -30,8 +30,10 @@ const RANGE_LABEL: &[u8] = b"zebra-zeal/v2/range";
 
 /// Size in bytes of an encoded [`OpeningProof`] (`T ‖ s1 ‖ s2`).
 pub const OPENING_PROOF_BYTES: usize = 96;
-/// Maximum number of values covered by one [`RangeProof`] (the Bulletproofs party capacity).
-pub const MAX_RANGE_VALUES: usize = 8;
+/// Maximum number of values covered by one [`RangeProof`] (the Bulletproofs party capacity):
+/// 16, the daily edge round's channels (4 appliance categories and 12 histogram buckets).
+/// Each party's generators are its own chain, so raising it leaves every smaller proof as is.
+pub const MAX_RANGE_VALUES: usize = 16;
 /// Maximum accepted size in bytes of an encoded [`RangeProof`]; checked before parsing.
 pub const MAX_RANGE_PROOF_BYTES: usize = 2048;
 
@@ -906,13 +908,20 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn range_proofs_for_eight_values() {
+    fn range_proofs_for_eight_and_sixteen_values() {
         let mut r = rng(6);
-        let values = [0, 1, 2, 300, 65535, 7, 8, 9];
-        let (blinds, comms) = bundle(&values, &mut r);
+        for values in [
+            vec![0, 1, 2, 300, 65535, 7, 8, 9],
+            (0..16).map(|i| i * 4000).collect::<Vec<u64>>(),
+        ] {
+            range_proof_verifies_and_binds(&values, &mut r);
+        }
+    }
+
+    fn range_proof_verifies_and_binds(values: &[u64], r: &mut ChaCha20Rng) {
+        let (blinds, comms) = bundle(values, r);
         for bits in [16, 32] {
-            let proof =
-                RangeProof::prove_range(&values, &blinds, bits, &ctx(1, 3), &mut r).unwrap();
+            let proof = RangeProof::prove_range(values, &blinds, bits, &ctx(1, 3), r).unwrap();
             assert_eq!(proof.verify_range(&comms, bits, &ctx(1, 3)), Ok(()));
             assert!(proof.verify_range(&comms, bits, &ctx(2, 3)).is_err());
             let mut changed = comms.clone();
@@ -939,8 +948,8 @@ pub(crate) mod tests {
             Some(VssError::InvalidBits(12))
         );
         assert_eq!(
-            RangeProof::prove_range(&[0; 9], &[Scalar::ZERO; 9], 8, b"c", &mut r).err(),
-            Some(VssError::WrongValueCount(9))
+            RangeProof::prove_range(&[0; 17], &[Scalar::ZERO; 17], 8, b"c", &mut r).err(),
+            Some(VssError::WrongValueCount(17))
         );
         assert!(RangeProof::prove_range(&[1, 2], &blinds, 8, b"c", &mut r).is_err());
         assert_eq!(
