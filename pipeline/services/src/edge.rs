@@ -39,13 +39,18 @@ pub fn channels() -> Vec<String> {
     c
 }
 
-/// The daily protocol (v2) of the edge deployment: `base` with one daily interval per round and
-/// the category channels (`docs/edge-daily.toml`).
+/// Seconds after the end of day D at which the daily deployment deletes day-D keys: a day's
+/// round and an hour for its phases (T_del must cover a round and its deadlines).
+pub const DAILY_KEY_DELETION_SECONDS: u32 = 86_400 + 3_600;
+
+/// The daily protocol (v2) of the edge deployment: `base` with one daily interval per round, the
+/// category channels and [`DAILY_KEY_DELETION_SECONDS`] (`docs/edge-daily.toml`).
 pub fn daily_params(base: &Params) -> Params {
     Params {
         interval_seconds: 86_400,
         intervals_per_round: 1,
         channels: channels(),
+        key_deletion_seconds: DAILY_KEY_DELETION_SECONDS,
         ..base.clone()
     }
 }

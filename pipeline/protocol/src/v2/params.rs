@@ -372,6 +372,7 @@ mod tests {
         let cases: Vec<(Change, &str)> = vec![
             (|p| p.committee_size = 20, "committee_size"), // 20 < 2·9 + 3
             (|p| p.intervals_per_round = 7, "intervals_per_round"), // 105 min does not divide a day
+            (|p| p.intervals_per_round = 12, "intervals_per_round"), // 24 values > one range proof's 16
             (|p| p.value_bits = 40, "value_bits"),
             (
                 |p| p.participation = Ratio { num: 6, den: 5 },
