@@ -219,11 +219,14 @@ impl Registry {
 
     /// A meter's certificate as of `at` within the first `prefix` records: the one with the
     /// latest valid_from ≤ at.
+    /// O(log n + the meter's later entries), from the (meter id, valid_from) index.
     pub fn certificate_at(&self, meter: &str, at: i64, prefix: usize) -> Option<&Certificate> {
-        self.entries[..prefix.min(self.entries.len())]
-            .iter()
-            .filter(|c| c.meter == meter && c.valid_from <= at)
-            .max_by_key(|c| c.valid_from)
+        let meter = meter.to_string();
+        self.by_key
+            .range((meter.clone(), i64::MIN)..=(meter, at))
+            .rev()
+            .find(|(_, i)| **i < prefix)
+            .map(|(_, i)| &self.entries[*i])
     }
 
     /// The region's active meters for day `day` under a cutoff naming the first `prefix`
