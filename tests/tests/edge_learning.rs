@@ -104,23 +104,14 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
             progress: None,
             crash_after_commit: false,
         };
-        let mut party = Party::default();
-        for m in &day.ctx.roster {
-            party.meters.insert(m.clone(), day.identities[m].clone());
-        }
-        for (seat, secret) in day.ctx.seats.iter().zip(&day.seat_secrets) {
-            party.seats.insert(seat.meter.clone(), secret.clone());
-        }
+        let party = Party::meters_of(&day, &day.ctx.roster);
         let mut gateway = RegionNode::new(settings("edge-gateway", Role::Gateway), party);
         for (m, v) in &values[region] {
             gateway.submit(start, m, v.clone());
         }
         let mut aggregator = RegionNode::new(
             settings("edge-aggregator", Role::Aggregator),
-            Party {
-                aggregator: Some(day.aggregator.clone()),
-                ..Party::default()
-            },
+            Party::aggregator_of(&day),
         );
         aggregator.expect(start);
         nodes.push(gateway);

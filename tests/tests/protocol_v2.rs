@@ -155,25 +155,16 @@ impl Deployment {
 
     /// A gateway node for `meters` (with the seats among them).
     fn gateway(&self, name: &str, meters: &[String], phase_secs: u64) -> RegionNode {
-        let r = region();
-        let mut party = Party::default();
-        for m in meters {
-            party.meters.insert(m.clone(), r.identities[m].clone());
-            if let Some(i) = r.ctx.seats.iter().position(|s| &s.meter == m) {
-                party.seats.insert(m.clone(), r.seat_secrets[i].clone());
-            }
-        }
-        RegionNode::new(self.settings(name, phase_secs), party)
+        RegionNode::new(
+            self.settings(name, phase_secs),
+            Party::meters_of(region(), meters),
+        )
     }
 
     fn aggregator(&self, phase_secs: u64) -> RegionNode {
-        let party = Party {
-            aggregator: Some(region().aggregator.clone()),
-            ..Party::default()
-        };
         let mut s = self.settings("aggregator", phase_secs);
         s.metrics = Metrics::new(Role::Aggregator);
-        RegionNode::new(s, party)
+        RegionNode::new(s, Party::aggregator_of(region()))
     }
 
     fn run(&self, node: RegionNode) -> tokio::task::JoinHandle<NodeReport> {

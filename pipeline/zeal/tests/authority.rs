@@ -4,17 +4,12 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Command, Output};
+mod common;
+
+use common::run;
 use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
 use zeal_protocol::v2::enrolment::{Registry, Status, key_from_hex, key_to_hex};
 use zeal_protocol::v2::wire::certificate_from_wire;
-
-fn zeal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zeal"))
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn public_of(key_file: &Path) -> VerifyingKey {
     key_from_hex(&std::fs::read_to_string(key_file.with_extension("pub")).unwrap()).unwrap()
@@ -28,14 +23,14 @@ fn certificates_verify_against_their_authority_only() {
     let key = dir.join("authority.key");
     let key_s = key.to_str().unwrap();
 
-    let out = zeal(&["authority", "init", "--key-file", key_s]);
+    let out = run(&["authority", "init", "--key-file", key_s]);
     assert!(out.status.success(), "{out:?}");
     let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the authority key is private");
     let authority = public_of(&key);
     // A second init keeps the key.
     assert!(
-        zeal(&["authority", "init", "--key-file", key_s])
+        run(&["authority", "init", "--key-file", key_s])
             .status
             .success()
     );
@@ -61,7 +56,7 @@ fn certificates_verify_against_their_authority_only() {
             certs.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        zeal(&args)
+        run(&args)
     };
     let out = enrol(key_s, "m-0001", &[]);
     assert!(out.status.success(), "{out:?}");
@@ -90,7 +85,7 @@ fn certificates_verify_against_their_authority_only() {
     // Another authority's certificate is refused by a registry that trusts the first.
     let rogue = dir.join("rogue.key");
     assert!(
-        zeal(&["authority", "init", "--key-file", rogue.to_str().unwrap()])
+        run(&["authority", "init", "--key-file", rogue.to_str().unwrap()])
             .status
             .success()
     );
@@ -105,7 +100,7 @@ fn certificates_verify_against_their_authority_only() {
     assert_eq!(registry.len(), 1);
 
     // Bad input: a reason, no certificate.
-    let out = zeal(&[
+    let out = run(&[
         "enrol",
         "--key-file",
         key_s,

@@ -1,7 +1,9 @@
 //! `zeal bench pipeline` as an operator runs it: protocol v2 through an in-process broker with
 //! the aggregator as its own process, every total checked, and bad input refused up front.
 
-use std::process::Command;
+mod common;
+
+use common::zeal;
 
 fn workdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("zeal-bench-{name}-{}", std::process::id()));
@@ -12,7 +14,7 @@ fn workdir(name: &str) -> std::path::PathBuf {
 #[test]
 fn the_pipeline_bench_checks_its_totals_and_reports_the_aggregators_cpu() {
     let dir = workdir("run");
-    let out = Command::new(env!("CARGO_BIN_EXE_zeal"))
+    let out = zeal()
         .args(["bench", "pipeline", "--roster", "12", "--regions", "1"])
         .args(["--phase-secs", "5", "--data-dir", "data"])
         .current_dir(&dir)
@@ -42,7 +44,7 @@ fn the_pipeline_bench_checks_its_totals_and_reports_the_aggregators_cpu() {
 fn a_data_dir_the_broker_cannot_use_is_refused_before_any_dealing() {
     let dir = workdir("cwd");
     let outside = workdir("outside");
-    let out = Command::new(env!("CARGO_BIN_EXE_zeal"))
+    let out = zeal()
         .args(["bench", "pipeline", "--roster", "12", "--regions", "1"])
         .arg("--data-dir")
         .arg(&outside)

@@ -67,9 +67,10 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
         stdout.contains("game: 5 household-days of 5 households -> household_daily"),
         "{stdout}"
     );
-    // The daily edge round: both regions learn their appliance mix and consumption histogram.
+    // The daily edge round (v2): both regions learn their appliance mix and consumption
+    // histogram, audited and equal to the households' own daily values.
     assert!(
-        stdout.contains("daily edge round: 10 households' appliance categories and consumption buckets -> 2 private region-day totals"),
+        stdout.contains("daily edge round (protocol v2): 10 households' appliance categories and consumption buckets -> 2 of 2 audited region-day totals (1 day(s)) equal the households' plaintext sum"),
         "{stdout}"
     );
     let hist = Command::new(zeal)

@@ -4,26 +4,15 @@
 //! region's day from that topic alone; a certificate from another authority is dead-lettered and
 //! left out of the Cutoff.
 
-use std::process::{Command, Output};
+mod common;
+
+use common::{ok, run};
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::enrolment::{BeaconRound, key_from_hex, key_to_hex};
 use zeal_protocol::v2::params::{DAY_SECONDS, Params};
 use zeal_schemas::RejectReason;
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::v2::registry::load_day;
-
-fn zeal(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_zeal"))
-        .args(args)
-        .env_remove("ZEAL_TOPIC_PREFIX")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
@@ -49,8 +38,8 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
     ok(zeal(
         &[&["topics", "create", "--partitions", "2"][..], &broker].concat(),
     ));
-    ok(zeal(&["authority", "init", "--key-file", key_s]));
-    ok(zeal(&["authority", "init", "--key-file", rogue_s]));
+    ok(run(&["authority", "init", "--key-file", key_s]));
+    ok(run(&["authority", "init", "--key-file", rogue_s]));
     let authority =
         key_from_hex(&std::fs::read_to_string(key.with_extension("pub")).unwrap()).unwrap();
 
@@ -79,7 +68,7 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
             "2020-06-01",
             "--publish",
         ];
-        zeal(&[&args[..], &broker].concat())
+        run(&[&args[..], &broker].concat())
     };
     for (m, k) in &meters {
         let out = ok(enrol(key_s, m, k));

@@ -5,6 +5,9 @@
 //! intervals): every process reports the plaintext sum. Rogue and crashing gateways are their
 //! own processes too.
 
+mod common;
+
+use common::{ok, zeal};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -16,17 +19,6 @@ const ROUND_MS: i64 = 1_593_597_600_000;
 const HOUR_MS: i64 = 3_600_000;
 /// The test region's protocol file: small regions seat every meter.
 const SMALL: &str = "min_roster = 3\nparticipation = { num = 1, den = 2 }\n";
-
-fn zeal() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_zeal"));
-    c.env_remove("ZEAL_TOPIC_PREFIX").env("RUST_LOG", "warn");
-    c
-}
-
-fn ok(out: Output) -> String {
-    assert!(out.status.success(), "{out:?}");
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// Waits for a spawned process, killing it after `limit`.
 fn finish(mut child: Child, limit: Duration) -> Output {

@@ -57,6 +57,33 @@ pub struct Party {
     pub aggregator: Option<SigningKey>,
 }
 
+impl Party {
+    /// `meters` of a region set up in-process (demo, tests), with the seats among them.
+    pub fn meters_of<'a>(
+        region: &zeal_protocol::v2::local::LocalRegion,
+        meters: impl IntoIterator<Item = &'a String>,
+    ) -> Party {
+        let mut party = Party::default();
+        for m in meters {
+            party.meters.insert(m.clone(), region.identities[m].clone());
+            if let Some(i) = region.ctx.seats.iter().position(|s| &s.meter == m) {
+                party
+                    .seats
+                    .insert(m.clone(), region.seat_secrets[i].clone());
+            }
+        }
+        party
+    }
+
+    /// The aggregator of a region set up in-process.
+    pub fn aggregator_of(region: &zeal_protocol::v2::local::LocalRegion) -> Party {
+        Party {
+            aggregator: Some(region.aggregator.clone()),
+            ..Party::default()
+        }
+    }
+}
+
 /// What a node needs to run a region's day.
 #[derive(Clone)]
 pub struct RegionSettings {

@@ -155,20 +155,11 @@ pub async fn private_totals(
             progress: Some(progress.clone()),
             crash_after_commit: false,
         };
-        let mut party = Party::default();
-        for m in &day.ctx.roster {
-            party.meters.insert(m.clone(), day.identities[m].clone());
-        }
-        for (seat, secret) in day.ctx.seats.iter().zip(&day.seat_secrets) {
-            party.seats.insert(seat.meter.clone(), secret.clone());
-        }
+        let party = Party::meters_of(day, &day.ctx.roster);
         let mut gateway = RegionNode::new(settings("demo-gateway", Role::Gateway), party);
         let mut aggregator = RegionNode::new(
             settings("demo-aggregator", Role::Aggregator),
-            Party {
-                aggregator: Some(day.aggregator.clone()),
-                ..Party::default()
-            },
+            Party::aggregator_of(day),
         );
         if let Some(meters) = values.get(region.as_str()) {
             for (meter, rounds) in meters {
