@@ -35,7 +35,7 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
         rogue.to_str().unwrap(),
         seed.to_str().unwrap(),
     );
-    ok(zeal(
+    ok(run(
         &[&["topics", "create", "--partitions", "2"][..], &broker].concat(),
     ));
     ok(run(&["authority", "init", "--key-file", key_s]));
@@ -81,7 +81,7 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
         &SigningKey::from_bytes(&[99; 32]),
     ));
 
-    let out = ok(zeal(
+    let out = ok(run(
         &[
             &[
                 "authority",
@@ -97,7 +97,7 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
     ));
     assert!(out.contains("5 certificates"), "{out}");
     assert!(out.contains("1 messages not admitted"), "{out}");
-    let out = ok(zeal(
+    let out = ok(run(
         &[
             &[
                 "authority",
@@ -157,7 +157,7 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
     assert_eq!(refused[0].meter.as_deref(), Some("NL-CLI-01-sybil"));
 
     // Bad input: a reason, nothing posted.
-    let out = zeal(
+    let out = run(
         &[
             &[
                 "authority",
@@ -177,7 +177,7 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
         "{out:?}"
     );
     let missing = dir.join("missing.key");
-    let out = zeal(
+    let out = run(
         &[
             &[
                 "authority",
