@@ -35,9 +35,11 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
         rogue.to_str().unwrap(),
         seed.to_str().unwrap(),
     );
-    ok(run(
-        &[&["topics", "create", "--partitions", "2"][..], &broker].concat(),
-    ));
+    ok(run(&[
+        &["topics", "create", "--partitions", "2"][..],
+        &broker,
+    ]
+    .concat()));
     ok(run(&["authority", "init", "--key-file", key_s]));
     ok(run(&["authority", "init", "--key-file", rogue_s]));
     let authority =
@@ -81,36 +83,32 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
         &SigningKey::from_bytes(&[99; 32]),
     ));
 
-    let out = ok(run(
+    let out = ok(run(&[
         &[
-            &[
-                "authority",
-                "cutoff",
-                "--key-file",
-                key_s,
-                "--day",
-                "2020-07-01",
-            ][..],
-            &broker,
-        ]
-        .concat(),
-    ));
+            "authority",
+            "cutoff",
+            "--key-file",
+            key_s,
+            "--day",
+            "2020-07-01",
+        ][..],
+        &broker,
+    ]
+    .concat()));
     assert!(out.contains("5 certificates"), "{out}");
     assert!(out.contains("1 messages not admitted"), "{out}");
-    let out = ok(run(
+    let out = ok(run(&[
         &[
-            &[
-                "authority",
-                "beacon",
-                "--seed-file",
-                seed_s,
-                "--day",
-                "2020-07-01",
-            ][..],
-            &broker,
-        ]
-        .concat(),
-    ));
+            "authority",
+            "beacon",
+            "--seed-file",
+            seed_s,
+            "--day",
+            "2020-07-01",
+        ][..],
+        &broker,
+    ]
+    .concat()));
     let anchor_hex = out
         .lines()
         .find_map(|l| l.strip_prefix("beacon anchor: "))
@@ -157,40 +155,36 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
     assert_eq!(refused[0].meter.as_deref(), Some("NL-CLI-01-sybil"));
 
     // Bad input: a reason, nothing posted.
-    let out = run(
+    let out = run(&[
         &[
-            &[
-                "authority",
-                "cutoff",
-                "--key-file",
-                key_s,
-                "--day",
-                "someday",
-            ][..],
-            &broker,
-        ]
-        .concat(),
-    );
+            "authority",
+            "cutoff",
+            "--key-file",
+            key_s,
+            "--day",
+            "someday",
+        ][..],
+        &broker,
+    ]
+    .concat());
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("--day"),
         "{out:?}"
     );
     let missing = dir.join("missing.key");
-    let out = run(
+    let out = run(&[
         &[
-            &[
-                "authority",
-                "cutoff",
-                "--key-file",
-                missing.to_str().unwrap(),
-                "--day",
-                "2020-07-01",
-            ][..],
-            &broker,
-        ]
-        .concat(),
-    );
+            "authority",
+            "cutoff",
+            "--key-file",
+            missing.to_str().unwrap(),
+            "--day",
+            "2020-07-01",
+        ][..],
+        &broker,
+    ]
+    .concat());
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("zeal authority init"),
