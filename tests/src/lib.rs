@@ -7,6 +7,7 @@
 
 pub mod broker;
 pub mod browser;
+pub mod certified;
 pub mod pipeline;
 
 use std::sync::atomic::{AtomicU32, Ordering};

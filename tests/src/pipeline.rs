@@ -102,7 +102,6 @@ impl Env {
                 trusted: vec![self.key().public()],
                 state_dir: self.state.clone(),
                 drill: self.drill.clone(),
-                readings_opt_in: Default::default(),
                 metrics: self.gateway_metrics.clone(),
             },
             &meters,
@@ -111,12 +110,7 @@ impl Env {
         for (ri, r) in REGIONS.iter().enumerate() {
             for i in 0..METERS {
                 for k in 0..self.intervals {
-                    g.record_reading(
-                        &format!("{r}-m{i:03}"),
-                        T0 + k * STEP,
-                        reading(ri, i, k),
-                        None,
-                    );
+                    g.record_reading(&format!("{r}-m{i:03}"), T0 + k * STEP, reading(ri, i, k));
                 }
             }
         }

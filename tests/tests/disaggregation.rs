@@ -3,7 +3,6 @@
 //! output for the same days — forged and unknown readings dead-lettered, and a second run over
 //! the same topic adding no rows.
 
-use rand::SeedableRng;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -12,12 +11,13 @@ use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::features::{Day, PER_DAY};
 use zeal_meters::civil::days_from_civil;
 use zeal_meters::household::{Archetype, Household};
-use zeal_protocol::round::crypto::{MeterSecrets, sign_message};
+use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_schemas::{AnyMessage, HouseholdReading, RejectReason};
 use zeal_services::disaggregate::{
     DisaggregateJob, DisaggregateSettings, migrate_clickhouse, usage_rows,
 };
 use zeal_services::metrics::{Metrics, Role};
+use zeal_tests::certified::Certified;
 use zeal_tests::pipeline::Env;
 use zeal_tests::unique;
 
@@ -37,12 +37,17 @@ struct Stored {
     model_version: String,
 }
 
-async fn run_job(env: &Env, group: &str) -> zeal_services::disaggregate::DisaggregateReport {
+async fn run_job(
+    env: &Env,
+    group: &str,
+    authority: VerifyingKey,
+) -> zeal_services::disaggregate::DisaggregateReport {
     let settings = DisaggregateSettings {
         kafka: env.kafka.clone(),
         topics: env.topics.clone(),
         group_id: group.to_string(),
         idle_exit: Some(Duration::from_secs(3)),
+        authority,
         metrics: Metrics::new(Role::Sink),
     };
     let job = DisaggregateJob::new(
@@ -89,25 +94,32 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
     );
 
     let producer = KeyedProducer::new(&env.kafka).unwrap();
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(5);
     let first = days_from_civil(2020, 1, 20);
     let homes = [
         Household::with_archetype(3, 1, Archetype::ProsumerFamily),
         Household::with_archetype(3, 2, Archetype::FamilyWithChildren),
     ];
-    let mut secrets = Vec::new();
-    for h in &homes {
-        let s = MeterSecrets::generate(2048, &mut rng).unwrap();
-        let e = s.enrolment(&h.id, REGION, 0);
-        producer
-            .send_message(&env.topics.registry, h.id.as_bytes(), &e)
-            .await
-            .unwrap();
-        secrets.push(s);
-    }
+    // The authority certifies both households' identity keys on the registry topic.
+    let certified = Certified::post(
+        &env.kafka,
+        &env.topics,
+        &homes
+            .iter()
+            .map(|h| (h.id.clone(), REGION.to_string()))
+            .collect::<Vec<_>>(),
+        5,
+    )
+    .await;
+    let other = |id: &str| {
+        homes
+            .iter()
+            .find(|h| h.id != id)
+            .map(|h| certified.identities[&h.id].clone())
+            .unwrap()
+    };
     let model = Disaggregator::embedded().unwrap();
     let mut want: BTreeMap<(String, u16, String), f64> = BTreeMap::new();
-    for (h, s) in homes.iter().zip(&secrets) {
+    for h in &homes {
         let days = days_of(h, first, 2);
         for d in &days {
             for k in 0..PER_DAY {
@@ -121,7 +133,7 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
                     generation_wh: None,
                     signature: Vec::new(),
                 };
-                sign_message(s, &mut r);
+                certified.sign(&mut r);
                 producer
                     .send_message(&env.topics.readings, h.id.as_bytes(), &r)
                     .await
@@ -148,7 +160,8 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         generation_wh: None,
         signature: Vec::new(),
     };
-    sign_message(&secrets[1], &mut forged);
+    // Signed by the other household's certified key: a takeover attempt.
+    zeal_protocol::v2::readings::sign(&other(&homes[0].id), &mut forged);
     producer
         .send_message(
             &env.topics.readings,
@@ -159,7 +172,7 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         .unwrap();
     let mut stranger = forged.clone();
     stranger.household_id = "hh-unknown".into();
-    sign_message(&secrets[1], &mut stranger);
+    zeal_protocol::v2::readings::sign(&other(&homes[0].id), &mut stranger);
     producer
         .send_message(&env.topics.readings, b"hh-unknown", &stranger)
         .await
@@ -169,7 +182,7 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         generation_wh: Some(-5),
         ..forged.clone()
     };
-    sign_message(&secrets[0], &mut negative);
+    certified.sign(&mut negative);
     producer
         .send_message(
             &env.topics.readings,
@@ -179,7 +192,7 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         .await
         .unwrap();
 
-    let first_run = run_job(&env, &unique("disagg")).await;
+    let first_run = run_job(&env, &unique("disagg"), certified.authority_key()).await;
     assert_eq!(first_run.readings, 2 * 2 * PER_DAY as u64);
     assert_eq!(first_run.days, 4);
     assert_eq!(first_run.rows, 4 * 9);
@@ -216,7 +229,7 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
     );
 
     // Again, from the start, with another consumer group: the same rows replace themselves.
-    let second = run_job(&env, &unique("disagg")).await;
+    let second = run_job(&env, &unique("disagg"), certified.authority_key()).await;
     assert_eq!(second.rows, 4 * 9);
     env.warehouse
         .execute("OPTIMIZE TABLE appliance_usage FINAL")

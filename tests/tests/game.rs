@@ -5,7 +5,6 @@
 //! is compared with the region's average and its efficient neighbours: the comparison needs only
 //! the aggregates. Re-running adds no rows.
 
-use rand::SeedableRng;
 use serde::Deserialize;
 use std::time::Duration;
 use zeal_connectors::clickhouse::migrate;
@@ -14,11 +13,11 @@ use zeal_game::day::{BUCKETS, bucket_of, efficient_mark};
 use zeal_meters::civil::days_from_civil;
 use zeal_meters::household::{Archetype, Household};
 use zeal_meters::sim::SimulatedMeter;
-use zeal_protocol::round::crypto::{MeterSecrets, sign_message};
 use zeal_schemas::{AnyMessage, HouseholdReading};
 use zeal_services::gamify::{GamifySettings, migrate_clickhouse, run_gamify};
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::sink::{MIGRATIONS, TotalRow};
+use zeal_tests::certified::Certified;
 use zeal_tests::pipeline::Env;
 
 const REGION: &str = "NL-UT-01";
@@ -75,14 +74,14 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
         meters.iter().map(|m| m.readings(t0, t_end)).collect();
 
     let producer = KeyedProducer::new(&env.kafka).unwrap();
-    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+    // The authority certifies the two opted-in households; their gateways sign their readings.
+    let opted_in: Vec<(String, String)> = meters
+        .iter()
+        .take(2)
+        .map(|m| (m.meter_id.clone(), REGION.to_string()))
+        .collect();
+    let certified = Certified::post(&env.kafka, &env.topics, &opted_in, 8).await;
     for (m, rs) in meters.iter().zip(&readings).take(2) {
-        let s = MeterSecrets::generate(2048, &mut rng).unwrap();
-        let e = s.enrolment(&m.meter_id, REGION, 0);
-        producer
-            .send_message(&env.topics.registry, m.meter_id.as_bytes(), &e)
-            .await
-            .unwrap();
         for r in rs {
             let mut h = HouseholdReading {
                 household_id: m.meter_id.clone(),
@@ -94,7 +93,7 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
                 generation_wh: r.generation_wh.map(|g| g as i64),
                 signature: Vec::new(),
             };
-            sign_message(&s, &mut h);
+            certified.sign(&mut h);
             producer
                 .send_message(&env.topics.readings, m.meter_id.as_bytes(), &h)
                 .await
@@ -157,6 +156,7 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
         topics: env.topics.clone(),
         from_day: first + 8,
         to_day: first + 9,
+        authority: certified.authority_key(),
         metrics: Metrics::new(Role::Sink),
     };
     let report = tokio::time::timeout(

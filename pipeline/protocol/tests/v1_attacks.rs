@@ -1108,3 +1108,50 @@ fn a_round_open_with_2_pow_31_intervals_is_accepted_and_sized_by_the_message() {
     assert!(per_interval >= 24, "{usage:?}");
     assert!(per_interval * i32::MAX as usize > 47 * GIB);
 }
+
+/// Open enrolment, on the readings path. A household's opted-in readings are checked against
+/// v1's directory, where any gateway can re-enrol a meter id under a key of its own choosing (a
+/// self-signed entry replaces the meter's keys): the taker then posts readings in the
+/// household's name that verify, and the household's own readings no longer do.
+/// v2: `readings_verify_only_under_the_meters_certified_key` (tests/v2_enrolment.rs).
+#[test]
+fn a_self_enrolled_gateway_takes_over_a_households_readings() {
+    use zeal_protocol::round::crypto::verify_message;
+    let pool = key_pool();
+    let (owner, taker) = (&pool[0], &pool[1]);
+    let household = meter_id(0);
+    let mut dir = Directory::new(2048);
+    let mut e = owner.enrolment(&household, REGION, T0);
+    sign_message(owner, &mut e);
+    dir.enrol(&e).expect("the household enrols");
+    let reading = |import_wh, signer: &MeterSecrets| {
+        let mut r = zeal_schemas::HouseholdReading {
+            household_id: household.clone(),
+            region: REGION.into(),
+            interval_start: T0,
+            interval_seconds: 900,
+            import_wh,
+            export_wh: 0,
+            generation_wh: None,
+            signature: Vec::new(),
+        };
+        sign_message(signer, &mut r);
+        r
+    };
+    let own = reading(120, owner);
+    assert!(verify_message(&dir.get(&household).unwrap().keys, &own));
+    let mut takeover = taker.enrolment(&household, REGION, T0 + 1);
+    sign_message(taker, &mut takeover);
+    dir.enrol(&takeover)
+        .expect("v1 accepts the taker's self-signed entry");
+    let forged = reading(99_999, taker);
+    let keys = &dir.get(&household).unwrap().keys;
+    assert!(
+        verify_message(keys, &forged),
+        "the taker's reading verifies"
+    );
+    assert!(
+        !verify_message(keys, &own),
+        "the household's own no longer does"
+    );
+}

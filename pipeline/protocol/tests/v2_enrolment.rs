@@ -238,6 +238,108 @@ fn malformed_certificates_are_refused() {
     assert_eq!(registry.len(), 2);
 }
 
+/// Opted-in readings (v1's open enrolment on the readings path: a self-enrolled taker's
+/// readings verified in a household's name, `a_self_enrolled_gateway_takes_over_a_households_readings`
+/// in tests/v1_attacks.rs): a reading verifies only under the identity key the meter's
+/// certificate names as of the reading's interval, in its certified region, while active.
+#[test]
+fn readings_verify_only_under_the_meters_certified_key() {
+    use zeal_protocol::v2::readings::{ReadingRefused, sign, verify};
+    let mut registry = enrolled(2);
+    let household = meter_id(0);
+    let at = DAY * DAY_SECONDS;
+    let reading = |import_wh: i64, t: i64, signer: &SigningKey| {
+        let mut r = zeal_schemas::HouseholdReading {
+            household_id: household.clone(),
+            region: REGION.into(),
+            interval_start: t * 1000,
+            interval_seconds: 900,
+            import_wh,
+            export_wh: 0,
+            generation_wh: Some(40),
+            signature: Vec::new(),
+        };
+        sign(signer, &mut r);
+        r
+    };
+    let own = reading(120, at, &key(1));
+    assert_eq!(verify(&registry, &own), Ok(()));
+    // Another gateway's key (a self-chosen one, or another meter's certified one): refused,
+    // and a self-signed certificate for it is not admitted (above), so it stays refused.
+    for taker in [key(77), key(2)] {
+        assert_eq!(
+            verify(&registry, &reading(99_999, at, &taker)),
+            Err(ReadingRefused::BadSignature(household.clone()))
+        );
+    }
+    let self_signed = Certificate::issue(
+        &key(77),
+        &household,
+        REGION,
+        &key(77).verifying_key(),
+        at,
+        Status::Active,
+    );
+    assert!(registry.admit(self_signed).is_err());
+    assert!(verify(&registry, &reading(99_999, at, &key(77))).is_err());
+    // Any field changed after signing: refused.
+    let mut tampered = own.clone();
+    tampered.import_wh += 1;
+    assert!(verify(&registry, &tampered).is_err());
+    let mut tampered = own.clone();
+    tampered.generation_wh = None;
+    assert!(verify(&registry, &tampered).is_err());
+    // Another region named, a meter nobody certified, an interval before the certificate.
+    let mut moved = own.clone();
+    moved.region = OTHER_REGION.into();
+    sign(&key(1), &mut moved);
+    assert!(matches!(
+        verify(&registry, &moved),
+        Err(ReadingRefused::WrongRegion { .. })
+    ));
+    let mut stranger = own.clone();
+    stranger.household_id = "NL-T01-nobody".into();
+    sign(&key(1), &mut stranger);
+    assert!(matches!(
+        verify(&registry, &stranger),
+        Err(ReadingRefused::NotCertified(_))
+    ));
+    let early = reading(120, (DAY - 31) * DAY_SECONDS, &key(1));
+    assert!(matches!(
+        verify(&registry, &early),
+        Err(ReadingRefused::NotCertified(_))
+    ));
+    // The authority re-keys the meter from tomorrow: the old key signs today's readings only.
+    let tomorrow = (DAY + 1) * DAY_SECONDS;
+    let rekey = Certificate::issue(
+        &authority(),
+        &household,
+        REGION,
+        &key(50).verifying_key(),
+        tomorrow,
+        Status::Active,
+    );
+    registry.admit(rekey).unwrap();
+    assert_eq!(verify(&registry, &own), Ok(()));
+    assert!(verify(&registry, &reading(120, tomorrow, &key(1))).is_err());
+    assert_eq!(verify(&registry, &reading(120, tomorrow, &key(50))), Ok(()));
+    // Retired by the authority: nothing from then on, whoever signs.
+    let later = (DAY + 2) * DAY_SECONDS;
+    let retire = Certificate::issue(
+        &authority(),
+        &household,
+        REGION,
+        &key(50).verifying_key(),
+        later,
+        Status::Retired,
+    );
+    registry.admit(retire).unwrap();
+    assert!(matches!(
+        verify(&registry, &reading(120, later, &key(50))),
+        Err(ReadingRefused::Retired(_))
+    ));
+}
+
 // --- cutoff and beacon ---------------------------------------------------------------------
 
 /// A cutoff verifies only as the authority issued it over this registry: a tampered prefix, hash

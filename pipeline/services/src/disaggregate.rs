@@ -20,7 +20,9 @@ use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::PREDICTED;
 use zeal_disaggregation::features::{Day, PER_DAY, day_features};
 use zeal_embedded::store::{ParquetStore, TableSpec, Values};
-use zeal_protocol::round::directory::Directory;
+use zeal_protocol::ed25519_dalek::VerifyingKey;
+use zeal_protocol::v2::day::RegistryLog;
+use zeal_protocol::v2::enrolment::Registry;
 use zeal_schemas::{AnyMessage, HouseholdReading, RejectReason, decode_any};
 
 /// The job's table.
@@ -176,6 +178,9 @@ pub struct DisaggregateSettings {
     /// Stop (after disaggregating every buffered day, complete or not) once no reading has
     /// arrived for this long: replays, tests, the demo. `None`: run until stopped.
     pub idle_exit: Option<Duration>,
+    /// The enrolment authority: readings verify under the identity keys it certified
+    /// (`zeal.registry.v2`).
+    pub authority: VerifyingKey,
     pub metrics: Metrics,
 }
 
@@ -228,10 +233,10 @@ impl<S: UsageStore> DisaggregateJob<S> {
     pub async fn run(self, shutdown: Shutdown) -> Result<DisaggregateReport, ServiceError> {
         let s = &self.settings;
         let producer = KeyedProducer::new(&s.kafka)?;
-        let mut dir = Directory::new(2048);
+        let mut dir = RegistryLog::new(s.authority);
         let mut registry = RegistryFollower::start(
             &s.kafka,
-            &s.topics.registry,
+            &s.topics.registry_v2,
             &format!("{}-registry", s.group_id),
             "disaggregate",
         )
@@ -272,7 +277,7 @@ impl<S: UsageStore> DisaggregateJob<S> {
             if let Some(r) = record {
                 last_input = Instant::now();
                 let key = (r.topic.clone(), r.partition);
-                match verify_reading(&r, &dir, "disaggregate") {
+                match verify_reading(&r, &dir.registry, "disaggregate") {
                     Ok(reading) => {
                         report.readings += 1;
                         let day = reading.interval_start.div_euclid(86_400_000);
@@ -411,11 +416,13 @@ impl<S: UsageStore> DisaggregateJob<S> {
     }
 }
 
-/// Decodes and checks a reading: enrolled meter, its region, its signature, a 15-minute interval
-/// of non-negative energy. A refusal is the dead letter to publish (`by` names the job).
+/// Decodes and checks a reading: the meter's authority certificate as of the interval (active,
+/// its region), its signature under the certified identity key (`v2::readings::verify`), a
+/// 15-minute interval of non-negative energy. A refusal is the dead letter to publish (`by`
+/// names the job).
 pub fn verify_reading(
     r: &Record,
-    dir: &Directory,
+    registry: &Registry,
     by: &str,
 ) -> Result<HouseholdReading, Box<zeal_schemas::DeadLetter>> {
     let now = now_ms();
@@ -442,29 +449,14 @@ pub fn verify_reading(
         Err(e) => return Err(Box::new(dlq::undecodable(r, &e, by, now))),
     };
     let origin = Some(reading.household_id.clone());
-    let Some(meter) = dir.get(&reading.household_id) else {
-        return Err(reject(
-            RejectReason::UnknownSender,
-            format!("{} is not enrolled", reading.household_id),
-            origin,
-        ));
-    };
-    if meter.region != reading.region {
-        return Err(reject(
-            RejectReason::Other,
-            format!(
-                "{} is enrolled in {}, not {}",
-                reading.household_id, meter.region, reading.region
-            ),
-            origin,
-        ));
-    }
-    if !zeal_protocol::round::crypto::verify_message(&meter.keys, &reading) {
-        return Err(reject(
-            RejectReason::BadSignature,
-            "the reading's signature does not verify under the meter's key".into(),
-            origin,
-        ));
+    if let Err(e) = zeal_protocol::v2::readings::verify(registry, &reading) {
+        use zeal_protocol::v2::readings::ReadingRefused as R;
+        let reason = match e {
+            R::NotCertified(_) => RejectReason::UnknownSender,
+            R::BadSignature(_) => RejectReason::BadSignature,
+            R::Retired(_) | R::WrongRegion { .. } => RejectReason::Other,
+        };
+        return Err(reject(reason, e.to_string(), origin));
     }
     if reading.interval_seconds != 900
         || reading.import_wh < 0

@@ -20,7 +20,8 @@ use zeal_embedded::store::{ColumnKind, ParquetStore, TableSpec, Values};
 use zeal_game::day::{BASELINE_DAYS, BUCKETS};
 use zeal_game::metrics::{OwnReading, RegionDay, household_day};
 use zeal_game::{HouseholdDay, engine::all_events};
-use zeal_protocol::round::directory::Directory;
+use zeal_protocol::ed25519_dalek::VerifyingKey;
+use zeal_protocol::v2::day::RegistryLog;
 
 /// The job's tables.
 pub const MIGRATIONS: &[Migration] = &[
@@ -403,6 +404,8 @@ pub struct GamifySettings {
     /// Days (since 1970-01-01) to compute, inclusive.
     pub from_day: i64,
     pub to_day: i64,
+    /// The enrolment authority: readings verify under the identity keys it certified.
+    pub authority: VerifyingKey,
     pub metrics: Metrics,
 }
 
@@ -423,10 +426,10 @@ pub async fn run_gamify<S: GameStore>(
 ) -> Result<GamifyReport, ServiceError> {
     let mut report = GamifyReport::default();
     let producer = KeyedProducer::new(&s.kafka)?;
-    let mut dir = Directory::new(2048);
+    let mut dir = RegistryLog::new(s.authority);
     let mut registry = RegistryFollower::start(
         &s.kafka,
-        &s.topics.registry,
+        &s.topics.registry_v2,
         "zeal-gamify-registry",
         "gamify",
     )
@@ -445,7 +448,7 @@ pub async fn run_gamify<S: GameStore>(
     type Readings = Vec<OwnReading>;
     let mut homes: BTreeMap<String, (String, Readings)> = BTreeMap::new();
     while let Some(r) = replay.next().await? {
-        match crate::disaggregate::verify_reading(&r, &dir, "gamify") {
+        match crate::disaggregate::verify_reading(&r, &dir.registry, "gamify") {
             Ok(m) if (first..end).contains(&m.interval_start) => {
                 report.readings += 1;
                 let e = homes

@@ -39,9 +39,6 @@ pub struct GatewaySettings {
     pub state_dir: PathBuf,
     /// Deliberate faults for drills (alarms, runbooks) and tests; empty in production.
     pub drill: Drill,
-    /// Meters whose households opted in to share their readings (`zeal.readings.v1`, for
-    /// disaggregation and the game). Everyone else's readings never leave the gateway.
-    pub readings_opt_in: BTreeSet<String>,
     /// Where this gateway counts what it publishes and refuses.
     pub metrics: Metrics,
 }
@@ -102,7 +99,6 @@ fn power_of_two(bits: u32) -> zeal_protocol::round::crypto::Integer {
 /// What a gateway did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GatewayReport {
-    pub readings: u64,
     pub bundles: u64,
     pub partials: u64,
     pub refusals: u64,
@@ -114,8 +110,6 @@ pub struct GatewayService {
     settings: GatewaySettings,
     agents: BTreeMap<String, MeterAgent>,
     reveal_log: PathBuf,
-    /// Readings of opted-in meters waiting to be published.
-    outbox: Vec<zeal_schemas::HouseholdReading>,
 }
 
 impl GatewayService {
@@ -163,39 +157,16 @@ impl GatewayService {
             settings,
             agents,
             reveal_log,
-            outbox: Vec::new(),
         })
     }
 
-    /// Records a meter's values for an interval (one value per channel). A meter that opted in
-    /// to share its readings also publishes them (`import_wh`, `export_wh` = the first two
-    /// channels) with `generation_wh`, its PV generation where an inverter reports it; the
-    /// generation is never a round channel.
-    pub fn record_reading(
-        &mut self,
-        meter_id: &str,
-        interval_start: i64,
-        values: Vec<u64>,
-        generation_wh: Option<u64>,
-    ) {
-        let Some(a) = self.agents.get_mut(meter_id) else {
-            return;
-        };
-        if self.settings.readings_opt_in.contains(meter_id) && values.len() >= 2 {
-            let mut r = zeal_schemas::HouseholdReading {
-                household_id: meter_id.to_string(),
-                region: a.region().to_string(),
-                interval_start,
-                interval_seconds: self.settings.protocol.interval_seconds as i32,
-                import_wh: values[0] as i64,
-                export_wh: values[1] as i64,
-                generation_wh: generation_wh.map(|g| g as i64),
-                signature: Vec::new(),
-            };
-            zeal_protocol::round::crypto::sign_message(a.secrets(), &mut r);
-            self.outbox.push(r);
+    /// Records a meter's values for an interval (one value per channel). Opted-in households
+    /// share their readings from a v2 gateway (`zeal v2 gateway --share-readings`), signed with
+    /// their certified identity keys; v1 publishes none.
+    pub fn record_reading(&mut self, meter_id: &str, interval_start: i64, values: Vec<u64>) {
+        if let Some(a) = self.agents.get_mut(meter_id) {
+            a.record_reading(interval_start, values);
         }
-        a.record_reading(interval_start, values);
     }
 
     /// Meter ids this gateway acts for.
@@ -237,14 +208,6 @@ impl GatewayService {
         let producer = KeyedProducer::new(&s.kafka)?;
         self.enrol(&producer).await?;
         let mut report = GatewayReport::default();
-        let readings = std::mem::take(&mut self.outbox);
-        let sends = readings
-            .iter()
-            .map(|r| producer.send_message(&s.topics.readings, r.household_id.as_bytes(), r));
-        report.readings = futures::future::try_join_all(sends).await?.len() as u64;
-        for _ in 0..report.readings {
-            s.metrics.published("reading");
-        }
         let mut dir = Directory::new(s.protocol.key_bits.min(2048));
         let mut registry = RegistryFollower::start(
             &s.kafka,

@@ -4,7 +4,8 @@
 //!   opens rounds, folds, verifies, publishes totals and round events.
 //! - [`gateway::GatewayService`]: acts for a set of meters bound to their regions' partitions.
 //! - [`sink::ClickHouseSink`]: writes totals and round events to ClickHouse.
-//! - [`registry::RegistryFollower`]: the compacted registry topic as a [`Directory`].
+//! - [`registry::RegistryFollower`]: a registry topic followed into memory (v2 certificates,
+//!   which the readings jobs check readings against; v1's [`Directory`]).
 //! - [`audit::run_audit`]: re-verifies every round of a time range from the log alone.
 //! - [`disaggregate::DisaggregateJob`]: opted-in readings to per-appliance daily usage.
 //! - [`edge`]: per-category daily energy computed at the gateway, aggregated privately.

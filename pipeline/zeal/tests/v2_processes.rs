@@ -326,8 +326,10 @@ fn wait_all(children: Vec<(&str, Child)>) -> BTreeMap<String, Output> {
 #[test]
 fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     let r = Region::enrol(SMALL);
+    // Meter 0's household opted in to share its readings.
+    let share = ["--share-readings", r.meters[0].as_str()];
     let outputs = wait_all(vec![
-        ("gw-a", r.gateway("gw-a", &[0, 1, 2])),
+        ("gw-a", r.gateway_with("gw-a", &[0, 1, 2], 1, &share, "4")),
         ("gw-b", r.gateway("gw-b", &[3, 4, 5])),
         ("aggregator", r.aggregator()),
     ]);
@@ -350,6 +352,37 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     );
     let out = r.audit(&other);
     assert!(!out.status.success(), "{out:?}");
+
+    // The opted-in household's four readings, signed with its certified identity key, count
+    // for the disaggregation job under the authority that certified it, and under no other.
+    let gw_a = String::from_utf8_lossy(&outputs["gw-a"].stdout);
+    assert!(
+        gw_a.contains("shared 4 readings of 1 opted-in households"),
+        "{gw_a}"
+    );
+    let job = |authority: &str, store: &str| {
+        let args = [
+            "jobs",
+            "disaggregate",
+            "--authority",
+            authority,
+            "--idle-exit-ms",
+            "2000",
+            "--group",
+            store,
+            "--data-dir",
+            &r.path(store),
+        ];
+        let out = zeal().args(r.args(&args, true)).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let counted = job(&r.path("authority.pub"), "store-a");
+    assert!(counted.contains("readings 4, "), "{counted}");
+    assert!(counted.contains("dead letters 0,"), "{counted}");
+    let refused = job(&other, "store-b");
+    assert!(refused.contains("readings 0, "), "{refused}");
+    assert!(refused.contains("dead letters 4,"), "{refused}");
 }
 
 /// Issue 11 attack 2 through the broker with the rogue gateway as its own OS process: it copies

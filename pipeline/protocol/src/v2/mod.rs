@@ -7,7 +7,8 @@
 //! - [`committee`]: the beacon draw of a region's seats;
 //! - [`crypto`]: Paillier seat keys and their proofs, Pedersen VSS and range proofs, packing;
 //! - [`round`]: the round's steps and the log replay every party shares;
-//! - [`wire`]: the Avro messages of `zeal_schemas::v2`, read bounds first, signature second.
+//! - [`wire`]: the Avro messages of `zeal_schemas::v2`, read bounds first, signature second;
+//! - [`readings`]: opted-in readings signed by the meter's certified identity key.
 
 pub mod bench;
 pub mod committee;
@@ -17,5 +18,6 @@ pub mod encoding;
 pub mod enrolment;
 pub mod local;
 pub mod params;
+pub mod readings;
 pub mod round;
 pub mod wire;

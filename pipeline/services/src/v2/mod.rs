@@ -12,6 +12,7 @@
 pub mod audit;
 pub mod node;
 pub mod parts;
+pub mod readings;
 pub mod registry;
 pub mod topics;
 

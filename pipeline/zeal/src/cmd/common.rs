@@ -188,6 +188,16 @@ pub fn millis(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
+/// An Ed25519 public key given as 64 hex digits or as a file holding them (`--what`).
+pub fn public_key(
+    what: &str,
+    s: &str,
+) -> anyhow::Result<zeal_protocol::ed25519_dalek::VerifyingKey> {
+    let text = std::fs::read_to_string(s).unwrap_or_else(|_| s.to_string());
+    zeal_protocol::v2::enrolment::key_from_hex(text.trim())
+        .map_err(|e| anyhow::anyhow!("--{what} must be 64 hex digits or a file holding them: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,12 +16,13 @@ use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, TopicNames, ensure_topi
 use zeal_disaggregation::Disaggregator;
 use zeal_embedded::broker::EmbeddedBroker;
 use zeal_embedded::store::ParquetStore;
-use zeal_protocol::ProtocolConfig;
-use zeal_protocol::round::crypto::AggregatorKey;
+use zeal_protocol::v2::enrolment::{Certificate, Status};
+use zeal_protocol::v2::params::Params;
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, migrate_clickhouse};
 use zeal_services::gamify::{GamifySettings, run_gamify};
-use zeal_services::gateway::{GatewayService, GatewaySettings};
 use zeal_services::sink::{ClickHouseSink, EMBEDDED_TABLES, Sink, SinkSettings};
+use zeal_services::v2::readings::{Reading, publish as share};
+use zeal_services::v2::registry::publish_certificate;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -74,29 +75,20 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         a.regions >= 1 && a.meters >= 5,
         "at least one region of at least 5 meters"
     );
-    let protocol = ProtocolConfig {
+    let params = Params {
         intervals_per_round: a.intervals_per_round,
-        share_deadline: Duration::from_secs(30),
-        partial_deadline: Duration::from_secs(30),
         ..Default::default()
     };
-    protocol.validate()?;
+    params.validate().context("protocol v2 parameters")?;
     let start = parse_time(&a.start)?;
-    let step = i64::from(protocol.interval_seconds) * 1000;
+    let step = i64::from(params.interval_seconds) * 1000;
     let intervals = i64::from(a.hours) * 3_600_000 / step;
     anyhow::ensure!(
         intervals % i64::from(a.intervals_per_round) == 0,
         "--hours must cover whole rounds"
     );
     // A fresh run: the demo's data directory is replaced.
-    for sub in [
-        "broker",
-        "store",
-        "gateway-a",
-        "gateway-b",
-        "gateway-v2",
-        "gateway-daily",
-    ] {
+    for sub in ["broker", "store", "gateway-v2", "gateway-daily"] {
         let p = a.data_dir.join(sub);
         if p.exists() {
             std::fs::remove_dir_all(&p).with_context(|| format!("clearing {}", p.display()))?;
@@ -146,63 +138,12 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let topics = TopicNames::with_prefix(&format!("demo{run_id}."));
         ensure_topics(&kafka, &topics.specs(4, 1)).await?;
 
-        let key = AggregatorKey::generate("demo-aggregator", &mut rand_chacha::ChaCha20Rng::from_os_rng());
-        let t = Instant::now();
-        eprint!("generating {} meters' keys ...", fleet.len());
-        // Two gateways (half the regions each), so key generation and encryption use both cores.
-        let halves: Vec<Vec<(String, String)>> = (0..2)
-            .map(|h| {
-                fleet
-                    .iter()
-                    .filter(|m| regions.iter().position(|r| *r == m.region).unwrap_or(0) % 2 == h)
-                    .map(|m| (m.meter_id.clone(), m.region.clone()))
-                    .collect()
-            })
-            .collect();
         let opt_in: std::collections::BTreeSet<String> = fleet
             .iter()
             .enumerate()
             .filter(|(i, _)| a.opt_in_every > 0 && i % a.opt_in_every == 0)
             .map(|(_, m)| m.meter_id.clone())
             .collect();
-        let mut gateways = Vec::new();
-        let mut handles = Vec::new();
-        for (h, meters) in halves.into_iter().enumerate() {
-            if meters.is_empty() {
-                continue;
-            }
-            let settings = GatewaySettings {
-                kafka: kafka.clone(),
-                topics: topics.clone(),
-                gateway_id: format!("demo-gateway-{h}"),
-                protocol: protocol.clone(),
-                trusted: vec![key.public()],
-                state_dir: a.data_dir.join(if h == 0 { "gateway-a" } else { "gateway-b" }),
-                drill: Default::default(),
-                readings_opt_in: meters
-                    .iter()
-                    .filter(|(id, _)| opt_in.contains(id))
-                    .map(|(id, _)| id.clone())
-                    .collect(),
-                metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Gateway),
-            };
-            handles.push(tokio::task::spawn_blocking(move || GatewayService::new(settings, &meters)));
-        }
-        for h in handles {
-            gateways.push(h.await??);
-        }
-        eprintln!(" {:.1} s", t.elapsed().as_secs_f64());
-        for g in gateways.iter_mut() {
-            let mine: std::collections::BTreeSet<String> = g.meters().into_iter().collect();
-            for (id, _, t, v, generation) in readings.iter().filter(|r| mine.contains(&r.0)) {
-                g.record_reading(id, *t, v.clone(), *generation);
-            }
-        }
-        let producer = KeyedProducer::new(&kafka)?;
-        for g in &gateways {
-            g.enrol(&producer).await?;
-        }
-        drop(producer); // every client must be gone before the in-process broker stops
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let sink_settings = SinkSettings {
             kafka: kafka.clone(),
@@ -224,14 +165,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             }
             None => tokio::spawn(Sink::parquet(sink_settings, ParquetStore::open(&store_dir)?).run(stop.clone())),
         };
-        // The gateways publish the opted-in households' readings (signed under their v1
-        // enrolment, which the disaggregation job checks); the private totals run on v2 below.
-        let gw_tasks: Vec<_> = gateways.into_iter().map(|g| tokio::spawn(g.run(stop.clone()))).collect();
-        let params = zeal_protocol::v2::params::Params {
-            intervals_per_round: a.intervals_per_round,
-            ..Default::default()
-        };
-        params.validate().context("protocol v2 parameters")?;
         let v2_readings: Vec<super::demo_v2::Reading> = readings
             .iter()
             .map(|(id, region, t, v, _)| (id.clone(), region.clone(), *t, v.clone()))
@@ -246,6 +179,32 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         )
         .await?;
         let elapsed = Duration::from_secs_f64(v2.seconds);
+        // The enrolment authority certifies every household's identity key on the registry
+        // topic; the opted-in households' gateways share their readings signed with it, and the
+        // jobs below count only readings that verify under a certified key.
+        let authority = {
+            let mut seed = [0u8; 32];
+            rand::RngCore::fill_bytes(&mut rand_chacha::ChaCha20Rng::from_os_rng(), &mut seed);
+            zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&seed)
+        };
+        let producer = KeyedProducer::new(&kafka)?;
+        let gateway_metrics = zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Gateway);
+        let mut shared = 0;
+        for m in &fleet {
+            let identity = &v2.identities[&m.meter_id];
+            let cert = Certificate::issue(&authority, &m.meter_id, &m.region, &identity.verifying_key(), start / 1000, Status::Active);
+            publish_certificate(&producer, &topics.registry_v2, &cert).await?;
+            if opt_in.contains(&m.meter_id) {
+                let own: Vec<Reading> = readings
+                    .iter()
+                    .filter(|r| r.0 == m.meter_id)
+                    .map(|(_, _, t, v, generation)| Reading { interval_start: *t, import_wh: v[0], export_wh: v[1], generation_wh: *generation })
+                    .collect();
+                shared += share(&producer, &topics.readings, &m.meter_id, &m.region, identity, &own, &gateway_metrics).await?;
+            }
+        }
+        drop(producer); // every client must be gone before the in-process broker stops
+        eprintln!("{} certificates on the registry topic; {shared} readings of {} opted-in households shared", fleet.len(), opt_in.len());
         // Opted-in households' readings: per-appliance daily usage (complete UTC days only).
         let usage = if opt_in.is_empty() {
             None
@@ -256,6 +215,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 topics: topics.clone(),
                 group_id: "demo-disaggregate".into(),
                 idle_exit: Some(Duration::from_secs(2)),
+                authority: authority.verifying_key(),
                 metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
             };
             let model = Disaggregator::embedded()?;
@@ -270,9 +230,6 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             Some(report)
         };
         let _ = stop_tx.send(true);
-        for g in gw_tasks {
-            g.await??;
-        }
         sink.await??;
         // Only the totals the audit verified are stored.
         match &warehouse {
@@ -323,6 +280,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 topics: topics.clone(),
                 from_day: start.div_euclid(86_400_000),
                 to_day: (start + intervals * step - 1).div_euclid(86_400_000),
+                authority: authority.verifying_key(),
                 metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
             };
             Some(match &warehouse {

@@ -43,6 +43,8 @@ pub struct PrivateTotals {
     pub aggregator_cpu: f64,
     /// Meter-rounds dealt.
     pub meter_rounds: u64,
+    /// Every household's identity key (what its certificate names).
+    pub identities: BTreeMap<String, zeal_protocol::ed25519_dalek::SigningKey>,
 }
 
 /// Runs every region's rounds of the demo's day on protocol v2.
@@ -260,6 +262,10 @@ pub async fn private_totals(
         .flat_map(|m| m.values())
         .map(|r| r.len() as u64)
         .sum();
+    let identities = days
+        .iter()
+        .flat_map(|d| d.identities.iter().map(|(m, k)| (m.clone(), k.clone())))
+        .collect();
     Ok(PrivateTotals {
         batch,
         audits,
@@ -267,6 +273,7 @@ pub async fn private_totals(
         seconds,
         aggregator_cpu,
         meter_rounds,
+        identities,
     })
 }
 

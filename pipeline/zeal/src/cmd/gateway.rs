@@ -54,10 +54,6 @@ pub struct GatewayArgs {
     /// DRILL: this meter sends an out-of-range share (repeatable). For testing alarms only.
     #[arg(long)]
     drill_out_of_range: Vec<String>,
-    /// Households whose readings are published to zeal.readings.v1 (opt-in; repeatable, or
-    /// `all`).
-    #[arg(long)]
-    share_readings: Vec<String>,
     /// DRILL: publish every share bundle twice.
     #[arg(long)]
     drill_replay: bool,
@@ -153,30 +149,23 @@ pub fn run(a: GatewayArgs) -> anyhow::Result<()> {
             out_of_range_shares: a.drill_out_of_range.into_iter().collect(),
             replay_bundles: a.drill_replay,
         },
-        readings_opt_in: Default::default(),
         metrics: Metrics::new(Role::Gateway),
-    };
-    let mut settings = settings;
-    settings.readings_opt_in = if a.share_readings.iter().any(|x| x == "all") {
-        meters.iter().map(|(id, _)| id.clone()).collect()
-    } else {
-        a.share_readings.iter().cloned().collect()
     };
     if settings.drill.is_active() {
         eprintln!("WARNING: fault drill active: {:?}", settings.drill);
     }
     let metrics = settings.metrics.clone();
     let mut gateway = GatewayService::new(settings, &meters)?;
-    for (id, _, t, v, generation) in readings {
-        gateway.record_reading(&id, t, v, generation);
+    for (id, _, t, v, _) in readings {
+        gateway.record_reading(&id, t, v);
     }
     super::runtime()?.block_on(async move {
         let shutdown = shutdown_on_signals();
         a.metrics.serve(&metrics, shutdown.clone()).await?;
         let report = gateway.run(shutdown).await?;
         eprintln!(
-            "readings published {}, bundles {}, partials {}, refusals {}, dead letters {}",
-            report.readings, report.bundles, report.partials, report.refusals, report.dead_letters
+            "bundles {}, partials {}, refusals {}, dead letters {}",
+            report.bundles, report.partials, report.refusals, report.dead_letters
         );
         anyhow::Ok(())
     })

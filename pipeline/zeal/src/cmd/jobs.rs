@@ -1,6 +1,6 @@
 //! `zeal jobs ...`: downstream jobs over the pipeline's topics.
 
-use super::common::{KafkaArgs, MetricsArgs, shutdown_on_signals};
+use super::common::{KafkaArgs, MetricsArgs, public_key, shutdown_on_signals};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -36,6 +36,11 @@ pub struct GamifyArgs {
     /// Last day to compute (inclusive); the first day when absent.
     #[arg(long)]
     to: Option<String>,
+    /// The enrolment authority's public key (64 hex digits, or a file holding it, e.g. the
+    /// `.pub` beside `zeal authority init`'s key): readings count only under the identity keys
+    /// it certified on `zeal.registry.v2`.
+    #[arg(long, env = "ZEAL_AUTHORITY")]
+    authority: String,
 }
 
 fn gamify(a: GamifyArgs) -> anyhow::Result<()> {
@@ -48,12 +53,14 @@ fn gamify(a: GamifyArgs) -> anyhow::Result<()> {
         None => from_day,
     };
     anyhow::ensure!(to_day >= from_day, "--to is before --from");
+    let authority = public_key("authority", &a.authority)?;
     super::runtime()?.block_on(async move {
         let settings = GamifySettings {
             kafka: a.kafka.config("zeal-gamify"),
             topics: a.kafka.topics(),
             from_day,
             to_day,
+            authority,
             metrics: Metrics::new(Role::Sink),
         };
         let report = match &a.clickhouse {
@@ -97,6 +104,11 @@ pub struct DisaggregateJobArgs {
     /// stopped when absent.
     #[arg(long)]
     idle_exit_ms: Option<u64>,
+    /// The enrolment authority's public key (64 hex digits, or a file holding it, e.g. the
+    /// `.pub` beside `zeal authority init`'s key): readings count only under the identity keys
+    /// it certified on `zeal.registry.v2`.
+    #[arg(long, env = "ZEAL_AUTHORITY")]
+    authority: String,
 }
 
 pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
@@ -108,6 +120,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
         Some(stem) => Disaggregator::load(stem)?,
         None => Disaggregator::embedded()?,
     };
+    let authority = public_key("authority", &a.authority)?;
     eprintln!("model {}", model.meta.version);
     super::runtime()?.block_on(async move {
         let shutdown = shutdown_on_signals();
@@ -118,6 +131,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
             topics: a.kafka.topics(),
             group_id: a.group,
             idle_exit: a.idle_exit_ms.map(std::time::Duration::from_millis),
+            authority,
             metrics,
         };
         let report = match &a.clickhouse {
