@@ -113,6 +113,10 @@ mod tests {
         let p = daily_params(&Params::default());
         p.validate().unwrap();
         check_params(&p).unwrap();
+        // README, edge: 16 values, 32 slots, 6 ciphertexts per seat (3 for an hourly round).
+        assert_eq!(p.values_per_round(), 16);
+        assert_eq!(p.ciphertexts_per_seat(), 6);
+        assert_eq!(Params::default().ciphertexts_per_seat(), 3);
         let e = check_params(&Params::default()).unwrap_err();
         assert!(e.contains("interval_seconds = 86400"), "{e}");
     }

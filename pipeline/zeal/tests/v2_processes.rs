@@ -20,6 +20,32 @@ const HOUR_MS: i64 = 3_600_000;
 /// The test region's protocol file: small regions seat every meter.
 const SMALL: &str = "min_roster = 3\nparticipation = { num = 1, den = 2 }\n";
 
+/// A ClickHouse database of its own on the test server: its URL for `--clickhouse`, and a client.
+fn fresh_clickhouse() -> (String, zeal_connectors::clickhouse::Warehouse) {
+    let db = zeal_tests::unique("zt_v2_audit");
+    let warehouse = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let admin = zeal_connectors::clickhouse::Warehouse::connect(&zeal_tests::clickhouse())
+            .await
+            .unwrap();
+        admin
+            .execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
+        let mut config = zeal_tests::clickhouse();
+        config.database = db.clone();
+        zeal_connectors::clickhouse::Warehouse::connect(&config)
+            .await
+            .unwrap()
+    });
+    let url = format!(
+        "{}/{db}",
+        std::env::var("ZEAL_TEST_CLICKHOUSE_URL")
+            .unwrap()
+            .trim_end_matches('/')
+    );
+    (url, warehouse)
+}
+
 /// Waits for a spawned process, killing it after `limit`.
 fn finish(mut child: Child, limit: Duration) -> Output {
     let t = Instant::now();
@@ -345,6 +371,43 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     let out = ok(r.audit(&r.aggregator_pub));
     assert!(out.contains(&total), "{out}");
     assert!(out.contains("0 evidence"), "{out}");
+
+    // The audit stores the verified totals in the real ClickHouse (twice: the same rows).
+    let (url, warehouse) = fresh_clickhouse();
+    for _ in 0..2 {
+        let out = ok(r
+            .day(&[
+                "v2",
+                "audit",
+                "--aggregator",
+                &r.aggregator_pub,
+                "--clickhouse",
+                &url,
+            ])
+            .output()
+            .unwrap());
+        assert!(
+            out.contains("stored 8 verified totals and 1 round events"),
+            "{out}"
+        );
+    }
+    let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        warehouse
+            .query_text(
+                "SELECT toUInt32(interval_start), channel, total FROM region_totals FINAL \
+                 ORDER BY interval_start, channel",
+            )
+            .await
+            .unwrap()
+    });
+    let want = sums(&[0, 1, 2, 3, 4, 5], 0);
+    let mut expected = Vec::new();
+    for q in 0..4 {
+        let t = ROUND_MS / 1000 + q * 900;
+        expected.push(format!("{t}\texport_wh\t{}", want[2 * q as usize + 1]));
+        expected.push(format!("{t}\timport_wh\t{}", want[2 * q as usize]));
+    }
+    assert_eq!(stored.lines().collect::<Vec<_>>(), expected);
 
     // An audit trusting another aggregator key verifies nothing and says so (exit 1).
     let other = zeal_protocol::v2::enrolment::key_to_hex(

@@ -159,6 +159,11 @@ pub struct AuditArgs {
     /// The aggregator's public key (64 hex digits) or a file holding it.
     #[arg(long)]
     aggregator: String,
+    /// Store the day's verified totals and round events in this ClickHouse (HTTP URL; creates
+    /// the tables): the only way a v2 total reaches `region_totals`. Re-running replaces the
+    /// same rows.
+    #[arg(long)]
+    clickhouse: Option<String>,
 }
 
 /// `zeal v2 …`.
@@ -611,7 +616,27 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
         let parts = read(topics.bundles.clone()).await?;
         let mut directory = day.directory.clone();
         directory.aggregator = Some(aggregator);
-        anyhow::Ok(audit_day(&day.ctx, &directory, &logs, &parts))
+        let report = audit_day(&day.ctx, &directory, &logs, &parts);
+        if let Some(url) = &a.clickhouse {
+            use zeal_services::sink::Destination;
+            let config = zeal_connectors::clickhouse::ClickHouseConfig::from_url(url)?;
+            let warehouse = zeal_connectors::clickhouse::Warehouse::connect(&config)
+                .await
+                .with_context(|| format!("connecting to {}", config.endpoint))?;
+            zeal_connectors::clickhouse::migrate(&warehouse, zeal_services::sink::MIGRATIONS)
+                .await?;
+            let batch = zeal_services::v2::audit::rows(
+                &day.ctx,
+                &report,
+                &key_to_hex(&aggregator),
+                zeal_services::now_ms(),
+            );
+            let (totals, events, _) = warehouse.write(&batch).await?;
+            println!(
+                "audit: stored {totals} verified totals and {events} round events in ClickHouse"
+            );
+        }
+        anyhow::Ok(report)
     })?;
     let mut clean = true;
     for (start, r) in &report.rounds {
