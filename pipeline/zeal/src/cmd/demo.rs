@@ -6,7 +6,6 @@
 use super::common::{format_time, parse_time};
 use anyhow::{Context, bail};
 use clap::Args;
-use rand::SeedableRng;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,13 +15,11 @@ use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, TopicNames, ensure_topi
 use zeal_disaggregation::Disaggregator;
 use zeal_embedded::broker::EmbeddedBroker;
 use zeal_embedded::store::ParquetStore;
-use zeal_protocol::v2::enrolment::{Certificate, Status};
 use zeal_protocol::v2::params::Params;
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, migrate_clickhouse};
 use zeal_services::gamify::{GamifySettings, run_gamify};
 use zeal_services::sink::{ClickHouseSink, EMBEDDED_TABLES, Sink, SinkSettings};
 use zeal_services::v2::readings::{Reading, publish as share};
-use zeal_services::v2::registry::publish_certificate;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -169,6 +166,9 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             .iter()
             .map(|(id, region, t, v, _)| (id.clone(), region.clone(), *t, v.clone()))
             .collect();
+        // The enrolment authority and every household's identity key: the authority certifies
+        // them on each deployment's registry topic.
+        let households = super::demo_v2::Households::generate(fleet.iter().map(|m| &m.meter_id));
         let v2 = super::demo_v2::private_totals(
             &kafka,
             &topics,
@@ -176,35 +176,25 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             &regions,
             &v2_readings,
             a.data_dir.join("gateway-v2"),
+            &households,
         )
         .await?;
         let elapsed = Duration::from_secs_f64(v2.seconds);
-        // The enrolment authority certifies every household's identity key on the registry
-        // topic; the opted-in households' gateways share their readings signed with it, and the
-        // jobs below count only readings that verify under a certified key.
-        let authority = {
-            let mut seed = [0u8; 32];
-            rand::RngCore::fill_bytes(&mut rand_chacha::ChaCha20Rng::from_os_rng(), &mut seed);
-            zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&seed)
-        };
+        // The opted-in households' gateways share their readings, signed with the identity key
+        // the authority certified (the jobs below count only readings that verify under it).
         let producer = KeyedProducer::new(&kafka)?;
         let gateway_metrics = zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Gateway);
         let mut shared = 0;
-        for m in &fleet {
-            let identity = &v2.identities[&m.meter_id];
-            let cert = Certificate::issue(&authority, &m.meter_id, &m.region, &identity.verifying_key(), start / 1000, Status::Active);
-            publish_certificate(&producer, &topics.registry_v2, &cert).await?;
-            if opt_in.contains(&m.meter_id) {
-                let own: Vec<Reading> = readings
-                    .iter()
-                    .filter(|r| r.0 == m.meter_id)
-                    .map(|(_, _, t, v, generation)| Reading { interval_start: *t, import_wh: v[0], export_wh: v[1], generation_wh: *generation })
-                    .collect();
-                shared += share(&producer, &topics.readings, &m.meter_id, &m.region, identity, &own, &gateway_metrics).await?;
-            }
+        for m in fleet.iter().filter(|m| opt_in.contains(&m.meter_id)) {
+            let own: Vec<Reading> = readings
+                .iter()
+                .filter(|r| r.0 == m.meter_id)
+                .map(|(_, _, t, v, generation)| Reading { interval_start: *t, import_wh: v[0], export_wh: v[1], generation_wh: *generation })
+                .collect();
+            shared += share(&producer, &topics.readings, &m.meter_id, &m.region, &households.identities[&m.meter_id], &own, &gateway_metrics).await?;
         }
         drop(producer); // every client must be gone before the in-process broker stops
-        eprintln!("{} certificates on the registry topic; {shared} readings of {} opted-in households shared", fleet.len(), opt_in.len());
+        eprintln!("{shared} readings of {} opted-in households shared", opt_in.len());
         // Opted-in households' readings: per-appliance daily usage (complete UTC days only).
         let usage = if opt_in.is_empty() {
             None
@@ -215,7 +205,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 topics: topics.clone(),
                 group_id: "demo-disaggregate".into(),
                 idle_exit: Some(Duration::from_secs(2)),
-                authority: authority.verifying_key(),
+                authority: households.authority.verifying_key(),
                 metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
             };
             let model = Disaggregator::embedded()?;
@@ -255,6 +245,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             meters: fleet.iter().map(|m| (m.meter_id.clone(), m.region.clone())).collect(),
             readings: per_meter,
             state_dir: a.data_dir.join("gateway-daily"),
+            households: &households,
         })
         .await;
         let daily = match daily {
@@ -280,7 +271,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 topics: topics.clone(),
                 from_day: start.div_euclid(86_400_000),
                 to_day: (start + intervals * step - 1).div_euclid(86_400_000),
-                authority: authority.verifying_key(),
+                authority: households.authority.verifying_key(),
                 metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
             };
             Some(match &warehouse {

@@ -5,7 +5,7 @@
 //! game's efficient-neighbour mark); nobody learns one household's values. Every audited total
 //! is checked against the sum of the values the households computed.
 
-use super::demo_v2::{PrivateTotals, Reading, private_totals};
+use super::demo_v2::{Households, PrivateTotals, Reading, private_totals};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use zeal_connectors::kafka::{KafkaConfig, TopicNames, ensure_topics};
@@ -25,6 +25,9 @@ pub struct DailyRound<'a> {
     /// Each meter's `(interval_start, import_wh, export_wh)`.
     pub readings: BTreeMap<String, Vec<(i64, u64, u64)>>,
     pub state_dir: PathBuf,
+    /// The enrolment authority and the households' identity keys (the same as the 15-minute
+    /// deployment's, certified again on this deployment's registry topic).
+    pub households: &'a Households,
 }
 
 /// What it did.
@@ -72,7 +75,16 @@ pub async fn run(r: DailyRound<'_>) -> anyhow::Result<DailyReport> {
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let rounds = private_totals(r.kafka, &topics, &params, &regions, &values, r.state_dir).await?;
+    let rounds = private_totals(
+        r.kafka,
+        &topics,
+        &params,
+        &regions,
+        &values,
+        r.state_dir,
+        r.households,
+    )
+    .await?;
     let mut totals = 0;
     let mut mismatches = Vec::new();
     for ((g, day), want) in &plain {

@@ -3,10 +3,12 @@
 //! broker; then the audit re-verifies every round from the topics alone and only its verified
 //! totals are stored.
 //!
-//! Identities, the committee draw (a local beacon standing in for a public one) and the seats'
-//! key generation run in-process here (docs/protocol.md, "Status"); the seats' key announcements,
-//! the aggregator's KeysClosed and the rounds run on the broker, and every node and the audit take
-//! the day's seats from the log.
+//! The enrolment authority certifies every household's identity key on the deployment's registry
+//! topic, signs the day's Cutoff, and a local beacon (standing in for a public one) posts its
+//! round; each region's day (roster, identity keys, committee) is derived from that topic alone
+//! (`services::v2::registry::load_day`). The seats' daily keys are generated here, in the one
+//! process that plays every household; their announcements, the aggregator's KeysClosed and the
+//! rounds run on the broker, and every node and the audit take the day's seats from the log.
 
 use anyhow::Context;
 use rand::{RngCore, SeedableRng};
@@ -17,17 +19,43 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use zeal_connectors::kafka::{KafkaConfig, Replay, TopicNames};
-use zeal_protocol::v2::local::LocalRegion;
-use zeal_protocol::v2::params::Params;
+use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames};
+use zeal_protocol::ed25519_dalek::SigningKey;
+use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
+use zeal_protocol::v2::day::{RegistryLog, key_context};
+use zeal_protocol::v2::enrolment::{BeaconRound, Certificate, Cutoff, Status, beacon_round_of};
+use zeal_protocol::v2::params::{DAY_SECONDS, Params};
 use zeal_protocol::v2::round::log::Outcome;
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::sink::Batch;
 use zeal_services::v2::audit::rows;
+use zeal_services::v2::registry::{load_day, publish_beacon, publish_certificate, publish_cutoff};
 use zeal_services::v2::{AuditReport, Party, RegionNode, RegionSettings, audit_day};
 
 /// One meter's reading: (meter id, region, interval start ms, [import, export]).
 pub type Reading = (String, String, i64, Vec<u64>);
+
+/// The enrolment authority and every household's identity key (its gateway's).
+pub struct Households {
+    pub authority: SigningKey,
+    pub identities: BTreeMap<String, SigningKey>,
+}
+
+impl Households {
+    /// Fresh keys for the authority and for each of `meters`.
+    pub fn generate<'a>(meters: impl IntoIterator<Item = &'a String>) -> Households {
+        let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
+        let mut key = || {
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            SigningKey::from_bytes(&seed)
+        };
+        Households {
+            authority: key(),
+            identities: meters.into_iter().map(|m| (m.clone(), key())).collect(),
+        }
+    }
+}
 
 /// What the v2 rounds did.
 pub struct PrivateTotals {
@@ -43,8 +71,6 @@ pub struct PrivateTotals {
     pub aggregator_cpu: f64,
     /// Meter-rounds dealt.
     pub meter_rounds: u64,
-    /// Every household's identity key (what its certificate names).
-    pub identities: BTreeMap<String, zeal_protocol::ed25519_dalek::SigningKey>,
 }
 
 /// Runs every region's rounds of the demo's day on protocol v2.
@@ -55,7 +81,9 @@ pub async fn private_totals(
     regions: &[String],
     readings: &[Reading],
     state_dir: PathBuf,
+    households: &Households,
 ) -> anyhow::Result<PrivateTotals> {
+    let (authority, identities) = (&households.authority, &households.identities);
     let round_ms = params.round_seconds() * 1000;
     let step_ms = i64::from(params.interval_seconds) * 1000;
     let channels = params.channels.len();
@@ -81,32 +109,92 @@ pub async fn private_totals(
         "protocol v2 draws a committee per region and UTC day: keep --start/--hours within one day"
     );
 
-    // The day's committee and seat keys per region (2048-bit keys with their proofs: the slow
-    // part), regions in parallel.
+    // The registry: the authority certifies every household's identity key on this
+    // deployment's registry topic, signs the day's Cutoff, and the beacon stand-in posts its
+    // round; each region's day is then derived from that topic alone, as every party does.
+    let day = Params::day_of(first);
+    let authority_key = authority.verifying_key();
+    let mut registry = RegistryLog::new(authority_key);
+    let producer = KeyedProducer::new(kafka)?;
+    let households: BTreeMap<&str, &str> = readings
+        .iter()
+        .map(|(m, r, _, _)| (m.as_str(), r.as_str()))
+        .collect();
+    for (meter, region) in &households {
+        let identity = identities
+            .get(*meter)
+            .with_context(|| format!("no identity key for {meter}"))?;
+        let cert = Certificate::issue(
+            authority,
+            meter,
+            region,
+            &identity.verifying_key(),
+            (day - 1) * DAY_SECONDS,
+            Status::Active,
+        );
+        registry
+            .certificate(cert.clone())
+            .map_err(|e| anyhow::anyhow!("{meter}: {e}"))?;
+        publish_certificate(&producer, &topics.registry_v2, &cert).await?;
+    }
+    let cutoff = Cutoff::issue(authority, &registry.registry, day);
+    publish_cutoff(&producer, &topics.registry_v2, &cutoff).await?;
+    let mut beacon_seed = [0u8; 32];
+    rand_chacha::ChaCha20Rng::from_os_rng().fill_bytes(&mut beacon_seed);
+    let anchor = BeaconRound::anchor(&beacon_seed);
+    publish_beacon(
+        &producer,
+        &topics.registry_v2,
+        &BeaconRound::produce(&beacon_seed, beacon_round_of(day)),
+    )
+    .await?;
+    drop(producer);
+    let metrics = Metrics::new(Role::Aggregator);
+    let mut derived = Vec::new();
+    for region in regions.iter().filter(|r| values.contains_key(r.as_str())) {
+        let (d, refused) = load_day(
+            kafka,
+            topics,
+            params,
+            region,
+            day,
+            &authority_key,
+            &anchor,
+            Some(("demo-aggregator", &metrics)),
+        )
+        .await
+        .with_context(|| format!("region {region}: the day from the registry topic"))?;
+        anyhow::ensure!(
+            refused.is_empty(),
+            "region {region}: {} registry messages refused",
+            refused.len()
+        );
+        derived.push(d);
+    }
+
+    // The seats' daily keys (2048-bit with their proofs: the slow part), regions in parallel.
     let t = Instant::now();
     let seats_done = Arc::new(AtomicU64::new(0));
     let mut jobs = Vec::new();
-    for region in regions {
-        let roster: Vec<String> = values
-            .get(region.as_str())
-            .map(|m| m.keys().map(|s| s.to_string()).collect())
-            .unwrap_or_default();
-        let (params, region, done) = (params.clone(), region.clone(), seats_done.clone());
-        let mut beacon = [0u8; 32];
-        rand_chacha::ChaCha20Rng::from_os_rng().fill_bytes(&mut beacon);
+    for d in derived {
+        let done = seats_done.clone();
         jobs.push(tokio::task::spawn_blocking(move || {
-            LocalRegion::with_roster(
-                params,
-                &region,
-                roster,
-                first,
-                &beacon,
-                &mut rand_chacha::ChaCha20Rng::from_os_rng(),
-                |_| {
+            let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
+            let seats: BTreeMap<String, SeatSecretKey> = d
+                .ctx
+                .committee
+                .seats()
+                .iter()
+                .map(|s| {
+                    let context = key_context(&d.ctx.region, day, s, &d.ctx.cutoff);
+                    let sk = SeatSecretKey::generate(d.ctx.params.modulus_bits, &context, &mut rng);
                     done.fetch_add(1, Ordering::Relaxed);
-                },
-            )
-            .with_context(|| format!("region {region}"))
+                    (s.clone(), sk)
+                })
+                .collect();
+            let mut seed = [0u8; 32];
+            rng.fill_bytes(&mut seed);
+            (d, seats, SigningKey::from_bytes(&seed))
         }));
     }
     let mut days = Vec::new();
@@ -121,7 +209,9 @@ pub async fn private_totals(
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (done, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|j| j.is_finished());
         for j in done {
-            days.push(j.await??);
+            let (mut d, seats, aggregator) = j.await?;
+            d.directory.aggregator = Some(aggregator.verifying_key());
+            days.push((d, seats, aggregator));
         }
         pending = rest;
     }
@@ -137,16 +227,14 @@ pub async fn private_totals(
     let mut handles = Vec::new();
     let mut aggregators = Vec::new();
     let mut total_rounds = 0u64;
-    for day in &days {
+    for (day, seats, aggregator) in &days {
         let region = day.ctx.region.clone();
         // Nodes know the committee, not the keys: the seats announce them on the log and the
         // aggregator closes them (the day's set-up on the log).
-        let mut bare = day.ctx.clone();
-        bare.seats.clear();
         let settings = |name: &str, role: Role| RegionSettings {
             kafka: kafka.clone(),
             topics: topics.clone(),
-            day: bare.clone(),
+            day: day.ctx.clone(),
             directory: day.directory.clone(),
             state_dir: state_dir.join(&region),
             // Phases close as soon as everyone answered; the deadline matters when a party is
@@ -157,11 +245,23 @@ pub async fn private_totals(
             progress: Some(progress.clone()),
             crash_after_commit: false,
         };
-        let party = Party::meters_of(day, &day.ctx.roster);
+        let party = Party {
+            meters: day
+                .ctx
+                .roster
+                .iter()
+                .map(|m| (m.clone(), identities[m].clone()))
+                .collect(),
+            seats: seats.clone(),
+            aggregator: None,
+        };
         let mut gateway = RegionNode::new(settings("demo-gateway", Role::Gateway), party);
         let mut aggregator = RegionNode::new(
             settings("demo-aggregator", Role::Aggregator),
-            Party::aggregator_of(day),
+            Party {
+                aggregator: Some(aggregator.clone()),
+                ..Party::default()
+            },
         );
         if let Some(meters) = values.get(region.as_str()) {
             for (meter, rounds) in meters {
@@ -240,17 +340,15 @@ pub async fn private_totals(
     let mut batch = Batch::default();
     let mut audits = BTreeMap::new();
     let now = zeal_services::now_ms();
-    for day in &days {
+    for (day, seats, _) in &days {
         // The audit derives the day's seats from the log too.
-        let mut bare = day.ctx.clone();
-        bare.seats.clear();
-        let report = audit_day(&bare, &day.directory, &log, &parts);
+        let report = audit_day(&day.ctx, &day.directory, &log, &parts);
         anyhow::ensure!(
-            report.seats.len() == day.ctx.seats.len(),
+            report.seats.len() == seats.len(),
             "region {}: {} of {} seats' keys closed on the log",
             day.ctx.region,
             report.seats.len(),
-            day.ctx.seats.len()
+            seats.len()
         );
         let b = rows(&day.ctx, &report, "demo-aggregator", now);
         batch.totals.extend(b.totals);
@@ -262,10 +360,6 @@ pub async fn private_totals(
         .flat_map(|m| m.values())
         .map(|r| r.len() as u64)
         .sum();
-    let identities = days
-        .iter()
-        .flat_map(|d| d.identities.iter().map(|(m, k)| (m.clone(), k.clone())))
-        .collect();
     Ok(PrivateTotals {
         batch,
         audits,
@@ -273,7 +367,6 @@ pub async fn private_totals(
         seconds,
         aggregator_cpu,
         meter_rounds,
-        identities,
     })
 }
 
