@@ -44,6 +44,11 @@ pub fn clickhouse() -> ClickHouseConfig {
 /// A ClickHouse database no other test has used (`<prefix>_<unique>`), created on the test
 /// server, and a client bound to it.
 pub async fn fresh_database(prefix: &str) -> zeal_connectors::clickhouse::Warehouse {
+    fresh_database_url(prefix).await.1
+}
+
+/// [`fresh_database`], with the URL a `zeal … --clickhouse URL` flag takes for it.
+pub async fn fresh_database_url(prefix: &str) -> (String, zeal_connectors::clickhouse::Warehouse) {
     use zeal_connectors::clickhouse::Warehouse;
     let admin = Warehouse::connect(&clickhouse())
         .await
@@ -53,11 +58,16 @@ pub async fn fresh_database(prefix: &str) -> zeal_connectors::clickhouse::Wareho
         .execute(&format!("CREATE DATABASE {db}"))
         .await
         .expect("CREATE DATABASE");
+    let url = format!(
+        "{}/{db}",
+        required("ZEAL_TEST_CLICKHOUSE_URL").trim_end_matches('/')
+    );
     let mut ch = clickhouse();
     ch.database = db;
-    Warehouse::connect(&ch)
+    let warehouse = Warehouse::connect(&ch)
         .await
-        .expect("the new database answers")
+        .expect("the new database answers");
+    (url, warehouse)
 }
 
 /// The read-only user's credentials (`ZEAL_TEST_CLICKHOUSE_READER_USER` / `_PASSWORD`).

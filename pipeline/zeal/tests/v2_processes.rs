@@ -20,32 +20,6 @@ const HOUR_MS: i64 = 3_600_000;
 /// The test region's protocol file: small regions seat every meter.
 const SMALL: &str = "min_roster = 3\nparticipation = { num = 1, den = 2 }\n";
 
-/// A ClickHouse database of its own on the test server: its URL for `--clickhouse`, and a client.
-fn fresh_clickhouse() -> (String, zeal_connectors::clickhouse::Warehouse) {
-    let db = zeal_tests::unique("zt_v2_audit");
-    let warehouse = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let admin = zeal_connectors::clickhouse::Warehouse::connect(&zeal_tests::clickhouse())
-            .await
-            .unwrap();
-        admin
-            .execute(&format!("CREATE DATABASE {db}"))
-            .await
-            .unwrap();
-        let mut config = zeal_tests::clickhouse();
-        config.database = db.clone();
-        zeal_connectors::clickhouse::Warehouse::connect(&config)
-            .await
-            .unwrap()
-    });
-    let url = format!(
-        "{}/{db}",
-        std::env::var("ZEAL_TEST_CLICKHOUSE_URL")
-            .unwrap()
-            .trim_end_matches('/')
-    );
-    (url, warehouse)
-}
-
 /// Waits for a spawned process, killing it after `limit`.
 fn finish(mut child: Child, limit: Duration) -> Output {
     let t = Instant::now();
@@ -373,7 +347,8 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     assert!(out.contains("0 evidence"), "{out}");
 
     // The audit stores the verified totals in the real ClickHouse (twice: the same rows).
-    let (url, warehouse) = fresh_clickhouse();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, warehouse) = runtime.block_on(zeal_tests::fresh_database_url("zt_v2_audit"));
     for _ in 0..2 {
         let out = ok(r
             .day(&[
@@ -391,7 +366,7 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
             "{out}"
         );
     }
-    let stored = tokio::runtime::Runtime::new().unwrap().block_on(async {
+    let stored = runtime.block_on(async {
         warehouse
             .query_text(
                 "SELECT toUInt32(interval_start), channel, total FROM region_totals FINAL \

@@ -57,21 +57,7 @@ fn kwh(v: f64) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_household_joins_and_its_page_matches_clickhouse() {
     // A fresh database for this run; the demo creates its tables there.
-    let admin = Warehouse::connect(&zeal_tests::clickhouse()).await.unwrap();
-    let db = zeal_tests::unique("zt_web");
-    admin
-        .execute(&format!("CREATE DATABASE {db}"))
-        .await
-        .unwrap();
-    let mut config = zeal_tests::clickhouse();
-    config.database = db.clone();
-    let ch = Warehouse::connect(&config).await.unwrap();
-    let url = format!(
-        "{}/{db}",
-        std::env::var("ZEAL_TEST_CLICKHOUSE_URL")
-            .unwrap()
-            .trim_end_matches('/')
-    );
+    let (url, ch) = zeal_tests::fresh_database_url("zt_web").await;
     let bootstrap = zeal_tests::kafka().bootstrap;
     let data = std::env::temp_dir().join(zeal_tests::unique("zeal-web-demo"));
     std::fs::create_dir_all(&data).unwrap();
@@ -196,9 +182,9 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         text(&mut browser, "#level").await,
         standing[0].level.to_string()
     );
-    let stage = admin
+    let stage = ch
         .query_text(&format!(
-            "SELECT argMax(code, day) AS stage FROM {db}.gamification_events FINAL \
+            "SELECT argMax(code, day) AS stage FROM gamification_events FINAL \
              WHERE household_id = '{id}' AND kind = 'stage'"
         ))
         .await
@@ -278,9 +264,9 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
 
     // A prosumer whose inverter reports generation joins by meter id: its page shows
     // self-consumption and self-sufficiency as README's SQL computes them.
-    let prosumers = admin
+    let prosumers = ch
         .query_text(&format!(
-            "SELECT household_id, region FROM {db}.household_daily FINAL \
+            "SELECT household_id, region FROM household_daily FINAL \
              WHERE NOT isNaN(generation_kwh) AND generation_kwh > 1 \
              AND household_id NOT IN ('{id}', '{quiet}') ORDER BY household_id LIMIT 1"
         ))
@@ -308,9 +294,9 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         browser.text("#household-id").await.unwrap().as_deref(),
         Some(pv)
     );
-    let shares = admin
+    let shares = ch
         .query_text(&format!(
-            "SELECT generation_kwh, self_consumption, self_sufficiency FROM {db}.household_daily FINAL \
+            "SELECT generation_kwh, self_consumption, self_sufficiency FROM household_daily FINAL \
              WHERE household_id = '{pv}' ORDER BY day DESC LIMIT 1"
         ))
         .await
@@ -320,12 +306,12 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .split('\t')
         .map(|v| v.parse().unwrap())
         .collect();
-    let month = admin
+    let month = ch
         .query_text(&format!(
             "SELECT sumIf(greatest(generation_kwh - export_kwh, 0), NOT isNaN(generation_kwh)) \
              / sumIf(import_kwh + greatest(generation_kwh - export_kwh, 0), NOT isNaN(generation_kwh)) \
-             FROM {db}.household_daily FINAL WHERE household_id = '{pv}' \
-             AND toStartOfMonth(day) = (SELECT toStartOfMonth(max(day)) FROM {db}.household_daily FINAL WHERE household_id = '{pv}')"
+             FROM household_daily FINAL WHERE household_id = '{pv}' \
+             AND toStartOfMonth(day) = (SELECT toStartOfMonth(max(day)) FROM household_daily FINAL WHERE household_id = '{pv}')"
         ))
         .await
         .unwrap();
@@ -376,13 +362,13 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         serde_json::json!(standing[0].total_points.to_string())
     );
     // README's leaderboard SQL gives the same table.
-    let sql = admin
-        .query_text(&format!(
+    let sql = ch
+        .query_text(
             "SELECT display_name, sum(points) AS total_points \
-             FROM (SELECT household_id, display_name FROM {db}.households FINAL WHERE region = 'NL-R01' AND leaderboard = 1) \
-             ALL LEFT JOIN (SELECT household_id, points FROM {db}.gamification_events FINAL) USING household_id \
+             FROM (SELECT household_id, display_name FROM households FINAL WHERE region = 'NL-R01' AND leaderboard = 1) \
+             ALL LEFT JOIN (SELECT household_id, points FROM gamification_events FINAL) USING household_id \
              GROUP BY display_name ORDER BY total_points DESC, display_name"
-        ))
+        )
         .await
         .unwrap();
     let rows = browser
@@ -457,5 +443,7 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
     drop(browser);
     drop(demo);
     let _ = std::fs::remove_dir_all(&data);
+    let db = url.rsplit('/').next().unwrap();
+    let admin = Warehouse::connect(&zeal_tests::clickhouse()).await.unwrap();
     admin.execute(&format!("DROP DATABASE {db}")).await.unwrap();
 }
