@@ -116,8 +116,9 @@ pub struct GatewayArgs {
     /// Identity keys (from `zeal v2 keys`) and the meters' ledgers.
     #[arg(long)]
     state_dir: PathBuf,
-    /// Readings CSV: `meter,interval_start,import_wh,export_wh` (interval_start as
-    /// 2020-07-01T10:00Z or milliseconds); every interval of a round is needed.
+    /// Readings CSV: `meter,interval_start,import_wh,export_wh[,generation_wh]` (interval_start
+    /// as 2020-07-01T10:00Z or milliseconds; generation, where an inverter reports it, travels
+    /// only with a shared reading); every interval of a round is needed.
     #[arg(long)]
     readings: PathBuf,
     /// The daily edge deployment (`--protocol-file docs/edge-daily.toml`): the readings are
@@ -298,10 +299,11 @@ impl DayArgs {
 }
 
 /// One CSV reading: (meter, interval start in seconds, import_wh, export_wh).
-type CsvReading = (String, i64, u64, u64);
+type CsvReading = (String, i64, u64, u64, Option<u64>);
 
-/// The readings CSV (`meter,interval_start,import_wh,export_wh`), each interval start checked
-/// to be aligned to `step` seconds.
+/// The readings CSV (`meter,interval_start,import_wh,export_wh[,generation_wh]`), each interval
+/// start checked to be aligned to `step` seconds. The optional PV generation (where an inverter
+/// reports it; empty when not) is never a round channel: it travels only with a shared reading.
 fn parse_readings(path: &Path, step: i64) -> anyhow::Result<Vec<CsvReading>> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -313,18 +315,31 @@ fn parse_readings(path: &Path, step: i64) -> anyhow::Result<Vec<CsvReading>> {
         }
         let at = || format!("{}:{}", path.display(), n + 1);
         let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let [meter, start, import, export] = f[..] else {
-            bail!("{}: want meter,interval_start,import_wh,export_wh", at());
+        let (meter, start, import, export, generation) = match f[..] {
+            [m, s, i, e] => (m, s, i, e, ""),
+            [m, s, i, e, g] => (m, s, i, e, g),
+            _ => bail!(
+                "{}: want meter,interval_start,import_wh,export_wh[,generation_wh]",
+                at()
+            ),
         };
         let t = parse_time(start).with_context(at)?.div_euclid(1000);
         if t.rem_euclid(step) != 0 {
             bail!("{}: {start} is not the start of a {step} s interval", at());
         }
+        let generation = match generation {
+            "" => None,
+            g => Some(
+                g.parse::<u64>()
+                    .with_context(|| format!("{}: generation_wh", at()))?,
+            ),
+        };
         out.push((
             meter.to_string(),
             t,
             import.parse::<u64>().with_context(at)?,
             export.parse::<u64>().with_context(at)?,
+            generation,
         ));
     }
     Ok(out)
@@ -343,7 +358,7 @@ fn read_readings(
         Some(model) => {
             zeal_services::edge::check_params(params).map_err(|e| anyhow::anyhow!(e))?;
             let mut per_meter: BTreeMap<String, Vec<(i64, u64, u64)>> = BTreeMap::new();
-            for (m, t, i, e) in parse_readings(path, 900)? {
+            for (m, t, i, e, _) in parse_readings(path, 900)? {
                 per_meter.entry(m).or_default().push((t * 1000, i, e));
             }
             let mut out = Vec::new();
@@ -372,7 +387,7 @@ fn read_readings(
             }
             parse_readings(path, i64::from(params.interval_seconds))?
                 .into_iter()
-                .map(|(m, t, i, e)| (m, t, vec![i, e]))
+                .map(|(m, t, i, e, _)| (m, t, vec![i, e]))
                 .collect()
         }
     };
@@ -504,7 +519,7 @@ async fn share_readings(a: &GatewayArgs, region: &str, party: &Party) -> anyhow:
     }
     let mut per_meter: BTreeMap<String, Vec<zeal_services::v2::readings::Reading>> =
         BTreeMap::new();
-    for (m, t, import_wh, export_wh) in parse_readings(&a.readings, 900)? {
+    for (m, t, import_wh, export_wh, generation_wh) in parse_readings(&a.readings, 900)? {
         if all || a.share_readings.contains(&m) {
             per_meter
                 .entry(m)
@@ -513,7 +528,7 @@ async fn share_readings(a: &GatewayArgs, region: &str, party: &Party) -> anyhow:
                     interval_start: t * 1000,
                     import_wh,
                     export_wh,
-                    generation_wh: None,
+                    generation_wh,
                 });
         }
     }
@@ -801,6 +816,37 @@ fn rogue(a: RogueArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readings_csv_takes_an_optional_generation_column() {
+        let dir = std::env::temp_dir().join(format!("zeal-csv-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let csv = dir.join("r.csv");
+        std::fs::write(
+            &csv,
+            "meter,interval_start,import_wh,export_wh,generation_wh\n\
+             m1,2020-07-01T10:00Z,120,0,\n\
+             m1,2020-07-01T10:15Z,20,80,140\n\
+             m2,2020-07-01T10:00Z,50,1\n",
+        )
+        .unwrap();
+        let t = 1_593_597_600;
+        assert_eq!(
+            parse_readings(&csv, 900).unwrap(),
+            vec![
+                ("m1".to_string(), t, 120, 0, None),
+                ("m1".to_string(), t + 900, 20, 80, Some(140)),
+                ("m2".to_string(), t, 50, 1, None),
+            ]
+        );
+        std::fs::write(&csv, "m1,2020-07-01T10:00Z,120,0,-5\n").unwrap();
+        let e = format!("{:#}", parse_readings(&csv, 900).unwrap_err());
+        assert!(e.contains(":1: generation_wh"), "{e}");
+        std::fs::write(&csv, "m1,2020-07-01T10:00Z,120,0,5,6\n").unwrap();
+        let e = format!("{:#}", parse_readings(&csv, 900).unwrap_err());
+        assert!(e.contains("[,generation_wh]"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_shipped_edge_protocol_file_is_the_one_the_gateway_checks() {
