@@ -8,7 +8,7 @@
 pub mod broker;
 pub mod browser;
 pub mod certified;
-pub mod pipeline;
+pub mod env;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use zeal_connectors::clickhouse::ClickHouseConfig;

@@ -18,7 +18,7 @@ use zeal_services::disaggregate::{
 };
 use zeal_services::metrics::{Metrics, Role};
 use zeal_tests::certified::Certified;
-use zeal_tests::pipeline::Env;
+use zeal_tests::env::Env;
 use zeal_tests::unique;
 
 const REGION: &str = "NL-UT-01";

@@ -18,7 +18,7 @@ use zeal_services::gamify::{GamifySettings, migrate_clickhouse, run_gamify};
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::sink::{MIGRATIONS, TotalRow};
 use zeal_tests::certified::Certified;
-use zeal_tests::pipeline::Env;
+use zeal_tests::env::Env;
 
 const REGION: &str = "NL-UT-01";
 const DAYS: i64 = 10;

@@ -2,7 +2,6 @@
 
 use crate::metrics::Metrics;
 use zeal_connectors::kafka::{KafkaError, KeyedProducer, Record};
-use zeal_protocol::round::Rejection;
 use zeal_schemas::{DeadLetter, DecodeError, RejectReason};
 
 /// A dead letter for a record that could not be decoded.
@@ -12,19 +11,6 @@ pub fn undecodable(record: &Record, err: &DecodeError, by: &str, now: i64) -> De
         _ => RejectReason::Malformed,
     };
     letter(record, reason, err.to_string(), None, None, by, now)
-}
-
-/// A dead letter for a record the protocol refused.
-pub fn rejected(record: &Record, r: &Rejection, by: &str, now: i64) -> DeadLetter {
-    letter(
-        record,
-        r.reason,
-        r.detail.clone(),
-        r.origin.clone(),
-        r.region.clone(),
-        by,
-        now,
-    )
 }
 
 /// A dead letter with every field given.

@@ -1,28 +1,22 @@
 //! The stream processors (DESIGN §3, §7): the protocol core's state machines wired to Kafka.
 //!
-//! - [`aggregator::AggregatorService`]: a consumer-group member over the region-keyed topics;
-//!   opens rounds, folds, verifies, publishes totals and round events.
-//! - [`gateway::GatewayService`]: acts for a set of meters bound to their regions' partitions.
-//! - [`sink::ClickHouseSink`]: writes totals and round events to ClickHouse.
-//! - [`registry::RegistryFollower`]: a registry topic followed into memory (v2 certificates,
-//!   which the readings jobs check readings against; v1's [`Directory`]).
-//! - [`audit::run_audit`]: re-verifies every round of a time range from the log alone.
+//! - [`v2::RegionNode`]: protocol v2's parties of one region and day (meters, committee seats,
+//!   the aggregator) over the round log and the bundles topic; [`v2::audit_day`] re-verifies a
+//!   day from the log alone, and only its verified totals are stored.
+//! - [`sink::ClickHouseSink`]: writes dead letters to ClickHouse (or the embedded store).
+//! - [`registry::RegistryFollower`]: the registry topic followed into memory (authority
+//!   certificates, which the readings jobs check readings against).
 //! - [`disaggregate::DisaggregateJob`]: opted-in readings to per-appliance daily usage.
 //! - [`edge`]: per-category daily energy computed at the gateway, aggregated privately.
 //! - [`gamify::run_gamify`]: the game's daily metrics and awards from private aggregates.
 //!
 //! Every rejected input becomes a dead letter ([`dlq`]); nothing is dropped silently. Each
 //! service counts what it does in its own [`metrics::Metrics`], served by [`metrics::serve`].
-//!
-//! [`Directory`]: zeal_protocol::round::directory::Directory
 
-pub mod aggregator;
-pub mod audit;
 pub mod disaggregate;
 pub mod dlq;
 pub mod edge;
 pub mod gamify;
-pub mod gateway;
 pub mod metrics;
 pub mod registry;
 pub mod sink;

@@ -1,39 +1,18 @@
-//! A registry topic followed into memory: read every partition from the beginning, then follow
-//! new entries. v2's `zeal.registry.v2` folds into a [`RegistryLog`] (authority certificates:
-//! what the readings jobs check readings against); v1's compacted topic into a [`Directory`].
+//! The registry topic (`zeal.registry.v2`) followed into memory: read every partition from the
+//! beginning, then follow new entries, folding them into a [`RegistryLog`] (authority
+//! certificates: what the readings jobs check readings against).
 
 use crate::dlq;
 use std::time::Duration;
 use zeal_connectors::kafka::{AssignedConsumer, KafkaConfig, KafkaError, Record, StartAt, admin};
-use zeal_protocol::round::directory::Directory;
 use zeal_protocol::v2::day::RegistryLog;
-use zeal_schemas::{DeadLetter, MeterEnrolment, decode};
+use zeal_schemas::DeadLetter;
 
-/// A registry state a [`RegistryFollower`] folds records into.
-pub trait Folds {
-    /// Folds one record in partition order; a refused one comes back as its dead letter.
-    fn fold(&mut self, r: &Record, by: &str) -> Option<DeadLetter>;
-}
-
-impl Folds for Directory {
-    fn fold(&mut self, r: &Record, by: &str) -> Option<DeadLetter> {
-        let now = crate::now_ms();
-        match decode::<MeterEnrolment>(&r.payload) {
-            Err(e) => Some(dlq::undecodable(r, &e, by, now)),
-            Ok(e) => self
-                .enrol(&e)
-                .err()
-                .map(|rej| dlq::rejected(r, &rej, by, now)),
-        }
-    }
-}
-
-impl Folds for RegistryLog {
-    fn fold(&mut self, r: &Record, by: &str) -> Option<DeadLetter> {
-        crate::v2::registry::fold(self, std::slice::from_ref(r))
-            .pop()
-            .map(|x| dlq::letter(r, x.reason, x.detail, x.meter, None, by, crate::now_ms()))
-    }
+/// Folds one record in partition order; a refused one comes back as its dead letter.
+fn fold(log: &mut RegistryLog, r: &Record, by: &str) -> Option<DeadLetter> {
+    crate::v2::registry::fold(log, std::slice::from_ref(r))
+        .pop()
+        .map(|x| dlq::letter(r, x.reason, x.detail, x.meter, None, by, crate::now_ms()))
 }
 
 /// Follows a registry topic.
@@ -70,7 +49,7 @@ impl RegistryFollower {
 
     /// Reads until the high watermarks of every partition as of now. Returns dead letters for
     /// entries that were refused (the caller publishes them).
-    pub async fn catch_up(&mut self, dir: &mut impl Folds) -> Result<Vec<DeadLetter>, KafkaError> {
+    pub async fn catch_up(&mut self, dir: &mut RegistryLog) -> Result<Vec<DeadLetter>, KafkaError> {
         let mut ends = Vec::new();
         for p in &self.partitions {
             let (_, high) =
@@ -87,7 +66,7 @@ impl RegistryFollower {
             match self.consumer.recv(Duration::from_secs(30)).await? {
                 Some(r) => {
                     positions.insert(r.partition, r.offset);
-                    letters.extend(dir.fold(&r, &self.by));
+                    letters.extend(fold(dir, &r, &self.by));
                 }
                 None => break,
             }
@@ -98,13 +77,13 @@ impl RegistryFollower {
     /// Applies whatever arrived, waiting at most `wait`.
     pub async fn poll(
         &mut self,
-        dir: &mut impl Folds,
+        dir: &mut RegistryLog,
         wait: Duration,
     ) -> Result<Vec<DeadLetter>, KafkaError> {
         let mut letters = Vec::new();
         let mut wait = wait;
         while let Some(r) = self.consumer.recv(wait).await? {
-            letters.extend(dir.fold(&r, &self.by));
+            letters.extend(fold(dir, &r, &self.by));
             wait = Duration::from_millis(1);
         }
         Ok(letters)

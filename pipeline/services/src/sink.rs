@@ -1,20 +1,20 @@
-//! `zeal sink clickhouse`: region totals, round events and dead letters into ClickHouse (or the
-//! embedded store).
+//! The pipeline's tables (`region_totals`, `round_events`, `dead_letters`) and what writes them:
+//! [`Destination`] (ClickHouse or the embedded store). Totals and round events are written only
+//! by the v2 audit, after it re-verified them from the log ([`crate::v2::audit`]); `zeal sink
+//! clickhouse` ([`Sink`]) writes the dead letters of every service.
 //!
 //! Tables use ReplacingMergeTree on their natural key, so a message delivered twice (a sink
 //! restarted before its commit) leaves one row after merges and under `FINAL`; offsets are
 //! committed only after the rows are inserted. DDL is what ClickHouse 18.16 accepts.
 
 use crate::metrics::Metrics;
-use crate::{LAG_EVERY, ServiceError, Shutdown, dlq, now_ms, stopping, update_lag};
+use crate::{LAG_EVERY, ServiceError, Shutdown, now_ms, stopping, update_lag};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
-use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
+use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, Record, TopicNames};
 use zeal_embedded::store::{ParquetStore, TableSpec, Values};
-use zeal_schemas::{
-    AnyMessage, DeadLetter, QuarantineEvent, RegionTotal, RoundOutcome, decode_any,
-};
+use zeal_schemas::{DeadLetter, decode};
 
 /// The sink's tables.
 pub const MIGRATIONS: &[Migration] = &[
@@ -135,63 +135,6 @@ fn secs(ms: i64) -> u32 {
     (ms.max(0) / 1000) as u32
 }
 
-/// The rows of a published total: one per interval of the round and channel.
-pub fn total_rows(t: &RegionTotal) -> Vec<TotalRow> {
-    let channels = t.channels.len().max(1);
-    t.totals
-        .iter()
-        .enumerate()
-        .map(|(i, v)| TotalRow {
-            region: t.region.clone(),
-            interval_start: secs(
-                t.interval_start + (i / channels) as i64 * i64::from(t.interval_seconds) * 1000,
-            ),
-            interval_seconds: t.interval_seconds as u32,
-            channel: t.channels.get(i % channels).cloned().unwrap_or_default(),
-            total: *v,
-            contributors: t.contributors as u32,
-            attempt: t.attempt as u16,
-            carried_intervals: t.carried_intervals.iter().map(|c| secs(*c)).collect(),
-            published_at: secs(t.published_at),
-            aggregator_id: t.aggregator_id.clone(),
-        })
-        .collect()
-}
-
-/// The row of a round outcome.
-pub fn outcome_row(o: &RoundOutcome) -> EventRow {
-    EventRow {
-        region: o.region.clone(),
-        interval_start: secs(o.interval_start),
-        attempt: o.attempt as u16,
-        event: format!("{:?}", o.status).to_uppercase(),
-        meter_id: String::new(),
-        reason: o.reason.clone(),
-        roster_size: o.roster.len() as u32,
-        missing: o.missing.clone(),
-        culprits: o.culprits.clone(),
-        decided_at: secs(o.decided_at),
-        aggregator_id: o.aggregator_id.clone(),
-    }
-}
-
-/// The row of a quarantine.
-pub fn quarantine_row(q: &QuarantineEvent) -> EventRow {
-    EventRow {
-        region: q.region.clone(),
-        interval_start: secs(q.interval_start),
-        attempt: q.attempt as u16,
-        event: "QUARANTINE".into(),
-        meter_id: q.meter_id.clone(),
-        reason: format!("{:?}: {}", q.reason, q.detail),
-        roster_size: 0,
-        missing: vec![],
-        culprits: vec![q.meter_id.clone()],
-        decided_at: secs(q.decided_at),
-        aggregator_id: q.aggregator_id.clone(),
-    }
-}
-
 /// Settings of the sink.
 #[derive(Debug, Clone)]
 pub struct SinkSettings {
@@ -209,8 +152,7 @@ pub struct SinkSettings {
 /// What the sink wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SinkReport {
-    pub total_rows: u64,
-    pub event_rows: u64,
+    /// Dead letters written.
     pub letter_rows: u64,
 }
 
@@ -348,7 +290,7 @@ impl Destination for ParquetStore {
     }
 }
 
-/// A sink of totals and round events into a [`Destination`].
+/// The dead-letter sink: `zeal.dlq.v1` into a [`Destination`].
 pub struct Sink<D> {
     settings: SinkSettings,
     dest: D,
@@ -379,19 +321,14 @@ impl Sink<ParquetStore> {
 }
 
 impl<D: Destination> Sink<D> {
-    /// Consumes the totals, control and dead-letter topics until `shutdown`.
+    /// Consumes the dead-letter topic until `shutdown`.
     pub async fn run(self, shutdown: Shutdown) -> Result<SinkReport, ServiceError> {
         let s = &self.settings;
-        let consumer = GroupConsumer::subscribe(
-            &s.kafka,
-            &s.group_id,
-            &[&s.topics.totals, &s.topics.control, &s.topics.dlq],
-        )?;
+        let consumer = GroupConsumer::subscribe(&s.kafka, &s.group_id, &[&s.topics.dlq])?;
         let mut batch = Batch::default();
         let mut pending: Vec<Record> = Vec::new();
         let mut oldest: Option<Instant> = None;
         let mut report = SinkReport::default();
-        let producer = KeyedProducer::new(&s.kafka)?;
         let mut last_lag = Instant::now();
         loop {
             let stop = stopping(&shutdown);
@@ -412,24 +349,11 @@ impl<D: Destination> Sink<D> {
                 }
             };
             if let Some(r) = received {
-                match decode_any(&r.payload) {
-                    Ok(AnyMessage::RegionTotal(t)) => batch.totals.extend(total_rows(&t)),
-                    Ok(AnyMessage::RoundOutcome(o)) => batch.events.push(outcome_row(&o)),
-                    Ok(AnyMessage::QuarantineEvent(q)) => batch.events.push(quarantine_row(&q)),
-                    Ok(AnyMessage::DeadLetter(l)) => batch.letters.push(letter_row(&l)),
-                    Ok(_) => {}
+                match decode::<DeadLetter>(&r.payload) {
+                    Ok(l) => batch.letters.push(letter_row(&l)),
                     // An unreadable dead letter is not dead-lettered again (no loops): logged.
-                    Err(e) if r.topic == s.topics.dlq => {
-                        tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "undecodable dead letter")
-                    }
-                    // Gateways dead-letter what they cannot read on the control topic; the totals
-                    // topic has no other reader, so the sink reports it.
-                    Err(e) if r.topic == s.topics.totals => {
-                        let letter = dlq::undecodable(&r, &e, "sink", now_ms());
-                        dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
-                    }
                     Err(e) => {
-                        tracing::debug!(topic = %r.topic, offset = r.offset, error = %e, "undecodable control record (gateways dead-letter it)")
+                        tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "undecodable dead letter")
                     }
                 }
                 pending.push(r);
@@ -441,12 +365,8 @@ impl<D: Destination> Sink<D> {
             if due && !pending.is_empty() {
                 let inserted = self.dest.write(&batch).await;
                 match inserted {
-                    Ok((t, e, l)) => {
-                        report.total_rows += t;
-                        report.event_rows += e;
+                    Ok((_, _, l)) => {
                         report.letter_rows += l;
-                        s.metrics.rows_written("region_totals", t);
-                        s.metrics.rows_written("round_events", e);
                         s.metrics.rows_written("dead_letters", l);
                     }
                     Err(e) if !stop => {

@@ -35,10 +35,6 @@ enum Command {
     /// Benchmarks that print ratios against a baseline measured in the same run.
     #[command(subcommand)]
     Bench(cmd::bench::BenchCommand),
-    /// Act for meters (simulated or a DSMR export): enrol them and answer every round.
-    Gateway(cmd::gateway::GatewayArgs),
-    /// Run an aggregator instance: open rounds, fold, verify, publish totals.
-    Aggregate(cmd::aggregate::AggregateArgs),
     /// Downstream jobs over the pipeline's topics.
     #[command(subcommand)]
     Jobs(cmd::jobs::JobsCommand),
@@ -57,16 +53,11 @@ enum Command {
     /// aggregate, audit), each deriving the day from the registry topic.
     #[command(subcommand)]
     V2(cmd::v2::V2Command),
-    /// Create (or show) the aggregator signing key shared by a deployment's instances.
-    Keygen(cmd::keygen::KeygenArgs),
     /// The Energenies web app: join, a household's game and neighbours, leaderboards, operator.
     Serve(cmd::serve::ServeArgs),
     /// Write pipeline output to a store.
     #[command(subcommand)]
     Sink(cmd::sink::SinkCommand),
-    /// Re-verify every round of a time range from the log alone (no secrets); exit 1 on any
-    /// discrepancy.
-    Audit(cmd::audit::AuditArgs),
     /// Create and check the pipeline's Kafka topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
@@ -84,7 +75,6 @@ fn main() -> std::process::ExitCode {
         Command::Demo(_)
             | Command::Sql(_)
             | Command::Round(_)
-            | Command::Audit(_)
             | Command::Train(_)
             | Command::Eval(_)
             | Command::Disaggregate(_)
@@ -112,11 +102,8 @@ fn main() -> std::process::ExitCode {
         Command::Sql(a) => cmd::sql::run(a),
         Command::Round(a) => cmd::round::run(a),
         Command::Bench(c) => cmd::bench::run(c),
-        Command::Gateway(a) => cmd::gateway::run(a),
-        Command::Aggregate(a) => cmd::aggregate::run(a),
         Command::Sink(c) => cmd::sink::run(c),
         Command::Serve(a) => cmd::serve::run(a),
-        Command::Keygen(a) => cmd::keygen::run(a),
         Command::Authority(c) => cmd::authority::run(c),
         Command::Enrol(a) => cmd::authority::enrol(a),
         Command::V2(c) => cmd::v2::run(c),
@@ -124,11 +111,6 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => cmd::disagg::train_cmd(a),
         Command::Eval(a) => cmd::disagg::eval_cmd(a),
         Command::Disaggregate(a) => cmd::disagg::disaggregate_cmd(a),
-        Command::Audit(a) => match cmd::audit::run(a) {
-            Ok(true) => Ok(()),
-            Ok(false) => return std::process::ExitCode::FAILURE,
-            Err(e) => Err(e),
-        },
         Command::Topics(c) => cmd::topics::run(c),
         Command::Decode(a) => cmd::decode::run(a),
         Command::Schemas => cmd::schemas::run(),

@@ -14,10 +14,7 @@ pub enum BenchCommand {
     /// Protocol v2's aggregator through a real broker (one `zeal v2 aggregate` process per
     /// region), against the protocol core in-process on the same bundles; projects the cores
     /// needed for 1M meters. Ends with `aggregator CPU per meter-round: <ms> ms`.
-    Pipeline(super::bench_pipeline_v2::PipelineArgs),
-    /// The retired protocol v1's pipeline bench (kept for the README's comparison).
-    #[command(name = "pipeline-v1", hide = true)]
-    PipelineV1(super::bench_pipeline::PipelineArgs),
+    Pipeline(super::bench_pipeline::PipelineArgs),
 }
 
 #[derive(Args)]
@@ -106,8 +103,7 @@ fn find<'a>(rows: &'a [BenchRow], name: &str) -> &'a BenchRow {
 pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let args = match cmd {
         BenchCommand::Crypto(args) => args,
-        BenchCommand::Pipeline(args) => return super::bench_pipeline_v2::run(args),
-        BenchCommand::PipelineV1(args) => return super::bench_pipeline::run(args),
+        BenchCommand::Pipeline(args) => return super::bench_pipeline::run(args),
     };
     let budget = Duration::from_millis(args.budget_ms);
     eprintln!("measuring our operations at {} bits ...", args.key_bits);

@@ -3,10 +3,9 @@
 use anyhow::{Context, bail};
 use clap::Args;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use zeal_connectors::kafka::{KafkaConfig, TopicNames};
-use zeal_protocol::ProtocolConfig;
 
 /// Where the broker is and which topics to use.
 #[derive(Args, Debug, Clone)]
@@ -26,29 +25,6 @@ impl KafkaArgs {
 
     pub fn topics(&self) -> TopicNames {
         TopicNames::with_prefix(&self.topic_prefix)
-    }
-}
-
-/// Protocol parameters: defaults, overridden by a TOML file.
-#[derive(Args, Debug, Clone)]
-pub struct ProtocolArgs {
-    /// TOML file with protocol parameters (value_bits, min_roster, share_deadline in ms, ...).
-    #[arg(long, env = "ZEAL_PROTOCOL")]
-    pub protocol: Option<PathBuf>,
-}
-
-impl ProtocolArgs {
-    pub fn load(&self) -> anyhow::Result<ProtocolConfig> {
-        let config = match &self.protocol {
-            None => ProtocolConfig::default(),
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
-            }
-        };
-        config.validate().context("protocol parameters")?;
-        Ok(config)
     }
 }
 

@@ -1,20 +1,15 @@
 //! One module per subcommand.
 
-pub mod aggregate;
-pub mod audit;
 pub mod authority;
 pub mod bench;
 pub mod bench_pipeline;
-pub mod bench_pipeline_v2;
 pub mod common;
 pub mod decode;
 pub mod demo;
 pub mod demo_daily;
 pub mod demo_v2;
 pub mod disagg;
-pub mod gateway;
 pub mod jobs;
-pub mod keygen;
 pub mod round;
 pub mod schemas;
 pub mod serve;

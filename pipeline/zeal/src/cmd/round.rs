@@ -1,32 +1,24 @@
 //! `zeal round`: a complete private aggregation round for one region in one process, checked
-//! against the plaintext sum, with the cost of every party. Protocol v2 by default (committee,
-//! verifiable shares, commit-then-reveal); `--v1` runs the retired v1 round for comparison.
+//! against the plaintext sum, with the cost of every party (protocol v2: committee, verifiable
+//! shares, commit-then-reveal).
 
 use anyhow::{Context, bail};
 use clap::Args;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::io::Write;
-use zeal_protocol::ProtocolConfig;
-use zeal_protocol::round::local::{LocalRegion, StageTimes};
 
 #[derive(Args)]
 pub struct RoundArgs {
     /// Meters in the region (the roster).
     #[arg(long, default_value_t = 50)]
     meters: usize,
-    /// Consecutive 15-minute intervals to aggregate, one round each.
-    #[arg(long, default_value_t = 4)]
-    rounds: usize,
     /// Paillier modulus size: 2048 or 3072.
     #[arg(long, default_value_t = 2048)]
     key_bits: u32,
     /// Seed of the simulated readings and of all randomness (reproducible runs).
     #[arg(long, default_value_t = 2020)]
     seed: u64,
-    /// Run protocol v1 (broken by the attacks in docs/protocol.md; kept for comparison).
-    #[arg(long)]
-    v1: bool,
     /// Workers that deal the meters' bundles (v2; each times its own bundles).
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -52,107 +44,9 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
-pub fn run(args: RoundArgs) -> anyhow::Result<()> {
-    if !args.v1 {
-        return run_v2(&args);
-    }
-    let config = ProtocolConfig {
-        key_bits: args.key_bits,
-        ..Default::default()
-    };
-    config.validate().context("protocol parameters")?;
-    anyhow::ensure!(
-        args.meters >= config.min_roster,
-        "--meters {} is below min_roster {}: such a round is never opened",
-        args.meters,
-        config.min_roster
-    );
-    let mut rng = ChaCha20Rng::seed_from_u64(args.seed);
-    let start = std::time::Instant::now();
-    let mut region = LocalRegion::generate("NL-UT-01", args.meters, &config, &mut rng, |done| {
-        eprint!(
-            "\rgenerating {}-bit keys: {done}/{}",
-            args.key_bits, args.meters
-        );
-        let _ = std::io::stderr().flush();
-    });
-    eprintln!(" ({:.1} s)", start.elapsed().as_secs_f64());
-
-    let t0: i64 = 1_593_561_600_000; // 2020-07-01T00:00Z
-    let mut all = StageTimes::default();
-    let mut bytes = 0;
-    println!(
-        "{:<20} {:>12} {:>12} {:>6}",
-        "interval", "private total", "plain sum", "ok"
-    );
-    for k in 0..args.rounds {
-        let interval = t0 + k as i64 * 900_000;
-        let mut plain = vec![0u64; 2];
-        let readings: Vec<Vec<u64>> = (0..args.meters)
-            .map(|i| reading(i, k + 40, &mut rng))
-            .collect();
-        for (agent, r) in region.meters.iter_mut().zip(&readings) {
-            plain[0] += r[0];
-            plain[1] += r[1];
-            agent.record_reading(interval, r.clone());
-        }
-        let round = region.run_round(interval, interval + 900_000, &mut rng);
-        let Some(total) = round.total else {
-            bail!("round {k} published no total: {:?}", round.outcomes);
-        };
-        let got: Vec<u64> = total.totals.iter().map(|v| *v as u64).collect();
-        let ok = got == plain;
-        println!(
-            "{:<20} {:>12} {:>12} {:>6}",
-            format!("+{} min", k * 15),
-            format!("{}/{}", got[0], got[1]),
-            format!("{}/{}", plain[0], plain[1]),
-            if ok { "yes" } else { "NO" }
-        );
-        if !ok {
-            bail!("the private total differs from the plaintext sum");
-        }
-        all.share += round.times.share;
-        all.check_and_fold += round.times.check_and_fold;
-        all.decrypt += round.times.decrypt;
-        all.verify += round.times.verify;
-        bytes += round.bytes;
-    }
-    let per = (args.rounds * args.meters) as u32;
-    println!(
-        "\n{} rounds of {} meters, {}-bit keys: every private total equals the plaintext sum.",
-        args.rounds, args.meters, args.key_bits
-    );
-    println!(
-        "\n{:<44} {:>12} {:>14}",
-        "stage (one core)", "ms / round", "ms / meter"
-    );
-    for (name, d) in [
-        ("meters: split, pack, encrypt, sign", all.share),
-        (
-            "aggregator: check bundles, fold, redistribute",
-            all.check_and_fold,
-        ),
-        ("meters: check column, decrypt, prove", all.decrypt),
-        ("aggregator: verify proofs, total", all.verify),
-        ("all stages", all.total()),
-    ] {
-        println!(
-            "{name:<44} {:>12.1} {:>14.3}",
-            ms(d) / args.rounds as f64,
-            ms(d / per)
-        );
-    }
-    println!(
-        "\nwire bytes per meter per round: {:.0}",
-        bytes as f64 / per as f64
-    );
-    Ok(())
-}
-
 /// One v2 round: every meter deals one hourly round (4 intervals × import/export), the
 /// aggregator verifies and folds, every seat checks and computes its partial.
-fn run_v2(args: &RoundArgs) -> anyhow::Result<()> {
+pub fn run(args: RoundArgs) -> anyhow::Result<()> {
     use zeal_protocol::v2::params::Params;
     use zeal_protocol::v2::round::log::Outcome;
     let params = Params {

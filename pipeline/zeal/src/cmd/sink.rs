@@ -1,4 +1,4 @@
-//! `zeal sink clickhouse`: totals and round events into ClickHouse.
+//! `zeal sink clickhouse`: dead letters into ClickHouse.
 
 use super::common::{KafkaArgs, MetricsArgs, millis, shutdown_on_signals};
 use anyhow::Context;
@@ -9,7 +9,8 @@ use zeal_services::sink::{ClickHouseSink, SinkSettings};
 
 #[derive(Subcommand)]
 pub enum SinkCommand {
-    /// Write region totals and round events to ClickHouse (creates the tables).
+    /// Write every service's dead letters to ClickHouse (creates the tables; totals are
+    /// written by `zeal v2 audit --clickhouse`, after it re-verified them).
     Clickhouse(ClickHouseArgs),
 }
 
@@ -51,10 +52,7 @@ pub fn run(cmd: SinkCommand) -> anyhow::Result<()> {
         )
         .await?;
         let report = sink.run(shutdown).await?;
-        eprintln!(
-            "wrote {} total rows, {} event rows",
-            report.total_rows, report.event_rows
-        );
+        eprintln!("wrote {} dead letters", report.letter_rows);
         anyhow::Ok(())
     })
 }

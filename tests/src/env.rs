@@ -1,0 +1,61 @@
+//! One deployment of the end-to-end tests: its own topic namespace on the test broker and its
+//! own ClickHouse database, with helpers to read topics and HTTP endpoints back.
+
+use crate::{kafka, unique};
+use zeal_connectors::clickhouse::Warehouse;
+use zeal_connectors::kafka::{KafkaConfig, Record, Replay, TopicNames, ensure_topics};
+
+/// A deployment's broker, topics, database and shutdown signal.
+pub struct Env {
+    pub kafka: KafkaConfig,
+    pub topics: TopicNames,
+    pub warehouse: Warehouse,
+    pub stop_tx: tokio::sync::watch::Sender<bool>,
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Env {
+    /// Fresh topics (3 partitions) and a fresh database.
+    pub async fn new() -> Env {
+        let kafka = kafka();
+        let topics = TopicNames::with_prefix(&format!("{}.", unique("zt")));
+        ensure_topics(&kafka, &topics.specs(3, 1)).await.unwrap();
+        let warehouse = crate::fresh_database("zt_env").await;
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        Env {
+            kafka,
+            topics,
+            warehouse,
+            stop_tx,
+            stop,
+        }
+    }
+
+    /// Every message of `topic`, in partition order.
+    pub async fn read(&self, topic: &str) -> Vec<Record> {
+        Replay::start(&self.kafka, &unique("zt-read"), &[topic], 0, i64::MAX)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
+    }
+
+    /// GETs `path` from an HTTP server on loopback (metrics endpoints) and returns the body.
+    pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut raw = String::new();
+        s.read_to_string(&mut raw).await.unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+        body.to_string()
+    }
+
+    /// Stops whatever runs on [`Env::stop`].
+    pub async fn finish(self) {
+        self.stop_tx.send(true).unwrap();
+    }
+}
