@@ -1,5 +1,6 @@
 //! One deployment of the end-to-end tests: its own topic namespace on the test broker and its
-//! own ClickHouse database, with helpers to read topics and HTTP endpoints back.
+//! own ClickHouse database, with helpers to read topics and
+//! metrics endpoints back.
 
 use crate::{kafka, unique};
 use zeal_connectors::clickhouse::Warehouse;
@@ -41,21 +42,32 @@ impl Env {
             .unwrap()
     }
 
-    /// GETs `path` from an HTTP server on loopback (metrics endpoints) and returns the body.
-    pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut raw = String::new();
-        s.read_to_string(&mut raw).await.unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
-        assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-        body.to_string()
-    }
-
     /// Stops whatever runs on [`Env::stop`].
     pub async fn finish(self) {
         self.stop_tx.send(true).unwrap();
     }
+}
+
+/// GETs `path` from an HTTP server on loopback (metrics endpoints) and returns the body.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_string()
+}
+
+/// The value of one sample line (`name{labels} value`) in a Prometheus exposition.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }

@@ -195,7 +195,10 @@ impl Deployment {
         ctx.start = start;
         let mut log = Vec::new();
         for m in self.read(&self.topics.rounds).await {
-            let rec: w::RoundRecord = decode(&m.payload).unwrap();
+            // What no wire reader can read is dead-lettered, never judged.
+            let Ok(rec) = decode::<w::RoundRecord>(&m.payload) else {
+                continue;
+            };
             if rec.round_start != start * 1000 {
                 continue;
             }
@@ -843,7 +846,9 @@ async fn the_day_is_set_up_on_the_log_and_a_forged_keys_closed_fixes_nothing() {
 /// the audit names the exclusion (PartMissing), nobody is suspended or disqualified.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
+    use zeal_services::metrics::serve;
     use zeal_services::v2::topics::post_part;
+    use zeal_tests::env::{http_get, sample};
     let r = region();
     let d = Deployment::new().await;
     let rogue = non_seat(r);
@@ -851,14 +856,28 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
     let start = START;
     let ctx = ctx_at(start);
-    let mut g = d.gateway("gw-honest", &honest, 4);
-    let mut agg = d.aggregator(4);
+    // The operator's view: both nodes' Prometheus endpoints.
+    let (gw_metrics, agg_metrics) = (Metrics::new(Role::Gateway), Metrics::new(Role::Aggregator));
+    let mut settings = d.settings("gw-honest", 4);
+    settings.metrics = gw_metrics.clone();
+    let mut g = RegionNode::new(settings, Party::meters_of(r, &honest));
+    let mut settings = d.settings("aggregator", 4);
+    settings.metrics = agg_metrics.clone();
+    let mut agg = RegionNode::new(settings, Party::aggregator_of(r));
+    let any = "127.0.0.1:0".parse().unwrap();
+    let gw_addr = serve(any, gw_metrics, d.stop.clone()).await.unwrap();
+    let agg_addr = serve(any, agg_metrics, d.stop.clone()).await.unwrap();
     for m in &honest {
         g.submit(start, m, reading(index(m), 0));
     }
     agg.expect(start);
     let (hg, ha) = (d.run(g), d.run(agg));
     let producer = KeyedProducer::new(&d.kafka).unwrap();
+    // A record nobody can read on the round log: dead-lettered (once, by the aggregator).
+    producer
+        .send(&d.topics.rounds, r.ctx.region.as_bytes(), b"not avro", None)
+        .await
+        .unwrap();
     let bundle = make_bundle(
         &ctx,
         &rogue,
@@ -924,6 +943,69 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
         Some(&Exclusion::PartMissing)
     );
     assert_eq!(day.exclusions.get(&rogue), Some(&1));
+
+    // The endpoints count what the log holds.
+    let gw = http_get(gw_addr, "/metrics").await;
+    let published = |text: &str, family: &str, kind: &str| {
+        sample(text, &format!("{family}{{kind=\"{kind}\"}}")).unwrap_or(0.0) as usize
+    };
+    let gw_family = "zeal_gateway_messages_published_total";
+    assert_eq!(published(&gw, gw_family, "commit"), honest.len(), "{gw}");
+    assert_eq!(published(&gw, gw_family, "notice"), honest.len());
+    assert_eq!(
+        published(&gw, gw_family, "part"),
+        honest.len() * r.ctx.seats.len()
+    );
+    assert_eq!(published(&gw, gw_family, "partial"), rg.partials);
+    assert_eq!(published(&gw, gw_family, "part_missing"), rg.claims);
+    assert!(!gw.contains("zeal_aggregator_"), "{gw}");
+    assert!(!gw.contains("zeal_dead_letters_total{"), "{gw}");
+    let agg = http_get(agg_addr, "/metrics").await;
+    let agg_family = "zeal_aggregator_markers_published_total";
+    for kind in [
+        "commit_closed",
+        "reveal_closed",
+        "final_set",
+        "region_total",
+    ] {
+        assert_eq!(published(&agg, agg_family, kind), 1, "{kind}: {agg}");
+    }
+    let products = log
+        .iter()
+        .filter(|x| matches!(x.entry, Entry::Products { .. }))
+        .count();
+    assert_eq!(published(&agg, agg_family, "products"), products);
+    assert_eq!(
+        sample(&agg, "zeal_aggregator_parts_folded_total"),
+        Some((products * r.ctx.roster.len()) as f64),
+        "every revealed sender's part in each seat's product"
+    );
+    assert_eq!(
+        sample(&agg, "zeal_aggregator_rounds_opened_total"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &agg,
+            "zeal_aggregator_rounds_closed_total{status=\"total\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&agg, "zeal_aggregator_round_seconds_count"),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&agg, "zeal_aggregator_senders_excluded_total"),
+        Some(1.0),
+        "the withholding meter"
+    );
+    assert_eq!(
+        sample(&agg, "zeal_dead_letters_total{reason=\"malformed\"}"),
+        Some(1.0),
+        "{agg}"
+    );
+    assert!(agg.contains("zeal_consumer_lag_messages{"), "{agg}");
 }
 
 /// Claim amplification through the broker: a lying seat (its own Kafka client, the seat's

@@ -12,7 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use zeal_schemas::{RejectReason, RoundStatus};
+use zeal_schemas::RejectReason;
 
 /// Which service a [`Metrics`] belongs to: it registers that service's families only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,8 +47,8 @@ struct Inner {
     registry: Registry,
     rounds_opened: Counter,
     rounds_closed: Family<StatusLabel, Counter>,
-    quarantined: Counter,
-    ciphertexts_folded: Counter,
+    excluded: Counter,
+    parts_folded: Counter,
     round_seconds: Histogram,
     dead_letters: Family<ReasonLabel, Counter>,
     consumer_lag: Family<PartitionLabel, Gauge>,
@@ -73,8 +73,8 @@ impl Metrics {
         let inner = Inner {
             rounds_opened: Counter::default(),
             rounds_closed: Family::default(),
-            quarantined: Counter::default(),
-            ciphertexts_folded: Counter::default(),
+            excluded: Counter::default(),
+            parts_folded: Counter::default(),
             // 50 ms .. ~100 s: a round spans the share and partial deadlines (seconds to minutes).
             round_seconds: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
             dead_letters: Family::default(),
@@ -88,34 +88,39 @@ impl Metrics {
             Role::Aggregator => {
                 r.register(
                     "zeal_aggregator_rounds_opened",
-                    "Rounds opened (every attempt counts)",
+                    "Rounds the aggregator began to follow (its first record on the log)",
                     inner.rounds_opened.clone(),
                 );
                 r.register(
                     "zeal_aggregator_rounds_closed",
-                    "Round attempts closed, by status (completed, deferred, abandoned, reopened)",
+                    "Rounds decided, by outcome (total, lapsed, void, abandoned)",
                     inner.rounds_closed.clone(),
                 );
                 r.register(
-                    "zeal_aggregator_meters_quarantined",
-                    "Meters quarantined for provably bad input",
-                    inner.quarantined.clone(),
+                    "zeal_aggregator_senders_excluded",
+                    "Revealed senders left out of a round's final set (valid complaint, inconsistent or out-of-range bundle, parts missing)",
+                    inner.excluded.clone(),
                 );
                 r.register(
-                    "zeal_aggregator_ciphertexts_folded",
-                    "Share ciphertexts multiplied into a recipient's column (rate = fold rate)",
-                    inner.ciphertexts_folded.clone(),
+                    "zeal_aggregator_parts_folded",
+                    "Senders' parts multiplied into a seat's product (rate = fold rate)",
+                    inner.parts_folded.clone(),
                 );
                 r.register(
                     "zeal_aggregator_round_seconds",
-                    "Time from a round's opening to its outcome",
+                    "Time from a round's first record to its outcome",
                     inner.round_seconds.clone(),
+                );
+                r.register(
+                    "zeal_aggregator_markers_published",
+                    "Records the aggregator posted, by kind (commit_closed, products, region_total, ...)",
+                    inner.published.clone(),
                 );
             }
             Role::Gateway => {
                 r.register(
                     "zeal_gateway_messages_published",
-                    "Messages a gateway published, by kind (share_bundle, partial, reading, enrolment)",
+                    "Messages a gateway published, by kind (commit, part, notice, partial, seat_key, reading, ...)",
                     inner.published.clone(),
                 );
             }
@@ -140,14 +145,14 @@ impl Metrics {
         Metrics(Arc::new(Inner { registry, ..inner }))
     }
 
-    /// A round was opened.
+    /// A round began.
     pub fn round_opened(&self) {
         self.0.rounds_opened.inc();
     }
 
-    /// A round attempt closed with `status` after `seconds` (None: opened by another instance).
-    pub fn round_closed(&self, status: RoundStatus, seconds: Option<f64>) {
-        let status = symbol(&status);
+    /// A round was decided with `status` after `seconds`.
+    pub fn round_closed(&self, status: &str, seconds: Option<f64>) {
+        let status = status.to_string();
         self.0
             .rounds_closed
             .get_or_create(&StatusLabel { status })
@@ -157,14 +162,14 @@ impl Metrics {
         }
     }
 
-    /// A meter was quarantined.
-    pub fn quarantined(&self) {
-        self.0.quarantined.inc();
+    /// `n` senders were excluded.
+    pub fn excluded(&self, n: u64) {
+        self.0.excluded.inc_by(n);
     }
 
-    /// `n` share ciphertexts were folded.
+    /// `n` parts were folded.
     pub fn folded(&self, n: u64) {
-        self.0.ciphertexts_folded.inc_by(n);
+        self.0.parts_folded.inc_by(n);
     }
 
     /// An input was refused.
@@ -188,7 +193,7 @@ impl Metrics {
             .set(messages.max(0));
     }
 
-    /// A gateway published a message of this kind.
+    /// A message of this kind was published.
     pub fn published(&self, kind: &str) {
         let kind = kind.to_string();
         self.0.published.get_or_create(&KindLabel { kind }).inc();
@@ -268,24 +273,24 @@ mod tests {
         let m = Metrics::new(Role::Aggregator);
         m.round_opened();
         m.round_opened();
-        m.round_closed(RoundStatus::Completed, Some(1.5));
-        m.round_closed(RoundStatus::Deferred, None);
+        m.round_closed("total", Some(1.5));
+        m.round_closed("lapsed", None);
         m.dead_letter(RejectReason::BadSignature);
         m.folded(49);
-        m.lag("zeal.shares.v1", 3, 17);
+        m.lag("zeal.rounds.v2", 3, 17);
         let text = m.render();
         assert!(
             text.contains("zeal_aggregator_rounds_opened_total 2"),
             "{text}"
         );
-        assert!(text.contains("zeal_aggregator_rounds_closed_total{status=\"completed\"} 1"));
-        assert!(text.contains("zeal_aggregator_rounds_closed_total{status=\"deferred\"} 1"));
+        assert!(text.contains("zeal_aggregator_rounds_closed_total{status=\"total\"} 1"));
+        assert!(text.contains("zeal_aggregator_rounds_closed_total{status=\"lapsed\"} 1"));
         assert!(text.contains("zeal_dead_letters_total{reason=\"bad_signature\"} 1"));
-        assert!(text.contains("zeal_aggregator_ciphertexts_folded_total 49"));
+        assert!(text.contains("zeal_aggregator_parts_folded_total 49"));
         assert!(text.contains("zeal_aggregator_round_seconds_count 1"));
         assert!(
             text.contains(
-                "zeal_consumer_lag_messages{topic=\"zeal.shares.v1\",partition=\"3\"} 17"
+                "zeal_consumer_lag_messages{topic=\"zeal.rounds.v2\",partition=\"3\"} 17"
             )
         );
         // A gateway's registry has no aggregator families.

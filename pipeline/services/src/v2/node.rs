@@ -193,6 +193,8 @@ struct Marks {
     /// Judged complaints whose parts the aggregator already posted (`view.judged.len()` then):
     /// the parts are looked for again only when a complaint was judged since.
     complaint_parts_at: usize,
+    /// When this node saw the round's first record.
+    began: Instant,
     /// The aggregator's phase (0 commit … 3 partials, 4 decided) and when it began.
     phase: u8,
     phase_since: Instant,
@@ -381,9 +383,20 @@ impl RegionNode {
         let mut rng = ChaCha20Rng::from_os_rng();
         let mut report = NodeReport::default();
         let mut rounds: BTreeMap<i64, RoundState> = BTreeMap::new();
+        let mut last_lag = Instant::now();
         loop {
             if stopping(&shutdown) {
                 break;
+            }
+            if last_lag.elapsed() >= crate::LAG_EVERY {
+                // Watermark requests block: off the async workers where the runtime has others
+                // (the demo runs its aggregators on a current-thread runtime).
+                let lag = match tokio::runtime::Handle::current().runtime_flavor() {
+                    tokio::runtime::RuntimeFlavor::CurrentThread => consumer.lag(),
+                    _ => tokio::task::block_in_place(|| consumer.lag()),
+                };
+                crate::update_lag(&s.metrics, lag);
+                last_lag = Instant::now();
             }
             if !self.setup.fixed {
                 self.set_up_day(&producer, &mut report).await?;
@@ -517,6 +530,7 @@ impl RegionNode {
                 };
                 let a = announce(identity, &day.region, index, seat, &day.cutoff, secret);
                 post_day_record(producer, topic, day, &DayRecord::SeatKey(a)).await?;
+                self.settings.metrics.published("seat_key");
             }
         }
         let Some(key) = &self.party.aggregator else {
@@ -568,6 +582,7 @@ impl RegionNode {
         );
         let k = close_keys(key, &day.region, index, &day.cutoff, &keys);
         post_day_record(producer, topic, day, &DayRecord::KeysClosed(k)).await?;
+        self.settings.metrics.published("keys_closed");
         self.setup.closed_posted = Some(closed);
         report.markers += 1;
         Ok(())
@@ -632,32 +647,38 @@ impl RegionNode {
         start: i64,
     ) -> &'a mut RoundState {
         // The day's context is cloned only for a round not seen yet (this runs per message).
-        rounds.entry(start).or_insert_with(|| RoundState {
-            data: RoundData {
-                ctx: self.context(start),
-                log: Vec::new(),
-                parts: PartStore::default(),
-                reveal_closed: false,
-                bundles: BTreeMap::new(),
-            },
-            marks: Marks {
-                posted: BTreeMap::new(),
-                checks: BTreeMap::new(),
-                phase: 0,
-                lacking_since: None,
-                unanswered_since: None,
-                answered: BTreeSet::new(),
-                held_at_close: None,
-                complaint_parts_at: 0,
-                phase_since: Instant::now(),
-                deadline_acted: false,
-                dirty: true,
-                outcome: Outcome::Open,
-                settled: false,
-                suspended: BTreeSet::new(),
-                disqualified: BTreeSet::new(),
-            },
-            replay: Replay::new(),
+        rounds.entry(start).or_insert_with(|| {
+            if self.party.aggregator.is_some() {
+                self.settings.metrics.round_opened();
+            }
+            RoundState {
+                data: RoundData {
+                    ctx: self.context(start),
+                    log: Vec::new(),
+                    parts: PartStore::default(),
+                    reveal_closed: false,
+                    bundles: BTreeMap::new(),
+                },
+                marks: Marks {
+                    posted: BTreeMap::new(),
+                    checks: BTreeMap::new(),
+                    phase: 0,
+                    lacking_since: None,
+                    unanswered_since: None,
+                    answered: BTreeSet::new(),
+                    held_at_close: None,
+                    complaint_parts_at: 0,
+                    began: Instant::now(),
+                    phase_since: Instant::now(),
+                    deadline_acted: false,
+                    dirty: true,
+                    outcome: Outcome::Open,
+                    settled: false,
+                    suspended: BTreeSet::new(),
+                    disqualified: BTreeSet::new(),
+                },
+                replay: Replay::new(),
+            }
         })
     }
 
@@ -733,6 +754,7 @@ impl RegionNode {
                 .bundles
                 .insert(meter.clone(), bundle);
             post_record(producer, &self.settings.topics.rounds, &ctx, &record).await?;
+            self.settings.metrics.published(record.entry.name());
             report.committed += 1;
         }
         Ok(())
@@ -875,9 +897,23 @@ impl RegionNode {
         self.act_aggregator(data, &mut round.marks, view, &parts, &mut out, report);
         for record in &out {
             post_record(producer, &self.settings.topics.rounds, ctx, record).await?;
+            self.settings.metrics.published(record.entry.name());
         }
         if !out.is_empty() {
             round.marks.dirty = true;
+        }
+        if self.party.aggregator.is_some()
+            && round.marks.outcome == Outcome::Open
+            && view.outcome != Outcome::Open
+        {
+            let m = &self.settings.metrics;
+            let seconds = round.marks.began.elapsed().as_secs_f64();
+            m.round_closed(outcome_name(&view.outcome), Some(seconds));
+            if let (Some((_, revealed)), Some((_, final_set, _))) =
+                (&view.revealed, &view.final_set)
+            {
+                m.excluded(revealed.len().saturating_sub(final_set.len()) as u64);
+            }
         }
         round.marks.outcome = view.outcome.clone();
         if view.outcome != Outcome::Open && !round.marks.settled {
@@ -969,6 +1005,9 @@ impl RegionNode {
                                     }),
                                 )
                                 .await?;
+                                for _ in &bundle.parts {
+                                    self.settings.metrics.published("part");
+                                }
                                 state.ledger.reveal(start).map_err(ledger_err)?;
                                 self.store(meter, &state)?;
                                 report.revealed += 1;
@@ -1287,6 +1326,9 @@ impl RegionNode {
                     if !marks.posted.contains_key(&name)
                         && let Some(e) = markers::products(ctx, view, parts, i)
                     {
+                        if let Some((_, senders)) = &view.revealed {
+                            self.settings.metrics.folded(senders.len() as u64);
+                        }
                         marks.posted.insert(name, 0);
                         out.push(sign(ctx, key, Author::Aggregator, e));
                     }
@@ -1304,6 +1346,17 @@ impl RegionNode {
             }
             _ => {}
         }
+    }
+}
+
+/// The outcome's label on `zeal_aggregator_rounds_closed`.
+fn outcome_name(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Open => "open",
+        Outcome::Lapsed => "lapsed",
+        Outcome::Void => "void",
+        Outcome::Abandoned => "abandoned",
+        Outcome::Total(_) => "total",
     }
 }
 

@@ -6,8 +6,8 @@
 //! and the aggregator's key; secrets (identity keys, the aggregator key) stay in its files.
 
 use super::common::{
-    KafkaArgs, format_time, load_or_create_seed, parse_time, public_key, publish_public_key,
-    shutdown_on_signals,
+    KafkaArgs, MetricsArgs, format_time, load_or_create_seed, parse_time, public_key,
+    publish_public_key, shutdown_on_signals,
 };
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -138,6 +138,8 @@ pub struct GatewayArgs {
     /// gateway that crashes between commit and reveal (its bundles are lost, its ledger is not).
     #[arg(long, hide = true)]
     drill_crash_after_commit: bool,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[derive(Args)]
@@ -151,6 +153,8 @@ pub struct AggregateArgs {
     /// round it sees and exits once these are decided.
     #[arg(long = "round", required = true)]
     rounds: Vec<String>,
+    #[command(flatten)]
+    metrics: MetricsArgs,
 }
 
 #[derive(Args)]
@@ -279,7 +283,7 @@ impl DayArgs {
         aggregator: VerifyingKey,
         name: &str,
         state_dir: PathBuf,
-        role: Role,
+        metrics: Metrics,
     ) -> RegionSettings {
         let mut directory = day.directory.clone();
         directory.aggregator = Some(aggregator);
@@ -291,7 +295,7 @@ impl DayArgs {
             state_dir,
             phase: Duration::from_secs(self.phase_secs),
             name: name.into(),
-            metrics: Metrics::new(role),
+            metrics,
             progress: None,
             crash_after_commit: false,
         }
@@ -443,6 +447,9 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
     let readings = read_readings(&a.readings, &params, model.as_ref())?;
     let aggregator = public_key("aggregator", &a.aggregator)?;
     super::runtime()?.block_on(async {
+        let shutdown = shutdown_on_signals();
+        let metrics = Metrics::new(Role::Gateway);
+        a.metrics.serve(&metrics, shutdown.clone()).await?;
         let day = a.day.load(None).await?;
         let mut party = Party::default();
         let meters: std::collections::BTreeSet<&String> =
@@ -468,14 +475,14 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
             party.meters.insert(m.clone(), key);
         }
         if !a.share_readings.is_empty() {
-            share_readings(&a, &day.ctx.region, &party).await?;
+            share_readings(&a, &day.ctx.region, &party, &metrics).await?;
         }
         let mut settings = a.day.settings(
             &day,
             aggregator,
             "gateway",
             a.state_dir.join("ledgers"),
-            Role::Gateway,
+            metrics,
         );
         settings.crash_after_commit = a.drill_crash_after_commit;
         let mut node = RegionNode::new(settings, party);
@@ -484,7 +491,7 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
                 node.submit(*start, m, values.clone());
             }
         }
-        let report = node.run(shutdown_on_signals()).await?;
+        let report = node.run(shutdown).await?;
         print_outcomes("gateway", &report.outcomes);
         println!(
             "gateway: {} committed, {} revealed, {} withdrawn, {} carried, {} partials, {} \
@@ -503,7 +510,12 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
 
 /// Posts the opted-in households' 15-minute readings, each signed with its meter's certified
 /// identity key (`--share-readings`).
-async fn share_readings(a: &GatewayArgs, region: &str, party: &Party) -> anyhow::Result<()> {
+async fn share_readings(
+    a: &GatewayArgs,
+    region: &str,
+    party: &Party,
+    metrics: &Metrics,
+) -> anyhow::Result<()> {
     let params = a.day.params()?;
     if !a.edge && params.interval_seconds != 900 {
         bail!(
@@ -535,7 +547,6 @@ async fn share_readings(a: &GatewayArgs, region: &str, party: &Party) -> anyhow:
     let kafka = a.day.kafka.config("zeal-v2-gateway");
     let topics = a.day.kafka.topics();
     let producer = zeal_connectors::kafka::KeyedProducer::new(&kafka)?;
-    let metrics = Metrics::new(Role::Gateway);
     let mut posted = 0;
     for (m, readings) in &per_meter {
         posted += zeal_services::v2::readings::publish(
@@ -545,7 +556,7 @@ async fn share_readings(a: &GatewayArgs, region: &str, party: &Party) -> anyhow:
             region,
             &party.meters[m],
             readings,
-            &metrics,
+            metrics,
         )
         .await?;
     }
@@ -575,16 +586,14 @@ fn aggregate(a: AggregateArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     super::runtime()?.block_on(async {
+        let shutdown = shutdown_on_signals();
         let metrics = Metrics::new(Role::Aggregator);
+        a.metrics.serve(&metrics, shutdown.clone()).await?;
         let day = a.day.load(Some(&metrics)).await?;
         let state = a.key_file.with_extension("state");
-        let settings = a.day.settings(
-            &day,
-            key.verifying_key(),
-            "aggregator",
-            state,
-            Role::Aggregator,
-        );
+        let settings = a
+            .day
+            .settings(&day, key.verifying_key(), "aggregator", state, metrics);
         let mut node = RegionNode::new(
             settings,
             Party {
@@ -595,7 +604,7 @@ fn aggregate(a: AggregateArgs) -> anyhow::Result<()> {
         for start in rounds {
             node.expect(start);
         }
-        let report = node.run(shutdown_on_signals()).await?;
+        let report = node.run(shutdown).await?;
         print_outcomes("aggregator", &report.outcomes);
         println!(
             "aggregator: {} markers, {} parts posted, {} dead letters",

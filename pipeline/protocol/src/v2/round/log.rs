@@ -99,6 +99,26 @@ pub struct Record {
 }
 
 impl Entry {
+    /// The entry's kind in snake case (`commit_closed`), for counters and logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Entry::Commit(_) => "commit",
+            Entry::CommitClosed(_) => "commit_closed",
+            Entry::Objection(_) => "objection",
+            Entry::Notice(_) => "notice",
+            Entry::Withdraw => "withdraw",
+            Entry::RevealClosed(_) => "reveal_closed",
+            Entry::Products { .. } => "products",
+            Entry::Complaint(_) => "complaint",
+            Entry::FinalSet(_) => "final_set",
+            Entry::Partial { .. } => "partial",
+            Entry::RegionTotal { .. } => "region_total",
+            Entry::Abandoned => "abandoned",
+            Entry::PartMissing(_) => "part_missing",
+            Entry::PartPosted { .. } => "part_posted",
+        }
+    }
+
     fn kind(&self) -> Kind {
         match self {
             Entry::Commit(_) => Kind::Commit,
