@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use zeal_connectors::kafka::admin::partition_count;
 use zeal_connectors::kafka::{
-    AssignedConsumer, KafkaConfig, KeyedProducer, Record as KafkaRecord, StartAt, TopicNames,
-    partition_for_key,
+    AssignedConsumer, KafkaConfig, KafkaError, KeyedProducer, Record as KafkaRecord, StartAt,
+    TopicNames, partition_for_key,
 };
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
@@ -420,7 +420,9 @@ impl RegionNode {
                 .next_due(&rounds)
                 .map_or(IDLE_WAIT, |t| t.saturating_duration_since(Instant::now()))
                 .clamp(DRAIN_GAP, IDLE_WAIT);
-            let mut next = consumer.recv(wait).await?;
+            // A broker that is down or restarting is waited for, never a reason to stop: the
+            // client reconnects and the node reads on from its position.
+            let mut next = received(consumer.recv(wait).await).await;
             let mut n = 0;
             while let Some(m) = next {
                 self.take(&producer, &m, &mut rounds, &mut report).await?;
@@ -428,7 +430,7 @@ impl RegionNode {
                 if n >= 1000 {
                     break;
                 }
-                next = consumer.recv(DRAIN_GAP).await?;
+                next = received(consumer.recv(DRAIN_GAP).await).await;
             }
             // Rounds in order: a suspension or disqualification holds for the rest of the day.
             let mut suspended = self.settings.day.suspended.clone();
@@ -1345,6 +1347,19 @@ impl RegionNode {
                 }
             }
             _ => {}
+        }
+    }
+}
+
+/// A consumed message, or none after a consume error (logged; a second's pause so that a broker
+/// that is down is not polled in a tight loop).
+async fn received(r: Result<Option<KafkaRecord>, KafkaError>) -> Option<KafkaRecord> {
+    match r {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::warn!(error = %e, "consume failed; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            None
         }
     }
 }
