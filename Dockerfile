@@ -14,6 +14,7 @@ RUN apt-get update \
  && mkdir -p /var/lib/zeal/keys /var/lib/zeal/state \
  && chown -R 10001:10001 /var/lib/zeal && chmod 700 /var/lib/zeal/keys /var/lib/zeal/state
 COPY --from=build /src/target/release/zeal /usr/local/bin/zeal
+COPY deploy/setup-day.sh /usr/local/share/zeal/setup-day.sh
 # Named volumes mounted here start with this owner and mode (keys and meter secrets: 0700).
 USER 10001
 WORKDIR /var/lib/zeal

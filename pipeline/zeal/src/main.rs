@@ -55,6 +55,8 @@ enum Command {
     V2(cmd::v2::V2Command),
     /// The Energenies web app: join, a household's game and neighbours, leaderboards, operator.
     Serve(cmd::serve::ServeArgs),
+    /// Simulated households' 15-minute readings as the CSV `zeal v2 gateway --readings` takes.
+    Simulate(cmd::simulate::SimulateArgs),
     /// Write pipeline output to a store.
     #[command(subcommand)]
     Sink(cmd::sink::SinkCommand),
@@ -75,6 +77,7 @@ fn main() -> std::process::ExitCode {
         Command::Demo(_)
             | Command::Sql(_)
             | Command::Round(_)
+            | Command::Simulate(_)
             | Command::Train(_)
             | Command::Eval(_)
             | Command::Disaggregate(_)
@@ -104,6 +107,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(c) => cmd::bench::run(c),
         Command::Sink(c) => cmd::sink::run(c),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Simulate(a) => cmd::simulate::run(a),
         Command::Authority(c) => cmd::authority::run(c),
         Command::Enrol(a) => cmd::authority::enrol(a),
         Command::V2(c) => cmd::v2::run(c),

@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod round;
 pub mod schemas;
 pub mod serve;
+pub mod simulate;
 pub mod sink;
 pub mod sql;
 pub mod topics;

@@ -95,7 +95,8 @@ pub struct DayArgs {
     /// The enrolment authority's public key (64 hex digits) or a file holding it.
     #[arg(long)]
     authority: String,
-    /// The beacon chain's anchor (64 hex digits), printed by `zeal authority beacon`.
+    /// The beacon chain's anchor (64 hex digits, or a file holding them), printed by `zeal
+    /// authority beacon`.
     #[arg(long)]
     beacon_anchor: String,
     /// The protocol file (TOML of `v2::params::Params`; defaults for what it leaves out).
@@ -201,12 +202,12 @@ fn identity(state_dir: &Path, meter: &str) -> anyhow::Result<(SigningKey, bool)>
 fn hex32(what: &str, s: &str) -> anyhow::Result<[u8; 32]> {
     let s = s.trim();
     if s.len() != 64 || !s.is_ascii() {
-        bail!("--{what} must be 64 hex digits");
+        bail!("--{what} must be 64 hex digits or a file holding them");
     }
     let mut out = [0u8; 32];
     for (i, b) in out.iter_mut().enumerate() {
         *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
-            .with_context(|| format!("--{what} must be 64 hex digits"))?;
+            .with_context(|| format!("--{what} must be 64 hex digits or a file holding them"))?;
     }
     Ok(out)
 }
@@ -245,7 +246,9 @@ impl DayArgs {
         let params = self.params()?;
         let day = self.day()?;
         let authority = public_key("authority", &self.authority)?;
-        let anchor = hex32("beacon-anchor", &self.beacon_anchor)?;
+        let anchor = std::fs::read_to_string(&self.beacon_anchor)
+            .unwrap_or_else(|_| self.beacon_anchor.clone());
+        let anchor = hex32("beacon-anchor", &anchor)?;
         let kafka = self.kafka.config("zeal-v2");
         let topics = self.kafka.topics();
         let (derived, refused) = load_day(
