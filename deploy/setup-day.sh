@@ -38,14 +38,15 @@ for region in $(echo "$REGIONS" | tr ',' ' '); do
     "$ZEAL" simulate --regions "$region" --meters-per-region "$METERS_PER_REGION" \
         --from "$FROM" --to "$TO" --out "$csv"
     meters=$(tail -n +2 "$csv" | cut -d, -f1 | sort -u | paste -sd, -)
-    "$ZEAL" v2 keys --state-dir "$DIR/meters" --meters "$meters" |
+    "$ZEAL" keys --state-dir "$DIR/meters" --meters "$meters" |
         while read -r meter public; do
             "$ZEAL" enrol --key-file "$DIR/authority.key" --meter "$meter" --region "$region" \
                 --identity "$public" --valid-from "$VALID_FROM" --out "$DIR/certificates" --publish
         done
 done
 # The aggregator's key, and its public key for the gateways (before any process starts).
-"$ZEAL" v2 keys --state-dir "$DIR/aggregator" --meters aggregator |
+mkdir -p "$DIR/aggregator"
+"$ZEAL" keys --state-dir "$DIR/aggregator" --meters aggregator |
     cut -d' ' -f2 >"$DIR/aggregator/aggregator.pub"
 "$ZEAL" authority cutoff --key-file "$DIR/authority.key" --day "$DAY"
 "$ZEAL" authority beacon --seed-file "$DIR/beacon.seed" --day "$DAY" |

@@ -1,18 +1,9 @@
 //! Topic names and their keys (DESIGN §3).
 //!
-//! All region-keyed topics share one partition count and the murmur2 partitioner, so a single
-//! aggregator instance owns a region across topics.
+//! Region-keyed topics share one partition count and the murmur2 partitioner. v1's topics
+//! (`zeal.registry.v1`, `zeal.control.v1`, `zeal.shares.v1`, `zeal.partials.v1`,
+//! `zeal.totals.v1`) are retired with v1: nothing creates, writes or reads them.
 
-/// Meter registry: compacted, key = meter id, value = [`crate::MeterEnrolment`].
-pub const REGISTRY: &str = "zeal.registry.v1";
-/// Round control: key = region; RoundOpen, Redistribution, RoundOutcome, QuarantineEvent.
-pub const CONTROL: &str = "zeal.control.v1";
-/// Share bundles from gateways: key = region.
-pub const SHARES: &str = "zeal.shares.v1";
-/// Partials (decrypted column sums with proofs): key = region.
-pub const PARTIALS: &str = "zeal.partials.v1";
-/// Published region totals: key = region.
-pub const TOTALS: &str = "zeal.totals.v1";
 /// Plaintext readings of opted-in households: key = household id.
 pub const READINGS: &str = "zeal.readings.v1";
 /// Protocol v2's round log: key = region; one [`crate::v2::RoundRecord`] per record (seat keys,
@@ -29,4 +20,4 @@ pub const REGISTRY_V2: &str = "zeal.registry.v2";
 pub const DLQ: &str = "zeal.dlq.v1";
 
 /// Topics keyed by region, which must share partition count and partitioner.
-pub const REGION_KEYED: [&str; 6] = [CONTROL, SHARES, PARTIALS, TOTALS, DLQ, ROUNDS];
+pub const REGION_KEYED: [&str; 2] = [DLQ, ROUNDS];

@@ -6,12 +6,9 @@ use zeal_schemas::topics;
 /// Topic names of one deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicNames {
-    pub registry: String,
-    pub control: String,
-    pub shares: String,
-    pub partials: String,
-    pub totals: String,
+    /// Opted-in households' signed readings (key = meter id).
     pub readings: String,
+    /// Dead letters: every refused input with its reason (key = region when known).
     pub dlq: String,
     /// Protocol v2's round log (key = region).
     pub rounds: String,
@@ -26,11 +23,6 @@ impl TopicNames {
     pub fn with_prefix(prefix: &str) -> Self {
         let n = |t: &str| format!("{prefix}{t}");
         TopicNames {
-            registry: n(topics::REGISTRY),
-            control: n(topics::CONTROL),
-            shares: n(topics::SHARES),
-            partials: n(topics::PARTIALS),
-            totals: n(topics::TOTALS),
             readings: n(topics::READINGS),
             dlq: n(topics::DLQ),
             rounds: n(topics::ROUNDS),
@@ -39,19 +31,15 @@ impl TopicNames {
         }
     }
 
-    /// Topic specs to create: region-keyed topics share `partitions`; the registry is compacted.
+    /// Topic specs to create: the keyed topics share `partitions`; the registry is one
+    /// partition, kept forever.
     pub fn specs(&self, partitions: i32, replication: i32) -> Vec<super::TopicSpec> {
         let t = |name: &str| super::TopicSpec::new(name, partitions, replication);
         vec![
-            t(&self.control),
-            t(&self.shares),
-            t(&self.partials),
-            t(&self.totals),
             t(&self.dlq),
             t(&self.readings),
             t(&self.rounds),
             t(&self.bundles),
-            t(&self.registry).config("cleanup.policy", "compact"),
             super::TopicSpec::new(&self.registry_v2, 1, replication).config("retention.ms", "-1"),
         ]
     }

@@ -49,13 +49,12 @@ enum Command {
     Authority(cmd::authority::AuthorityCommand),
     /// Issue an authority-signed certificate of a meter (protocol v2 enrolment).
     Enrol(cmd::authority::EnrolArgs),
-    /// Protocol v2's parties of one region and day as separate processes (keys, gateway,
-    /// aggregate, audit), each deriving the day from the registry topic.
-    #[command(subcommand)]
-    V2(cmd::v2::V2Command),
+    /// Protocol v2's parties as separate processes: `keys`, `gateway`, `aggregate`, `audit`.
+    #[command(flatten)]
+    Party(cmd::v2::PartyCommand),
     /// The Energenies web app: join, a household's game and neighbours, leaderboards, operator.
     Serve(cmd::serve::ServeArgs),
-    /// Simulated households' 15-minute readings as the CSV `zeal v2 gateway --readings` takes.
+    /// Simulated households' 15-minute readings as the CSV `zeal gateway --readings` takes.
     Simulate(cmd::simulate::SimulateArgs),
     /// Write pipeline output to a store.
     #[command(subcommand)]
@@ -110,7 +109,7 @@ fn main() -> std::process::ExitCode {
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Authority(c) => cmd::authority::run(c),
         Command::Enrol(a) => cmd::authority::enrol(a),
-        Command::V2(c) => cmd::v2::run(c),
+        Command::Party(c) => cmd::v2::run(c),
         Command::Jobs(c) => cmd::jobs::run(c),
         Command::Train(a) => cmd::disagg::train_cmd(a),
         Command::Eval(a) => cmd::disagg::eval_cmd(a),
@@ -126,5 +125,24 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        // Duplicate names, conflicting flags or bad defaults panic here, not in a user's hands.
+        super::Cli::command().debug_assert();
+        let names: Vec<String> = super::Cli::command()
+            .get_subcommands()
+            .map(|c| c.get_name().to_string())
+            .collect();
+        for party in ["keys", "gateway", "aggregate", "audit"] {
+            assert!(names.iter().any(|n| n == party), "{names:?}");
+        }
+        assert!(!names.iter().any(|n| n == "v2" || n == "keygen"), "{names:?}");
     }
 }

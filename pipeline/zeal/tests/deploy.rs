@@ -1,6 +1,6 @@
 //! What docker-compose.yml runs, without Docker: `deploy/setup-day.sh` sets a day up on the test
 //! broker (topics, authority, identity keys and certificates, the aggregator's key, Cutoff,
-//! beacon, simulated readings), then the compose file's `zeal v2` commands run as processes with
+//! beacon, simulated readings), then the compose file's `zeal` commands run as processes with
 //! its flags (shorter phases): a region's gateway (sharing its households' readings), its
 //! aggregator and, after it, the audit into ClickHouse. Every stored total equals the sum of the
 //! simulated readings, and setting the day up again changes nothing.
@@ -35,8 +35,7 @@ fn setup(dir: &Path, prefix: &str) -> Output {
 fn v2(dir: &Path, prefix: &str, args: &[&str]) -> Command {
     let file = |f: &str| dir.join(f).to_str().unwrap().to_string();
     let mut c = zeal();
-    c.args(["v2"])
-        .args(args)
+    c.args(args)
         .args(["--region", REGION, "--day", "2020-07-01"])
         .args(["--authority", &file("authority.pub")])
         .args(["--beacon-anchor", &file("beacon.anchor")])

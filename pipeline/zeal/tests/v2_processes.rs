@@ -112,7 +112,6 @@ impl Region {
         {
             let out = r.call(
                 &[
-                    "v2",
                     "keys",
                     "--state-dir",
                     &r.path("keys"),
@@ -144,7 +143,6 @@ impl Region {
         }
         let agg = r.call(
             &[
-                "v2",
                 "keys",
                 "--state-dir",
                 &r.path("aggregator"),
@@ -255,7 +253,6 @@ impl Region {
         std::fs::write(&file, csv).unwrap();
         let keys = self.path("keys");
         let mut args = vec![
-            "v2",
             "gateway",
             "--state-dir",
             &keys,
@@ -274,7 +271,7 @@ impl Region {
 
     fn aggregator_with(&self, rounds: &[&str], phase: &str) -> Child {
         let key = self.path("aggregator/aggregator.key");
-        let mut args = vec!["v2", "aggregate", "--key-file", &key];
+        let mut args = vec!["aggregate", "--key-file", &key];
         for r in rounds {
             args.extend(["--round", r]);
         }
@@ -284,7 +281,6 @@ impl Region {
     /// The rogue drill as its own process: meter `rogue` attacks `target`.
     fn rogue(&self, attack: &str, rogue: usize, target: usize) -> Child {
         self.day(&[
-            "v2",
             "drill-rogue",
             "--attack",
             attack,
@@ -304,7 +300,7 @@ impl Region {
     }
 
     fn audit(&self, aggregator: &str) -> Output {
-        self.day(&["v2", "audit", "--aggregator", aggregator])
+        self.day(&["audit", "--aggregator", aggregator])
             .output()
             .unwrap()
     }
@@ -352,7 +348,6 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     for _ in 0..2 {
         let out = ok(r
             .day(&[
-                "v2",
                 "audit",
                 "--aggregator",
                 &r.aggregator_pub,
@@ -441,7 +436,7 @@ fn a_rogue_process_committing_after_the_reveals_counts_for_nothing() {
     rogue_process_counts_for_nothing("late-commit", "committed after");
 }
 
-/// Meter 5 runs `zeal v2 drill-rogue --attack <attack>` against meter 0 as its own process,
+/// Meter 5 runs `zeal drill-rogue --attack <attack>` against meter 0 as its own process,
 /// beside an honest gateway of meters 0–4 and the aggregator: the rogue says `did`, every
 /// process exits cleanly, the total is the honest meters' exactly, and the audit excludes the
 /// rogue with no evidence.

@@ -11,7 +11,7 @@ use zeal_protocol::bench::{BenchRow, bench_crypto};
 pub enum BenchCommand {
     /// Paillier and packing ops/s against python-phe (with gmpy2), measured side by side.
     Crypto(CryptoArgs),
-    /// Protocol v2's aggregator through a real broker (one `zeal v2 aggregate` process per
+    /// Protocol v2's aggregator through a real broker (one `zeal aggregate` process per
     /// region), against the protocol core in-process on the same bundles; projects the cores
     /// needed for 1M meters. Ends with `aggregator CPU per meter-round: <ms> ms`.
     Pipeline(super::bench_pipeline::PipelineArgs),

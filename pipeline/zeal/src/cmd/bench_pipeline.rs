@@ -1,6 +1,6 @@
 //! `zeal bench pipeline`: protocol v2's aggregator through a real broker.
 //!
-//! The aggregator of each region runs as a child process (`zeal v2 aggregate`, the production
+//! The aggregator of each region runs as a child process (`zeal aggregate`, the production
 //! path, deriving its day from the registry topic) so its CPU time is measured alone. This
 //! process plays the enrolment authority, the beacon, the committee seats (one
 //! [`RegionNode`] per region holding every seat) and the meters. Meters' bundles are dealt before
@@ -421,7 +421,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
             aggregator_keys.push(SigningKey::from_bytes(&seed).verifying_key());
             let log = a.data_dir.join(format!("aggregator-{region}.log"));
             let mut cmd = Command::new(&exe);
-            cmd.args(["v2", "aggregate", "--bootstrap", &bootstrap, "--topic-prefix", &prefix])
+            cmd.args(["aggregate", "--bootstrap", &bootstrap, "--topic-prefix", &prefix])
                 .args(["--region", region, "--day", "2020-07-01", "--authority", &authority_hex])
                 .args(["--beacon-anchor", &anchor_hex, "--phase-secs", &a.phase_secs.to_string()])
                 .arg("--key-file")
@@ -435,7 +435,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
                 .stderr(out)
                 .stdin(Stdio::null())
                 .spawn()
-                .context("starting zeal v2 aggregate")?;
+                .context("starting zeal aggregate")?;
             children.push((child, log));
         }
 
@@ -552,7 +552,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
             let status = tokio::task::block_in_place(|| child.wait())?;
             let text = std::fs::read_to_string(&log).unwrap_or_default();
             if !status.success() {
-                bail!("zeal v2 aggregate failed ({status}); its log:\n{text}");
+                bail!("zeal aggregate failed ({status}); its log:\n{text}");
             }
             let cpu = text
                 .lines()
@@ -578,7 +578,7 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         println!("{:<52} {:>10.3}", "in-process baseline: part hashes + folds", fold);
         println!("{:<52} {:>10.3}", "in-process baseline: range proofs (batched)", range);
         println!("{:<52} {:>10.3}", "in-process baseline, without range proofs", verify + fold);
-        println!("{:<52} {:>10.3}", "through the broker (zeal v2 aggregate, all of it)", per_meter);
+        println!("{:<52} {:>10.3}", "through the broker (zeal aggregate, all of it)", per_meter);
         println!("{:<52} {:>10.3}", "through the broker, less the baseline's range proofs", per_meter - range);
         println!("ratio (broker path / in-process, with range proofs) {:>9.2}x", per_meter / (verify + fold + range));
         let hourly = 1_000_000.0 / 3600.0;

@@ -1,4 +1,4 @@
-//! `zeal simulate`: simulated households' 15-minute readings as the CSV `zeal v2 gateway
+//! `zeal simulate`: simulated households' 15-minute readings as the CSV `zeal gateway
 //! --readings` takes (what a deployment without real meters feeds its gateways).
 
 use super::common::parse_time;

@@ -10,7 +10,7 @@ use zeal_services::sink::{ClickHouseSink, SinkSettings};
 #[derive(Subcommand)]
 pub enum SinkCommand {
     /// Write every service's dead letters to ClickHouse (creates the tables; totals are
-    /// written by `zeal v2 audit --clickhouse`, after it re-verified them).
+    /// written by `zeal audit --clickhouse`, after it re-verified them).
     Clickhouse(ClickHouseArgs),
 }
 

@@ -15,7 +15,7 @@ pub enum TopicsCommand {
 pub struct CreateArgs {
     #[command(flatten)]
     kafka: KafkaArgs,
-    /// Partitions of every region-keyed topic (all must match).
+    /// Partitions of every keyed topic (the registry has one).
     #[arg(long, default_value_t = 12)]
     partitions: i32,
     /// Replication factor.
@@ -38,7 +38,12 @@ pub fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
                     TopicStatus::Created => "created",
                     TopicStatus::AlreadyExisted => "exists",
                 };
-                println!("{what:8} {name} ({} partitions)", a.partitions);
+                // Each topic's own count: the registry has one partition whatever --partitions.
+                let partitions = specs
+                    .iter()
+                    .find(|s| s.name == name)
+                    .map_or(a.partitions, |s| s.partitions);
+                println!("{what:8} {name} ({partitions} partitions)");
             }
             Ok(())
         }

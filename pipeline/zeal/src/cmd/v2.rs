@@ -1,4 +1,4 @@
-//! `zeal v2 keys|gateway|aggregate|audit`: protocol v2's parties of one region and day as
+//! `zeal keys|gateway|aggregate|audit`: protocol v2's parties of one region and day as
 //! separate processes. Each derives the day from the registry topic alone (certificates, the
 //! authority's Cutoff, the beacon round: `services::v2::registry::load_day`), sets the seats up
 //! on the round log, and runs its part of the rounds (`services::v2::RegionNode`). What a
@@ -25,7 +25,7 @@ use zeal_services::v2::registry::load_day;
 use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
 
 #[derive(Subcommand)]
-pub enum V2Command {
+pub enum PartyCommand {
     /// Create (or show) the identity keys of a gateway's meters (mode 0600, never overwritten)
     /// and print `<meter> <public key>` per meter, for `zeal enrol --identity`.
     Keys(KeysArgs),
@@ -51,7 +51,7 @@ pub struct RogueArgs {
     /// The aggregator's public key (to read the log).
     #[arg(long)]
     aggregator: String,
-    /// The rogue's identity key directory (`zeal v2 keys`).
+    /// The rogue's identity key directory (`zeal keys`).
     #[arg(long)]
     state_dir: PathBuf,
     /// The rogue meter (certified).
@@ -114,7 +114,7 @@ pub struct GatewayArgs {
     /// The aggregator's public key (64 hex digits) or a file holding it.
     #[arg(long)]
     aggregator: String,
-    /// Identity keys (from `zeal v2 keys`) and the meters' ledgers.
+    /// Identity keys (from `zeal keys`) and the meters' ledgers.
     #[arg(long)]
     state_dir: PathBuf,
     /// Readings CSV: `meter,interval_start,import_wh,export_wh[,generation_wh]` (interval_start
@@ -172,14 +172,14 @@ pub struct AuditArgs {
     clickhouse: Option<String>,
 }
 
-/// `zeal v2 …`.
-pub fn run(c: V2Command) -> anyhow::Result<()> {
+/// `zeal …`.
+pub fn run(c: PartyCommand) -> anyhow::Result<()> {
     match c {
-        V2Command::Keys(a) => keys(a),
-        V2Command::Gateway(a) => gateway(a),
-        V2Command::Aggregate(a) => aggregate(a),
-        V2Command::Audit(a) => audit(a),
-        V2Command::DrillRogue(a) => rogue(a),
+        PartyCommand::Keys(a) => keys(a),
+        PartyCommand::Gateway(a) => gateway(a),
+        PartyCommand::Aggregate(a) => aggregate(a),
+        PartyCommand::Audit(a) => audit(a),
+        PartyCommand::DrillRogue(a) => rogue(a),
     }
 }
 
