@@ -4,7 +4,8 @@
 //!   consumers, and time-range replay (rdkafka).
 //! - [`clickhouse`]: client construction from a URL, server version detection, idempotent
 //!   migrations and batched inserts (the `clickhouse` crate).
-//! - [`keystore`]: meters' secret keys on disk, owner-only.
+//! - [`keystore`]: seats' daily Paillier keys on disk, owner-only, deleted when the day's
+//!   keys must be gone.
 //!
 //! The protocol core never imports this crate; services wire the two together.
 

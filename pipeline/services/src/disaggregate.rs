@@ -427,15 +427,7 @@ pub fn verify_reading(
 ) -> Result<HouseholdReading, Box<zeal_schemas::DeadLetter>> {
     let now = now_ms();
     let reject = |reason, detail: String, origin: Option<String>| {
-        Box::new(dlq::letter(
-            r,
-            reason,
-            detail,
-            origin,
-            None,
-            "disaggregate",
-            now,
-        ))
+        Box::new(dlq::letter(r, reason, detail, origin, None, by, now))
     };
     let reading = match decode_any(&r.payload) {
         Ok(AnyMessage::HouseholdReading(m)) => m,
@@ -477,4 +469,39 @@ pub fn verify_reading(
         ));
     }
     Ok(reading)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The game job shares this check: its dead letters must name it, not the disaggregation job.
+    #[test]
+    fn a_refused_reading_names_the_job_that_refused_it() {
+        let reading = HouseholdReading {
+            household_id: "NL-R01-m0001".into(),
+            region: "NL-R01".into(),
+            interval_start: 1_593_561_600_000,
+            interval_seconds: 900,
+            import_wh: 120,
+            export_wh: 0,
+            generation_wh: None,
+            signature: vec![0; 64],
+        };
+        let record = Record {
+            topic: "zeal.readings.v1".into(),
+            partition: 0,
+            offset: 7,
+            key: None,
+            payload: zeal_schemas::encode(&reading).unwrap(),
+            timestamp_ms: None,
+        };
+        let authority = zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+        let log = RegistryLog::new(authority.verifying_key());
+        for by in ["gamify", "disaggregate"] {
+            let letter = verify_reading(&record, &log.registry, by).unwrap_err();
+            assert_eq!(letter.rejected_by, by);
+            assert_eq!(letter.reason, RejectReason::UnknownSender, "not certified");
+        }
+    }
 }

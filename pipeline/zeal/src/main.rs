@@ -143,6 +143,9 @@ mod tests {
         for party in ["keys", "gateway", "aggregate", "audit"] {
             assert!(names.iter().any(|n| n == party), "{names:?}");
         }
-        assert!(!names.iter().any(|n| n == "v2" || n == "keygen"), "{names:?}");
+        assert!(
+            !names.iter().any(|n| n == "v2" || n == "keygen"),
+            "{names:?}"
+        );
     }
 }

@@ -9,7 +9,7 @@ mod common;
 
 use common::{ok, zeal};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -230,9 +230,22 @@ impl Region {
     }
 
     /// A gateway process for the meters at `indices` with `rounds` hourly rounds of readings
-    /// from 10:00, `extra` arguments and `phase` seconds a phase.
+    /// from 10:00, `extra` arguments and `phase` seconds a phase, on the shared `keys/`.
     fn gateway_with(
         &self,
+        name: &str,
+        indices: &[usize],
+        rounds: usize,
+        extra: &[&str],
+        phase: &str,
+    ) -> Child {
+        self.gateway_in(&self.path("keys"), name, indices, rounds, extra, phase)
+    }
+
+    /// [`Region::gateway_with`] on the state directory `state`.
+    fn gateway_in(
+        &self,
+        state: &str,
         name: &str,
         indices: &[usize],
         rounds: usize,
@@ -251,11 +264,10 @@ impl Region {
         }
         let file = self.dir.join(format!("{name}.csv"));
         std::fs::write(&file, csv).unwrap();
-        let keys = self.path("keys");
         let mut args = vec![
             "gateway",
             "--state-dir",
-            &keys,
+            state,
             "--aggregator",
             &self.aggregator_pub,
             "--readings",
@@ -473,12 +485,65 @@ fn rogue_process_counts_for_nothing(attack: &str, did: &str) {
 /// carry is on its ledger). Across the three rounds each reading enters exactly one total.
 #[test]
 fn a_gateway_process_killed_after_commit_never_deals_twice_and_carries_exactly() {
+    killed_after_commit_and_restarted(false, |outputs, _| {
+        let lone_out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
+        assert!(lone_out.contains("1 withdrawn, 1 carried"), "{lone_out}");
+    });
+}
+
+/// The same crash, of a gateway whose meter holds a seat: its seat's daily key is on disk
+/// (0600), so the restarted process holds the key the day's KeysClosed names and keeps its seat
+/// (it posts partials); a new key would leave the seat absent for the rest of the day.
+#[test]
+fn a_seat_killed_after_commit_keeps_its_seat_when_restarted() {
+    killed_after_commit_and_restarted(true, |outputs, state| {
+        let out = &outputs["gw-victim"];
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stdout.contains("1 withdrawn, 1 carried"), "{stdout}");
+        assert!(!stderr.contains("absent for the day"), "{stderr}");
+        let partials: usize = stdout
+            .lines()
+            .filter(|l| l.starts_with("gateway: ") && l.contains(" partials"))
+            .find_map(|l| {
+                l.split(" partials")
+                    .next()?
+                    .rsplit(", ")
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .expect("the gateway's summary");
+        assert!(partials >= 1, "the restarted seat posts partials: {stdout}");
+        use std::os::unix::fs::PermissionsExt;
+        let seats: Vec<_> = std::fs::read_dir(state.join("seats"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(seats.len(), 1, "{seats:?}");
+        assert_eq!(
+            std::fs::metadata(&seats[0]).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    });
+}
+
+/// Issue 11 attack 3 from the process side: the gateway of one meter (holding a seat or not)
+/// exits right after committing round 10:00 (its bundle is lost, its ledger is on disk) and is
+/// started again with the same readings. It never deals 10:00 again: it withdraws and carries
+/// the value into 11:00 (it deals 11:00 only once 10:00 settled, so the carry is on its ledger).
+/// Across the three rounds each reading enters exactly one total. `check` is then given every
+/// process's output (the victim's as `gw-victim`) and the victim's state directory.
+fn killed_after_commit_and_restarted(
+    seated: bool,
+    check: impl FnOnce(&BTreeMap<String, Output>, &Path),
+) {
     use zeal_protocol::v2::committee::Committee;
     use zeal_protocol::v2::enrolment::{BeaconRound, beacon_round_of};
     let r = Region::enrol(
         "min_roster = 3\ncommittee_size = 5\nthreshold = 1\nparticipation = { num = 1, den = 2 }\n",
     );
-    // The one meter without a seat, from the day's beacon round (as every process draws it).
+    // The committee from the day's beacon round (as every process draws it).
     let seed: [u8; 32] = std::fs::read(r.path("beacon.seed"))
         .unwrap()
         .try_into()
@@ -488,10 +553,17 @@ fn a_gateway_process_killed_after_commit_never_deals_twice_and_carries_exactly()
         .output(&BeaconRound::anchor(&seed))
         .unwrap();
     let committee = Committee::draw(&beacon, day, REGION, &r.meters, 5);
-    let lone = (0..6)
-        .find(|&i| committee.rank(&r.meters[i]).is_none())
+    let victim = (0..6)
+        .find(|&i| committee.rank(&r.meters[i]).is_some() == seated)
         .unwrap();
-    let seats: Vec<usize> = (0..6).filter(|&i| i != lone).collect();
+    let others: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
+    // The victim's own state directory: its identity key copied in, its ledger and seat key
+    // there alone.
+    let state = r.dir.join("victim");
+    std::fs::create_dir_all(&state).unwrap();
+    let key = format!("{}.key", r.meters[victim]);
+    std::fs::copy(r.dir.join("keys").join(&key), state.join(&key)).unwrap();
+    let victim_dir = state.to_str().unwrap().to_string();
 
     let phase = "6";
     let hours = [
@@ -500,40 +572,39 @@ fn a_gateway_process_killed_after_commit_never_deals_twice_and_carries_exactly()
         "2020-07-01T12:00Z",
     ];
     let aggregator = r.aggregator_with(&hours, phase);
-    let seated = r.gateway_with("gw-seats", &seats, 3, &[], phase);
+    let rest = r.gateway_with("gw-rest", &others, 3, &[], phase);
     let crash = ["--drill-crash-after-commit"];
-    let crashed = r.gateway_with("gw-lone", &[lone], 3, &crash, phase);
+    let crashed = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &crash, phase);
     let first = finish(crashed, Duration::from_secs(120));
     let first_out = String::from_utf8_lossy(&first.stdout);
     assert!(first.status.success(), "{first:?}");
     assert!(first_out.contains("1 committed, 0 revealed"), "{first_out}");
-    let restarted = r.gateway_with("gw-lone", &[lone], 3, &[], phase);
+    let restarted = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase);
     let outputs = wait_all(vec![
-        ("gw-seats", seated),
+        ("gw-rest", rest),
         ("aggregator", aggregator),
-        ("gw-lone", restarted),
+        ("gw-victim", restarted),
     ]);
     for (name, out) in &outputs {
         assert!(out.status.success(), "{name}: {out:?}");
     }
-    let lone_out = String::from_utf8_lossy(&outputs["gw-lone"].stdout);
-    assert!(lone_out.contains("1 withdrawn, 1 carried"), "{lone_out}");
     let t = totals(&outputs["aggregator"]);
     assert_eq!(t.len(), 3, "{t:?}");
     assert_eq!(
         t["2020-07-01T10:00Z"],
-        sums(&seats, 0),
+        sums(&others, 0),
         "10:00 without the withdrawn value"
     );
     let all: Vec<usize> = (0..6).collect();
     let add = |a: Vec<u64>, b: &Vec<u64>| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>();
     assert_eq!(
         t["2020-07-01T11:00Z"],
-        add(sums(&all, 1), &sums(&[lone], 0)),
+        add(sums(&all, 1), &sums(&[victim], 0)),
         "11:00 with the value carried from 10:00"
     );
     assert_eq!(t["2020-07-01T12:00Z"], sums(&all, 2));
     let every = (0..3).fold(vec![0; 8], |acc, round| add(acc, &sums(&all, round)));
     let printed = t.values().fold(vec![0; 8], add);
     assert_eq!(printed, every, "every reading in exactly one total");
+    check(&outputs, &state);
 }

@@ -14,6 +14,7 @@ use clap::{Args, Subcommand};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use zeal_connectors::keystore::SeatKeyStore;
 use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
 use zeal_protocol::v2::day::{RegionDay, key_context};
@@ -454,6 +455,14 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
         let metrics = Metrics::new(Role::Gateway);
         a.metrics.serve(&metrics, shutdown.clone()).await?;
         let day = a.day.load(None).await?;
+        // The seats' daily keys survive a restart (a new key would leave the seat absent for
+        // the day); other days' keys are deleted once their deletion time passed.
+        let today = a.day.day()?;
+        let seat_keys = SeatKeyStore::open(a.state_dir.join("seats"))?;
+        let now = zeal_services::now_ms() / 1000;
+        for gone in seat_keys.delete_expired(now, params.key_deletion_seconds, today)? {
+            eprintln!("deleted the expired seat key {}", gone.display());
+        }
         let mut party = Party::default();
         let meters: std::collections::BTreeSet<&String> =
             readings.values().flat_map(|r| r.keys()).collect();
@@ -469,11 +478,17 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
                 );
             }
             if day.ctx.committee.rank(m).is_some() {
-                let ctx = key_context(&day.ctx.region, a.day.day()?, m, &day.ctx.cutoff);
-                party.seats.insert(
-                    m.clone(),
-                    SeatSecretKey::generate(params.modulus_bits, &ctx, &mut rand::rng()),
-                );
+                let ctx = key_context(&day.ctx.region, today, m, &day.ctx.cutoff);
+                let key = match seat_keys.load(m, today, &ctx)? {
+                    Some(key) => key,
+                    None => {
+                        let key =
+                            SeatSecretKey::generate(params.modulus_bits, &ctx, &mut rand::rng());
+                        seat_keys.save(m, today, &ctx, &key)?;
+                        key
+                    }
+                };
+                party.seats.insert(m.clone(), key);
             }
             party.meters.insert(m.clone(), key);
         }
