@@ -4,7 +4,7 @@
 
 use crate::{kafka, unique};
 use zeal_connectors::clickhouse::Warehouse;
-use zeal_connectors::kafka::{KafkaConfig, Record, Replay, TopicNames, ensure_topics};
+use zeal_connectors::kafka::{KafkaConfig, Record, TopicNames, ensure_topics};
 
 /// A deployment's broker, topics, database and shutdown signal.
 pub struct Env {
@@ -34,12 +34,7 @@ impl Env {
 
     /// Every message of `topic`, in partition order.
     pub async fn read(&self, topic: &str) -> Vec<Record> {
-        Replay::start(&self.kafka, &unique("zt-read"), &[topic], 0, i64::MAX)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap()
+        crate::read_topic(&self.kafka, topic).await
     }
 
     /// Stops whatever runs on [`Env::stop`].

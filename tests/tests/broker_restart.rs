@@ -6,9 +6,8 @@
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::time::Duration;
-use zeal_connectors::kafka::{Replay, TopicNames, ensure_topics};
+use zeal_connectors::kafka::{TopicNames, ensure_topics};
 use zeal_protocol::v2::local::LocalRegion;
-use zeal_protocol::v2::params::{Params, Ratio};
 use zeal_protocol::v2::round::log::Outcome;
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
@@ -31,17 +30,8 @@ fn reading(i: usize, round: i64) -> Vec<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broker_crash_mid_day_loses_nothing() {
     let broker = TestBroker::from_env();
-    let params = Params {
-        committee_size: 5,
-        threshold: 1,
-        intervals_per_round: 1,
-        interval_seconds: 3600,
-        min_roster: 3,
-        participation: Ratio { num: 1, den: 2 },
-        ..Params::default()
-    };
     let r = LocalRegion::generate(
-        params,
+        zeal_tests::small_region_params(),
         "NL-BR-01",
         6,
         START,
@@ -137,19 +127,8 @@ async fn a_broker_crash_mid_day_loses_nothing() {
     assert_eq!(gw.committed, 6 * ROUNDS as usize, "each value dealt once");
     assert_eq!((gw.withdrawn, gw.carried), (0, 0));
     // The audit re-derives every total from what the broker kept.
-    let read = |topic: String| {
-        let kafka = kafka.clone();
-        async move {
-            Replay::start(&kafka, &unique("v2-crash-read"), &[&topic], 0, i64::MAX)
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap()
-        }
-    };
-    let log = read(topics.rounds.clone()).await;
-    let parts = read(topics.bundles.clone()).await;
+    let log = zeal_tests::read_topic(&kafka, &topics.rounds).await;
+    let parts = zeal_tests::read_topic(&kafka, &topics.bundles).await;
     let day = audit_day(&r.ctx, &r.directory, &log, &parts);
     assert_eq!(day.refused, 0);
     for round in 0..ROUNDS {

@@ -12,7 +12,7 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use zeal_connectors::clickhouse::migrate;
-use zeal_connectors::kafka::{Replay, TopicNames, ensure_topics};
+use zeal_connectors::kafka::{TopicNames, ensure_topics};
 use zeal_disaggregation::Disaggregator;
 use zeal_meters::civil::days_from_civil;
 use zeal_protocol::v2::local::LocalRegion;
@@ -136,19 +136,8 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
     }
 
     // The audit re-verifies each region's day from the topics; only its totals are stored.
-    let read = |topic: String| {
-        let kafka = kafka.clone();
-        async move {
-            Replay::start(&kafka, &unique("edge-read"), &[topic.as_str()], 0, i64::MAX)
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap()
-        }
-    };
-    let log = read(topics.rounds.clone()).await;
-    let parts = read(topics.bundles.clone()).await;
+    let log = zeal_tests::read_topic(&kafka, &topics.rounds).await;
+    let parts = zeal_tests::read_topic(&kafka, &topics.bundles).await;
     let warehouse = zeal_tests::fresh_database("zt_edge").await;
     migrate(&warehouse, MIGRATIONS).await.unwrap();
     for day in &days {

@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 use zeal_connectors::clickhouse::migrate;
-use zeal_connectors::kafka::{KeyedProducer, Replay, TopicNames, ensure_topics};
+use zeal_connectors::kafka::{KeyedProducer, TopicNames, ensure_topics};
 use zeal_protocol::v2::local::LocalRegion;
-use zeal_protocol::v2::params::{Params, Ratio};
+use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::bundle::make_bundle;
 use zeal_protocol::v2::round::log::{
@@ -43,15 +43,7 @@ const START: i64 = 1_593_597_600;
 const HOUR: i64 = 3600;
 
 fn params() -> Params {
-    Params {
-        committee_size: 5,
-        threshold: 1,
-        intervals_per_round: 1,
-        interval_seconds: 3600,
-        min_roster: 3,
-        participation: Ratio { num: 1, den: 2 },
-        ..Params::default()
-    }
+    zeal_tests::small_region_params()
 }
 
 /// Six meters, five seats (d = 1): keys generated once per test binary.
@@ -179,12 +171,7 @@ impl Deployment {
 
     /// Every message of a topic, in partition order.
     async fn read(&self, topic: &str) -> Vec<zeal_connectors::kafka::Record> {
-        Replay::start(&self.kafka, &unique("v2-read"), &[topic], 0, i64::MAX)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap()
+        zeal_tests::read_topic(&self.kafka, topic).await
     }
 
     /// The audit's view: the round log and parts read back from the broker, every record through
