@@ -56,7 +56,7 @@ enum Command {
     Serve(cmd::serve::ServeArgs),
     /// Simulated households' 15-minute readings as the CSV `zeal gateway --readings` takes.
     Simulate(cmd::simulate::SimulateArgs),
-    /// Write pipeline output to a store.
+    /// Write every service's dead letters to ClickHouse (totals are written by `zeal audit`).
     #[command(subcommand)]
     Sink(cmd::sink::SinkCommand),
     /// Create and check the pipeline's Kafka topics.
