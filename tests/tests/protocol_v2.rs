@@ -749,6 +749,64 @@ async fn a_second_conflicting_commit_closed_is_not_adopted() {
     );
 }
 
+/// The aggregator's process stops mid-round (right after closing the commit phase) and a new
+/// one with the same key takes over from the log alone: it posts none of the first one's markers
+/// again, the round completes with the exact total, and the audit finds nothing against either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_aggregator_stopped_mid_round_is_replaced_from_the_log() {
+    let r = region();
+    let d = Deployment::new().await;
+    let roster = r.ctx.roster.clone();
+    let start = START;
+    let mut g = d.gateway("gw", &roster, 4);
+    for (i, m) in roster.iter().enumerate() {
+        g.submit(start, m, reading(i, 0));
+    }
+    let mut first = d.aggregator(4);
+    first.expect(start);
+    let (stop_first, first_stop) = tokio::sync::watch::channel(false);
+    let hg = d.run(g);
+    let h1 = tokio::spawn(first.run(first_stop));
+    commit_closed(&d, start).await;
+    stop_first.send(true).unwrap();
+    let r1 = h1.await.unwrap().unwrap();
+    assert_eq!(
+        r1.outcomes.get(&start),
+        Some(&Outcome::Open),
+        "stopped before the round was decided"
+    );
+    let mut second = d.aggregator(4);
+    second.expect(start);
+    let r2 = d.run(second).await.unwrap();
+    let rg = hg.await.unwrap();
+
+    let expected = sum(&(0..6).map(|i| reading(i, 0)).collect::<Vec<_>>());
+    assert_eq!(r2.outcomes[&start], Outcome::Total(expected.clone()));
+    assert_eq!(rg.outcomes[&start], Outcome::Total(expected.clone()));
+    assert_eq!(rg.revealed, 6, "every meter revealed once");
+    let (audited, log) = d.audit(start).await;
+    assert_eq!(audited.outcome, Outcome::Total(expected));
+    assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
+    let by_aggregator = |kind: fn(&Entry) -> bool| {
+        log.iter()
+            .filter(|x| x.author == Author::Aggregator && kind(&x.entry))
+            .count()
+    };
+    assert_eq!(
+        by_aggregator(|e| matches!(e, Entry::CommitClosed(_))),
+        1,
+        "the replacement adopts the first CommitClosed, never posts another"
+    );
+    assert_eq!(by_aggregator(|e| matches!(e, Entry::RevealClosed(_))), 1);
+    assert_eq!(by_aggregator(|e| matches!(e, Entry::FinalSet(_))), 1);
+    assert_eq!(by_aggregator(|e| matches!(e, Entry::RegionTotal { .. })), 1);
+    assert_eq!(
+        by_aggregator(|e| matches!(e, Entry::Products { .. })),
+        r.ctx.seats.len(),
+        "one product per seat"
+    );
+}
+
 /// The day is set up on the log (DESIGN §4, "Enrolment"): every node starts knowing the committee
 /// but no seat key; the seats' gateways announce their keys on the round log, the aggregator
 /// closes them (KeysClosed), and every node — and the audit, from the topics alone — takes the
