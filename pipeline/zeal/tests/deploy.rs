@@ -139,15 +139,7 @@ fn the_compose_deployment_sets_its_day_up_and_stores_exact_totals() {
         out.contains("stored 16 verified totals and 2 round events"),
         "{out}"
     );
-    let stored = runtime.block_on(async {
-        warehouse
-            .query_text(
-                "SELECT toUInt32(interval_start), channel, total FROM region_totals FINAL \
-                 ORDER BY interval_start, channel",
-            )
-            .await
-            .unwrap()
-    });
+    let stored = common::stored_totals(&runtime, &warehouse);
     let got: BTreeMap<(u32, &str), u64> = stored
         .lines()
         .map(|l| {

@@ -373,15 +373,7 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
             "{out}"
         );
     }
-    let stored = runtime.block_on(async {
-        warehouse
-            .query_text(
-                "SELECT toUInt32(interval_start), channel, total FROM region_totals FINAL \
-                 ORDER BY interval_start, channel",
-            )
-            .await
-            .unwrap()
-    });
+    let stored = common::stored_totals(&runtime, &warehouse);
     let want = sums(&[0, 1, 2, 3, 4, 5], 0);
     let mut expected = Vec::new();
     for q in 0..4 {

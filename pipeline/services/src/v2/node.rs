@@ -379,6 +379,12 @@ impl RegionNode {
             assignment.push((s.topics.bundles.as_str(), p, StartAt::Beginning));
         }
         consumer.assign(&assignment)?;
+        // Nothing is posted before the round log is read up to where it ended at the start: a
+        // node restarted mid-day would otherwise post again a marker, seat key or product that
+        // is further down the log (a second marker is evidence against the aggregator).
+        let (log_topic, log_partition) = (s.topics.rounds.clone(), assignment[0].1);
+        let log_end = blocking(|| consumer.watermarks(&log_topic, log_partition))?.1;
+        let mut caught_up = log_end == 0;
 
         let mut rng = ChaCha20Rng::from_os_rng();
         let mut report = NodeReport::default();
@@ -389,22 +395,16 @@ impl RegionNode {
                 break;
             }
             if last_lag.elapsed() >= crate::LAG_EVERY {
-                // Watermark requests block: off the async workers where the runtime has others
-                // (the demo runs its aggregators on a current-thread runtime).
-                let lag = match tokio::runtime::Handle::current().runtime_flavor() {
-                    tokio::runtime::RuntimeFlavor::CurrentThread => consumer.lag(),
-                    _ => tokio::task::block_in_place(|| consumer.lag()),
-                };
-                crate::update_lag(&s.metrics, lag);
+                crate::update_lag(&s.metrics, blocking(|| consumer.lag()));
                 last_lag = Instant::now();
             }
-            if !self.setup.fixed {
+            if caught_up && !self.setup.fixed {
                 self.set_up_day(&producer, &mut report).await?;
             }
             let dealt = report.committed;
             // A gateway deals its next round only once its meters answered the open ones (as a
             // meter deals one round an hour): dealing never starves a reveal past its deadline.
-            if self.setup.fixed && !awaiting_answers(&rounds) {
+            if caught_up && self.setup.fixed && !awaiting_answers(&rounds) {
                 self.deal(&producer, &mut rounds, &mut report, &mut rng)
                     .await?;
             }
@@ -425,12 +425,16 @@ impl RegionNode {
             let mut next = received(consumer.recv(wait).await).await;
             let mut n = 0;
             while let Some(m) = next {
+                caught_up |= m.topic == log_topic && m.offset + 1 >= log_end;
                 self.take(&producer, &m, &mut rounds, &mut report).await?;
                 n += 1;
                 if n >= 1000 {
                     break;
                 }
                 next = received(consumer.recv(DRAIN_GAP).await).await;
+            }
+            if !caught_up {
+                continue;
             }
             // Rounds in order: a suspension or disqualification holds for the rest of the day.
             let mut suspended = self.settings.day.suspended.clone();
@@ -788,6 +792,18 @@ impl RegionNode {
                     round.data.reveal_closed = true;
                     let arrivals = round.data.parts.arrivals();
                     round.marks.held_at_close.get_or_insert(arrivals);
+                }
+                // A seat's product already on the log (posted before a restart) is not posted
+                // again.
+                if let (Author::Aggregator, Entry::Products { seat, .. }) =
+                    (&record.record().author, &record.record().entry)
+                    && let Some(i) = round.data.ctx.seats.iter().position(|s| &s.meter == seat)
+                {
+                    round
+                        .marks
+                        .posted
+                        .entry(format!("products {i}"))
+                        .or_insert(0);
                 }
                 // A part on the log (an answer, or a complaint's part) is a part like any other.
                 if let Entry::PartPosted { sender, seat, part } = &record.record().entry {
@@ -1348,6 +1364,15 @@ impl RegionNode {
             }
             _ => {}
         }
+    }
+}
+
+/// Runs a blocking client call (a watermark request) off the async workers where the runtime
+/// has others; in place on a current-thread runtime (the demo runs its aggregators on one).
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::current().runtime_flavor() {
+        tokio::runtime::RuntimeFlavor::CurrentThread => f(),
+        _ => tokio::task::block_in_place(f),
     }
 }
 

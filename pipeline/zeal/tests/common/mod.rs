@@ -23,3 +23,20 @@ pub fn ok(out: Output) -> String {
     assert!(out.status.success(), "{out:?}");
     String::from_utf8(out.stdout).expect("utf-8 stdout")
 }
+
+/// `region_totals` as stored (FINAL): one `interval_start (s)\tchannel\ttotal` line per row,
+/// ordered by interval and channel.
+pub fn stored_totals(
+    runtime: &tokio::runtime::Runtime,
+    warehouse: &zeal_connectors::clickhouse::Warehouse,
+) -> String {
+    runtime.block_on(async {
+        warehouse
+            .query_text(
+                "SELECT toUInt32(interval_start), channel, total FROM region_totals FINAL \
+                 ORDER BY interval_start, channel",
+            )
+            .await
+            .unwrap()
+    })
+}
