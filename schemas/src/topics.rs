@@ -18,6 +18,3 @@ pub const BUNDLES: &str = "zeal.bundles.v2";
 pub const REGISTRY_V2: &str = "zeal.registry.v2";
 /// Rejected input with origin and reason: key = region when known.
 pub const DLQ: &str = "zeal.dlq.v1";
-
-/// Topics keyed by region, which must share partition count and partitioner.
-pub const REGION_KEYED: [&str; 2] = [DLQ, ROUNDS];

@@ -101,18 +101,3 @@ pub async fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<zeal_connectors
         .await
         .unwrap()
 }
-
-/// Protocol v2 parameters for a region of six meters in the broker tests: five seats (d = 1),
-/// hourly rounds of one interval, a quorum of half the roster.
-pub fn small_region_params() -> zeal_protocol::v2::params::Params {
-    use zeal_protocol::v2::params::{Params, Ratio};
-    Params {
-        committee_size: 5,
-        threshold: 1,
-        intervals_per_round: 1,
-        interval_seconds: 3600,
-        min_roster: 3,
-        participation: Ratio { num: 1, den: 2 },
-        ..Params::default()
-    }
-}

@@ -31,7 +31,7 @@ fn reading(i: usize, round: i64) -> Vec<u64> {
 async fn a_broker_crash_mid_day_loses_nothing() {
     let broker = TestBroker::from_env();
     let r = LocalRegion::generate(
-        zeal_tests::small_region_params(),
+        zeal_protocol::v2::local::small_params(),
         "NL-BR-01",
         6,
         START,

@@ -43,7 +43,7 @@ const START: i64 = 1_593_597_600;
 const HOUR: i64 = 3600;
 
 fn params() -> Params {
-    zeal_tests::small_region_params()
+    zeal_protocol::v2::local::small_params()
 }
 
 /// Six meters, five seats (d = 1): keys generated once per test binary.

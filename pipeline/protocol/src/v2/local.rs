@@ -7,7 +7,7 @@ use super::committee::Committee;
 use super::crypto::paillier::SeatSecretKey;
 use super::day::key_context;
 use super::encoding::Hash;
-use super::params::{Params, RegionRefused};
+use super::params::{Params, Ratio, RegionRefused};
 use super::round::bundle::{Bundle, make_bundle};
 use super::round::check::{ColumnEntry, SeatCheck, check_column};
 use super::round::log::{
@@ -42,6 +42,20 @@ pub struct LocalRound {
     pub log: Vec<Record>,
     /// Each committing meter's bundle.
     pub bundles: BTreeMap<String, Bundle>,
+}
+
+/// Parameters of the small regions the tests set up (six meters or so): k = 5 seats, d = 1,
+/// θ = 1/2, hourly rounds of one interval (two values a round).
+pub fn small_params() -> Params {
+    Params {
+        committee_size: 5,
+        threshold: 1,
+        intervals_per_round: 1,
+        interval_seconds: 3600,
+        min_roster: 3,
+        participation: Ratio { num: 1, den: 2 },
+        ..Params::default()
+    }
 }
 
 impl LocalRegion {

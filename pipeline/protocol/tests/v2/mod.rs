@@ -8,7 +8,7 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use zeal_protocol::v2::local::{LocalRegion, LocalRound};
-use zeal_protocol::v2::params::{Params, Ratio};
+use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::log::{Parts, Record, Replay, RoundView, Verified, replay, verify};
 
 /// Round start of the tests: 2020-07-01 10:00 UTC (aligned to the hourly round).
@@ -16,15 +16,7 @@ pub const START: i64 = 1_593_597_600;
 
 /// Parameters of the test region: k = 5 seats, d = 1, θ = 1/2, two values a round.
 pub fn params() -> Params {
-    Params {
-        committee_size: 5,
-        threshold: 1,
-        intervals_per_round: 1,
-        interval_seconds: 3600,
-        min_roster: 3,
-        participation: Ratio { num: 1, den: 2 },
-        ..Params::default()
-    }
+    zeal_protocol::v2::local::small_params()
 }
 
 /// A region of `meters` meters with seeded keys.

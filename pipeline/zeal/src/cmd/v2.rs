@@ -173,7 +173,7 @@ pub struct AuditArgs {
     clickhouse: Option<String>,
 }
 
-/// `zeal …`.
+/// Runs one party's command (`zeal keys|gateway|aggregate|audit`, the hidden drill).
 pub fn run(c: PartyCommand) -> anyhow::Result<()> {
     match c {
         PartyCommand::Keys(a) => keys(a),
