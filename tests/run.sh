@@ -4,6 +4,7 @@
 # data in a temporary directory, runs the suite against them, and stops both however it ends.
 #
 #   bash tests/run.sh                  cargo fmt --check, fastavro schema check, cargo test --workspace
+#                                      --no-fail-fast (one failure does not hide the others)
 #   bash tests/run.sh -- CMD [ARG...]  run CMD instead, with the services up and ZEAL_TEST_* set
 #   bash tests/run.sh --keep           start the services, print their variables, leave them running
 #   bash tests/run.sh --stop DIR       stop services left by --keep (DIR is ZEAL_TEST_SERVICES_DIR)
@@ -367,7 +368,7 @@ if [ "$MODE" = command ]; then
 else
   locked=()
   [ -f Cargo.lock ] && locked=(--locked)
-  run cargo test --workspace "${locked[@]}"
+  run cargo test --workspace --no-fail-fast "${locked[@]}"
 fi
 code=$?
 CMD_PID=""

@@ -15,6 +15,7 @@ use zeal_protocol::v2::local::{LocalRegion, LocalRound};
 use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
 use zeal_protocol::v2::round::complaint::{Complainant, Complaint, ComplaintKind};
 use zeal_protocol::v2::round::log::{Author, Entry, Evidence, Outcome, parts_on_log, replay};
+use zeal_protocol::v2::round::markers;
 
 fn run_honest(
     r: &LocalRegion,
@@ -616,6 +617,42 @@ fn forged_markers_are_ignored_and_conflicting_ones_named() {
     );
     assert_eq!(outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
     assert_incremental(r, &round);
+}
+
+/// DESIGN §4 "Check": a product that differs from the log's fold is signed evidence against the
+/// aggregator. A cheating aggregator posts, as seat 1's product, the target's part to that seat
+/// alone (a "fold" of one sender: decrypted, it is the target's share). No seat decrypts it:
+/// each folds its own column, so every partial passes the public check and the total is exact.
+/// The audit's check names the record by position and seat, and not the honest product beside it.
+#[test]
+fn a_product_of_one_sender_is_never_decrypted_and_is_named() {
+    let r = shared();
+    let values = readings(r);
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, &values, 31);
+    let target = &r.ctx.roster[0];
+    let seat = r.ctx.seats[1].meter.clone();
+    let lone = round.bundles[target].parts[1].ciphertexts.clone();
+    let at = round.log.len();
+    round.log.push(r.record(
+        Author::Aggregator,
+        Entry::Products {
+            seat: seat.clone(),
+            ciphertexts: lone,
+        },
+    ));
+    let view = r.view(&round);
+    let honest = markers::products(&r.ctx, &view, &r.parts(&round), 0).expect("a full column");
+    round.log.push(r.record(Author::Aggregator, honest));
+    let outcome = finish(r, &mut round, 32);
+    assert_eq!(outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
+    let view = r.view(&round);
+    assert!(view.evidence.is_empty(), "{:?}", view.evidence);
+    assert_eq!(view.partials.len(), r.ctx.seats.len());
+    assert_eq!(
+        markers::wrong_products(&r.ctx, &view, &r.parts(&round), &round.log),
+        vec![Evidence::WrongProducts(at, seat)]
+    );
 }
 
 // --- 9. bounds before work -----------------------------------------------------------------

@@ -282,11 +282,17 @@ impl Region {
     }
 
     fn aggregator_with(&self, rounds: &[&str], phase: &str) -> Child {
+        self.aggregator_args(rounds, phase, &[])
+    }
+
+    /// An aggregator process for `rounds` with `extra` arguments.
+    fn aggregator_args(&self, rounds: &[&str], phase: &str, extra: &[&str]) -> Child {
         let key = self.path("aggregator/aggregator.key");
         let mut args = vec!["aggregate", "--key-file", &key];
         for r in rounds {
             args.extend(["--round", r]);
         }
+        args.extend_from_slice(extra);
         self.day_with_phase(&args, phase).spawn().unwrap()
     }
 
@@ -599,4 +605,99 @@ fn killed_after_commit_and_restarted(
     let printed = t.values().fold(vec![0; 8], add);
     assert_eq!(printed, every, "every reading in exactly one total");
     check(&outputs, &state);
+}
+
+/// Issue 14, zombie fencing, paused during the reveals: see [`zombie_aggregator`].
+#[test]
+fn a_zombie_aggregator_paused_during_the_reveals_changes_no_total() {
+    zombie_aggregator("commit_closed");
+}
+
+/// Issue 14, zombie fencing, paused after the redistribution: see [`zombie_aggregator`].
+#[test]
+fn a_zombie_aggregator_paused_after_its_products_changes_no_total() {
+    zombie_aggregator("products");
+}
+
+/// The aggregator process is paused (SIGSTOP) as soon as its metrics count a posted `kind`; a
+/// replacement with the same key finishes the round from the log; then the first resumes
+/// (SIGCONT) with its timers long past due. No consumer group fences an aggregator (it reads
+/// assigned partitions, and a session timeout would not stop a process that wakes up and
+/// produces), so the log does: the first valid marker of each kind stands. The resumed process
+/// reads the replacement's markers, reports the same total and exits; the audit verifies one
+/// total equal to the plaintext sum, and whatever the zombie posted late is named as a second
+/// marker, never counted.
+fn zombie_aggregator(kind: &str) {
+    let r = Region::enrol(SMALL);
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let metrics = addr.to_string();
+    let round = "2020-07-01T10:00Z";
+    let mut zombie = r.aggregator_args(&[round], "4", &["--metrics-addr", &metrics]);
+    let gw_a = r.gateway("gw-a", &[0, 1, 2]);
+    let gw_b = r.gateway("gw-b", &[3, 4, 5]);
+    let series = format!("zeal_aggregator_markers_published_total{{kind=\"{kind}\"}}");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(status) = zombie.try_wait().unwrap() {
+            panic!("the aggregator exited ({status}) before posting {kind}");
+        }
+        let posted = metrics_text(addr)
+            .and_then(|text| zeal_tests::env::sample(&text, &series))
+            .unwrap_or(0.0);
+        if posted >= 1.0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no {kind} posted in 180 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    signal(&zombie, "STOP");
+    let outputs = wait_all(vec![
+        ("gw-a", gw_a),
+        ("gw-b", gw_b),
+        ("replacement", r.aggregator()),
+    ]);
+    signal(&zombie, "CONT");
+    let resumed = finish(zombie, Duration::from_secs(120));
+    let total = total_line(&[0, 1, 2, 3, 4, 5]);
+    for (name, out) in outputs.iter().chain([(&"zombie".to_string(), &resumed)]) {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}: {out:?}");
+        assert!(stdout.contains(&total), "{name}:\n{stdout}\nwant: {total}");
+    }
+    let audit = r.audit(&r.aggregator_pub);
+    let out = String::from_utf8_lossy(&audit.stdout);
+    assert!(out.contains(&total), "{out}");
+    assert!(out.contains("6 in the final set, 0 excluded"), "{out}");
+    let evidence: Vec<&str> = out.lines().filter(|l| l.contains("evidence: ")).collect();
+    assert!(
+        evidence.iter().all(|l| l.contains("second ")),
+        "only late markers may be named: {out}"
+    );
+    assert_eq!(audit.status.success(), evidence.is_empty(), "{audit:?}");
+}
+
+/// The aggregator's metrics page, or `None` while it is not serving yet.
+fn metrics_text(addr: std::net::SocketAddr) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).ok()?;
+    Some(raw.split_once("\r\n\r\n")?.1.to_string())
+}
+
+/// Sends SIGSTOP, SIGCONT, ... (`name` without SIG) to `child`.
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
 }

@@ -1,10 +1,11 @@
 //! The v2 audit (DESIGN §4, "Guarantees"): a region's day re-verified from its round log and
 //! bundles topic alone, with no party's secrets — the same wire reader and the same replay every
 //! party uses, rounds in order (suspensions and disqualifications carry to the day's later
-//! rounds). It names the evidence (invalid or second markers, invalid complaints and partials),
-//! counts every meter's exclusions (the differencing risk the protocol does not stop: an
-//! aggregator that leaves one meter out of alternate rounds), and gives the rows of the verified
-//! totals: only a total the replay accepts is ever stored.
+//! rounds). It names the evidence (invalid or second markers, invalid complaints and partials,
+//! products that differ from the fold of the log), counts every meter's exclusions (the
+//! differencing risk the protocol does not stop: an aggregator that leaves one meter out of
+//! alternate rounds), and gives the rows of the verified totals: only a total the replay accepts
+//! is ever stored.
 
 use super::parts::PartStore;
 use super::topics::{Contexts, Incoming, read_part, read_record};
@@ -16,6 +17,7 @@ use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::log::{
     Answer, Author, Directory, Entry, Evidence, Outcome, Replay, Verified,
 };
+use zeal_protocol::v2::round::markers;
 
 /// Why a roster meter is not in a round's final set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -199,6 +201,15 @@ pub fn audit_day(
                 _ => None,
             })
             .unwrap_or_default();
+        // Products that differ from the fold of the log: signed evidence against the
+        // aggregator (no seat decrypts them; they change no total).
+        let mut evidence = view.evidence.clone();
+        evidence.extend(markers::wrong_products(
+            &ctx,
+            view,
+            &chosen,
+            log.iter().map(Verified::record),
+        ));
         suspended_before.extend(view.suspended());
         disqualified_before.extend(view.disqualified.keys().cloned());
         report.rounds.insert(
@@ -208,7 +219,7 @@ pub fn audit_day(
                 outcome: view.outcome.clone(),
                 final_set,
                 excluded,
-                evidence: view.evidence.clone(),
+                evidence,
                 contributors,
             },
         );

@@ -696,6 +696,9 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
             r.excluded.len(),
             r.evidence.len()
         );
+        for e in &r.evidence {
+            println!("audit:   evidence: {e}");
+        }
         clean &= r.evidence.is_empty();
     }
     if report.rounds.is_empty() {

@@ -82,21 +82,6 @@ pub fn fold_column(
     Ok(fold.finish())
 }
 
-/// Whether the aggregator's published products equal the seat's own fold, byte for byte.
-pub fn products_match(
-    ctx: &RoundContext,
-    seat_index: usize,
-    own: &[Ciphertext],
-    published: &[Vec<u8>],
-) -> bool {
-    let key = &ctx.seats[seat_index].key;
-    own.len() == published.len()
-        && own
-            .iter()
-            .zip(published)
-            .all(|(c, p)| &c.to_bytes(key) == p)
-}
-
 /// Runs the seat's check over `column`, and the scan if it fails.
 pub fn check_column<R: RngCore + CryptoRng + ?Sized>(
     ctx: &RoundContext,

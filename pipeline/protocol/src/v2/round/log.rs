@@ -280,6 +280,41 @@ pub enum Evidence {
     LateComplaint(usize, String),
     /// A partial that fails the public check or comes from a disqualified seat.
     InvalidPartial(usize, String),
+    /// The aggregator's products for a seat differ from the fold of the log's revealed set
+    /// (position, seat); named by [`super::markers::wrong_products`], not by replay.
+    WrongProducts(usize, String),
+}
+
+impl std::fmt::Display for Evidence {
+    /// One line for an operator: what, and at which record of the round log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Evidence::InvalidMarker(pos, kind) => write!(f, "invalid {kind} at record {pos}"),
+            Evidence::SecondMarker(pos, kind) => {
+                write!(
+                    f,
+                    "second {kind} at record {pos} (the first valid one stands)"
+                )
+            }
+            Evidence::InvalidComplaint(pos, what) => {
+                write!(f, "invalid complaint ({what}) at record {pos}")
+            }
+            Evidence::TooMuch(pos) => write!(f, "evidence capped from record {pos} on"),
+            Evidence::LateComplaint(pos, sender) => {
+                write!(
+                    f,
+                    "valid complaint against {sender} after FinalSet, at record {pos}"
+                )
+            }
+            Evidence::InvalidPartial(pos, seat) => {
+                write!(f, "invalid partial by {seat} at record {pos}")
+            }
+            Evidence::WrongProducts(pos, seat) => write!(
+                f,
+                "products for {seat} at record {pos} differ from the fold of the log"
+            ),
+        }
+    }
 }
 
 /// How the round stands after the records read so far.
@@ -1052,7 +1087,7 @@ fn step(
                 v.outcome = Outcome::Abandoned;
             }
         }
-        _ => {} // products are evidence for seats; objections are counted by the audit
+        _ => {} // products: `markers::wrong_products` (the audit); objections are counted by the audit
     }
     // Records whose judgement can never change are not judged again when copied: accepted
     // ones, second markers, and the judged notices, complaints and partials. An invalid

@@ -7,7 +7,7 @@ use super::RoundContext;
 use super::bundle::{BundlePublic, part_hash, verify_ranges};
 use super::check::{ColumnEntry, fold_column};
 use super::complaint::{Complainant, Complaint, ComplaintKind};
-use super::log::{Entry, Parts, RoundView, total_from};
+use super::log::{Author, Entry, Evidence, Parts, Record, RoundView, total_from};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// CommitClosed: the first commitment of every roster meter before it.
@@ -120,6 +120,40 @@ pub fn products(
         seat: ctx.seats[seat_index].meter.clone(),
         ciphertexts: folded.iter().map(|c| c.to_bytes(key)).collect(),
     })
+}
+
+/// The aggregator's Products records in `log` that differ from the fold of the revealed set
+/// (DESIGN §4, "Check": a difference is signed evidence against the aggregator). No seat
+/// decrypts the aggregator's products (each folds its own column), so a wrong one changes no
+/// total: this names it. A seat whose column is not complete in `parts`, or does not fold, is
+/// not judged. One fold per seat named: the audit's work, never the replay's.
+pub fn wrong_products<'r>(
+    ctx: &RoundContext,
+    view: &RoundView,
+    parts: &Parts<'_>,
+    log: impl IntoIterator<Item = &'r Record>,
+) -> Vec<Evidence> {
+    let mut folds: BTreeMap<usize, Option<Vec<Vec<u8>>>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for (pos, r) in log.into_iter().enumerate() {
+        let (Author::Aggregator, Entry::Products { seat, ciphertexts }) = (&r.author, &r.entry)
+        else {
+            continue;
+        };
+        let Some(i) = ctx.seats.iter().position(|s| &s.meter == seat) else {
+            continue;
+        };
+        let fold = folds
+            .entry(i)
+            .or_insert_with(|| match products(ctx, view, parts, i) {
+                Some(Entry::Products { ciphertexts, .. }) => Some(ciphertexts),
+                _ => None,
+            });
+        if fold.as_ref().is_some_and(|f| f != ciphertexts) {
+            out.push(Evidence::WrongProducts(pos, seat.clone()));
+        }
+    }
+    out
 }
 
 /// Seat `seat_index`'s claims: one PartMissing per revealed sender whose part is not in its
