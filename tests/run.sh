@@ -4,7 +4,8 @@
 # data in a temporary directory, runs the suite against them, and stops both however it ends.
 #
 #   bash tests/run.sh                  cargo fmt --check, fastavro schema check, cargo test --workspace
-#                                      --no-fail-fast (one failure does not hide the others)
+#                                      --no-fail-fast (one failure does not hide the others), then
+#                                      tests/fuzz.sh: each fuzz target ZEAL_FUZZ_SECS (20) seconds
 #   bash tests/run.sh -- CMD [ARG...]  run CMD instead, with the services up and ZEAL_TEST_* set
 #   bash tests/run.sh --keep           start the services, print their variables, leave them running
 #   bash tests/run.sh --stop DIR       stop services left by --keep (DIR is ZEAL_TEST_SERVICES_DIR)
@@ -369,6 +370,16 @@ else
   locked=()
   [ -f Cargo.lock ] && locked=(--locked)
   run cargo test --workspace --no-fail-fast "${locked[@]}"
+  code=$?
+  # Coverage-guided fuzzing, bounded: every target in fuzz/ for ZEAL_FUZZ_SECS seconds (20).
+  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    run bash tests/fuzz.sh "${ZEAL_FUZZ_SECS:-20}"
+    fuzzed=$?
+    [ $code != 0 ] || code=$fuzzed
+  else
+    say "fuzzing SKIPPED: no nightly toolchain (rustup toolchain install nightly)"
+  fi
+  (exit $code)
 fi
 code=$?
 CMD_PID=""

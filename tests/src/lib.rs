@@ -8,6 +8,7 @@
 pub mod broker;
 pub mod browser;
 pub mod certified;
+pub mod clickhouse_server;
 pub mod env;
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -31,7 +31,17 @@ pub enum DsmrError {
     MissingColumn(&'static str),
     #[error("no readings")]
     Empty,
+    #[error(
+        "readings {days} days apart (unix {from} to {to}): a gap of more than {MAX_GAP_DAYS} days \
+         is not spread over intervals; split the export there"
+    )]
+    Gap { from: i64, to: i64, days: i64 },
 }
+
+/// The longest gap between two readings whose energy is spread over the intervals between
+/// them. Longer ones are refused: a file of three rows a century apart would otherwise become
+/// millions of estimated intervals (found by `fuzz/fuzz_targets/dsmr_import.rs`).
+pub const MAX_GAP_DAYS: i64 = 31;
 
 /// Cumulative registers at one instant, in Wh.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,16 +78,27 @@ fn parse_local(ts: &str) -> Option<i64> {
         t.next()?.ok()?,
         t.next().unwrap_or(Ok(0)).ok()?,
     );
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) || h > 23 || mi > 59 || s > 60 {
+    if !(1..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&mi)
+        || !(0..=60).contains(&s)
+    {
         return None;
     }
     let local = days_from_civil(y, m as u32, day as u32) * 86_400 + h * 3_600 + mi * 60 + s;
     Some(amsterdam_local_to_utc(local))
 }
 
+/// The largest register value read (10^12 Wh): a DSMR register shows at most six digits of
+/// kWh, so anything near this is garbage, and two of them still add without overflow.
+const MAX_REGISTER_WH: f64 = 1e12;
+
 fn kwh_to_wh(s: &str) -> Option<u64> {
     let v: f64 = s.trim().parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * 1000.0).round() as u64)
+    let wh = (v * 1000.0).round();
+    (wh.is_finite() && (0.0..=MAX_REGISTER_WH).contains(&wh)).then_some(wh as u64)
 }
 
 /// Reads a DSMR export (header with `timestamp`, `electricity_received_tariff1/2`,
@@ -204,6 +225,14 @@ pub fn to_intervals(
     if snapped.len() < 2 {
         return Err(DsmrError::Empty);
     }
+    if let Some(w) = snapped
+        .windows(2)
+        .find(|w| w[1].utc_secs - w[0].utc_secs > MAX_GAP_DAYS * 86_400)
+    {
+        let (from, to) = (w[0].utc_secs, w[1].utc_secs);
+        let days = (to - from) / 86_400;
+        return Err(DsmrError::Gap { from, to, days });
+    }
     let (series, resets) = continuous(&snapped);
     let first = series[0].0;
     let last = series[series.len() - 1].0;
@@ -268,6 +297,54 @@ mod tests {
         let mut s = HEADER.to_string();
         rows.iter().for_each(|r| s.push_str(r));
         s
+    }
+
+    /// Found by `fuzz/fuzz_targets/dsmr_import.rs`: a register of 10^70 kWh saturated to
+    /// u64::MAX and the tariffs' sum overflowed (a panic in debug builds, a wrapped register in
+    /// release); a year of 10^15 overflowed the seconds. Both rows are malformed now.
+    #[test]
+    fn absurd_registers_and_years_are_malformed_rows() {
+        for bad in [
+            "\"3\",\" X1\",\"2021-03-28 03:15:00\",\"100.5\",\"2066666666666666666666666666666666666666666666666666666666666666666666666.010\",\"10\",\"20.25\",\"1\",\"\"\n".to_string(),
+            row(4, "999999999999999-01-01 00:00:00", 1.0, 1.0, 1.0, 1.0),
+            row(5, "2020-07-06 -1:30:00", 1.0, 1.0, 1.0, 1.0),
+        ] {
+            let text = csv(&[row(1, "2020-07-06 11:30:01", 1.0, 1.0, 1.0, 1.0), bad]);
+            let err = read_registers(text.as_bytes(), ReadOptions::default()).unwrap_err();
+            assert!(matches!(err, DsmrError::BadRow { line: 3, .. }), "{err:?}");
+            let (regs, stats) = read_registers(
+                text.as_bytes(),
+                ReadOptions {
+                    skip_malformed: true,
+                },
+            )
+            .unwrap();
+            assert_eq!((regs.len(), stats.skipped_malformed), (1, 1));
+        }
+    }
+
+    /// Found by `fuzz/fuzz_targets/dsmr_import.rs`: three rows, one dated 2201, became
+    /// 6.3 million estimated intervals (80 MB; year 9999 would be gigabytes). A gap of more
+    /// than 31 days is refused with where it is; 31 days is still spread.
+    #[test]
+    fn a_gap_of_more_than_a_month_is_refused_not_spread() {
+        // Winter time throughout (CET): local midnight is 23:00 UTC the day before.
+        let read = |to: &str| {
+            let text = csv(&[
+                row(1, "2021-01-01 00:00:00", 1.0, 1.0, 1.0, 1.0),
+                row(2, to, 2.0, 2.0, 2.0, 2.0),
+            ]);
+            let (regs, _) = read_registers(text.as_bytes(), ReadOptions::default()).unwrap();
+            to_intervals(&regs, 900).map(|r| r.readings.len())
+        };
+        let err = read("2201-03-28 01:45:00").unwrap_err();
+        assert!(
+            matches!(err, DsmrError::Gap { days, .. } if days > 65_000),
+            "{err}"
+        );
+        let err = read("2021-02-01 00:15:00").unwrap_err();
+        assert!(matches!(err, DsmrError::Gap { days: 31, .. }), "{err}");
+        assert_eq!(read("2021-02-01 00:00:00").unwrap(), 31 * 96);
     }
 
     #[test]

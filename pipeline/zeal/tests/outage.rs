@@ -1,0 +1,140 @@
+//! ClickHouse crashes under a running `zeal sink clickhouse` process (issue 14): the sink keeps
+//! its consumed letters, retries the insert until the server is back, and commits offsets only
+//! after the rows are in, so every dead letter is stored exactly once (under FINAL) and none is
+//! lost. Its own test binary: it kills the one test ClickHouse, which no other test may see down
+//! (cargo runs test binaries one at a time; `Outage` restarts the server even if this fails).
+
+mod common;
+
+use common::{ok, zeal};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use zeal_connectors::kafka::{KeyedProducer, TopicNames};
+use zeal_schemas::{DeadLetter, RejectReason};
+use zeal_tests::clickhouse_server::Outage;
+
+fn letter(offset: i64) -> DeadLetter {
+    DeadLetter {
+        topic: "zeal.rounds.v2".into(),
+        partition: 0,
+        offset,
+        key: Some(b"NL-OUT-01".to_vec()),
+        payload: vec![0xde, 0xad, offset as u8],
+        reason: RejectReason::Malformed,
+        detail: format!("letter {offset}"),
+        origin: None,
+        region: Some("NL-OUT-01".into()),
+        rejected_at: 1_600_000_000_000 + offset,
+        rejected_by: "outage-test".into(),
+    }
+}
+
+#[test]
+fn the_sink_rides_out_a_clickhouse_crash_and_loses_no_letter() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let kafka = zeal_tests::kafka();
+    let prefix = format!("{}.", zeal_tests::unique("outage"));
+    let topics = TopicNames::with_prefix(&prefix);
+    let (url, warehouse) = runtime.block_on(zeal_tests::fresh_database_url("zt_outage"));
+    let broker = [
+        "--bootstrap",
+        kafka.bootstrap.as_str(),
+        "--topic-prefix",
+        &prefix,
+    ];
+    ok(zeal()
+        .args(["topics", "create"])
+        .args(broker)
+        .output()
+        .unwrap());
+    let log = std::env::temp_dir().join(zeal_tests::unique("zeal-sink-outage.log"));
+    let group = zeal_tests::unique("sink-outage");
+    let mut sink = zeal()
+        .args([
+            "sink",
+            "clickhouse",
+            "--clickhouse",
+            &url,
+            "--group",
+            &group,
+        ])
+        .args(broker)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let producer = KeyedProducer::new(&kafka).unwrap();
+    let send = |offsets: std::ops::Range<i64>| {
+        runtime.block_on(async {
+            for o in offsets {
+                producer
+                    .send_message(&topics.dlq, b"NL-OUT-01", &letter(o))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let stored = |sql: &str| runtime.block_on(warehouse.query_text(sql)).ok();
+    let count = || {
+        stored("SELECT count() FROM dead_letters FINAL WHERE rejected_by = 'outage-test'")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    let wait = |what: &str, limit: Duration, done: &dyn Fn() -> bool| {
+        let deadline = Instant::now() + limit;
+        while !done() {
+            assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+
+    send(0..20);
+    wait(
+        "the first 20 letters stored",
+        Duration::from_secs(120),
+        &|| count() == Some(20),
+    );
+    let outage = Outage::begin();
+    send(20..40);
+    // The sink holds the 20 new letters and fails to insert them: the crash landed while
+    // work was in flight.
+    wait(
+        "the sink's insert fails while ClickHouse is down",
+        Duration::from_secs(60),
+        &|| {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("insert failed; retrying")
+        },
+    );
+    outage.end();
+    wait("all 40 letters stored", Duration::from_secs(120), &|| {
+        count() == Some(40)
+    });
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &sink.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(s) = sink.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sink did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(exit.success(), "{exit}: {said}");
+    // Exactly the 40 letters, each once under FINAL, with what was sent.
+    let rows = stored(
+        "SELECT `offset`, detail FROM dead_letters FINAL WHERE rejected_by = 'outage-test' \
+         ORDER BY `offset`",
+    )
+    .unwrap();
+    let want: String = (0..40).map(|o| format!("{o}\tletter {o}\n")).collect();
+    assert_eq!(rows, want);
+    let _ = std::fs::remove_file(&log);
+}
