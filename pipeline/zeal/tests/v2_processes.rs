@@ -526,13 +526,44 @@ fn a_seat_killed_after_commit_keeps_its_seat_when_restarted() {
     });
 }
 
+/// Issue 14: the gateway of the one meter without a seat is paused (SIGSTOP) right after it
+/// committed round 10:00 and resumed (SIGCONT) only once the aggregator closed 10:00 without
+/// it: the log shows its commitment was never revealed, so it carries the value into 11:00,
+/// and across the three rounds each reading enters exactly one total.
+#[test]
+fn a_gateway_process_paused_after_commit_carries_exactly_when_resumed() {
+    crashed_after_commit(Fault::Pause, false, |outputs, _| {
+        let out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
+        assert!(out.contains("1 carried"), "{out}");
+    });
+}
+
+/// What happens to the victim right after it committed round 10:00.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// It exits (`--drill-crash-after-commit`) and is started again.
+    Crash,
+    /// It is paused until the aggregator closed 10:00, then resumed.
+    Pause,
+}
+
+/// [`crashed_after_commit`] with [`Fault::Crash`].
+fn killed_after_commit_and_restarted(
+    seated: bool,
+    check: impl FnOnce(&BTreeMap<String, Output>, &Path),
+) {
+    crashed_after_commit(Fault::Crash, seated, check)
+}
+
 /// Issue 11 attack 3 from the process side: the gateway of one meter (holding a seat or not)
 /// exits right after committing round 10:00 (its bundle is lost, its ledger is on disk) and is
-/// started again with the same readings. It never deals 10:00 again: it withdraws and carries
-/// the value into 11:00 (it deals 11:00 only once 10:00 settled, so the carry is on its ledger).
-/// Across the three rounds each reading enters exactly one total. `check` is then given every
-/// process's output (the victim's as `gw-victim`) and the victim's state directory.
-fn killed_after_commit_and_restarted(
+/// started again with the same readings, or is paused until 10:00 closed without it. It never
+/// deals 10:00 again: it carries the value into 11:00 (it deals 11:00 only once 10:00 settled,
+/// so the carry is on its ledger). Across the three rounds each reading enters exactly one
+/// total. `check` is then given every process's output (the victim's as `gw-victim`) and the
+/// victim's state directory.
+fn crashed_after_commit(
+    fault: Fault,
     seated: bool,
     check: impl FnOnce(&BTreeMap<String, Output>, &Path),
 ) {
@@ -569,15 +600,33 @@ fn killed_after_commit_and_restarted(
         "2020-07-01T11:00Z",
         "2020-07-01T12:00Z",
     ];
-    let aggregator = r.aggregator_with(&hours, phase);
+    let agg_metrics = free_addr();
+    let aggregator =
+        r.aggregator_args(&hours, phase, &["--metrics-addr", &agg_metrics.to_string()]);
     let rest = r.gateway_with("gw-rest", &others, 3, &[], phase);
-    let crash = ["--drill-crash-after-commit"];
-    let crashed = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &crash, phase);
-    let first = finish(crashed, Duration::from_secs(120));
-    let first_out = String::from_utf8_lossy(&first.stdout);
-    assert!(first.status.success(), "{first:?}");
-    assert!(first_out.contains("1 committed, 0 revealed"), "{first_out}");
-    let restarted = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase);
+    let restarted = match fault {
+        Fault::Crash => {
+            let crash = ["--drill-crash-after-commit"];
+            let crashed = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &crash, phase);
+            let first = finish(crashed, Duration::from_secs(120));
+            let first_out = String::from_utf8_lossy(&first.stdout);
+            assert!(first.status.success(), "{first:?}");
+            assert!(first_out.contains("1 committed, 0 revealed"), "{first_out}");
+            r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase)
+        }
+        Fault::Pause => {
+            let addr = free_addr().to_string();
+            let extra = ["--metrics-addr", addr.as_str()];
+            let mut paused = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &extra, phase);
+            let commit = "zeal_gateway_messages_published_total{kind=\"commit\"}";
+            wait_for_metric(Some(&mut paused), addr.parse().unwrap(), commit);
+            signal(&paused, "STOP");
+            let closed = "zeal_aggregator_rounds_closed_total{status=\"total\"}";
+            wait_for_metric(None, agg_metrics, closed);
+            signal(&paused, "CONT");
+            paused
+        }
+    };
     let outputs = wait_all(vec![
         ("gw-rest", rest),
         ("aggregator", aggregator),
@@ -629,30 +678,14 @@ fn a_zombie_aggregator_paused_after_its_products_changes_no_total() {
 /// marker, never counted.
 fn zombie_aggregator(kind: &str) {
     let r = Region::enrol(SMALL);
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let addr = free_addr();
     let metrics = addr.to_string();
     let round = "2020-07-01T10:00Z";
     let mut zombie = r.aggregator_args(&[round], "4", &["--metrics-addr", &metrics]);
     let gw_a = r.gateway("gw-a", &[0, 1, 2]);
     let gw_b = r.gateway("gw-b", &[3, 4, 5]);
     let series = format!("zeal_aggregator_markers_published_total{{kind=\"{kind}\"}}");
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(status) = zombie.try_wait().unwrap() {
-            panic!("the aggregator exited ({status}) before posting {kind}");
-        }
-        let posted = metrics_text(addr)
-            .and_then(|text| zeal_tests::env::sample(&text, &series))
-            .unwrap_or(0.0);
-        if posted >= 1.0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no {kind} posted in 180 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_metric(Some(&mut zombie), addr, &series);
     signal(&zombie, "STOP");
     let outputs = wait_all(vec![
         ("gw-a", gw_a),
@@ -679,7 +712,36 @@ fn zombie_aggregator(kind: &str) {
     assert_eq!(audit.status.success(), evidence.is_empty(), "{audit:?}");
 }
 
-/// The aggregator's metrics page, or `None` while it is not serving yet.
+/// A free loopback port (bound and released: the process started next takes it).
+fn free_addr() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Waits until the metrics at `addr` show `series` at 1 or more, failing after 180 s or when
+/// `child`, if given, exits first.
+fn wait_for_metric(mut child: Option<&mut Child>, addr: std::net::SocketAddr, series: &str) {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        if let Some(c) = child.as_mut()
+            && let Some(status) = c.try_wait().unwrap()
+        {
+            panic!("exited ({status}) before {series} reached 1");
+        }
+        let value = metrics_text(addr)
+            .and_then(|text| zeal_tests::env::sample(&text, series))
+            .unwrap_or(0.0);
+        if value >= 1.0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{series} not 1 within 180 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A process's metrics page, or `None` while it is not serving yet.
 fn metrics_text(addr: std::net::SocketAddr) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).ok()?;
