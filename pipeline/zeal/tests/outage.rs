@@ -1,7 +1,7 @@
-//! ClickHouse crashes under a running `zeal sink clickhouse` process (issue 14): the sink keeps
-//! its consumed letters, retries the insert until the server is back, and commits offsets only
-//! after the rows are in, so every dead letter is stored exactly once (under FINAL) and none is
-//! lost. Its own test binary: it kills the one test ClickHouse, which no other test may see down
+//! ClickHouse crashes under a running `zeal sink clickhouse` process, then the sink itself is
+//! killed mid-stream (issue 14): the sink keeps its consumed letters, retries the insert until
+//! the server is back, and commits offsets only after the rows are in, so every dead letter is
+//! stored exactly once (under FINAL) and none is lost. Its own test binary: it kills the one test ClickHouse, which no other test may see down
 //! (cargo runs test binaries one at a time; `Outage` restarts the server even if this fails).
 
 mod common;
@@ -30,18 +30,13 @@ fn letter(offset: i64) -> DeadLetter {
 }
 
 #[test]
-fn the_sink_rides_out_a_clickhouse_crash_and_loses_no_letter() {
+fn the_sink_rides_out_a_clickhouse_crash_and_its_own_and_loses_no_letter() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let kafka = zeal_tests::kafka();
     let prefix = format!("{}.", zeal_tests::unique("outage"));
     let topics = TopicNames::with_prefix(&prefix);
     let (url, warehouse) = runtime.block_on(zeal_tests::fresh_database_url("zt_outage"));
-    let broker = [
-        "--bootstrap",
-        kafka.bootstrap.as_str(),
-        "--topic-prefix",
-        &prefix,
-    ];
+    let broker: [&str; 4] = ["--bootstrap", &kafka.bootstrap, "--topic-prefix", &prefix];
     ok(zeal()
         .args(["topics", "create"])
         .args(broker)
@@ -49,20 +44,27 @@ fn the_sink_rides_out_a_clickhouse_crash_and_loses_no_letter() {
         .unwrap());
     let log = std::env::temp_dir().join(zeal_tests::unique("zeal-sink-outage.log"));
     let group = zeal_tests::unique("sink-outage");
-    let mut sink = zeal()
-        .args([
-            "sink",
-            "clickhouse",
-            "--clickhouse",
-            &url,
-            "--group",
-            &group,
-        ])
-        .args(broker)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let spawn_sink = || {
+        let err = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .unwrap();
+        zeal()
+            .args([
+                "sink",
+                "clickhouse",
+                "--clickhouse",
+                &url,
+                "--group",
+                &group,
+            ])
+            .args(broker)
+            .stdout(Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap()
+    };
     let producer = KeyedProducer::new(&kafka).unwrap();
     let send = |offsets: std::ops::Range<i64>| {
         runtime.block_on(async {
@@ -79,62 +81,80 @@ fn the_sink_rides_out_a_clickhouse_crash_and_loses_no_letter() {
         stored("SELECT count() FROM dead_letters FINAL WHERE rejected_by = 'outage-test'")
             .and_then(|s| s.trim().parse::<u64>().ok())
     };
-    let wait = |what: &str, limit: Duration, done: &dyn Fn() -> bool| {
-        let deadline = Instant::now() + limit;
-        while !done() {
-            assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
 
+    let mut sink = spawn_sink();
     send(0..20);
-    wait(
-        "the first 20 letters stored",
-        Duration::from_secs(120),
-        &|| count() == Some(20),
-    );
+    wait("the first 20 letters stored", || count() == Some(20));
     let outage = Outage::begin();
     send(20..40);
     // The sink holds the 20 new letters and fails to insert them: the crash landed while
     // work was in flight.
-    wait(
-        "the sink's insert fails while ClickHouse is down",
-        Duration::from_secs(60),
-        &|| {
-            std::fs::read_to_string(&log)
-                .unwrap_or_default()
-                .contains("insert failed; retrying")
-        },
-    );
-    outage.end();
-    wait("all 40 letters stored", Duration::from_secs(120), &|| {
-        count() == Some(40)
+    wait("the sink's insert fails while ClickHouse is down", || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("insert failed; retrying")
     });
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &sink.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let exit = loop {
-        if let Some(s) = sink.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the sink did not stop on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    outage.end();
+    wait("all 40 letters stored", || count() == Some(40));
+
+    // Then the sink itself is killed (SIGKILL) while letters stream in, possibly between an
+    // insert and its offset commit, and a new sink process of the same group takes over:
+    // re-delivered rows collapse under FINAL, and none is missing.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for batch in 0..10 {
+                send(40 + batch * 10..50 + batch * 10);
+                if batch == 4 {
+                    tx.send(()).unwrap();
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        rx.recv().unwrap();
+        wait("some of the streamed letters stored", || {
+            count().is_some_and(|n| n > 40)
+        });
+        stop(&mut sink, "KILL");
+    });
+    let mut sink = spawn_sink();
+    wait("all 140 letters stored", || count() == Some(140));
+    let exit = stop(&mut sink, "TERM");
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(exit.success(), "{exit}: {said}");
-    // Exactly the 40 letters, each once under FINAL, with what was sent.
+    // Exactly the 140 letters, each once under FINAL, with what was sent.
     let rows = stored(
         "SELECT `offset`, detail FROM dead_letters FINAL WHERE rejected_by = 'outage-test' \
          ORDER BY `offset`",
     )
     .unwrap();
-    let want: String = (0..40).map(|o| format!("{o}\tletter {o}\n")).collect();
+    let want: String = (0..140).map(|o| format!("{o}\tletter {o}\n")).collect();
     assert_eq!(rows, want);
     let _ = std::fs::remove_file(&log);
+}
+
+/// Polls `done` every 100 ms, failing the test after two minutes.
+fn wait(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(Instant::now() < deadline, "{what}: not within 2 minutes");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Sends SIG`name` to `child` and waits (30 s at most) for it to exit.
+fn stop(child: &mut std::process::Child, name: &str) -> std::process::ExitStatus {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{name}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "still running after SIG{name}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
