@@ -10,6 +10,7 @@ pub mod browser;
 pub mod certified;
 pub mod clickhouse_server;
 pub mod env;
+pub mod fault_proxy;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use zeal_connectors::clickhouse::ClickHouseConfig;
