@@ -792,7 +792,7 @@ fn a_round_through_a_slow_connection_dropped_every_two_seconds_totals_exactly() 
     });
     assert!(proxy.drops() >= 3, "{} drops only", proxy.drops());
     assert!(
-        proxy.connections() > connections + 3 * proxy.drops(),
+        proxy.connections() >= connections + proxy.drops(),
         "the processes reconnected after every drop"
     );
     let total = total_line(&[0, 1, 2, 3, 4, 5]);
