@@ -6,6 +6,7 @@ use rand_chacha::rand_core::SeedableRng;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use zeal_protocol::v2::local::{LocalRegion, LocalRound, small_params};
+use zeal_protocol::v2::round::complaint::{Complainant, Complaint, ComplaintKind};
 use zeal_protocol::v2::round::log::{Author, Entry, Record};
 use zeal_protocol::v2::round::markers;
 
@@ -19,7 +20,8 @@ pub struct Fixture {
     pub round: LocalRound,
     /// The honest log's records and signed alternatives a cheating aggregator or meter could
     /// post at any point: withdrawals, short CommitClosed / RevealClosed / FinalSet lists, a
-    /// second RegionTotal, ABANDONED, a meter's FinalSet posed as the aggregator's.
+    /// second RegionTotal, ABANDONED, a meter's FinalSet posed as the aggregator's, claims of
+    /// missing parts and their answers, products (one wrong), complaints (one invalid).
     pub pool: Vec<Record>,
 }
 
@@ -70,6 +72,46 @@ fn build() -> Fixture {
     if let Some(total) = markers::region_total(&region.ctx, &view) {
         pool.push(aggregator(total));
     }
+    // Claims and answers, products (honest and one of a single sender's part), complaints
+    // (a seat's without the openings its kind needs, the aggregator's range complaint).
+    let seats: Vec<String> = region.ctx.seats.iter().map(|s| s.meter.clone()).collect();
+    let parts = region.parts(&round);
+    for (i, seat) in seats.iter().enumerate().take(2) {
+        let sender = &meters[(i + 1) % meters.len()];
+        pool.push(region.record(
+            Author::Meter(seat.clone()),
+            Entry::PartMissing(sender.clone()),
+        ));
+        pool.push(aggregator(Entry::PartPosted {
+            sender: sender.clone(),
+            seat: seat.clone(),
+            part: round.bundles[sender].parts[i].clone(),
+        }));
+        if let Some(products) = markers::products(&region.ctx, &view, &parts, i) {
+            pool.push(aggregator(products));
+        }
+        pool.push(region.record(
+            Author::Meter(seat.clone()),
+            Entry::Complaint(Complaint {
+                complainant: Complainant::Seat(seat.clone()),
+                sender: sender.clone(),
+                kind: ComplaintKind::ShareMismatch,
+                index: 0,
+                openings: Vec::new(),
+            }),
+        ));
+    }
+    pool.push(aggregator(Entry::Products {
+        seat: seats[0].clone(),
+        ciphertexts: round.bundles[&meters[0]].parts[0].ciphertexts.clone(),
+    }));
+    pool.push(aggregator(Entry::Complaint(Complaint {
+        complainant: Complainant::Aggregator,
+        sender: meters[3].clone(),
+        kind: ComplaintKind::FailedRangeProof,
+        index: 0,
+        openings: Vec::new(),
+    })));
     let forged = region.record(
         Author::Meter(meters[0].clone()),
         Entry::FinalSet(meters[2..].to_vec()),
