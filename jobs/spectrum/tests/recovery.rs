@@ -140,22 +140,3 @@ fn ssd_of_a_constant_is_one_trend_and_nothing_left() {
     assert!(decompose(&[1.0, 2.0, 3.0], &SsdOptions::default()).is_err());
     assert!(decompose(&[1.0, 2.0, f64::INFINITY, 3.0, 4.0], &SsdOptions::default()).is_err());
 }
-
-#[test]
-#[ignore = "timing, run with --ignored --nocapture"]
-fn timing() {
-    let s = signal(672, 0.2);
-    let t = std::time::Instant::now();
-    let d = decompose(&s.x, &SsdOptions::default()).unwrap();
-    println!(
-        "SSD of 672 samples: {} components in {:?}",
-        d.components.len(),
-        t.elapsed()
-    );
-    let day = &s.x[..96];
-    let t = std::time::Instant::now();
-    for _ in 0..100 {
-        std::hint::black_box(decompose(day, &SsdOptions::default()).unwrap());
-    }
-    println!("SSD of one day (96 samples): {:?} each", t.elapsed() / 100);
-}

@@ -3,10 +3,13 @@
 //! its partial, and the total is checked against the plaintext sum. Plain `Instant` timings of
 //! the library's own code paths; dealing runs on `threads` workers, each timing its own bundles.
 
+use super::crypto::range_batch::RangeItem;
 use super::local::{LocalRegion, LocalRound};
 use super::params::Params;
 use super::round::RoundContext;
-use super::round::bundle::{Bundle, BundlePublic, part_hash, verify_all, verify_ranges};
+use super::round::bundle::{
+    Bundle, BundlePublic, part_hash, range_context, verify_all, verify_ranges,
+};
 use super::round::check::{ColumnEntry, SeatCheck, check_column, fold_column};
 use super::round::log::{Author, Directory, Entry, Outcome, Record};
 use super::round::partial::compute_partial;
@@ -184,6 +187,9 @@ pub struct AggregatorCosts {
     pub verify: Duration,
     /// Range proofs of every notice, batched.
     pub range: Duration,
+    /// The same range proofs one at a time with the bulletproofs crate's own verifier (the
+    /// baseline the batch is measured against, in the same run).
+    pub range_single: Duration,
     /// Part hashes against the notices and the fold per seat.
     pub fold: Duration,
 }
@@ -242,6 +248,13 @@ pub fn aggregator_costs(
     let _ = verify_ranges(ctx, &publics);
     let range = t.elapsed();
     let t = Instant::now();
+    for p in &publics {
+        let context = range_context(ctx, &p.sender);
+        let item = RangeItem::from_vss(&p.range_proof, &p.commitments, &context);
+        std::hint::black_box(item.verify_single(ctx.params.value_bits as usize));
+    }
+    let range_single = t.elapsed();
+    let t = Instant::now();
     for (j, seat) in ctx.seats.iter().enumerate() {
         let column: Vec<ColumnEntry<'_>> = revealed
             .iter()
@@ -263,6 +276,7 @@ pub fn aggregator_costs(
     AggregatorCosts {
         verify,
         range,
+        range_single,
         fold,
     }
 }

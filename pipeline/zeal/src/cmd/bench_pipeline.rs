@@ -577,6 +577,8 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
         println!("{:<52} {:>10.3}", "in-process baseline: signatures + opening proofs", verify);
         println!("{:<52} {:>10.3}", "in-process baseline: part hashes + folds", fold);
         println!("{:<52} {:>10.3}", "in-process baseline: range proofs (batched)", range);
+        let single = ms(base.range_single);
+        println!("{:<52} {:>10.3}  ({:.1}x the batch)", "  the same proofs one by one (crate's verifier)", single, single / range);
         println!("{:<52} {:>10.3}", "in-process baseline, without range proofs", verify + fold);
         println!("{:<52} {:>10.3}", "through the broker (zeal aggregate, all of it)", per_meter);
         println!("{:<52} {:>10.3}", "through the broker, less the baseline's range proofs", per_meter - range);

@@ -880,34 +880,4 @@ mod tests {
             .collect();
         assert_eq!(verdicts(&all_bad, bits, 24), vec![false; 23]);
     }
-
-    /// `cargo test --release -p zeal-protocol --lib range_batch -- --ignored --nocapture`
-    #[test]
-    #[ignore = "timing; run in release"]
-    fn bench_batch_against_single() {
-        use std::time::Instant;
-        let mut r = rng(25);
-        for bits in [16, 32] {
-            let ms = meters(100, 8, bits, &mut r);
-            let items: Vec<RangeItem<'_>> = ms.iter().map(Meter::item).collect();
-            let _ = h_vec();
-            let t = Instant::now();
-            assert!(singles(&items, bits).iter().all(|ok| *ok));
-            let single = t.elapsed() / 100;
-            let t = Instant::now();
-            let reps = 5;
-            for seed in 0..reps {
-                assert!(verify_range_batch(&items, bits, &mut rng(seed)));
-            }
-            let batch = t.elapsed() / (100 * reps as u32);
-            let t = Instant::now();
-            assert!(verify_range_items(&items, bits).iter().all(|ok| *ok));
-            let attributed = t.elapsed() / 100;
-            println!(
-                "{bits} bits, 8 values, 100 proofs: single {single:?}/proof, batch \
-                 {batch:?}/proof (with attribution API {attributed:?}), ratio {:.1}",
-                single.as_secs_f64() / batch.as_secs_f64()
-            );
-        }
-    }
 }
