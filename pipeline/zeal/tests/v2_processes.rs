@@ -537,27 +537,77 @@ fn a_seat_killed_after_commit_keeps_its_seat_when_restarted() {
 /// and across the three rounds each reading enters exactly one total.
 #[test]
 fn a_gateway_process_paused_after_commit_carries_exactly_when_resumed() {
-    crashed_after_commit(Fault::Pause, false, |outputs, _| {
+    one_gateway_faulted(Fault::Pause, false, |outputs, _| {
         let out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
         assert!(out.contains("1 carried"), "{out}");
     });
 }
 
-/// What happens to the victim right after it committed round 10:00.
-#[derive(Clone, Copy, PartialEq)]
-enum Fault {
-    /// It exits (`--drill-crash-after-commit`) and is started again.
-    Crash,
-    /// It is paused until the aggregator closed 10:00, then resumed.
-    Pause,
+/// Issue 14, a full disk: the gateway of the one meter without a seat has its state directory
+/// on a 256 KiB tmpfs filled to the last byte (the test says SKIPPED where it may not mount).
+/// It cannot write its ledger (written before anything is published), so it exits with the
+/// error and 10:00 totals without it; once 10:00 closed and the space is freed, it is started
+/// again and carries its 10:00 value into 11:00: each reading enters exactly one total.
+#[test]
+fn a_gateway_whose_disk_is_full_publishes_nothing_and_carries_once_freed() {
+    one_gateway_faulted(Fault::DiskFull, false, |_, _| {});
 }
 
-/// [`crashed_after_commit`] with [`Fault::Crash`].
+/// What happens to the victim gateway.
+#[derive(Clone, Copy, PartialEq)]
+enum Fault {
+    /// It exits right after committing round 10:00 (`--drill-crash-after-commit`) and is
+    /// started again.
+    Crash,
+    /// It is paused right after committing 10:00 until the aggregator closed 10:00, then
+    /// resumed.
+    Pause,
+    /// Its state directory is full: it fails; it is started again once 10:00 closed and the
+    /// space is freed.
+    DiskFull,
+}
+
+/// A tmpfs of 256 KiB mounted on a directory (unmounted when dropped), to be filled.
+struct TinyDisk(PathBuf);
+
+impl TinyDisk {
+    /// Mounts it on `dir`, or `None` where this process may not mount.
+    fn mount(dir: &Path) -> Option<TinyDisk> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| TinyDisk(dir.to_path_buf()))
+    }
+
+    /// Writes a filler file until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
+        let chunk = [0u8; 4096];
+        while f.write_all(&chunk).and_then(|_| f.sync_all()).is_ok() {}
+    }
+
+    /// Removes the filler.
+    fn free(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+}
+
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// [`one_gateway_faulted`] with [`Fault::Crash`].
 fn killed_after_commit_and_restarted(
     seated: bool,
     check: impl FnOnce(&BTreeMap<String, Output>, &Path),
 ) {
-    crashed_after_commit(Fault::Crash, seated, check)
+    one_gateway_faulted(Fault::Crash, seated, check)
 }
 
 /// Issue 11 attack 3 from the process side: the gateway of one meter (holding a seat or not)
@@ -567,7 +617,7 @@ fn killed_after_commit_and_restarted(
 /// so the carry is on its ledger). Across the three rounds each reading enters exactly one
 /// total. `check` is then given every process's output (the victim's as `gw-victim`) and the
 /// victim's state directory.
-fn crashed_after_commit(
+fn one_gateway_faulted(
     fault: Fault,
     seated: bool,
     check: impl FnOnce(&BTreeMap<String, Output>, &Path),
@@ -595,8 +645,21 @@ fn crashed_after_commit(
     // there alone.
     let state = r.dir.join("victim");
     std::fs::create_dir_all(&state).unwrap();
+    let disk = match fault {
+        Fault::DiskFull => match TinyDisk::mount(&state) {
+            Some(disk) => Some(disk),
+            None => {
+                eprintln!("SKIPPED: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)");
+                return;
+            }
+        },
+        _ => None,
+    };
     let key = format!("{}.key", r.meters[victim]);
     std::fs::copy(r.dir.join("keys").join(&key), state.join(&key)).unwrap();
+    if let Some(disk) = &disk {
+        disk.fill();
+    }
     let victim_dir = state.to_str().unwrap().to_string();
 
     let phase = "6";
@@ -630,6 +693,17 @@ fn crashed_after_commit(
             wait_for_metric(None, agg_metrics, closed);
             signal(&paused, "CONT");
             paused
+        }
+        Fault::DiskFull => {
+            let full = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase);
+            let first = finish(full, Duration::from_secs(120));
+            let said = String::from_utf8_lossy(&first.stderr);
+            assert!(!first.status.success(), "{first:?}");
+            assert!(said.contains("No space left on device"), "{said}");
+            let closed = "zeal_aggregator_rounds_closed_total{status=\"total\"}";
+            wait_for_metric(None, agg_metrics, closed);
+            disk.as_ref().expect("mounted").free();
+            r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase)
         }
     };
     let outputs = wait_all(vec![
