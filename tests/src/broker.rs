@@ -5,11 +5,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-fn var(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run with `bash tests/run.sh`"))
-}
-
 /// How to stop and start the test broker.
 pub struct TestBroker {
     bin: String,
@@ -23,11 +18,11 @@ impl TestBroker {
     /// From the variables tests/run.sh exports.
     pub fn from_env() -> Self {
         TestBroker {
-            bin: var("ZEAL_TEST_TANSU_BIN"),
-            dir: PathBuf::from(var("ZEAL_TEST_TANSU_DIR")),
-            storage: var("ZEAL_TEST_TANSU_STORAGE"),
-            bootstrap: var("ZEAL_TEST_KAFKA_BOOTSTRAP"),
-            services_dir: PathBuf::from(var("ZEAL_TEST_SERVICES_DIR")),
+            bin: crate::required("ZEAL_TEST_TANSU_BIN"),
+            dir: PathBuf::from(crate::required("ZEAL_TEST_TANSU_DIR")),
+            storage: crate::required("ZEAL_TEST_TANSU_STORAGE"),
+            bootstrap: crate::required("ZEAL_TEST_KAFKA_BOOTSTRAP"),
+            services_dir: PathBuf::from(crate::required("ZEAL_TEST_SERVICES_DIR")),
         }
     }
 
@@ -38,7 +33,7 @@ impl TestBroker {
     fn pid(&self) -> String {
         std::fs::read_to_string(self.pid_file())
             .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| var("ZEAL_TEST_TANSU_PID"))
+            .unwrap_or_else(|_| crate::required("ZEAL_TEST_TANSU_PID"))
     }
 
     /// SIGKILL: a crash, not a clean shutdown.

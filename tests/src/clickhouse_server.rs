@@ -7,11 +7,6 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-fn var(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is not set: run with `bash tests/run.sh`"))
-}
-
 /// How to stop and start the test ClickHouse.
 pub struct TestClickHouse {
     dir: PathBuf,
@@ -22,11 +17,11 @@ pub struct TestClickHouse {
 impl TestClickHouse {
     /// From the variables tests/run.sh exports.
     pub fn from_env() -> Self {
-        let url = var("ZEAL_TEST_CLICKHOUSE_URL");
+        let url = crate::required("ZEAL_TEST_CLICKHOUSE_URL");
         let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
         let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
         TestClickHouse {
-            dir: PathBuf::from(var("ZEAL_TEST_SERVICES_DIR")).join("clickhouse"),
+            dir: PathBuf::from(crate::required("ZEAL_TEST_SERVICES_DIR")).join("clickhouse"),
             http: rest.split('/').next().unwrap_or(rest).to_string(),
         }
     }

@@ -160,8 +160,7 @@ pub struct PrivateBroker {
 impl PrivateBroker {
     /// Starts it and waits until it accepts connections on `listen`.
     pub fn start(listen: SocketAddr, advertised: SocketAddr) -> Self {
-        let bin = std::env::var("ZEAL_TEST_TANSU_BIN")
-            .expect("ZEAL_TEST_TANSU_BIN is not set: run with `bash tests/run.sh`");
+        let bin = crate::required("ZEAL_TEST_TANSU_BIN");
         let services = std::env::var("ZEAL_TEST_SERVICES_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| std::env::temp_dir());

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use zeal_connectors::clickhouse::ClickHouseConfig;
 use zeal_connectors::kafka::KafkaConfig;
 
-fn required(var: &str) -> String {
+pub(crate) fn required(var: &str) -> String {
     match std::env::var(var) {
         Ok(v) if !v.is_empty() => v,
         _ => panic!(

@@ -4,23 +4,9 @@
 //!
 //!     cargo run --release -p zeal-meters --example household_report
 
-use zeal_meters::civil::days_from_civil;
 use zeal_meters::household::{Appliance, Archetype, Household};
 
 const SEED: u64 = 7;
-
-/// A year of one home sampled weekly, per appliance (kWh).
-fn annual(h: &Household) -> [f64; 13] {
-    let mut out = [0.0; 13];
-    let first = days_from_civil(2020, 1, 1);
-    for k in (0..366).step_by(7) {
-        let t = h.simulate_day(first + k);
-        for a in Appliance::ALL {
-            out[a.index()] += t.appliance_kwh(a) * 7.0;
-        }
-    }
-    out
-}
 
 fn main() {
     println!(
@@ -33,7 +19,7 @@ fn main() {
             .collect();
         let mut sums = [0.0; 13];
         for h in &homes {
-            for (s, v) in sums.iter_mut().zip(annual(h)) {
+            for (s, v) in sums.iter_mut().zip(h.annual_kwh()) {
                 *s += v / homes.len() as f64;
             }
         }

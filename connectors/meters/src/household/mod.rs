@@ -350,6 +350,20 @@ impl Household {
         self.archetype.occupants()
     }
 
+    /// Annual kWh by appliance (indexed by [`Appliance::index`]), from every 7th day of 2020
+    /// scaled by 7: what the calibration compares with published figures.
+    pub fn annual_kwh(&self) -> [f64; 13] {
+        let mut out = [0.0; 13];
+        let first = crate::civil::days_from_civil(2020, 1, 1);
+        for k in (0..366).step_by(7) {
+            let t = self.simulate_day(first + k);
+            for a in Appliance::ALL {
+                out[a.index()] += t.appliance_kwh(a) * 7.0;
+            }
+        }
+        out
+    }
+
     /// One UTC day (days since 1970-01-01) at 1-minute resolution, with its 96 intervals.
     pub fn simulate_day(&self, day: i64) -> DayTrace {
         let mut power = vec![[0f32; MINUTES]; Appliance::ALL.len()];

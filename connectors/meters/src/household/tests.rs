@@ -5,26 +5,16 @@ use crate::civil::days_from_civil;
 
 const SEED: u64 = 7;
 
-/// Annual kWh by appliance for a household, from every 7th day of 2020 (scaled by 7).
-fn annual(h: &Household) -> [f64; 13] {
-    let mut out = [0.0; 13];
-    let first = days_from_civil(2020, 1, 1);
-    for k in (0..366).step_by(7) {
-        let t = h.simulate_day(first + k);
-        for a in Appliance::ALL {
-            out[a.index()] += t.appliance_kwh(a) * 7.0;
-        }
-    }
-    out
-}
-
 fn mean_annual(arch: Archetype, n: u64, keep: impl Fn(&Household) -> bool) -> (f64, usize) {
     let homes: Vec<Household> = (0..n * 4)
         .map(|i| Household::with_archetype(SEED, i, arch))
         .filter(|h| keep(h))
         .take(n as usize)
         .collect();
-    let total: f64 = homes.iter().map(|h| annual(h).iter().sum::<f64>()).sum();
+    let total: f64 = homes
+        .iter()
+        .map(|h| h.annual_kwh().iter().sum::<f64>())
+        .sum();
     (total / homes.len() as f64, homes.len())
 }
 
@@ -54,7 +44,7 @@ fn households_without_heat_pump_or_ev_use_what_dutch_homes_use() {
 #[test]
 fn heat_pumps_and_cars_add_what_they_add_in_the_netherlands() {
     let h = Household::with_archetype(SEED, 3, Archetype::ProsumerFamily);
-    let a = annual(&h);
+    let a = h.annual_kwh();
     let hp = a[Appliance::HeatPump.index()];
     let ev = a[Appliance::EvCharger.index()];
     // Heat pump in a Dutch family home: 2,500-5,000 kWh/year (Milieu Centraal; incl. hot water).
