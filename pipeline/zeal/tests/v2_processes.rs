@@ -532,22 +532,22 @@ fn a_seat_killed_after_commit_keeps_its_seat_when_restarted() {
 }
 
 /// Issue 14: the gateway of the one meter without a seat is paused (SIGSTOP) right after it
-/// committed round 10:00 and resumed (SIGCONT) only once the aggregator closed 10:00 without
-/// it: the log shows its commitment was never revealed, so it carries the value into 11:00,
-/// and across the three rounds each reading enters exactly one total.
+/// committed round 10:00 and resumed (SIGCONT) only once the aggregator closed 10:00's reveals
+/// without it: the log shows its commitment was never revealed, so it carries the value, and
+/// across the three rounds each reading enters exactly one total.
 #[test]
 fn a_gateway_process_paused_after_commit_carries_exactly_when_resumed() {
     one_gateway_faulted(Fault::Pause, false, |outputs, _| {
         let out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
-        assert!(out.contains("1 carried"), "{out}");
+        assert!(out.contains(" carried") && !out.contains(" 0 carried"), "{out}");
     });
 }
 
 /// Issue 14, a full disk: the gateway of the one meter without a seat has its state directory
 /// on a 256 KiB tmpfs filled to the last byte (the test says SKIPPED where it may not mount).
 /// It cannot write its ledger (written before anything is published), so it exits with the
-/// error and 10:00 totals without it; once 10:00 closed and the space is freed, it is started
-/// again and carries its 10:00 value into 11:00: each reading enters exactly one total.
+/// error and 10:00 totals without it; once 10:00's commitments closed and the space is freed,
+/// it is started again and carries its 10:00 value: each reading enters exactly one total.
 #[test]
 fn a_gateway_whose_disk_is_full_publishes_nothing_and_carries_once_freed() {
     one_gateway_faulted(Fault::DiskFull, false, |_, _| {});
@@ -559,11 +559,11 @@ enum Fault {
     /// It exits right after committing round 10:00 (`--drill-crash-after-commit`) and is
     /// started again.
     Crash,
-    /// It is paused right after committing 10:00 until the aggregator closed 10:00, then
-    /// resumed.
+    /// It is paused right after committing 10:00 until the aggregator closed 10:00's reveals,
+    /// then resumed.
     Pause,
-    /// Its state directory is full: it fails; it is started again once 10:00 closed and the
-    /// space is freed.
+    /// Its state directory is full: it fails; it is started again once 10:00's commitments
+    /// closed and the space is freed.
     DiskFull,
 }
 
@@ -689,7 +689,7 @@ fn one_gateway_faulted(
             let commit = "zeal_gateway_messages_published_total{kind=\"commit\"}";
             wait_for_metric(Some(&mut paused), addr.parse().unwrap(), commit);
             signal(&paused, "STOP");
-            let closed = "zeal_aggregator_rounds_closed_total{status=\"total\"}";
+            let closed = "zeal_aggregator_markers_published_total{kind=\"reveal_closed\"}";
             wait_for_metric(None, agg_metrics, closed);
             signal(&paused, "CONT");
             paused
@@ -700,7 +700,7 @@ fn one_gateway_faulted(
             let said = String::from_utf8_lossy(&first.stderr);
             assert!(!first.status.success(), "{first:?}");
             assert!(said.contains("No space left on device"), "{said}");
-            let closed = "zeal_aggregator_rounds_closed_total{status=\"total\"}";
+            let closed = "zeal_aggregator_markers_published_total{kind=\"commit_closed\"}";
             wait_for_metric(None, agg_metrics, closed);
             disk.as_ref().expect("mounted").free();
             r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase)
@@ -723,12 +723,17 @@ fn one_gateway_faulted(
     );
     let all: Vec<usize> = (0..6).collect();
     let add = |a: Vec<u64>, b: &Vec<u64>| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>();
-    assert_eq!(
-        t["2020-07-01T11:00Z"],
-        add(sums(&all, 1), &sums(&[victim], 0)),
-        "11:00 with the value carried from 10:00"
-    );
-    assert_eq!(t["2020-07-01T12:00Z"], sums(&all, 2));
+    // A crashed victim withdraws 10:00 at once and deals 11:00 with the carry; a paused or
+    // full one learns it missed 10:00 only from the log, possibly after 11:00 closed too, so
+    // its values may arrive one round later (still each in exactly one total).
+    if fault == Fault::Crash {
+        assert_eq!(
+            t["2020-07-01T11:00Z"],
+            add(sums(&all, 1), &sums(&[victim], 0)),
+            "11:00 with the value carried from 10:00"
+        );
+        assert_eq!(t["2020-07-01T12:00Z"], sums(&all, 2));
+    }
     let every = (0..3).fold(vec![0; 8], |acc, round| add(acc, &sums(&all, round)));
     let printed = t.values().fold(vec![0; 8], add);
     assert_eq!(printed, every, "every reading in exactly one total");
