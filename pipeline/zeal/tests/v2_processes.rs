@@ -539,7 +539,10 @@ fn a_seat_killed_after_commit_keeps_its_seat_when_restarted() {
 fn a_gateway_process_paused_after_commit_carries_exactly_when_resumed() {
     one_gateway_faulted(Fault::Pause, false, |outputs, _| {
         let out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
-        assert!(out.contains(" carried") && !out.contains(" 0 carried"), "{out}");
+        assert!(
+            out.contains(" carried") && !out.contains(" 0 carried"),
+            "{out}"
+        );
     });
 }
 
