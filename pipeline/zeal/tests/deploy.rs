@@ -109,10 +109,14 @@ fn the_compose_deployment_sets_its_day_up_and_stores_exact_totals() {
     )
     .spawn()
     .unwrap();
-    let (gw, agg) = (
-        gateway.wait_with_output().unwrap(),
-        aggregator.wait_with_output().unwrap(),
-    );
+    let gw = gateway.wait_with_output().unwrap();
+    if !gw.status.success() {
+        // Its rounds will never come: the aggregator would wait for them forever.
+        let mut aggregator = aggregator;
+        let _ = aggregator.kill();
+        panic!("the gateway failed: {gw:?}");
+    }
+    let agg = aggregator.wait_with_output().unwrap();
     let gw = ok(gw);
     assert!(
         gw.contains("shared 16 readings of 2 opted-in households"),

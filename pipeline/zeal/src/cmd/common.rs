@@ -111,7 +111,9 @@ pub fn load_or_create_seed(path: &Path) -> anyhow::Result<([u8; 32], bool)> {
     }
 }
 
-/// Writes `public` (hex) to `<key_file>.pub` and says whether the key was created or kept.
+/// Writes `public` (hex) to `<key_file>.pub` and says whether the key was created or kept. The
+/// file is left alone when it already says so, and otherwise replaced by a rename: readers
+/// started beside this process (gateways reading the aggregator's `.pub`) never see it empty.
 pub fn publish_public_key(
     what: &str,
     key_file: &Path,
@@ -119,8 +121,13 @@ pub fn publish_public_key(
     created: bool,
 ) -> anyhow::Result<()> {
     let pub_path = key_file.with_extension("pub");
-    std::fs::write(&pub_path, format!("{public}\n"))
-        .with_context(|| format!("writing {}", pub_path.display()))?;
+    let text = format!("{public}\n");
+    if std::fs::read_to_string(&pub_path).ok().as_deref() != Some(text.as_str()) {
+        let tmp = key_file.with_extension("pub.tmp");
+        std::fs::write(&tmp, &text)
+            .and_then(|()| std::fs::rename(&tmp, &pub_path))
+            .with_context(|| format!("writing {}", pub_path.display()))?;
+    }
     eprintln!(
         "{} {what} key {}; public key {public} in {}",
         if created {
@@ -177,6 +184,36 @@ pub fn public_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the deploy test (a gateway started beside `zeal aggregate` read the aggregator's
+    /// `.pub` empty, failed, and left the aggregator waiting forever): the aggregator rewrote the
+    /// file in place on every start. An unchanged file is now not touched, a changed one is
+    /// replaced whole.
+    #[test]
+    fn the_public_key_file_is_never_rewritten_in_place() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::env::temp_dir().join(format!("zeal-pub-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let key = dir.join("aggregator.key");
+        let public = dir.join("aggregator.pub");
+        publish_public_key("aggregator", &key, "aa", true).unwrap();
+        let first = std::fs::metadata(&public).unwrap();
+        publish_public_key("aggregator", &key, "aa", false).unwrap();
+        let again = std::fs::metadata(&public).unwrap();
+        assert_eq!(
+            (first.ino(), first.mtime_nsec()),
+            (again.ino(), again.mtime_nsec())
+        );
+        publish_public_key("aggregator", &key, "bb", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&public).unwrap(), "bb\n");
+        assert_ne!(
+            std::fs::metadata(&public).unwrap().ino(),
+            first.ino(),
+            "renamed in"
+        );
+        assert!(!dir.join("aggregator.pub.tmp").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn times_parse_and_format() {
