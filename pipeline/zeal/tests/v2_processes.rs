@@ -531,21 +531,6 @@ fn a_seat_killed_after_commit_keeps_its_seat_when_restarted() {
     });
 }
 
-/// Issue 14: the gateway of the one meter without a seat is paused (SIGSTOP) right after it
-/// committed round 10:00 and resumed (SIGCONT) only once the aggregator closed 10:00's reveals
-/// without it: the log shows its commitment was never revealed, so it carries the value, and
-/// across the three rounds each reading enters exactly one total.
-#[test]
-fn a_gateway_process_paused_after_commit_carries_exactly_when_resumed() {
-    one_gateway_faulted(Fault::Pause, false, |outputs, _| {
-        let out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
-        assert!(
-            out.contains(" carried") && !out.contains(" 0 carried"),
-            "{out}"
-        );
-    });
-}
-
 /// Issue 14, a full disk: the gateway of the one meter without a seat has its state directory
 /// on a 256 KiB tmpfs filled to the last byte (the test says SKIPPED where it may not mount).
 /// It cannot write its ledger (written before anything is published), so it exits with the
@@ -562,9 +547,6 @@ enum Fault {
     /// It exits right after committing round 10:00 (`--drill-crash-after-commit`) and is
     /// started again.
     Crash,
-    /// It is paused right after committing 10:00 until the aggregator closed 10:00's reveals,
-    /// then resumed.
-    Pause,
     /// Its state directory is full: it fails; it is started again once 10:00's commitments
     /// closed and the space is freed.
     DiskFull,
@@ -615,7 +597,7 @@ fn killed_after_commit_and_restarted(
 
 /// Issue 11 attack 3 from the process side: the gateway of one meter (holding a seat or not)
 /// exits right after committing round 10:00 (its bundle is lost, its ledger is on disk) and is
-/// started again with the same readings, or is paused until 10:00 closed without it. It never
+/// started again with the same readings, or cannot write its ledger at all. It never
 /// deals 10:00 again: it carries the value into 11:00 (it deals 11:00 only once 10:00 settled,
 /// so the carry is on its ledger). Across the three rounds each reading enters exactly one
 /// total. `check` is then given every process's output (the victim's as `gw-victim`) and the
@@ -685,18 +667,6 @@ fn one_gateway_faulted(
             assert!(first_out.contains("1 committed, 0 revealed"), "{first_out}");
             r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase)
         }
-        Fault::Pause => {
-            let addr = free_addr().to_string();
-            let extra = ["--metrics-addr", addr.as_str()];
-            let mut paused = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &extra, phase);
-            let commit = "zeal_gateway_messages_published_total{kind=\"commit\"}";
-            wait_for_metric(Some(&mut paused), addr.parse().unwrap(), commit);
-            signal(&paused, "STOP");
-            let closed = "zeal_aggregator_markers_published_total{kind=\"reveal_closed\"}";
-            wait_for_metric(None, agg_metrics, closed);
-            signal(&paused, "CONT");
-            paused
-        }
         Fault::DiskFull => {
             let full = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase);
             let first = finish(full, Duration::from_secs(120));
@@ -726,9 +696,9 @@ fn one_gateway_faulted(
     );
     let all: Vec<usize> = (0..6).collect();
     let add = |a: Vec<u64>, b: &Vec<u64>| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>();
-    // A crashed victim withdraws 10:00 at once and deals 11:00 with the carry; a paused or
-    // full one learns it missed 10:00 only from the log, possibly after 11:00 closed too, so
-    // its values may arrive one round later (still each in exactly one total).
+    // A crashed victim withdraws 10:00 at once and deals 11:00 with the carry; a full one
+    // learns it missed 10:00 only from the log, possibly after 11:00 closed too, so its values
+    // may arrive one round later (still each in exactly one total).
     if fault == Fault::Crash {
         assert_eq!(
             t["2020-07-01T11:00Z"],
