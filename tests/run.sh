@@ -152,8 +152,26 @@ if ! "$VENV/bin/python" -c "import sys, fastavro; sys.exit(fastavro.__version__ 
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-input "fastavro==$FASTAVRO_VERSION"
 fi
 export ZEAL_TEST_PYTHON="$VENV/bin/python"
-ZEAL_TEST_CHROMIUM=$(command -v chromium) || die "chromium is not on PATH after installing it"
+# Debian's /usr/bin/chromium is a sh wrapper whose /etc/chromium.d scripts break where findmnt
+# lists /dev/shm twice (`[: …: unexpected operator`) and add extension flags; the test passes
+# its own flags, so it runs the browser binary itself when it is there.
+if [ -x /usr/lib/chromium/chromium ]; then
+  ZEAL_TEST_CHROMIUM=/usr/lib/chromium/chromium
+else
+  ZEAL_TEST_CHROMIUM=$(command -v chromium) || die "chromium is not on PATH after installing it"
+fi
 export ZEAL_TEST_CHROMIUM
+# Chromium's first start on a machine builds its caches (fonts, the profile) and can take longer
+# than a test waits; one start here makes the tests' starts the warm ones.
+start=$SECONDS
+profile=$(mktemp -d)
+if timeout 180 "$ZEAL_TEST_CHROMIUM" --headless=new --no-sandbox --disable-gpu --disable-dev-shm-usage \
+  --no-first-run --user-data-dir="$profile" --dump-dom about:blank >/dev/null 2>&1; then
+  say "chromium started once in $((SECONDS - start))s ($ZEAL_TEST_CHROMIUM)"
+else
+  say "warning: chromium did not start within 180s ($ZEAL_TEST_CHROMIUM); the browser tests will say why"
+fi
+rm -rf "$profile"
 flock -u 9
 exec 9>&-
 

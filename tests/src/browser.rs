@@ -41,7 +41,7 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 /// How long [`Browser::launch`] waits for Chromium to print its DevTools address.
-pub const LAUNCH_TIMEOUT: Duration = Duration::from_secs(30);
+pub const LAUNCH_TIMEOUT: Duration = Duration::from_secs(90);
 /// The default for each command and navigation; see [`Browser::set_timeout`].
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// The window size Chromium starts with (CSS pixels), before any [`Browser::set_viewport`].
