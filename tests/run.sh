@@ -45,6 +45,8 @@ REPO=$(pwd)
 : "${HOME:=$(getent passwd "$(id -u)" | cut -d: -f6)}"
 export HOME
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+# A CI build starts from nothing and is thrown away: incremental state only costs time and disk.
+[ -n "${CI:-}" ] && export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/zebra-zeal"
 TANSU_VERSION=0.6.0
 FASTAVRO_VERSION=1.13.1

@@ -38,11 +38,7 @@ impl TestBroker {
 
     /// SIGKILL: a crash, not a clean shutdown.
     pub fn kill(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-9", &self.pid()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "could not kill the broker");
+        crate::env::signal(&self.pid(), "KILL");
         for _ in 0..50 {
             if std::net::TcpStream::connect(&self.bootstrap).is_err() {
                 return;

@@ -57,11 +57,7 @@ impl TestClickHouse {
     /// SIGKILL (a crash, not a clean shutdown); returns once it no longer answers.
     pub fn kill(&self) {
         let pid = std::fs::read_to_string(self.dir.join("pid")).expect("ClickHouse's pid file");
-        let status = std::process::Command::new("kill")
-            .args(["-9", pid.trim()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "could not kill ClickHouse");
+        crate::env::signal(pid.trim(), "KILL");
         self.wait(false, Duration::from_secs(10));
     }
 

@@ -45,15 +45,40 @@ impl Env {
 
 /// GETs `path` from an HTTP server on loopback (metrics endpoints) and returns the body.
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).await.unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").expect("an HTTP response");
+    let path = path.to_string();
+    let (head, body) = tokio::task::spawn_blocking(move || http_response(addr, &path))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
+    body
+}
+
+/// GETs `path` from an HTTP server on loopback: the response's head and body, or the error of
+/// a server that is not (or no longer) answering.
+pub fn http_response(addr: std::net::SocketAddr, path: &str) -> std::io::Result<(String, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr)?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut raw = String::new();
+    s.read_to_string(&mut raw)?;
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {raw:?}")))?;
+    Ok((head.to_string(), body.to_string()))
+}
+
+/// Sends SIG`name` (`KILL`, `TERM`, `STOP`, `CONT`, …) to process `pid`; panics when `kill`
+/// fails (no such process).
+pub fn signal(pid: &str, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{name} {pid}");
 }
 
 /// The value of one sample line (`name{labels} value`) in a Prometheus exposition.

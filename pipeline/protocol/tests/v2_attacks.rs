@@ -14,7 +14,9 @@ use zeal_protocol::v2::crypto::vss::Commitments;
 use zeal_protocol::v2::local::{LocalRegion, LocalRound};
 use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
 use zeal_protocol::v2::round::complaint::{Complainant, Complaint, ComplaintKind};
-use zeal_protocol::v2::round::log::{Author, Entry, Evidence, Outcome, parts_on_log, replay};
+use zeal_protocol::v2::round::log::{
+    Author, Entry, Evidence, Outcome, Verified, parts_on_log, raced, replay, verify,
+};
 use zeal_protocol::v2::round::markers;
 
 fn run_honest(
@@ -487,8 +489,89 @@ fn a_commit_list_that_drops_a_meter_is_invalid() {
         view.evidence[..],
         [Evidence::InvalidMarker(_, "CommitClosed")]
     ));
+    let at = round.log.len() - 1;
+    assert!(
+        !raced(
+            &r.ctx,
+            &r.directory,
+            &verified(r, &round),
+            &r.parts(&round),
+            at
+        ),
+        "a list that drops a meter before others it lists held at no point: not a lost race"
+    );
     r.close_commits(&mut round);
     assert_eq!(r.view(&round).commit_closed.unwrap().1.len(), values.len());
+}
+
+/// The round's log with every signature checked, as the audit reads it.
+fn verified(r: &LocalRegion, round: &LocalRound) -> Vec<Verified> {
+    round
+        .log
+        .iter()
+        .map(|rec| verify(&r.ctx, &r.directory, rec.clone()).expect("signed"))
+        .collect()
+}
+
+/// Finding of 2026-12-04 (network faults): an honest aggregator's RevealClosed, computed from
+/// the log it had read, landed after a notice that arrived while it wrote, so the log before
+/// the marker no longer determined it, and the audit named the honest aggregator. Such a
+/// marker is still ignored (only the honest one after it closes the reveals), but `raced` tells
+/// it from a false one: it held a record earlier. A RevealClosed that leaves out a meter whose
+/// notice came before others it lists held at no point, and stays misbehaviour.
+#[test]
+fn a_marker_that_lost_a_race_is_told_from_a_false_one() {
+    let r = shared();
+    let values = readings(r);
+    let mut round = LocalRound::default();
+    let mut g = rng(31);
+    for (m, v) in &values {
+        r.commit(&mut round, m, v, &mut g);
+    }
+    r.close_commits(&mut round);
+    let meters: Vec<&String> = values.keys().collect();
+    let (first, last) = (meters[0], meters[meters.len() - 1]);
+    for m in &meters[..meters.len() - 1] {
+        assert!(r.reveal(&mut round, m));
+    }
+    // The aggregator reads the log here; a notice lands before its marker does.
+    let stale = markers::reveal_closed(&r.view(&round));
+    assert!(r.reveal(&mut round, last));
+    let Entry::RevealClosed(mut dropped) = stale.clone() else {
+        panic!("reveal_closed gives a RevealClosed")
+    };
+    dropped.retain(|m| m != first);
+    round.log.push(r.record(Author::Aggregator, stale));
+    round
+        .log
+        .push(r.record(Author::Aggregator, Entry::RevealClosed(dropped)));
+    let view = r.view(&round);
+    let n = round.log.len();
+    assert!(view.revealed.is_none(), "neither marker is adopted");
+    assert_eq!(
+        view.evidence,
+        vec![
+            Evidence::InvalidMarker(n - 2, "RevealClosed"),
+            Evidence::InvalidMarker(n - 1, "RevealClosed")
+        ]
+    );
+    let (log, parts) = (verified(r, &round), r.parts(&round));
+    assert!(
+        raced(&r.ctx, &r.directory, &log, &parts, n - 2),
+        "the stale one"
+    );
+    assert!(
+        !raced(&r.ctx, &r.directory, &log, &parts, n - 1),
+        "the false one"
+    );
+    assert!(
+        !raced(&r.ctx, &r.directory, &log, &parts, 0),
+        "not a marker"
+    );
+    // The honest marker after them closes the reveals with every notice.
+    r.close_reveals(&mut round);
+    let view = r.view(&round);
+    assert_eq!(view.revealed.unwrap().1.len(), values.len());
 }
 
 /// Closing the commit phase early (before most commitments) yields a valid but lapsed round:

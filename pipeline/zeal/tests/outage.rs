@@ -44,7 +44,25 @@ fn the_sink_rides_out_a_clickhouse_crash_and_loses_no_letter() {
         .unwrap());
     let log = std::env::temp_dir().join(zeal_tests::unique("zeal-sink-outage.log"));
     let group = zeal_tests::unique("sink-outage");
-    let spawn_sink = || {
+    let producer = KeyedProducer::new(&kafka).unwrap();
+    let send = |offsets: std::ops::Range<i64>| {
+        runtime.block_on(async {
+            for o in offsets {
+                producer
+                    .send_message(&topics.dlq, b"NL-OUT-01", &letter(o))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let stored = |sql: &str| runtime.block_on(warehouse.query_text(sql)).ok();
+    let count = || {
+        stored("SELECT count() FROM dead_letters FINAL WHERE rejected_by = 'outage-test'")
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+
+    // The sink, its stderr appended to `log`.
+    let mut sink = {
         let err = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -65,24 +83,6 @@ fn the_sink_rides_out_a_clickhouse_crash_and_loses_no_letter() {
             .spawn()
             .unwrap()
     };
-    let producer = KeyedProducer::new(&kafka).unwrap();
-    let send = |offsets: std::ops::Range<i64>| {
-        runtime.block_on(async {
-            for o in offsets {
-                producer
-                    .send_message(&topics.dlq, b"NL-OUT-01", &letter(o))
-                    .await
-                    .unwrap();
-            }
-        })
-    };
-    let stored = |sql: &str| runtime.block_on(warehouse.query_text(sql)).ok();
-    let count = || {
-        stored("SELECT count() FROM dead_letters FINAL WHERE rejected_by = 'outage-test'")
-            .and_then(|s| s.trim().parse::<u64>().ok())
-    };
-
-    let mut sink = spawn_sink();
     send(0..20);
     wait("the first 20 letters stored", || count() == Some(20));
     let outage = Outage::begin();
@@ -122,11 +122,7 @@ fn wait(what: &str, done: impl Fn() -> bool) {
 
 /// Sends SIG`name` to `child` and waits (30 s at most) for it to exit.
 fn stop(child: &mut std::process::Child, name: &str) -> std::process::ExitStatus {
-    let status = std::process::Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{name}");
+    zeal_tests::env::signal(&child.id().to_string(), name);
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(s) = child.try_wait().unwrap() {

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use zeal_tests::fault_proxy::free_addr;
+use zeal_tests::env::{http_response, sample, signal};
+use zeal_tests::fault_proxy::{FaultProxy, PrivateBroker, free_addr};
 
 const REGION: &str = "NL-PROC-01";
 /// 2020-07-01T10:00Z, the round's start.
@@ -92,7 +93,7 @@ impl Region {
         Region::enrol_on(protocol, &zeal_tests::kafka().bootstrap)
     }
 
-    /// [`Region::enrol`] on the broker at `bootstrap`.
+    /// [`Region::enrol`] on the broker at `bootstrap` (the fault proxy's address).
     fn enrol_on(protocol: &str, bootstrap: &str) -> Region {
         let prefix = format!("{}.", zeal_tests::unique("v2-procs"));
         let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-v2-procs"));
@@ -743,13 +744,13 @@ fn zombie_aggregator(kind: &str) {
     let gw_b = r.gateway("gw-b", &[3, 4, 5]);
     let series = format!("zeal_aggregator_markers_published_total{{kind=\"{kind}\"}}");
     wait_for_metric(Some(&mut zombie), addr, &series);
-    signal(&zombie, "STOP");
+    signal(&zombie.id().to_string(), "STOP");
     let outputs = wait_all(vec![
         ("gw-a", gw_a),
         ("gw-b", gw_b),
         ("replacement", r.aggregator()),
     ]);
-    signal(&zombie, "CONT");
+    signal(&zombie.id().to_string(), "CONT");
     let resumed = finish(zombie, Duration::from_secs(120));
     let total = total_line(&[0, 1, 2, 3, 4, 5]);
     for (name, out) in outputs.iter().chain([(&"zombie".to_string(), &resumed)]) {
@@ -779,8 +780,9 @@ fn wait_for_metric(mut child: Option<&mut Child>, addr: std::net::SocketAddr, se
         {
             panic!("exited ({status}) before {series} reached 1");
         }
-        let value = metrics_text(addr)
-            .and_then(|text| zeal_tests::env::sample(&text, series))
+        let value = http_response(addr, "/metrics")
+            .ok()
+            .and_then(|(_, text)| sample(&text, series))
             .unwrap_or(0.0);
         if value >= 1.0 {
             return;
@@ -790,25 +792,54 @@ fn wait_for_metric(mut child: Option<&mut Child>, addr: std::net::SocketAddr, se
     }
 }
 
-/// A process's metrics page, or `None` while it is not serving yet.
-fn metrics_text(addr: std::net::SocketAddr) -> Option<String> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).ok()?;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut raw = String::new();
-    s.read_to_string(&mut raw).ok()?;
-    Some(raw.split_once("\r\n\r\n")?.1.to_string())
-}
-
-/// Sends SIGSTOP, SIGCONT, ... (`name` without SIG) to `child`.
-fn signal(child: &Child, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{name}");
+/// Issue 14, network faults: the region's broker is reached only through a TCP proxy that
+/// delays every chunk by 30 ms each way and drops every connection every 2 s while two gateway
+/// processes and the aggregator run the round (clients reconnect, and producers retry what was
+/// in flight; a record that lands twice is an exact copy the replay ignores). Every process
+/// reports the plaintext sum and the audit finds no evidence. Found 2026-12-04: the honest
+/// aggregator's markers then landed after records it had not read (invalid by the replay, and
+/// ignored), and the audit named them as evidence in one run of two; the audit now reports such
+/// markers as raced (`log::raced`), apart from evidence.
+#[test]
+fn a_round_through_a_slow_connection_dropped_every_two_seconds_totals_exactly() {
+    let listen = free_addr();
+    let proxy = FaultProxy::start(listen);
+    let _broker = PrivateBroker::start(listen, proxy.addr());
+    let r = Region::enrol_on(SMALL, &proxy.addr().to_string());
+    proxy.set_latency(Duration::from_millis(30));
+    let connections = proxy.connections();
+    let children = vec![
+        ("gw-a", r.gateway("gw-a", &[0, 1, 2])),
+        ("gw-b", r.gateway("gw-b", &[3, 4, 5])),
+        ("aggregator", r.aggregator()),
+    ];
+    let outputs = std::thread::scope(|scope| {
+        let waited = scope.spawn(|| wait_all(children));
+        loop {
+            std::thread::sleep(Duration::from_secs(2));
+            if waited.is_finished() {
+                break;
+            }
+            proxy.drop_connections();
+        }
+        waited.join().unwrap()
+    });
+    assert!(proxy.drops() >= 3, "{} drops only", proxy.drops());
+    assert!(
+        proxy.connections() >= connections + proxy.drops(),
+        "the processes reconnected after every drop"
+    );
+    let total = total_line(&[0, 1, 2, 3, 4, 5]);
+    for (name, out) in &outputs {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{name}: {out:?}");
+        assert!(stdout.contains(&total), "{name}:\n{stdout}\nwant: {total}");
+    }
+    proxy.set_latency(Duration::ZERO);
+    let out = ok(r.audit(&r.aggregator_pub));
+    assert!(out.contains(&total), "{out}");
+    assert!(
+        out.contains("6 in the final set, 0 excluded, 0 evidence"),
+        "{out}"
+    );
 }

@@ -2,7 +2,8 @@
 //! bundles topic alone, with no party's secrets — the same wire reader and the same replay every
 //! party uses, rounds in order (suspensions and disqualifications carry to the day's later
 //! rounds). It names the evidence (invalid or second markers, invalid complaints and partials,
-//! products that differ from the fold of the log), counts every meter's exclusions (the
+//! products that differ from the fold of the log) apart from markers that merely lost a race
+//! with records landing while the aggregator wrote them, counts every meter's exclusions (the
 //! differencing risk the protocol does not stop: an aggregator that leaves one meter out of
 //! alternate rounds), and gives the rows of the verified totals: only a total the replay accepts
 //! is ever stored.
@@ -15,7 +16,8 @@ use zeal_connectors::kafka::Record as KafkaRecord;
 use zeal_protocol::v2::day::{DayRecord, day_seats_of};
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::log::{
-    Answer, Author, Directory, Entry, Evidence, Outcome, Replay, Verified,
+    Answer, Author, Directory, Entry, Evidence, Outcome, Parts, RACE_WINDOW, Replay, Verified,
+    raced,
 };
 use zeal_protocol::v2::round::markers;
 
@@ -55,6 +57,10 @@ pub struct RoundAudit {
     pub excluded: BTreeMap<String, Exclusion>,
     /// What the replay found against the aggregator or seats.
     pub evidence: Vec<Evidence>,
+    /// Invalid markers that held at a point shortly before they landed ([`raced`]): records
+    /// landed between the aggregator's read and its write. Ignored by the replay like any
+    /// invalid marker, reported, but not misbehaviour.
+    pub raced: Vec<Evidence>,
     /// Seats whose partials were interpolated.
     pub contributors: Vec<String>,
 }
@@ -203,7 +209,7 @@ pub fn audit_day(
             .unwrap_or_default();
         // Products that differ from the fold of the log: signed evidence against the
         // aggregator (no seat decrypts them; they change no total).
-        let mut evidence = view.evidence.clone();
+        let (raced, mut evidence) = split_raced(&ctx, directory, log, &chosen, &view.evidence);
         evidence.extend(markers::wrong_products(
             &ctx,
             view,
@@ -220,11 +226,34 @@ pub fn audit_day(
                 final_set,
                 excluded,
                 evidence,
+                raced,
                 contributors,
             },
         );
     }
     report
+}
+
+/// How many invalid markers of a round the audit tries as [`raced`] (each costs up to
+/// [`RACE_WINDOW`] trial steps); past them an invalid marker is evidence, raced or not.
+pub const RACE_CHECKS: usize = 8;
+
+/// Splits a round's evidence into the invalid markers that lost a race ([`raced`]) and the rest.
+fn split_raced(
+    ctx: &RoundContext,
+    directory: &Directory,
+    log: &[Verified],
+    parts: &Parts<'_>,
+    evidence: &[Evidence],
+) -> (Vec<Evidence>, Vec<Evidence>) {
+    let mut tried = 0;
+    evidence.iter().cloned().partition(|e| match e {
+        Evidence::InvalidMarker(pos, _) if tried < RACE_CHECKS => {
+            tried += 1;
+            raced(ctx, directory, log, parts, *pos)
+        }
+        _ => false,
+    })
 }
 
 /// The rows of an audited day: `region_totals` for every verified total (one per interval and
@@ -282,4 +311,143 @@ pub fn rows(day: &RoundContext, report: &AuditReport, aggregator_id: &str, now_m
         });
     }
     batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+    use zeal_protocol::v2::local::{LocalRegion, LocalRound, small_params};
+    use zeal_protocol::v2::round::log::Record;
+    use zeal_protocol::v2::wire;
+    use zeal_schemas::encode;
+
+    fn message(topic: &str, offset: usize, payload: Vec<u8>) -> KafkaRecord {
+        KafkaRecord {
+            topic: topic.into(),
+            partition: 0,
+            offset: offset as i64,
+            key: None,
+            payload,
+            timestamp_ms: None,
+        }
+    }
+
+    /// The round's records and parts as the audit reads them off the two topics.
+    fn messages(r: &LocalRegion, round: &LocalRound) -> (Vec<KafkaRecord>, Vec<KafkaRecord>) {
+        let log = round
+            .log
+            .iter()
+            .enumerate()
+            .map(|(i, rec)| {
+                let bytes = encode(&wire::record_to_wire(&r.ctx, rec)).unwrap();
+                message("rounds", i, bytes)
+            })
+            .collect();
+        let mut parts = Vec::new();
+        for (sender, b) in &round.bundles {
+            for (seat, part) in r.ctx.seats.iter().zip(&b.parts) {
+                let w = wire::part_to_wire(&r.ctx, sender, &seat.meter, part);
+                parts.push(message("bundles", parts.len(), encode(&w).unwrap()));
+            }
+        }
+        (log, parts)
+    }
+
+    /// A whole round whose reveals the honest aggregator's RevealClosed closes only after
+    /// `misplaced`, a marker computed before the last notice landed and written after it
+    /// (`tamper` may change it first).
+    fn round_with(
+        r: &LocalRegion,
+        tamper: impl FnOnce(&mut Vec<String>),
+    ) -> (LocalRound, Vec<u64>) {
+        let mut g = ChaCha20Rng::seed_from_u64(9);
+        let mut round = LocalRound::default();
+        let values: Vec<(String, Vec<u64>)> = r
+            .ctx
+            .roster
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.clone(), vec![10 * i as u64 + 1, i as u64]))
+            .collect();
+        for (m, v) in &values {
+            r.commit(&mut round, m, v, &mut g);
+        }
+        r.close_commits(&mut round);
+        let (last, rest) = values.split_last().unwrap();
+        for (m, _) in rest {
+            assert!(r.reveal(&mut round, m));
+        }
+        let Entry::RevealClosed(mut list) = markers::reveal_closed(&r.view(&round)) else {
+            unreachable!("reveal_closed gives a RevealClosed")
+        };
+        assert!(r.reveal(&mut round, &last.0));
+        tamper(&mut list);
+        let misplaced: Record = r.record(Author::Aggregator, Entry::RevealClosed(list));
+        round.log.push(misplaced);
+        r.close_reveals(&mut round);
+        r.range_checks(&mut round);
+        let passed = r.seat_checks(&mut round, &mut g);
+        r.close_final(&mut round);
+        r.partials(&mut round, &passed, &mut g);
+        let sum = (0..2)
+            .map(|k| values.iter().map(|(_, v)| v[k]).sum())
+            .collect();
+        (round, sum)
+    }
+
+    /// Finding of 2026-12-04 (network faults between the aggregator and the broker): the honest
+    /// aggregator's RevealClosed landed after a notice that arrived while it wrote, the audit
+    /// named it as an invalid marker and `zeal audit` exited 1. Now the audit reports it as
+    /// raced and keeps it out of the evidence; a false marker in the same place (one that drops
+    /// an early meter) is still evidence against the aggregator.
+    #[test]
+    fn a_marker_that_lost_a_race_is_reported_but_not_held_against_the_aggregator() {
+        let mut g = ChaCha20Rng::seed_from_u64(3);
+        let r = LocalRegion::generate(
+            small_params(),
+            "NL-T02",
+            6,
+            1_593_597_600,
+            b"b",
+            &mut g,
+            |_| {},
+        );
+        let audit = |round: &mut LocalRound| {
+            r.publish_total(round);
+            let (log, parts) = messages(&r, round);
+            let report = audit_day(&r.ctx, &r.directory, &log, &parts);
+            assert_eq!(report.refused, 0);
+            report.rounds.into_values().next().expect("one round")
+        };
+
+        let (mut round, sum) = round_with(&r, |_| {});
+        let stale = audit(&mut round);
+        assert_eq!(stale.outcome, Outcome::Total(sum.clone()));
+        assert!(stale.evidence.is_empty(), "{:?}", stale.evidence);
+        assert!(
+            matches!(
+                stale.raced[..],
+                [Evidence::InvalidMarker(_, "RevealClosed")]
+            ),
+            "{:?}",
+            stale.raced
+        );
+
+        let (mut round, _) = round_with(&r, |list| {
+            list.remove(0);
+        });
+        let false_one = audit(&mut round);
+        assert_eq!(false_one.outcome, Outcome::Total(sum));
+        assert!(false_one.raced.is_empty(), "{:?}", false_one.raced);
+        assert!(
+            matches!(
+                false_one.evidence[..],
+                [Evidence::InvalidMarker(_, "RevealClosed")]
+            ),
+            "{:?}",
+            false_one.evidence
+        );
+    }
 }

@@ -36,7 +36,8 @@ pub enum PartyCommand {
     /// Run the region's aggregator: close the day's keys and every phase, fold, post totals.
     Aggregate(AggregateArgs),
     /// Re-verify a region's day from the round log (and the bundles topic, if still there);
-    /// exit 1 on any evidence or a round without a verified total.
+    /// exit 1 on any evidence or a round without a verified total (a marker that only lost a
+    /// race with records landing while the aggregator wrote it is printed, not evidence).
     Audit(AuditArgs),
     /// DRILL, for the attack tests only: a rogue meter's gateway as its own process. It copies
     /// a target's commitment as its own, reveals the target's notice relabelled, and forges a
@@ -698,6 +699,9 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
         );
         for e in &r.evidence {
             println!("audit:   evidence: {e}");
+        }
+        for e in &r.raced {
+            println!("audit:   raced (ignored; held a few records earlier, not misbehaviour): {e}");
         }
         clean &= r.evidence.is_empty();
     }

@@ -464,7 +464,7 @@ pub fn parts_on_log<'a>(
 /// public part for this round and meter, so a record with other content under the same
 /// signature misses the cache and is judged afresh. Holds at most one entry per roster meter
 /// (only signed notices that became answers).
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct ReplayCache {
     notices: std::collections::HashMap<(String, Hash, [u8; 64]), NoticeJudgement>,
 }
@@ -551,7 +551,7 @@ pub fn verify(ctx: &RoundContext, directory: &Directory, record: Record) -> Opti
 /// view after any sequence of advances is the view of one [`replay`] of the whole log with the
 /// parts then at hand (only [`RoundView::work`] differs): the log is a fold, and a complaint
 /// whose part is missing stops the fold where a fresh replay would stop.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Replay {
     view: RoundView,
     next: usize,
@@ -652,6 +652,68 @@ impl Replay {
         }
         view
     }
+}
+
+impl Replay {
+    /// Whether the aggregator's `marker`, read right after the records read so far, would be
+    /// accepted (it moves the round on); `self` is left as it was. `None` while a complaint
+    /// waits for its part (the replay would read an earlier record next).
+    fn would_accept(
+        &self,
+        ctx: &RoundContext,
+        directory: &Directory,
+        marker: &Verified,
+        parts: &Parts<'_>,
+    ) -> Option<bool> {
+        if self.view.waiting_at.is_some() {
+            return None;
+        }
+        let before = progress(&self.view);
+        let mut trial = self.clone();
+        let at = trial.next;
+        let view = trial.run(ctx, directory, at + 1, parts, |_| Input {
+            record: &marker.record,
+            checked: true,
+            commitment: marker.commitment,
+        });
+        Some(view.waiting_at.is_none() && progress(view) != before)
+    }
+}
+
+/// How many records before an invalid marker [`raced`] looks back for a point where it held.
+pub const RACE_WINDOW: usize = 256;
+
+/// Whether the aggregator's record at `pos` of `log`, a marker the replay judged invalid, is
+/// what the log determined at one of the [`RACE_WINDOW`] points before it: a marker that lost a
+/// race with records that landed between the aggregator's read of the log and its write, as an
+/// honest aggregator's does on a slow or flaky network. Such a marker is ignored all the same
+/// (the round waits for one that holds); the audit reports it apart from misbehaviour. A marker
+/// that held at no earlier point (one that leaves out a meter answered before another it lists,
+/// or names what the log never held) is not raced. Work: one replay of `log[..pos]` and one
+/// trial step per point.
+pub fn raced(
+    ctx: &RoundContext,
+    directory: &Directory,
+    log: &[Verified],
+    parts: &Parts<'_>,
+    pos: usize,
+) -> bool {
+    let Some(marker) = log
+        .get(pos)
+        .filter(|r| r.record.author == Author::Aggregator)
+    else {
+        return false;
+    };
+    let from = pos.saturating_sub(RACE_WINDOW);
+    let mut base = Replay::new();
+    base.advance_verified(ctx, directory, &log[..from], parts);
+    for q in from..pos {
+        if base.next == q && base.would_accept(ctx, directory, marker, parts) == Some(true) {
+            return true;
+        }
+        base.advance_verified(ctx, directory, &log[..=q], parts);
+    }
+    false
 }
 
 /// One record as replay reads it.
