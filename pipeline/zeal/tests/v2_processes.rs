@@ -542,6 +542,16 @@ fn a_gateway_whose_disk_is_full_publishes_nothing_and_carries_once_freed() {
     one_gateway_faulted(Fault::DiskFull, false, |_, _| {});
 }
 
+/// Issue 14, a zombie gateway: the gateway of the one meter without a seat is paused right
+/// after it committed 10:00 and resumed once 10:00 has its total. Found 2026-12-04 (the test
+/// then expected a carry): by DESIGN §4's carry rule its 10:00 value is dropped, not carried —
+/// it neither revealed nor withdrew before RevealClosed — so the value is in no total and is
+/// counted as dropped by the gateway and excluded by the audit; 11:00 and 12:00 are exact.
+#[test]
+fn a_gateway_paused_past_the_reveals_drops_that_round_and_counts_it() {
+    one_gateway_faulted(Fault::Pause, false, |_, _| {});
+}
+
 /// What happens to the victim gateway.
 #[derive(Clone, Copy, PartialEq)]
 enum Fault {
@@ -551,6 +561,9 @@ enum Fault {
     /// Its state directory is full: it fails; it is started again once 10:00's commitments
     /// closed and the space is freed.
     DiskFull,
+    /// It is paused (SIGSTOP) right after committing round 10:00 and resumed (SIGCONT) once
+    /// 10:00 has its total.
+    Pause,
 }
 
 /// A tmpfs of 256 KiB mounted on a directory (unmounted when dropped), to be filled.
@@ -679,6 +692,18 @@ fn one_gateway_faulted(
             disk.as_ref().expect("mounted").free();
             r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &[], phase)
         }
+        Fault::Pause => {
+            let addr = free_addr();
+            let extra = ["--metrics-addr", &addr.to_string()];
+            let mut paused = r.gateway_in(&victim_dir, "gw-victim", &[victim], 3, &extra, phase);
+            let commit = "zeal_gateway_messages_published_total{kind=\"commit\"}";
+            wait_for_metric(Some(&mut paused), addr, commit);
+            signal(&paused.id().to_string(), "STOP");
+            let closed = "zeal_aggregator_rounds_closed_total{status=\"total\"}";
+            wait_for_metric(None, agg_metrics, closed);
+            signal(&paused.id().to_string(), "CONT");
+            paused
+        }
     };
     let outputs = wait_all(vec![
         ("gw-rest", rest),
@@ -710,7 +735,25 @@ fn one_gateway_faulted(
     }
     let every = (0..3).fold(vec![0; 8], |acc, round| add(acc, &sums(&all, round)));
     let printed = t.values().fold(vec![0; 8], add);
-    assert_eq!(printed, every, "every reading in exactly one total");
+    if fault == Fault::Pause {
+        // DESIGN §4: a listed meter carries only after its own Withdraw before any RevealClosed;
+        // the paused one neither revealed nor withdrew, so its 10:00 value is dropped (its
+        // parts may be out) and counted, and it is in no total, never in two.
+        let victim_out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
+        assert!(victim_out.contains("0 carried, 1 dropped"), "{victim_out}");
+        assert_eq!(t["2020-07-01T11:00Z"], sums(&all, 1));
+        assert_eq!(t["2020-07-01T12:00Z"], sums(&all, 2));
+        let missing: Vec<u64> = every
+            .iter()
+            .zip(sums(&[victim], 0))
+            .map(|(e, v)| e - v)
+            .collect();
+        assert_eq!(printed, missing, "every other reading in exactly one total");
+        let audit = ok(r.audit(&r.aggregator_pub));
+        assert!(audit.contains("5 in the final set, 1 excluded"), "{audit}");
+    } else {
+        assert_eq!(printed, every, "every reading in exactly one total");
+    }
     check(&outputs, &state);
 }
 

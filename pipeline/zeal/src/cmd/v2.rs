@@ -513,12 +513,13 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
         let report = node.run(shutdown).await?;
         print_outcomes("gateway", &report.outcomes);
         println!(
-            "gateway: {} committed, {} revealed, {} withdrawn, {} carried, {} partials, {} \
-             complaints, {} dead letters",
+            "gateway: {} committed, {} revealed, {} withdrawn, {} carried, {} dropped, {} \
+             partials, {} complaints, {} dead letters",
             report.committed,
             report.revealed,
             report.withdrawn,
             report.carried,
+            report.dropped,
             report.partials,
             report.complaints,
             report.dead_letters
