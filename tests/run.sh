@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run). Installs what the tests need, starts a real Kafka-protocol
-# broker (tansu 0.6.0) and a real ClickHouse (Debian's 18.16) on free loopback ports with their
+# The test command (README, .ci/run). Installs what the tests need, builds the workspace, starts a
+# real Kafka-protocol broker (tansu 0.6.0, run by `zeal broker`) and a real ClickHouse (Debian's 18.16) on free loopback ports with their
 # data in a temporary directory, runs the suite against them, and stops both however it ends.
 #
 #   bash tests/run.sh                  cargo fmt --check, fastavro schema check, cargo test --workspace
@@ -21,9 +21,10 @@
 # same three flags as below, in ZEAL_TEST_TANSU_DIR, and write its pid to
 # $ZEAL_TEST_SERVICES_DIR/tansu.pid; this script stops that one too.
 #
-# First run needs root on Debian bookworm (apt-get; `cargo install tansu`, ~8-11 min on 2 cores);
-# later runs reuse everything (~/.cargo/bin/tansu, ~/.cache/zebra-zeal/venv). Non-interactive:
-# fine under CI=true with no stdin. Exit status: the test command's.
+# First run needs root on Debian bookworm (apt-get: ClickHouse, Chromium, GMP, python3-venv);
+# later runs reuse everything (~/.cache/zebra-zeal/venv; the build in target/). The broker is
+# `zeal broker` from this build (tansu 0.6, as `zeal demo` embeds it). Non-interactive: fine
+# under CI=true with no stdin. Exit status: the test command's.
 set -euo pipefail
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
@@ -48,7 +49,6 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 # A CI build starts from nothing and is thrown away: incremental state only costs time and disk.
 [ -n "${CI:-}" ] && export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/zebra-zeal"
-TANSU_VERSION=0.6.0
 FASTAVRO_VERSION=1.13.1
 # Debian's python (not a pyenv shim that may change per directory); fallback: whatever is on PATH.
 PY=/usr/bin/python3
@@ -125,27 +125,6 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
   apt_get install -y --no-install-recommends "${apt_packages[@]}" >/dev/null
 fi
 
-# tansu 0.6.0 must have the libsql (sqlite) storage engine: `tansu --help` ends with
-# "Storage engines: dynostore, libsql". Reused from PATH or ~/.cargo/bin when it has it.
-tansu_ok() {
-  "$1" --version 2>/dev/null | grep -qx "tansu $TANSU_VERSION" \
-    && "$1" --help 2>/dev/null | grep -q '^Storage engines:.*libsql'
-}
-TANSU=""
-for candidate in "$(command -v tansu || true)" "${CARGO_HOME:-$HOME/.cargo}/bin/tansu"; do
-  if [ -x "$candidate" ] && tansu_ok "$candidate"; then TANSU=$candidate; break; fi
-done
-if [ -z "$TANSU" ]; then
-  command -v cargo >/dev/null || die "cargo is not on PATH (install Rust first)"
-  say "installing tansu $TANSU_VERSION with sqlite storage (cargo install; first run: ~8-11 min)"
-  log="$CACHE/tansu-install.log"
-  cargo install tansu --version "$TANSU_VERSION" --locked --force --features dynostore,libsql \
-    2>&1 | tee "$log" | awk '/Compiling/ { if (++n % 100 == 0) { printf "==>   %d crates compiled\n", n; fflush() } }' >&2 \
-    || { tail -n 50 "$log" >&2; die "cargo install tansu failed (log: $log)"; }
-  TANSU="${CARGO_HOME:-$HOME/.cargo}/bin/tansu"
-  tansu_ok "$TANSU" || die "$TANSU is not tansu $TANSU_VERSION with libsql"
-fi
-
 # Python with fastavro, an Avro implementation independent of the Rust one (tests/avro_check.py).
 VENV="$CACHE/venv"
 if ! "$VENV/bin/python" -c "import sys, fastavro; sys.exit(fastavro.__version__ != '$FASTAVRO_VERSION')" 2>/dev/null; then
@@ -191,6 +170,19 @@ if [ "$MODE" = suite ]; then
     say "schemas through fastavro: ${out##*$'\n'}"
   fi
 fi
+
+# --- build (before the services start: they would idle through a cold build) ------------------
+# The broker is tansu 0.6's, run by `zeal broker` (connectors/embedded, the broker `zeal demo`
+# embeds): the workspace compiles tansu anyway, so a separate `cargo install tansu` (~15 min cold
+# on 2 cores) would compile it twice.
+locked=()
+[ -f Cargo.lock ] && locked=(--locked)
+say "building the workspace and its tests (cargo test --workspace --no-run; cold ~45 min on 2 cores)"
+start=$SECONDS
+cargo test --workspace --no-run "${locked[@]}" || die "the build failed"
+say "built in $((SECONDS - start))s"
+TANSU="${CARGO_TARGET_DIR:-$REPO/target}/debug/zeal"
+[ -x "$TANSU" ] || die "no broker binary at $TANSU after the build"
 
 # --- start the services ------------------------------------------------------------------------
 BASE="${TMPDIR:-/tmp}"
@@ -304,18 +296,11 @@ curl -fsS "http://127.0.0.1:$CH_HTTP/?user=reader&password=reader&query=SELECT%2
   || die "ClickHouse does not accept the read-only user (tests/services/clickhouse/users.xml)"
 say "clickhouse $CH_VERSION up on 127.0.0.1:$CH_HTTP (http), :$CH_TCP (native) in $(since "$t")"
 
-# tansu 0.6.0 (`tansu broker --help`): flags --listener-url, --advertised-listener-url,
-# --storage-engine, --cluster-id (default tansu_cluster), --schema-registry, --otlp-endpoint-url,
-# --authentication, --cert/--key, --silent; each also read from an environment variable
-# (LISTENER_URL, ADVERTISED_LISTENER_URL, STORAGE_ENGINE, CLUSTER_ID, SCHEMA_REGISTRY,
-# OTEL_EXPORTER_OTLP_ENDPOINT). No node-id flag (the broker is node 111) and no Prometheus
-# listener: it opens the one Kafka port. Storage: "sqlite://<path>" is resolved against the
-# working directory, even when absolute (sqlite:///tmp/x/t.db from /tmp opens /tmp/tmp/x/t.db),
-# so it runs in $DIR/tansu with a relative path. The tests' restart (tests/src/broker.rs)
-# inherits this environment, so the variables above are unset to keep both brokers identical
-# (and exporting no telemetry).
-unset LISTENER_URL ADVERTISED_LISTENER_URL STORAGE_ENGINE CLUSTER_ID SCHEMA_REGISTRY \
-  OTEL_EXPORTER_OTLP_ENDPOINT
+# `zeal broker` (tansu 0.6): flags --listener-url, --advertised-listener-url, --storage-engine,
+# the same as the tansu CLI's. It opens the one Kafka port (node 111). Storage: "sqlite://<path>"
+# is resolved against the working directory, even when absolute (sqlite:///tmp/x/t.db from /tmp
+# opens /tmp/tmp/x/t.db), so it runs in $DIR/tansu with a relative path. The tests' restart
+# (tests/src/broker.rs) and private brokers (tests/src/fault_proxy.rs) run the same binary.
 TANSU_DIR="$DIR/tansu"
 TANSU_STORAGE="sqlite://tansu.db"
 mkdir -p "$TANSU_DIR"
@@ -334,14 +319,14 @@ for attempt in 1 2 3; do
     || status=$?
   [ $status = 0 ] && break
   if [ $status = 1 ] && [ $attempt -lt 3 ] && grep -qi 'address already in use' "$TANSU_DIR/tansu.log"; then
-    say "tansu: port taken meanwhile, trying another"
+    say "broker: port taken meanwhile, trying another"
     continue
   fi
   show_logs 50
   "$PY" tests/services/kafka_probe.py "127.0.0.1:$KAFKA_PORT" >&2 || true
-  die "tansu does not serve Kafka on 127.0.0.1:$KAFKA_PORT ($([ $status = 1 ] && echo exited || echo timeout))"
+  die "the broker does not serve Kafka on 127.0.0.1:$KAFKA_PORT ($([ $status = 1 ] && echo exited || echo timeout))"
 done
-say "tansu $TANSU_VERSION up on 127.0.0.1:$KAFKA_PORT (sqlite in $TANSU_DIR) in $(since "$t")"
+say "broker (zeal broker, tansu 0.6) up on 127.0.0.1:$KAFKA_PORT (sqlite in $TANSU_DIR) in $(since "$t")"
 
 export ZEAL_TEST_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 export ZEAL_TEST_CLICKHOUSE_URL="http://127.0.0.1:$CH_HTTP"
@@ -387,8 +372,6 @@ set +e
 if [ "$MODE" = command ]; then
   run "$@"
 else
-  locked=()
-  [ -f Cargo.lock ] && locked=(--locked)
   run cargo test --workspace --no-fail-fast "${locked[@]}"
   code=$?
   # Coverage-guided fuzzing, bounded: every target in fuzz/ for ZEAL_FUZZ_SECS seconds (20).

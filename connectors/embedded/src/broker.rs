@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use tokio::time::Instant;
-use url::Url;
+pub use url::Url;
 
 /// Errors starting the embedded broker.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,48 @@ pub enum BrokerError {
     Start(String),
     #[error("the broker's data directory must lie under the working directory ({0})")]
     DataDir(String),
+}
+
+type Tansu = tansu_broker::broker::Broker<
+    tansu_broker::coordinator::group::administrator::Controller<tansu_storage::StorageContainer>,
+    tansu_storage::StorageContainer,
+>;
+
+/// A tansu broker (not yet serving): Kafka clients connect to `listener` and are told
+/// `advertised` in metadata; the log is kept in `storage` (`sqlite://<path>`, resolved against
+/// the working directory). `silent` turns off tansu's own request logging.
+async fn build(
+    listener: Url,
+    advertised: Url,
+    storage: Url,
+    silent: bool,
+) -> Result<Tansu, BrokerError> {
+    Tansu::builder()
+        .node_id(tansu_broker::NODE_ID)
+        .cluster_id("zebra-zeal-embedded")
+        .incarnation_id(uuid::Uuid::new_v4())
+        .advertised_listener(advertised)
+        .listener(listener)
+        .storage(storage)
+        .silent(silent)
+        .build()
+        .await
+        .map_err(|e| BrokerError::Start(format!("{e:?}")))
+}
+
+/// Runs a tansu broker in this task until it fails (see [`build`] for the arguments): what
+/// `zeal broker` runs as its own process, and the test suite's broker.
+pub async fn serve(
+    listener: Url,
+    advertised: Url,
+    storage: Url,
+    silent: bool,
+) -> Result<(), BrokerError> {
+    let mut broker = build(listener, advertised, storage, silent).await?;
+    broker
+        .serve(Instant::now())
+        .await
+        .map_err(|e| BrokerError::Start(format!("{e:?}")))
 }
 
 /// A running in-process broker.
@@ -52,24 +94,8 @@ impl EmbeddedBroker {
         let storage: Url = format!("sqlite://{}", relative.join("broker.db").display())
             .parse()
             .map_err(|e| BrokerError::Start(format!("storage url: {e}")))?;
-        let broker = tansu_broker::broker::Broker::<
-            tansu_broker::coordinator::group::administrator::Controller<
-                tansu_storage::StorageContainer,
-            >,
-            tansu_storage::StorageContainer,
-        >::builder()
-        .node_id(tansu_broker::NODE_ID)
-        .cluster_id("zebra-zeal-embedded")
-        .incarnation_id(uuid::Uuid::new_v4())
-        .advertised_listener(listener.clone())
-        .listener(listener)
-        .storage(storage)
-        .silent(true)
-        .build()
-        .await
-        .map_err(|e| BrokerError::Start(format!("{e:?}")))?;
+        let mut broker = build(listener.clone(), listener, storage, true).await?;
         let task = tokio::spawn(async move {
-            let mut broker = broker;
             if let Err(e) = broker.serve(Instant::now()).await {
                 tracing::error!(error = ?e, "embedded broker stopped");
             }

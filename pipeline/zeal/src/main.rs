@@ -59,6 +59,9 @@ enum Command {
     /// Write every service's dead letters to ClickHouse (totals are written by `zeal audit`).
     #[command(subcommand)]
     Sink(cmd::sink::SinkCommand),
+    /// Run the Kafka-protocol broker `zeal demo` embeds (tansu, sqlite storage) in the
+    /// foreground: a broker for a laptop deployment and for the test suite.
+    Broker(cmd::broker::BrokerArgs),
     /// Create and check the pipeline's Kafka topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
@@ -114,6 +117,7 @@ fn main() -> std::process::ExitCode {
         Command::Train(a) => cmd::disagg::train_cmd(a),
         Command::Eval(a) => cmd::disagg::eval_cmd(a),
         Command::Disaggregate(a) => cmd::disagg::disaggregate_cmd(a),
+        Command::Broker(a) => cmd::broker::run(a),
         Command::Topics(c) => cmd::topics::run(c),
         Command::Decode(a) => cmd::decode::run(a),
         Command::Schemas => cmd::schemas::run(),

@@ -3,6 +3,7 @@
 pub mod authority;
 pub mod bench;
 pub mod bench_pipeline;
+pub mod broker;
 pub mod common;
 pub mod decode;
 pub mod demo;
