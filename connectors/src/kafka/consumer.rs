@@ -96,7 +96,9 @@ fn commit_list(records: &[&Record]) -> Result<TopicPartitionList, KafkaError> {
     Ok(tpl)
 }
 
-/// A consumer-group member: partitions are balanced across the group's members.
+/// A consumer whose offsets are a consumer group's: a member the group balances partitions
+/// across ([`GroupConsumer::subscribe`]), or one reader of every partition that only keeps its
+/// offsets in the group ([`GroupConsumer::assign`]).
 pub struct GroupConsumer {
     inner: StreamConsumer,
     group_id: String,
@@ -113,6 +115,34 @@ impl GroupConsumer {
             .create()
             .map_err(client_err("create group consumer"))?;
         inner.subscribe(topics).map_err(client_err("subscribe"))?;
+        Ok(GroupConsumer {
+            inner,
+            group_id: group_id.to_string(),
+        })
+    }
+
+    /// Reads every partition of each `(topic, partition count)` itself, with no group
+    /// membership: from `group_id`'s committed offsets (the earliest where it has none), and
+    /// [`GroupConsumer::commit`] commits into that group. For a single reader that must resume
+    /// at once after a crash: tansu 0.6's coordinator can leave a member that replaces a
+    /// SIGKILLed one with an empty assignment for good (docs/decisions.md). Partitions added to
+    /// a topic later are read after a restart.
+    pub fn assign(
+        config: &KafkaConfig,
+        group_id: &str,
+        topics: &[(&str, i32)],
+    ) -> Result<Self, KafkaError> {
+        let inner: StreamConsumer = consumer_config(config, group_id)
+            .create()
+            .map_err(client_err("create group consumer"))?;
+        let mut tpl = TopicPartitionList::new();
+        for (topic, partitions) in topics {
+            for p in 0..*partitions {
+                tpl.add_partition_offset(topic, p, Offset::Stored)
+                    .map_err(client_err("build assignment"))?;
+            }
+        }
+        inner.assign(&tpl).map_err(client_err("assign"))?;
         Ok(GroupConsumer {
             inner,
             group_id: group_id.to_string(),

@@ -12,6 +12,7 @@ use crate::{LAG_EVERY, ServiceError, Shutdown, now_ms, stopping, update_lag};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_connectors::kafka::admin::partition_count;
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, Record, TopicNames};
 use zeal_embedded::store::{ParquetStore, TableSpec, Values};
 use zeal_schemas::{DeadLetter, decode};
@@ -324,7 +325,11 @@ impl<D: Destination> Sink<D> {
     /// Consumes the dead-letter topic until `shutdown`.
     pub async fn run(self, shutdown: Shutdown) -> Result<SinkReport, ServiceError> {
         let s = &self.settings;
-        let consumer = GroupConsumer::subscribe(&s.kafka, &s.group_id, &[&s.topics.dlq])?;
+        // Every partition, offsets in the group (not a group member): a sink replacing a
+        // crashed one resumes at once (see `GroupConsumer::assign`).
+        let partitions = partition_count(&s.kafka, &s.topics.dlq).await?;
+        let consumer =
+            GroupConsumer::assign(&s.kafka, &s.group_id, &[(&s.topics.dlq, partitions)])?;
         let mut batch = Batch::default();
         let mut pending: Vec<Record> = Vec::new();
         let mut oldest: Option<Instant> = None;
