@@ -179,7 +179,17 @@ locked=()
 [ -f Cargo.lock ] && locked=(--locked)
 say "building the workspace and its tests (cargo test --workspace --no-run; cold ~45 min on 2 cores)"
 start=$SECONDS
-cargo test --workspace --no-run "${locked[@]}" || die "the build failed"
+# In its own process group, waited for, so that a SIGTERM or SIGINT stops it at once.
+if [ -t 0 ]; then
+  cargo test --workspace --no-run "${locked[@]}" || die "the build failed"
+else
+  setsid cargo test --workspace --no-run "${locked[@]}" &
+  BUILD_PID=$!
+  trap 'kill -TERM -- "-$BUILD_PID" 2>/dev/null; exit 143' TERM
+  trap 'kill -TERM -- "-$BUILD_PID" 2>/dev/null; exit 130' INT
+  wait "$BUILD_PID" || die "the build failed"
+  trap - TERM INT
+fi
 say "built in $((SECONDS - start))s"
 TANSU="${CARGO_TARGET_DIR:-$REPO/target}/debug/zeal"
 [ -x "$TANSU" ] || die "no broker binary at $TANSU after the build"
