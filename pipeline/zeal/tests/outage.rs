@@ -120,18 +120,21 @@ fn the_sink_rides_out_a_clickhouse_crash_and_its_own_and_loses_no_letter() {
         });
         stop(&mut sink, "KILL");
     });
+    // The replacement must read: 20 letters more, sent after the kill (the first sink may have
+    // stored all 140 before it died).
     let mut sink = spawn_sink();
-    wait("all 140 letters stored", || count() == Some(140));
+    send(140..160);
+    wait("all 160 letters stored", || count() == Some(160));
     let exit = stop(&mut sink, "TERM");
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(exit.success(), "{exit}: {said}");
-    // Exactly the 140 letters, each once under FINAL, with what was sent.
+    // Exactly the 160 letters, each once under FINAL, with what was sent.
     let rows = stored(
         "SELECT `offset`, detail FROM dead_letters FINAL WHERE rejected_by = 'outage-test' \
          ORDER BY `offset`",
     )
     .unwrap();
-    let want: String = (0..140).map(|o| format!("{o}\tletter {o}\n")).collect();
+    let want: String = (0..160).map(|o| format!("{o}\tletter {o}\n")).collect();
     assert_eq!(rows, want);
     let _ = std::fs::remove_file(&log);
 }

@@ -738,17 +738,33 @@ fn one_gateway_faulted(
     if fault == Fault::Pause {
         // DESIGN §4: a listed meter carries only after its own Withdraw before any RevealClosed;
         // the paused one neither revealed nor withdrew, so its 10:00 value is dropped (its
-        // parts may be out) and counted, and it is in no total, never in two.
+        // parts may be out) and counted, and it is in no total, never in two. Resumed behind,
+        // it may also miss 11:00's and 12:00's commit phases (seen on a loaded machine): a
+        // round whose CommitClosed omits it carries, so a value is then in a later total or
+        // still carried when the test ends (on its ledger), never in two totals.
         let victim_out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
-        assert!(victim_out.contains("0 carried, 1 dropped"), "{victim_out}");
-        assert_eq!(t["2020-07-01T11:00Z"], sums(&all, 1));
-        assert_eq!(t["2020-07-01T12:00Z"], sums(&all, 2));
-        let missing: Vec<u64> = every
-            .iter()
-            .zip(sums(&[victim], 0))
-            .map(|(e, v)| e - v)
-            .collect();
-        assert_eq!(printed, missing, "every other reading in exactly one total");
+        let count = |what: &str| -> usize {
+            let summary = victim_out
+                .lines()
+                .find(|l| l.starts_with("gateway: ") && l.contains(" committed, "))
+                .unwrap_or_else(|| panic!("no summary: {victim_out}"));
+            let before = summary.split(&format!(" {what}")).next().unwrap();
+            before.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert_eq!(count("dropped"), 1, "{victim_out}");
+        let v = |round: usize| sums(&[victim], round);
+        let missing: Vec<u64> = every.iter().zip(&printed).map(|(e, p)| e - p).collect();
+        let allowed = match (count("revealed"), count("carried")) {
+            (2, 0) => vec![v(0)],
+            // 11:00 revealed and 12:00 carried, or 11:00 carried into a revealed 12:00.
+            (1, 1) => vec![v(0), add(v(0), &v(2))],
+            (0, 2) => vec![add(add(v(0), &v(1)), &v(2))],
+            other => panic!("revealed, carried = {other:?}: {victim_out}"),
+        };
+        assert!(
+            allowed.contains(&missing),
+            "missing from the totals {missing:?}, allowed {allowed:?}: {victim_out}"
+        );
         let audit = ok(r.audit(&r.aggregator_pub));
         assert!(audit.contains("5 in the final set, 1 excluded"), "{audit}");
     } else {
