@@ -16,8 +16,7 @@ use zeal_connectors::kafka::Record as KafkaRecord;
 use zeal_protocol::v2::day::{DayRecord, day_seats_of};
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::log::{
-    Answer, Author, Directory, Entry, Evidence, Outcome, Parts, RACE_WINDOW, Replay, Verified,
-    raced,
+    Answer, Author, Directory, Entry, Evidence, Outcome, Parts, Replay, Verified, raced,
 };
 use zeal_protocol::v2::round::markers;
 
@@ -235,7 +234,7 @@ pub fn audit_day(
 }
 
 /// How many invalid markers of a round the audit tries as [`raced`] (each costs up to
-/// [`RACE_WINDOW`] trial steps); past them an invalid marker is evidence, raced or not.
+/// `log::RACE_WINDOW` trial steps); past them an invalid marker is evidence, raced or not.
 pub const RACE_CHECKS: usize = 8;
 
 /// Splits a round's evidence into the invalid markers that lost a race ([`raced`]) and the rest.
