@@ -84,6 +84,8 @@ fn main() -> std::process::ExitCode {
             | Command::Eval(_)
             | Command::Disaggregate(_)
             | Command::Bench(_)
+            // tansu traces every codec call at info.
+            | Command::Broker(_)
     );
     let filter = tracing_subscriber::EnvFilter::try_from_env("ZEAL_LOG").unwrap_or_else(|_| {
         tracing_subscriber::EnvFilter::new(if quiet {

@@ -29,7 +29,10 @@ pub fn run(a: BrokerArgs) -> anyhow::Result<()> {
     let advertised = a
         .advertised_listener_url
         .unwrap_or_else(|| a.listener_url.clone());
-    tracing::info!(listener = %a.listener_url, %advertised, storage = %a.storage_engine, "broker starting");
+    eprintln!(
+        "zeal broker: listening on {}, advertised as {advertised}, log in {}",
+        a.listener_url, a.storage_engine
+    );
     super::runtime()?
         .block_on(serve(a.listener_url, advertised, a.storage_engine, true))
         .context("the broker stopped")
