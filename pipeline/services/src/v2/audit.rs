@@ -16,7 +16,7 @@ use zeal_connectors::kafka::Record as KafkaRecord;
 use zeal_protocol::v2::day::{DayRecord, day_seats_of};
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::log::{
-    Answer, Author, Directory, Entry, Evidence, Outcome, Parts, Replay, Verified, raced,
+    Answer, Author, Directory, Entry, Evidence, Outcome, Parts, Replay, Verified,
 };
 use zeal_protocol::v2::round::markers;
 
@@ -56,7 +56,7 @@ pub struct RoundAudit {
     pub excluded: BTreeMap<String, Exclusion>,
     /// What the replay found against the aggregator or seats.
     pub evidence: Vec<Evidence>,
-    /// Invalid markers that held at a point shortly before they landed ([`raced`]): records
+    /// Invalid markers that held at a point shortly before they landed ([`Replay::raced`]): records
     /// landed between the aggregator's read and its write. Ignored by the replay like any
     /// invalid marker, reported, but not misbehaviour.
     pub raced: Vec<Evidence>,
@@ -155,7 +155,8 @@ pub fn audit_day(
         let empty = PartStore::default();
         let chosen = parts.get(start).unwrap_or(&empty).choose(&ctx, log);
         let mut replay = Replay::new();
-        let view = replay.advance_verified(&ctx, directory, log, &chosen);
+        replay.advance_verified(&ctx, directory, log, &chosen);
+        let view = replay.view();
         let mut excluded = BTreeMap::new();
         let final_set = view
             .final_set
@@ -208,7 +209,7 @@ pub fn audit_day(
             .unwrap_or_default();
         // Products that differ from the fold of the log: signed evidence against the
         // aggregator (no seat decrypts them; they change no total).
-        let (raced, mut evidence) = split_raced(&ctx, directory, log, &chosen, &view.evidence);
+        let (raced, mut evidence) = split_raced(&replay, &ctx, directory, log, &chosen);
         evidence.extend(markers::wrong_products(
             &ctx,
             view,
@@ -233,26 +234,32 @@ pub fn audit_day(
     report
 }
 
-/// How many invalid markers of a round the audit tries as [`raced`] (each costs up to
+/// How many invalid markers of a round the audit tries as [`Replay::raced`] (each costs up to
 /// `log::RACE_WINDOW` trial steps); past them an invalid marker is evidence, raced or not.
 pub const RACE_CHECKS: usize = 8;
 
-/// Splits a round's evidence into the invalid markers that lost a race ([`raced`]) and the rest.
+/// Splits the evidence of `replay` (which read all of `log`) into the invalid markers that lost
+/// a race ([`Replay::raced`], reusing its notice judgements) and the rest.
 fn split_raced(
+    replay: &Replay,
     ctx: &RoundContext,
     directory: &Directory,
     log: &[Verified],
     parts: &Parts<'_>,
-    evidence: &[Evidence],
 ) -> (Vec<Evidence>, Vec<Evidence>) {
     let mut tried = 0;
-    evidence.iter().cloned().partition(|e| match e {
-        Evidence::InvalidMarker(pos, _) if tried < RACE_CHECKS => {
-            tried += 1;
-            raced(ctx, directory, log, parts, *pos)
-        }
-        _ => false,
-    })
+    replay
+        .view()
+        .evidence
+        .iter()
+        .cloned()
+        .partition(|e| match e {
+            Evidence::InvalidMarker(pos, _) if tried < RACE_CHECKS => {
+                tried += 1;
+                replay.raced(ctx, directory, log, parts, *pos)
+            }
+            _ => false,
+        })
 }
 
 /// The rows of an audited day: `region_totals` for every verified total (one per interval and
@@ -355,10 +362,11 @@ mod tests {
     }
 
     /// A whole round whose reveals the honest aggregator's RevealClosed closes only after
-    /// `misplaced`, a marker computed before the last notice landed and written after it
-    /// (`tamper` may change it first).
+    /// `copies` of `misplaced`, a marker computed before the last notice landed and written
+    /// after it (`tamper` may change it first).
     fn round_with(
         r: &LocalRegion,
+        copies: usize,
         tamper: impl FnOnce(&mut Vec<String>),
     ) -> (LocalRound, Vec<u64>) {
         let mut g = ChaCha20Rng::seed_from_u64(9);
@@ -384,7 +392,7 @@ mod tests {
         assert!(r.reveal(&mut round, &last.0));
         tamper(&mut list);
         let misplaced: Record = r.record(Author::Aggregator, Entry::RevealClosed(list));
-        round.log.push(misplaced);
+        round.log.extend(std::iter::repeat_n(misplaced, copies));
         r.close_reveals(&mut round);
         r.range_checks(&mut round);
         let passed = r.seat_checks(&mut round, &mut g);
@@ -421,7 +429,7 @@ mod tests {
             report.rounds.into_values().next().expect("one round")
         };
 
-        let (mut round, sum) = round_with(&r, |_| {});
+        let (mut round, sum) = round_with(&r, 1, |_| {});
         let stale = audit(&mut round);
         assert_eq!(stale.outcome, Outcome::Total(sum.clone()));
         assert!(stale.evidence.is_empty(), "{:?}", stale.evidence);
@@ -434,7 +442,7 @@ mod tests {
             stale.raced
         );
 
-        let (mut round, _) = round_with(&r, |list| {
+        let (mut round, _) = round_with(&r, 1, |list| {
             list.remove(0);
         });
         let false_one = audit(&mut round);
@@ -447,6 +455,20 @@ mod tests {
             ),
             "{:?}",
             false_one.evidence
+        );
+
+        // A flood of stale markers costs the audit a bounded amount of work: past RACE_CHECKS
+        // an invalid marker is evidence, raced or not.
+        let (mut round, _) = round_with(&r, RACE_CHECKS + 1, |_| {});
+        let flood = audit(&mut round);
+        assert_eq!(flood.raced.len(), RACE_CHECKS, "{:?}", flood.raced);
+        assert!(
+            matches!(
+                flood.evidence[..],
+                [Evidence::InvalidMarker(_, "RevealClosed")]
+            ),
+            "{:?}",
+            flood.evidence
         );
     }
 }

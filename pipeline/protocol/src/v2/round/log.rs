@@ -689,8 +689,8 @@ pub const RACE_WINDOW: usize = 256;
 /// honest aggregator's does on a slow or flaky network. Such a marker is ignored all the same
 /// (the round waits for one that holds); the audit reports it apart from misbehaviour. A marker
 /// that held at no earlier point (one that leaves out a meter answered before another it lists,
-/// or names what the log never held) is not raced. Work: one replay of `log[..pos]` and one
-/// trial step per point.
+/// or names what the log never held) is not raced. [`Replay::raced`] does the same reusing a
+/// replay's notice judgements.
 pub fn raced(
     ctx: &RoundContext,
     directory: &Directory,
@@ -698,22 +698,41 @@ pub fn raced(
     parts: &Parts<'_>,
     pos: usize,
 ) -> bool {
-    let Some(marker) = log
-        .get(pos)
-        .filter(|r| r.record.author == Author::Aggregator)
-    else {
-        return false;
-    };
-    let from = pos.saturating_sub(RACE_WINDOW);
-    let mut base = Replay::new();
-    base.advance_verified(ctx, directory, &log[..from], parts);
-    for q in from..pos {
-        if base.next == q && base.would_accept(ctx, directory, marker, parts) == Some(true) {
-            return true;
+    Replay::new().raced(ctx, directory, log, parts, pos)
+}
+
+impl Replay {
+    /// [`raced`], judging no notice this replay judged already (the costly proofs): one replay
+    /// of `log[..pos]` over the cached judgements and one trial step per point of the window.
+    pub fn raced(
+        &self,
+        ctx: &RoundContext,
+        directory: &Directory,
+        log: &[Verified],
+        parts: &Parts<'_>,
+        pos: usize,
+    ) -> bool {
+        let Some(marker) = log
+            .get(pos)
+            .filter(|r| r.record.author == Author::Aggregator)
+        else {
+            return false;
+        };
+        let from = pos.saturating_sub(RACE_WINDOW);
+        let mut base = Replay {
+            view: RoundView::empty(),
+            next: 0,
+            cache: self.cache.clone(),
+        };
+        base.advance_verified(ctx, directory, &log[..from], parts);
+        for q in from..pos {
+            if base.next == q && base.would_accept(ctx, directory, marker, parts) == Some(true) {
+                return true;
+            }
+            base.advance_verified(ctx, directory, &log[..=q], parts);
         }
-        base.advance_verified(ctx, directory, &log[..=q], parts);
+        false
     }
-    false
 }
 
 /// One record as replay reads it.
