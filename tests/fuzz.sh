@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing (cargo-fuzz and libFuzzer on the nightly toolchain) of the message
-# decoders, the key/proof/ciphertext parsers, the round state machine and the DSMR importer:
-# builds every target in fuzz/ and runs each for SECS seconds (default 30).
+# decoders, the key/proof/ciphertext parsers, the round state machine, the DSMR importer and the
+# web app's form parsing: builds every target in fuzz/ and runs each for SECS seconds (default 30).
 #
 #   bash tests/fuzz.sh [SECS] [TARGET...]
 #

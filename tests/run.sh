@@ -5,7 +5,8 @@
 #
 #   bash tests/run.sh                  cargo fmt --check, fastavro schema check, cargo test --workspace
 #                                      --no-fail-fast (one failure does not hide the others), then
-#                                      tests/fuzz.sh: each fuzz target ZEAL_FUZZ_SECS (20) seconds
+#                                      tests/fuzz.sh: each fuzz target ZEAL_FUZZ_SECS (20) seconds;
+#                                      cargo clippy --all-targets -D warnings beside them (nice 19)
 #   bash tests/run.sh -- CMD [ARG...]  run CMD instead, with the services up and ZEAL_TEST_* set
 #   bash tests/run.sh --keep           start the services, print their variables, leave them running
 #   bash tests/run.sh --stop DIR       stop services left by --keep (DIR is ZEAL_TEST_SERVICES_DIR)
@@ -194,6 +195,23 @@ say "built in $((SECONDS - start))s"
 TANSU="${CARGO_TARGET_DIR:-$REPO/target}/debug/zeal"
 [ -x "$TANSU" ] || die "no broker binary at $TANSU after the build"
 
+# --- clippy, beside the tests -------------------------------------------------------------------
+# `cargo clippy --all-targets -D warnings` in its own target directory (target/clippy: the test
+# build holds target/'s lock while the tests run) at the lowest priority: it takes the CPU the
+# tests leave idle while they wait on protocol timers and the fuzzers leave on the second core,
+# and yields to them otherwise (nice 19). Its verdict is the run's too (waited for at the end).
+CLIPPY_PID=""
+CLIPPY_LOG=""
+if [ "$MODE" = suite ]; then
+  cargo clippy --version >/dev/null 2>&1 || { say "adding clippy (rustup component)"; rustup component add clippy; }
+  CLIPPY_LOG=$(mktemp "${TMPDIR:-/tmp}/zeal-clippy.XXXXXX")
+  say "cargo clippy --workspace --all-targets -- -D warnings (in the background, nice 19; its verdict at the end)"
+  CLIPPY_START=$SECONDS
+  CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}/clippy" setsid nice -n 19 \
+    cargo clippy -q --workspace --all-targets "${locked[@]}" -- -D warnings >"$CLIPPY_LOG" 2>&1 &
+  CLIPPY_PID=$!
+fi
+
 # --- start the services ------------------------------------------------------------------------
 BASE="${TMPDIR:-/tmp}"
 # Services of a run that was SIGKILLed (no trap ran) are stopped here: each run records its
@@ -222,6 +240,8 @@ cleanup() {
   trap - EXIT INT TERM
   t=$(now_ms)
   if [ -n "$CMD_PID" ] && alive "$CMD_PID"; then kill -TERM -- "-$CMD_PID" 2>/dev/null || true; fi
+  if [ -n "$CLIPPY_PID" ] && alive "$CLIPPY_PID"; then kill -TERM -- "-$CLIPPY_PID" 2>/dev/null || true; fi
+  [ -z "$CLIPPY_LOG" ] || rm -f "$CLIPPY_LOG"
   if [ "$code" != 0 ] && [ -n "${CI:-}" ]; then show_logs 30; fi
   stop_services "$DIR"
   if [ -n "${KEEP:-}" ]; then touch "$DIR/kept"; say "kept $DIR"; else rm -rf "$DIR"; fi
@@ -392,6 +412,17 @@ else
   else
     say "fuzzing SKIPPED: no nightly toolchain (rustup toolchain install nightly)"
   fi
+  say "waiting for clippy"
+  wait "$CLIPPY_PID"
+  linted=$?
+  CLIPPY_PID=""
+  cat "$CLIPPY_LOG" >&2
+  if [ $linted = 0 ]; then
+    say "clippy: no warning (finished $((SECONDS - CLIPPY_START))s after it started)"
+  else
+    say "clippy FAILED (exit $linted): the warnings above"
+  fi
+  [ $code != 0 ] || code=$linted
   (exit $code)
 fi
 code=$?

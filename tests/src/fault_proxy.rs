@@ -150,24 +150,50 @@ async fn pump(
 }
 
 /// A tansu broker of one test's own (same binary and flags as tests/run.sh's) that advertises
-/// `advertised` (a [`FaultProxy`]'s address) and listens on `listen`; killed and its data
-/// removed when dropped.
+/// `advertised` (a [`FaultProxy`]'s address, or `listen` itself) and listens on `listen`; killed
+/// and its data removed when dropped.
 pub struct PrivateBroker {
     child: Child,
     dir: PathBuf,
+    listen: SocketAddr,
+    advertised: SocketAddr,
 }
 
 impl PrivateBroker {
     /// Starts it and waits until it accepts connections on `listen`.
     pub fn start(listen: SocketAddr, advertised: SocketAddr) -> Self {
-        let bin = crate::required("ZEAL_TEST_TANSU_BIN");
+        let dir = Self::fresh_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        Self::start_in(dir, listen, advertised)
+    }
+
+    /// A directory for a broker's data no other broker has used (under the test services'
+    /// directory); not created.
+    pub fn fresh_dir() -> PathBuf {
         let services = std::env::var("ZEAL_TEST_SERVICES_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|_| std::env::temp_dir());
-        let dir = services.join(crate::unique("tansu-private"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let log = std::fs::File::create(dir.join("tansu.log")).unwrap();
-        let child = std::process::Command::new(bin)
+        services.join(crate::unique("tansu-private"))
+    }
+
+    /// [`PrivateBroker::start`] with its data in `dir` (which exists).
+    pub fn start_in(dir: PathBuf, listen: SocketAddr, advertised: SocketAddr) -> Self {
+        let child = Self::spawn(&dir, listen, advertised);
+        PrivateBroker {
+            child,
+            dir,
+            listen,
+            advertised,
+        }
+    }
+
+    fn spawn(dir: &std::path::Path, listen: SocketAddr, advertised: SocketAddr) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("tansu.log"))
+            .unwrap();
+        let child = std::process::Command::new(crate::required("ZEAL_TEST_TANSU_BIN"))
             .args([
                 "broker",
                 "--listener-url",
@@ -180,12 +206,11 @@ impl PrivateBroker {
             .env_remove("LISTENER_URL")
             .env_remove("ADVERTISED_LISTENER_URL")
             .env_remove("STORAGE_ENGINE")
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start tansu");
-        let broker = PrivateBroker { child, dir };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(listen).is_err() {
             assert!(
@@ -194,7 +219,16 @@ impl PrivateBroker {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        broker
+        child
+    }
+
+    /// SIGKILLs it (a crash: whatever it had not stored is lost) and starts it again on the same
+    /// address and storage after `down`, waiting until it answers.
+    pub fn crash_and_restart(&mut self, down: Duration) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(down);
+        self.child = Self::spawn(&self.dir, self.listen, self.advertised);
     }
 }
 

@@ -754,9 +754,52 @@ async fn a_second_conflicting_commit_closed_is_not_adopted() {
 /// again, the round completes with the exact total, and the audit finds nothing against either.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_aggregator_stopped_mid_round_is_replaced_from_the_log() {
+    replaced_mid_round(false).await;
+}
+
+/// The same with the day set up on the log (as the `zeal` processes run it), the replacement
+/// started once every meter revealed. A node reads the day's KeysClosed on the round log and the
+/// parts on the bundles topic side by side, and a part read first has no round context yet.
+/// Found by the nemesis soak (2026-12-05, 1 aggregator restart in 5): the replacement refused
+/// every such part as of an unknown round (30 dead letters, each part then claimed again). Made
+/// certain here with a valid part on the bundles topic before the day is set up; every node
+/// now holds such parts until the day's seats are fixed: no dead letter, the total exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replacement_holds_the_parts_it_reads_before_the_days_seats() {
+    replaced_mid_round(true).await;
+}
+
+async fn replaced_mid_round(keys_on_log: bool) {
     let r = region();
-    let d = Deployment::new().await;
+    let mut d = Deployment::new().await;
+    d.keys_on_log = keys_on_log;
     let roster = r.ctx.roster.clone();
+    if keys_on_log {
+        // A node started mid-day reads the bundles topic and the round log side by side, so a
+        // part can reach it before the day's KeysClosed. Made certain here: a valid part for
+        // seat 0 is on the bundles topic before anyone set the day up (a bundle of meter 0's
+        // that it never commits to; its gateway deals its own).
+        let producer = KeyedProducer::new(&d.kafka).unwrap();
+        let ctx = ctx_at(START);
+        let early = make_bundle(
+            &ctx,
+            &roster[0],
+            &reading(0, 0),
+            &mut ChaCha20Rng::seed_from_u64(5),
+        )
+        .unwrap();
+        let seat0 = &r.ctx.seats[0].meter;
+        zeal_services::v2::topics::post_part(
+            &producer,
+            &d.topics.bundles,
+            &ctx,
+            &roster[0],
+            seat0,
+            &early.parts[0],
+        )
+        .await
+        .unwrap();
+    }
     let start = START;
     let mut g = d.gateway("gw", &roster, 4);
     for (i, m) in roster.iter().enumerate() {
@@ -775,6 +818,16 @@ async fn an_aggregator_stopped_mid_round_is_replaced_from_the_log() {
         Some(&Outcome::Open),
         "stopped before the round was decided"
     );
+    if keys_on_log {
+        // Every meter revealed: its notice on the log, its parts on the bundles topic.
+        d.until(start, |log| {
+            log.iter()
+                .filter(|x| matches!(x.entry, Entry::Notice(_)))
+                .count()
+                == roster.len()
+        })
+        .await;
+    }
     let mut second = d.aggregator(4);
     second.expect(start);
     let r2 = d.run(second).await.unwrap();
@@ -804,6 +857,11 @@ async fn an_aggregator_stopped_mid_round_is_replaced_from_the_log() {
         by_aggregator(|e| matches!(e, Entry::Products { .. })),
         r.ctx.seats.len(),
         "one product per seat"
+    );
+    let letters = d.dead_letters().await;
+    assert!(
+        letters.is_empty(),
+        "honest parts dead-lettered: {letters:?}"
     );
 }
 

@@ -126,7 +126,7 @@ pub fn join_form(
             .collect()
     };
     let checked = |k: &str| {
-        if values.get(k).is_some_and(|v| v == "on") {
+        if values.get(k).is_some_and(|v| crate::join::ticked(v)) {
             " checked"
         } else {
             ""
@@ -149,7 +149,7 @@ pub fn join_form(
     let body = format!(
         "<section><h1>Join Energenies</h1>{summary}<form method=\"post\" action=\"/join\" id=\"join\">\
          <label for=\"region\">Region</label><select id=\"region\" name=\"region\">{options}</select>{er}\
-         <label for=\"display_name\">Display name</label><input type=\"text\" id=\"display_name\" name=\"display_name\" maxlength=\"60\" value=\"{name}\">{en}\
+         <label for=\"display_name\">Display name</label><input type=\"text\" id=\"display_name\" name=\"display_name\" maxlength=\"{max}\" value=\"{name}\">{en}\
          <label for=\"meter_id\">Meter id</label><input type=\"text\" id=\"meter_id\" name=\"meter_id\" value=\"{meter}\"><p class=\"muted\">{meter_hint}</p>{em}\
          <label class=\"check\"><input type=\"checkbox\" id=\"share_readings\" name=\"share_readings\"{c1}> <span>I consent to Energenies using my meter's 15-minute readings to show me my use, my devices and my game. They are never shown to anyone else; neighbours are compared through private region totals only.</span></label>{ec}\
          <label class=\"check\"><input type=\"checkbox\" id=\"leaderboard\" name=\"leaderboard\"{c2}> <span>Show my display name and points on my region's leaderboard.</span></label>\
@@ -168,6 +168,7 @@ pub fn join_form(
         c1 = checked("share_readings"),
         ec = e("share_readings"),
         c2 = checked("leaderboard"),
+        max = crate::join::MAX_NAME,
     );
     page("Join", &body)
 }

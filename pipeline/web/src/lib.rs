@@ -16,7 +16,8 @@
 
 pub mod app;
 pub mod html;
-pub mod join;
+/// The join form and the form decoding (the pure, fuzzed `zeal-web-forms` crate).
+pub use zeal_web_forms as join;
 pub mod model;
 pub mod store;
 pub mod svg;

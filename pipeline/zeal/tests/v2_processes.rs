@@ -9,343 +9,28 @@ mod common;
 
 use common::{ok, zeal};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
-use zeal_tests::env::{http_response, sample, signal};
+use std::path::Path;
+use std::process::Output;
+use std::time::Duration;
+use zeal_tests::env::signal;
 use zeal_tests::fault_proxy::{FaultProxy, PrivateBroker, free_addr};
+use zeal_tests::region::{
+    FIVE_SEATS, ROUND_MS, Region, SMALL, TinyDisk, account, dropped, finish, sums, total_line,
+    totals, wait_all, wait_for_metric,
+};
 
-const REGION: &str = "NL-PROC-01";
-/// 2020-07-01T10:00Z, the round's start.
-const ROUND_MS: i64 = 1_593_597_600_000;
-const HOUR_MS: i64 = 3_600_000;
-/// The test region's protocol file: small regions seat every meter.
-const SMALL: &str = "min_roster = 3\nparticipation = { num = 1, den = 2 }\n";
-
-/// Waits for a spawned process, killing it after `limit`.
-fn finish(mut child: Child, limit: Duration) -> Output {
-    let t = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if t.elapsed() > limit {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// Meter `i`'s reading in interval `interval` of round `round` (0 = 10:00, 1 = 11:00).
-fn reading(i: usize, round: usize, interval: usize) -> (u64, u64) {
-    (
-        120 + 17 * i as u64 + 3 * interval as u64 + 50 * round as u64,
-        (i as u64 * 7 + interval as u64 + round as u64) % 40,
+/// A region of six meters enrolled on a fresh registry topic of the test broker.
+fn region(protocol: &str) -> Region {
+    Region::enrol(
+        Path::new(env!("CARGO_BIN_EXE_zeal")),
+        protocol,
+        &zeal_tests::kafka().bootstrap,
     )
-}
-
-/// A round's 8 values (4 intervals × import, export) summed over `meters` (roster indices).
-fn sums(meters: &[usize], round: usize) -> Vec<u64> {
-    assert!(round < 3);
-    let mut per_value = vec![0u64; 8];
-    for &i in meters {
-        for q in 0..4 {
-            let (imp, exp) = reading(i, round, q);
-            per_value[2 * q] += imp;
-            per_value[2 * q + 1] += exp;
-        }
-    }
-    per_value
-}
-
-fn total_line(meters: &[usize]) -> String {
-    format!("round 2020-07-01T10:00Z: total {:?}", sums(meters, 0))
-}
-
-/// The totals a process printed, by round start as printed.
-fn totals(out: &Output) -> BTreeMap<String, Vec<u64>> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|l| {
-            let (round, total) = l.split_once(": round ")?.1.split_once(": total ")?;
-            let values = total
-                .trim_matches(['[', ']'])
-                .split(", ")
-                .map(|v| v.parse().unwrap())
-                .collect();
-            Some((round.to_string(), values))
-        })
-        .collect()
-}
-
-/// A region of six meters enrolled on a fresh registry topic, with its Cutoff and beacon round.
-struct Region {
-    dir: PathBuf,
-    broker: Vec<String>,
-    meters: Vec<String>,
-    anchor: String,
-    aggregator_pub: String,
-}
-
-impl Region {
-    /// Six meters whose identity keys are all in `keys/` (gateways serving disjoint meters share
-    /// it: ledgers are per meter), under the protocol file `protocol`.
-    fn enrol(protocol: &str) -> Region {
-        Region::enrol_on(protocol, &zeal_tests::kafka().bootstrap)
-    }
-
-    /// [`Region::enrol`] on the broker at `bootstrap` (the fault proxy's address).
-    fn enrol_on(protocol: &str, bootstrap: &str) -> Region {
-        let prefix = format!("{}.", zeal_tests::unique("v2-procs"));
-        let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-v2-procs"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut r = Region {
-            dir,
-            broker: vec![
-                "--bootstrap".into(),
-                bootstrap.to_string(),
-                "--topic-prefix".into(),
-                prefix,
-            ],
-            meters: (0..6).map(|i| format!("{REGION}-m{i:04}")).collect(),
-            anchor: String::new(),
-            aggregator_pub: String::new(),
-        };
-        r.call(&["topics", "create", "--partitions", "2"], true);
-        r.call(
-            &["authority", "init", "--key-file", &r.path("authority.key")],
-            false,
-        );
-        {
-            let out = r.call(
-                &[
-                    "keys",
-                    "--state-dir",
-                    &r.path("keys"),
-                    "--meters",
-                    &r.meters.join(","),
-                ],
-                false,
-            );
-            for line in out.lines() {
-                let (meter, public) = line.split_once(' ').unwrap();
-                r.call(
-                    &[
-                        "enrol",
-                        "--key-file",
-                        &r.path("authority.key"),
-                        "--meter",
-                        meter,
-                        "--region",
-                        REGION,
-                        "--identity",
-                        public,
-                        "--valid-from",
-                        "2020-06-01",
-                        "--publish",
-                    ],
-                    true,
-                );
-            }
-        }
-        let agg = r.call(
-            &[
-                "keys",
-                "--state-dir",
-                &r.path("aggregator"),
-                "--meters",
-                "aggregator",
-            ],
-            false,
-        );
-        r.aggregator_pub = agg.split_whitespace().nth(1).unwrap().to_string();
-        r.call(
-            &[
-                "authority",
-                "cutoff",
-                "--key-file",
-                &r.path("authority.key"),
-                "--day",
-                "2020-07-01",
-            ],
-            true,
-        );
-        let beacon = r.call(
-            &[
-                "authority",
-                "beacon",
-                "--seed-file",
-                &r.path("beacon.seed"),
-                "--day",
-                "2020-07-01",
-            ],
-            true,
-        );
-        r.anchor = beacon
-            .lines()
-            .find_map(|l| l.strip_prefix("beacon anchor: "))
-            .unwrap()
-            .to_string();
-        std::fs::write(r.dir.join("protocol.toml"), protocol).unwrap();
-        r
-    }
-
-    fn path(&self, p: &str) -> String {
-        self.dir.join(p).to_str().unwrap().to_string()
-    }
-
-    fn args(&self, args: &[&str], broker: bool) -> Vec<String> {
-        let mut v: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        if broker {
-            v.extend(self.broker.iter().cloned());
-        }
-        v
-    }
-
-    fn call(&self, args: &[&str], broker: bool) -> String {
-        ok(zeal().args(self.args(args, broker)).output().unwrap())
-    }
-
-    /// A v2 command with the day's arguments (broker, region, day, authority, anchor, protocol).
-    fn day(&self, args: &[&str]) -> Command {
-        self.day_with_phase(args, "4")
-    }
-
-    fn day_with_phase(&self, args: &[&str], phase: &str) -> Command {
-        let mut c = zeal();
-        c.args(self.args(args, true)).args([
-            "--region",
-            REGION,
-            "--day",
-            "2020-07-01",
-            "--authority",
-            &self.path("authority.pub"),
-            "--beacon-anchor",
-            &self.anchor,
-            "--protocol-file",
-            &self.path("protocol.toml"),
-            "--phase-secs",
-            phase,
-        ]);
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        c
-    }
-
-    /// A gateway process for the meters at `indices`, with one round of readings.
-    fn gateway(&self, name: &str, indices: &[usize]) -> Child {
-        self.gateway_with(name, indices, 1, &[], "4")
-    }
-
-    /// A gateway process for the meters at `indices` with `rounds` hourly rounds of readings
-    /// from 10:00, `extra` arguments and `phase` seconds a phase, on the shared `keys/`.
-    fn gateway_with(
-        &self,
-        name: &str,
-        indices: &[usize],
-        rounds: usize,
-        extra: &[&str],
-        phase: &str,
-    ) -> Child {
-        self.gateway_in(&self.path("keys"), name, indices, rounds, extra, phase)
-    }
-
-    /// [`Region::gateway_with`] on the state directory `state`.
-    fn gateway_in(
-        &self,
-        state: &str,
-        name: &str,
-        indices: &[usize],
-        rounds: usize,
-        extra: &[&str],
-        phase: &str,
-    ) -> Child {
-        let mut csv = String::from("meter,interval_start,import_wh,export_wh\n");
-        for &i in indices {
-            for round in 0..rounds {
-                for q in 0..4 {
-                    let (imp, exp) = reading(i, round, q);
-                    let at = ROUND_MS + round as i64 * HOUR_MS + q as i64 * 900_000;
-                    csv += &format!("{},{at},{imp},{exp}\n", self.meters[i]);
-                }
-            }
-        }
-        let file = self.dir.join(format!("{name}.csv"));
-        std::fs::write(&file, csv).unwrap();
-        let mut args = vec![
-            "gateway",
-            "--state-dir",
-            state,
-            "--aggregator",
-            &self.aggregator_pub,
-            "--readings",
-            file.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        self.day_with_phase(&args, phase).spawn().unwrap()
-    }
-
-    fn aggregator(&self) -> Child {
-        self.aggregator_with(&["2020-07-01T10:00Z"], "4")
-    }
-
-    fn aggregator_with(&self, rounds: &[&str], phase: &str) -> Child {
-        self.aggregator_args(rounds, phase, &[])
-    }
-
-    /// An aggregator process for `rounds` with `extra` arguments.
-    fn aggregator_args(&self, rounds: &[&str], phase: &str, extra: &[&str]) -> Child {
-        let key = self.path("aggregator/aggregator.key");
-        let mut args = vec!["aggregate", "--key-file", &key];
-        for r in rounds {
-            args.extend(["--round", r]);
-        }
-        args.extend_from_slice(extra);
-        self.day_with_phase(&args, phase).spawn().unwrap()
-    }
-
-    /// The rogue drill as its own process: meter `rogue` attacks `target`.
-    fn rogue(&self, attack: &str, rogue: usize, target: usize) -> Child {
-        self.day(&[
-            "drill-rogue",
-            "--attack",
-            attack,
-            "--aggregator",
-            &self.aggregator_pub,
-            "--state-dir",
-            &self.path("keys"),
-            "--meter",
-            &self.meters[rogue],
-            "--target",
-            &self.meters[target],
-            "--round",
-            "2020-07-01T10:00Z",
-        ])
-        .spawn()
-        .unwrap()
-    }
-
-    fn audit(&self, aggregator: &str) -> Output {
-        self.day(&["audit", "--aggregator", aggregator])
-            .output()
-            .unwrap()
-    }
-}
-
-impl Drop for Region {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn wait_all(children: Vec<(&str, Child)>) -> BTreeMap<String, Output> {
-    children
-        .into_iter()
-        .map(|(name, child)| (name.to_string(), finish(child, Duration::from_secs(300))))
-        .collect()
 }
 
 #[test]
 fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
-    let r = Region::enrol(SMALL);
+    let r = region(SMALL);
     // Meter 0's household opted in to share its readings.
     let share = ["--share-readings", r.meters[0].as_str()];
     let outputs = wait_all(vec![
@@ -457,7 +142,7 @@ fn a_rogue_process_committing_after_the_reveals_counts_for_nothing() {
 /// process exits cleanly, the total is the honest meters' exactly, and the audit excludes the
 /// rogue with no evidence.
 fn rogue_process_counts_for_nothing(attack: &str, did: &str) {
-    let r = Region::enrol(SMALL);
+    let r = region(SMALL);
     let rogue = r.rogue(attack, 5, 0);
     let outputs = wait_all(vec![
         ("gw-honest", r.gateway("gw-honest", &[0, 1, 2, 3, 4])),
@@ -567,41 +252,6 @@ enum Fault {
     Pause,
 }
 
-/// A tmpfs of 256 KiB mounted on a directory (unmounted when dropped), to be filled.
-struct TinyDisk(PathBuf);
-
-impl TinyDisk {
-    /// Mounts it on `dir`, or `None` where this process may not mount.
-    fn mount(dir: &Path) -> Option<TinyDisk> {
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs"])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| TinyDisk(dir.to_path_buf()))
-    }
-
-    /// Writes a filler file until the disk is full.
-    fn fill(&self) {
-        use std::io::Write;
-        let mut f = std::fs::File::create(self.0.join("filler")).unwrap();
-        let chunk = [0u8; 4096];
-        while f.write_all(&chunk).and_then(|_| f.sync_all()).is_ok() {}
-    }
-
-    /// Removes the filler.
-    fn free(&self) {
-        std::fs::remove_file(self.0.join("filler")).unwrap();
-    }
-}
-
-impl Drop for TinyDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 /// [`one_gateway_faulted`] with [`Fault::Crash`].
 fn killed_after_commit_and_restarted(
     seated: bool,
@@ -623,24 +273,9 @@ fn one_gateway_faulted(
     seated: bool,
     check: impl FnOnce(&BTreeMap<String, Output>, &Path),
 ) {
-    use zeal_protocol::v2::committee::Committee;
-    use zeal_protocol::v2::enrolment::{BeaconRound, beacon_round_of};
-    let r = Region::enrol(
-        "min_roster = 3\ncommittee_size = 5\nthreshold = 1\nparticipation = { num = 1, den = 2 }\n",
-    );
-    // The committee from the day's beacon round (as every process draws it).
-    let seed: [u8; 32] = std::fs::read(r.path("beacon.seed"))
-        .unwrap()
-        .try_into()
-        .unwrap();
-    let day = ROUND_MS / 1000 / 86_400;
-    let beacon = BeaconRound::produce(&seed, beacon_round_of(day))
-        .output(&BeaconRound::anchor(&seed))
-        .unwrap();
-    let committee = Committee::draw(&beacon, day, REGION, &r.meters, 5);
-    let victim = (0..6)
-        .find(|&i| committee.rank(&r.meters[i]).is_some() == seated)
-        .unwrap();
+    let r = region(FIVE_SEATS);
+    let seats = r.seated(5);
+    let victim = (0..6).find(|i| seats.contains(i) == seated).unwrap();
     let others: Vec<usize> = (0..6).filter(|&i| i != victim).collect();
     // The victim's own state directory: its identity key copied in, its ledger and seat key
     // there alone.
@@ -656,8 +291,7 @@ fn one_gateway_faulted(
         },
         _ => None,
     };
-    let key = format!("{}.key", r.meters[victim]);
-    std::fs::copy(r.dir.join("keys").join(&key), state.join(&key)).unwrap();
+    r.copy_identity(victim, &state);
     if let Some(disk) = &disk {
         disk.fill();
     }
@@ -735,40 +369,18 @@ fn one_gateway_faulted(
         );
         assert_eq!(t["2020-07-01T12:00Z"], sums(&all, 2));
     }
-    let every = (0..3).fold(vec![0; 8], |acc, round| add(acc, &sums(&all, round)));
-    let printed = t.values().fold(vec![0; 8], add);
     // What is missing from the totals: for a paused victim its 10:00 value (DESIGN §4: a listed
     // meter carries only after its own Withdraw before any RevealClosed; it neither revealed
     // nor withdrew, so the value is dropped, its parts may be out), and for any victim the
     // values it still carries when the test ends: resumed behind, it can miss 11:00's and
     // 12:00's commit phases too (seen on a loaded machine), and a round whose CommitClosed
-    // omits it carries everything it holds into the next. So the missing part is the dropped
-    // value plus a suffix of its rounds, and never a reading counted twice (negative).
+    // omits it carries everything it holds into the next (checked by `account`).
     let victim_out = String::from_utf8_lossy(&outputs["gw-victim"].stdout);
-    let v = |round: usize| sums(&[victim], round);
-    let dropped = if fault == Fault::Pause {
-        let summary = victim_out
-            .lines()
-            .find(|l| l.starts_with("gateway: ") && l.contains(" committed, "))
-            .unwrap_or_else(|| panic!("no summary: {victim_out}"));
-        assert!(summary.contains(", 1 dropped,"), "{victim_out}");
-        v(0)
-    } else {
-        vec![0; 8]
-    };
-    assert!(
-        every.iter().zip(&printed).all(|(e, p)| p <= e),
-        "a reading in two totals: {printed:?} > {every:?}"
-    );
-    let missing: Vec<u64> = every.iter().zip(&printed).map(|(e, p)| e - p).collect();
-    let first = usize::from(fault == Fault::Pause);
-    let allowed: Vec<Vec<u64>> = (first..=3)
-        .map(|k| (k..3).fold(dropped.clone(), |acc, round| add(acc, &v(round))))
-        .collect();
-    assert!(
-        allowed.contains(&missing),
-        "missing from the totals {missing:?}, allowed {allowed:?}: {victim_out}"
-    );
+    let dropped = dropped(&victim_out).unwrap_or_else(|| panic!("no summary: {victim_out}"));
+    assert_eq!(dropped, usize::from(fault == Fault::Pause), "{victim_out}");
+    if let Err(e) = account(&t, 6, 3, Some(victim), dropped) {
+        panic!("{e}: {victim_out}");
+    }
     if fault == Fault::Pause {
         let audit = ok(r.audit(&r.aggregator_pub));
         assert!(audit.contains("5 in the final set, 1 excluded"), "{audit}");
@@ -797,7 +409,7 @@ fn a_zombie_aggregator_paused_after_its_products_changes_no_total() {
 /// total equal to the plaintext sum, and whatever the zombie posted late is named as a second
 /// marker, never counted.
 fn zombie_aggregator(kind: &str) {
-    let r = Region::enrol(SMALL);
+    let r = region(SMALL);
     let addr = free_addr();
     let metrics = addr.to_string();
     let round = "2020-07-01T10:00Z";
@@ -832,28 +444,6 @@ fn zombie_aggregator(kind: &str) {
     assert_eq!(audit.status.success(), evidence.is_empty(), "{audit:?}");
 }
 
-/// Waits until the metrics at `addr` show `series` at 1 or more, failing after 180 s or when
-/// `child`, if given, exits first.
-fn wait_for_metric(mut child: Option<&mut Child>, addr: std::net::SocketAddr, series: &str) {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        if let Some(c) = child.as_mut()
-            && let Some(status) = c.try_wait().unwrap()
-        {
-            panic!("exited ({status}) before {series} reached 1");
-        }
-        let value = http_response(addr, "/metrics")
-            .ok()
-            .and_then(|(_, text)| sample(&text, series))
-            .unwrap_or(0.0);
-        if value >= 1.0 {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{series} not 1 within 180 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Issue 14, network faults: the region's broker is reached only through a TCP proxy that
 /// delays every chunk by 30 ms each way and drops every connection every 2 s while two gateway
 /// processes and the aggregator run the round (clients reconnect, and producers retry what was
@@ -867,7 +457,11 @@ fn a_round_through_a_slow_connection_dropped_every_two_seconds_totals_exactly() 
     let listen = free_addr();
     let proxy = FaultProxy::start(listen);
     let _broker = PrivateBroker::start(listen, proxy.addr());
-    let r = Region::enrol_on(SMALL, &proxy.addr().to_string());
+    let r = Region::enrol(
+        Path::new(env!("CARGO_BIN_EXE_zeal")),
+        SMALL,
+        &proxy.addr().to_string(),
+    );
     proxy.set_latency(Duration::from_millis(30));
     let connections = proxy.connections();
     // Phases of 15 s, not 4: a client cut off reconnects with librdkafka's backoff (up to

@@ -254,7 +254,18 @@ struct DaySetupState {
     /// Seat keys judged so far: each is judged once, though the aggregator lists the keys
     /// before its KeysClosed and then reads it back.
     judgements: KeyJudgements,
+    /// Bundles-topic messages read before the seats were fixed, judged once they are (at most
+    /// [`MAX_EARLY_PARTS`]; beyond, a message is judged at once).
+    early_parts: Vec<KafkaRecord>,
 }
+
+/// Most bundles-topic messages a node holds while the day's seats are not fixed yet. A node
+/// started mid-day reads the bundles topic and the round log side by side, so the day's parts
+/// can come before the KeysClosed that gives them a context; judged then, every honest part
+/// was refused as of an unknown round (found by the nemesis soak, 2026-12-05: 30 dead letters
+/// for one aggregator restart, and every part claimed again). A day's parts for a region are
+/// senders × seats × rounds; the bound keeps a flood of early junk from growing memory.
+pub const MAX_EARLY_PARTS: usize = 200_000;
 
 impl RegionNode {
     /// A node playing `party` in the settings' region.
@@ -273,6 +284,7 @@ impl RegionNode {
                 closed_posted: None,
                 since: Instant::now(),
                 judgements: KeyJudgements::default(),
+                early_parts: Vec::new(),
             },
             settings,
         }
@@ -427,6 +439,12 @@ impl RegionNode {
             while let Some(m) = next {
                 caught_up |= m.topic == log_topic && m.offset + 1 >= log_end;
                 self.take(&producer, &m, &mut rounds, &mut report).await?;
+                if self.setup.fixed && !self.setup.early_parts.is_empty() {
+                    for early in std::mem::take(&mut self.setup.early_parts) {
+                        self.take(&producer, &early, &mut rounds, &mut report)
+                            .await?;
+                    }
+                }
                 n += 1;
                 if n >= 1000 {
                     break;
@@ -775,6 +793,13 @@ impl RegionNode {
         report: &mut NodeReport,
     ) -> Result<(), ServiceError> {
         let s = &self.settings;
+        if m.topic != s.topics.rounds
+            && !self.setup.fixed
+            && self.setup.early_parts.len() < MAX_EARLY_PARTS
+        {
+            self.setup.early_parts.push(m.clone());
+            return Ok(());
+        }
         let incoming = if m.topic == s.topics.rounds {
             read_record(&mut self.contexts, &s.day, &s.directory, m)
         } else {

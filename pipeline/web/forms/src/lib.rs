@@ -1,6 +1,22 @@
-//! The join form: what a household submits and how it is checked (pure).
+//! The web app's form parsing, pure (std and `serde_urlencoded`): [`decode`] reads a urlencoded
+//! body exactly as axum's `Form` does, [`check`] checks the join form a household submits and
+//! [`valid_id`] guards the ids in paths. Kept out of `zeal-web` so the fuzz target
+//! (`fuzz/fuzz_targets/web_form.rs`) builds without the app's heavy dependencies; `zeal-web`
+//! re-exports it as `zeal_web::join`.
 
 use std::collections::BTreeMap;
+
+/// A form body that cannot be decoded (answered with the "form could not be read" page).
+#[derive(Debug, thiserror::Error)]
+#[error("malformed form body")]
+pub struct DecodeError(#[from] serde_urlencoded::de::Error);
+
+/// Decodes an `application/x-www-form-urlencoded` body into its fields, as axum's
+/// `Form<BTreeMap<String, String>>` does: `+` is a space, percent escapes are decoded and
+/// invalid UTF-8 is replaced (U+FFFD); of a repeated key the last value wins.
+pub fn decode(body: &[u8]) -> Result<BTreeMap<String, String>, DecodeError> {
+    Ok(serde_urlencoded::from_bytes(body)?)
+}
 
 /// Longest display name, in characters.
 pub const MAX_NAME: usize = 40;
@@ -17,18 +33,24 @@ pub fn valid_id(id: &str) -> bool {
 /// A checked join request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Join {
+    /// One of the known regions.
     pub region: String,
+    /// Trimmed, 1-[`MAX_NAME`] characters, no control, invisible or direction-changing
+    /// characters ([`invisible`]).
     pub display_name: String,
-    /// The meter the household reads from its meter or the utility's letter; `None` in demo mode
-    /// when the app picks a simulated one.
+    /// The meter the household reads from its meter or the utility's letter (a [`valid_id`]);
+    /// `None` in demo mode when the app picks a simulated one.
     pub meter_id: Option<String>,
+    /// Whether the household chose to be named on its region's leaderboard.
     pub leaderboard: bool,
 }
 
 /// A problem with one field, shown next to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
+    /// The form field's name (`region`, `display_name`, `meter_id` or `share_readings`).
     pub field: &'static str,
+    /// What is wrong, for the household.
     pub message: String,
 }
 
@@ -39,8 +61,25 @@ fn err(field: &'static str, message: impl Into<String>) -> FieldError {
     }
 }
 
-/// Checks a submitted form against the known regions. In demo mode the meter id may be left
-/// empty (a simulated meter is picked).
+/// Whether a checkbox's submitted value means ticked (`on`, `true`, `1` or `yes`, trimmed).
+pub fn ticked(value: &str) -> bool {
+    matches!(value.trim(), "on" | "true" | "1" | "yes")
+}
+
+/// Invisible and direction-changing characters (zero-width, bidirectional embeddings, overrides
+/// and isolates, the byte-order mark): in a display name they make one household's name render
+/// as another's on the leaderboard (`"\u{202E}seirV eD"` shows as "De Vries" reversed).
+pub fn invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}'
+    )
+}
+
+/// Checks a submitted form against the known regions (values are trimmed; a checkbox is ticked
+/// when `on`, `true`, `1` or `yes`). In demo mode the meter id may be left empty (a simulated
+/// meter is picked). The errors come in the form's field order, at most one per field.
 pub fn check(
     form: &BTreeMap<String, String>,
     regions: &[String],
@@ -70,6 +109,11 @@ pub fn check(
             "display_name",
             "The display name cannot contain control characters.",
         ));
+    } else if name.chars().any(invisible) {
+        errors.push(err(
+            "display_name",
+            "The display name cannot contain invisible or direction-changing characters.",
+        ));
     }
     let meter = field("meter_id");
     let meter_id = if meter.is_empty() {
@@ -89,7 +133,7 @@ pub fn check(
     } else {
         Some(meter.to_string())
     };
-    let checked = |k: &str| matches!(field(k), "on" | "true" | "1" | "yes");
+    let checked = |k: &str| ticked(field(k));
     if !checked("share_readings") {
         errors.push(err(
             "share_readings",
@@ -184,6 +228,49 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn bodies_decode_as_axum_reads_them() {
+        let f =
+            decode(b"region=NL-R01&display_name=De+Vries%20%C3%A9&display_name=x&bad=%FF%zz&flag")
+                .unwrap();
+        assert_eq!(f["region"], "NL-R01");
+        assert_eq!(f["display_name"], "x", "the last of a repeated key wins");
+        assert_eq!(
+            f["bad"], "\u{FFFD}%zz",
+            "invalid UTF-8 is replaced, a bad escape kept"
+        );
+        assert_eq!(f["flag"], "");
+        assert!(decode(b"").unwrap().is_empty());
+        let f = decode(b"display_name=De+Vries%20%C3%A9").unwrap();
+        assert_eq!(f["display_name"], "De Vries \u{e9}");
+    }
+
+    /// A name that renders as another household's on the leaderboard (a right-to-left override
+    /// reverses what follows; zero-width characters make two names look the same).
+    #[test]
+    fn a_name_that_would_render_as_another_is_refused() {
+        for spoof in [
+            "\u{202E}seirV eD",
+            "De\u{200B} Vries",
+            "Jansen\u{2066}",
+            "\u{FEFF}Bakker",
+        ] {
+            let errors = check(
+                &form(&[
+                    ("region", "NL-R01"),
+                    ("display_name", spoof),
+                    ("meter_id", "m1"),
+                    ("share_readings", "on"),
+                ]),
+                &regions(),
+                false,
+            )
+            .unwrap_err();
+            assert_eq!(errors.len(), 1, "{spoof:?}");
+            assert_eq!(errors[0].field, "display_name", "{spoof:?}");
+        }
     }
 
     #[test]
