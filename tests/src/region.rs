@@ -91,6 +91,23 @@ pub fn dropped(gateway_stdout: &str) -> Option<usize> {
         .find_map(|part| part.strip_suffix(" dropped")?.parse().ok())
 }
 
+/// What the printed `totals` lack of every reading of meters `0..meters` over rounds
+/// `0..rounds`, per value; an error if they hold more (a reading in two totals).
+pub fn unaccounted(
+    totals: &BTreeMap<String, Vec<u64>>,
+    meters: usize,
+    rounds: usize,
+) -> Result<Vec<u64>, String> {
+    let add = |a: Vec<u64>, b: &Vec<u64>| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>();
+    let all: Vec<usize> = (0..meters).collect();
+    let every = (0..rounds).fold(vec![0; 8], |acc, round| add(acc, &sums(&all, round)));
+    let printed = totals.values().fold(vec![0; 8], add);
+    if printed.iter().zip(&every).any(|(p, e)| p > e) {
+        return Err(format!("a reading in two totals: {printed:?} > {every:?}"));
+    }
+    Ok(every.iter().zip(&printed).map(|(e, p)| e - p).collect())
+}
+
 /// Accounts for every reading of meters `0..meters` over rounds `0..rounds` in the printed
 /// `totals` (as [`totals`] parses them): no reading is in two totals, and what is in none is
 /// exactly what `victim` may lack by DESIGN §4 — the values of `dropped` of its rounds (listed,
@@ -106,13 +123,7 @@ pub fn account(
     dropped: usize,
 ) -> Result<Vec<u64>, String> {
     let add = |a: Vec<u64>, b: &Vec<u64>| a.iter().zip(b).map(|(x, y)| x + y).collect::<Vec<_>>();
-    let all: Vec<usize> = (0..meters).collect();
-    let every = (0..rounds).fold(vec![0; 8], |acc, round| add(acc, &sums(&all, round)));
-    let printed = totals.values().fold(vec![0; 8], add);
-    if printed.iter().zip(&every).any(|(p, e)| p > e) {
-        return Err(format!("a reading in two totals: {printed:?} > {every:?}"));
-    }
-    let missing: Vec<u64> = every.iter().zip(&printed).map(|(e, p)| e - p).collect();
+    let missing = unaccounted(totals, meters, rounds)?;
     let Some(victim) = victim else {
         return match missing.iter().all(|&m| m == 0) {
             true => Ok(missing),

@@ -255,17 +255,20 @@ struct DaySetupState {
     /// before its KeysClosed and then reads it back.
     judgements: KeyJudgements,
     /// Bundles-topic messages read before the seats were fixed, judged once they are (at most
-    /// [`MAX_EARLY_PARTS`]; beyond, a message is judged at once).
+    /// [`MAX_EARLY_BYTES`] of payload; beyond, a message is judged at once).
     early_parts: Vec<KafkaRecord>,
+    /// Their payloads' bytes.
+    early_bytes: usize,
 }
 
-/// Most bundles-topic messages a node holds while the day's seats are not fixed yet. A node
-/// started mid-day reads the bundles topic and the round log side by side, so the day's parts
-/// can come before the KeysClosed that gives them a context; judged then, every honest part
-/// was refused as of an unknown round (found by the nemesis soak, 2026-12-05: 30 dead letters
-/// for one aggregator restart, and every part claimed again). A day's parts for a region are
-/// senders × seats × rounds; the bound keeps a flood of early junk from growing memory.
-pub const MAX_EARLY_PARTS: usize = 200_000;
+/// Most payload bytes of bundles-topic messages a node holds while the day's seats are not
+/// fixed yet. A node started mid-day reads the bundles topic and the round log side by side, so
+/// the day's parts can come before the KeysClosed that gives them a context; judged then, every
+/// honest part was refused as of an unknown round (found by the nemesis soak, 2026-12-05: 30
+/// dead letters for one aggregator restart, and every part claimed again). The bound (about
+/// 13,000 parts of 8 values under 2048-bit keys) keeps a flood of early junk from growing
+/// memory; a part beyond it is judged at once.
+pub const MAX_EARLY_BYTES: usize = 64 << 20;
 
 impl RegionNode {
     /// A node playing `party` in the settings' region.
@@ -285,6 +288,7 @@ impl RegionNode {
                 since: Instant::now(),
                 judgements: KeyJudgements::default(),
                 early_parts: Vec::new(),
+                early_bytes: 0,
             },
             settings,
         }
@@ -440,6 +444,7 @@ impl RegionNode {
                 caught_up |= m.topic == log_topic && m.offset + 1 >= log_end;
                 self.take(&producer, &m, &mut rounds, &mut report).await?;
                 if self.setup.fixed && !self.setup.early_parts.is_empty() {
+                    self.setup.early_bytes = 0;
                     for early in std::mem::take(&mut self.setup.early_parts) {
                         self.take(&producer, &early, &mut rounds, &mut report)
                             .await?;
@@ -795,8 +800,9 @@ impl RegionNode {
         let s = &self.settings;
         if m.topic != s.topics.rounds
             && !self.setup.fixed
-            && self.setup.early_parts.len() < MAX_EARLY_PARTS
+            && self.setup.early_bytes + m.payload.len() <= MAX_EARLY_BYTES
         {
+            self.setup.early_bytes += m.payload.len();
             self.setup.early_parts.push(m.clone());
             return Ok(());
         }
