@@ -9,6 +9,8 @@ use zeal_connectors::kafka::{
     ensure_topics, partition_for_key,
 };
 use zeal_schemas::{HouseholdReading, decode, encode};
+use zeal_tests::fault_proxy::{PrivateBroker, free_addr};
+use zeal_tests::region::TinyDisk;
 use zeal_tests::{kafka, unique};
 
 const T0: i64 = 1_593_561_600_000;
@@ -258,4 +260,72 @@ async fn a_failed_delivery_reaches_the_sender() {
         Err(KafkaError::Delivery { topic, .. }) => assert_eq!(topic, "zt.nowhere"),
         other => panic!("expected a delivery failure, got {other:?}"),
     }
+}
+
+/// The broker's disk fills while a send is in flight. tansu then answers UNKNOWN_SERVER_ERROR,
+/// which librdkafka does not retry, and its storage panics, which leaves it answering errors
+/// for ever; a send that passed the error on would stop every gateway and aggregator for a disk
+/// that has room again seconds later (the nemesis soak's broker disk full episodes). The send
+/// resends through a new client until the broker, restarted by `zeal broker`, takes the
+/// message, which is then on the topic once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_rides_out_a_full_broker_disk() {
+    let dir = PrivateBroker::fresh_dir();
+    std::fs::create_dir_all(&dir).unwrap();
+    // Declared before the broker, so dropped after it.
+    let Some(disk) = TinyDisk::mount_sized(&dir, "32m") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN)");
+        return;
+    };
+    let listen = free_addr();
+    let _broker = PrivateBroker::start_in(dir, listen, listen);
+    let cfg = zeal_connectors::kafka::KafkaConfig::new(listen.to_string(), unique("zt.full"));
+    let topic = unique("zt.full");
+    ensure_topics(&cfg, &[TopicSpec::new(&topic, 1, 1)])
+        .await
+        .unwrap();
+    let producer = KeyedProducer::new(&cfg).unwrap();
+    let first = producer.send(&topic, b"k", b"before", None).await.unwrap();
+
+    tokio::task::block_in_place(|| disk.fill());
+    let sending = {
+        let (p, t) = (producer.clone(), topic.clone());
+        tokio::spawn(async move { p.send(&t, b"k", b"during", None).await })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while producer.resends() == 0 {
+        assert!(
+            !sending.is_finished(),
+            "the send ended while the disk was full: {:?}",
+            sending.await.unwrap()
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broker never refused a delivery"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::task::block_in_place(|| disk.free());
+    let during = tokio::time::timeout(Duration::from_secs(120), sending)
+        .await
+        .expect("the send completes once the disk has room")
+        .unwrap()
+        .expect("delivered");
+    let last = producer.send(&topic, b"k", b"after", None).await.unwrap();
+    assert!(first.offset < during.offset && during.offset < last.offset);
+
+    let consumer = AssignedConsumer::new(&cfg, &unique("zt.full")).unwrap();
+    consumer
+        .assign(&[(topic.as_str(), 0, StartAt::Beginning)])
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.last().is_none_or(|p| p != "after") {
+        let r = consumer
+            .recv(Duration::from_secs(30))
+            .await
+            .unwrap()
+            .expect("the topic holds every acknowledged message");
+        seen.push(String::from_utf8(r.payload).unwrap());
+    }
+    assert_eq!(seen, ["before", "during", "after"]);
 }

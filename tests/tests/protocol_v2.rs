@@ -195,7 +195,9 @@ impl Deployment {
         }
         let mut parts_owned = BTreeMap::new();
         for m in self.read(&self.topics.bundles).await {
-            let p: w::SeatPart = decode(&m.payload).unwrap();
+            let Ok(p) = decode::<w::SeatPart>(&m.payload) else {
+                continue;
+            };
             if p.round_start == start * 1000
                 && let Ok(part) = wire::part_from_wire(&ctx, &p)
             {
@@ -763,7 +765,10 @@ async fn an_aggregator_stopped_mid_round_is_replaced_from_the_log() {
 /// Found by the nemesis soak (2026-12-05, 1 aggregator restart in 5): the replacement refused
 /// every such part as of an unknown round (30 dead letters, each part then claimed again). Made
 /// certain here with a valid part on the bundles topic before the day is set up; every node
-/// now holds such parts until the day's seats are fixed: no dead letter, the total exact.
+/// now holds such parts until the day's seats are fixed: the total exact. Holding launders
+/// nothing: a part addressed to a meter that turns out to hold no seat, and bytes that are no
+/// part, posted before the day too, are each dead-lettered once the seats are fixed, and no
+/// other message is.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replacement_holds_the_parts_it_reads_before_the_days_seats() {
     replaced_mid_round(true).await;
@@ -774,6 +779,8 @@ async fn replaced_mid_round(keys_on_log: bool) {
     let mut d = Deployment::new().await;
     d.keys_on_log = keys_on_log;
     let roster = r.ctx.roster.clone();
+    // The junk posted before the day (offset on the bundles topic, the reason it is refused).
+    let mut junk: Vec<(i32, i64, RejectReason)> = Vec::new();
     if keys_on_log {
         // A node started mid-day reads the bundles topic and the round log side by side, so a
         // part can reach it before the day's KeysClosed. Made certain here: a valid part for
@@ -799,6 +806,24 @@ async fn replaced_mid_round(keys_on_log: bool) {
         )
         .await
         .unwrap();
+        // Judgeable only once the seats are fixed: a part to a meter that holds none.
+        let to_no_seat = encode(&wire::part_to_wire(
+            &ctx,
+            &roster[0],
+            &non_seat(r),
+            &early.parts[1],
+        ))
+        .unwrap();
+        let posted = producer
+            .send(&d.topics.bundles, b"NL-EARLY", &to_no_seat, None)
+            .await
+            .unwrap();
+        junk.push((posted.partition, posted.offset, RejectReason::UnknownSender));
+        let posted = producer
+            .send(&d.topics.bundles, b"NL-EARLY", b"no part at all", None)
+            .await
+            .unwrap();
+        junk.push((posted.partition, posted.offset, RejectReason::Malformed));
     }
     let start = START;
     let mut g = d.gateway("gw", &roster, 4);
@@ -859,10 +884,20 @@ async fn replaced_mid_round(keys_on_log: bool) {
         "one product per seat"
     );
     let letters = d.dead_letters().await;
-    assert!(
-        letters.is_empty(),
-        "honest parts dead-lettered: {letters:?}"
-    );
+    for l in &letters {
+        assert!(
+            l.topic == d.topics.bundles && junk.contains(&(l.partition, l.offset, l.reason)),
+            "only the junk is dead-lettered, with its reason: {l:?}"
+        );
+    }
+    for (partition, offset, reason) in &junk {
+        assert!(
+            letters
+                .iter()
+                .any(|l| (l.partition, l.offset) == (*partition, *offset)),
+            "the held junk at {partition}/{offset} ({reason:?}) is refused once the seats are fixed"
+        );
+    }
 }
 
 /// The day is set up on the log (DESIGN §4, "Enrolment"): every node starts knowing the committee

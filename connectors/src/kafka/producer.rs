@@ -1,6 +1,15 @@
 //! The keyed producer: idempotent (no duplicates or reordering on retry), acks from all
 //! replicas, and the murmur2 partitioner so keys land where [`super::partition_for_key`] says.
 //!
+//! A delivery the broker refuses with an error librdkafka treats as final although it passes
+//! (tansu answers UNKNOWN_SERVER_ERROR while its disk is full) is sent again, with backoff, for
+//! up to [`RESEND_FOR`]: a full disk freed seconds later must not stop every gateway and
+//! aggregator. The resend goes through a new client: the refused one's idempotence state (its
+//! producer id and sequence numbers) no longer matches what the broker stored, and tansu 0.6
+//! panics on its next request. A resent message can appear twice on the topic only if the
+//! broker stored it and still answered an error; every consumer of ours takes redelivered
+//! messages.
+//!
 //! Delivery reports are served by a thread of ours that sleeps until librdkafka says an event
 //! arrived (`rd_kafka_queue_cb_event_enable`). rdkafka's `FutureProducer` polls in 100 ms slices
 //! and, because its deadline rounds the last sub-millisecond down to a 0 ms wait, spins for up
@@ -10,7 +19,9 @@
 use super::{KafkaConfig, KafkaError, client_err};
 use rdkafka::bindings as rdsys;
 use rdkafka::error::KafkaError as ClientError;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{
+    BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext, PurgeConfig,
+};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Message};
 use std::ffi::c_void;
@@ -23,6 +34,11 @@ use zeal_schemas::{WireMessage, encode};
 
 /// How long a send may wait for room in librdkafka's queue before it fails.
 const QUEUE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a send keeps resending a delivery the broker refused with a passing error.
+pub const RESEND_FOR: Duration = Duration::from_secs(300);
+/// The first pause before a resend; it doubles up to [`RESEND_PAUSE_MAX`].
+const RESEND_PAUSE: Duration = Duration::from_millis(100);
+const RESEND_PAUSE_MAX: Duration = Duration::from_secs(5);
 /// The delivery thread also wakes this often when nothing signals it (a safety net only).
 const IDLE_WAKE: Duration = Duration::from_secs(1);
 
@@ -122,7 +138,7 @@ impl Drop for Queue {
     }
 }
 
-/// Owns the delivery thread; the last clone of a [`KeyedProducer`] stops it.
+/// A client and its delivery thread; the last send or [`KeyedProducer`] holding it stops it.
 struct Handle {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
@@ -178,6 +194,40 @@ fn serve(shared: &Shared) {
     }
 }
 
+impl Handle {
+    /// One delivery: queued (waiting for room) and its report awaited.
+    async fn send_once(
+        &self,
+        topic: &str,
+        key: &[u8],
+        payload: &[u8],
+        timestamp_ms: Option<i64>,
+    ) -> Result<Delivered, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let mut record = BaseRecord::with_opaque_to(topic, Box::new(tx))
+            .key(key)
+            .payload(payload);
+        if let Some(ts) = timestamp_ms {
+            record = record.timestamp(ts);
+        }
+        let start = Instant::now();
+        loop {
+            match self.shared.producer.send(record) {
+                Ok(()) => break,
+                Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
+                    if start.elapsed() < QUEUE_TIMEOUT =>
+                {
+                    record = r;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err((source, _)) => return Err(source),
+            }
+        }
+        // A dropped report went unanswered: the client is shutting down.
+        rx.await.unwrap_or(Err(ClientError::Canceled))
+    }
+}
+
 impl Drop for Handle {
     fn drop(&mut self) {
         // SAFETY: unregisters the callback whose opaque pointer points into `shared`.
@@ -196,7 +246,14 @@ impl Drop for Handle {
 /// An idempotent producer of keyed messages.
 #[derive(Clone)]
 pub struct KeyedProducer {
-    handle: Arc<Handle>,
+    inner: Arc<Inner>,
+}
+
+/// What every clone shares: the client in use, and how to make another.
+struct Inner {
+    config: rdkafka::ClientConfig,
+    current: Mutex<Arc<Handle>>,
+    resends: AtomicU64,
 }
 
 impl KeyedProducer {
@@ -211,15 +268,43 @@ impl KeyedProducer {
         for (k, v) in &config.extra {
             c.set(k, v);
         }
-        let producer = c
-            .create_with_context(Deliveries)
-            .map_err(client_err("create producer"))?;
+        let handle = Self::client(&c)?;
         Ok(KeyedProducer {
-            handle: Arc::new(Handle::start(producer)?),
+            inner: Arc::new(Inner {
+                config: c,
+                current: Mutex::new(handle),
+                resends: AtomicU64::new(0),
+            }),
         })
     }
 
-    /// Sends raw bytes and waits for the broker's acknowledgement.
+    fn client(config: &rdkafka::ClientConfig) -> Result<Arc<Handle>, KafkaError> {
+        let producer = config
+            .create_with_context(Deliveries)
+            .map_err(client_err("create producer"))?;
+        Ok(Arc::new(Handle::start(producer)?))
+    }
+
+    fn current(&self) -> Arc<Handle> {
+        Arc::clone(&self.inner.current.lock().expect("producer lock"))
+    }
+
+    /// Puts a new client in place of `refused` (unless another send already has) and purges
+    /// what `refused` still holds, so its sends end now and are resent through the new one.
+    fn replace(&self, refused: &Arc<Handle>) -> Result<(), KafkaError> {
+        let mut current = self.inner.current.lock().expect("producer lock");
+        if Arc::ptr_eq(&current, refused) {
+            *current = Self::client(&self.inner.config)?;
+            refused
+                .shared
+                .producer
+                .purge(PurgeConfig::default().queue().inflight());
+        }
+        Ok(())
+    }
+
+    /// Sends raw bytes and waits for the broker's acknowledgement, sending again (for up to
+    /// [`RESEND_FOR`]) while the broker refuses it with a passing error.
     pub async fn send(
         &self,
         topic: &str,
@@ -231,30 +316,23 @@ impl KeyedProducer {
             topic: topic.to_string(),
             source,
         };
-        let (tx, rx) = oneshot::channel();
-        let mut record = BaseRecord::with_opaque_to(topic, Box::new(tx))
-            .key(key)
-            .payload(payload);
-        if let Some(ts) = timestamp_ms {
-            record = record.timestamp(ts);
-        }
         let start = Instant::now();
+        let mut pause = RESEND_PAUSE;
         loop {
-            match self.handle.shared.producer.send(record) {
-                Ok(()) => break,
-                Err((ClientError::MessageProduction(RDKafkaErrorCode::QueueFull), r))
-                    if start.elapsed() < QUEUE_TIMEOUT =>
+            let handle = self.current();
+            match handle.send_once(topic, key, payload, timestamp_ms).await {
+                Err(ClientError::MessageProduction(code))
+                    if passing(code) && start.elapsed() < RESEND_FOR =>
                 {
-                    record = r;
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    self.replace(&handle)?;
+                    self.inner.resends.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(topic, error = %code, pause_ms = pause.as_millis() as u64,
+                        "the broker refused a delivery; sending it again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(RESEND_PAUSE_MAX);
                 }
-                Err((source, _)) => return Err(failed(source)),
+                result => return result.map_err(failed),
             }
-        }
-        match rx.await {
-            Ok(report) => report.map_err(failed),
-            // The report was dropped unanswered (the client is shutting down).
-            Err(_) => Err(failed(ClientError::Canceled)),
         }
     }
 
@@ -271,7 +349,7 @@ impl KeyedProducer {
 
     /// Waits until every queued message is delivered (or `timeout` passes).
     pub fn flush(&self, timeout: Duration) -> Result<(), KafkaError> {
-        self.handle
+        self.current()
             .shared
             .producer
             .flush(timeout)
@@ -281,6 +359,26 @@ impl KeyedProducer {
     /// How often the delivery thread has woken so far: about once per event burst, and once a
     /// second when idle (it never polls on a timer shorter than that).
     pub fn wakeups(&self) -> u64 {
-        self.handle.shared.wakeups.load(Ordering::Relaxed)
+        self.current().shared.wakeups.load(Ordering::Relaxed)
     }
+
+    /// How many deliveries the broker refused with a passing error and this producer sent again.
+    pub fn resends(&self) -> u64 {
+        self.inner.resends.load(Ordering::Relaxed)
+    }
+}
+
+/// Errors a delivery report ends with that pass (the broker could not store the message now),
+/// though librdkafka does not retry them itself.
+fn passing(code: RDKafkaErrorCode) -> bool {
+    matches!(
+        code,
+        RDKafkaErrorCode::Unknown
+            | RDKafkaErrorCode::KafkaStorageError
+            | RDKafkaErrorCode::NotEnoughReplicas
+            | RDKafkaErrorCode::NotEnoughReplicasAfterAppend
+            // Ended by `replace`, to be resent through the new client.
+            | RDKafkaErrorCode::PurgeQueue
+            | RDKafkaErrorCode::PurgeInflight
+    )
 }

@@ -95,9 +95,13 @@ fn main() -> std::process::ExitCode {
             "info"
         })
     });
+    // A log line that cannot be written (stderr on a full disk) is lost, never a panic: by
+    // default the subscriber reports its own write errors with `eprintln!`, which panics then
+    // (found by the nemesis soak: the broker died with exit 101 when its disk filled).
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .log_internal_errors(false);
     match cli.log_format {
         LogFormat::Json => logs.json().with_current_span(false).init(),
         LogFormat::Text => logs
@@ -128,7 +132,9 @@ fn main() -> std::process::ExitCode {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             // One line with the whole cause chain: what failed and why, in the user's words.
-            eprintln!("error: {e:#}");
+            // Written without `eprintln!`, which panics (exit 101) when stderr is on a full disk.
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }

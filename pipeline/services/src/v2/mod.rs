@@ -10,6 +10,7 @@
 //! publishing, and dead-letters every record it refuses with the wire reader's reason.
 
 pub mod audit;
+pub mod early;
 pub mod node;
 pub mod parts;
 pub mod readings;

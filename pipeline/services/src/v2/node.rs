@@ -9,6 +9,7 @@
 //! readings are private) *before* the commitment, notice or carry it records is published, so a
 //! restarted gateway repeats at most a step's output and never deals or reveals a round twice.
 
+use super::early::EarlyParts;
 use super::parts::{Kept, MAX_PARTS_PER_KEY, PartStore};
 use super::topics::{
     Contexts, Incoming, part_key, post_day_record, post_part, post_record, read_part, read_record,
@@ -254,21 +255,9 @@ struct DaySetupState {
     /// Seat keys judged so far: each is judged once, though the aggregator lists the keys
     /// before its KeysClosed and then reads it back.
     judgements: KeyJudgements,
-    /// Bundles-topic messages read before the seats were fixed, judged once they are (at most
-    /// [`MAX_EARLY_BYTES`] of payload; beyond, a message is judged at once).
-    early_parts: Vec<KafkaRecord>,
-    /// Their payloads' bytes.
-    early_bytes: usize,
+    /// Bundles-topic messages read before the seats were fixed, judged once they are.
+    early_parts: EarlyParts,
 }
-
-/// Most payload bytes of bundles-topic messages a node holds while the day's seats are not
-/// fixed yet. A node started mid-day reads the bundles topic and the round log side by side, so
-/// the day's parts can come before the KeysClosed that gives them a context; judged then, every
-/// honest part was refused as of an unknown round (found by the nemesis soak, 2026-12-05: 30
-/// dead letters for one aggregator restart, and every part claimed again). The bound (about
-/// 13,000 parts of 8 values under 2048-bit keys) keeps a flood of early junk from growing
-/// memory; a part beyond it is judged at once.
-pub const MAX_EARLY_BYTES: usize = 64 << 20;
 
 impl RegionNode {
     /// A node playing `party` in the settings' region.
@@ -287,8 +276,7 @@ impl RegionNode {
                 closed_posted: None,
                 since: Instant::now(),
                 judgements: KeyJudgements::default(),
-                early_parts: Vec::new(),
-                early_bytes: 0,
+                early_parts: EarlyParts::default(),
             },
             settings,
         }
@@ -444,8 +432,7 @@ impl RegionNode {
                 caught_up |= m.topic == log_topic && m.offset + 1 >= log_end;
                 self.take(&producer, &m, &mut rounds, &mut report).await?;
                 if self.setup.fixed && !self.setup.early_parts.is_empty() {
-                    self.setup.early_bytes = 0;
-                    for early in std::mem::take(&mut self.setup.early_parts) {
+                    for early in self.setup.early_parts.release() {
                         self.take(&producer, &early, &mut rounds, &mut report)
                             .await?;
                     }
@@ -798,12 +785,7 @@ impl RegionNode {
         report: &mut NodeReport,
     ) -> Result<(), ServiceError> {
         let s = &self.settings;
-        if m.topic != s.topics.rounds
-            && !self.setup.fixed
-            && self.setup.early_bytes + m.payload.len() <= MAX_EARLY_BYTES
-        {
-            self.setup.early_bytes += m.payload.len();
-            self.setup.early_parts.push(m.clone());
+        if m.topic != s.topics.rounds && !self.setup.fixed && self.setup.early_parts.hold(m) {
             return Ok(());
         }
         let incoming = if m.topic == s.topics.rounds {

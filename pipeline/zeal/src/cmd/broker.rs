@@ -1,6 +1,7 @@
 //! `zeal broker`: the Kafka-protocol broker `zeal demo` runs in-process (tansu 0.6 with sqlite
 //! storage), as its own process in the foreground, for a laptop deployment or the test suite
-//! (`tests/run.sh` starts it, and kills and restarts it in the broker-crash tests).
+//! (`tests/run.sh` starts it, and kills and restarts it in the broker-crash tests). It restarts
+//! its own broker when a broker task panics (tansu's storage on a full disk).
 
 use anyhow::Context;
 use clap::Args;
@@ -33,7 +34,5 @@ pub fn run(a: BrokerArgs) -> anyhow::Result<()> {
         "zeal broker: listening on {}, advertised as {advertised}, log in {}",
         a.listener_url, a.storage_engine
     );
-    super::runtime()?
-        .block_on(serve(a.listener_url, advertised, a.storage_engine, true))
-        .context("the broker stopped")
+    serve(a.listener_url, advertised, a.storage_engine, true).context("the broker stopped")
 }
