@@ -52,7 +52,11 @@ impl KafkaConfig {
             .set("client.id", &self.client_id)
             // Keep librdkafka from logging through stderr on its own; errors surface as values.
             .set("log.connection.close", "false")
-            .set("socket.timeout.ms", "10000");
+            .set("socket.timeout.ms", "10000")
+            // After a dropped connection, try again within a second, not librdkafka's 10 s: with
+            // connections dropped every 2 s, clients were offline most of the time and a third of
+            // the rounds missed a phase (nemesis soak, docs/decisions.md).
+            .set("reconnect.backoff.max.ms", "1000");
         for (k, v) in &self.extra {
             c.set(k, v);
         }
