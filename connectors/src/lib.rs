@@ -6,9 +6,13 @@
 //!   migrations and batched inserts (the `clickhouse` crate).
 //! - [`keystore`]: seats' daily Paillier keys on disk, owner-only, deleted when the day's
 //!   keys must be gone.
+//! - [`runtime`]: the wall clock and the shutdown signal every process shares.
 //!
 //! The protocol core never imports this crate; services wire the two together.
 
 pub mod clickhouse;
 pub mod kafka;
 pub mod keystore;
+pub mod runtime;
+
+pub use runtime::{Shutdown, now_ms, stopped};

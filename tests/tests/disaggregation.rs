@@ -6,16 +6,14 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::Duration;
+use zeal_civil::days_from_civil;
 use zeal_connectors::kafka::KeyedProducer;
 use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::features::{Day, PER_DAY};
-use zeal_meters::civil::days_from_civil;
 use zeal_meters::household::{Archetype, Household};
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_schemas::{AnyMessage, HouseholdReading, RejectReason};
-use zeal_services::disaggregate::{
-    DisaggregateJob, DisaggregateSettings, migrate_clickhouse, usage_rows,
-};
+use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, usage_rows};
 use zeal_services::metrics::{Metrics, Role};
 use zeal_tests::certified::Certified;
 use zeal_tests::env::Env;
@@ -64,7 +62,7 @@ async fn run_job(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs() {
     let env = Env::new().await;
-    migrate_clickhouse(&env.warehouse).await.unwrap();
+    zeal_tables::migrate(&env.warehouse).await.unwrap();
     // The table and the row type agree column by column (validation is off against 18.16).
     let cols: Vec<(String, String)> = env
         .warehouse

@@ -11,16 +11,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::time::Duration;
-use zeal_connectors::clickhouse::migrate;
+use zeal_civil::days_from_civil;
 use zeal_connectors::kafka::{TopicNames, ensure_topics};
 use zeal_disaggregation::Disaggregator;
-use zeal_meters::civil::days_from_civil;
 use zeal_protocol::v2::local::LocalRegion;
 use zeal_protocol::v2::params::{Params, Ratio};
 use zeal_protocol::v2::round::log::Outcome;
 use zeal_services::edge::{channels, daily_params, daily_values};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_services::sink::{Destination, MIGRATIONS};
+use zeal_services::sink::Destination;
 use zeal_services::v2::audit::rows;
 use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
 use zeal_tests::{kafka, unique};
@@ -139,7 +138,7 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
     let log = zeal_tests::read_topic(&kafka, &topics.rounds).await;
     let parts = zeal_tests::read_topic(&kafka, &topics.bundles).await;
     let warehouse = zeal_tests::fresh_database("zt_edge").await;
-    migrate(&warehouse, MIGRATIONS).await.unwrap();
+    zeal_tables::migrate(&warehouse).await.unwrap();
     for day in &days {
         let report = audit_day(&day.ctx, &day.directory, &log, &parts);
         assert_eq!(report.refused, 0);

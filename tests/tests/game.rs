@@ -7,16 +7,15 @@
 
 use serde::Deserialize;
 use std::time::Duration;
-use zeal_connectors::clickhouse::migrate;
+use zeal_civil::days_from_civil;
 use zeal_connectors::kafka::KeyedProducer;
 use zeal_game::day::{BUCKETS, bucket_of, efficient_mark};
-use zeal_meters::civil::days_from_civil;
 use zeal_meters::household::{Archetype, Household};
 use zeal_meters::sim::SimulatedMeter;
 use zeal_schemas::{AnyMessage, HouseholdReading};
-use zeal_services::gamify::{GamifySettings, migrate_clickhouse, run_gamify};
+use zeal_services::gamify::{GamifySettings, run_gamify};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_services::sink::{MIGRATIONS, TotalRow};
+use zeal_services::sink::TotalRow;
 use zeal_tests::certified::Certified;
 use zeal_tests::env::Env;
 
@@ -45,8 +44,7 @@ struct Count {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_only() {
     let env = Env::new().await;
-    migrate(&env.warehouse, MIGRATIONS).await.unwrap();
-    migrate_clickhouse(&env.warehouse).await.unwrap();
+    zeal_tables::migrate(&env.warehouse).await.unwrap();
     let first = days_from_civil(2020, 3, 2);
     let t0 = first * 86_400_000;
     let t_end = (first + DAYS) * 86_400_000;

@@ -18,7 +18,6 @@ use rand_chacha::ChaCha20Rng;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use std::time::Duration;
-use zeal_connectors::clickhouse::migrate;
 use zeal_connectors::kafka::{KeyedProducer, TopicNames, ensure_topics};
 use zeal_protocol::v2::local::LocalRegion;
 use zeal_protocol::v2::params::Params;
@@ -31,7 +30,7 @@ use zeal_protocol::v2::wire;
 use zeal_schemas::v2 as w;
 use zeal_schemas::{DeadLetter, RejectReason, decode, encode};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_services::sink::{Destination, MIGRATIONS};
+use zeal_services::sink::Destination;
 use zeal_services::v2::audit::rows;
 use zeal_services::v2::{
     AuditReport, Exclusion, NodeReport, Party, RegionNode, RegionSettings, audit_day,
@@ -332,7 +331,7 @@ async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
     assert_eq!(day.refused, 0);
     assert!(day.exclusions.is_empty(), "{:?}", day.exclusions);
     let warehouse = zeal_tests::fresh_database("zt_v2").await;
-    migrate(&warehouse, MIGRATIONS).await.unwrap();
+    zeal_tables::migrate(&warehouse).await.unwrap();
     let (totals, events, _) = warehouse
         .write(&rows(&r.ctx, &day, "v2-e2e", 0))
         .await

@@ -17,8 +17,8 @@
 //! first and last boundary, minus what resets made unknown.
 
 use crate::IntervalReading;
-use crate::civil::{amsterdam_local_to_utc, days_from_civil};
 use std::io::Read;
+use zeal_civil::{amsterdam_local_to_utc, days_from_civil};
 
 /// Errors of the DSMR import.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,6 @@
 //! ([`dsmr`]). Both produce [`IntervalReading`]s: energy imported from and exported to the grid
 //! in one interval, in whole watt-hours.
 
-pub mod civil;
 pub mod dsmr;
 pub mod household;
 pub mod sim;

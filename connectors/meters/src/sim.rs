@@ -94,7 +94,7 @@ pub fn fleet(regions: &[String], meters_per_region: usize, seed: u64) -> Vec<Sim
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::civil::days_from_civil;
+    use zeal_civil::days_from_civil;
 
     #[test]
     fn readings_are_the_households_intervals_in_whole_wh() {

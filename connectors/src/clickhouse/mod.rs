@@ -9,7 +9,7 @@
 
 pub mod migrations;
 
-pub use migrations::{Migration, migrate};
+pub use migrations::{Migration, MigrationReport, migrate};
 
 use serde::Deserialize;
 use std::fmt;

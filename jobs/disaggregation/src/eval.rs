@@ -8,7 +8,7 @@ use crate::dataset::{Dataset, Selection, spread_weeks};
 use crate::features::DIM;
 use crate::metrics::{Metrics, Score};
 use crate::model::Disaggregator;
-use zeal_meters::civil::days_from_civil;
+use zeal_civil::days_from_civil;
 use zeal_meters::household::Archetype;
 
 /// The default test set: another simulator seed, other households (every archetype in turn),

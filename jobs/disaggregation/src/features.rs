@@ -5,7 +5,7 @@
 
 use crate::DisaggError;
 use std::f64::consts::PI;
-use zeal_meters::civil::{amsterdam_offset, day_of_year};
+use zeal_civil::{amsterdam_offset, day_of_year};
 use zeal_spectrum::{Ssa, SsdOptions, decompose};
 
 /// Intervals per day.

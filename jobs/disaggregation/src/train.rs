@@ -10,7 +10,7 @@ use crate::model::{Disaggregator, Layers, ModelMeta, thresholds};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Linear, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
-use zeal_meters::civil::days_from_civil;
+use zeal_civil::days_from_civil;
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

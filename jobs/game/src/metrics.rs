@@ -7,7 +7,7 @@
 //! read; the tests check the result depends on the neighbours only through those aggregates.
 
 use crate::day::{HouseholdDay, PEAK_HOURS, SOLAR_HOURS, baseline, efficient_mark};
-use zeal_meters::civil::amsterdam_offset;
+use zeal_civil::amsterdam_offset;
 
 /// What the private rounds publish about a region for one day.
 #[derive(Debug, Clone, PartialEq)]

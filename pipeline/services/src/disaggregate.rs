@@ -14,41 +14,16 @@ use crate::{LAG_EVERY, ServiceError, Shutdown, dlq, now_ms, stopping, update_lag
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
 use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::PREDICTED;
 use zeal_disaggregation::features::{Day, PER_DAY, day_features};
-use zeal_embedded::store::{ParquetStore, TableSpec, Values};
+use zeal_embedded::store::{ParquetStore, Values};
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_protocol::v2::day::RegistryLog;
 use zeal_protocol::v2::enrolment::Registry;
 use zeal_schemas::{AnyMessage, HouseholdReading, RejectReason, decode_any};
-
-/// The job's table.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: "0003_appliance_usage",
-    sql: "CREATE TABLE IF NOT EXISTS appliance_usage (
-        household_id String,
-        region String,
-        day Date,
-        appliance String,
-        energy_wh Float64,
-        on_intervals UInt16,
-        confidence Float32,
-        model_version String,
-        computed_at DateTime
-    ) ENGINE = ReplacingMergeTree(computed_at)
-    ORDER BY (household_id, day, appliance)",
-    min_server: None,
-}];
-
-/// The embedded store's version of the table.
-pub const USAGE_TABLE: TableSpec = TableSpec {
-    name: "appliance_usage",
-    key: &["household_id", "day", "appliance"],
-    added: &[],
-};
 
 /// One row of `appliance_usage`.
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -127,7 +102,7 @@ impl UsageStore for ParquetStore {
     async fn write_usage(&self, rows: &[UsageRow]) -> Result<u64, ServiceError> {
         let s = |f: fn(&UsageRow) -> String| Values::Str(rows.iter().map(f).collect());
         let n = self.append(
-            USAGE_TABLE.name,
+            zeal_tables::APPLIANCE_USAGE.name,
             vec![
                 ("household_id", s(|r| r.household_id.clone())),
                 ("region", s(|r| r.region.clone())),
@@ -161,12 +136,6 @@ impl UsageStore for ParquetStore {
         )?;
         Ok(n as u64)
     }
-}
-
-/// Creates the ClickHouse table (idempotent).
-pub async fn migrate_clickhouse(w: &Warehouse) -> Result<(), ServiceError> {
-    migrate(w, MIGRATIONS).await?;
-    Ok(())
 }
 
 /// Settings of the job.

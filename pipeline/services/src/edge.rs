@@ -133,7 +133,7 @@ mod tests {
                 zeal_meters::household::Archetype::ProsumerFamily,
             ),
         };
-        let jan = zeal_meters::civil::days_from_civil(2020, 1, 14) * 86_400_000;
+        let jan = zeal_civil::days_from_civil(2020, 1, 14) * 86_400_000;
         // Two full days and half of a third.
         let readings: Vec<(i64, u64, u64)> = h
             .readings(jan, jan + 2 * 86_400_000 + 43_200_000)

@@ -14,79 +14,14 @@ use crate::registry::RegistryFollower;
 use crate::{ServiceError, now_ms};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames};
-use zeal_embedded::store::{ColumnKind, ParquetStore, TableSpec, Values};
+use zeal_embedded::store::{ParquetStore, Values};
 use zeal_game::day::{BASELINE_DAYS, BUCKETS};
 use zeal_game::metrics::{OwnReading, RegionDay, household_day};
 use zeal_game::{HouseholdDay, engine::all_events};
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_protocol::v2::day::RegistryLog;
-
-/// The job's tables.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        id: "0004_household_daily",
-        sql: "CREATE TABLE IF NOT EXISTS household_daily (
-            household_id String,
-            region String,
-            day Date,
-            import_kwh Float64,
-            export_kwh Float64,
-            peak_kwh Float64,
-            solar_hours_kwh Float64,
-            baseline_kwh Float64,
-            savings_kwh Float64,
-            region_average_kwh Float64,
-            efficient_kwh Float64,
-            computed_at DateTime
-        ) ENGINE = ReplacingMergeTree(computed_at)
-        ORDER BY (household_id, day)",
-        min_server: None,
-    },
-    Migration {
-        id: "0005_gamification_events",
-        sql: "CREATE TABLE IF NOT EXISTS gamification_events (
-            household_id String,
-            day Date,
-            kind String,
-            code String,
-            points UInt32,
-            reason String,
-            computed_at DateTime
-        ) ENGINE = ReplacingMergeTree(computed_at)
-        ORDER BY (household_id, day, kind, code)",
-        min_server: None,
-    },
-    // Prosumers' own generation (HouseholdReading v2) and what follows from it. Rows written
-    // before read NaN: unknown, like a household without an inverter.
-    Migration {
-        id: "0008_household_daily_generation",
-        sql: "ALTER TABLE household_daily
-            ADD COLUMN generation_kwh Float64 DEFAULT nan AFTER export_kwh,
-            ADD COLUMN self_consumption Float64 DEFAULT nan AFTER generation_kwh,
-            ADD COLUMN self_sufficiency Float64 DEFAULT nan AFTER self_consumption",
-        min_server: None,
-    },
-];
-
-/// The embedded store's versions of the tables.
-pub const TABLES: [TableSpec; 2] = [
-    TableSpec {
-        name: "household_daily",
-        key: &["household_id", "day"],
-        added: &[
-            ("generation_kwh", ColumnKind::F64),
-            ("self_consumption", ColumnKind::F64),
-            ("self_sufficiency", ColumnKind::F64),
-        ],
-    },
-    TableSpec {
-        name: "gamification_events",
-        key: &["household_id", "day", "kind", "code"],
-        added: &[],
-    },
-];
 
 /// One row of `household_daily` (NaN where a comparison is not available yet).
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -225,7 +160,7 @@ impl GameStore for ParquetStore {
         }
         let df = self.query(
             "SELECT region, interval_start, interval_seconds, channel, total, contributors FROM region_totals",
-            crate::sink::EMBEDDED_TABLES,
+            zeal_tables::EMBEDDED,
         )?;
         let col = |name: &str| {
             df.column(name)
@@ -292,7 +227,7 @@ impl GameStore for ParquetStore {
             Values::Millis(v.into_iter().map(|d| i64::from(d) * 86_400_000).collect())
         };
         self.append(
-            TABLES[0].name,
+            zeal_tables::HOUSEHOLD_DAILY.name,
             vec![
                 (
                     "household_id",
@@ -326,7 +261,7 @@ impl GameStore for ParquetStore {
             ],
         )?;
         self.append(
-            TABLES[1].name,
+            zeal_tables::GAMIFICATION_EVENTS.name,
             vec![
                 (
                     "household_id",
@@ -356,12 +291,6 @@ impl GameStore for ParquetStore {
         )?;
         Ok(())
     }
-}
-
-/// Creates the ClickHouse tables (idempotent).
-pub async fn migrate_clickhouse(w: &Warehouse) -> Result<(), ServiceError> {
-    migrate(w, MIGRATIONS).await?;
-    Ok(())
 }
 
 /// Per (region, day): the private aggregates the game may use.

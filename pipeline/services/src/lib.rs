@@ -52,28 +52,10 @@ pub enum ServiceError {
     Disaggregation(#[from] zeal_disaggregation::DisaggError),
 }
 
-/// Milliseconds since the Unix epoch, from the wall clock.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// A shutdown signal shared by a service's tasks.
-pub type Shutdown = tokio::sync::watch::Receiver<bool>;
+pub use zeal_connectors::runtime::{Shutdown, now_ms, stopped};
 
 fn stopping(s: &Shutdown) -> bool {
     *s.borrow()
-}
-
-/// Resolves once `shutdown` turns true (or its sender is gone).
-pub async fn stopped(mut shutdown: Shutdown) {
-    while !*shutdown.borrow() {
-        if shutdown.changed().await.is_err() {
-            break;
-        }
-    }
 }
 
 /// How often services refresh their consumer-lag gauges (a watermark request per partition).

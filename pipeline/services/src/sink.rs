@@ -1,76 +1,22 @@
-//! The pipeline's tables (`region_totals`, `round_events`, `dead_letters`) and what writes them:
-//! [`Destination`] (ClickHouse or the embedded store). Totals and round events are written only
-//! by the v2 audit, after it re-verified them from the log ([`crate::v2::audit`]); `zeal sink
-//! clickhouse` ([`Sink`]) writes the dead letters of every service.
+//! What writes the pipeline's tables `region_totals`, `round_events` and `dead_letters` (defined
+//! in `zeal_tables`): [`Destination`] (ClickHouse or the embedded store). Totals and round events
+//! are written only by the v2 audit, after it re-verified them from the log
+//! ([`crate::v2::audit`]); `zeal sink clickhouse` ([`Sink`]) writes the dead letters of every
+//! service.
 //!
 //! Tables use ReplacingMergeTree on their natural key, so a message delivered twice (a sink
 //! restarted before its commit) leaves one row after merges and under `FINAL`; offsets are
-//! committed only after the rows are inserted. DDL is what ClickHouse 18.16 accepts.
+//! committed only after the rows are inserted.
 
 use crate::metrics::Metrics;
 use crate::{LAG_EVERY, ServiceError, Shutdown, now_ms, stopping, update_lag};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
-use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::admin::partition_count;
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, Record, TopicNames};
-use zeal_embedded::store::{ParquetStore, TableSpec, Values};
+use zeal_embedded::store::{ParquetStore, Values};
 use zeal_schemas::{DeadLetter, decode};
-
-/// The sink's tables.
-pub const MIGRATIONS: &[Migration] = &[
-    Migration {
-        id: "0001_region_totals",
-        sql: "CREATE TABLE IF NOT EXISTS region_totals (
-            region String,
-            interval_start DateTime,
-            interval_seconds UInt32,
-            channel String,
-            total Int64,
-            contributors UInt32,
-            attempt UInt16,
-            carried_intervals Array(DateTime),
-            published_at DateTime,
-            aggregator_id String
-        ) ENGINE = ReplacingMergeTree(published_at)
-        ORDER BY (region, interval_start, channel)",
-        min_server: None,
-    },
-    Migration {
-        id: "0002_round_events",
-        sql: "CREATE TABLE IF NOT EXISTS round_events (
-            region String,
-            interval_start DateTime,
-            attempt UInt16,
-            event String,
-            meter_id String,
-            reason String,
-            roster_size UInt32,
-            missing Array(String),
-            culprits Array(String),
-            decided_at DateTime,
-            aggregator_id String
-        ) ENGINE = ReplacingMergeTree(decided_at)
-        ORDER BY (region, interval_start, attempt, event, meter_id)",
-        min_server: None,
-    },
-    Migration {
-        id: "0006_dead_letters",
-        sql: "CREATE TABLE IF NOT EXISTS dead_letters (
-            topic String,
-            partition Int32,
-            offset Int64,
-            reason String,
-            detail String,
-            origin String,
-            region String,
-            rejected_by String,
-            rejected_at DateTime
-        ) ENGINE = ReplacingMergeTree(rejected_at)
-        ORDER BY (topic, partition, offset, rejected_by, reason)",
-        min_server: None,
-    },
-];
 
 /// One row of `region_totals`: a region's total for one interval and channel.
 #[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
@@ -170,28 +116,6 @@ impl Batch {
         self.totals.len() + self.events.len() + self.letters.len()
     }
 }
-
-/// The embedded store's tables and their natural keys (last write wins on read).
-pub const EMBEDDED_TABLES: &[TableSpec] = &[
-    TableSpec {
-        name: "region_totals",
-        key: &["region", "interval_start", "channel"],
-        added: &[],
-    },
-    TableSpec {
-        name: "round_events",
-        key: &["region", "interval_start", "attempt", "event", "meter_id"],
-        added: &[],
-    },
-    TableSpec {
-        name: "dead_letters",
-        key: &["topic", "partition", "offset", "rejected_by", "reason"],
-        added: &[],
-    },
-    crate::disaggregate::USAGE_TABLE,
-    crate::gamify::TABLES[0],
-    crate::gamify::TABLES[1],
-];
 
 /// Where a sink writes rows.
 pub trait Destination: Send + Sync {
@@ -303,7 +227,7 @@ pub type ClickHouseSink = Sink<Warehouse>;
 impl Sink<Warehouse> {
     /// Creates the tables (idempotent) and returns the sink.
     pub async fn new(settings: SinkSettings, warehouse: Warehouse) -> Result<Self, ServiceError> {
-        migrate(&warehouse, MIGRATIONS).await?;
+        zeal_tables::migrate(&warehouse).await?;
         Ok(Sink {
             settings,
             dest: warehouse,

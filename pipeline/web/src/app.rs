@@ -13,7 +13,7 @@ use axum::routing::get;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use zeal_services::Shutdown;
+use zeal_connectors::Shutdown;
 
 /// How the app runs.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +48,7 @@ pub async fn serve(
         .map_err(|source| WebError::Bind { addr, source })?;
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(zeal_services::stopped(shutdown))
+            .with_graceful_shutdown(zeal_connectors::stopped(shutdown))
             .await
         {
             tracing::error!(error = %e, "web app stopped");
@@ -202,7 +202,7 @@ async fn enrol(s: &AppState, j: Join) -> Result<Result<String, (String, String)>
         leaderboard: j.leaderboard,
     };
     s.store
-        .save_profile(&profile, (zeal_services::now_ms() / 1000) as u32)
+        .save_profile(&profile, (zeal_connectors::now_ms() / 1000) as u32)
         .await?;
     tracing::info!(household = %household_id, region = %profile.region, "household joined");
     Ok(Ok(household_id))

@@ -5,12 +5,12 @@
 //! the latest `stage` event (`aware` before any), today is the household's latest day in
 //! `household_daily` and the month that day's calendar month.
 
+use zeal_civil::{civil_from_days, days_from_civil};
 pub use zeal_game::HouseholdDay;
 use zeal_game::day::{self_consumption, self_sufficiency};
 pub use zeal_game::engine::GameEvent;
 use zeal_game::engine::level_of;
 use zeal_game::journey::{Criterion, Stage};
-use zeal_meters::civil::{civil_from_days, days_from_civil};
 
 /// A household that joined the app.
 #[derive(Debug, Clone, PartialEq, Eq)]

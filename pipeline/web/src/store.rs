@@ -11,39 +11,8 @@ use crate::WebError;
 use crate::model::{
     GameEvent, HouseholdDay, OperatorData, Profile, UsageRow, day_from_cells, event_from_cells,
 };
-use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
-use zeal_embedded::store::{ParquetStore, TableSpec, Values};
-
-/// The profiles table (ClickHouse).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    id: "0007_households",
-    sql: "CREATE TABLE IF NOT EXISTS households (
-        household_id String,
-        region String,
-        display_name String,
-        share_readings UInt8,
-        leaderboard UInt8,
-        joined_at DateTime
-    ) ENGINE = ReplacingMergeTree(joined_at)
-    ORDER BY household_id",
-    min_server: None,
-}];
-
-/// The profiles table (embedded store).
-pub const HOUSEHOLDS: TableSpec = TableSpec {
-    name: "households",
-    key: &["household_id"],
-    added: &[],
-};
-
-/// The embedded store's spec of `table` (the pipeline's tables and `households`).
-fn embedded_table(table: &str) -> Option<TableSpec> {
-    zeal_services::sink::EMBEDDED_TABLES
-        .iter()
-        .chain([&HOUSEHOLDS])
-        .find(|t| t.name == table)
-        .copied()
-}
+use zeal_connectors::clickhouse::Warehouse;
+use zeal_embedded::store::{ParquetStore, Values};
 
 /// The backing store.
 pub enum Store {
@@ -60,10 +29,7 @@ impl Store {
     /// Creates the profiles table where needed (idempotent).
     pub async fn prepare(&self) -> Result<(), WebError> {
         if let Store::ClickHouse(w) = self {
-            migrate(w, zeal_services::sink::MIGRATIONS).await?;
-            migrate(w, zeal_services::disaggregate::MIGRATIONS).await?;
-            migrate(w, zeal_services::gamify::MIGRATIONS).await?;
-            migrate(w, MIGRATIONS).await?;
+            zeal_tables::migrate(w).await?;
         }
         Ok(())
     }
@@ -81,7 +47,8 @@ impl Store {
                     .collect())
             }
             Store::Embedded(p) => {
-                let Some(spec) = embedded_table(table).filter(|_| p.dir().join(table).exists())
+                let Some(spec) =
+                    zeal_tables::embedded(table).filter(|_| p.dir().join(table).exists())
                 else {
                     return Ok(Vec::new());
                 };
@@ -138,7 +105,7 @@ impl Store {
                 let str1 = |v: &str| Values::Str(vec![v.to_string()]);
                 tokio::task::block_in_place(|| {
                     s.append(
-                        HOUSEHOLDS.name,
+                        zeal_tables::HOUSEHOLDS.name,
                         vec![
                             ("household_id", str1(&p.household_id)),
                             ("region", str1(&p.region)),

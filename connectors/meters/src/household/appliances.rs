@@ -3,8 +3,8 @@
 //! data sheets and the REFIT / UK-DALE traces' shapes; energies are checked in the tests.
 
 use super::{Appliance, Draws, Household, MINUTES, cloudiness, outdoor_temp_c};
-use crate::civil::day_of_year;
 use std::f64::consts::PI;
+use zeal_civil::day_of_year;
 
 /// What every model of one household-day needs.
 pub(crate) struct DayContext<'a> {

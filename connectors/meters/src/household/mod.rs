@@ -15,7 +15,7 @@ mod weather;
 
 pub use weather::{cloudiness, outdoor_temp_c};
 
-use crate::civil::amsterdam_offset;
+use zeal_civil::amsterdam_offset;
 
 /// Minutes in a simulated day.
 pub const MINUTES: usize = 1440;
@@ -354,7 +354,7 @@ impl Household {
     /// scaled by 7: what the calibration compares with published figures.
     pub fn annual_kwh(&self) -> [f64; 13] {
         let mut out = [0.0; 13];
-        let first = crate::civil::days_from_civil(2020, 1, 1);
+        let first = zeal_civil::days_from_civil(2020, 1, 1);
         for k in (0..366).step_by(7) {
             let t = self.simulate_day(first + k);
             for a in Appliance::ALL {

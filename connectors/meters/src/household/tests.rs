@@ -1,7 +1,7 @@
 //! Calibration against published Dutch figures, and the trace's internal consistency.
 
 use super::*;
-use crate::civil::days_from_civil;
+use zeal_civil::days_from_civil;
 
 const SEED: u64 = 7;
 

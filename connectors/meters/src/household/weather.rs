@@ -2,8 +2,8 @@
 //! Deterministic by (seed, day); neighbouring days are correlated, as weather is.
 
 use super::mix;
-use crate::civil::day_of_year;
 use std::f64::consts::PI;
+use zeal_civil::day_of_year;
 
 fn unit(seed: u64, salt: u64, day: i64) -> f64 {
     (mix(seed ^ mix(salt ^ mix(day as u64))) >> 11) as f64 / (1u64 << 53) as f64

@@ -1,5 +1,5 @@
 use super::*;
-use zeal_meters::civil::days_from_civil;
+use zeal_civil::days_from_civil;
 
 fn profile(id: &str, name: &str, named: bool) -> Profile {
     Profile {

@@ -42,8 +42,7 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
         bail!("{s:?} is not a time: use 2020-07-01T00:00Z or milliseconds since the epoch");
     }
     let num = |x: &str| x.parse::<i64>().with_context(|| format!("{x:?} in {s:?}"));
-    let days =
-        zeal_meters::civil::days_from_civil(num(d[0])?, num(d[1])? as u32, num(d[2])? as u32);
+    let days = zeal_civil::days_from_civil(num(d[0])?, num(d[1])? as u32, num(d[2])? as u32);
     let secs =
         num(t[0])? * 3600 + num(t[1])? * 60 + t.get(2).map(|x| num(x)).transpose()?.unwrap_or(0);
     Ok((days * 86_400 + secs) * 1000)
@@ -52,7 +51,7 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
 /// Formats milliseconds since the epoch as `2020-07-01T00:15Z`.
 pub fn format_time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
-    let (y, m, d) = zeal_meters::civil::civil_from_days(secs.div_euclid(86_400));
+    let (y, m, d) = zeal_civil::civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
     format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}Z", s / 3600, s % 3600 / 60)
 }

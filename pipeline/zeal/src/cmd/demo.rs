@@ -16,9 +16,9 @@ use zeal_disaggregation::Disaggregator;
 use zeal_embedded::broker::EmbeddedBroker;
 use zeal_embedded::store::ParquetStore;
 use zeal_protocol::v2::params::Params;
-use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, migrate_clickhouse};
+use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings};
 use zeal_services::gamify::{GamifySettings, run_gamify};
-use zeal_services::sink::{ClickHouseSink, EMBEDDED_TABLES, Sink, SinkSettings};
+use zeal_services::sink::{ClickHouseSink, Sink, SinkSettings};
 use zeal_services::v2::readings::{Reading, publish as share};
 
 #[derive(Args)]
@@ -211,7 +211,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             let model = Disaggregator::embedded()?;
             let report = match &warehouse {
                 Some(w) => {
-                    migrate_clickhouse(w).await?;
+                    zeal_tables::migrate(w).await?;
                     DisaggregateJob::new(settings, model, w.clone()).run(stop.clone()).await?
                 }
                 None => DisaggregateJob::new(settings, model, ParquetStore::open(&store_dir)?).run(stop.clone()).await?,
@@ -276,7 +276,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             };
             Some(match &warehouse {
                 Some(w) => {
-                    zeal_services::gamify::migrate_clickhouse(w).await?;
+                    zeal_tables::migrate(w).await?;
                     run_gamify(&settings, w).await?
                 }
                 None => run_gamify(&settings, &ParquetStore::open(&store_dir)?).await?,
@@ -422,7 +422,7 @@ async fn read_totals(
     let store = ParquetStore::open(store_dir)?;
     let df = store.query(
         "SELECT region, interval_start, channel, total FROM region_totals",
-        EMBEDDED_TABLES,
+        zeal_tables::EMBEDDED,
     )?;
     let region = df.column("region")?.str()?.clone();
     let channel = df.column("channel")?.str()?.clone();

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
 use zeal_disaggregation::Disaggregator;
 use zeal_embedded::store::ParquetStore;
-use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, migrate_clickhouse};
+use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings};
 use zeal_services::gamify::{GamifySettings, run_gamify};
 use zeal_services::metrics::{Metrics, Role};
 
@@ -69,7 +69,7 @@ fn gamify(a: GamifyArgs) -> anyhow::Result<()> {
                 let w = Warehouse::connect(&config)
                     .await
                     .with_context(|| format!("connecting to {}", config.endpoint))?;
-                zeal_services::gamify::migrate_clickhouse(&w).await?;
+                zeal_tables::migrate(&w).await?;
                 run_gamify(&settings, &w).await?
             }
             None => run_gamify(&settings, &ParquetStore::open(a.data_dir.join("store"))?).await?,
@@ -140,7 +140,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
                 let w = Warehouse::connect(&config)
                     .await
                     .with_context(|| format!("connecting to {}", config.endpoint))?;
-                migrate_clickhouse(&w).await?;
+                zeal_tables::migrate(&w).await?;
                 DisaggregateJob::new(settings, model, w)
                     .run(shutdown)
                     .await?

@@ -4,7 +4,6 @@ use anyhow::Context;
 use clap::Args;
 use std::path::PathBuf;
 use zeal_embedded::store::ParquetStore;
-use zeal_services::sink::EMBEDDED_TABLES;
 
 #[derive(Args)]
 pub struct SqlArgs {
@@ -23,9 +22,8 @@ pub fn run(a: SqlArgs) -> anyhow::Result<()> {
         dir.display()
     );
     let store = ParquetStore::open(&dir)?;
-    let mut tables = EMBEDDED_TABLES.to_vec();
-    tables.push(zeal_web::store::HOUSEHOLDS);
-    let df = store.query(&a.query, &tables).with_context(|| {
+    let tables = zeal_tables::EMBEDDED;
+    let df = store.query(&a.query, tables).with_context(|| {
         format!(
             "tables: {}",
             tables.iter().map(|t| t.name).collect::<Vec<_>>().join(", ")

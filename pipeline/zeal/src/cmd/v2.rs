@@ -667,8 +667,7 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
             let warehouse = zeal_connectors::clickhouse::Warehouse::connect(&config)
                 .await
                 .with_context(|| format!("connecting to {}", config.endpoint))?;
-            zeal_connectors::clickhouse::migrate(&warehouse, zeal_services::sink::MIGRATIONS)
-                .await?;
+            zeal_tables::migrate(&warehouse).await?;
             let batch = zeal_services::v2::audit::rows(
                 &day.ctx,
                 &report,
@@ -893,7 +892,7 @@ mod tests {
     #[test]
     fn an_edge_gateway_shares_each_meters_daily_values_and_refuses_other_files() {
         let model = zeal_disaggregation::Disaggregator::embedded().unwrap();
-        let day0 = zeal_meters::civil::days_from_civil(2020, 1, 13) * 86_400_000;
+        let day0 = zeal_civil::days_from_civil(2020, 1, 13) * 86_400_000;
         let fleet = zeal_meters::sim::fleet(&["NL-E".to_string()], 2, 3);
         let dir = std::env::temp_dir().join(format!("zeal-edge-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

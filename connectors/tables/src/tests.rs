@@ -1,0 +1,164 @@
+//! The two stores must describe the same tables: these tests read the DDL and compare it with
+//! the embedded specs, so a column or key added to one and not the other fails here.
+
+use super::*;
+use std::collections::BTreeMap;
+
+/// A table's columns (name, ClickHouse type) and ORDER BY, as its migrations leave it.
+#[derive(Debug, Default)]
+struct Ddl {
+    created_by: Vec<&'static str>,
+    columns: Vec<(String, String)>,
+    order_by: Vec<String>,
+    added: Vec<(String, String)>,
+}
+
+/// The first word after `prefix` in `sql`.
+fn word_after<'a>(sql: &'a str, prefix: &str) -> Option<&'a str> {
+    let i = sql.find(prefix)? + prefix.len();
+    sql[i..].split_whitespace().next()
+}
+
+fn parse_all() -> BTreeMap<String, Ddl> {
+    let mut tables: BTreeMap<String, Ddl> = BTreeMap::new();
+    for m in MIGRATIONS {
+        let sql = m.sql;
+        if let Some(name) = word_after(sql, "CREATE TABLE IF NOT EXISTS ") {
+            let t = tables.entry(name.to_string()).or_default();
+            t.created_by.push(m.id);
+            let open = sql.find('(').expect("column list");
+            let close = sql.find(") ENGINE").expect("engine after the columns");
+            t.columns = sql[open + 1..close]
+                .split(",\n")
+                .map(|c| {
+                    let mut parts = c.split_whitespace();
+                    let name = parts.next().expect("column name").to_string();
+                    (name, parts.collect::<Vec<_>>().join(" "))
+                })
+                .collect();
+            let order = &sql[sql.find("ORDER BY ").expect("ORDER BY") + 9..];
+            let order = order.trim().trim_start_matches('(').trim_end_matches(')');
+            t.order_by = order.split(',').map(|c| c.trim().to_string()).collect();
+        } else if let Some(name) = word_after(sql, "ALTER TABLE ") {
+            let t = tables.entry(name.to_string()).or_default();
+            for clause in sql.split("ADD COLUMN ").skip(1) {
+                let mut parts = clause.split_whitespace();
+                let col = parts.next().expect("column name").to_string();
+                let ty = parts.next().expect("column type").to_string();
+                t.added.push((col, ty));
+            }
+        } else {
+            panic!("{}: neither CREATE TABLE nor ALTER TABLE", m.id);
+        }
+    }
+    tables
+}
+
+#[test]
+fn migration_ids_are_unique_ascending_and_one_statement_each() {
+    let numbers: Vec<u32> = MIGRATIONS
+        .iter()
+        .map(|m| {
+            let (n, name) = m.id.split_once('_').expect("NNNN_name");
+            assert_eq!(n.len(), 4, "{}", m.id);
+            assert!(!name.is_empty(), "{}", m.id);
+            assert!(
+                !m.sql.contains(';'),
+                "{}: one statement per migration",
+                m.id
+            );
+            n.parse().expect("a number")
+        })
+        .collect();
+    assert!(
+        numbers.windows(2).all(|w| w[0] < w[1]),
+        "ids must be strictly ascending (applied in this order): {numbers:?}"
+    );
+}
+
+#[test]
+fn every_clickhouse_table_has_its_embedded_spec_with_the_same_key() {
+    let tables = parse_all();
+    for (name, ddl) in &tables {
+        assert_eq!(ddl.created_by.len(), 1, "{name} created once");
+        let spec = embedded(name).unwrap_or_else(|| panic!("{name}: no embedded spec"));
+        assert_eq!(
+            spec.key, ddl.order_by,
+            "{name}: the embedded store's key is ClickHouse's ORDER BY (the replacing key)"
+        );
+        for k in spec.key {
+            assert!(
+                ddl.columns.iter().any(|(c, _)| c == k),
+                "{name}: key column {k} not created"
+            );
+        }
+    }
+    for spec in EMBEDDED {
+        assert!(
+            tables.contains_key(spec.name),
+            "{}: no migration",
+            spec.name
+        );
+    }
+    let mut names: Vec<_> = EMBEDDED.iter().map(|t| t.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), EMBEDDED.len(), "a table listed twice");
+}
+
+#[test]
+fn columns_added_later_are_the_embedded_specs_added_columns_with_their_types() {
+    let tables = parse_all();
+    for spec in EMBEDDED {
+        let ddl = &tables[spec.name];
+        let mut added: Vec<(String, String)> = spec
+            .added
+            .iter()
+            .map(|(c, kind)| {
+                let ty = match kind {
+                    ColumnKind::Str => "String",
+                    ColumnKind::I64 => "Int64",
+                    ColumnKind::U32 => "UInt32",
+                    ColumnKind::F64 => "Float64",
+                };
+                (c.to_string(), ty.to_string())
+            })
+            .collect();
+        let mut altered = ddl.added.clone();
+        added.sort();
+        altered.sort();
+        assert_eq!(
+            added, altered,
+            "{}: columns an ALTER adds must be the spec's `added` (old parts read them as null)",
+            spec.name
+        );
+        for (c, _) in &ddl.added {
+            assert!(
+                !ddl.columns.iter().any(|(d, _)| d == c),
+                "{}: {c} both created and added",
+                spec.name
+            );
+        }
+    }
+}
+
+#[test]
+fn the_parser_sees_a_mismatch() {
+    // The checks above are only as good as the parsing: a table whose ORDER BY differs from
+    // its key must be seen as different.
+    let ddl = parse_all();
+    let totals = &ddl["region_totals"];
+    assert_eq!(totals.order_by, ["region", "interval_start", "channel"]);
+    assert!(
+        totals
+            .columns
+            .iter()
+            .any(|(c, t)| c == "total" && t == "Int64")
+    );
+    assert_ne!(ROUND_EVENTS.key, totals.order_by.as_slice());
+    assert_eq!(
+        ddl["household_daily"].added.len(),
+        3,
+        "0008 adds three columns"
+    );
+}
