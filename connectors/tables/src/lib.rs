@@ -11,7 +11,23 @@
 //! [`TableSpec::key`] (last write wins on read).
 
 use zeal_connectors::clickhouse::{ClickHouseError, Migration, MigrationReport, Warehouse};
-use zeal_embedded::store::{ColumnKind, TableSpec};
+use zeal_embedded::store::{ColumnKind, StoreError, TableSpec};
+
+pub mod region_totals;
+
+pub use region_totals::TotalsRow;
+
+/// Why a table could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TablesError {
+    #[error(transparent)]
+    ClickHouse(#[from] ClickHouseError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A row that does not have the table's shape (never skipped silently).
+    #[error("{table}: {detail}")]
+    Malformed { table: &'static str, detail: String },
+}
 
 /// Verified region totals (written by the v2 audit only).
 pub const REGION_TOTALS: TableSpec = TableSpec {

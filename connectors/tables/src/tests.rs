@@ -162,3 +162,93 @@ fn the_parser_sees_a_mismatch() {
         "0008 adds three columns"
     );
 }
+
+mod region_totals_embedded {
+    use crate::region_totals::from_embedded;
+    use zeal_embedded::store::{ParquetStore, Values};
+
+    /// Appends totals as the audit's embedded destination does: (region, start ms, channel, total).
+    fn append(store: &ParquetStore, rows: &[(&str, i64, &str, i64)], published_at: i64) {
+        type Row<'a> = (&'a str, i64, &'a str, i64);
+        let strs = |f: fn(&Row<'_>) -> String| Values::Str(rows.iter().map(f).collect());
+        let n = rows.len();
+        store
+            .append(
+                "region_totals",
+                vec![
+                    ("region", strs(|r| r.0.to_string())),
+                    (
+                        "interval_start",
+                        Values::Millis(rows.iter().map(|r| r.1).collect()),
+                    ),
+                    ("interval_seconds", Values::U32(vec![900; n])),
+                    ("channel", strs(|r| r.2.to_string())),
+                    ("total", Values::I64(rows.iter().map(|r| r.3).collect())),
+                    ("contributors", Values::U32(vec![7; n])),
+                    ("attempt", Values::U32(vec![1; n])),
+                    ("carried_intervals", Values::Str(vec![String::new(); n])),
+                    ("published_at", Values::Millis(vec![published_at; n])),
+                    ("aggregator_id", Values::Str(vec!["agg".into(); n])),
+                ],
+            )
+            .unwrap();
+    }
+
+    #[test]
+    fn reads_each_total_once_within_the_range_and_nothing_from_an_empty_store() {
+        let dir = std::env::temp_dir().join(format!("zeal-tables-totals-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ParquetStore::open(&dir).unwrap();
+        assert_eq!(from_embedded(&store, None).unwrap(), vec![]);
+        const H: i64 = 3_600_000;
+        append(
+            &store,
+            &[
+                ("NL-R01", 0, "import_wh", 10),
+                ("NL-R01", H, "import_wh", 20),
+            ],
+            1,
+        );
+        // The same key written again (a redelivered total): one row, the later one.
+        append(
+            &store,
+            &[
+                ("NL-R01", H, "import_wh", 21),
+                ("NL-R02", 2 * H, "export_wh", 5),
+            ],
+            2,
+        );
+        let mut all = from_embedded(&store, None).unwrap();
+        all.sort_by_key(|r| (r.region.clone(), r.interval_start_ms));
+        let got: Vec<_> = all
+            .iter()
+            .map(|r| {
+                (
+                    r.region.as_str(),
+                    r.interval_start_ms,
+                    r.channel.as_str(),
+                    r.total,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("NL-R01", 0, "import_wh", 10),
+                ("NL-R01", H, "import_wh", 21),
+                ("NL-R02", 2 * H, "export_wh", 5)
+            ]
+        );
+        assert!(
+            all.iter()
+                .all(|r| r.interval_seconds == 900 && r.contributors == 7)
+        );
+        let hour: Vec<i64> = from_embedded(&store, Some(H..2 * H))
+            .unwrap()
+            .iter()
+            .map(|r| r.total)
+            .collect();
+        assert_eq!(hour, [21], "the range is [start, end)");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

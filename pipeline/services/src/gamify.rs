@@ -95,16 +95,7 @@ pub trait GameStore: Send + Sync {
     ) -> impl std::future::Future<Output = Result<(), ServiceError>> + Send;
 }
 
-/// A row of `region_totals` as the game reads it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TotalsRow {
-    pub region: String,
-    pub interval_start_ms: i64,
-    pub interval_seconds: u32,
-    pub channel: String,
-    pub total: i64,
-    pub contributors: u32,
-}
+pub use zeal_tables::TotalsRow;
 
 impl GameStore for Warehouse {
     async fn region_totals(
@@ -112,30 +103,7 @@ impl GameStore for Warehouse {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<TotalsRow>, ServiceError> {
-        let text = self
-            .query_text(&format!(
-                "SELECT region, toUInt32(interval_start), interval_seconds, channel, total, contributors \
-                 FROM region_totals FINAL WHERE interval_start >= toDateTime({}) AND interval_start < toDateTime({})",
-                from_ms / 1000,
-                to_ms / 1000
-            ))
-            .await?;
-        let mut out = Vec::new();
-        for line in text.lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            let parse = || -> Option<TotalsRow> {
-                Some(TotalsRow {
-                    region: f.first()?.to_string(),
-                    interval_start_ms: f.get(1)?.parse::<i64>().ok()? * 1000,
-                    interval_seconds: f.get(2)?.parse().ok()?,
-                    channel: f.get(3)?.to_string(),
-                    total: f.get(4)?.parse().ok()?,
-                    contributors: f.get(5)?.parse().ok()?,
-                })
-            };
-            out.extend(parse());
-        }
-        Ok(out)
+        Ok(zeal_tables::region_totals::from_clickhouse(self, Some(from_ms..to_ms)).await?)
     }
 
     async fn write_game(
@@ -155,64 +123,10 @@ impl GameStore for ParquetStore {
         from_ms: i64,
         to_ms: i64,
     ) -> Result<Vec<TotalsRow>, ServiceError> {
-        if !self.dir().join("region_totals").exists() {
-            return Ok(Vec::new());
-        }
-        let df = self.query(
-            "SELECT region, interval_start, interval_seconds, channel, total, contributors FROM region_totals",
-            zeal_tables::EMBEDDED,
-        )?;
-        let col = |name: &str| {
-            df.column(name)
-                .map_err(zeal_embedded::store::StoreError::from)
-        };
-        let region = col("region")?
-            .str()
-            .map_err(zeal_embedded::store::StoreError::from)?
-            .clone();
-        let start = col("interval_start")?
-            .datetime()
-            .map_err(zeal_embedded::store::StoreError::from)?
-            .physical()
-            .clone();
-        let secs = col("interval_seconds")?
-            .u32()
-            .map_err(zeal_embedded::store::StoreError::from)?
-            .clone();
-        let channel = col("channel")?
-            .str()
-            .map_err(zeal_embedded::store::StoreError::from)?
-            .clone();
-        let total = col("total")?
-            .i64()
-            .map_err(zeal_embedded::store::StoreError::from)?
-            .clone();
-        let contributors = col("contributors")?
-            .u32()
-            .map_err(zeal_embedded::store::StoreError::from)?
-            .clone();
-        let mut out = Vec::new();
-        for i in 0..df.height() {
-            if let (Some(r), Some(t), Some(s), Some(c), Some(v), Some(n)) = (
-                region.get(i),
-                start.get(i),
-                secs.get(i),
-                channel.get(i),
-                total.get(i),
-                contributors.get(i),
-            ) && (from_ms..to_ms).contains(&t)
-            {
-                out.push(TotalsRow {
-                    region: r.to_string(),
-                    interval_start_ms: t,
-                    interval_seconds: s,
-                    channel: c.to_string(),
-                    total: v,
-                    contributors: n,
-                });
-            }
-        }
-        Ok(out)
+        Ok(zeal_tables::region_totals::from_embedded(
+            self,
+            Some(from_ms..to_ms),
+        )?)
     }
 
     async fn write_game(

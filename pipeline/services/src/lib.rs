@@ -41,6 +41,8 @@ pub enum ServiceError {
     },
     #[error(transparent)]
     Store(#[from] zeal_embedded::store::StoreError),
+    #[error(transparent)]
+    Tables(#[from] zeal_tables::TablesError),
     #[error("invalid settings: {0}")]
     Settings(String),
     /// A region's day could not be derived from the v2 registry.

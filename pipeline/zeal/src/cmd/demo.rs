@@ -394,46 +394,12 @@ async fn read_totals(
     warehouse: Option<&Warehouse>,
     store_dir: &std::path::Path,
 ) -> anyhow::Result<BTreeMap<(String, i64, String), i64>> {
-    let mut out = BTreeMap::new();
-    if let Some(w) = warehouse {
-        let text = w
-            .query_text(
-                "SELECT region, toUInt32(interval_start), channel, total FROM region_totals FINAL",
-            )
-            .await?;
-        for line in text.lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            if f.len() == 4 {
-                out.insert(
-                    (
-                        f[0].to_string(),
-                        f[1].parse::<i64>()? * 1000,
-                        f[2].to_string(),
-                    ),
-                    f[3].parse()?,
-                );
-            }
-        }
-        return Ok(out);
-    }
-    if !store_dir.join("region_totals").exists() {
-        return Ok(out);
-    }
-    let store = ParquetStore::open(store_dir)?;
-    let df = store.query(
-        "SELECT region, interval_start, channel, total FROM region_totals",
-        zeal_tables::EMBEDDED,
-    )?;
-    let region = df.column("region")?.str()?.clone();
-    let channel = df.column("channel")?.str()?.clone();
-    let total = df.column("total")?.i64()?.clone();
-    let ts = df.column("interval_start")?.datetime()?.physical().clone();
-    for i in 0..df.height() {
-        if let (Some(r), Some(c), Some(v), Some(t)) =
-            (region.get(i), channel.get(i), total.get(i), ts.get(i))
-        {
-            out.insert((r.to_string(), t, c.to_string()), v);
-        }
-    }
-    Ok(out)
+    let rows = match warehouse {
+        Some(w) => zeal_tables::region_totals::from_clickhouse(w, None).await?,
+        None => zeal_tables::region_totals::from_embedded(&ParquetStore::open(store_dir)?, None)?,
+    };
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.region, r.interval_start_ms, r.channel), r.total))
+        .collect())
 }
