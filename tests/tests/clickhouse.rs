@@ -174,3 +174,33 @@ async fn reader_user_can_read_but_not_write() {
         .to_string();
     assert!(err.to_lowercase().contains("readonly"), "{err}");
 }
+
+#[tokio::test]
+async fn every_table_is_created_in_order_once_with_its_key_and_added_columns() {
+    // The whole list on the real server (18.16 here): every migration runs, in id order (0008
+    // alters a table 0004 creates), a second run applies nothing, and each table has the
+    // columns the embedded store keys on and adds.
+    let (w, _) = fresh_database().await;
+    let first = zeal_tables::migrate(&w).await.unwrap();
+    let ids: Vec<&str> = zeal_tables::MIGRATIONS.iter().map(|m| m.id).collect();
+    assert_eq!(first.applied, ids);
+    let second = zeal_tables::migrate(&w).await.unwrap();
+    assert!(
+        second.applied.is_empty(),
+        "applied twice: {:?}",
+        second.applied
+    );
+    assert_eq!(second.already_applied, ids);
+    for spec in zeal_tables::EMBEDDED {
+        let cols: Vec<String> = w
+            .describe(spec.name)
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", spec.name))
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        for c in spec.key.iter().chain(spec.added.iter().map(|(c, _)| c)) {
+            assert!(cols.iter().any(|n| n == c), "{}: no column {c}", spec.name);
+        }
+    }
+}

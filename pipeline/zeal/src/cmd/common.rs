@@ -180,6 +180,19 @@ pub fn public_key(
         .map_err(|e| anyhow::anyhow!("--{what} must be 64 hex digits or a file holding them: {e}"))
 }
 
+/// Connects to the ClickHouse at `url` and creates or updates every table (`zeal_tables`), the
+/// way every command that reads or writes ClickHouse starts.
+pub async fn clickhouse(url: &str) -> anyhow::Result<zeal_connectors::clickhouse::Warehouse> {
+    let config = zeal_connectors::clickhouse::ClickHouseConfig::from_url(url)?;
+    let warehouse = zeal_connectors::clickhouse::Warehouse::connect(&config)
+        .await
+        .with_context(|| format!("connecting to {}", config.endpoint))?;
+    zeal_tables::migrate(&warehouse)
+        .await
+        .with_context(|| format!("creating the tables on {}", config.endpoint))?;
+    Ok(warehouse)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
+use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, TopicNames, ensure_topics};
 use zeal_disaggregation::Disaggregator;
 use zeal_embedded::broker::EmbeddedBroker;
@@ -152,7 +152,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         };
         let store_dir = a.data_dir.join("store");
         let warehouse = match &a.clickhouse {
-            Some(url) => Some(Warehouse::connect(&ClickHouseConfig::from_url(url)?).await?),
+            Some(url) => Some(super::common::clickhouse(url).await?),
             None => None,
         };
         let sink = match &warehouse {
@@ -210,10 +210,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             };
             let model = Disaggregator::embedded()?;
             let report = match &warehouse {
-                Some(w) => {
-                    zeal_tables::migrate(w).await?;
-                    DisaggregateJob::new(settings, model, w.clone()).run(stop.clone()).await?
-                }
+                Some(w) => DisaggregateJob::new(settings, model, w.clone()).run(stop.clone()).await?,
                 None => DisaggregateJob::new(settings, model, ParquetStore::open(&store_dir)?).run(stop.clone()).await?,
             };
             eprintln!(" {} household-days, {} rows", report.days, report.rows);
@@ -275,10 +272,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
             };
             Some(match &warehouse {
-                Some(w) => {
-                    zeal_tables::migrate(w).await?;
-                    run_gamify(&settings, w).await?
-                }
+                Some(w) => run_gamify(&settings, w).await?,
                 None => run_gamify(&settings, &ParquetStore::open(&store_dir)?).await?,
             })
         };

@@ -1,10 +1,8 @@
 //! `zeal jobs ...`: downstream jobs over the pipeline's topics.
 
 use super::common::{KafkaArgs, MetricsArgs, public_key, shutdown_on_signals};
-use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
-use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
 use zeal_disaggregation::Disaggregator;
 use zeal_embedded::store::ParquetStore;
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings};
@@ -65,11 +63,7 @@ fn gamify(a: GamifyArgs) -> anyhow::Result<()> {
         };
         let report = match &a.clickhouse {
             Some(url) => {
-                let config = ClickHouseConfig::from_url(url)?;
-                let w = Warehouse::connect(&config)
-                    .await
-                    .with_context(|| format!("connecting to {}", config.endpoint))?;
-                zeal_tables::migrate(&w).await?;
+                let w = super::common::clickhouse(url).await?;
                 run_gamify(&settings, &w).await?
             }
             None => run_gamify(&settings, &ParquetStore::open(a.data_dir.join("store"))?).await?,
@@ -136,11 +130,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
         };
         let report = match &a.clickhouse {
             Some(url) => {
-                let config = ClickHouseConfig::from_url(url)?;
-                let w = Warehouse::connect(&config)
-                    .await
-                    .with_context(|| format!("connecting to {}", config.endpoint))?;
-                zeal_tables::migrate(&w).await?;
+                let w = super::common::clickhouse(url).await?;
                 DisaggregateJob::new(settings, model, w)
                     .run(shutdown)
                     .await?

@@ -663,11 +663,7 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
         let report = audit_day(&day.ctx, &directory, &logs, &parts);
         if let Some(url) = &a.clickhouse {
             use zeal_services::sink::Destination;
-            let config = zeal_connectors::clickhouse::ClickHouseConfig::from_url(url)?;
-            let warehouse = zeal_connectors::clickhouse::Warehouse::connect(&config)
-                .await
-                .with_context(|| format!("connecting to {}", config.endpoint))?;
-            zeal_tables::migrate(&warehouse).await?;
+            let warehouse = super::common::clickhouse(url).await?;
             let batch = zeal_services::v2::audit::rows(
                 &day.ctx,
                 &report,
