@@ -38,6 +38,8 @@ pub async fn from_clickhouse(
     w: &Warehouse,
     starts: Option<Range<i64>>,
 ) -> Result<Vec<TotalsRow>, TablesError> {
+    // The column holds whole seconds: the WHERE clause keeps the seconds the range touches, and
+    // the exact millisecond range is applied to the rows after that.
     let filter = match &starts {
         Some(r) => format!(
             " WHERE interval_start >= toDateTime({}) AND interval_start < toDateTime({})",
