@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 use zeal_connectors::clickhouse::{Migration, Warehouse, migrate};
+use zeal_tables::{Destination, TableRow};
 use zeal_tests::{clickhouse, clickhouse_reader, unique};
 
 #[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
@@ -175,11 +176,27 @@ async fn reader_user_can_read_but_not_write() {
     assert!(err.to_lowercase().contains("readonly"), "{err}");
 }
 
+/// Inserts one row of `R` (all defaults) and reads it back under `FINAL`: the row type's
+/// fields, widths and order are what the server's table takes.
+async fn one_row_round_trips<R: TableRow + Default>(w: &Warehouse) {
+    let name = R::TABLE.name;
+    let n = w
+        .write(&[R::default()])
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(n, 1, "{name}");
+    let count = w
+        .query_text(&format!("SELECT count() FROM {name} FINAL"))
+        .await
+        .unwrap();
+    assert_eq!(count.trim(), "1", "{name}");
+}
+
 #[tokio::test]
-async fn every_table_is_created_in_order_once_with_its_key_and_added_columns() {
+async fn every_table_is_created_in_order_once_with_its_rows_columns_and_takes_its_row() {
     // The whole list on the real server (18.16 here): every migration runs, in id order (0008
-    // alters a table 0004 creates), a second run applies nothing, and each table has the
-    // columns the embedded store keys on and adds.
+    // alters a table 0004 creates), a second run applies nothing, each table has exactly its
+    // row type's columns, and a row of each type goes in and comes back.
     let (w, _) = fresh_database().await;
     let first = zeal_tables::migrate(&w).await.unwrap();
     let ids: Vec<&str> = zeal_tables::MIGRATIONS.iter().map(|m| m.id).collect();
@@ -192,15 +209,23 @@ async fn every_table_is_created_in_order_once_with_its_key_and_added_columns() {
     );
     assert_eq!(second.already_applied, ids);
     for spec in zeal_tables::EMBEDDED {
-        let cols: Vec<String> = w
+        let mut cols: Vec<String> = w
             .describe(spec.name)
             .await
             .unwrap_or_else(|e| panic!("{}: {e}", spec.name))
             .into_iter()
             .map(|c| c.name)
             .collect();
-        for c in spec.key.iter().chain(spec.added.iter().map(|(c, _)| c)) {
-            assert!(cols.iter().any(|n| n == c), "{}: no column {c}", spec.name);
-        }
+        let mut want: Vec<String> = spec.columns.iter().map(|(c, _)| c.to_string()).collect();
+        cols.sort();
+        want.sort();
+        assert_eq!(cols, want, "{}", spec.name);
     }
+    one_row_round_trips::<zeal_tables::TotalRow>(&w).await;
+    one_row_round_trips::<zeal_tables::RoundEventRow>(&w).await;
+    one_row_round_trips::<zeal_tables::LetterRow>(&w).await;
+    one_row_round_trips::<zeal_tables::UsageRow>(&w).await;
+    one_row_round_trips::<zeal_tables::DailyRow>(&w).await;
+    one_row_round_trips::<zeal_tables::GameEventRow>(&w).await;
+    one_row_round_trips::<zeal_tables::ProfileRow>(&w).await;
 }

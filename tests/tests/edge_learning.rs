@@ -19,7 +19,6 @@ use zeal_protocol::v2::params::{Params, Ratio};
 use zeal_protocol::v2::round::log::Outcome;
 use zeal_services::edge::{channels, daily_params, daily_values};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_services::sink::Destination;
 use zeal_services::v2::audit::rows;
 use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
 use zeal_tests::{kafka, unique};
@@ -150,8 +149,8 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
             "{:?}",
             audited.outcome
         );
-        let (totals, events, _) = warehouse
-            .write(&rows(&day.ctx, &report, "edge-e2e", 0))
+        let (totals, events, _) = rows(&day.ctx, &report, "edge-e2e", 0)
+            .write_to(&warehouse)
             .await
             .unwrap();
         assert_eq!((totals, events), (16, 1), "16 channels, one round event");

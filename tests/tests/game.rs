@@ -15,7 +15,7 @@ use zeal_meters::sim::SimulatedMeter;
 use zeal_schemas::{AnyMessage, HouseholdReading};
 use zeal_services::gamify::{GamifySettings, run_gamify};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_services::sink::TotalRow;
+use zeal_tables::TotalRow;
 use zeal_tests::certified::Certified;
 use zeal_tests::env::Env;
 

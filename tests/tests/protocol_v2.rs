@@ -30,7 +30,6 @@ use zeal_protocol::v2::wire;
 use zeal_schemas::v2 as w;
 use zeal_schemas::{DeadLetter, RejectReason, decode, encode};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_services::sink::Destination;
 use zeal_services::v2::audit::rows;
 use zeal_services::v2::{
     AuditReport, Exclusion, NodeReport, Party, RegionNode, RegionSettings, audit_day,
@@ -332,8 +331,8 @@ async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
     assert!(day.exclusions.is_empty(), "{:?}", day.exclusions);
     let warehouse = zeal_tests::fresh_database("zt_v2").await;
     zeal_tables::migrate(&warehouse).await.unwrap();
-    let (totals, events, _) = warehouse
-        .write(&rows(&r.ctx, &day, "v2-e2e", 0))
+    let (totals, events, _) = rows(&r.ctx, &day, "v2-e2e", 0)
+        .write_to(&warehouse)
         .await
         .unwrap();
     assert_eq!(

@@ -33,23 +33,25 @@ pub enum Values {
     Millis(Vec<i64>),
 }
 
-/// A table and the columns that identify a row.
+/// A table: its columns and the ones that identify a row.
 #[derive(Debug, Clone, Copy)]
 pub struct TableSpec {
     pub name: &'static str,
     pub key: &'static [&'static str],
-    /// Columns added after the table's first release: null in rows written before them, even
-    /// when no part of the table has them yet.
-    pub added: &'static [(&'static str, ColumnKind)],
+    /// Every column and its stored type. A part written before a column was added reads it as
+    /// null, even when no part of the table has it yet.
+    pub columns: &'static [(&'static str, ColumnKind)],
 }
 
-/// The type of an added column.
+/// How a column is stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ColumnKind {
     Str,
     I64,
     U32,
     F64,
+    /// [`Values::Millis`]: a UTC datetime in milliseconds.
+    Millis,
 }
 
 impl ColumnKind {
@@ -59,6 +61,7 @@ impl ColumnKind {
             ColumnKind::I64 => DataType::Int64,
             ColumnKind::U32 => DataType::UInt32,
             ColumnKind::F64 => DataType::Float64,
+            ColumnKind::Millis => DataType::Datetime(TimeUnit::Milliseconds, Some(TimeZone::UTC)),
         }
     }
 }
@@ -101,10 +104,9 @@ impl ParquetStore {
                 Values::I64(v) => Series::new(name.into(), v),
                 Values::U32(v) => Series::new(name.into(), v),
                 Values::F64(v) => Series::new(name.into(), v),
-                Values::Millis(v) => Series::new(name.into(), v).cast(&DataType::Datetime(
-                    TimeUnit::Milliseconds,
-                    Some(TimeZone::UTC),
-                ))?,
+                Values::Millis(v) => {
+                    Series::new(name.into(), v).cast(&ColumnKind::Millis.dtype())?
+                }
             };
             cols.push(Column::from(series));
         }
@@ -154,10 +156,10 @@ impl ParquetStore {
         if frames.is_empty() {
             return Ok(None);
         }
-        // Every column any part has, in first-seen order, then added columns no part has yet.
+        // Every column any part has, in first-seen order, then the spec's columns no part has.
         let mut columns: Vec<(PlSmallStr, DataType)> = Vec::new();
         let added = spec
-            .added
+            .columns
             .iter()
             .map(|(name, kind)| (PlSmallStr::from(*name), kind.dtype()));
         for (name, dtype) in frames
@@ -210,7 +212,12 @@ mod tests {
     const T: TableSpec = TableSpec {
         name: "totals",
         key: &["region", "interval_start"],
-        added: &[("generation_kwh", ColumnKind::F64)],
+        columns: &[
+            ("region", ColumnKind::Str),
+            ("interval_start", ColumnKind::Millis),
+            ("total", ColumnKind::I64),
+            ("generation_kwh", ColumnKind::F64),
+        ],
     };
 
     #[test]

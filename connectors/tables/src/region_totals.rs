@@ -1,11 +1,47 @@
-//! Reading `region_totals`, the same rows from either store: the game job and the demo's final
-//! check read the verified totals through here (the v2 audit is their only writer).
+//! `region_totals`: verified region totals, written by the v2 audit only, and read the same from
+//! either store by the game job and the demo's final check.
 
+use crate::row::table;
 use crate::{REGION_TOTALS, TablesError};
 use serde::Deserialize;
 use std::ops::Range;
-use zeal_connectors::clickhouse::Warehouse;
+use zeal_connectors::clickhouse::{Migration, Warehouse};
 use zeal_embedded::store::{ParquetStore, StoreError};
+
+table! {
+    /// A region's total for one interval and channel, as the audit writes it.
+    pub struct TotalRow in "region_totals", key [region, interval_start, channel] {
+        pub region: String => Text,
+        pub interval_start: u32 => Seconds,
+        pub interval_seconds: u32 => Count,
+        pub channel: String => Text,
+        pub total: i64 => Int,
+        pub contributors: u32 => Count,
+        pub attempt: u16 => Count,
+        pub carried_intervals: Vec<u32> => List,
+        pub published_at: u32 => Seconds,
+        pub aggregator_id: String => Text,
+    }
+}
+
+/// Creates the table.
+pub const CREATE: Migration = Migration {
+    id: "0001_region_totals",
+    sql: "CREATE TABLE IF NOT EXISTS region_totals (
+            region String,
+            interval_start DateTime,
+            interval_seconds UInt32,
+            channel String,
+            total Int64,
+            contributors UInt32,
+            attempt UInt16,
+            carried_intervals Array(DateTime),
+            published_at DateTime,
+            aggregator_id String
+        ) ENGINE = ReplacingMergeTree(published_at)
+        ORDER BY (region, interval_start, channel)",
+    min_server: None,
+};
 
 /// One verified total as its readers use it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 
 use super::*;
 use std::collections::BTreeMap;
+use zeal_embedded::store::{ColumnKind, Values};
 
 /// A table's columns (name, ClickHouse type) and ORDER BY, as its migrations leave it.
 #[derive(Debug, Default)]
@@ -106,32 +107,26 @@ fn every_clickhouse_table_has_its_embedded_spec_with_the_same_key() {
     assert_eq!(names.len(), EMBEDDED.len(), "a table listed twice");
 }
 
+/// The embedded type a ClickHouse column is stored as.
+fn stored(clickhouse_type: &str) -> ColumnKind {
+    match clickhouse_type {
+        "String" => ColumnKind::Str,
+        t if t.starts_with("Array(") => ColumnKind::Str,
+        "DateTime" | "Date" => ColumnKind::Millis,
+        "UInt8" | "UInt16" | "UInt32" => ColumnKind::U32,
+        "Int32" | "Int64" => ColumnKind::I64,
+        "Float32" | "Float64" => ColumnKind::F64,
+        other => panic!("no embedded type for ClickHouse's {other}"),
+    }
+}
+
 #[test]
-fn columns_added_later_are_the_embedded_specs_added_columns_with_their_types() {
+fn each_row_type_has_exactly_its_tables_columns_with_matching_types() {
+    // A field added to a row without its migration (or the reverse) fails here: ClickHouse
+    // inserts by column name and the embedded store null-fills the spec's columns.
     let tables = parse_all();
     for spec in EMBEDDED {
         let ddl = &tables[spec.name];
-        let mut added: Vec<(String, String)> = spec
-            .added
-            .iter()
-            .map(|(c, kind)| {
-                let ty = match kind {
-                    ColumnKind::Str => "String",
-                    ColumnKind::I64 => "Int64",
-                    ColumnKind::U32 => "UInt32",
-                    ColumnKind::F64 => "Float64",
-                };
-                (c.to_string(), ty.to_string())
-            })
-            .collect();
-        let mut altered = ddl.added.clone();
-        added.sort();
-        altered.sort();
-        assert_eq!(
-            added, altered,
-            "{}: columns an ALTER adds must be the spec's `added` (old parts read them as null)",
-            spec.name
-        );
         for (c, _) in &ddl.added {
             assert!(
                 !ddl.columns.iter().any(|(d, _)| d == c),
@@ -139,7 +134,45 @@ fn columns_added_later_are_the_embedded_specs_added_columns_with_their_types() {
                 spec.name
             );
         }
+        let mut want: Vec<(String, ColumnKind)> = ddl
+            .columns
+            .iter()
+            .chain(&ddl.added)
+            .map(|(c, t)| (c.clone(), stored(t)))
+            .collect();
+        let mut have: Vec<(String, ColumnKind)> = spec
+            .columns
+            .iter()
+            .map(|(c, k)| (c.to_string(), *k))
+            .collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        have.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(have, want, "{}: row fields against the DDL", spec.name);
     }
+}
+
+#[test]
+fn a_rows_parquet_columns_follow_its_spec() {
+    let rows = [DailyRow {
+        household_id: "h".into(),
+        day: 3,
+        generation_kwh: 1.5,
+        computed_at: 7,
+        ..DailyRow::default()
+    }];
+    let cols = DailyRow::columns(&rows);
+    let names: Vec<&str> = cols.iter().map(|(n, _)| *n).collect();
+    let spec: Vec<&str> = HOUSEHOLD_DAILY.columns.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, spec);
+    let get = |name: &str| &cols.iter().find(|(n, _)| *n == name).unwrap().1;
+    assert!(matches!(get("day"), Values::Millis(v) if v == &[3 * 86_400_000]));
+    assert!(matches!(get("computed_at"), Values::Millis(v) if v == &[7_000]));
+    assert!(matches!(get("generation_kwh"), Values::F64(v) if v == &[1.5]));
+    let lists = RoundEventRow::columns(&[RoundEventRow {
+        missing: vec!["m1".into(), "m2".into()],
+        ..RoundEventRow::default()
+    }]);
+    assert!(matches!(&lists[7], ("missing", Values::Str(v)) if v == &["m1,m2"]));
 }
 
 #[test]
@@ -164,34 +197,28 @@ fn the_parser_sees_a_mismatch() {
 }
 
 mod region_totals_embedded {
+    use crate::TotalRow;
     use crate::region_totals::from_embedded;
-    use zeal_embedded::store::{ParquetStore, Values};
+    use zeal_embedded::store::ParquetStore;
 
-    /// Appends totals as the audit's embedded destination does: (region, start ms, channel, total).
-    fn append(store: &ParquetStore, rows: &[(&str, i64, &str, i64)], published_at: i64) {
-        type Row<'a> = (&'a str, i64, &'a str, i64);
-        let strs = |f: fn(&Row<'_>) -> String| Values::Str(rows.iter().map(f).collect());
-        let n = rows.len();
-        store
-            .append(
-                "region_totals",
-                vec![
-                    ("region", strs(|r| r.0.to_string())),
-                    (
-                        "interval_start",
-                        Values::Millis(rows.iter().map(|r| r.1).collect()),
-                    ),
-                    ("interval_seconds", Values::U32(vec![900; n])),
-                    ("channel", strs(|r| r.2.to_string())),
-                    ("total", Values::I64(rows.iter().map(|r| r.3).collect())),
-                    ("contributors", Values::U32(vec![7; n])),
-                    ("attempt", Values::U32(vec![1; n])),
-                    ("carried_intervals", Values::Str(vec![String::new(); n])),
-                    ("published_at", Values::Millis(vec![published_at; n])),
-                    ("aggregator_id", Values::Str(vec!["agg".into(); n])),
-                ],
-            )
-            .unwrap();
+    /// Appends totals as the audit does: (region, start ms, channel, total).
+    fn append(store: &ParquetStore, rows: &[(&str, i64, &str, i64)], published_at: u32) {
+        let rows: Vec<TotalRow> = rows
+            .iter()
+            .map(|r| TotalRow {
+                region: r.0.into(),
+                interval_start: (r.1 / 1000) as u32,
+                interval_seconds: 900,
+                channel: r.2.into(),
+                total: r.3,
+                contributors: 7,
+                attempt: 1,
+                published_at,
+                aggregator_id: "agg".into(),
+                ..TotalRow::default()
+            })
+            .collect();
+        crate::row::append(store, &rows).unwrap();
     }
 
     #[test]

@@ -11,37 +11,17 @@
 use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
 use crate::{LAG_EVERY, ServiceError, Shutdown, dlq, now_ms, stopping, update_lag};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
 use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::PREDICTED;
 use zeal_disaggregation::features::{Day, PER_DAY, day_features};
-use zeal_embedded::store::{ParquetStore, Values};
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_protocol::v2::day::RegistryLog;
 use zeal_protocol::v2::enrolment::Registry;
 use zeal_schemas::{AnyMessage, HouseholdReading, RejectReason, decode_any};
-
-/// One row of `appliance_usage`.
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
-pub struct UsageRow {
-    pub household_id: String,
-    pub region: String,
-    /// Days since 1970-01-01 (ClickHouse `Date`).
-    pub day: u16,
-    pub appliance: String,
-    /// Energy in the intervals the model judged the appliance on, Wh.
-    pub energy_wh: f64,
-    /// Intervals judged on.
-    pub on_intervals: u16,
-    /// Mean certainty of the day's on/off calls, max(p, 1 - p), 0.5..1.
-    pub confidence: f32,
-    pub model_version: String,
-    pub computed_at: u32,
-}
+use zeal_tables::{Destination, UsageRow};
 
 /// Per-day rows from a model's predictions for the day's 96 intervals.
 pub fn usage_rows(
@@ -81,61 +61,6 @@ pub fn usage_rows(
             }
         })
         .collect())
-}
-
-/// Where usage rows go: ClickHouse or the embedded store.
-pub trait UsageStore: Send + Sync {
-    /// Writes rows; returns how many.
-    fn write_usage(
-        &self,
-        rows: &[UsageRow],
-    ) -> impl std::future::Future<Output = Result<u64, ServiceError>> + Send;
-}
-
-impl UsageStore for Warehouse {
-    async fn write_usage(&self, rows: &[UsageRow]) -> Result<u64, ServiceError> {
-        Ok(self.insert_rows("appliance_usage", rows).await?)
-    }
-}
-
-impl UsageStore for ParquetStore {
-    async fn write_usage(&self, rows: &[UsageRow]) -> Result<u64, ServiceError> {
-        let s = |f: fn(&UsageRow) -> String| Values::Str(rows.iter().map(f).collect());
-        let n = self.append(
-            zeal_tables::APPLIANCE_USAGE.name,
-            vec![
-                ("household_id", s(|r| r.household_id.clone())),
-                ("region", s(|r| r.region.clone())),
-                (
-                    "day",
-                    Values::Millis(rows.iter().map(|r| i64::from(r.day) * 86_400_000).collect()),
-                ),
-                ("appliance", s(|r| r.appliance.clone())),
-                (
-                    "energy_wh",
-                    Values::F64(rows.iter().map(|r| r.energy_wh).collect()),
-                ),
-                (
-                    "on_intervals",
-                    Values::U32(rows.iter().map(|r| u32::from(r.on_intervals)).collect()),
-                ),
-                (
-                    "confidence",
-                    Values::F64(rows.iter().map(|r| f64::from(r.confidence)).collect()),
-                ),
-                ("model_version", s(|r| r.model_version.clone())),
-                (
-                    "computed_at",
-                    Values::Millis(
-                        rows.iter()
-                            .map(|r| i64::from(r.computed_at) * 1000)
-                            .collect(),
-                    ),
-                ),
-            ],
-        )?;
-        Ok(n as u64)
-    }
 }
 
 /// Settings of the job.
@@ -188,7 +113,7 @@ pub struct DisaggregateJob<S> {
     store: S,
 }
 
-impl<S: UsageStore> DisaggregateJob<S> {
+impl<S: Destination> DisaggregateJob<S> {
     /// A job writing `model`'s estimates to `store`.
     pub fn new(settings: DisaggregateSettings, model: Disaggregator, store: S) -> Self {
         DisaggregateJob {
@@ -302,7 +227,7 @@ impl<S: UsageStore> DisaggregateJob<S> {
                 let rows = self.disaggregate(&mut homes, &ready)?;
                 if !rows.is_empty() {
                     loop {
-                        match self.store.write_usage(&rows).await {
+                        match self.store.write(&rows).await {
                             Ok(n) => {
                                 report.rows += n;
                                 s.metrics.rows_written("appliance_usage", n);
@@ -312,7 +237,7 @@ impl<S: UsageStore> DisaggregateJob<S> {
                                 tracing::warn!(error = %e, "insert failed; retrying");
                                 tokio::time::sleep(Duration::from_secs(1)).await;
                             }
-                            Err(e) => return Err(e),
+                            Err(e) => return Err(e.into()),
                         }
                     }
                 }

@@ -12,51 +12,16 @@ use crate::dlq;
 use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
 use crate::{ServiceError, now_ms};
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames};
-use zeal_embedded::store::{ParquetStore, Values};
+use zeal_embedded::store::ParquetStore;
 use zeal_game::day::{BASELINE_DAYS, BUCKETS};
 use zeal_game::metrics::{OwnReading, RegionDay, household_day};
 use zeal_game::{HouseholdDay, engine::all_events};
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_protocol::v2::day::RegistryLog;
-
-/// One row of `household_daily` (NaN where a comparison is not available yet).
-#[derive(Debug, Clone, PartialEq, clickhouse::Row, Serialize, Deserialize)]
-pub struct DailyRow {
-    pub household_id: String,
-    pub region: String,
-    pub day: u16,
-    pub import_kwh: f64,
-    pub export_kwh: f64,
-    /// Own PV generation (NaN: unknown, no inverter data).
-    pub generation_kwh: f64,
-    /// Share of the generation used at home, 0-1 (NaN: unknown).
-    pub self_consumption: f64,
-    /// Share of the use covered by own generation, 0-1 (NaN: unknown).
-    pub self_sufficiency: f64,
-    pub peak_kwh: f64,
-    pub solar_hours_kwh: f64,
-    pub baseline_kwh: f64,
-    pub savings_kwh: f64,
-    pub region_average_kwh: f64,
-    pub efficient_kwh: f64,
-    pub computed_at: u32,
-}
-
-/// One row of `gamification_events`.
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
-pub struct EventRow {
-    pub household_id: String,
-    pub day: u16,
-    pub kind: String,
-    pub code: String,
-    pub points: u32,
-    pub reason: String,
-    pub computed_at: u32,
-}
+use zeal_tables::{DailyRow, Destination, GameEventRow, TotalsRow};
 
 fn daily_row(d: &HouseholdDay, now: u32) -> DailyRow {
     DailyRow {
@@ -79,23 +44,14 @@ fn daily_row(d: &HouseholdDay, now: u32) -> DailyRow {
 }
 
 /// Where the game's rows go and the region's aggregates come from.
-pub trait GameStore: Send + Sync {
-    /// `(region, interval_start_ms, interval_seconds, channel, total, contributors)` of
+pub trait GameStore: Destination {
     /// `region_totals` with intervals starting in `[from_ms, to_ms)`.
     fn region_totals(
         &self,
         from_ms: i64,
         to_ms: i64,
     ) -> impl std::future::Future<Output = Result<Vec<TotalsRow>, ServiceError>> + Send;
-    /// Writes both kinds of rows.
-    fn write_game(
-        &self,
-        daily: &[DailyRow],
-        events: &[EventRow],
-    ) -> impl std::future::Future<Output = Result<(), ServiceError>> + Send;
 }
-
-pub use zeal_tables::TotalsRow;
 
 impl GameStore for Warehouse {
     async fn region_totals(
@@ -104,16 +60,6 @@ impl GameStore for Warehouse {
         to_ms: i64,
     ) -> Result<Vec<TotalsRow>, ServiceError> {
         Ok(zeal_tables::region_totals::from_clickhouse(self, Some(from_ms..to_ms)).await?)
-    }
-
-    async fn write_game(
-        &self,
-        daily: &[DailyRow],
-        events: &[EventRow],
-    ) -> Result<(), ServiceError> {
-        self.insert_rows("household_daily", daily).await?;
-        self.insert_rows("gamification_events", events).await?;
-        Ok(())
     }
 }
 
@@ -127,83 +73,6 @@ impl GameStore for ParquetStore {
             self,
             Some(from_ms..to_ms),
         )?)
-    }
-
-    async fn write_game(
-        &self,
-        daily: &[DailyRow],
-        events: &[EventRow],
-    ) -> Result<(), ServiceError> {
-        let s = |v: Vec<String>| Values::Str(v);
-        // A Float64 column of the daily rows.
-        let f = |get: fn(&DailyRow) -> f64| Values::F64(daily.iter().map(get).collect());
-        let days = |v: Vec<u16>| {
-            Values::Millis(v.into_iter().map(|d| i64::from(d) * 86_400_000).collect())
-        };
-        self.append(
-            zeal_tables::HOUSEHOLD_DAILY.name,
-            vec![
-                (
-                    "household_id",
-                    s(daily.iter().map(|r| r.household_id.clone()).collect()),
-                ),
-                (
-                    "region",
-                    s(daily.iter().map(|r| r.region.clone()).collect()),
-                ),
-                ("day", days(daily.iter().map(|r| r.day).collect())),
-                ("import_kwh", f(|r| r.import_kwh)),
-                ("export_kwh", f(|r| r.export_kwh)),
-                ("generation_kwh", f(|r| r.generation_kwh)),
-                ("self_consumption", f(|r| r.self_consumption)),
-                ("self_sufficiency", f(|r| r.self_sufficiency)),
-                ("peak_kwh", f(|r| r.peak_kwh)),
-                ("solar_hours_kwh", f(|r| r.solar_hours_kwh)),
-                ("baseline_kwh", f(|r| r.baseline_kwh)),
-                ("savings_kwh", f(|r| r.savings_kwh)),
-                ("region_average_kwh", f(|r| r.region_average_kwh)),
-                ("efficient_kwh", f(|r| r.efficient_kwh)),
-                (
-                    "computed_at",
-                    Values::Millis(
-                        daily
-                            .iter()
-                            .map(|r| i64::from(r.computed_at) * 1000)
-                            .collect(),
-                    ),
-                ),
-            ],
-        )?;
-        self.append(
-            zeal_tables::GAMIFICATION_EVENTS.name,
-            vec![
-                (
-                    "household_id",
-                    s(events.iter().map(|r| r.household_id.clone()).collect()),
-                ),
-                ("day", days(events.iter().map(|r| r.day).collect())),
-                ("kind", s(events.iter().map(|r| r.kind.clone()).collect())),
-                ("code", s(events.iter().map(|r| r.code.clone()).collect())),
-                (
-                    "points",
-                    Values::U32(events.iter().map(|r| r.points).collect()),
-                ),
-                (
-                    "reason",
-                    s(events.iter().map(|r| r.reason.clone()).collect()),
-                ),
-                (
-                    "computed_at",
-                    Values::Millis(
-                        events
-                            .iter()
-                            .map(|r| i64::from(r.computed_at) * 1000)
-                            .collect(),
-                    ),
-                ),
-            ],
-        )?;
-        Ok(())
     }
 }
 
@@ -356,7 +225,7 @@ pub async fn run_gamify<S: GameStore>(
             .into_iter()
             .filter(|e| (s.from_day..=s.to_day).contains(&e.day))
         {
-            events.push(EventRow {
+            events.push(GameEventRow {
                 household_id: e.household_id,
                 day: e.day.clamp(0, i64::from(u16::MAX)) as u16,
                 kind: e.kind,
@@ -369,7 +238,8 @@ pub async fn run_gamify<S: GameStore>(
     }
     report.events = events.len() as u64;
     if !daily.is_empty() || !events.is_empty() {
-        store.write_game(&daily, &events).await?;
+        store.write(&daily).await?;
+        store.write(&events).await?;
         s.metrics
             .rows_written("household_daily", daily.len() as u64);
         s.metrics

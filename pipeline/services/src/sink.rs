@@ -10,58 +10,14 @@
 
 use crate::metrics::Metrics;
 use crate::{LAG_EVERY, ServiceError, Shutdown, now_ms, stopping, update_lag};
-use serde::{Deserialize, Serialize};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::admin::partition_count;
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, Record, TopicNames};
-use zeal_embedded::store::{ParquetStore, Values};
+use zeal_embedded::store::ParquetStore;
 use zeal_schemas::{DeadLetter, decode};
-
-/// One row of `region_totals`: a region's total for one interval and channel.
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
-pub struct TotalRow {
-    pub region: String,
-    pub interval_start: u32,
-    pub interval_seconds: u32,
-    pub channel: String,
-    pub total: i64,
-    pub contributors: u32,
-    pub attempt: u16,
-    pub carried_intervals: Vec<u32>,
-    pub published_at: u32,
-    pub aggregator_id: String,
-}
-
-/// One row of `round_events`: a round outcome (meter_id empty) or a quarantine.
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
-pub struct EventRow {
-    pub region: String,
-    pub interval_start: u32,
-    pub attempt: u16,
-    pub event: String,
-    pub meter_id: String,
-    pub reason: String,
-    pub roster_size: u32,
-    pub missing: Vec<String>,
-    pub culprits: Vec<String>,
-    pub decided_at: u32,
-    pub aggregator_id: String,
-}
-
-/// One row of `dead_letters`: an input a service refused (the payload stays on the topic).
-#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
-pub struct LetterRow {
-    pub topic: String,
-    pub partition: i32,
-    pub offset: i64,
-    pub reason: String,
-    pub detail: String,
-    pub origin: String,
-    pub region: String,
-    pub rejected_by: String,
-    pub rejected_at: u32,
-}
+use zeal_tables::Destination;
+use zeal_tables::{LetterRow, RoundEventRow, TotalRow};
 
 /// The row of a dead letter; `reason` is the lower-case name the metrics use too.
 pub fn letter_row(l: &DeadLetter) -> LetterRow {
@@ -107,7 +63,7 @@ pub struct SinkReport {
 #[derive(Debug, Default)]
 pub struct Batch {
     pub totals: Vec<TotalRow>,
-    pub events: Vec<EventRow>,
+    pub events: Vec<RoundEventRow>,
     pub letters: Vec<LetterRow>,
 }
 
@@ -117,101 +73,17 @@ impl Batch {
     }
 }
 
-/// Where a sink writes rows.
-pub trait Destination: Send + Sync {
+impl Batch {
     /// Writes every kind of row; returns how many of each (totals, events, letters).
-    fn write(
+    pub async fn write_to<D: Destination>(
         &self,
-        batch: &Batch,
-    ) -> impl std::future::Future<Output = Result<(u64, u64, u64), ServiceError>> + Send;
-}
-
-impl Destination for Warehouse {
-    async fn write(&self, batch: &Batch) -> Result<(u64, u64, u64), ServiceError> {
-        let t = self.insert_rows("region_totals", &batch.totals).await?;
-        let e = self.insert_rows("round_events", &batch.events).await?;
-        let l = self.insert_rows("dead_letters", &batch.letters).await?;
-        Ok((t, e, l))
-    }
-}
-
-fn joined<T: ToString>(v: &[T]) -> String {
-    v.iter().map(T::to_string).collect::<Vec<_>>().join(",")
-}
-
-fn strs<T>(rows: &[T], f: impl Fn(&T) -> String) -> Values {
-    Values::Str(rows.iter().map(f).collect())
-}
-
-fn millis<T>(rows: &[T], f: impl Fn(&T) -> u32) -> Values {
-    Values::Millis(rows.iter().map(|r| i64::from(f(r)) * 1000).collect())
-}
-
-fn u32s<T>(rows: &[T], f: impl Fn(&T) -> u32) -> Values {
-    Values::U32(rows.iter().map(f).collect())
-}
-
-impl Destination for ParquetStore {
-    async fn write(&self, batch: &Batch) -> Result<(u64, u64, u64), ServiceError> {
-        let (totals, events, letters) = (&batch.totals, &batch.events, &batch.letters);
-        let t = self.append(
-            "region_totals",
-            vec![
-                ("region", strs(totals, |r| r.region.clone())),
-                ("interval_start", millis(totals, |r| r.interval_start)),
-                ("interval_seconds", u32s(totals, |r| r.interval_seconds)),
-                ("channel", strs(totals, |r| r.channel.clone())),
-                (
-                    "total",
-                    Values::I64(totals.iter().map(|r| r.total).collect()),
-                ),
-                ("contributors", u32s(totals, |r| r.contributors)),
-                ("attempt", u32s(totals, |r| u32::from(r.attempt))),
-                (
-                    "carried_intervals",
-                    strs(totals, |r| joined(&r.carried_intervals)),
-                ),
-                ("published_at", millis(totals, |r| r.published_at)),
-                ("aggregator_id", strs(totals, |r| r.aggregator_id.clone())),
-            ],
-        )?;
-        let e = self.append(
-            "round_events",
-            vec![
-                ("region", strs(events, |r| r.region.clone())),
-                ("interval_start", millis(events, |r| r.interval_start)),
-                ("attempt", u32s(events, |r| u32::from(r.attempt))),
-                ("event", strs(events, |r| r.event.clone())),
-                ("meter_id", strs(events, |r| r.meter_id.clone())),
-                ("reason", strs(events, |r| r.reason.clone())),
-                ("roster_size", u32s(events, |r| r.roster_size)),
-                ("missing", strs(events, |r| joined(&r.missing))),
-                ("culprits", strs(events, |r| joined(&r.culprits))),
-                ("decided_at", millis(events, |r| r.decided_at)),
-                ("aggregator_id", strs(events, |r| r.aggregator_id.clone())),
-            ],
-        )?;
-        let l = self.append(
-            "dead_letters",
-            vec![
-                ("topic", strs(letters, |r| r.topic.clone())),
-                (
-                    "partition",
-                    Values::I64(letters.iter().map(|r| i64::from(r.partition)).collect()),
-                ),
-                (
-                    "offset",
-                    Values::I64(letters.iter().map(|r| r.offset).collect()),
-                ),
-                ("reason", strs(letters, |r| r.reason.clone())),
-                ("detail", strs(letters, |r| r.detail.clone())),
-                ("origin", strs(letters, |r| r.origin.clone())),
-                ("region", strs(letters, |r| r.region.clone())),
-                ("rejected_by", strs(letters, |r| r.rejected_by.clone())),
-                ("rejected_at", millis(letters, |r| r.rejected_at)),
-            ],
-        )?;
-        Ok((t as u64, e as u64, l as u64))
+        dest: &D,
+    ) -> Result<(u64, u64, u64), ServiceError> {
+        Ok((
+            dest.write(&self.totals).await?,
+            dest.write(&self.events).await?,
+            dest.write(&self.letters).await?,
+        ))
     }
 }
 
@@ -292,7 +164,7 @@ impl<D: Destination> Sink<D> {
                 || batch.len() >= s.batch_rows
                 || stop;
             if due && !pending.is_empty() {
-                let inserted = self.dest.write(&batch).await;
+                let inserted = batch.write_to(&self.dest).await;
                 match inserted {
                     Ok((_, _, l)) => {
                         report.letter_rows += l;

@@ -31,6 +31,8 @@ pub enum WebError {
     ClickHouse(#[from] zeal_connectors::clickhouse::ClickHouseError),
     #[error(transparent)]
     Store(#[from] zeal_embedded::store::StoreError),
+    #[error(transparent)]
+    Tables(#[from] zeal_tables::TablesError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,

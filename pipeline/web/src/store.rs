@@ -12,7 +12,8 @@ use crate::model::{
     GameEvent, HouseholdDay, OperatorData, Profile, UsageRow, day_from_cells, event_from_cells,
 };
 use zeal_connectors::clickhouse::Warehouse;
-use zeal_embedded::store::{ParquetStore, Values};
+use zeal_embedded::store::ParquetStore;
+use zeal_tables::{Destination, ProfileRow};
 
 /// The backing store.
 pub enum Store {
@@ -96,34 +97,20 @@ impl Store {
 
     /// Saves (or replaces) a profile.
     pub async fn save_profile(&self, p: &Profile, now_secs: u32) -> Result<(), WebError> {
+        let row = [ProfileRow {
+            household_id: p.household_id.clone(),
+            region: p.region.clone(),
+            display_name: p.display_name.clone(),
+            share_readings: u8::from(p.share_readings),
+            leaderboard: u8::from(p.leaderboard),
+            joined_at: now_secs,
+        }];
         match self {
-            Store::ClickHouse(w) => {
-                w.insert_rows("households", &[ProfileRow::new(p, now_secs)])
-                    .await?;
-            }
+            Store::ClickHouse(w) => w.write(&row).await?,
             Store::Embedded(s) => {
-                let str1 = |v: &str| Values::Str(vec![v.to_string()]);
-                tokio::task::block_in_place(|| {
-                    s.append(
-                        zeal_tables::HOUSEHOLDS.name,
-                        vec![
-                            ("household_id", str1(&p.household_id)),
-                            ("region", str1(&p.region)),
-                            ("display_name", str1(&p.display_name)),
-                            (
-                                "share_readings",
-                                Values::U32(vec![u32::from(p.share_readings)]),
-                            ),
-                            ("leaderboard", Values::U32(vec![u32::from(p.leaderboard)])),
-                            (
-                                "joined_at",
-                                Values::Millis(vec![i64::from(now_secs) * 1000]),
-                            ),
-                        ],
-                    )
-                })?;
+                tokio::task::block_in_place(|| zeal_tables::row::append(s, &row))?
             }
-        }
+        };
         Ok(())
     }
 
@@ -249,30 +236,6 @@ impl Store {
             &quarantined,
             &letters,
         ))
-    }
-}
-
-/// A profile as ClickHouse stores it.
-#[derive(Debug, Clone, clickhouse::Row, serde::Serialize, serde::Deserialize)]
-struct ProfileRow {
-    household_id: String,
-    region: String,
-    display_name: String,
-    share_readings: u8,
-    leaderboard: u8,
-    joined_at: u32,
-}
-
-impl ProfileRow {
-    fn new(p: &Profile, now_secs: u32) -> Self {
-        ProfileRow {
-            household_id: p.household_id.clone(),
-            region: p.region.clone(),
-            display_name: p.display_name.clone(),
-            share_readings: u8::from(p.share_readings),
-            leaderboard: u8::from(p.leaderboard),
-            joined_at: now_secs,
-        }
     }
 }
 

@@ -5,9 +5,7 @@
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeal_embedded::store::ParquetStore;
-use zeal_services::disaggregate::{UsageRow, UsageStore};
-use zeal_services::gamify::{DailyRow, EventRow, GameStore};
-use zeal_services::sink::{Batch, Destination, EventRow as RoundRow, TotalRow};
+use zeal_tables::{DailyRow, Destination, GameEventRow, RoundEventRow, TotalRow, UsageRow};
 use zeal_web::store::Store;
 use zeal_web::{WebSettings, serve};
 
@@ -58,7 +56,7 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         published_at: 0,
         aggregator_id: "agg".into(),
     };
-    let round = |region: &str, k: u32, event: &str| RoundRow {
+    let round = |region: &str, k: u32, event: &str| RoundEventRow {
         region: region.into(),
         interval_start: t0 + k * 3_600,
         attempt: 1,
@@ -72,18 +70,18 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         aggregator_id: "agg".into(),
     };
     store
-        .write(&Batch {
-            totals: vec![
-                total("NL-A", 0, "import_wh", 1000, 900),
-                total("NL-B", 0, "import_wh", 2000, 900),
-            ],
-            events: vec![
-                round("NL-A", 0, "COMPLETED"),
-                round("NL-A", 1, "COMPLETED"),
-                round("NL-A", 2, "DEFERRED"),
-            ],
-            letters: vec![],
-        })
+        .write(&[
+            total("NL-A", 0, "import_wh", 1000, 900),
+            total("NL-B", 0, "import_wh", 2000, 900),
+        ])
+        .await
+        .unwrap();
+    store
+        .write(&[
+            round("NL-A", 0, "COMPLETED"),
+            round("NL-A", 1, "COMPLETED"),
+            round("NL-A", 2, "DEFERRED"),
+        ])
         .await
         .unwrap();
     // m1 has an inverter (5 kWh generated, 1.25 exported); m2 a meter only.
@@ -104,7 +102,7 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         efficient_kwh: 6.0,
         computed_at: 1,
     };
-    let event = |id: &str, kind: &str, code: &str, points: u32| EventRow {
+    let event = |id: &str, kind: &str, code: &str, points: u32| GameEventRow {
         household_id: id.into(),
         day,
         kind: kind.into(),
@@ -114,19 +112,20 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         computed_at: 1,
     };
     store
-        .write_game(
-            &[daily("NL-A-m1", 5.5, 5.0), daily("NL-A-m2", 12.0, f64::NAN)],
-            &[
-                event("NL-A-m1", "points", "below_average", 5),
-                event("NL-A-m1", "points", "efficient_neighbour", 10),
-                event("NL-A-m1", "badge", "efficient_neighbour", 0),
-                event("NL-A-m2", "points", "low_peak", 5),
-            ],
-        )
+        .write(&[daily("NL-A-m1", 5.5, 5.0), daily("NL-A-m2", 12.0, f64::NAN)])
         .await
         .unwrap();
     store
-        .write_usage(&[UsageRow {
+        .write(&[
+            event("NL-A-m1", "points", "below_average", 5),
+            event("NL-A-m1", "points", "efficient_neighbour", 10),
+            event("NL-A-m1", "badge", "efficient_neighbour", 0),
+            event("NL-A-m2", "points", "low_peak", 5),
+        ])
+        .await
+        .unwrap();
+    store
+        .write(&[UsageRow {
             household_id: "NL-A-m1".into(),
             region: "NL-A".into(),
             day,

@@ -10,7 +10,7 @@
 
 use super::parts::PartStore;
 use super::topics::{Contexts, Incoming, read_part, read_record};
-use crate::sink::{Batch, EventRow, TotalRow};
+use crate::sink::Batch;
 use std::collections::BTreeMap;
 use zeal_connectors::kafka::Record as KafkaRecord;
 use zeal_protocol::v2::day::{DayRecord, day_seats_of};
@@ -19,6 +19,7 @@ use zeal_protocol::v2::round::log::{
     Answer, Author, Directory, Entry, Evidence, Outcome, Parts, Replay, Verified,
 };
 use zeal_protocol::v2::round::markers;
+use zeal_tables::{RoundEventRow, TotalRow};
 
 /// Why a roster meter is not in a round's final set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -297,7 +298,7 @@ pub fn rows(day: &RoundContext, report: &AuditReport, aggregator_id: &str, now_m
             Outcome::Void => "VOID",
             Outcome::Abandoned => "ABANDONED",
         };
-        batch.events.push(EventRow {
+        batch.events.push(RoundEventRow {
             region: day.region.clone(),
             interval_start: *start as u32,
             attempt: 1,

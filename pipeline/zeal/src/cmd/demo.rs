@@ -221,10 +221,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         // Only the totals the audit verified are stored.
         match &warehouse {
             Some(w) => {
-                zeal_services::sink::Destination::write(w, &v2.batch).await?;
+                v2.batch.write_to(w).await?;
             }
             None => {
-                zeal_services::sink::Destination::write(&ParquetStore::open(&store_dir)?, &v2.batch).await?;
+                v2.batch.write_to(&ParquetStore::open(&store_dir)?).await?;
             }
         }
         // The daily edge round (protocol v2, its own topics): every household's appliance
@@ -248,8 +248,8 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let daily = match daily {
             Ok(d) => {
                 match &warehouse {
-                    Some(w) => zeal_services::sink::Destination::write(w, &d.rounds.batch).await?,
-                    None => zeal_services::sink::Destination::write(&ParquetStore::open(&store_dir)?, &d.rounds.batch).await?,
+                    Some(w) => d.rounds.batch.write_to(w).await?,
+                    None => d.rounds.batch.write_to(&ParquetStore::open(&store_dir)?).await?,
                 };
                 Some(d)
             }

@@ -662,7 +662,6 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
         directory.aggregator = Some(aggregator);
         let report = audit_day(&day.ctx, &directory, &logs, &parts);
         if let Some(url) = &a.clickhouse {
-            use zeal_services::sink::Destination;
             let warehouse = super::common::clickhouse(url).await?;
             let batch = zeal_services::v2::audit::rows(
                 &day.ctx,
@@ -670,7 +669,7 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
                 &key_to_hex(&aggregator),
                 zeal_services::now_ms(),
             );
-            let (totals, events, _) = warehouse.write(&batch).await?;
+            let (totals, events, _) = batch.write_to(&warehouse).await?;
             println!(
                 "audit: stored {totals} verified totals and {events} round events in ClickHouse"
             );
