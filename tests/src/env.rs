@@ -32,6 +32,11 @@ impl Env {
         }
     }
 
+    /// The environment as a deployment (the services' settings with their defaults).
+    pub fn deployment(&self) -> zeal_services::deployment::Deployment {
+        zeal_services::deployment::Deployment::new(self.kafka.clone(), self.topics.clone())
+    }
+
     /// Every message of `topic`, in partition order.
     pub async fn read(&self, topic: &str) -> Vec<Record> {
         crate::read_topic(&self.kafka, topic).await

@@ -9,6 +9,7 @@ use std::time::Duration;
 use zeal_connectors::kafka::{TopicNames, ensure_topics};
 use zeal_protocol::v2::local::LocalRegion;
 use zeal_protocol::v2::round::log::Outcome;
+use zeal_services::deployment::Deployment;
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
 use zeal_tests::broker::TestBroker;
@@ -47,17 +48,11 @@ async fn a_broker_crash_mid_day_loses_nothing() {
     // Phases long enough that a two-second outage (plus the broker's restart and the clients'
     // reconnect, slower on 2 cores loaded by the rest of the suite) closes none of them early:
     // with 8 s one round was ABANDONED once in a full run (2026-12-05).
+    let deployment = Deployment::new(kafka.clone(), topics.clone()).with_state_dir(&state);
     let settings = |name: &str, metrics: Metrics| RegionSettings {
-        kafka: kafka.clone(),
-        topics: topics.clone(),
-        day: r.ctx.clone(),
-        directory: r.directory.clone(),
-        state_dir: state.join(name),
         phase: Duration::from_secs(15),
-        name: name.into(),
         metrics,
-        progress: None,
-        crash_after_commit: false,
+        ..deployment.region(name, Role::Gateway, r.ctx.clone(), r.directory.clone())
     };
     let agg_metrics = Metrics::new(Role::Aggregator);
     let mut gateway = RegionNode::new(

@@ -14,7 +14,6 @@ use zeal_meters::household::{Archetype, Household};
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_schemas::{AnyMessage, HouseholdReading, RejectReason};
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings, usage_rows};
-use zeal_services::metrics::{Metrics, Role};
 use zeal_tests::certified::Certified;
 use zeal_tests::env::Env;
 use zeal_tests::unique;
@@ -41,12 +40,9 @@ async fn run_job(
     authority: VerifyingKey,
 ) -> zeal_services::disaggregate::DisaggregateReport {
     let settings = DisaggregateSettings {
-        kafka: env.kafka.clone(),
-        topics: env.topics.clone(),
         group_id: group.to_string(),
         idle_exit: Some(Duration::from_secs(3)),
-        authority,
-        metrics: Metrics::new(Role::Sink),
+        ..env.deployment().disaggregate(authority)
     };
     let job = DisaggregateJob::new(
         settings,

@@ -17,8 +17,9 @@ use zeal_disaggregation::Disaggregator;
 use zeal_protocol::v2::local::LocalRegion;
 use zeal_protocol::v2::params::{Params, Ratio};
 use zeal_protocol::v2::round::log::Outcome;
+use zeal_services::deployment::Deployment;
 use zeal_services::edge::{channels, daily_params, daily_values};
-use zeal_services::metrics::{Metrics, Role};
+use zeal_services::metrics::Role;
 use zeal_services::v2::audit::rows;
 use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
 use zeal_tests::{kafka, unique};
@@ -90,17 +91,15 @@ async fn regions_learn_their_appliance_mix_from_values_computed_at_the_edge() {
             |_| {},
         )
         .unwrap();
+        let deployment = Deployment::new(kafka.clone(), topics.clone()).with_state_dir(&state);
         let settings = |name: &str, role: Role| RegionSettings {
-            kafka: kafka.clone(),
-            topics: topics.clone(),
-            day: day.ctx.clone(),
-            directory: day.directory.clone(),
-            state_dir: state.join(format!("{name}-{region}")),
             phase: Duration::from_secs(20),
-            name: format!("{name}-{region}"),
-            metrics: Metrics::new(role),
-            progress: None,
-            crash_after_commit: false,
+            ..deployment.region(
+                &format!("{name}-{region}"),
+                role,
+                day.ctx.clone(),
+                day.directory.clone(),
+            )
         };
         let party = Party::meters_of(&day, &day.ctx.roster);
         let mut gateway = RegionNode::new(settings("edge-gateway", Role::Gateway), party);

@@ -13,8 +13,7 @@ use zeal_game::day::{BUCKETS, bucket_of, efficient_mark};
 use zeal_meters::household::{Archetype, Household};
 use zeal_meters::sim::SimulatedMeter;
 use zeal_schemas::{AnyMessage, HouseholdReading};
-use zeal_services::gamify::{GamifySettings, run_gamify};
-use zeal_services::metrics::{Metrics, Role};
+use zeal_services::gamify::run_gamify;
 use zeal_tables::TotalRow;
 use zeal_tests::certified::Certified;
 use zeal_tests::env::Env;
@@ -149,14 +148,9 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
         .await
         .unwrap();
 
-    let settings = GamifySettings {
-        kafka: env.kafka.clone(),
-        topics: env.topics.clone(),
-        from_day: first + 8,
-        to_day: first + 9,
-        authority: certified.authority_key(),
-        metrics: Metrics::new(Role::Sink),
-    };
+    let settings = env
+        .deployment()
+        .gamify(certified.authority_key(), first + 8, first + 9);
     let report = tokio::time::timeout(
         Duration::from_secs(120),
         run_gamify(&settings, &env.warehouse),

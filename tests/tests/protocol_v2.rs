@@ -130,17 +130,17 @@ impl Deployment {
             day.seats.clear();
         }
         RegionSettings {
-            kafka: self.kafka.clone(),
-            topics: self.topics.clone(),
-            day,
-            directory: r.directory.clone(),
-            state_dir: self.state.join(name),
             phase: Duration::from_secs(phase_secs),
-            name: name.into(),
-            metrics: Metrics::new(Role::Gateway),
-            progress: None,
-            crash_after_commit: false,
+            ..self
+                .services()
+                .region(name, Role::Gateway, day, r.directory.clone())
         }
+    }
+
+    /// The services' view of this deployment (their settings with the defaults).
+    fn services(&self) -> zeal_services::deployment::Deployment {
+        zeal_services::deployment::Deployment::new(self.kafka.clone(), self.topics.clone())
+            .with_state_dir(&self.state)
     }
 
     /// A gateway node for `meters` (with the seats among them).
@@ -1447,16 +1447,9 @@ async fn identities_on_the_registry_topic_set_up_the_day_through_the_broker() {
     let aggregator_key = key();
     directory.aggregator = Some(aggregator_key.verifying_key());
     let settings = |name: &str| RegionSettings {
-        kafka: d.kafka.clone(),
-        topics: d.topics.clone(),
-        day: derived.ctx.clone(),
-        directory: directory.clone(),
-        state_dir: d.state.join(name),
         phase: Duration::from_secs(4),
-        name: name.into(),
-        metrics: Metrics::new(Role::Gateway),
-        progress: None,
-        crash_after_commit: false,
+        ..d.services()
+            .region(name, Role::Gateway, derived.ctx.clone(), directory.clone())
     };
     let mut party = Party::default();
     for (m, k) in &meters {

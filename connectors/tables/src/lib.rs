@@ -24,6 +24,7 @@ pub mod households;
 pub mod region_totals;
 pub mod round_events;
 pub mod row;
+pub mod store;
 
 pub use appliance_usage::UsageRow;
 pub use dead_letters::LetterRow;
@@ -33,6 +34,7 @@ pub use households::ProfileRow;
 pub use region_totals::{TotalRow, TotalsRow};
 pub use round_events::RoundEventRow;
 pub use row::{Destination, TableRow};
+pub use store::{ReadTotals, Store};
 
 /// Why a table could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -8,9 +8,10 @@
 //! appliance) in a ReplacingMergeTree: re-running the job replaces rows instead of adding any.
 //! Offsets are committed only up to the oldest reading still buffered.
 
+use crate::driver::{Backoff, Inbox};
 use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
-use crate::{LAG_EVERY, ServiceError, Shutdown, dlq, now_ms, stopping, update_lag};
+use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
@@ -145,28 +146,18 @@ impl<S: Destination> DisaggregateJob<S> {
         let mut last: BTreeMap<(String, i32), Record> = BTreeMap::new();
         let mut report = DisaggregateReport::default();
         let mut last_input = Instant::now();
-        let mut last_lag = Instant::now();
+        let mut inbox = Inbox::new(&consumer, s.metrics.clone());
+        let mut inserts = Backoff::new("insert");
         let mut last_commit = Instant::now();
         tracing::info!(model = %self.model.meta.version, "disaggregation job started");
         loop {
             if stopping(&shutdown) {
                 break;
             }
-            if last_lag.elapsed() >= LAG_EVERY {
-                update_lag(&s.metrics, tokio::task::block_in_place(|| consumer.lag()));
-                last_lag = Instant::now();
-            }
             if let Err(e) = registry.poll(&mut dir, Duration::from_millis(1)).await {
                 tracing::warn!(error = %e, "registry read failed; retrying");
             }
-            let record = match consumer.recv(Duration::from_millis(200)).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::warn!(error = %e, "consume failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    None
-                }
-            };
+            let record = inbox.recv(Duration::from_millis(200)).await;
             let mut ready: Vec<(String, i64)> = Vec::new();
             if let Some(r) = record {
                 last_input = Instant::now();
@@ -229,13 +220,13 @@ impl<S: Destination> DisaggregateJob<S> {
                     loop {
                         match self.store.write(&rows).await {
                             Ok(n) => {
+                                inserts.succeeded();
                                 report.rows += n;
                                 s.metrics.rows_written("appliance_usage", n);
                                 break;
                             }
                             Err(e) if !stopping(&shutdown) => {
-                                tracing::warn!(error = %e, "insert failed; retrying");
-                                tokio::time::sleep(Duration::from_secs(1)).await;
+                                inserts.failed(&s.metrics, &e).await;
                             }
                             Err(e) => return Err(e.into()),
                         }

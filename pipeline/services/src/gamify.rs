@@ -13,15 +13,13 @@ use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
 use crate::{ServiceError, now_ms};
 use std::collections::BTreeMap;
-use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames};
-use zeal_embedded::store::ParquetStore;
 use zeal_game::day::{BASELINE_DAYS, BUCKETS};
 use zeal_game::metrics::{OwnReading, RegionDay, household_day};
 use zeal_game::{HouseholdDay, engine::all_events};
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_protocol::v2::day::RegistryLog;
-use zeal_tables::{DailyRow, Destination, GameEventRow, TotalsRow};
+use zeal_tables::{DailyRow, Destination, GameEventRow, ReadTotals, TotalsRow};
 
 fn daily_row(d: &HouseholdDay, now: u32) -> DailyRow {
     DailyRow {
@@ -40,39 +38,6 @@ fn daily_row(d: &HouseholdDay, now: u32) -> DailyRow {
         region_average_kwh: d.region_average_kwh.unwrap_or(f64::NAN),
         efficient_kwh: d.efficient_kwh.unwrap_or(f64::NAN),
         computed_at: now,
-    }
-}
-
-/// Where the game's rows go and the region's aggregates come from.
-pub trait GameStore: Destination {
-    /// `region_totals` with intervals starting in `[from_ms, to_ms)`.
-    fn region_totals(
-        &self,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> impl std::future::Future<Output = Result<Vec<TotalsRow>, ServiceError>> + Send;
-}
-
-impl GameStore for Warehouse {
-    async fn region_totals(
-        &self,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<TotalsRow>, ServiceError> {
-        Ok(zeal_tables::region_totals::from_clickhouse(self, Some(from_ms..to_ms)).await?)
-    }
-}
-
-impl GameStore for ParquetStore {
-    async fn region_totals(
-        &self,
-        from_ms: i64,
-        to_ms: i64,
-    ) -> Result<Vec<TotalsRow>, ServiceError> {
-        Ok(zeal_tables::region_totals::from_embedded(
-            self,
-            Some(from_ms..to_ms),
-        )?)
     }
 }
 
@@ -132,7 +97,7 @@ pub struct GamifyReport {
 }
 
 /// Computes and writes the game for the range.
-pub async fn run_gamify<S: GameStore>(
+pub async fn run_gamify<S: Destination + ReadTotals>(
     s: &GamifySettings,
     store: &S,
 ) -> Result<GamifyReport, ServiceError> {
@@ -181,7 +146,7 @@ pub async fn run_gamify<S: GameStore>(
             }
         }
     }
-    let regions = region_days(&store.region_totals(first, end).await?);
+    let regions = region_days(&store.region_totals(Some(first..end)).await?);
     let now = (now_ms() / 1000) as u32;
     let (mut daily, mut events) = (Vec::new(), Vec::new());
     for (id, (region, readings)) in &homes {

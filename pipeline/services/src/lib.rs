@@ -10,11 +10,15 @@
 //! - [`edge`]: per-category daily energy computed at the gateway, aggregated privately.
 //! - [`gamify::run_gamify`]: the game's daily metrics and awards from private aggregates.
 //!
+//! [`deployment::Deployment`] gives every service's settings with their defaults.
+//!
 //! Every rejected input becomes a dead letter ([`dlq`]); nothing is dropped silently. Each
 //! service counts what it does in its own [`metrics::Metrics`], served by [`metrics::serve`].
 
+pub mod deployment;
 pub mod disaggregate;
 pub mod dlq;
+pub mod driver;
 pub mod edge;
 pub mod gamify;
 pub mod metrics;
@@ -58,18 +62,4 @@ pub use zeal_connectors::runtime::{Shutdown, now_ms, stopped};
 
 fn stopping(s: &Shutdown) -> bool {
     *s.borrow()
-}
-
-/// How often services refresh their consumer-lag gauges (a watermark request per partition).
-const LAG_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
-
-fn update_lag(metrics: &metrics::Metrics, lag: Result<Vec<(String, i32, i64)>, KafkaError>) {
-    match lag {
-        Ok(lag) => {
-            for (topic, partition, n) in lag {
-                metrics.lag(&topic, partition, n);
-            }
-        }
-        Err(e) => tracing::debug!(error = %e, "consumer lag unavailable"),
-    }
 }

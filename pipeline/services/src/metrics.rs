@@ -39,6 +39,11 @@ struct PartitionLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpLabel {
+    op: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: String,
 }
@@ -54,6 +59,7 @@ struct Inner {
     consumer_lag: Family<PartitionLabel, Gauge>,
     published: Family<KindLabel, Counter>,
     rows_written: Family<KindLabel, Counter>,
+    retries: Family<OpLabel, Counter>,
 }
 
 /// The metrics of one service instance; cheap to clone (shared counters).
@@ -81,6 +87,7 @@ impl Metrics {
             consumer_lag: Family::default(),
             published: Family::default(),
             rows_written: Family::default(),
+            retries: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -141,6 +148,11 @@ impl Metrics {
             "zeal_consumer_lag_messages",
             "Messages between this consumer's position and the partition's end",
             inner.consumer_lag.clone(),
+        );
+        r.register(
+            "zeal_retries",
+            "Failed operations retried after a backoff, by operation (consume, insert)",
+            inner.retries.clone(),
         );
         Metrics(Arc::new(Inner { registry, ..inner }))
     }
@@ -206,6 +218,12 @@ impl Metrics {
             .rows_written
             .get_or_create(&KindLabel { kind })
             .inc_by(rows);
+    }
+
+    /// A failed `op` is retried.
+    pub fn retried(&self, op: &str) {
+        let op = op.to_string();
+        self.0.retries.get_or_create(&OpLabel { op }).inc();
     }
 
     /// The Prometheus text exposition of every metric.

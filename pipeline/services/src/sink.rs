@@ -8,13 +8,13 @@
 //! restarted before its commit) leaves one row after merges and under `FINAL`; offsets are
 //! committed only after the rows are inserted.
 
+use crate::driver::{Backoff, Inbox};
 use crate::metrics::Metrics;
-use crate::{LAG_EVERY, ServiceError, Shutdown, now_ms, stopping, update_lag};
+use crate::{ServiceError, Shutdown, now_ms, stopping};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::admin::partition_count;
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, Record, TopicNames};
-use zeal_embedded::store::ParquetStore;
 use zeal_schemas::{DeadLetter, decode};
 use zeal_tables::Destination;
 use zeal_tables::{LetterRow, RoundEventRow, TotalRow};
@@ -96,28 +96,12 @@ pub struct Sink<D> {
 /// The ClickHouse sink.
 pub type ClickHouseSink = Sink<Warehouse>;
 
-impl Sink<Warehouse> {
-    /// Creates the tables (idempotent) and returns the sink.
-    pub async fn new(settings: SinkSettings, warehouse: Warehouse) -> Result<Self, ServiceError> {
-        zeal_tables::migrate(&warehouse).await?;
-        Ok(Sink {
-            settings,
-            dest: warehouse,
-        })
-    }
-}
-
-impl Sink<ParquetStore> {
-    /// A sink into the embedded store.
-    pub fn parquet(settings: SinkSettings, store: ParquetStore) -> Self {
-        Sink {
-            settings,
-            dest: store,
-        }
-    }
-}
-
 impl<D: Destination> Sink<D> {
+    /// A sink into `dest` (a ClickHouse one with its tables created: `zeal_tables::migrate`).
+    pub fn new(settings: SinkSettings, dest: D) -> Self {
+        Sink { settings, dest }
+    }
+
     /// Consumes the dead-letter topic until `shutdown`.
     pub async fn run(self, shutdown: Shutdown) -> Result<SinkReport, ServiceError> {
         let s = &self.settings;
@@ -126,28 +110,18 @@ impl<D: Destination> Sink<D> {
         let partitions = partition_count(&s.kafka, &s.topics.dlq).await?;
         let consumer =
             GroupConsumer::assign(&s.kafka, &s.group_id, &[(&s.topics.dlq, partitions)])?;
+        let mut inbox = Inbox::new(&consumer, s.metrics.clone());
+        let mut inserts = Backoff::new("insert");
         let mut batch = Batch::default();
         let mut pending: Vec<Record> = Vec::new();
         let mut oldest: Option<Instant> = None;
         let mut report = SinkReport::default();
-        let mut last_lag = Instant::now();
         loop {
             let stop = stopping(&shutdown);
-            if last_lag.elapsed() >= LAG_EVERY {
-                update_lag(&s.metrics, tokio::task::block_in_place(|| consumer.lag()));
-                last_lag = Instant::now();
-            }
             let received = if stop {
                 None
             } else {
-                match consumer.recv(Duration::from_millis(200)).await {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "consume failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        None
-                    }
-                }
+                inbox.recv(Duration::from_millis(200)).await
             };
             if let Some(r) = received {
                 match decode::<DeadLetter>(&r.payload) {
@@ -167,13 +141,13 @@ impl<D: Destination> Sink<D> {
                 let inserted = batch.write_to(&self.dest).await;
                 match inserted {
                     Ok((_, _, l)) => {
+                        inserts.succeeded();
                         report.letter_rows += l;
                         s.metrics.rows_written("dead_letters", l);
                     }
                     Err(e) if !stop => {
                         // Keep the rows and the offsets; re-delivery is harmless (ReplacingMergeTree).
-                        tracing::warn!(error = %e, "insert failed; retrying");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        inserts.failed(&s.metrics, &e).await;
                         continue;
                     }
                     Err(e) => return Err(e),

@@ -37,7 +37,6 @@ pub async fn serve(
     settings: WebSettings,
     shutdown: Shutdown,
 ) -> Result<SocketAddr, WebError> {
-    store.prepare().await?;
     let state = Arc::new(AppState { store, settings });
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)

@@ -11,14 +11,17 @@ use crate::WebError;
 use crate::model::{
     GameEvent, HouseholdDay, OperatorData, Profile, UsageRow, day_from_cells, event_from_cells,
 };
-use zeal_connectors::clickhouse::Warehouse;
-use zeal_embedded::store::ParquetStore;
+use zeal_tables::Store as Tables;
 use zeal_tables::{Destination, ProfileRow};
 
-/// The backing store.
-pub enum Store {
-    ClickHouse(Box<Warehouse>),
-    Embedded(ParquetStore),
+/// The app's queries over a deployment's store (a ClickHouse one with every table created:
+/// `zeal_tables::migrate`).
+pub struct Store(Tables);
+
+impl From<Tables> for Store {
+    fn from(tables: Tables) -> Self {
+        Store(tables)
+    }
 }
 
 /// Quotes a string literal for both SQL dialects (ClickHouse and polars).
@@ -27,19 +30,11 @@ fn lit(s: &str) -> String {
 }
 
 impl Store {
-    /// Creates the profiles table where needed (idempotent).
-    pub async fn prepare(&self) -> Result<(), WebError> {
-        if let Store::ClickHouse(w) = self {
-            zeal_tables::migrate(w).await?;
-        }
-        Ok(())
-    }
-
     /// Runs `sql` over `table` (with `{FINAL}` where ClickHouse needs it) and returns rows of
     /// text cells. The embedded store loads only `table`; one never written reads as empty.
     async fn rows(&self, table: &str, sql: &str) -> Result<Vec<Vec<String>>, WebError> {
-        match self {
-            Store::ClickHouse(w) => {
+        match &self.0 {
+            Tables::ClickHouse(w) => {
                 let text = w.query_text(&sql.replace("{FINAL}", "FINAL")).await?;
                 Ok(text
                     .lines()
@@ -47,7 +42,7 @@ impl Store {
                     .map(|l| l.split('\t').map(unescape_tsv).collect())
                     .collect())
             }
-            Store::Embedded(p) => {
+            Tables::Embedded(p) => {
                 let Some(spec) =
                     zeal_tables::embedded(table).filter(|_| p.dir().join(table).exists())
                 else {
@@ -105,9 +100,9 @@ impl Store {
             leaderboard: u8::from(p.leaderboard),
             joined_at: now_secs,
         }];
-        match self {
-            Store::ClickHouse(w) => w.write(&row).await?,
-            Store::Embedded(s) => {
+        match &self.0 {
+            Tables::ClickHouse(w) => w.write(&row).await?,
+            Tables::Embedded(s) => {
                 tokio::task::block_in_place(|| zeal_tables::row::append(s, &row))?
             }
         };

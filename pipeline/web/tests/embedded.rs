@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeal_embedded::store::ParquetStore;
+use zeal_tables::Store as Tables;
 use zeal_tables::{DailyRow, Destination, GameEventRow, RoundEventRow, TotalRow, UsageRow};
 use zeal_web::store::Store;
 use zeal_web::{WebSettings, serve};
@@ -142,7 +143,7 @@ async fn pages_over_the_embedded_store_show_its_rows() {
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let addr = serve(
         "127.0.0.1:0".parse().unwrap(),
-        Store::Embedded(ParquetStore::open(&dir).unwrap()),
+        Store::from(Tables::Embedded(ParquetStore::open(&dir).unwrap())),
         WebSettings { demo: true },
         stop,
     )

@@ -14,6 +14,7 @@ use super::parts::{Kept, MAX_PARTS_PER_KEY, PartStore};
 use super::topics::{
     Contexts, Incoming, part_key, post_day_record, post_part, post_record, read_part, read_record,
 };
+use crate::driver::{Inbox, blocking};
 use crate::metrics::Metrics;
 use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
 use rand::SeedableRng;
@@ -24,8 +25,8 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use zeal_connectors::kafka::admin::partition_count;
 use zeal_connectors::kafka::{
-    AssignedConsumer, KafkaConfig, KafkaError, KeyedProducer, Record as KafkaRecord, StartAt,
-    TopicNames, partition_for_key,
+    AssignedConsumer, KafkaConfig, KeyedProducer, Record as KafkaRecord, StartAt, TopicNames,
+    partition_for_key,
 };
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
@@ -393,14 +394,10 @@ impl RegionNode {
         let mut rng = ChaCha20Rng::from_os_rng();
         let mut report = NodeReport::default();
         let mut rounds: BTreeMap<i64, RoundState> = BTreeMap::new();
-        let mut last_lag = Instant::now();
+        let mut inbox = Inbox::new(&consumer, s.metrics.clone());
         loop {
             if stopping(&shutdown) {
                 break;
-            }
-            if last_lag.elapsed() >= crate::LAG_EVERY {
-                crate::update_lag(&s.metrics, blocking(|| consumer.lag()));
-                last_lag = Instant::now();
             }
             if caught_up && !self.setup.fixed {
                 self.set_up_day(&producer, &mut report).await?;
@@ -424,9 +421,7 @@ impl RegionNode {
                 .next_due(&rounds)
                 .map_or(IDLE_WAIT, |t| t.saturating_duration_since(Instant::now()))
                 .clamp(DRAIN_GAP, IDLE_WAIT);
-            // A broker that is down or restarting is waited for, never a reason to stop: the
-            // client reconnects and the node reads on from its position.
-            let mut next = received(consumer.recv(wait).await).await;
+            let mut next = inbox.recv(wait).await;
             let mut n = 0;
             while let Some(m) = next {
                 caught_up |= m.topic == log_topic && m.offset + 1 >= log_end;
@@ -441,7 +436,7 @@ impl RegionNode {
                 if n >= 1000 {
                     break;
                 }
-                next = received(consumer.recv(DRAIN_GAP).await).await;
+                next = inbox.recv(DRAIN_GAP).await;
             }
             if !caught_up {
                 continue;
@@ -1382,26 +1377,6 @@ impl RegionNode {
 
 /// Runs a blocking client call (a watermark request) off the async workers where the runtime
 /// has others; in place on a current-thread runtime (the demo runs its aggregators on one).
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::current().runtime_flavor() {
-        tokio::runtime::RuntimeFlavor::CurrentThread => f(),
-        _ => tokio::task::block_in_place(f),
-    }
-}
-
-/// A consumed message, or none after a consume error (logged; a second's pause so that a broker
-/// that is down is not polled in a tight loop).
-async fn received(r: Result<Option<KafkaRecord>, KafkaError>) -> Option<KafkaRecord> {
-    match r {
-        Ok(m) => m,
-        Err(e) => {
-            tracing::warn!(error = %e, "consume failed; retrying");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            None
-        }
-    }
-}
-
 /// The outcome's label on `zeal_aggregator_rounds_closed`.
 fn outcome_name(o: &Outcome) -> &'static str {
     match o {

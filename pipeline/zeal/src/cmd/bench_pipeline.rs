@@ -32,7 +32,8 @@ use zeal_protocol::v2::params::{DAY_SECONDS, Params};
 use zeal_protocol::v2::round::bundle::{Bundle, make_bundle};
 use zeal_protocol::v2::round::log::{Author, Directory, Entry, Outcome, Record, sign};
 use zeal_protocol::v2::round::{RoundContext, Seat};
-use zeal_services::metrics::{Metrics, Role};
+use zeal_services::deployment::Deployment;
+use zeal_services::metrics::Role;
 use zeal_services::v2::registry::{publish_beacon, publish_certificate, publish_cutoff};
 use zeal_services::v2::topics::{Contexts, Incoming, post_part, post_record, read_record};
 use zeal_services::v2::{Party, RegionNode, RegionSettings};
@@ -462,16 +463,14 @@ pub fn run(a: PipelineArgs) -> anyhow::Result<()> {
                 party.seats.insert(seat.meter.clone(), sk.clone());
             }
             let settings = RegionSettings {
-                kafka: kafka.clone(),
-                topics: topics.clone(),
-                day: day.clone(),
-                directory: directory.clone(),
                 state_dir: a.data_dir.join(format!("seats-{}", r.ctx.region)),
                 phase: Duration::from_secs(a.phase_secs),
-                name: format!("bench-seats-{}", r.ctx.region),
-                metrics: Metrics::new(Role::Gateway),
-                progress: None,
-                crash_after_commit: false,
+                ..Deployment::new(kafka.clone(), topics.clone()).region(
+                    &format!("bench-seats-{}", r.ctx.region),
+                    Role::Gateway,
+                    day.clone(),
+                    directory.clone(),
+                )
             };
             let mut node = RegionNode::new(settings, party);
             for start in &round_starts {

@@ -4,7 +4,6 @@ use anyhow::{Context, bail};
 use clap::Args;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use std::time::Duration;
 use zeal_connectors::kafka::{KafkaConfig, TopicNames};
 
 /// Where the broker is and which topics to use.
@@ -25,6 +24,11 @@ impl KafkaArgs {
 
     pub fn topics(&self) -> TopicNames {
         TopicNames::with_prefix(&self.topic_prefix)
+    }
+
+    /// The deployment these flags name, as Kafka client `client`.
+    pub fn deployment(&self, client: &str) -> zeal_services::deployment::Deployment {
+        zeal_services::deployment::Deployment::new(self.config(client), self.topics())
     }
 }
 
@@ -165,11 +169,6 @@ impl MetricsArgs {
     }
 }
 
-/// Milliseconds as a Duration, for flags.
-pub fn millis(ms: u64) -> Duration {
-    Duration::from_millis(ms)
-}
-
 /// An Ed25519 public key given as 64 hex digits or as a file holding them (`--what`).
 pub fn public_key(
     what: &str,
@@ -191,6 +190,21 @@ pub async fn clickhouse(url: &str) -> anyhow::Result<zeal_connectors::clickhouse
         .await
         .with_context(|| format!("creating the tables on {}", config.endpoint))?;
     Ok(warehouse)
+}
+
+/// The store a command writes or reads: the ClickHouse at `clickhouse` (tables created), else
+/// the embedded store in `store_dir` (created if absent).
+pub async fn store(
+    clickhouse: Option<&str>,
+    store_dir: &std::path::Path,
+) -> anyhow::Result<zeal_tables::Store> {
+    Ok(match clickhouse {
+        Some(url) => zeal_tables::Store::ClickHouse(Box::new(self::clickhouse(url).await?)),
+        None => zeal_tables::Store::Embedded(
+            zeal_embedded::store::ParquetStore::open(store_dir)
+                .with_context(|| format!("opening the store in {}", store_dir.display()))?,
+        ),
+    })
 }
 
 #[cfg(test)]

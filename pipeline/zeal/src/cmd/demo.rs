@@ -9,17 +9,18 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, TopicNames, ensure_topics};
 use zeal_disaggregation::Disaggregator;
 use zeal_embedded::broker::EmbeddedBroker;
-use zeal_embedded::store::ParquetStore;
 use zeal_protocol::v2::params::Params;
+use zeal_services::deployment::Deployment;
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings};
-use zeal_services::gamify::{GamifySettings, run_gamify};
-use zeal_services::sink::{ClickHouseSink, Sink, SinkSettings};
+use zeal_services::gamify::run_gamify;
+use zeal_services::sink::{Sink, SinkSettings};
 use zeal_services::v2::readings::{Reading, publish as share};
+use zeal_tables::ReadTotals;
 
 #[derive(Args)]
 pub struct DemoArgs {
@@ -130,9 +131,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         };
         let bootstrap = a.kafka.clone().unwrap_or_else(|| broker.as_ref().expect("started").bootstrap().to_string());
         println!("broker: {} ({})", bootstrap, if broker.is_some() { "in-process tansu, sqlite storage" } else { "external" });
-        let kafka = KafkaConfig::new(&bootstrap, "zeal-demo");
         let run_id = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs();
-        let topics = TopicNames::with_prefix(&format!("demo{run_id}."));
+        let kafka = KafkaConfig::new(&bootstrap, "zeal-demo");
+        let deployment = Deployment::new(kafka.clone(), TopicNames::with_prefix(&format!("demo{run_id}."))).with_state_dir(a.data_dir.join("gateway-v2"));
+        let topics = deployment.topics.clone();
         ensure_topics(&kafka, &topics.specs(4, 1)).await?;
 
         let opt_in: std::collections::BTreeSet<String> = fleet
@@ -143,25 +145,13 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             .collect();
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
         let sink_settings = SinkSettings {
-            kafka: kafka.clone(),
-            topics: topics.clone(),
             group_id: "demo-sink".into(),
             batch_rows: 20_000,
             max_delay: Duration::from_millis(500),
-            metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
+            ..deployment.sink()
         };
-        let store_dir = a.data_dir.join("store");
-        let warehouse = match &a.clickhouse {
-            Some(url) => Some(super::common::clickhouse(url).await?),
-            None => None,
-        };
-        let sink = match &warehouse {
-            Some(w) => {
-                let s = ClickHouseSink::new(sink_settings, w.clone()).await?;
-                tokio::spawn(s.run(stop.clone()))
-            }
-            None => tokio::spawn(Sink::parquet(sink_settings, ParquetStore::open(&store_dir)?).run(stop.clone())),
-        };
+        let store = Arc::new(super::common::store(a.clickhouse.as_deref(), &a.data_dir.join("store")).await?);
+        let sink = tokio::spawn(Sink::new(sink_settings, store.clone()).run(stop.clone()));
         let v2_readings: Vec<super::demo_v2::Reading> = readings
             .iter()
             .map(|(id, region, t, v, _)| (id.clone(), region.clone(), *t, v.clone()))
@@ -169,16 +159,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         // The enrolment authority and every household's identity key: the authority certifies
         // them on each deployment's registry topic.
         let households = super::demo_v2::Households::generate(fleet.iter().map(|m| &m.meter_id));
-        let v2 = super::demo_v2::private_totals(
-            &kafka,
-            &topics,
-            &params,
-            &regions,
-            &v2_readings,
-            a.data_dir.join("gateway-v2"),
-            &households,
-        )
-        .await?;
+        let v2 = super::demo_v2::private_totals(&deployment, &params, &regions, &v2_readings, &households).await?;
         let elapsed = Duration::from_secs_f64(v2.seconds);
         // The opted-in households' gateways share their readings, signed with the identity key
         // the authority certified (the jobs below count only readings that verify under it).
@@ -201,32 +182,19 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         } else {
             eprint!("disaggregating {} opted-in households ...", opt_in.len());
             let settings = DisaggregateSettings {
-                kafka: kafka.clone(),
-                topics: topics.clone(),
                 group_id: "demo-disaggregate".into(),
                 idle_exit: Some(Duration::from_secs(2)),
-                authority: households.authority.verifying_key(),
-                metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
+                ..deployment.disaggregate(households.authority.verifying_key())
             };
             let model = Disaggregator::embedded()?;
-            let report = match &warehouse {
-                Some(w) => DisaggregateJob::new(settings, model, w.clone()).run(stop.clone()).await?,
-                None => DisaggregateJob::new(settings, model, ParquetStore::open(&store_dir)?).run(stop.clone()).await?,
-            };
+            let report = DisaggregateJob::new(settings, model, store.clone()).run(stop.clone()).await?;
             eprintln!(" {} household-days, {} rows", report.days, report.rows);
             Some(report)
         };
         let _ = stop_tx.send(true);
         sink.await??;
         // Only the totals the audit verified are stored.
-        match &warehouse {
-            Some(w) => {
-                v2.batch.write_to(w).await?;
-            }
-            None => {
-                v2.batch.write_to(&ParquetStore::open(&store_dir)?).await?;
-            }
-        }
+        v2.batch.write_to(&*store).await?;
         // The daily edge round (protocol v2, its own topics): every household's appliance
         // categories and consumption bucket, aggregated privately per region (the game's
         // efficient-neighbour mark). Its audited totals are stored beside the 15-minute ones.
@@ -236,21 +204,16 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             per_meter.entry(id.clone()).or_default().push((*t, v[0], v[1]));
         }
         let daily = super::demo_daily::run(super::demo_daily::DailyRound {
-            kafka: &kafka,
-            topic_prefix: format!("demo{run_id}-daily."),
+            deployment: Deployment::new(kafka.clone(), TopicNames::with_prefix(&format!("demo{run_id}-daily."))).with_state_dir(a.data_dir.join("gateway-daily")),
             base: &params,
             meters: fleet.iter().map(|m| (m.meter_id.clone(), m.region.clone())).collect(),
             readings: per_meter,
-            state_dir: a.data_dir.join("gateway-daily"),
             households: &households,
         })
         .await;
         let daily = match daily {
             Ok(d) => {
-                match &warehouse {
-                    Some(w) => d.rounds.batch.write_to(w).await?,
-                    None => d.rounds.batch.write_to(&ParquetStore::open(&store_dir)?).await?,
-                };
+                d.rounds.batch.write_to(&*store).await?;
                 Some(d)
             }
             Err(e) => {
@@ -258,23 +221,22 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
                 None
             }
         };
-        let rows = read_totals(warehouse.as_ref(), &store_dir).await?;
+        let rows: BTreeMap<(String, i64, String), i64> = store
+            .region_totals(None)
+            .await?
+            .into_iter()
+            .map(|r| ((r.region, r.interval_start_ms, r.channel), r.total))
+            .collect();
         // The game's day for every opted-in household, compared with the private totals.
         let game = if opt_in.is_empty() {
             None
         } else {
-            let settings = GamifySettings {
-                kafka: kafka.clone(),
-                topics: topics.clone(),
-                from_day: start.div_euclid(86_400_000),
-                to_day: (start + intervals * step - 1).div_euclid(86_400_000),
-                authority: households.authority.verifying_key(),
-                metrics: zeal_services::metrics::Metrics::new(zeal_services::metrics::Role::Sink),
-            };
-            Some(match &warehouse {
-                Some(w) => run_gamify(&settings, w).await?,
-                None => run_gamify(&settings, &ParquetStore::open(&store_dir)?).await?,
-            })
+            let settings = deployment.gamify(
+                households.authority.verifying_key(),
+                start.div_euclid(86_400_000),
+                (start + intervals * step - 1).div_euclid(86_400_000),
+            );
+            Some(run_gamify(&settings, &*store).await?)
         };
 
         // Every private total against the plaintext sum.
@@ -323,7 +285,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             (fleet.len() as i64 * intervals) as f64 / elapsed.as_secs_f64(),
             fleet.len() as i64 * intervals, elapsed.as_secs_f64(), began.elapsed().as_secs_f64()
         );
-        if warehouse.is_none() {
+        if a.clickhouse.is_none() {
             let d = a.data_dir.display();
             println!("\nQuery the results (Parquet in {d}/store):");
             println!("  zeal sql --data-dir {d} \"SELECT region, channel, sum(total) AS wh FROM region_totals GROUP BY region, channel ORDER BY region, channel\"");
@@ -382,18 +344,4 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         }
         anyhow::Ok(())
     })
-}
-
-async fn read_totals(
-    warehouse: Option<&Warehouse>,
-    store_dir: &std::path::Path,
-) -> anyhow::Result<BTreeMap<(String, i64, String), i64>> {
-    let rows = match warehouse {
-        Some(w) => zeal_tables::region_totals::from_clickhouse(w, None).await?,
-        None => zeal_tables::region_totals::from_embedded(&ParquetStore::open(store_dir)?, None)?,
-    };
-    Ok(rows
-        .into_iter()
-        .map(|r| ((r.region, r.interval_start_ms, r.channel), r.total))
-        .collect())
 }

@@ -7,24 +7,23 @@
 
 use super::demo_v2::{Households, PrivateTotals, Reading, private_totals};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use zeal_connectors::kafka::{KafkaConfig, TopicNames, ensure_topics};
+use zeal_connectors::kafka::ensure_topics;
 use zeal_disaggregation::Disaggregator;
 use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::log::Outcome;
+use zeal_services::deployment::Deployment;
 use zeal_services::edge::{daily_params, daily_values};
 
 /// What the daily round needs from the demo.
 pub struct DailyRound<'a> {
-    pub kafka: &'a KafkaConfig,
-    pub topic_prefix: String,
+    /// The daily deployment: its own topics and state directory.
+    pub deployment: Deployment,
     /// The 15-minute deployment's parameters (committee shape, thresholds).
     pub base: &'a Params,
     /// `(meter_id, region)` of every household.
     pub meters: Vec<(String, String)>,
     /// Each meter's `(interval_start, import_wh, export_wh)`.
     pub readings: BTreeMap<String, Vec<(i64, u64, u64)>>,
-    pub state_dir: PathBuf,
     /// The enrolment authority and the households' identity keys (the same as the 15-minute
     /// deployment's, certified again on this deployment's registry topic).
     pub households: &'a Households,
@@ -67,24 +66,15 @@ pub async fn run(r: DailyRound<'_>) -> anyhow::Result<DailyReport> {
     }
     let days: std::collections::BTreeSet<i64> = values.iter().map(|v| v.2).collect();
     anyhow::ensure!(!days.is_empty(), "no complete day to aggregate");
-    let topics = TopicNames::with_prefix(&r.topic_prefix);
-    ensure_topics(r.kafka, &topics.specs(4, 1)).await?;
+    let d = &r.deployment;
+    ensure_topics(&d.kafka, &d.topics.specs(4, 1)).await?;
     let regions: Vec<String> = plain
         .keys()
         .map(|k| k.0.clone())
         .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .collect();
-    let rounds = private_totals(
-        r.kafka,
-        &topics,
-        &params,
-        &regions,
-        &values,
-        r.state_dir,
-        r.households,
-    )
-    .await?;
+    let rounds = private_totals(d, &params, &regions, &values, r.households).await?;
     let mut totals = 0;
     let mut mismatches = Vec::new();
     for ((g, day), want) in &plain {

@@ -15,18 +15,18 @@ use rand::{RngCore, SeedableRng};
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use zeal_connectors::kafka::{KafkaConfig, KeyedProducer, Replay, TopicNames};
+use zeal_connectors::kafka::{KeyedProducer, Replay};
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
 use zeal_protocol::v2::day::{RegistryLog, key_context};
 use zeal_protocol::v2::enrolment::{BeaconRound, Certificate, Cutoff, Status, beacon_round_of};
 use zeal_protocol::v2::params::{DAY_SECONDS, Params};
 use zeal_protocol::v2::round::log::Outcome;
-use zeal_services::metrics::{Metrics, Role};
+use zeal_services::deployment::Deployment;
+use zeal_services::metrics::Role;
 use zeal_services::sink::Batch;
 use zeal_services::v2::audit::rows;
 use zeal_services::v2::registry::{load_day, publish_beacon, publish_certificate, publish_cutoff};
@@ -75,14 +75,13 @@ pub struct PrivateTotals {
 
 /// Runs every region's rounds of the demo's day on protocol v2.
 pub async fn private_totals(
-    kafka: &KafkaConfig,
-    topics: &TopicNames,
+    deployment: &Deployment,
     params: &Params,
     regions: &[String],
     readings: &[Reading],
-    state_dir: PathBuf,
     households: &Households,
 ) -> anyhow::Result<PrivateTotals> {
+    let (kafka, topics) = (&deployment.kafka, &deployment.topics);
     let (authority, identities) = (&households.authority, &households.identities);
     let round_ms = params.round_seconds() * 1000;
     let step_ms = i64::from(params.interval_seconds) * 1000;
@@ -233,18 +232,13 @@ pub async fn private_totals(
         // Nodes know the committee, not the keys: the seats announce them on the log and the
         // aggregator closes them (the day's set-up on the log).
         let settings = |name: &str, role: Role| RegionSettings {
-            kafka: kafka.clone(),
-            topics: topics.clone(),
-            day: day.ctx.clone(),
-            directory: day.directory.clone(),
-            state_dir: state_dir.join(&region),
-            // Phases close as soon as everyone answered; the deadline matters when a party is
-            // slow, and one process dealing for every household is slow.
-            phase: Duration::from_secs(30),
-            name: format!("{name}-{region}"),
-            metrics: Metrics::new(role),
             progress: Some(progress.clone()),
-            crash_after_commit: false,
+            ..deployment.region(
+                &format!("{name}-{region}"),
+                role,
+                day.ctx.clone(),
+                day.directory.clone(),
+            )
         };
         let party = Party {
             meters: day

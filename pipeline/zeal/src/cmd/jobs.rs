@@ -4,9 +4,8 @@ use super::common::{KafkaArgs, MetricsArgs, public_key, shutdown_on_signals};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use zeal_disaggregation::Disaggregator;
-use zeal_embedded::store::ParquetStore;
 use zeal_services::disaggregate::{DisaggregateJob, DisaggregateSettings};
-use zeal_services::gamify::{GamifySettings, run_gamify};
+use zeal_services::gamify::run_gamify;
 use zeal_services::metrics::{Metrics, Role};
 
 #[derive(Subcommand)]
@@ -53,21 +52,13 @@ fn gamify(a: GamifyArgs) -> anyhow::Result<()> {
     anyhow::ensure!(to_day >= from_day, "--to is before --from");
     let authority = public_key("authority", &a.authority)?;
     super::runtime()?.block_on(async move {
-        let settings = GamifySettings {
-            kafka: a.kafka.config("zeal-gamify"),
-            topics: a.kafka.topics(),
-            from_day,
-            to_day,
-            authority,
-            metrics: Metrics::new(Role::Sink),
-        };
-        let report = match &a.clickhouse {
-            Some(url) => {
-                let w = super::common::clickhouse(url).await?;
-                run_gamify(&settings, &w).await?
-            }
-            None => run_gamify(&settings, &ParquetStore::open(a.data_dir.join("store"))?).await?,
-        };
+        let settings = a
+            .kafka
+            .deployment("zeal-gamify")
+            .gamify(authority, from_day, to_day);
+        let store =
+            super::common::store(a.clickhouse.as_deref(), &a.data_dir.join("store")).await?;
+        let report = run_gamify(&settings, &store).await?;
         println!(
             "readings {}, households {}, household-days {}, events {}, dead letters {}",
             report.readings, report.households, report.days, report.events, report.dead_letters
@@ -121,27 +112,18 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
         let metrics = Metrics::new(Role::Sink);
         a.metrics.serve(&metrics, shutdown.clone()).await?;
         let settings = DisaggregateSettings {
-            kafka: a.kafka.config("zeal-disaggregate"),
-            topics: a.kafka.topics(),
             group_id: a.group,
             idle_exit: a.idle_exit_ms.map(std::time::Duration::from_millis),
-            authority,
             metrics,
+            ..a.kafka
+                .deployment("zeal-disaggregate")
+                .disaggregate(authority)
         };
-        let report = match &a.clickhouse {
-            Some(url) => {
-                let w = super::common::clickhouse(url).await?;
-                DisaggregateJob::new(settings, model, w)
-                    .run(shutdown)
-                    .await?
-            }
-            None => {
-                let store = ParquetStore::open(a.data_dir.join("store"))?;
-                DisaggregateJob::new(settings, model, store)
-                    .run(shutdown)
-                    .await?
-            }
-        };
+        let store =
+            super::common::store(a.clickhouse.as_deref(), &a.data_dir.join("store")).await?;
+        let report = DisaggregateJob::new(settings, model, store)
+            .run(shutdown)
+            .await?;
         eprintln!(
             "readings {}, days disaggregated {}, rows {}, dead letters {}, incomplete days {}",
             report.readings, report.days, report.rows, report.dead_letters, report.incomplete_days

@@ -1,11 +1,8 @@
 //! `zeal serve`: the Energenies web app over ClickHouse or the embedded store.
 
-use anyhow::Context;
 use clap::Args;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
-use zeal_embedded::store::ParquetStore;
 use zeal_web::store::Store;
 use zeal_web::{WebSettings, serve};
 
@@ -25,30 +22,19 @@ pub struct ServeArgs {
     demo: bool,
 }
 
-/// Opens the store the flags name.
+/// Opens the store the flags name for the web app (an embedded one must exist: the app only
+/// reads it, apart from the households who join).
 pub async fn open_store(
     clickhouse: Option<&str>,
     data_dir: &std::path::Path,
 ) -> anyhow::Result<Store> {
-    Ok(match clickhouse {
-        Some(url) => {
-            let config = ClickHouseConfig::from_url(url)?;
-            Store::ClickHouse(Box::new(
-                Warehouse::connect(&config)
-                    .await
-                    .with_context(|| format!("connecting to {}", config.endpoint))?,
-            ))
-        }
-        None => {
-            let dir = data_dir.join("store");
-            anyhow::ensure!(
-                dir.exists(),
-                "no embedded store at {}: run `zeal demo` first (or pass --data-dir / --clickhouse)",
-                dir.display()
-            );
-            Store::Embedded(ParquetStore::open(&dir)?)
-        }
-    })
+    let dir = data_dir.join("store");
+    anyhow::ensure!(
+        clickhouse.is_some() || dir.exists(),
+        "no embedded store at {}: run `zeal demo` first (or pass --data-dir / --clickhouse)",
+        dir.display()
+    );
+    Ok(Store::from(super::common::store(clickhouse, &dir).await?))
 }
 
 pub fn run(a: ServeArgs) -> anyhow::Result<()> {

@@ -1,11 +1,9 @@
 //! `zeal sink clickhouse`: dead letters into ClickHouse.
 
-use super::common::{KafkaArgs, MetricsArgs, millis, shutdown_on_signals};
-use anyhow::Context;
+use super::common::{KafkaArgs, MetricsArgs, shutdown_on_signals};
 use clap::{Args, Subcommand};
-use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
 use zeal_services::metrics::{Metrics, Role};
-use zeal_services::sink::{ClickHouseSink, SinkSettings};
+use zeal_services::sink::{Sink, SinkSettings};
 
 #[derive(Subcommand)]
 pub enum SinkCommand {
@@ -30,27 +28,20 @@ pub struct ClickHouseArgs {
 
 pub fn run(cmd: SinkCommand) -> anyhow::Result<()> {
     let SinkCommand::Clickhouse(a) = cmd;
-    let config = ClickHouseConfig::from_url(&a.clickhouse)?;
     super::runtime()?.block_on(async move {
-        let warehouse = Warehouse::connect(&config)
-            .await
-            .with_context(|| format!("connecting to {}", config.endpoint))?;
-        eprintln!("ClickHouse {} at {}", warehouse.version(), config.endpoint);
+        let warehouse = super::common::clickhouse(&a.clickhouse).await?;
+        eprintln!("ClickHouse {}", warehouse.version());
         let shutdown = shutdown_on_signals();
         let metrics = Metrics::new(Role::Sink);
         a.metrics.serve(&metrics, shutdown.clone()).await?;
-        let sink = ClickHouseSink::new(
+        let sink = Sink::new(
             SinkSettings {
-                kafka: a.kafka.config("zeal-sink"),
-                topics: a.kafka.topics(),
                 group_id: a.group,
-                batch_rows: 50_000,
-                max_delay: millis(1_000),
                 metrics,
+                ..a.kafka.deployment("zeal-sink").sink()
             },
             warehouse,
-        )
-        .await?;
+        );
         let report = sink.run(shutdown).await?;
         eprintln!("wrote {} dead letters", report.letter_rows);
         anyhow::Ok(())

@@ -293,16 +293,13 @@ impl DayArgs {
         let mut directory = day.directory.clone();
         directory.aggregator = Some(aggregator);
         RegionSettings {
-            kafka: self.kafka.config(name),
-            topics: self.kafka.topics(),
-            day: day.ctx.clone(),
-            directory,
             state_dir,
             phase: Duration::from_secs(self.phase_secs),
-            name: name.into(),
             metrics,
-            progress: None,
-            crash_after_commit: false,
+            ..self
+                .kafka
+                .deployment(name)
+                .region(name, Role::Gateway, day.ctx.clone(), directory)
         }
     }
 }
