@@ -6,7 +6,8 @@
 //! second at a time.
 
 use crate::metrics::Metrics;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 use zeal_connectors::kafka::{AssignedConsumer, GroupConsumer, KafkaError, Record};
 
 /// How often the consumer-lag gauges are refreshed (a watermark request per partition).
@@ -47,7 +48,9 @@ impl Backoff {
     ) -> tokio::time::Sleep {
         metrics.retried(self.op);
         let pause = self.next;
-        tracing::warn!(op = self.op, error = %error, pause_ms = pause.as_millis() as u64, "failed; retrying");
+        // The message names the operation ("insert failed; retrying"): operators and the outage
+        // test grep for it.
+        tracing::warn!(error = %error, pause_ms = pause.as_millis() as u64, "{} failed; retrying", self.op);
         self.next = (self.next * 2).min(Self::MAX);
         tokio::time::sleep(pause)
     }
@@ -91,7 +94,7 @@ impl Consume for AssignedConsumer {
 pub struct Inbox<'c, C> {
     consumer: &'c C,
     metrics: Metrics,
-    lag_at: Option<Instant>,
+    lag_at: Instant,
     backoff: Backoff,
 }
 
@@ -101,7 +104,9 @@ impl<'c, C: Consume> Inbox<'c, C> {
         Inbox {
             consumer,
             metrics,
-            lag_at: None,
+            // The first refresh after LAG_EVERY, as the services did before the inbox: a node
+            // starting a round does not wait on watermark requests first.
+            lag_at: Instant::now(),
             backoff: Backoff::new("consume"),
         }
     }
@@ -109,9 +114,9 @@ impl<'c, C: Consume> Inbox<'c, C> {
     /// The next record within `wait`, or none: nothing arrived, or the receive failed (logged,
     /// counted and waited out with backoff; a broker that is down or restarting is never a
     /// reason to stop, the client reconnects and reads on from its position). Refreshes the lag
-    /// gauges every [`LAG_EVERY`].
+    /// gauges every [`LAG_EVERY`] (the first time [`LAG_EVERY`] after the inbox is made).
     pub async fn recv(&mut self, wait: Duration) -> Option<Record> {
-        if self.lag_at.is_none_or(|t| t.elapsed() >= LAG_EVERY) {
+        if self.lag_at.elapsed() >= LAG_EVERY {
             match blocking(|| self.consumer.lag()) {
                 Ok(lag) => {
                     for (topic, partition, n) in lag {
@@ -120,7 +125,7 @@ impl<'c, C: Consume> Inbox<'c, C> {
                 }
                 Err(e) => tracing::debug!(error = %e, "consumer lag unavailable"),
             }
-            self.lag_at = Some(Instant::now());
+            self.lag_at = Instant::now();
         }
         match self.consumer.recv(wait).await {
             Ok(r) => {
@@ -221,6 +226,11 @@ mod tests {
             text.contains("zeal_retries_total{op=\"consume\"} 4"),
             "{text}"
         );
+        assert!(!text.contains("zeal_consumer_lag_messages{"), "{text}");
+        // The lag gauges are refreshed once LAG_EVERY has passed.
+        tokio::time::advance(LAG_EVERY).await;
+        assert_eq!(inbox.recv(Duration::from_millis(10)).await, None);
+        let text = m.render();
         assert!(
             text.contains("zeal_consumer_lag_messages{topic=\"t\",partition=\"0\"} 7"),
             "{text}"

@@ -65,3 +65,21 @@ fn a_data_dir_the_broker_cannot_use_is_refused_before_any_dealing() {
     std::fs::remove_dir_all(&dir).ok();
     std::fs::remove_dir_all(&outside).ok();
 }
+
+#[test]
+fn the_grid_bench_prints_its_table() {
+    let out = zeal()
+        .args(["bench", "grid", "--homes", "20", "--weeks", "1"])
+        .args(["--watts", "5000"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // A 5 kW theft in 20 homes is found; a week of losses alone raises nothing.
+    let row = stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("20 "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..3], ["20", "0.00", "1/1"], "{stdout}");
+}

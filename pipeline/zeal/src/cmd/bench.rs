@@ -15,6 +15,9 @@ pub enum BenchCommand {
     /// region), against the protocol core in-process on the same bundles; projects the cores
     /// needed for 1M meters. Ends with `aggregator CPU per meter-round: <ms> ms`.
     Pipeline(super::bench_pipeline::PipelineArgs),
+    /// The grid-balance detector on simulated regions: false alarms per week, and detection
+    /// rate and delay by theft size (a table for README).
+    Grid(super::bench_grid::GridArgs),
 }
 
 #[derive(Args)]
@@ -104,6 +107,7 @@ pub fn run(cmd: BenchCommand) -> anyhow::Result<()> {
     let args = match cmd {
         BenchCommand::Crypto(args) => args,
         BenchCommand::Pipeline(args) => return super::bench_pipeline::run(args),
+        BenchCommand::Grid(args) => return super::bench_grid::run(args),
     };
     let budget = Duration::from_millis(args.budget_ms);
     eprintln!("measuring our operations at {} bits ...", args.key_bits);

@@ -15,6 +15,9 @@ pub enum JobsCommand {
     /// The game's daily metrics and awards (`household_daily`, `gamification_events`) for a
     /// range of days, from readings and the regions' private aggregates.
     Gamify(GamifyArgs),
+    /// Each region's verified totals against its feeder meter (a CSV): technical losses fitted
+    /// on the history, alerts for energy they do not explain (theft, a tapped line).
+    Balance(super::balance::BalanceArgs),
 }
 
 #[derive(Args)]
@@ -100,6 +103,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
     let a = match cmd {
         JobsCommand::Disaggregate(a) => a,
         JobsCommand::Gamify(a) => return gamify(a),
+        JobsCommand::Balance(a) => return super::balance::run(a),
     };
     let model = match &a.model {
         Some(stem) => Disaggregator::load(stem)?,

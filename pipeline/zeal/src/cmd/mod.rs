@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 pub mod authority;
+pub mod balance;
 pub mod bench;
+pub mod bench_grid;
 pub mod bench_pipeline;
 pub mod broker;
 pub mod common;

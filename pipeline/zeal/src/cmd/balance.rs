@@ -1,0 +1,172 @@
+//! `zeal jobs balance`: each region's verified 15-minute totals (import minus export, from the
+//! store) against its feeder meter's readings (a CSV the utility exports), judged by
+//! `zeal_grid`: the loss model is fitted on the history before `--from`, the detector scans
+//! `[--from, --to)` and prints every alert with its region, hours and energy.
+//!
+//! Feeder CSV: a header `region,interval_start,feeder_wh`, then one line per region and
+//! 15-minute interval (`interval_start` as `2020-07-01T10:15Z` or milliseconds).
+
+use super::common::parse_time;
+use anyhow::{Context, bail};
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use zeal_grid::Interval;
+use zeal_grid::detect::Detector;
+use zeal_grid::loss::LossModel;
+use zeal_tables::ReadTotals;
+
+#[derive(Args)]
+pub struct BalanceArgs {
+    /// Read the verified totals from this ClickHouse; otherwise the embedded store.
+    #[arg(long, env = "ZEAL_CLICKHOUSE_URL")]
+    clickhouse: Option<String>,
+    /// The embedded store's directory (as written by `zeal demo`).
+    #[arg(long, default_value = "zeal-data")]
+    data_dir: PathBuf,
+    /// The feeder meters' readings (CSV, see above).
+    #[arg(long)]
+    feeder: PathBuf,
+    /// Start of the period judged; the loss model learns from `--history-days` before it.
+    #[arg(long)]
+    from: String,
+    /// End of the period judged (exclusive).
+    #[arg(long)]
+    to: String,
+    /// Days of history the loss model is fitted on.
+    #[arg(long, default_value_t = 14)]
+    history_days: u32,
+}
+
+/// `(region, interval_start_ms) -> feeder_wh` from the CSV text; every error names its line.
+pub fn parse_feeder(text: &str) -> anyhow::Result<BTreeMap<(String, i64), f64>> {
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty());
+    match lines.next() {
+        Some((_, h)) if h.trim() == "region,interval_start,feeder_wh" => {}
+        Some((_, h)) => {
+            bail!("line 1: expected the header region,interval_start,feeder_wh, found {h:?}")
+        }
+        None => bail!("the feeder file is empty"),
+    }
+    let mut out = BTreeMap::new();
+    for (n, line) in lines {
+        let at = || format!("line {}", n + 1);
+        let f: Vec<&str> = line.split(',').map(str::trim).collect();
+        let [region, start, wh] = f[..] else {
+            bail!("{}: expected 3 fields, found {}", at(), f.len());
+        };
+        anyhow::ensure!(!region.is_empty(), "{}: empty region", at());
+        let start = parse_time(start).with_context(at)?;
+        anyhow::ensure!(
+            start.rem_euclid(900_000) == 0,
+            "{}: {start} is not the start of a 15-minute interval",
+            at()
+        );
+        let wh: f64 = wh
+            .parse()
+            .ok()
+            .filter(|x: &f64| x.is_finite())
+            .with_context(|| format!("{}: feeder_wh {wh:?} is not a number", at()))?;
+        if out.insert((region.to_string(), start), wh).is_some() {
+            bail!("{}: a second reading for {region} at {start}", at());
+        }
+    }
+    Ok(out)
+}
+
+pub fn run(a: BalanceArgs) -> anyhow::Result<()> {
+    let (from, to) = (parse_time(&a.from)?, parse_time(&a.to)?);
+    anyhow::ensure!(to > from, "--to must be after --from");
+    let history_from = from - i64::from(a.history_days) * 86_400_000;
+    let text = std::fs::read_to_string(&a.feeder)
+        .with_context(|| format!("reading {}", a.feeder.display()))?;
+    let feeder = parse_feeder(&text).with_context(|| a.feeder.display().to_string())?;
+    super::runtime()?.block_on(async move {
+        let store = super::common::store(a.clickhouse.as_deref(), &a.data_dir.join("store")).await?;
+        let totals = store.region_totals(Some(history_from..to)).await?;
+        // Per region and interval: import minus export, 15-minute rounds only.
+        let mut net: BTreeMap<String, BTreeMap<i64, [Option<i64>; 2]>> = BTreeMap::new();
+        for t in totals.iter().filter(|t| t.interval_seconds == 900) {
+            let k = match t.channel.as_str() {
+                "import_wh" => 0,
+                "export_wh" => 1,
+                _ => continue,
+            };
+            net.entry(t.region.clone()).or_default().entry(t.interval_start_ms).or_default()[k] =
+                Some(t.total);
+        }
+        let mut alerts = 0;
+        for (region, intervals) in &net {
+            let joined: Vec<Interval> = intervals
+                .iter()
+                .filter_map(|(&start_ms, v)| {
+                    let total_wh = (v[0]? - v[1]?) as f64;
+                    let feeder_wh = *feeder.get(&(region.clone(), start_ms))?;
+                    Some(Interval { start_ms, total_wh, feeder_wh })
+                })
+                .collect();
+            let (history, judged): (Vec<Interval>, Vec<Interval>) =
+                joined.into_iter().partition(|i| i.start_ms < from);
+            let model = match LossModel::fit(&history) {
+                Ok(m) => m,
+                Err(e) => {
+                    println!("{region}: not judged: {e} (history before {})", a.from);
+                    continue;
+                }
+            };
+            let found = Detector::new(model).scan(&judged);
+            println!(
+                "{region}: {} intervals judged, losses {:.0} Wh + {:.2e}·net², scatter {:.0} Wh at the mean; {} alert(s)",
+                judged.len(),
+                model.fixed_wh,
+                model.quadratic,
+                model.sd(judged.iter().map(|i| i.total_wh).sum::<f64>() / judged.len().max(1) as f64),
+                found.len()
+            );
+            for x in &found {
+                alerts += 1;
+                println!(
+                    "ALERT {region} {} .. {} ({} intervals): {:.0} Wh unexplained, z {:.1}, detected at {}",
+                    super::common::format_time(x.first_ms),
+                    super::common::format_time(x.last_ms + 900_000),
+                    x.intervals,
+                    x.unexplained_wh,
+                    x.z,
+                    super::common::format_time(x.detected_ms)
+                );
+            }
+        }
+        println!("{alerts} alert(s) in {} region(s)", net.len());
+        anyhow::Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn feeder_csv_errors_name_their_line() {
+        let ok = parse_feeder("region,interval_start,feeder_wh\nNL-R01,2020-07-01T00:15Z,812.5\n")
+            .unwrap();
+        assert_eq!(ok[&("NL-R01".to_string(), 1_593_562_500_000)], 812.5);
+        let err = |text: &str| format!("{:#}", parse_feeder(text).unwrap_err());
+        assert!(err("").contains("empty"));
+        assert!(err("a,b\n").contains("line 1"));
+        let head = "region,interval_start,feeder_wh\n";
+        assert!(
+            err(&format!("{head}NL-R01,2020-07-01T00:10Z,1\n"))
+                .contains("line 2: 1593562200000 is not")
+        );
+        assert!(
+            err(&format!("{head}NL-R01,2020-07-01T00:15Z,abc\n")).contains("line 2: feeder_wh")
+        );
+        assert!(
+            err(&format!("{head}NL-R01,2020-07-01T00:15Z\n")).contains("line 2: expected 3 fields")
+        );
+        assert!(err(&format!("{head}x,0,1\nx,0,2\n")).contains("line 3: a second reading"));
+    }
+}

@@ -1,0 +1,127 @@
+//! `zeal jobs balance` as an operator runs it, over the embedded store: three weeks of verified
+//! totals of two regions and their feeder meters' CSV; a theft of 2 kW for 6 hours in one region
+//! in the judged week is reported with its region and hours, the other region stays quiet.
+
+mod common;
+
+use common::zeal;
+use zeal_embedded::store::ParquetStore;
+use zeal_grid::sim::{Losses, Rng, Theft, feeder, synthetic_totals};
+use zeal_tables::TotalRow;
+
+const DAY: i64 = 86_400_000;
+/// 2020-07-01T00:00Z.
+const T0: i64 = 18_444 * DAY;
+
+fn rows(region: &str, net: &[(i64, f64)]) -> Vec<TotalRow> {
+    net.iter()
+        .flat_map(|&(t, wh)| {
+            let wh = wh.round() as i64;
+            [("import_wh", wh.max(0)), ("export_wh", (-wh).max(0))].map(|(channel, total)| {
+                TotalRow {
+                    region: region.into(),
+                    interval_start: (t / 1000) as u32,
+                    interval_seconds: 900,
+                    channel: channel.into(),
+                    total,
+                    contributors: 50,
+                    attempt: 1,
+                    aggregator_id: "agg".into(),
+                    ..TotalRow::default()
+                }
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
+    let dir = std::env::temp_dir().join(format!("zeal-balance-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let store = ParquetStore::open(dir.join("data/store")).unwrap();
+    let theft = Theft {
+        start_ms: T0 + 16 * DAY + 20 * 3_600_000,
+        hours: 6.0,
+        watts: 2_000.0,
+    };
+    let mut csv = String::from("region,interval_start,feeder_wh\n");
+    for (i, region) in ["NL-A", "NL-B"].into_iter().enumerate() {
+        let mut rng = Rng::new(40 + i as u64);
+        let net: Vec<(i64, f64)> = synthetic_totals(50, T0, 21, &mut rng)
+            .into_iter()
+            .map(|(t, wh)| (t, wh.round()))
+            .collect();
+        zeal_tables::row::append(&store, &rows(region, &net)).unwrap();
+        let losses = Losses::typical(net.iter().map(|n| n.1).sum::<f64>() / net.len() as f64);
+        let stolen = (region == "NL-B").then_some(&theft);
+        for f in feeder(&net, &losses, stolen, &mut rng) {
+            csv.push_str(&format!("{region},{},{:.1}\n", f.start_ms, f.feeder_wh));
+        }
+    }
+    std::fs::write(dir.join("feeder.csv"), csv).unwrap();
+    let out = zeal()
+        .args([
+            "jobs",
+            "balance",
+            "--data-dir",
+            "data",
+            "--feeder",
+            "feeder.csv",
+        ])
+        .args(["--from", "2020-07-15", "--to", "2020-07-22"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ALERT")).collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    // 2020-07-17 20:00 to 2020-07-18 02:00, give or take one 15-minute interval at each end.
+    let ok = |from: &str, to: &str| alerts[0].starts_with(&format!("ALERT NL-B {from} .. {to} "));
+    let froms = [
+        "2020-07-17T19:45Z",
+        "2020-07-17T20:00Z",
+        "2020-07-17T20:15Z",
+    ];
+    let tos = [
+        "2020-07-18T01:45Z",
+        "2020-07-18T02:00Z",
+        "2020-07-18T02:15Z",
+    ];
+    assert!(
+        froms.iter().any(|f| tos.iter().any(|t| ok(f, t))),
+        "{stdout}"
+    );
+    assert!(stdout.contains("1 alert(s) in 2 region(s)"), "{stdout}");
+
+    // A feeder file with a bad line is refused with the line's number.
+    std::fs::write(
+        dir.join("bad.csv"),
+        "region,interval_start,feeder_wh\nNL-A,2020-07-15T00:00Z,12\nNL-A,2020-07-15T00:15Z,x\n",
+    )
+    .unwrap();
+    let out = zeal()
+        .args([
+            "jobs",
+            "balance",
+            "--data-dir",
+            "data",
+            "--feeder",
+            "bad.csv",
+        ])
+        .args(["--from", "2020-07-15", "--to", "2020-07-22"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("line 3: feeder_wh \"x\" is not a number"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
