@@ -228,4 +228,5 @@ async fn every_table_is_created_in_order_once_with_its_rows_columns_and_takes_it
     one_row_round_trips::<zeal_tables::DailyRow>(&w).await;
     one_row_round_trips::<zeal_tables::GameEventRow>(&w).await;
     one_row_round_trips::<zeal_tables::ProfileRow>(&w).await;
+    one_row_round_trips::<zeal_tables::GridBalanceRow>(&w).await;
 }

@@ -19,6 +19,7 @@ use zeal_embedded::store::{StoreError, TableSpec};
 pub mod appliance_usage;
 pub mod dead_letters;
 pub mod gamification_events;
+pub mod grid_balance;
 pub mod household_daily;
 pub mod households;
 pub mod region_totals;
@@ -29,6 +30,7 @@ pub mod store;
 pub use appliance_usage::UsageRow;
 pub use dead_letters::LetterRow;
 pub use gamification_events::GameEventRow;
+pub use grid_balance::GridBalanceRow;
 pub use household_daily::DailyRow;
 pub use households::ProfileRow;
 pub use region_totals::{TotalRow, TotalsRow};
@@ -62,6 +64,8 @@ pub const HOUSEHOLD_DAILY: TableSpec = DailyRow::TABLE;
 pub const GAMIFICATION_EVENTS: TableSpec = GameEventRow::TABLE;
 /// The web app's household profiles (consent, leaderboard name).
 pub const HOUSEHOLDS: TableSpec = ProfileRow::TABLE;
+/// Each region's total against its feeder meter (`zeal jobs balance`).
+pub const GRID_BALANCE: TableSpec = GridBalanceRow::TABLE;
 
 /// Every table, as the embedded store reads it.
 pub const EMBEDDED: &[TableSpec] = &[
@@ -72,6 +76,7 @@ pub const EMBEDDED: &[TableSpec] = &[
     HOUSEHOLD_DAILY,
     GAMIFICATION_EVENTS,
     HOUSEHOLDS,
+    GRID_BALANCE,
 ];
 
 /// The embedded store's spec of `table`.
@@ -90,6 +95,7 @@ pub const MIGRATIONS: &[Migration] = &[
     dead_letters::CREATE,
     households::CREATE,
     household_daily::ADD_GENERATION,
+    grid_balance::CREATE,
 ];
 
 /// Creates or updates every table (idempotent; safe from several processes at once).

@@ -59,15 +59,16 @@ impl Detector {
         }
     }
 
-    /// The residual and its scale for one interval.
-    fn residual(&self, i: &Interval) -> (f64, f64) {
+    /// What the losses and the allowance do not explain in one interval, Wh, and the scatter
+    /// the model expects there.
+    pub fn residual(&self, i: &Interval) -> (f64, f64) {
         let r = i.feeder_wh - i.total_wh - self.model.expected(i.total_wh);
         let r = r.signum() * (r.abs() - self.allowance * i.total_wh.abs()).max(0.0);
         (r, self.model.sd(i.total_wh))
     }
 
     /// The interval's residual in standard deviations of its scatter.
-    fn z(&self, i: &Interval) -> f64 {
+    pub fn z(&self, i: &Interval) -> f64 {
         let (r, sd) = self.residual(i);
         r / sd
     }

@@ -97,6 +97,28 @@ fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
         "{stdout}"
     );
     assert!(stdout.contains("1 alert(s) in 2 region(s)"), "{stdout}");
+    // Every judged interval is in grid_balance, the alert's intervals marked, all in NL-B.
+    let df = store
+        .query(
+            "SELECT region, sum(alert) AS alerts, count(*) AS n FROM grid_balance \
+             GROUP BY region ORDER BY region",
+            &[zeal_tables::GRID_BALANCE],
+        )
+        .unwrap();
+    let col = |name: &str| -> Vec<i64> {
+        df.column(name)
+            .unwrap()
+            .cast(&polars::prelude::DataType::Int64)
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect()
+    };
+    assert_eq!(col("n"), [672, 672], "{df}");
+    let alerts = col("alerts");
+    assert_eq!(alerts[0], 0, "{df}");
+    assert!((23..=26).contains(&alerts[1]), "{df}");
 
     // A feeder file with a bad line is refused with the line's number.
     std::fs::write(

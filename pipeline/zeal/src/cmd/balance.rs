@@ -1,7 +1,8 @@
 //! `zeal jobs balance`: each region's verified 15-minute totals (import minus export, from the
 //! store) against its feeder meter's readings (a CSV the utility exports), judged by
 //! `zeal_grid`: the loss model is fitted on the history before `--from`, the detector scans
-//! `[--from, --to)` and prints every alert with its region, hours and energy.
+//! `[--from, --to)` and prints every alert with its region, hours and energy; every judged
+//! interval is written to `grid_balance` (alert intervals marked).
 //!
 //! Feeder CSV: a header `region,interval_start,feeder_wh`, then one line per region and
 //! 15-minute interval (`interval_start` as `2020-07-01T10:15Z` or milliseconds).
@@ -14,7 +15,7 @@ use std::path::PathBuf;
 use zeal_grid::Interval;
 use zeal_grid::detect::Detector;
 use zeal_grid::loss::LossModel;
-use zeal_tables::ReadTotals;
+use zeal_tables::{Destination, GridBalanceRow, ReadTotals};
 
 #[derive(Args)]
 pub struct BalanceArgs {
@@ -117,7 +118,28 @@ pub fn run(a: BalanceArgs) -> anyhow::Result<()> {
                     continue;
                 }
             };
-            let found = Detector::new(model).scan(&judged);
+            let detector = Detector::new(model);
+            let found = detector.scan(&judged);
+            let now = (zeal_services::now_ms() / 1000) as u32;
+            let rows: Vec<GridBalanceRow> = judged
+                .iter()
+                .map(|i| GridBalanceRow {
+                    region: region.clone(),
+                    interval_start: (i.start_ms / 1000) as u32,
+                    total_wh: i.total_wh as i64,
+                    feeder_wh: i.feeder_wh,
+                    expected_loss_wh: model.expected(i.total_wh),
+                    unexplained_wh: detector.residual(i).0,
+                    z: detector.z(i),
+                    alert: u8::from(
+                        found
+                            .iter()
+                            .any(|a| (a.first_ms..=a.last_ms).contains(&i.start_ms)),
+                    ),
+                    computed_at: now,
+                })
+                .collect();
+            store.write(&rows).await?;
             println!(
                 "{region}: {} intervals judged, losses {:.0} Wh + {:.2e}·net², scatter {:.0} Wh at the mean; {} alert(s)",
                 judged.len(),
