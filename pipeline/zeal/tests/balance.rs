@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::zeal;
+use common::{ok, zeal};
 use zeal_embedded::store::ParquetStore;
 use zeal_grid::sim::{Losses, Rng, Theft, feeder, synthetic_totals};
 use zeal_tables::TotalRow;
@@ -34,6 +34,16 @@ fn rows(region: &str, net: &[(i64, f64)]) -> Vec<TotalRow> {
         .collect()
 }
 
+/// `zeal jobs balance` over `dir/data` and `dir/feeder`, judging the week of 2020-07-15.
+fn balance(dir: &std::path::Path, feeder: &str) -> std::process::Output {
+    zeal()
+        .args(["jobs", "balance", "--data-dir", "data", "--feeder", feeder])
+        .args(["--from", "2020-07-15", "--to", "2020-07-22"])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
     let dir = std::env::temp_dir().join(format!("zeal-balance-{}", std::process::id()));
@@ -59,25 +69,7 @@ fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
         }
     }
     std::fs::write(dir.join("feeder.csv"), csv).unwrap();
-    let out = zeal()
-        .args([
-            "jobs",
-            "balance",
-            "--data-dir",
-            "data",
-            "--feeder",
-            "feeder.csv",
-        ])
-        .args(["--from", "2020-07-15", "--to", "2020-07-22"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = ok(balance(&dir, "feeder.csv"));
     let alerts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ALERT")).collect();
     assert_eq!(alerts.len(), 1, "{stdout}");
     // 2020-07-17 20:00 to 2020-07-18 02:00, give or take one 15-minute interval at each end.
@@ -126,19 +118,7 @@ fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
         "region,interval_start,feeder_wh\nNL-A,2020-07-15T00:00Z,12\nNL-A,2020-07-15T00:15Z,x\n",
     )
     .unwrap();
-    let out = zeal()
-        .args([
-            "jobs",
-            "balance",
-            "--data-dir",
-            "data",
-            "--feeder",
-            "bad.csv",
-        ])
-        .args(["--from", "2020-07-15", "--to", "2020-07-22"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
+    let out = balance(&dir, "bad.csv");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::zeal;
+use common::{ok, run, zeal};
 
 fn workdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("zeal-bench-{name}-{}", std::process::id()));
@@ -68,13 +68,9 @@ fn a_data_dir_the_broker_cannot_use_is_refused_before_any_dealing() {
 
 #[test]
 fn the_grid_bench_prints_its_table() {
-    let out = zeal()
-        .args(["bench", "grid", "--homes", "20", "--weeks", "1"])
-        .args(["--watts", "5000"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    let stdout = ok(run(&[
+        "bench", "grid", "--homes", "20", "--weeks", "1", "--watts", "5000",
+    ]));
     // A 5 kW theft in 20 homes is found; a week of losses alone raises nothing.
     let row = stdout
         .lines()

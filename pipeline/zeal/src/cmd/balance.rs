@@ -123,20 +123,23 @@ pub fn run(a: BalanceArgs) -> anyhow::Result<()> {
             let now = (zeal_services::now_ms() / 1000) as u32;
             let rows: Vec<GridBalanceRow> = judged
                 .iter()
-                .map(|i| GridBalanceRow {
+                .map(|i| {
+                    let (unexplained_wh, sd) = detector.residual(i);
+                    GridBalanceRow {
                     region: region.clone(),
                     interval_start: (i.start_ms / 1000) as u32,
                     total_wh: i.total_wh as i64,
                     feeder_wh: i.feeder_wh,
                     expected_loss_wh: model.expected(i.total_wh),
-                    unexplained_wh: detector.residual(i).0,
-                    z: detector.z(i),
+                    unexplained_wh,
+                    z: unexplained_wh / sd,
                     alert: u8::from(
                         found
                             .iter()
                             .any(|a| (a.first_ms..=a.last_ms).contains(&i.start_ms)),
                     ),
                     computed_at: now,
+                }
                 })
                 .collect();
             store.write(&rows).await?;
