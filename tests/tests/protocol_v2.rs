@@ -22,7 +22,7 @@ use zeal_connectors::kafka::{KeyedProducer, TopicNames, ensure_topics};
 use zeal_protocol::v2::local::LocalRegion;
 use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
-use zeal_protocol::v2::round::bundle::make_bundle;
+use zeal_protocol::v2::round::bundle::{Bundle, SeatPart, make_bundle};
 use zeal_protocol::v2::round::log::{
     Answer, Author, Entry, Outcome, Parts, Record, RoundView, replay, sign,
 };
@@ -31,6 +31,7 @@ use zeal_schemas::v2 as w;
 use zeal_schemas::{DeadLetter, RejectReason, decode, encode};
 use zeal_services::metrics::{Metrics, Role};
 use zeal_services::v2::audit::rows;
+use zeal_services::v2::topics::post_part;
 use zeal_services::v2::{
     AuditReport, Exclusion, NodeReport, Party, RegionNode, RegionSettings, audit_day,
 };
@@ -228,6 +229,67 @@ impl Deployment {
         }
     }
 
+    /// Reads the round log back until one of the round's records gives `find`'s answer.
+    async fn until_found<T>(&self, start: i64, find: impl Fn(&Record) -> Option<T>) -> T {
+        let log = self
+            .until(start, |log| log.iter().any(|x| find(x).is_some()))
+            .await;
+        log.iter().find_map(find).unwrap()
+    }
+
+    /// An honest gateway (`gw-honest`) with `members`' readings of round `round` due at `start`,
+    /// and the aggregator expecting that round; neither started.
+    fn honest_round(
+        &self,
+        members: &[String],
+        start: i64,
+        round: i64,
+        phase_secs: u64,
+    ) -> (RegionNode, RegionNode) {
+        let mut g = self.gateway("gw-honest", members, phase_secs);
+        for m in members {
+            g.submit(start, m, reading_of(m, round));
+        }
+        let mut agg = self.aggregator(phase_secs);
+        agg.expect(start);
+        (g, agg)
+    }
+
+    /// [`Self::honest_round`], started: the gateway's and the aggregator's tasks.
+    fn run_honest_round(
+        &self,
+        members: &[String],
+        start: i64,
+        phase_secs: u64,
+    ) -> (
+        tokio::task::JoinHandle<NodeReport>,
+        tokio::task::JoinHandle<NodeReport>,
+    ) {
+        let (g, agg) = self.honest_round(members, start, 0, phase_secs);
+        (self.run(g), self.run(agg))
+    }
+
+    /// The whole roster on two gateways (`gw-1`, `gw-2`, three meters each) with the readings of
+    /// round `i` due at `START + i h` for each `i` in `rounds`, and the aggregator expecting
+    /// them: run to the end, their reports (aggregator, gw-1, gw-2).
+    async fn run_two_gateways(&self, rounds: &[i64]) -> (NodeReport, NodeReport, NodeReport) {
+        let roster = &region().ctx.roster;
+        let (a, b) = roster.split_at(3);
+        let mut g1 = self.gateway("gw-1", a, 3);
+        let mut g2 = self.gateway("gw-2", b, 3);
+        let mut agg = self.aggregator(3);
+        for &round in rounds {
+            let start = START + round * HOUR;
+            agg.expect(start);
+            for (i, m) in roster.iter().enumerate() {
+                let g = if i < 3 { &mut g1 } else { &mut g2 };
+                g.submit(start, m, reading(i, round));
+            }
+        }
+        let (ha, h1, h2) = (self.run(agg), self.run(g1), self.run(g2));
+        (ha.await.unwrap(), h1.await.unwrap(), h2.await.unwrap())
+    }
+
     async fn dead_letters(&self) -> Vec<DeadLetter> {
         self.read(&self.topics.dlq)
             .await
@@ -245,30 +307,10 @@ async fn post(p: &KeyedProducer, topics: &TopicNames, ctx: &RoundContext, record
         .unwrap();
 }
 
-/// The rogue (its own Kafka client) commits to `bundle` and waits until the aggregator closed
-/// the commit phase.
-async fn commit_until_closed(
-    d: &Deployment,
-    producer: &KeyedProducer,
-    ctx: &RoundContext,
-    rogue: &str,
-    bundle: &zeal_protocol::v2::round::bundle::Bundle,
-) {
-    let commit = sign(
-        ctx,
-        &region().identities[rogue],
-        Author::Meter(rogue.to_string()),
-        Entry::Commit(bundle.public.commitment(ctx)),
-    );
-    post(producer, &d.topics, ctx, &commit).await;
-    commit_closed(d, ctx.start).await;
-}
-
 /// Waits until the round's commit phase is closed on the log.
 async fn commit_closed(d: &Deployment, start: i64) {
-    d.until(start, |log| {
-        log.iter()
-            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
+    d.until_found(start, |x| {
+        matches!(x.entry, Entry::CommitClosed(_)).then_some(())
     })
     .await;
 }
@@ -279,39 +321,136 @@ fn ctx_at(start: i64) -> RoundContext {
     ctx
 }
 
+/// The plaintext total of `members`' readings in round `round` (what the protocol must reach).
+fn total_of(members: &[String], round: i64) -> Vec<u64> {
+    sum(&members
+        .iter()
+        .map(|m| reading_of(m, round))
+        .collect::<Vec<_>>())
+}
+
+/// `meter`'s reading in round `round`.
+fn reading_of(meter: &str, round: i64) -> Vec<u64> {
+    let roster = &region().ctx.roster;
+    reading(roster.iter().position(|x| x == meter).unwrap(), round)
+}
+
+/// The aggregator's report and the broker's audit of round `start` both total exactly
+/// `expected`; returns the audit's view and the round's log.
+async fn assert_total(
+    d: &Deployment,
+    report: &NodeReport,
+    start: i64,
+    expected: &[u64],
+) -> (RoundView, Vec<Record>) {
+    let total = Outcome::Total(expected.to_vec());
+    assert_eq!(report.outcomes[&start], total, "the aggregator's total");
+    let (audited, log) = d.audit(start).await;
+    assert_eq!(audited.outcome, total, "the audit re-derives the total");
+    (audited, log)
+}
+
+/// A meter gateway of the region played by the attacker: its own Kafka client, its own identity
+/// key, signing and posting whatever it likes for one round.
+struct Rogue<'a> {
+    d: &'a Deployment,
+    producer: KeyedProducer,
+    ctx: RoundContext,
+    meter: String,
+}
+
+impl<'a> Rogue<'a> {
+    fn new(d: &'a Deployment, meter: &str, start: i64) -> Rogue<'a> {
+        Rogue {
+            d,
+            producer: KeyedProducer::new(&d.kafka).unwrap(),
+            ctx: ctx_at(start),
+            meter: meter.to_string(),
+        }
+    }
+
+    /// Signs `entry` with the rogue's key, in `author`'s name (its own or a forged one).
+    fn sign_as(&self, author: Author, entry: Entry) -> Record {
+        sign(&self.ctx, &region().identities[&self.meter], author, entry)
+    }
+
+    /// Posts `entry` on the round log under the rogue's own name.
+    async fn post(&self, entry: Entry) {
+        self.post_as(Author::Meter(self.meter.clone()), entry).await;
+    }
+
+    /// Posts `entry` on the round log in `author`'s name, signed with the rogue's key.
+    async fn post_as(&self, author: Author, entry: Entry) {
+        post(
+            &self.producer,
+            &self.d.topics,
+            &self.ctx,
+            &self.sign_as(author, entry),
+        )
+        .await;
+    }
+
+    /// An honestly dealt bundle of the rogue's own reading.
+    fn bundle(&self, seed: u64) -> Bundle {
+        make_bundle(
+            &self.ctx,
+            &self.meter,
+            &reading_of(&self.meter, 0),
+            &mut ChaCha20Rng::seed_from_u64(seed),
+        )
+        .unwrap()
+    }
+
+    /// Commits to `bundle`.
+    async fn commit(&self, bundle: &Bundle) {
+        self.post(Entry::Commit(bundle.public.commitment(&self.ctx)))
+            .await;
+    }
+
+    /// Commits to `bundle` and waits until the aggregator closed the commit phase.
+    async fn commit_until_closed(&self, bundle: &Bundle) {
+        self.commit(bundle).await;
+        commit_closed(self.d, self.ctx.start).await;
+    }
+
+    /// Posts `bundle`'s parts to the bundles topic for the seats `to` accepts.
+    async fn deliver(&self, bundle: &Bundle, to: impl Fn(&str) -> bool) {
+        for (seat, part) in self.ctx.seats.iter().zip(&bundle.parts) {
+            if to(&seat.meter) {
+                self.deliver_part(&seat.meter, part).await;
+            }
+        }
+    }
+
+    /// Posts one part addressed to `seat` to the bundles topic.
+    async fn deliver_part(&self, seat: &str, part: &SeatPart) {
+        post_part(
+            &self.producer,
+            &self.d.topics.bundles,
+            &self.ctx,
+            &self.meter,
+            seat,
+            part,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// Reveals `bundle` (its notice on the round log).
+    async fn reveal(&self, bundle: &Bundle) {
+        self.post(Entry::Notice(Box::new(bundle.public.clone())))
+            .await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
     let r = region();
     let d = Deployment::new().await;
-    let roster = r.ctx.roster.clone();
-    let (a, b) = roster.split_at(3);
-    let mut g1 = d.gateway("gw-1", a, 3);
-    let mut g2 = d.gateway("gw-2", b, 3);
-    let mut agg = d.aggregator(3);
+    let (ra, r1, r2) = d.run_two_gateways(&[0, 1]).await;
     for round in 0..2 {
         let start = START + round * HOUR;
-        agg.expect(start);
-        for (i, m) in roster.iter().enumerate() {
-            let g = if i < 3 { &mut g1 } else { &mut g2 };
-            g.submit(start, m, reading(i, round));
-        }
-    }
-    let (ha, h1, h2) = (d.run(agg), d.run(g1), d.run(g2));
-    let (ra, r1, r2) = (ha.await.unwrap(), h1.await.unwrap(), h2.await.unwrap());
-    for round in 0..2 {
-        let start = START + round * HOUR;
-        let expected = sum(&(0..6).map(|i| reading(i, round)).collect::<Vec<_>>());
-        assert_eq!(
-            ra.outcomes[&start],
-            Outcome::Total(expected.clone()),
-            "round {round}"
-        );
-        let (audited, log) = d.audit(start).await;
-        assert_eq!(
-            audited.outcome,
-            Outcome::Total(expected),
-            "the audit re-derives round {round}"
-        );
+        let (audited, log) = assert_total(&d, &ra, start, &total_of(&r.ctx.roster, round)).await;
         assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
         // Every seat checked its own fold against the aggregator's products: both are on the log.
         let products = log
@@ -349,7 +488,7 @@ async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
         .unwrap();
     let mut expected_rows = Vec::new();
     for round in 0..2 {
-        let e = sum(&(0..6).map(|i| reading(i, round)).collect::<Vec<_>>());
+        let e = total_of(&r.ctx.roster, round);
         let t = START + round * HOUR;
         expected_rows.push(format!("{t}\texport_wh\t{}", e[1]));
         expected_rows.push(format!("{t}\timport_wh\t{}", e[0]));
@@ -368,78 +507,42 @@ async fn honest_rounds_through_the_broker_total_exactly_and_audit_clean() {
 async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
     let r = region();
     let d = Deployment::new().await;
-    let rogue = non_seat(r);
-    let honest = all_but(r, &rogue);
+    let rogue_id = non_seat(r);
+    let honest = all_but(r, &rogue_id);
     let target = honest[0].clone();
-    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+    let by_target = |x: &Record| x.author == Author::Meter(target.clone());
 
     // Round 1: the rogue waits for the target's commitment and posts a copy as its own.
     let start1 = START;
-    let mut g = d.gateway("gw-honest", &honest, 4);
-    let mut agg = d.aggregator(4);
-    for m in &honest {
-        g.submit(start1, m, reading(index(m), 0));
-    }
-    agg.expect(start1);
-    let (hg, ha) = (d.run(g), d.run(agg));
-    let producer = KeyedProducer::new(&d.kafka).unwrap();
-    let ctx1 = ctx_at(start1);
-    let rogue_key = &r.identities[&rogue];
-    let target_commit = loop {
-        let log = d.audit(start1).await.1;
-        if let Some(h) = log.iter().find_map(|x| match (&x.author, &x.entry) {
-            (Author::Meter(m), Entry::Commit(h)) if *m == target => Some(*h),
+    let (hg, ha) = d.run_honest_round(&honest, start1, 4);
+    let rogue = Rogue::new(&d, &rogue_id, start1);
+    let target_commit = d
+        .until_found(start1, |x| match &x.entry {
+            Entry::Commit(h) if by_target(x) => Some(*h),
             _ => None,
-        }) {
-            break h;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let copy = sign(
-        &ctx1,
-        rogue_key,
-        Author::Meter(rogue.clone()),
-        Entry::Commit(target_commit),
-    );
-    post(&producer, &d.topics, &ctx1, &copy).await;
+        })
+        .await;
+    rogue.post(Entry::Commit(target_commit)).await;
     // Then, once the target revealed, the rogue reveals the target's public part as its own.
-    let target_notice = loop {
-        let log = d.audit(start1).await.1;
-        if let Some(n) = log.iter().find_map(|x| match (&x.author, &x.entry) {
-            (Author::Meter(m), Entry::Notice(n)) if *m == target => Some(n.clone()),
+    let target_notice = d
+        .until_found(start1, |x| match &x.entry {
+            Entry::Notice(n) if by_target(x) => Some(n.clone()),
             _ => None,
-        }) {
-            break n;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        })
+        .await;
     // Relabelled as its own (a notice signed over the target's commitment would not even pass
     // the wire reader: it recomputes the commitment for the author).
     let mut relabelled = target_notice.clone();
-    relabelled.sender = rogue.clone();
-    let stolen = sign(
-        &ctx1,
-        rogue_key,
-        Author::Meter(rogue.clone()),
-        Entry::Notice(relabelled.clone()),
-    );
-    post(&producer, &d.topics, &ctx1, &stolen).await;
+    relabelled.sender = rogue_id.clone();
+    rogue.post(Entry::Notice(relabelled.clone())).await;
     // Forgeries: a commitment in the target's name and a FinalSet in the aggregator's, both
     // signed with the rogue's key.
-    let mut forged = sign(
-        &ctx1,
-        rogue_key,
-        Author::Meter(target.clone()),
-        Entry::Withdraw,
-    );
-    post(&producer, &d.topics, &ctx1, &forged).await;
-    forged = sign(
-        &ctx1,
-        rogue_key,
-        Author::Aggregator,
-        Entry::FinalSet(vec![target.clone()]),
-    );
-    post(&producer, &d.topics, &ctx1, &forged).await;
+    rogue
+        .post_as(Author::Meter(target.clone()), Entry::Withdraw)
+        .await;
+    rogue
+        .post_as(Author::Aggregator, Entry::FinalSet(vec![target.clone()]))
+        .await;
     // And a RegionTotal in the aggregator's name with made-up values.
     let contributors: Vec<String> = r
         .ctx
@@ -448,34 +551,25 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         .take(2)
         .map(|s| s.meter.clone())
         .collect();
-    forged = sign(
-        &ctx1,
-        rogue_key,
-        Author::Aggregator,
-        Entry::RegionTotal {
-            values: vec![1, 1],
-            contributors,
-            final_set: zeal_protocol::v2::encoding::Hash([0; 32]),
-        },
-    );
-    post(&producer, &d.topics, &ctx1, &forged).await;
+    rogue
+        .post_as(
+            Author::Aggregator,
+            Entry::RegionTotal {
+                values: vec![1, 1],
+                contributors,
+                final_set: zeal_protocol::v2::encoding::Hash([0; 32]),
+            },
+        )
+        .await;
     let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
 
-    let honest_sum1 = sum(&honest
-        .iter()
-        .map(|m| reading(index(m), 0))
-        .collect::<Vec<_>>());
-    assert_eq!(ra.outcomes[&start1], Outcome::Total(honest_sum1.clone()));
-    let (audited, log) = d.audit(start1).await;
-    assert_eq!(
-        audited.outcome,
-        Outcome::Total(honest_sum1),
-        "the copied bundle counts for no one"
-    );
+    // The copied bundle counts for no one.
+    let honest_sum1 = total_of(&honest, 0);
+    let (audited, log) = assert_total(&d, &ra, start1, &honest_sum1).await;
     assert!(
-        matches!(audited.answers.get(&rogue), Some(Answer::Refused(_))),
+        matches!(audited.answers.get(&rogue_id), Some(Answer::Refused(_))),
         "the stolen notice does not open the rogue's copied commitment: {:?}",
-        audited.answers.get(&rogue)
+        audited.answers.get(&rogue_id)
     );
     // No seat ever complained, so no decryption of anyone's ciphertext was published.
     assert!(!log.iter().any(|x| matches!(x.entry, Entry::Complaint(_))));
@@ -484,63 +578,32 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
     // Round 2: the rogue commits on time to a bundle that is the target's round-1 bundle (its
     // notice re-signed), hoping to have the seats decrypt round 1's shares again.
     let start2 = START + HOUR;
-    let ctx2 = ctx_at(start2);
-    let mut g = d.gateway("gw-honest", &honest, 4);
-    let mut agg = d.aggregator(4);
-    for m in &honest {
-        g.submit(start2, m, reading(index(m), 1));
-    }
-    agg.expect(start2);
+    let (g, agg) = d.honest_round(&honest, start2, 1, 4);
+    let rogue = Rogue::new(&d, &rogue_id, start2);
     // The commitment matches the relabelled notice exactly; only the proofs (bound to round 1 and
     // the target) can refuse it.
-    let replayed_commit = relabelled.commitment(&ctx2);
-    let early = sign(
-        &ctx2,
-        rogue_key,
-        Author::Meter(rogue.clone()),
-        Entry::Commit(replayed_commit),
-    );
-    post(&producer, &d.topics, &ctx2, &early).await;
+    rogue
+        .post(Entry::Commit(relabelled.commitment(&rogue.ctx)))
+        .await;
     let (hg, ha) = (d.run(g), d.run(agg));
-    loop {
-        let log = d.audit(start2).await.1;
-        if log
-            .iter()
-            .any(|x| matches!(x.entry, Entry::CommitClosed(_)))
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let replayed = sign(
-        &ctx2,
-        rogue_key,
-        Author::Meter(rogue.clone()),
-        Entry::Notice(relabelled),
-    );
-    post(&producer, &d.topics, &ctx2, &replayed).await;
+    commit_closed(&d, start2).await;
+    rogue.post(Entry::Notice(relabelled)).await;
     // And a late commitment dealt after seeing the honest notices (the cancellation attack's
     // first move): CommitClosed already fixed the set.
-    let late = make_bundle(&ctx2, &rogue, &[0, 0], &mut ChaCha20Rng::seed_from_u64(1)).unwrap();
-    let late = sign(
-        &ctx2,
-        rogue_key,
-        Author::Meter(rogue.clone()),
-        Entry::Commit(late.public.commitment(&ctx2)),
-    );
-    post(&producer, &d.topics, &ctx2, &late).await;
+    let late = make_bundle(
+        &rogue.ctx,
+        &rogue_id,
+        &[0, 0],
+        &mut ChaCha20Rng::seed_from_u64(1),
+    )
+    .unwrap();
+    rogue.commit(&late).await;
     let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
-    let honest_sum2 = sum(&honest
-        .iter()
-        .map(|m| reading(index(m), 1))
-        .collect::<Vec<_>>());
-    assert_eq!(ra.outcomes[&start2], Outcome::Total(honest_sum2.clone()));
-    let (audited, log) = d.audit(start2).await;
-    assert_eq!(audited.outcome, Outcome::Total(honest_sum2));
+    let (audited, log) = assert_total(&d, &ra, start2, &total_of(&honest, 1)).await;
     assert!(
-        matches!(audited.answers.get(&rogue), Some(Answer::Refused(_))),
+        matches!(audited.answers.get(&rogue_id), Some(Answer::Refused(_))),
         "a replayed bundle's proofs do not verify for the new round and sender: {:?}",
-        audited.answers.get(&rogue)
+        audited.answers.get(&rogue_id)
     );
     let final_set = log
         .iter()
@@ -550,7 +613,7 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         })
         .unwrap();
     assert!(
-        !final_set.contains(&rogue),
+        !final_set.contains(&rogue_id),
         "a replayed bundle is never revealed"
     );
     assert_eq!(final_set.len(), honest.len(), "no honest meter excluded");
@@ -558,15 +621,13 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
 
     // The audit counts the rogue's exclusions, never an honest meter's.
     let day = d.audit_day().await;
-    assert_eq!(
-        day.rounds[&start1].excluded.get(&rogue),
-        Some(&Exclusion::Refused)
-    );
-    assert_eq!(
-        day.rounds[&start2].excluded.get(&rogue),
-        Some(&Exclusion::Refused)
-    );
-    assert_eq!(day.exclusions.keys().collect::<Vec<_>>(), vec![&rogue]);
+    for start in [start1, start2] {
+        assert_eq!(
+            day.rounds[&start].excluded.get(&rogue_id),
+            Some(&Exclusion::Refused)
+        );
+    }
+    assert_eq!(day.exclusions.keys().collect::<Vec<_>>(), vec![&rogue_id]);
     assert!(
         day.refused >= 2,
         "the forgeries are refused by the audit's reader too"
@@ -586,10 +647,6 @@ async fn a_rogue_gateway_cannot_cancel_copy_or_forge_through_the_broker() {
         .filter(|t| i64::from(t.interval_start) == start1)
         .map(|t| t.total)
         .collect();
-    let honest_sum1 = sum(&honest
-        .iter()
-        .map(|m| reading(index(m), 0))
-        .collect::<Vec<_>>());
     assert_eq!(stored, vec![honest_sum1[0] as i64, honest_sum1[1] as i64]);
 }
 
@@ -599,7 +656,6 @@ async fn a_gateway_restarted_mid_round_never_deals_twice_and_carries_exactly() {
     let d = Deployment::new().await;
     let crashed = non_seat(r);
     let others = all_but(r, &crashed);
-    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
     let (s1, s2) = (START, START + HOUR);
 
     // The crashing gateway commits round 1 and dies before revealing.
@@ -610,42 +666,28 @@ async fn a_gateway_restarted_mid_round_never_deals_twice_and_carries_exactly() {
         .meters
         .insert(crashed.clone(), r.identities[&crashed].clone());
     let mut x = RegionNode::new(settings_crash, party);
-    x.submit(s1, &crashed, reading(index(&crashed), 0));
+    x.submit(s1, &crashed, reading_of(&crashed, 0));
     let rx = d.run(x).await.unwrap();
     assert_eq!(rx.committed, 1);
     assert_eq!(rx.revealed, 0);
 
-    let mut g = d.gateway("gw-rest", &others, 6);
-    let mut agg = d.aggregator(6);
-    for m in &others {
-        g.submit(s1, m, reading(index(m), 0));
-    }
-    agg.expect(s1);
-    let (hg, ha) = (d.run(g), d.run(agg));
+    let (hg, ha) = d.run_honest_round(&others, s1, 6);
     // Restarted: the operator re-submits the same interval (refused by the ledger, never dealt
     // twice); the lost bundle makes it withdraw, and the log proves the value unrevealed.
     let mut x = d.gateway("gw-x", std::slice::from_ref(&crashed), 6);
-    x.submit(s1, &crashed, reading(index(&crashed), 0));
+    x.submit(s1, &crashed, reading_of(&crashed, 0));
     let rx = d.run(x).await.unwrap();
     assert_eq!(rx.committed, 0, "the interval is never dealt twice");
     assert_eq!(rx.withdrawn, 1);
     assert_eq!(rx.carried, 1);
     let (_, ra) = (hg.await.unwrap(), ha.await.unwrap());
-    let sum1 = sum(&others
-        .iter()
-        .map(|m| reading(index(m), 0))
-        .collect::<Vec<_>>());
+    let sum1 = total_of(&others, 0);
     assert_eq!(ra.outcomes[&s1], Outcome::Total(sum1.clone()));
 
     // Round 2: the carried value rides along; across the two rounds the window total is exact.
-    let mut g = d.gateway("gw-rest", &others, 6);
-    let mut agg = d.aggregator(6);
+    let (g, agg) = d.honest_round(&others, s2, 1, 6);
     let mut x = d.gateway("gw-x", std::slice::from_ref(&crashed), 6);
-    for m in &others {
-        g.submit(s2, m, reading(index(m), 1));
-    }
-    x.submit(s2, &crashed, reading(index(&crashed), 1));
-    agg.expect(s2);
+    x.submit(s2, &crashed, reading_of(&crashed, 1));
     let (hg, ha, hx) = (d.run(g), d.run(agg), d.run(x));
     let (_, ra, rx) = (hg.await.unwrap(), ha.await.unwrap(), hx.await.unwrap());
     assert_eq!(rx.committed, 1);
@@ -675,52 +717,34 @@ async fn a_second_conflicting_commit_closed_is_not_adopted() {
     let d = Deployment::new().await;
     let roster = r.ctx.roster.clone();
     let start = START;
-    let ctx = ctx_at(start);
-    let producer = KeyedProducer::new(&d.kafka).unwrap();
     // A re-opened commit phase: after the honest CommitClosed, the aggregator's key signs a
     // second one that drops a meter (the differencing attack's set for a second total).
-    let mut g = d.gateway("gw", &roster, 4);
-    let mut agg = d.aggregator(4);
-    for (i, m) in roster.iter().enumerate() {
-        g.submit(start, m, reading(i, 0));
-    }
-    agg.expect(start);
+    let (g, agg) = d.honest_round(&roster, start, 0, 4);
     // A decision planted before the aggregator (re)starts: a CommitClosed listing nobody, in the
     // aggregator's name but signed by a meter. Not adopted (dead-lettered), not stored.
-    let meter_key = &r.identities[&roster[0]];
-    let planted = sign(
-        &ctx,
-        meter_key,
-        Author::Aggregator,
-        Entry::CommitClosed(Vec::new()),
-    );
-    post(&producer, &d.topics, &ctx, &planted).await;
+    let meter = Rogue::new(&d, &roster[0], start);
+    meter
+        .post_as(Author::Aggregator, Entry::CommitClosed(Vec::new()))
+        .await;
     let (hg, ha) = (d.run(g), d.run(agg));
-    let first = loop {
-        let log = d.audit(start).await.1;
-        if let Some(l) = log.iter().find_map(|x| match &x.entry {
+    let first = d
+        .until_found(start, |x| match &x.entry {
             Entry::CommitClosed(l) => Some(l.clone()),
             _ => None,
-        }) {
-            break l;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+        })
+        .await;
     let mut fewer = first.clone();
     fewer.pop();
     let second = sign(
-        &ctx,
+        &meter.ctx,
         &r.aggregator,
         Author::Aggregator,
         Entry::CommitClosed(fewer),
     );
-    post(&producer, &d.topics, &ctx, &second).await;
+    post(&meter.producer, &d.topics, &meter.ctx, &second).await;
     let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
-    let expected = sum(&(0..6).map(|i| reading(i, 0)).collect::<Vec<_>>());
-    assert_eq!(ra.outcomes[&start], Outcome::Total(expected.clone()));
+    let (audited, log) = assert_total(&d, &ra, start, &total_of(&roster, 0)).await;
     assert_eq!(rg.revealed, 6, "every listed meter revealed once");
-    let (audited, log) = d.audit(start).await;
-    assert_eq!(audited.outcome, Outcome::Total(expected));
     let closes = log
         .iter()
         .filter(|x| matches!(x.entry, Entry::CommitClosed(_)))
@@ -784,34 +808,20 @@ async fn replaced_mid_round(keys_on_log: bool) {
         // part can reach it before the day's KeysClosed. Made certain here: a valid part for
         // seat 0 is on the bundles topic before anyone set the day up (a bundle of meter 0's
         // that it never commits to; its gateway deals its own).
-        let producer = KeyedProducer::new(&d.kafka).unwrap();
-        let ctx = ctx_at(START);
-        let early = make_bundle(
-            &ctx,
-            &roster[0],
-            &reading(0, 0),
-            &mut ChaCha20Rng::seed_from_u64(5),
-        )
-        .unwrap();
-        let seat0 = &r.ctx.seats[0].meter;
-        zeal_services::v2::topics::post_part(
-            &producer,
-            &d.topics.bundles,
-            &ctx,
-            &roster[0],
-            seat0,
-            &early.parts[0],
-        )
-        .await
-        .unwrap();
+        let meter0 = Rogue::new(&d, &roster[0], START);
+        let early = meter0.bundle(5);
+        meter0
+            .deliver_part(&r.ctx.seats[0].meter, &early.parts[0])
+            .await;
         // Judgeable only once the seats are fixed: a part to a meter that holds none.
         let to_no_seat = encode(&wire::part_to_wire(
-            &ctx,
+            &meter0.ctx,
             &roster[0],
             &non_seat(r),
             &early.parts[1],
         ))
         .unwrap();
+        let producer = &meter0.producer;
         let posted = producer
             .send(&d.topics.bundles, b"NL-EARLY", &to_no_seat, None)
             .await
@@ -824,12 +834,7 @@ async fn replaced_mid_round(keys_on_log: bool) {
         junk.push((posted.partition, posted.offset, RejectReason::Malformed));
     }
     let start = START;
-    let mut g = d.gateway("gw", &roster, 4);
-    for (i, m) in roster.iter().enumerate() {
-        g.submit(start, m, reading(i, 0));
-    }
-    let mut first = d.aggregator(4);
-    first.expect(start);
+    let (g, first) = d.honest_round(&roster, start, 0, 4);
     let (stop_first, first_stop) = tokio::sync::watch::channel(false);
     let hg = d.run(g);
     let h1 = tokio::spawn(first.run(first_stop));
@@ -856,12 +861,10 @@ async fn replaced_mid_round(keys_on_log: bool) {
     let r2 = d.run(second).await.unwrap();
     let rg = hg.await.unwrap();
 
-    let expected = sum(&(0..6).map(|i| reading(i, 0)).collect::<Vec<_>>());
-    assert_eq!(r2.outcomes[&start], Outcome::Total(expected.clone()));
-    assert_eq!(rg.outcomes[&start], Outcome::Total(expected.clone()));
+    let expected = total_of(&roster, 0);
+    let (audited, log) = assert_total(&d, &r2, start, &expected).await;
+    assert_eq!(rg.outcomes[&start], Outcome::Total(expected));
     assert_eq!(rg.revealed, 6, "every meter revealed once");
-    let (audited, log) = d.audit(start).await;
-    assert_eq!(audited.outcome, Outcome::Total(expected));
     assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
     let by_aggregator = |kind: fn(&Entry) -> bool| {
         log.iter()
@@ -935,19 +938,8 @@ async fn the_day_is_set_up_on_the_log_and_a_forged_keys_closed_fixes_nothing() {
         .await
         .unwrap();
 
-    let roster = r.ctx.roster.clone();
-    let (a, b) = roster.split_at(3);
-    let mut g1 = d.gateway("gw-1", a, 3);
-    let mut g2 = d.gateway("gw-2", b, 3);
-    let mut agg = d.aggregator(3);
-    agg.expect(START);
-    for (i, m) in roster.iter().enumerate() {
-        let g = if i < 3 { &mut g1 } else { &mut g2 };
-        g.submit(START, m, reading(i, 0));
-    }
-    let (ha, h1, h2) = (d.run(agg), d.run(g1), d.run(g2));
-    let (ra, r1, r2) = (ha.await.unwrap(), h1.await.unwrap(), h2.await.unwrap());
-    let expected = sum(&(0..6).map(|i| reading(i, 0)).collect::<Vec<_>>());
+    let (ra, r1, r2) = d.run_two_gateways(&[0]).await;
+    let expected = total_of(&r.ctx.roster, 0);
     assert_eq!(ra.outcomes[&START], Outcome::Total(expected.clone()));
     let seats: Vec<String> = r.ctx.seats.iter().map(|s| s.meter.clone()).collect();
     for report in [&ra, &r1, &r2] {
@@ -983,15 +975,12 @@ async fn the_day_is_set_up_on_the_log_and_a_forged_keys_closed_fixes_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     use zeal_services::metrics::serve;
-    use zeal_services::v2::topics::post_part;
     use zeal_tests::env::{http_get, sample};
     let r = region();
     let d = Deployment::new().await;
-    let rogue = non_seat(r);
-    let honest = all_but(r, &rogue);
-    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+    let rogue_id = non_seat(r);
+    let honest = all_but(r, &rogue_id);
     let start = START;
-    let ctx = ctx_at(start);
     // The operator's view: both nodes' Prometheus endpoints.
     let (gw_metrics, agg_metrics) = (Metrics::new(Role::Gateway), Metrics::new(Role::Aggregator));
     let mut settings = d.settings("gw-honest", 4);
@@ -1004,60 +993,34 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     let gw_addr = serve(any, gw_metrics, d.stop.clone()).await.unwrap();
     let agg_addr = serve(any, agg_metrics, d.stop.clone()).await.unwrap();
     for m in &honest {
-        g.submit(start, m, reading(index(m), 0));
+        g.submit(start, m, reading_of(m, 0));
     }
     agg.expect(start);
     let (hg, ha) = (d.run(g), d.run(agg));
-    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    let rogue = Rogue::new(&d, &rogue_id, start);
     // A record nobody can read on the round log: dead-lettered (once, by the aggregator).
-    producer
+    rogue
+        .producer
         .send(&d.topics.rounds, r.ctx.region.as_bytes(), b"not avro", None)
         .await
         .unwrap();
-    let bundle = make_bundle(
-        &ctx,
-        &rogue,
-        &reading(index(&rogue), 0),
-        &mut ChaCha20Rng::seed_from_u64(99),
-    )
-    .unwrap();
-    let key = &r.identities[&rogue];
-    commit_until_closed(&d, &producer, &ctx, &rogue, &bundle).await;
-    let seat0 = &r.ctx.seats[0].meter;
-    post_part(
-        &producer,
-        &d.topics.bundles,
-        &ctx,
-        &rogue,
-        seat0,
-        &bundle.parts[0],
-    )
-    .await
-    .unwrap();
-    let notice = sign(
-        &ctx,
-        key,
-        Author::Meter(rogue.clone()),
-        Entry::Notice(Box::new(bundle.public.clone())),
-    );
-    post(&producer, &d.topics, &ctx, &notice).await;
+    let bundle = rogue.bundle(99);
+    rogue.commit_until_closed(&bundle).await;
+    rogue
+        .deliver_part(&r.ctx.seats[0].meter, &bundle.parts[0])
+        .await;
+    rogue.reveal(&bundle).await;
     let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
 
-    let honest_sum = sum(&honest
-        .iter()
-        .map(|m| reading(index(m), 0))
-        .collect::<Vec<_>>());
-    assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
-    let (audited, log) = d.audit(start).await;
-    assert_eq!(audited.outcome, Outcome::Total(honest_sum));
+    let (audited, log) = assert_total(&d, &ra, start, &total_of(&honest, 0)).await;
     assert!(matches!(
-        audited.answers.get(&rogue),
+        audited.answers.get(&rogue_id),
         Some(Answer::Revealed(_))
     ));
     let claimants: Vec<&String> = audited
         .missing
         .keys()
-        .filter(|(_, sender)| *sender == rogue)
+        .filter(|(_, sender)| *sender == rogue_id)
         .map(|(seat, _)| seat)
         .collect();
     assert_eq!(
@@ -1075,10 +1038,10 @@ async fn a_meter_withholding_its_parts_is_left_out_through_the_broker() {
     assert!(audited.suspended().is_empty() && audited.disqualified.is_empty());
     let day = d.audit_day().await;
     assert_eq!(
-        day.rounds[&start].excluded.get(&rogue),
+        day.rounds[&start].excluded.get(&rogue_id),
         Some(&Exclusion::PartMissing)
     );
-    assert_eq!(day.exclusions.get(&rogue), Some(&1));
+    assert_eq!(day.exclusions.get(&rogue_id), Some(&1));
 
     // The endpoints count what the log holds.
     let gw = http_get(gw_addr, "/metrics").await;
@@ -1154,55 +1117,28 @@ async fn a_lying_seat_gets_at_most_its_cap_copied_onto_the_log_through_the_broke
     let d = Deployment::new().await;
     let liar = r.ctx.seats[0].meter.clone();
     let honest = all_but(r, &liar);
-    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
     let start = START;
-    let ctx = ctx_at(start);
-    let mut g = d.gateway("gw-honest", &honest, 8);
-    let mut agg = d.aggregator(8);
-    for m in &honest {
-        g.submit(start, m, reading(index(m), 0));
-    }
-    agg.expect(start);
-    let (hg, ha) = (d.run(g), d.run(agg));
-    let producer = KeyedProducer::new(&d.kafka).unwrap();
-    let log = d
-        .until(start, |log| {
-            log.iter()
-                .any(|x| matches!(x.entry, Entry::RevealClosed(_)))
-        })
-        .await;
-    let revealed = log
-        .iter()
-        .find_map(|x| match &x.entry {
+    let (hg, ha) = d.run_honest_round(&honest, start, 8);
+    let seat = Rogue::new(&d, &liar, start);
+    let revealed = d
+        .until_found(start, |x| match &x.entry {
             Entry::RevealClosed(set) => Some(set.clone()),
             _ => None,
         })
-        .expect("RevealClosed");
+        .await;
     assert_eq!(revealed, honest);
     for sender in &revealed {
-        let claim = sign(
-            &ctx,
-            &r.identities[&liar],
-            Author::Meter(liar.clone()),
-            Entry::PartMissing(sender.clone()),
-        );
-        post(&producer, &d.topics, &ctx, &claim).await;
+        seat.post(Entry::PartMissing(sender.clone())).await;
     }
     let (rg, ra) = (hg.await.unwrap(), ha.await.unwrap());
 
-    let honest_sum = sum(&honest
-        .iter()
-        .map(|m| reading(index(m), 0))
-        .collect::<Vec<_>>());
-    assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
-    let (audited, log) = d.audit(start).await;
-    assert_eq!(audited.outcome, Outcome::Total(honest_sum));
+    let (audited, log) = assert_total(&d, &ra, start, &total_of(&honest, 0)).await;
     assert_eq!(
         audited.missing.len(),
         honest.len(),
         "every claim is on the log"
     );
-    assert_eq!(ctx.answer_cap(), 1);
+    assert_eq!(seat.ctx.answer_cap(), 1);
     let posted_by = |aggregator: bool| {
         log.iter()
             .filter(|x| {
@@ -1229,22 +1165,13 @@ async fn a_lying_seat_gets_at_most_its_cap_copied_onto_the_log_through_the_broke
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_round_log_alone_audits_a_complaint_through_the_broker() {
     use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
-    use zeal_services::v2::topics::post_part;
     let r = region();
     let d = Deployment::new().await;
-    let rogue = non_seat(r);
-    let honest = all_but(r, &rogue);
-    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
+    let rogue_id = non_seat(r);
+    let honest = all_but(r, &rogue_id);
     let start = START;
-    let ctx = ctx_at(start);
-    let mut g = d.gateway("gw-honest", &honest, 4);
-    let mut agg = d.aggregator(4);
-    for m in &honest {
-        g.submit(start, m, reading(index(m), 0));
-    }
-    agg.expect(start);
-    let (hg, ha) = (d.run(g), d.run(agg));
-    let producer = KeyedProducer::new(&d.kafka).unwrap();
+    let (hg, ha) = d.run_honest_round(&honest, start, 4);
+    let rogue = Rogue::new(&d, &rogue_id, start);
     let mut tamper = |t: Tamper<'_>| {
         if let Tamper::Share {
             seat: 1,
@@ -1257,47 +1184,25 @@ async fn the_round_log_alone_audits_a_complaint_through_the_broker() {
         }
     };
     let bundle = make_bundle_with(
-        &ctx,
-        &rogue,
-        &reading(index(&rogue), 0),
+        &rogue.ctx,
+        &rogue_id,
+        &reading_of(&rogue_id, 0),
         &mut tamper,
         &mut ChaCha20Rng::seed_from_u64(98),
     )
     .unwrap();
-    let key = &r.identities[&rogue];
-    commit_until_closed(&d, &producer, &ctx, &rogue, &bundle).await;
-    for (seat, part) in r.ctx.seats.iter().zip(&bundle.parts) {
-        post_part(
-            &producer,
-            &d.topics.bundles,
-            &ctx,
-            &rogue,
-            &seat.meter,
-            part,
-        )
-        .await
-        .unwrap();
-    }
-    let notice = sign(
-        &ctx,
-        key,
-        Author::Meter(rogue.clone()),
-        Entry::Notice(Box::new(bundle.public.clone())),
-    );
-    post(&producer, &d.topics, &ctx, &notice).await;
+    rogue.commit_until_closed(&bundle).await;
+    rogue.deliver(&bundle, |_| true).await;
+    rogue.reveal(&bundle).await;
     let (_, ra) = (hg.await.unwrap(), ha.await.unwrap());
 
-    let honest_sum = sum(&honest
-        .iter()
-        .map(|m| reading(index(m), 0))
-        .collect::<Vec<_>>());
-    assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
-    let (audited, log) = d.audit(start).await;
-    assert!(audited.accused.contains_key(&rogue));
+    let honest_sum = total_of(&honest, 0);
+    let (audited, log) = assert_total(&d, &ra, start, &honest_sum).await;
+    assert!(audited.accused.contains_key(&rogue_id));
     let seat1 = &r.ctx.seats[1].meter;
     assert!(log.iter().any(|x| x.author == Author::Aggregator
         && matches!(&x.entry, Entry::PartPosted { sender, seat, .. }
-            if *sender == rogue && seat == seat1)));
+            if *sender == rogue_id && seat == seat1)));
     assert_eq!(ra.parts_posted, 1, "one judged complaint, one part");
     let logs = d.read(&d.topics.rounds).await;
     let with_parts = d.audit_day().await;
@@ -1305,7 +1210,7 @@ async fn the_round_log_alone_audits_a_complaint_through_the_broker() {
     for day in [&with_parts, &log_only] {
         let round = &day.rounds[&start];
         assert_eq!(round.outcome, Outcome::Total(honest_sum.clone()));
-        assert_eq!(round.excluded.get(&rogue), Some(&Exclusion::Accused));
+        assert_eq!(round.excluded.get(&rogue_id), Some(&Exclusion::Accused));
         assert!(round.evidence.is_empty(), "{:?}", round.evidence);
     }
     assert_eq!(format!("{with_parts:?}"), format!("{log_only:?}"));
@@ -1476,7 +1381,7 @@ async fn identities_on_the_registry_topic_set_up_the_day_through_the_broker() {
     aggregator.expect(START);
     let (hg, ha) = (d.run(gateway), d.run(aggregator));
     let (_, ra) = (hg.await.unwrap(), ha.await.unwrap());
-    let plain = sum(&(0..6).map(|i| reading(i, 0)).collect::<Vec<_>>());
+    let plain = sum(&(0..ids.len()).map(|i| reading(i, 0)).collect::<Vec<_>>());
     assert_eq!(ra.outcomes[&START], Outcome::Total(plain.clone()));
     let mut audit_ctx = derived.ctx.clone();
     audit_ctx.start = START;
@@ -1497,7 +1402,6 @@ async fn identities_on_the_registry_topic_set_up_the_day_through_the_broker() {
 /// claims stay open, both colluders are left out, and the seat publishes its partial.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn late_parts_cannot_spend_an_honest_seats_answer_cap_through_the_broker() {
-    use zeal_services::v2::topics::post_part;
     let r = region();
     let d = Deployment::new().await;
     let target = r.ctx.seats[0].meter.clone();
@@ -1511,51 +1415,19 @@ async fn late_parts_cannot_spend_an_honest_seats_answer_cap_through_the_broker()
         .filter(|m| **m != late && **m != silent)
         .cloned()
         .collect();
-    let index = |m: &String| r.ctx.roster.iter().position(|x| x == m).unwrap();
     let start = START;
-    let ctx = ctx_at(start);
-    let mut g = d.gateway("gw-honest", &honest, 4);
-    let mut agg = d.aggregator(4);
-    for m in &honest {
-        g.submit(start, m, reading(index(m), 0));
-    }
-    agg.expect(start);
-    let (hg, ha) = (d.run(g), d.run(agg));
-    let producer = KeyedProducer::new(&d.kafka).unwrap();
-    let mut bundles = BTreeMap::new();
-    for (i, rogue) in [&late, &silent].into_iter().enumerate() {
-        let bundle = make_bundle(
-            &ctx,
-            rogue,
-            &reading(index(rogue), 0),
-            &mut ChaCha20Rng::seed_from_u64(90 + i as u64),
-        )
-        .unwrap();
-        let commit = sign(
-            &ctx,
-            &r.identities[rogue],
-            Author::Meter(rogue.clone()),
-            Entry::Commit(bundle.public.commitment(&ctx)),
-        );
-        post(&producer, &d.topics, &ctx, &commit).await;
-        bundles.insert(rogue.clone(), bundle);
+    let (hg, ha) = d.run_honest_round(&honest, start, 4);
+    let mut colluders = Vec::new();
+    for (i, meter) in [&late, &silent].into_iter().enumerate() {
+        let rogue = Rogue::new(&d, meter, start);
+        let bundle = rogue.bundle(90 + i as u64);
+        rogue.commit(&bundle).await;
+        colluders.push((rogue, bundle));
     }
     commit_closed(&d, start).await;
-    for (rogue, bundle) in &bundles {
-        for (seat, part) in r.ctx.seats.iter().zip(&bundle.parts) {
-            if seat.meter != target {
-                post_part(&producer, &d.topics.bundles, &ctx, rogue, &seat.meter, part)
-                    .await
-                    .unwrap();
-            }
-        }
-        let notice = sign(
-            &ctx,
-            &r.identities[rogue],
-            Author::Meter(rogue.clone()),
-            Entry::Notice(Box::new(bundle.public.clone())),
-        );
-        post(&producer, &d.topics, &ctx, &notice).await;
+    for (rogue, bundle) in &colluders {
+        rogue.deliver(bundle, |seat| seat != target).await;
+        rogue.reveal(bundle).await;
     }
     // The target claims both; then the late colluder posts its part.
     d.until(start, |log| {
@@ -1568,23 +1440,11 @@ async fn late_parts_cannot_spend_an_honest_seats_answer_cap_through_the_broker()
         claimed(&late) && claimed(&silent)
     })
     .await;
-    post_part(
-        &producer,
-        &d.topics.bundles,
-        &ctx,
-        &late,
-        &target,
-        &bundles[&late].parts[0],
-    )
-    .await
-    .unwrap();
+    let (rogue, bundle) = &colluders[0];
+    rogue.deliver_part(&target, &bundle.parts[0]).await;
     let (_, ra) = (hg.await.unwrap(), ha.await.unwrap());
 
-    let honest_sum = sum(&honest
-        .iter()
-        .map(|m| reading(index(m), 0))
-        .collect::<Vec<_>>());
-    let (audited, log) = d.audit(start).await;
+    let (audited, log) = assert_total(&d, &ra, start, &total_of(&honest, 0)).await;
     assert_eq!(
         ra.parts_posted, 0,
         "the late part is not copied onto the log"
@@ -1610,7 +1470,5 @@ async fn late_parts_cannot_spend_an_honest_seats_answer_cap_through_the_broker()
         audited.partials.contains_key(&target),
         "the target seat checked its column and published its partial"
     );
-    assert_eq!(ra.outcomes[&start], Outcome::Total(honest_sum.clone()));
-    assert_eq!(audited.outcome, Outcome::Total(honest_sum));
     assert!(audited.evidence.is_empty(), "{:?}", audited.evidence);
 }
