@@ -12,8 +12,9 @@ use zeal_connectors::kafka::KeyedProducer;
 use zeal_game::day::{BUCKETS, bucket_of, efficient_mark};
 use zeal_meters::household::{Archetype, Household};
 use zeal_meters::sim::SimulatedMeter;
-use zeal_schemas::{AnyMessage, HouseholdReading};
+use zeal_schemas::AnyMessage;
 use zeal_services::gamify::run_gamify;
+use zeal_services::v2::readings::signed_message;
 use zeal_tables::TotalRow;
 use zeal_tests::certified::Certified;
 use zeal_tests::env::Env;
@@ -80,17 +81,7 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
     let certified = Certified::post(&env.kafka, &env.topics, &opted_in, 8).await;
     for (m, rs) in meters.iter().zip(&readings).take(2) {
         for r in rs {
-            let mut h = HouseholdReading {
-                household_id: m.meter_id.clone(),
-                region: REGION.into(),
-                interval_start: r.interval_start,
-                interval_seconds: 900,
-                import_wh: r.import_wh as i64,
-                export_wh: r.export_wh as i64,
-                generation_wh: r.generation_wh.map(|g| g as i64),
-                signature: Vec::new(),
-            };
-            certified.sign(&mut h);
+            let h = signed_message(&m.meter_id, REGION, r, &certified.identities[&m.meter_id]);
             producer
                 .send_message(&env.topics.readings, m.meter_id.as_bytes(), &h)
                 .await

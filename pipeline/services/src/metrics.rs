@@ -62,6 +62,15 @@ struct Inner {
     retries: Family<OpLabel, Counter>,
 }
 
+/// Registers each `field: name, help;` of `inner` (a counter, family or histogram) in `r`.
+macro_rules! register {
+    ($r:expr, $inner:expr, $($field:ident: $name:literal, $help:literal;)*) => {
+        {
+            $($r.register($name, $help, $inner.$field.clone());)*
+        }
+    };
+}
+
 /// The metrics of one service instance; cheap to clone (shared counters).
 #[derive(Clone)]
 pub struct Metrics(Arc<Inner>);
@@ -92,67 +101,36 @@ impl Metrics {
         };
         let r = &mut registry;
         match role {
-            Role::Aggregator => {
-                r.register(
-                    "zeal_aggregator_rounds_opened",
-                    "Rounds the aggregator began to follow (its first record on the log)",
-                    inner.rounds_opened.clone(),
-                );
-                r.register(
-                    "zeal_aggregator_rounds_closed",
-                    "Rounds decided, by outcome (total, lapsed, void, abandoned)",
-                    inner.rounds_closed.clone(),
-                );
-                r.register(
-                    "zeal_aggregator_senders_excluded",
-                    "Revealed senders left out of a round's final set (valid complaint, inconsistent or out-of-range bundle, parts missing)",
-                    inner.excluded.clone(),
-                );
-                r.register(
-                    "zeal_aggregator_parts_folded",
-                    "Senders' parts multiplied into a seat's product (rate = fold rate)",
-                    inner.parts_folded.clone(),
-                );
-                r.register(
-                    "zeal_aggregator_round_seconds",
-                    "Time from a round's first record to its outcome",
-                    inner.round_seconds.clone(),
-                );
-                r.register(
-                    "zeal_aggregator_markers_published",
-                    "Records the aggregator posted, by kind (commit_closed, products, region_total, ...)",
-                    inner.published.clone(),
-                );
-            }
-            Role::Gateway => {
-                r.register(
-                    "zeal_gateway_messages_published",
-                    "Messages a gateway published, by kind (commit, part, notice, partial, seat_key, reading, ...)",
-                    inner.published.clone(),
-                );
-            }
-            Role::Sink => {
-                r.register(
-                    "zeal_sink_rows_written",
-                    "Rows written to the store, by table",
-                    inner.rows_written.clone(),
-                );
-            }
+            Role::Aggregator => register!(r, inner,
+                rounds_opened: "zeal_aggregator_rounds_opened",
+                    "Rounds the aggregator began to follow (its first record on the log)";
+                rounds_closed: "zeal_aggregator_rounds_closed",
+                    "Rounds decided, by outcome (total, lapsed, void, abandoned)";
+                excluded: "zeal_aggregator_senders_excluded",
+                    "Revealed senders left out of a round's final set (valid complaint, inconsistent or out-of-range bundle, parts missing)";
+                parts_folded: "zeal_aggregator_parts_folded",
+                    "Senders' parts multiplied into a seat's product (rate = fold rate)";
+                round_seconds: "zeal_aggregator_round_seconds",
+                    "Time from a round's first record to its outcome";
+                published: "zeal_aggregator_markers_published",
+                    "Records the aggregator posted, by kind (commit_closed, products, region_total, ...)";
+            ),
+            Role::Gateway => register!(r, inner,
+                published: "zeal_gateway_messages_published",
+                    "Messages a gateway published, by kind (commit, part, notice, partial, seat_key, reading, ...)";
+            ),
+            Role::Sink => register!(r, inner,
+                rows_written: "zeal_sink_rows_written",
+                    "Rows written to the store, by table";
+            ),
         }
-        r.register(
-            "zeal_dead_letters",
-            "Inputs refused and sent to the dead-letter topic, by reason",
-            inner.dead_letters.clone(),
-        );
-        r.register(
-            "zeal_consumer_lag_messages",
-            "Messages between this consumer's position and the partition's end",
-            inner.consumer_lag.clone(),
-        );
-        r.register(
-            "zeal_retries",
-            "Failed operations retried after a backoff, by operation (consume, insert)",
-            inner.retries.clone(),
+        register!(r, inner,
+            dead_letters: "zeal_dead_letters",
+                "Inputs refused and sent to the dead-letter topic, by reason";
+            consumer_lag: "zeal_consumer_lag_messages",
+                "Messages between this consumer's position and the partition's end";
+            retries: "zeal_retries",
+                "Failed operations retried after a backoff, by operation (consume, insert)";
         );
         Metrics(Arc::new(Inner { registry, ..inner }))
     }

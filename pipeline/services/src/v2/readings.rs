@@ -8,17 +8,29 @@ use zeal_connectors::kafka::KeyedProducer;
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_schemas::HouseholdReading;
 
-/// One 15-minute reading as a household shares it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reading {
-    /// Interval start, ms since the epoch.
-    pub interval_start: i64,
-    /// Energy imported, Wh.
-    pub import_wh: u64,
-    /// Energy exported, Wh.
-    pub export_wh: u64,
-    /// PV generation where an inverter reports it, Wh.
-    pub generation_wh: Option<u64>,
+/// One 15-minute reading as a household shares it (the meters' own interval reading).
+pub use zeal_meters::IntervalReading as Reading;
+
+/// `r` of `meter` (certified in `region`) as the readings topic carries it, signed with the
+/// meter's identity key.
+pub fn signed_message(
+    meter: &str,
+    region: &str,
+    r: &Reading,
+    identity: &SigningKey,
+) -> HouseholdReading {
+    let mut m = HouseholdReading {
+        household_id: meter.to_string(),
+        region: region.to_string(),
+        interval_start: r.interval_start,
+        interval_seconds: 900,
+        import_wh: r.import_wh as i64,
+        export_wh: r.export_wh as i64,
+        generation_wh: r.generation_wh.map(|g| g as i64),
+        signature: Vec::new(),
+    };
+    zeal_protocol::v2::readings::sign(identity, &mut m);
+    m
 }
 
 /// Signs and posts `readings` of `meter` (certified in `region` under `identity`); returns how
@@ -34,17 +46,7 @@ pub async fn publish(
 ) -> Result<usize, ServiceError> {
     // Every reading in flight at once; each awaits its acknowledgement.
     let sends = readings.iter().map(|r| async move {
-        let mut m = HouseholdReading {
-            household_id: meter.to_string(),
-            region: region.to_string(),
-            interval_start: r.interval_start,
-            interval_seconds: 900,
-            import_wh: r.import_wh as i64,
-            export_wh: r.export_wh as i64,
-            generation_wh: r.generation_wh.map(|g| g as i64),
-            signature: Vec::new(),
-        };
-        zeal_protocol::v2::readings::sign(identity, &mut m);
+        let m = signed_message(meter, region, r, identity);
         producer.send_message(topic, meter.as_bytes(), &m).await?;
         metrics.published("reading");
         Ok::<_, ServiceError>(())
