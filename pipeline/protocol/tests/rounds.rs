@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use zeal_protocol::round::aggregator::Output;
 use zeal_protocol::round::crypto::{MessageSigner, Plaintext, SlotLayout, sign_message};
 use zeal_protocol::round::gateway::Refusal;
 use zeal_schemas::{QuarantineReason, RejectReason, RoundStatus};
@@ -13,6 +14,21 @@ const MIN: i64 = 60_000;
 
 fn interval(k: i64) -> i64 {
     T0 + k * 900_000
+}
+
+/// Delivers each of `messages` with its wire encoding and keeps what `pick` takes from the
+/// outputs, in order.
+fn replay_into<M: zeal_schemas::WireMessage + Clone, T>(
+    messages: &[M],
+    mut deliver: impl FnMut(M, &[u8]) -> Vec<Output>,
+    pick: impl Fn(Output) -> Option<T>,
+) -> Vec<T> {
+    let mut kept = Vec::new();
+    for m in messages {
+        let raw = zeal_schemas::encode(m).unwrap();
+        kept.extend(deliver(m.clone(), &raw).into_iter().filter_map(&pick));
+    }
+    kept
 }
 
 fn total_of(log: &Log) -> Vec<u64> {
@@ -25,6 +41,25 @@ fn total_of(log: &Log) -> Vec<u64> {
     log.totals[0].totals.iter().map(|v| *v as u64).collect()
 }
 
+/// A world of seven meters that recorded readings for intervals 0 and 1.
+fn world_with_two_intervals(seed: u64) -> (World, Vec<Vec<u64>>, Vec<Vec<u64>>) {
+    let mut w = World::new(7, seed);
+    let (r0, r1) = (readings(7, 0), readings(7, 1));
+    w.record(interval(0), &r0);
+    w.record(interval(1), &r1);
+    (w, r0, r1)
+}
+
+/// The plain sum of `members` over both intervals' readings (a carried interval's and the
+/// round's own).
+fn sum_of_both(r0: &[Vec<u64>], r1: &[Vec<u64>], members: &[usize]) -> Vec<u64> {
+    plain_sum(r0, members)
+        .iter()
+        .zip(plain_sum(r1, members))
+        .map(|(a, b)| a + b)
+        .collect()
+}
+
 #[test]
 fn honest_rounds_publish_the_exact_sum() {
     let mut w = World::new(7, 1);
@@ -33,7 +68,7 @@ fn honest_rounds_publish_the_exact_sum() {
         w.record(interval(k), &r);
         let log = w.run_round(interval(k), &mut Faults::default());
         assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
-        assert_eq!(total_of(&log), plain_sum(&r, &(0..7).collect::<Vec<_>>()));
+        assert_eq!(total_of(&log), sum_all(&r));
         assert_eq!(log.totals[0].contributors, 7);
         assert!(log.rejections.is_empty() && log.refusals.is_empty() && log.quarantines.is_empty());
         assert!(log.totals[0].carried_intervals.is_empty());
@@ -68,11 +103,7 @@ fn share_phase_dropout_reopens_without_the_missing_meter() {
 
 #[test]
 fn too_few_left_abandons_and_the_next_round_carries_the_interval() {
-    let mut w = World::new(7, 3);
-    let r0 = readings(7, 0);
-    let r1 = readings(7, 1);
-    w.record(interval(0), &r0);
-    w.record(interval(1), &r1);
+    let (mut w, r0, r1) = world_with_two_intervals(3);
     let mut f = Faults::default();
     f.silent_in_share_phase
         .insert(1, vec![meter_id(0), meter_id(1), meter_id(2)]);
@@ -88,11 +119,7 @@ fn too_few_left_abandons_and_the_next_round_carries_the_interval() {
     assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
     assert_eq!(log.totals[0].carried_intervals, vec![interval(0)]);
     let all: Vec<usize> = (0..7).collect();
-    let expect: Vec<u64> = plain_sum(&r0, &all)
-        .iter()
-        .zip(plain_sum(&r1, &all))
-        .map(|(a, b)| a + b)
-        .collect();
+    let expect = sum_of_both(&r0, &r1, &all);
     assert_eq!(total_of(&log), expect, "carried energy is not lost");
     assert!(w.aggregator.deferred_intervals(REGION).is_empty());
 }
@@ -127,11 +154,7 @@ fn a_region_below_min_roster_is_never_opened() {
 
 #[test]
 fn wrong_partial_defers_quarantines_and_carries_forward() {
-    let mut w = World::new(7, 6);
-    let r0 = readings(7, 0);
-    let r1 = readings(7, 1);
-    w.record(interval(0), &r0);
-    w.record(interval(1), &r1);
+    let (mut w, r0, r1) = world_with_two_intervals(6);
     let culprit = meter_id(2);
     let mut f = Faults::default();
     let c = culprit.clone();
@@ -169,12 +192,7 @@ fn wrong_partial_defers_quarantines_and_carries_forward() {
     );
     assert_eq!(log.totals[0].carried_intervals, vec![interval(0)]);
     let honest: Vec<usize> = (0..7).filter(|i| *i != 2).collect();
-    let expect: Vec<u64> = plain_sum(&r0, &honest)
-        .iter()
-        .zip(plain_sum(&r1, &honest))
-        .map(|(a, b)| a + b)
-        .collect();
-    assert_eq!(total_of(&log), expect);
+    assert_eq!(total_of(&log), sum_of_both(&r0, &r1, &honest));
 }
 
 #[test]
@@ -199,34 +217,25 @@ fn out_of_range_shares_are_attributed_to_their_sender() {
     w.record(interval(0), &readings(6, 0));
     let (cheat, victim) = (1usize, 3usize);
     let (cheat_id, victim_id) = (meter_id(cheat), meter_id(victim));
-    let mut f = Faults::default();
     let victim_keys = w.secrets[victim].public_keys().clone();
-    f.tamper_bundle = Some(Box::new(move |b, secrets| {
-        if b.sender == cheat_id {
-            let layout = SlotLayout::new(2048, 40, 6, 2);
-            // A share far above 2^b in slot 0: the victim's column sum overflows its bound.
-            let huge = Plaintext(rug::Integer::from(1u64 << (layout.slot_bits - 1)));
-            let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(99);
-            let key = zeal_protocol::round::RoundKey {
-                region: b.region.clone(),
-                interval_start: b.interval_start,
-                attempt: b.attempt,
-            };
-            for s in b.shares.iter_mut().filter(|s| s.recipient == victim_id) {
-                let c = victim_keys.encrypt_plain(&huge, &mut rng);
-                s.ciphertext = c.to_bytes(&victim_keys);
-                s.signature = secrets[cheat].sign_share(
-                    &key,
-                    &b.sender,
-                    &s.recipient,
-                    s.index,
-                    &s.ciphertext,
-                );
-            }
-            sign_message(&secrets[cheat], b);
+    let mut f = Faults::tampering_bundles_of(cheat_id, move |b, secrets| {
+        let layout = SlotLayout::new(2048, 40, 6, 2);
+        // A share far above 2^b in slot 0: the victim's column sum overflows its bound.
+        let huge = Plaintext(rug::Integer::from(1u64 << (layout.slot_bits - 1)));
+        let mut rng = <rand_chacha::ChaCha20Rng as rand::SeedableRng>::seed_from_u64(99);
+        let key = zeal_protocol::round::RoundKey {
+            region: b.region.clone(),
+            interval_start: b.interval_start,
+            attempt: b.attempt,
+        };
+        for s in b.shares.iter_mut().filter(|s| s.recipient == victim_id) {
+            let c = victim_keys.encrypt_plain(&huge, &mut rng);
+            s.ciphertext = c.to_bytes(&victim_keys);
+            s.signature =
+                secrets[cheat].sign_share(&key, &b.sender, &s.recipient, s.index, &s.ciphertext);
         }
-        true
-    }));
+        sign_message(&secrets[cheat], b);
+    });
     let log = w.run_round(interval(0), &mut f);
     assert_eq!(log.statuses(), vec![RoundStatus::Deferred]);
     let victim_partial = log
@@ -251,15 +260,10 @@ fn forged_bundle_is_rejected_and_not_blamed_on_the_claimed_sender() {
     let r = readings(7, 0);
     w.record(interval(0), &r);
     let victim = meter_id(5);
-    let v = victim.clone();
-    let mut f = Faults::default();
-    f.tamper_bundle = Some(Box::new(move |b, secrets| {
-        if b.sender == v {
-            b.shares[0].ciphertext[100] ^= 0x40;
-            sign_message(&secrets[0], b); // signed with somebody else's key
-        }
-        true
-    }));
+    let mut f = Faults::tampering_bundles_of(victim.clone(), |b, secrets| {
+        b.shares[0].ciphertext[100] ^= 0x40;
+        sign_message(&secrets[0], b); // signed with somebody else's key
+    });
     let log = w.run_round(interval(0), &mut f);
     let forged: Vec<_> = log
         .rejections
@@ -284,23 +288,13 @@ fn forged_bundle_is_rejected_and_not_blamed_on_the_claimed_sender() {
 fn per_ciphertext_signatures_are_checked() {
     let mut w = World::new(6, 10);
     w.record(interval(0), &readings(6, 0));
-    let mut f = Faults::default();
-    let s0 = meter_id(0);
-    f.tamper_bundle = Some(Box::new(move |b, secrets| {
-        if b.sender == s0 {
-            // A valid bundle signature over a share whose own signature is for another index.
-            b.shares[1].signature = b.shares[0].signature.clone();
-            sign_message(&secrets[0], b);
-        }
-        true
-    }));
+    let mut f = Faults::tampering_bundles_of(meter_id(0), |b, secrets| {
+        // A valid bundle signature over a share whose own signature is for another index.
+        b.shares[1].signature = b.shares[0].signature.clone();
+        sign_message(&secrets[0], b);
+    });
     let log = w.run_round(interval(0), &mut f);
-    assert!(
-        log.rejections
-            .iter()
-            .any(|r| r.reason == RejectReason::BadSignature
-                && r.origin.as_deref() == Some(meter_id(0).as_str()))
-    );
+    assert!(log.rejected(RejectReason::BadSignature, &meter_id(0)));
 }
 
 #[test]
@@ -320,25 +314,16 @@ fn replayed_bundles_change_nothing() {
         .count();
     assert_eq!(replays, 6, "every second delivery is refused as a replay");
     assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
-    assert_eq!(total_of(&log), plain_sum(&r, &(0..6).collect::<Vec<_>>()));
+    assert_eq!(total_of(&log), sum_all(&r));
 }
 
 #[test]
 fn unknown_and_out_of_roster_senders_are_rejected() {
     let mut w = World::new(6, 12);
     w.record(interval(0), &readings(6, 0));
-    let mut f = Faults::default();
-    let s0 = meter_id(0);
-    f.tamper_bundle = Some(Box::new(move |b, _| {
-        if b.sender == s0 {
-            b.sender = "intruder".into();
-        }
-        true
-    }));
+    let mut f = Faults::tampering_bundles_of(meter_id(0), |b, _| b.sender = "intruder".into());
     let log = w.run_round(interval(0), &mut f);
-    assert!(log.rejections.iter().any(
-        |r| r.reason == RejectReason::UnknownSender && r.origin.as_deref() == Some("intruder")
-    ));
+    assert!(log.rejected(RejectReason::UnknownSender, "intruder"));
 
     // Enrolled, but after the roster was fixed: not in the roster.
     let mut w = World::new(6, 13);
@@ -585,28 +570,26 @@ fn a_replacement_adopting_the_log_finishes_the_round_with_the_same_total() {
     assert_eq!(key.public(), w.aggregator_public);
     let mut replacement = Aggregator::new(key, w.config.clone());
     replacement.adopt_open(log.opens[0].clone());
-    let mut redistributions = Vec::new();
-    for b in &log.bundles {
-        let raw = zeal_schemas::encode(b).unwrap();
-        for o in replacement.on_share_bundle(&mut w.dir, b.clone(), &raw, T0 + 1_000) {
-            if let Output::Redistribute(x) = o {
-                redistributions.push(x);
-            }
-        }
-    }
+    let redistributions = replay_into(
+        &log.bundles,
+        |b, raw| replacement.on_share_bundle(&mut w.dir, b, raw, T0 + 1_000),
+        |o| match o {
+            Output::Redistribute(x) => Some(x),
+            _ => None,
+        },
+    );
     assert_eq!(
         redistributions, log.redistributions,
         "byte-identical decisions"
     );
-    let mut totals = Vec::new();
-    for p in &log.partials {
-        let raw = zeal_schemas::encode(p).unwrap();
-        for o in replacement.on_partial(&mut w.dir, p.clone(), &raw, T0 + 2_000) {
-            if let Output::Total(t) = o {
-                totals.push(t);
-            }
-        }
-    }
+    let totals = replay_into(
+        &log.partials,
+        |p, raw| replacement.on_partial(&mut w.dir, p, raw, T0 + 2_000),
+        |o| match o {
+            Output::Total(t) => Some(t),
+            _ => None,
+        },
+    );
     assert_eq!(totals.len(), 1);
     assert_eq!(totals[0].totals, log.totals[0].totals);
 
@@ -626,18 +609,6 @@ fn a_replacement_adopting_the_log_finishes_the_round_with_the_same_total() {
     assert!(matches!(&out[0], Output::Reject(x) if x.reason == RejectReason::Late));
 }
 
-fn round_log(log: &Log) -> zeal_protocol::round::audit::RoundLog {
-    zeal_protocol::round::audit::RoundLog {
-        opens: log.opens.clone(),
-        bundles: log.bundles.clone(),
-        redistributions: log.redistributions.clone(),
-        partials: log.partials.clone(),
-        outcomes: log.outcomes.clone(),
-        totals: log.totals.clone(),
-        quarantines: log.quarantines.clone(),
-    }
-}
-
 #[test]
 fn the_audit_passes_honest_rounds_and_names_each_tampering() {
     use zeal_protocol::round::audit::audit_round;
@@ -645,12 +616,12 @@ fn the_audit_passes_honest_rounds_and_names_each_tampering() {
     w.record(interval(0), &readings(6, 0));
     let log = w.run_round(interval(0), &mut Faults::default());
     let trusted = [w.aggregator_public.clone()];
-    let clean = audit_round(&round_log(&log), &w.dir, &w.config, &trusted);
+    let clean = audit_round(&log.round, &w.dir, &w.config, &trusted);
     assert!(clean.ok(), "{:?}", clean.findings);
     assert_eq!(clean.recomputed.as_ref(), clean.published.as_ref());
 
     // A second, different total for the same interval (even if signed by the real key).
-    let mut tampered = round_log(&log);
+    let mut tampered = log.round.clone();
     let mut forged = log.totals[0].clone();
     forged.totals[0] += 1000;
     tampered.totals.push(forged.clone());
@@ -666,7 +637,7 @@ fn the_audit_passes_honest_rounds_and_names_each_tampering() {
     );
 
     // A replaced total: arithmetic.
-    let mut replaced = round_log(&log);
+    let mut replaced = log.round.clone();
     replaced.totals = vec![forged];
     let a = audit_round(&replaced, &w.dir, &w.config, &trusted);
     assert!(
@@ -676,7 +647,7 @@ fn the_audit_passes_honest_rounds_and_names_each_tampering() {
     );
 
     // A doctored redistribution: the fold check.
-    let mut refolded = round_log(&log);
+    let mut refolded = log.round.clone();
     refolded.redistributions[0].products[0] = log.redistributions[1].products[0].clone();
     let a = audit_round(&refolded, &w.dir, &w.config, &[]);
     assert!(

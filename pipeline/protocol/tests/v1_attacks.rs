@@ -37,8 +37,8 @@ use zeal_protocol::round::verify::{
     check_bundle, check_open, layout_for, values_per_meter, verify_partial,
 };
 use zeal_schemas::{
-    EncryptedShare, MeterEnrolment, MeterStatus, Partial, QuarantineReason, RegionTotal,
-    RejectReason, RoundOpen, RoundOutcome, RoundStatus, ShareBundle, encode,
+    EncryptedShare, MeterEnrolment, MeterStatus, Partial, QuarantineReason, Redistribution,
+    RegionTotal, RejectReason, RoundOpen, RoundOutcome, RoundStatus, ShareBundle, encode,
 };
 
 /// v1's default value width b (ProtocolConfig::default()).
@@ -113,6 +113,36 @@ fn partial_of<'a>(log: &'a Log, id: &str) -> &'a Partial {
         .expect("partial")
 }
 
+/// The redistribution the aggregator sent to `recipient`.
+fn redistribution_to<'a>(log: &'a Log, recipient: &str) -> &'a Redistribution {
+    log.redistributions
+        .iter()
+        .find(|x| x.recipient == recipient)
+        .expect("redistribution")
+}
+
+/// A world of `meters` meters that recorded random readings for interval 0, with the RNG
+/// (seeded `seed`) that drew them.
+fn world_with_readings(
+    meters: usize,
+    world_seed: u64,
+    seed: u64,
+) -> (World, ChaCha20Rng, Vec<Vec<u64>>) {
+    let mut w = World::new(meters, world_seed);
+    let mut g = ChaCha20Rng::seed_from_u64(seed);
+    let r = random_readings(meters, &mut g);
+    w.record(interval(0), &r);
+    (w, g, r)
+}
+
+/// Asserts that a round completed with nothing noticed: no rejection, refusal or quarantine.
+fn assert_unnoticed(log: &Log) {
+    assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
+    assert!(log.rejections.is_empty(), "{:?}", log.rejections);
+    assert!(log.refusals.is_empty(), "{:?}", log.refusals);
+    assert!(log.quarantines.is_empty(), "{:?}", log.quarantines);
+}
+
 /// The ciphertext (index 0) `sender` sent to `recipient` in a bundle on the shares topic.
 fn ciphertext_to<'a>(bundles: &'a [ShareBundle], sender: &str, recipient: &str) -> &'a [u8] {
     share_to(
@@ -182,6 +212,58 @@ fn cancel_columns(
     sign_message(me, b);
 }
 
+/// Faults in which `colluder`, whose bundle the World delivers last, remembers every honest
+/// bundle it sees and then [`cancel_columns`] of `cancel`, keeping `keep(seen)` in them.
+fn cancelling_colluder(
+    w: &World,
+    colluder: &str,
+    cancel: &[String],
+    keep: impl Fn(&[ShareBundle]) -> BTreeMap<String, Vec<u8>> + 'static,
+) -> Faults {
+    let mut seen = Vec::<ShareBundle>::new();
+    let (dir, colluder, cancel, i) = (
+        w.dir.clone(),
+        colluder.to_string(),
+        cancel.to_vec(),
+        w.index_of(colluder),
+    );
+    Faults {
+        tamper_bundle: Some(Box::new(move |b, secrets| {
+            if b.sender != colluder {
+                seen.push(b.clone());
+                return true;
+            }
+            cancel_columns(b, &secrets[i], &dir, &seen, &cancel, &keep(&seen));
+            true
+        })),
+        ..Faults::default()
+    }
+}
+
+/// What the colluders add up for `target`: its retained share published in `own`, the column
+/// sums S_j of the `cancel` recipients published in `cancelled`, and its share to the colluder
+/// in `own`, decrypted by the colluder.
+fn recovered_reading(
+    own: &Log,
+    cancelled: &Log,
+    target: &str,
+    cancel: &[String],
+    colluder: (&str, &MeterSecrets),
+) -> Vec<u64> {
+    let mut recovered = retained(partial_of(own, target));
+    for j in cancel {
+        recovered = add(
+            &recovered,
+            &column_sum(&cancelled.opens[0], partial_of(cancelled, j)),
+        );
+    }
+    let to_colluder = ciphertext_to(&own.bundles, target, colluder.0);
+    add(
+        &recovered,
+        &decrypt_share(&own.opens[0], colluder.1, to_colluder),
+    )
+}
+
 /// Cancellation (critical). Meter m0005 colludes with the aggregator: it waits until the five
 /// honest bundles are on the shares topic, then sends every honest recipient j other than the
 /// target m0000, under its own valid signatures, the product of the inverses of the honest
@@ -194,77 +276,42 @@ fn cancel_columns(
 /// v2: `cancellation_built_after_the_reveals_is_not_revealed` (tests/v2_attacks.rs).
 #[test]
 fn cancellation_reveals_the_targets_exact_reading_and_a_wrong_total_completes() {
-    let mut w = World::new(6, 101);
-    let mut g = ChaCha20Rng::seed_from_u64(0xC0FFEE);
-    let r = random_readings(6, &mut g);
-    w.record(interval(0), &r);
+    let (mut w, _, r) = world_with_readings(6, 101, 0xC0FFEE);
     let (target, colluder) = (meter_id(0), meter_id(5));
     // Recipients whose column the colluder cancels: honest meters other than the target.
     let cancel: Vec<String> = (1..5).map(meter_id).collect();
-    let seen = Rc::new(RefCell::new(Vec::<ShareBundle>::new()));
-    let (seen_h, dir, colluder_h, cancel_h) = (
-        seen.clone(),
-        w.dir.clone(),
-        colluder.clone(),
-        cancel.clone(),
-    );
-    let target_h = target.clone();
-    let mut faults = Faults {
-        // The World delivers bundles in roster order: the colluder's comes last.
-        tamper_bundle: Some(Box::new(move |b, secrets| {
-            if b.sender != colluder_h {
-                seen_h.borrow_mut().push(b.clone());
-                return true;
-            }
-            let seen = seen_h.borrow();
-            assert_eq!(seen.len(), 5, "every honest bundle is on the topic first");
-            // Keep the target's ciphertext to j in, cancel every other honest one.
-            let keep: BTreeMap<String, Vec<u8>> = cancel_h
-                .iter()
-                .map(|j| (j.clone(), ciphertext_to(&seen, &target_h, j).to_vec()))
-                .collect();
-            cancel_columns(b, &secrets[5], &dir, &seen, &cancel_h, &keep);
-            true
-        })),
-        ..Faults::default()
-    };
+    let (target_h, cancel_h) = (target.clone(), cancel.clone());
+    // The World delivers bundles in roster order: the colluder's comes last.
+    let mut faults = cancelling_colluder(&w, &colluder, &cancel, move |seen| {
+        assert_eq!(seen.len(), 5, "every honest bundle is on the topic first");
+        // Keep the target's ciphertext to j in, cancel every other honest one.
+        cancel_h
+            .iter()
+            .map(|j| (j.clone(), ciphertext_to(seen, &target_h, j).to_vec()))
+            .collect()
+    });
     let log = w.run_round(interval(0), &mut faults);
 
     // Nothing is noticed: every message accepted, every partial verified, a total published.
-    assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
-    assert!(log.rejections.is_empty(), "{:?}", log.rejections);
-    assert!(log.refusals.is_empty(), "{:?}", log.refusals);
-    assert!(log.quarantines.is_empty());
-    let open = &log.opens[0];
+    assert_unnoticed(&log);
     // Each cancelled recipient was handed, and decrypted, exactly the target's ciphertext.
     for j in &cancel {
-        let redistribution = log
-            .redistributions
-            .iter()
-            .find(|x| &x.recipient == j)
-            .unwrap();
         assert_eq!(
-            redistribution.products[0],
+            redistribution_to(&log, j).products[0],
             ciphertext_to(&log.bundles, &target, j),
             "{j}'s column product is the target's ciphertext alone"
         );
     }
     // The colluders: s_00 (retained, published) + S_j = s_0j for each cancelled j (published
     // column sums) + s_05 (the colluder decrypts the target's share to itself).
-    let mut recovered = retained(partial_of(&log, &target));
-    for j in &cancel {
-        recovered = add(&recovered, &column_sum(open, partial_of(&log, j)));
-    }
-    let to_colluder = ciphertext_to(&log.bundles, &target, &colluder);
-    recovered = add(&recovered, &decrypt_share(open, &w.secrets[5], to_colluder));
+    let recovered = recovered_reading(&log, &log, &target, &cancel, (&colluder, &w.secrets[5]));
     assert_eq!(
         recovered, r[0],
         "the colluders recover the target's exact reading"
     );
     // And the published total is wrong: the honest senders' shares to j were cancelled.
-    let all: Vec<usize> = (0..6).collect();
     assert_eq!(log.totals.len(), 1);
-    assert_ne!(total_of(&log.totals[0]), plain_sum(&r, &all));
+    assert_ne!(total_of(&log.totals[0]), sum_all(&r));
 }
 
 /// Cancellation with ciphertexts of an earlier round. v1 recipients' Paillier keys are long
@@ -286,8 +333,7 @@ fn cancellation_with_an_earlier_rounds_ciphertexts_reveals_an_old_reading() {
     let (target, colluder) = (meter_id(0), meter_id(5));
     let round1 = w.run_round(interval(0), &mut Faults::default());
     assert_eq!(round1.statuses(), vec![RoundStatus::Completed]);
-    let all: Vec<usize> = (0..6).collect();
-    assert_eq!(total_of(&round1.totals[0]), plain_sum(&r1, &all));
+    assert_eq!(total_of(&round1.totals[0]), sum_all(&r1));
 
     let cancel: Vec<String> = (1..5).map(meter_id).collect();
     let old: BTreeMap<String, Vec<u8>> = cancel
@@ -300,53 +346,19 @@ fn cancellation_with_an_earlier_rounds_ciphertexts_reveals_an_old_reading() {
         })
         .collect();
     let old_h = old.clone();
-    let seen = Rc::new(RefCell::new(Vec::<ShareBundle>::new()));
-    let (seen_h, dir, colluder_h, cancel_h) = (
-        seen.clone(),
-        w.dir.clone(),
-        colluder.clone(),
-        cancel.clone(),
-    );
-    let mut faults = Faults {
-        tamper_bundle: Some(Box::new(move |b, secrets| {
-            if b.sender != colluder_h {
-                seen_h.borrow_mut().push(b.clone());
-                return true;
-            }
-            // Round 2's target ciphertexts are cancelled too: j gets the round-1 one alone.
-            cancel_columns(b, &secrets[5], &dir, &seen_h.borrow(), &cancel_h, &old_h);
-            true
-        })),
-        ..Faults::default()
-    };
+    // Round 2's target ciphertexts are cancelled too: j gets the round-1 one alone.
+    let mut faults = cancelling_colluder(&w, &colluder, &cancel, move |_| old_h.clone());
     let round2 = w.run_round(interval(1), &mut faults);
-    assert_eq!(round2.statuses(), vec![RoundStatus::Completed]);
-    assert!(round2.rejections.is_empty() && round2.refusals.is_empty());
-    assert!(round2.quarantines.is_empty());
+    assert_unnoticed(&round2);
     for j in &cancel {
-        let x = round2
-            .redistributions
-            .iter()
-            .find(|x| &x.recipient == j)
-            .unwrap();
         assert_eq!(
-            x.products[0], old[j],
+            redistribution_to(&round2, j).products[0],
+            old[j],
             "{j} decrypts the target's round-1 ciphertext"
         );
     }
-    let open1 = &round1.opens[0];
-    let mut recovered = retained(partial_of(&round1, &target));
-    for j in &cancel {
-        recovered = add(
-            &recovered,
-            &column_sum(&round2.opens[0], partial_of(&round2, j)),
-        );
-    }
-    let to_colluder = ciphertext_to(&round1.bundles, &target, &colluder);
-    recovered = add(
-        &recovered,
-        &decrypt_share(open1, &w.secrets[5], to_colluder),
-    );
+    let colluder_key = (colluder.as_str(), &w.secrets[5]);
+    let recovered = recovered_reading(&round1, &round2, &target, &cancel, colluder_key);
     assert_eq!(
         recovered, r1[0],
         "the target's round-1 reading, recovered in round 2"
@@ -406,10 +418,7 @@ fn remembering_bundle(
 /// v2: `d_seats_and_the_aggregator_see_nothing_of_one_meter` (tests/v2_attacks.rs).
 #[test]
 fn the_retained_share_lets_a_coalition_recover_both_of_two_honest_readings() {
-    let mut w = World::new(5, 103);
-    let mut g = ChaCha20Rng::seed_from_u64(0x5EC2E7);
-    let r = random_readings(5, &mut g);
-    w.record(interval(0), &r);
+    let (mut w, mut g, r) = world_with_readings(5, 103, 0x5EC2E7);
     let (a, b) = (meter_id(0), meter_id(1));
     let colluders: Vec<String> = (2..5).map(meter_id).collect();
     let roster: Vec<String> = (0..5).map(meter_id).collect();
@@ -435,14 +444,8 @@ fn the_retained_share_lets_a_coalition_recover_both_of_two_honest_readings() {
         ..Faults::default()
     };
     let log = w.run_round(interval(0), &mut faults);
-    assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
-    assert!(log.rejections.is_empty() && log.refusals.is_empty() && log.quarantines.is_empty());
-    let all: Vec<usize> = (0..5).collect();
-    assert_eq!(
-        total_of(&log.totals[0]),
-        plain_sum(&r, &all),
-        "a normal round"
-    );
+    assert_unnoticed(&log);
+    assert_eq!(total_of(&log.totals[0]), sum_all(&r), "a normal round");
 
     let open = &log.opens[0];
     let kept = kept.borrow();
@@ -591,23 +594,57 @@ fn round_b_second_interval(w: &mut World, p: i64, target: &str, g: &mut ChaCha20
 
 const AGG_SEED: [u8; 32] = [0xA6; 32];
 
+/// A fresh honest agent for meter `i` of `w`, trusting only `key`.
+fn agent_trusting(w: &World, i: usize, key: &AggregatorKey) -> MeterAgent {
+    MeterAgent::new(
+        meter_id(i),
+        REGION,
+        w.secrets[i].clone(),
+        w.config.clone(),
+        vec![key.public()],
+    )
+}
+
 /// Six honest meters trusting an aggregator whose key the test holds.
 fn world_with_attacker_aggregator(seed: u64) -> (World, AggregatorKey) {
     let mut w = World::new(6, seed);
     let key = AggregatorKey::from_seed("agg-1", &AGG_SEED);
-    w.meters = (0..6)
-        .map(|i| {
-            let trusted = vec![key.public()];
-            MeterAgent::new(
-                meter_id(i),
-                REGION,
-                w.secrets[i].clone(),
-                w.config.clone(),
-                trusted,
-            )
-        })
-        .collect();
+    w.meters = (0..6).map(|i| agent_trusting(&w, i, &key)).collect();
     (w, key)
+}
+
+/// One interval's readings, a row per meter.
+type Readings = Vec<Vec<u64>>;
+
+/// The differencing set-up: six meters trusting the attacker's aggregator, and random readings
+/// (not yet recorded) for P = interval 0 and I = interval 1 from an RNG seeded `seed`.
+fn differencing_world(
+    world_seed: u64,
+    seed: u64,
+) -> (World, AggregatorKey, ChaCha20Rng, (Readings, Readings)) {
+    let (w, key) = world_with_attacker_aggregator(world_seed);
+    let mut g = ChaCha20Rng::seed_from_u64(seed);
+    let rp = random_readings(6, &mut g);
+    let ri = random_readings(6, &mut g);
+    (w, key, g, (rp, ri))
+}
+
+/// Runs round B ([`round_b_second_interval`]) and asserts that round A's total minus B's
+/// total of I is `target`'s exact reading `expected` for I.
+fn assert_round_b_reveals(
+    w: &mut World,
+    p: i64,
+    target: &str,
+    total_a: &[u64],
+    expected: &[u64],
+    g: &mut ChaCha20Rng,
+) {
+    let b_of_i = round_b_second_interval(w, p, target, g);
+    assert_eq!(
+        sub(total_a, &b_of_i),
+        expected,
+        "the target's exact reading for I"
+    );
 }
 
 /// Differencing by the aggregator alone. Reveal marks are keyed by round start, and a
@@ -622,11 +659,8 @@ fn world_with_attacker_aggregator(seed: u64) -> (World, AggregatorKey) {
 /// parameters half: `parameters_are_bounded_and_only_aligned_starts_are_rounds`.
 #[test]
 fn differencing_two_rounds_over_one_interval_reveals_a_reading() {
-    let (mut w, key) = world_with_attacker_aggregator(104);
-    let mut g = ChaCha20Rng::seed_from_u64(0xD1FF);
+    let (mut w, key, mut g, (rp, ri)) = differencing_world(104, 0xD1FF);
     let (p, i) = (interval(0), interval(1));
-    let rp = random_readings(6, &mut g);
-    let ri = random_readings(6, &mut g);
     w.record(p, &rp);
     w.record(i, &ri);
     let target = meter_id(0);
@@ -634,8 +668,7 @@ fn differencing_two_rounds_over_one_interval_reveals_a_reading() {
     // Round A: an honest aggregator state machine, full roster; its outcome is withheld.
     let out_a = round_a(&mut w, i, false, &mut g);
     let total_a = total_of(totals(&out_a)[0]);
-    let all: Vec<usize> = (0..6).collect();
-    assert_eq!(total_a, plain_sum(&ri, &all));
+    assert_eq!(total_a, sum_all(&ri));
     let mut deferred = RoundOutcome {
         region: REGION.into(),
         interval_start: i,
@@ -655,12 +688,7 @@ fn differencing_two_rounds_over_one_interval_reveals_a_reading() {
     }
 
     // Round B: two intervals from P, the target left out.
-    let b_of_i = round_b_second_interval(&mut w, p, &target, &mut g);
-    assert_eq!(
-        sub(&total_a, &b_of_i),
-        ri[0],
-        "the target's exact reading for I"
-    );
+    assert_round_b_reveals(&mut w, p, &target, &total_a, &ri[0], &mut g);
 }
 
 /// Differencing after a gateway restart, no forged message needed. Only reveal marks are
@@ -674,11 +702,8 @@ fn differencing_two_rounds_over_one_interval_reveals_a_reading() {
 /// v2: `a_restarted_gateway_does_not_deal_or_reveal_a_round_twice` (tests/v2_enrolment.rs).
 #[test]
 fn after_a_gateway_restart_a_completed_interval_is_pulled_in_again() {
-    let (mut w, _key) = world_with_attacker_aggregator(105);
-    let mut g = ChaCha20Rng::seed_from_u64(0x2E57A27);
+    let (mut w, _key, mut g, (rp, ri)) = differencing_world(105, 0x2E57A27);
     let (p, i) = (interval(0), interval(1));
-    let rp = random_readings(6, &mut g);
-    let ri = random_readings(6, &mut g);
     w.record(i, &ri);
     let target = meter_id(0);
 
@@ -696,26 +721,17 @@ fn after_a_gateway_restart_a_completed_interval_is_pulled_in_again() {
     let key = AggregatorKey::from_seed("agg-1", &AGG_SEED);
     let marks: Vec<Vec<i64>> = w.meters.iter().map(|m| m.revealed_intervals()).collect();
     assert!(marks.iter().all(|m| *m == vec![i]));
-    for (k, m) in w.meters.iter_mut().enumerate() {
-        let mut fresh = MeterAgent::new(
-            meter_id(k),
-            REGION,
-            w.secrets[k].clone(),
-            w.config.clone(),
-            vec![key.public()],
-        );
-        fresh.restore_revealed(marks[k].clone());
-        fresh.record_reading(p, rp[k].clone());
-        fresh.record_reading(i, ri[k].clone());
-        *m = fresh;
-    }
+    w.meters = (0..w.meters.len())
+        .map(|k| {
+            let mut fresh = agent_trusting(&w, k, &key);
+            fresh.restore_revealed(marks[k].clone());
+            fresh.record_reading(p, rp[k].clone());
+            fresh.record_reading(i, ri[k].clone());
+            fresh
+        })
+        .collect();
 
-    let b_of_i = round_b_second_interval(&mut w, p, &target, &mut g);
-    assert_eq!(
-        sub(&total_a, &b_of_i),
-        ri[0],
-        "the target's exact reading for I"
-    );
+    assert_round_b_reveals(&mut w, p, &target, &total_a, &ri[0], &mut g);
 }
 
 /// Framing. v1 checks a Paillier key only for size, oddness, non-squareness and h_s being a
@@ -729,10 +745,7 @@ fn after_a_gateway_restart_a_completed_interval_is_pulled_in_again() {
 /// `a_lying_seat_cannot_exclude_an_honest_sender` (tests/v2_attacks.rs).
 #[test]
 fn a_chosen_djn_base_frames_every_honest_sender() {
-    let mut w = World::new(6, 106);
-    let mut g = ChaCha20Rng::seed_from_u64(0xF2A3E);
-    let r = random_readings(6, &mut g);
-    w.record(interval(0), &r);
+    let (mut w, _, r) = world_with_readings(6, 106, 0xF2A3E);
     let framer = meter_id(5);
     let mut e = w.secrets[5].enrolment(&framer, REGION, T0 + 1);
     let n = big(&e.paillier_n);
@@ -815,8 +828,7 @@ fn any_gateway_takes_over_a_meter_id() {
     honest_victim.record_reading(interval(0), r[2].clone());
     let log = w.run_round(interval(0), &mut Faults::default());
     assert_eq!(log.statuses(), vec![RoundStatus::Completed]);
-    let all: Vec<usize> = (0..6).collect();
-    assert_eq!(total_of(&log.totals[0]), plain_sum(&forged, &all));
+    assert_eq!(total_of(&log.totals[0]), sum_all(&forged));
     // The attacker decrypts what an honest meter sent to the victim's id.
     let open = &log.opens[0];
     let to_victim = ciphertext_to(&log.bundles, &meter_id(0), &victim);
@@ -980,30 +992,25 @@ fn a_partial_carries_any_number_of_accusations_and_each_costs_a_decryption_check
     let mut w = World::new(6, 110);
     w.record(interval(0), &readings(6, 0));
     let (sender, accuser) = (meter_id(5), meter_id(4));
-    let (dir, sender_h, accuser_h) = (w.dir.clone(), sender.clone(), accuser.clone());
+    let (dir, accuser_h) = (w.dir.clone(), accuser.clone());
     let mut g = ChaCha20Rng::seed_from_u64(0xACC05E);
     let accuser_p = accuser.clone();
+    let sends_out_of_range = Faults::tampering_bundles_of(sender.clone(), move |b, secrets| {
+        let keys = &dir.get(&accuser_h).unwrap().keys;
+        let key = key_of(b);
+        let s = b
+            .shares
+            .iter_mut()
+            .find(|s| s.recipient == accuser_h)
+            .unwrap();
+        // Slot 0 holds 2^43: out of range for one share (2^40), and for the column (5·2^40).
+        s.ciphertext = keys
+            .encrypt(&Plaintext::from_u64(1 << 43), &mut g)
+            .to_bytes(keys);
+        s.signature = secrets[5].sign_share(&key, &b.sender, &s.recipient, s.index, &s.ciphertext);
+        sign_message(&secrets[5], b);
+    });
     let mut faults = Faults {
-        tamper_bundle: Some(Box::new(move |b, secrets| {
-            if b.sender != sender_h {
-                return true;
-            }
-            let keys = &dir.get(&accuser_h).unwrap().keys;
-            let key = key_of(b);
-            let s = b
-                .shares
-                .iter_mut()
-                .find(|s| s.recipient == accuser_h)
-                .unwrap();
-            // Slot 0 holds 2^43: out of range for one share (2^40), and for the column (5·2^40).
-            s.ciphertext = keys
-                .encrypt(&Plaintext::from_u64(1 << 43), &mut g)
-                .to_bytes(keys);
-            s.signature =
-                secrets[5].sign_share(&key, &b.sender, &s.recipient, s.index, &s.ciphertext);
-            sign_message(&secrets[5], b);
-            true
-        })),
         tamper_partial: Some(Box::new(move |p, secrets| {
             if p.sender != accuser_p {
                 return;
@@ -1018,7 +1025,7 @@ fn a_partial_carries_any_number_of_accusations_and_each_costs_a_decryption_check
             p.accusations.extend(std::iter::repeat_n(junk, COPIES));
             sign_message(&secrets[4], p);
         })),
-        ..Faults::default()
+        ..sends_out_of_range
     };
     let log = w.run_round(interval(0), &mut faults);
     assert_eq!(log.statuses(), vec![RoundStatus::Deferred]);
@@ -1036,11 +1043,7 @@ fn a_partial_carries_any_number_of_accusations_and_each_costs_a_decryption_check
     let open = &log.opens[0];
     let keys = &w.dir.get(&accuser).unwrap().keys;
     let parse = |bytes: &[u8]| Ciphertext::parse(keys, bytes).unwrap();
-    let products: Vec<Ciphertext> = log
-        .redistributions
-        .iter()
-        .find(|x| x.recipient == accuser)
-        .unwrap()
+    let products: Vec<Ciphertext> = redistribution_to(&log, &accuser)
         .products
         .iter()
         .map(|p| parse(p))

@@ -7,6 +7,7 @@ mod v2;
 
 use curve25519_dalek::ristretto::RistrettoPoint;
 use curve25519_dalek::scalar::Scalar;
+use rand_chacha::ChaCha20Rng;
 use rug::Integer;
 use std::collections::BTreeMap;
 use v2::*;
@@ -15,16 +16,39 @@ use zeal_protocol::v2::local::{LocalRegion, LocalRound};
 use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
 use zeal_protocol::v2::round::complaint::{Complainant, Complaint, ComplaintKind};
 use zeal_protocol::v2::round::log::{
-    Author, Entry, Evidence, Outcome, Verified, parts_on_log, raced, replay, verify,
+    Author, Entry, Evidence, Outcome, Record, RoundView, Verified, parts_on_log, raced, replay,
+    verify,
 };
 use zeal_protocol::v2::round::markers;
 
+/// An honest round of `values`, run to its total.
 fn run_honest(
     r: &LocalRegion,
     values: &BTreeMap<String, Vec<u64>>,
     seed: u64,
-) -> (LocalRound, zeal_protocol::v2::round::log::RoundView) {
+) -> (LocalRound, RoundView) {
     r.run(values, &mut rng(seed))
+}
+
+/// A fresh round in which everyone in `values` committed and the commit phase is closed.
+fn committed(
+    r: &LocalRegion,
+    values: &BTreeMap<String, Vec<u64>>,
+    g: &mut ChaCha20Rng,
+) -> LocalRound {
+    let mut round = LocalRound::default();
+    for (m, v) in values {
+        r.commit(&mut round, m, v, g);
+    }
+    r.close_commits(&mut round);
+    round
+}
+
+/// A fresh round taken [`through_reveal`].
+fn revealed_round(r: &LocalRegion, values: &BTreeMap<String, Vec<u64>>, seed: u64) -> LocalRound {
+    let mut round = LocalRound::default();
+    through_reveal(r, &mut round, values, seed);
+    round
 }
 
 /// Commits everyone in `values`, closes, reveals everyone: the point where seats check.
@@ -47,14 +71,97 @@ fn through_reveal(
     r.close_reveals(round);
 }
 
-/// Checks, final set, partials, total.
-fn finish(r: &LocalRegion, round: &mut LocalRound, seed: u64) -> Outcome {
+/// Checks, final set, partials (no total yet).
+fn through_partials(r: &LocalRegion, round: &mut LocalRound, seed: u64) {
     let mut g = rng(seed);
     r.range_checks(round);
     let passed = r.seat_checks(round, &mut g);
     r.close_final(round);
     r.partials(round, &passed, &mut g);
+}
+
+/// Checks, final set, partials, total.
+fn finish(r: &LocalRegion, round: &mut LocalRound, seed: u64) -> Outcome {
+    through_partials(r, round, seed);
     r.publish_total(round)
+}
+
+/// Appends a record signed by `author` to the round's log.
+fn post(r: &LocalRegion, round: &mut LocalRound, author: Author, entry: Entry) {
+    round.log.push(r.record(author, entry));
+}
+
+/// The author of meter `m`'s records.
+fn by(m: &str) -> Author {
+    Author::Meter(m.to_string())
+}
+
+/// A complaint against `sender`'s first ciphertext that opens nothing.
+fn complaint(complainant: Complainant, sender: &str, kind: ComplaintKind) -> Complaint {
+    Complaint {
+        complainant,
+        sender: sender.to_string(),
+        kind,
+        index: 0,
+        openings: vec![],
+    }
+}
+
+/// `seat` (a meter) claims on the log that `sender`'s part is missing.
+fn claim(r: &LocalRegion, round: &mut LocalRound, seat: &str, sender: &str) {
+    post(r, round, by(seat), Entry::PartMissing(sender.to_string()));
+}
+
+/// An answer to a claim about `sender`'s part for seat number `seat`: the part that
+/// `part_of`'s bundle holds for that seat.
+fn part_posted(
+    r: &LocalRegion,
+    round: &LocalRound,
+    sender: &str,
+    seat: usize,
+    part_of: &str,
+) -> Entry {
+    Entry::PartPosted {
+        sender: sender.to_string(),
+        seat: r.ctx.seats[seat].meter.clone(),
+        part: round.bundles[part_of].parts[seat].clone(),
+    }
+}
+
+/// Replays the round's log followed by `copies` copies of `rec`.
+fn replay_flooded(r: &LocalRegion, round: &LocalRound, rec: &Record, copies: usize) -> RoundView {
+    let records = round.log.iter().chain(std::iter::repeat_n(rec, copies));
+    replay(&r.ctx, &r.directory, records, &r.parts(round))
+}
+
+/// `meters` sorted, as the view's maps list them.
+fn sorted(meters: &[&String]) -> Vec<String> {
+    let mut x: Vec<String> = meters.iter().map(|m| m.to_string()).collect();
+    x.sort();
+    x
+}
+
+/// Asserts that exactly `cheats` are accused, no seat is disqualified and `outcome` is the
+/// exact total of every other meter.
+fn assert_only_excluded(
+    r: &LocalRegion,
+    values: &BTreeMap<String, Vec<u64>>,
+    view: &RoundView,
+    outcome: &Outcome,
+    cheats: &[&String],
+) {
+    assert_eq!(
+        view.accused.keys().cloned().collect::<Vec<_>>(),
+        sorted(cheats)
+    );
+    assert!(
+        view.disqualified.is_empty(),
+        "no honest seat is disqualified"
+    );
+    assert_eq!(
+        *outcome,
+        Outcome::Total(sums(values, &roster_without(r, cheats)))
+    );
 }
 
 /// Every meter deals and commits; `cheat` adds `bump` to its share pair of `(seat, value)`.
@@ -66,24 +173,33 @@ fn deal_with_bad_share(
     (bad_seat, bad_value): (usize, usize),
     bump: (Scalar, Scalar),
 ) {
-    let mut g = rng(7_000);
+    deal_tampered(r, round, values, &mut rng(7_000), |m, t| {
+        if let Tamper::Share { seat, value, share } = t
+            && (m, seat, value) == (cheat, bad_seat, bad_value)
+        {
+            share.0 += bump.0;
+            share.1 += bump.1;
+        }
+    });
+}
+
+/// Every meter in `values` deals and commits; `tamper(m, t)` may change meter m's bundle as it
+/// is made.
+fn deal_tampered(
+    r: &LocalRegion,
+    round: &mut LocalRound,
+    values: &BTreeMap<String, Vec<u64>>,
+    g: &mut ChaCha20Rng,
+    mut tamper: impl FnMut(&str, Tamper<'_>),
+) {
     for (m, v) in values {
-        let mut tamper = |t: Tamper<'_>| {
-            if let Tamper::Share { seat, value, share } = t
-                && (m.as_str(), seat, value) == (cheat, bad_seat, bad_value)
-            {
-                share.0 += bump.0;
-                share.1 += bump.1;
-            }
-        };
-        r.post_commit(
-            round,
-            make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap(),
-        );
+        let bundle = make_bundle_with(&r.ctx, m, v, &mut |t| tamper(m, t), g).unwrap();
+        r.post_commit(round, bundle);
     }
 }
 
-fn members(view: &zeal_protocol::v2::round::log::RoundView) -> Vec<String> {
+/// The meters of the view's final set (none before it).
+fn members(view: &RoundView) -> Vec<String> {
     view.final_set
         .as_ref()
         .map(|(_, m, _)| m.clone())
@@ -125,13 +241,12 @@ fn cancellation_built_after_the_reveals_is_not_revealed() {
     let values = readings(r);
     let attacker = r.ctx.roster[7].clone();
     let target = r.ctx.roster[2].clone();
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 2);
+    let mut round = revealed_round(r, &values, 2);
     // The attacker's notice was honest up to here; replace it (before RevealClosed) with one
     // derived from the target's: the target's commitments negated, its proofs copied.
-    round.log.retain(|rec| {
-        !(rec.author == Author::Meter(attacker.clone()) && matches!(rec.entry, Entry::Notice(_)))
-    });
+    round
+        .log
+        .retain(|rec| !(rec.author == by(&attacker) && matches!(rec.entry, Entry::Notice(_))));
     let reveal_closed = round
         .log
         .iter()
@@ -142,10 +257,8 @@ fn cancellation_built_after_the_reveals_is_not_revealed() {
     let mut forged = view.notices[&target].clone();
     forged.sender = attacker.clone();
     forged.commitments = forged.commitments.iter().map(negate).collect();
-    round.log.push(r.record(
-        Author::Meter(attacker.clone()),
-        Entry::Notice(Box::new(forged.clone())),
-    ));
+    let notice = Entry::Notice(Box::new(forged.clone()));
+    post(r, &mut round, by(&attacker), notice);
     r.close_reveals(&mut round);
     let view = r.view(&round);
     let revealed = &view.revealed.as_ref().unwrap().1;
@@ -157,13 +270,7 @@ fn cancellation_built_after_the_reveals_is_not_revealed() {
     // negated C_0's opening under its own id and this round.
     assert!(forged.verify(&r.ctx).is_err());
     let outcome = finish(r, &mut round, 3);
-    let honest: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != attacker)
-        .cloned()
-        .collect();
+    let honest = roster_without(r, &[&attacker]);
     assert_eq!(outcome, Outcome::Total(sums(&values, &honest)));
     assert!(
         !r.view(&round).may_carry(&attacker),
@@ -171,13 +278,15 @@ fn cancellation_built_after_the_reveals_is_not_revealed() {
     );
 }
 
+/// Commitments of `degree` to `points`, through their wire encoding.
+fn commitments_of(points: impl Iterator<Item = RistrettoPoint>, degree: usize) -> Commitments {
+    let bytes: Vec<[u8; 32]> = points.map(|p| p.compress().to_bytes()).collect();
+    Commitments::from_bytes(&bytes, degree).unwrap()
+}
+
+/// Every point of `c` negated.
 fn negate(c: &Commitments) -> Commitments {
-    let bytes: Vec<[u8; 32]> = c
-        .points()
-        .iter()
-        .map(|p: &RistrettoPoint| (-p).compress().to_bytes())
-        .collect();
-    Commitments::from_bytes(&bytes, c.degree()).unwrap()
+    commitments_of(c.points().iter().map(|p| -p), c.degree())
 }
 
 // --- 2. copying, inverting, combining --------------------------------------------------------
@@ -212,14 +321,12 @@ fn a_copied_bundle_fails_its_proofs_of_knowledge() {
     drop(round1);
 }
 
+/// The point-wise sum of `a` and `b`.
 fn add(a: &Commitments, b: &Commitments) -> Commitments {
-    let bytes: Vec<[u8; 32]> = a
-        .points()
-        .iter()
-        .zip(b.points())
-        .map(|(x, y)| (x + y).compress().to_bytes())
-        .collect();
-    Commitments::from_bytes(&bytes, a.degree()).unwrap()
+    commitments_of(
+        a.points().iter().zip(b.points()).map(|(x, y)| x + y),
+        a.degree(),
+    )
 }
 
 /// A colluder puts the target's ciphertext of an earlier round (same day key) into its own
@@ -262,11 +369,7 @@ fn a_copied_ciphertext_is_excluded_without_publishing_its_decryption() {
     through_reveal(&next, &mut round, &values, 7);
     let outcome = finish(&next, &mut round, 8);
     let view = next.view(&round);
-    assert_eq!(
-        view.accused.keys().cloned().collect::<Vec<_>>(),
-        vec![attacker.clone()]
-    );
-    assert!(view.disqualified.is_empty());
+    assert_only_excluded(r, &values, &view, &outcome, &[&attacker]);
     assert!(no_complaint_publishes_a_decryption_of(
         &round,
         &victim_plaintexts
@@ -280,14 +383,6 @@ fn a_copied_ciphertext_is_excluded_without_publishing_its_decryption() {
         })
         .collect();
     assert_eq!(kinds, vec![ComplaintKind::FailedPlaintextProof]);
-    let honest: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != attacker)
-        .cloned()
-        .collect();
-    assert_eq!(outcome, Outcome::Total(sums(&values, &honest)));
 }
 
 /// Two colluders send one seat offsetting inconsistent shares (+δ and −δ): the plain fold still
@@ -301,54 +396,31 @@ fn offsetting_colluders_are_caught_by_the_weighted_check() {
     let seat = 1;
     let delta = Scalar::from(123_456_789u64);
     let mut round = LocalRound::default();
-    let mut g = rng(9);
-    for (m, v) in &values {
-        let sign = if *m == a {
+    deal_tampered(r, &mut round, &values, &mut rng(9), |m, t| {
+        let sign = if m == a {
             Some(delta)
-        } else if *m == b {
+        } else if m == b {
             Some(-delta)
         } else {
             None
         };
-        let mut tamper = |t: Tamper<'_>| {
-            if let (
-                Some(d),
-                Tamper::Share {
-                    seat: s,
-                    value: 0,
-                    share,
-                },
-            ) = (sign, t)
-                && s == seat
-            {
-                share.0 += d;
-            }
-        };
-        r.post_commit(
-            &mut round,
-            make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap(),
-        );
-    }
+        if let (
+            Some(d),
+            Tamper::Share {
+                seat: s,
+                value: 0,
+                share,
+            },
+        ) = (sign, t)
+            && s == seat
+        {
+            share.0 += d;
+        }
+    });
     through_reveal(r, &mut round, &values, 10);
     let outcome = finish(r, &mut round, 11);
     let view = r.view(&round);
-    assert_eq!(view.accused.keys().cloned().collect::<Vec<_>>(), {
-        let mut x = vec![a.clone(), b.clone()];
-        x.sort();
-        x
-    });
-    assert!(
-        view.disqualified.is_empty(),
-        "no honest seat is disqualified"
-    );
-    let honest: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != a && **m != b)
-        .cloned()
-        .collect();
-    assert_eq!(outcome, Outcome::Total(sums(&values, &honest)));
+    assert_only_excluded(r, &values, &view, &outcome, &[&a, &b]);
 }
 
 // --- 6. framing and attribution ------------------------------------------------------------
@@ -360,8 +432,7 @@ fn a_lying_seat_cannot_exclude_an_honest_sender() {
     let r = shared();
     let values = readings(r);
     let honest = r.ctx.roster[0].clone();
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 12);
+    let mut round = revealed_round(r, &values, 12);
     let liar = r.ctx.seats[0].meter.clone();
     let part = &round.bundles[&honest].parts[0];
     let key = &r.ctx.seats[0].key;
@@ -372,45 +443,39 @@ fn a_lying_seat_cannot_exclude_an_honest_sender() {
         .collect();
     let lies = vec![
         Complaint {
-            complainant: Complainant::Seat(liar.clone()),
-            sender: honest.clone(),
-            kind: ComplaintKind::ShareMismatch,
-            index: 0,
             openings: openings.clone(),
+            ..complaint(
+                Complainant::Seat(liar.clone()),
+                &honest,
+                ComplaintKind::ShareMismatch,
+            )
         },
-        Complaint {
-            complainant: Complainant::Seat(liar.clone()),
-            sender: honest.clone(),
-            kind: ComplaintKind::FailedPlaintextProof,
-            index: 0,
-            openings: vec![],
-        },
+        complaint(
+            Complainant::Seat(liar.clone()),
+            &honest,
+            ComplaintKind::FailedPlaintextProof,
+        ),
     ];
-    round.log.push(r.record(
-        Author::Meter(liar.clone()),
-        Entry::Complaint(lies[0].clone()),
-    ));
+    post(r, &mut round, by(&liar), Entry::Complaint(lies[0].clone()));
     // A second seat claims a different plaintext with made-up randomness.
     let liar2 = r.ctx.seats[1].meter.clone();
     let made_up = vec![(Integer::from(5), Integer::from(7)); openings.len()];
     let lie2 = Complaint {
-        complainant: Complainant::Seat(liar2.clone()),
-        sender: honest.clone(),
-        kind: ComplaintKind::SlotOutOfRange,
-        index: 0,
         openings: made_up,
+        ..complaint(
+            Complainant::Seat(liar2.clone()),
+            &honest,
+            ComplaintKind::SlotOutOfRange,
+        )
     };
-    round
-        .log
-        .push(r.record(Author::Meter(liar2.clone()), Entry::Complaint(lie2)));
+    post(r, &mut round, by(&liar2), Entry::Complaint(lie2));
     let outcome = finish(r, &mut round, 13);
     let view = r.view(&round);
     assert!(view.accused.is_empty());
-    assert_eq!(view.disqualified.keys().cloned().collect::<Vec<_>>(), {
-        let mut x = vec![liar.clone(), liar2.clone()];
-        x.sort();
-        x
-    });
+    assert_eq!(
+        view.disqualified.keys().cloned().collect::<Vec<_>>(),
+        sorted(&[&liar, &liar2])
+    );
     assert!(members(&view).contains(&honest));
     assert!(!view.partials.contains_key(&liar) && !view.partials.contains_key(&liar2));
     assert_eq!(outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
@@ -427,41 +492,23 @@ fn out_of_range_senders_are_always_excluded() {
     let (slot_cheat, range_cheat) = (r.ctx.roster[2].clone(), r.ctx.roster[3].clone());
     let slot_bits = r.ctx.layout().slot_bits;
     let mut round = LocalRound::default();
-    let mut g = rng(14);
-    for (m, v) in &values {
-        let mut tamper = |t: Tamper<'_>| match t {
-            Tamper::Plaintext {
-                seat: 0,
-                index: 0,
-                plaintext,
-            } if *m == slot_cheat => {
-                // A carry into the next slot: slot 0 grows by 2^w (out of range), slot 1 is
-                // unchanged mod q only if the cheat also fixes it — it does not need to.
-                *plaintext += Integer::from(1) << (slot_bits - 1);
-            }
-            Tamper::Value { value: 0, v } if *m == range_cheat => *v += 1u64 << 40,
-            _ => {}
-        };
-        r.post_commit(
-            &mut round,
-            make_bundle_with(&r.ctx, m, v, &mut tamper, &mut g).unwrap(),
-        );
-    }
+    deal_tampered(r, &mut round, &values, &mut rng(14), |m, t| match t {
+        Tamper::Plaintext {
+            seat: 0,
+            index: 0,
+            plaintext,
+        } if m == slot_cheat => {
+            // A carry into the next slot: slot 0 grows by 2^w (out of range), slot 1 is
+            // unchanged mod q only if the cheat also fixes it — it does not need to.
+            *plaintext += Integer::from(1) << (slot_bits - 1);
+        }
+        Tamper::Value { value: 0, v } if m == range_cheat => *v += 1u64 << 40,
+        _ => {}
+    });
     through_reveal(r, &mut round, &values, 15);
     let outcome = finish(r, &mut round, 16);
     let view = r.view(&round);
-    let mut expected = vec![slot_cheat.clone(), range_cheat.clone()];
-    expected.sort();
-    assert_eq!(view.accused.keys().cloned().collect::<Vec<_>>(), expected);
-    assert!(view.disqualified.is_empty());
-    let honest: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| !expected.contains(m))
-        .cloned()
-        .collect();
-    assert_eq!(outcome, Outcome::Total(sums(&values, &honest)));
+    assert_only_excluded(r, &values, &view, &outcome, &[&slot_cheat, &range_cheat]);
     assert_incremental(r, &round);
 }
 
@@ -480,9 +527,7 @@ fn a_commit_list_that_drops_a_meter_is_invalid() {
     }
     let mut list = r.view(&round).commits;
     list.remove(2);
-    round
-        .log
-        .push(r.record(Author::Aggregator, Entry::CommitClosed(list)));
+    post(r, &mut round, Author::Aggregator, Entry::CommitClosed(list));
     let view = r.view(&round);
     assert!(view.commit_closed.is_none());
     assert!(matches!(
@@ -523,12 +568,8 @@ fn verified(r: &LocalRegion, round: &LocalRound) -> Vec<Verified> {
 fn a_marker_that_lost_a_race_is_told_from_a_false_one() {
     let r = shared();
     let values = readings(r);
-    let mut round = LocalRound::default();
     let mut g = rng(31);
-    for (m, v) in &values {
-        r.commit(&mut round, m, v, &mut g);
-    }
-    r.close_commits(&mut round);
+    let mut round = committed(r, &values, &mut g);
     let meters: Vec<&String> = values.keys().collect();
     let (first, last) = (meters[0], meters[meters.len() - 1]);
     for m in &meters[..meters.len() - 1] {
@@ -541,10 +582,13 @@ fn a_marker_that_lost_a_race_is_told_from_a_false_one() {
         panic!("reveal_closed gives a RevealClosed")
     };
     dropped.retain(|m| m != first);
-    round.log.push(r.record(Author::Aggregator, stale));
-    round
-        .log
-        .push(r.record(Author::Aggregator, Entry::RevealClosed(dropped)));
+    post(r, &mut round, Author::Aggregator, stale);
+    post(
+        r,
+        &mut round,
+        Author::Aggregator,
+        Entry::RevealClosed(dropped),
+    );
     let view = r.view(&round);
     let n = round.log.len();
     assert!(view.revealed.is_none(), "neither marker is adopted");
@@ -604,12 +648,8 @@ fn an_early_commit_close_lapses_and_everyone_carries() {
 fn a_reveal_close_below_quorum_voids_the_round() {
     let r = shared();
     let values = readings(r);
-    let mut round = LocalRound::default();
     let mut g = rng(19);
-    for (m, v) in &values {
-        r.commit(&mut round, m, v, &mut g);
-    }
-    r.close_commits(&mut round);
+    let mut round = committed(r, &values, &mut g);
     let keys: Vec<String> = values.keys().cloned().collect();
     for m in &keys[..3] {
         r.reveal(&mut round, m);
@@ -633,26 +673,20 @@ fn a_withdrawal_carries_only_before_any_signed_reveal_close() {
     let r = shared();
     let values = readings(r);
     let keys: Vec<String> = values.keys().cloned().collect();
-    let mut round = LocalRound::default();
     let mut g = rng(21);
-    for (m, v) in &values {
-        r.commit(&mut round, m, v, &mut g);
-    }
-    r.close_commits(&mut round);
-    round
-        .log
-        .push(r.record(Author::Meter(keys[0].clone()), Entry::Withdraw));
+    let mut round = committed(r, &values, &mut g);
+    post(r, &mut round, by(&keys[0]), Entry::Withdraw);
     for m in &keys[2..] {
         r.reveal(&mut round, m);
     }
     // An invalid (wrong list) but signed RevealClosed, then the second withdrawal.
-    round.log.push(r.record(
+    post(
+        r,
+        &mut round,
         Author::Aggregator,
         Entry::RevealClosed(vec![keys[2].clone()]),
-    ));
-    round
-        .log
-        .push(r.record(Author::Meter(keys[1].clone()), Entry::Withdraw));
+    );
+    post(r, &mut round, by(&keys[1]), Entry::Withdraw);
     let view = r.view(&round);
     assert!(view.may_carry(&keys[0]));
     assert!(!view.may_carry(&keys[1]));
@@ -667,15 +701,14 @@ fn a_withdrawal_carries_only_before_any_signed_reveal_close() {
 fn forged_markers_are_ignored_and_conflicting_ones_named() {
     let r = shared();
     let values = readings(r);
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 22);
+    let mut round = revealed_round(r, &values, 22);
     let forger = r.ctx.roster[1].clone();
     // A meter signs a FinalSet that drops two meters, posed as the aggregator's.
     let forged = r.record(
         Author::Meter(forger),
         Entry::FinalSet(values.keys().skip(2).cloned().collect()),
     );
-    let forged = zeal_protocol::v2::round::log::Record {
+    let forged = Record {
         author: Author::Aggregator,
         ..forged
     };
@@ -685,10 +718,12 @@ fn forged_markers_are_ignored_and_conflicting_ones_named() {
     let passed = r.seat_checks(&mut round, &mut g);
     r.close_final(&mut round);
     // The aggregator then signs a second, different FinalSet.
-    round.log.push(r.record(
+    post(
+        r,
+        &mut round,
         Author::Aggregator,
         Entry::FinalSet(values.keys().skip(1).cloned().collect()),
-    ));
+    );
     r.partials(&mut round, &passed, &mut g);
     let outcome = r.publish_total(&mut round);
     let view = r.view(&round);
@@ -711,22 +746,23 @@ fn forged_markers_are_ignored_and_conflicting_ones_named() {
 fn a_product_of_one_sender_is_never_decrypted_and_is_named() {
     let r = shared();
     let values = readings(r);
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 31);
+    let mut round = revealed_round(r, &values, 31);
     let target = &r.ctx.roster[0];
     let seat = r.ctx.seats[1].meter.clone();
     let lone = round.bundles[target].parts[1].ciphertexts.clone();
     let at = round.log.len();
-    round.log.push(r.record(
+    post(
+        r,
+        &mut round,
         Author::Aggregator,
         Entry::Products {
             seat: seat.clone(),
             ciphertexts: lone,
         },
-    ));
+    );
     let view = r.view(&round);
     let honest = markers::products(&r.ctx, &view, &r.parts(&round), 0).expect("a full column");
-    round.log.push(r.record(Author::Aggregator, honest));
+    post(r, &mut round, Author::Aggregator, honest);
     let outcome = finish(r, &mut round, 32);
     assert_eq!(outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
     let view = r.view(&round);
@@ -747,23 +783,18 @@ fn a_product_of_one_sender_is_never_decrypted_and_is_named() {
 fn a_million_complaints_are_refused_cheaply() {
     let r = shared();
     let values = readings(r);
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 24);
+    let round = revealed_round(r, &values, 24);
     let seat = r.ctx.seats[0].meter.clone();
     let sender = r.ctx.roster[5].clone();
-    let c = Complaint {
-        complainant: Complainant::Seat(seat.clone()),
-        sender,
-        kind: ComplaintKind::FailedRangeProof,
-        index: 0,
-        openings: vec![],
-    };
+    let c = complaint(
+        Complainant::Seat(seat.clone()),
+        &sender,
+        ComplaintKind::FailedRangeProof,
+    );
     // Valid signature, invalid evidence: the first disqualifies the seat, the rest are skipped.
-    let rec = r.record(Author::Meter(seat.clone()), Entry::Complaint(c));
+    let rec = r.record(by(&seat), Entry::Complaint(c));
     let honest = r.view(&round).work;
-    let records = round.log.iter().chain(std::iter::repeat_n(&rec, 1_000_000));
-    let view =
-        zeal_protocol::v2::round::log::replay(&r.ctx, &r.directory, records, &r.parts(&round));
+    let view = replay_flooded(r, &round, &rec, 1_000_000);
     assert!(view.disqualified.contains_key(&seat));
     assert_eq!(view.evidence.len(), 1, "judged once");
     assert_eq!(view.work.complaints, honest.complaints + 1, "judged once");
@@ -845,13 +876,8 @@ fn seats_down_leave_an_exact_total_or_an_abandoned_round() {
     let r = shared();
     let values = readings(r);
     for (down, expect_total) in [(3usize, true), (4, false)] {
-        let mut round = LocalRound::default();
-        through_reveal(r, &mut round, &values, 30);
-        let mut g = rng(31);
-        r.range_checks(&mut round);
-        let passed = r.seat_checks(&mut round, &mut g);
-        r.close_final(&mut round);
-        r.partials(&mut round, &passed, &mut g);
+        let mut round = revealed_round(r, &values, 30);
+        through_partials(r, &mut round, 31);
         let silent: Vec<String> = r
             .ctx
             .seats
@@ -892,15 +918,9 @@ fn meters_missing_the_reveal_carry_only_when_the_log_proves_it() {
     let values = readings(r);
     let keys: Vec<String> = values.keys().cloned().collect();
     let (withdrawer, silent) = (keys[1].clone(), keys[2].clone());
-    let mut round = LocalRound::default();
     let mut g = rng(32);
-    for (m, v) in &values {
-        r.commit(&mut round, m, v, &mut g);
-    }
-    r.close_commits(&mut round);
-    round
-        .log
-        .push(r.record(Author::Meter(withdrawer.clone()), Entry::Withdraw));
+    let mut round = committed(r, &values, &mut g);
+    post(r, &mut round, by(&withdrawer), Entry::Withdraw);
     for m in keys.iter().filter(|m| **m != withdrawer && **m != silent) {
         r.reveal(&mut round, m);
     }
@@ -909,11 +929,7 @@ fn meters_missing_the_reveal_carry_only_when_the_log_proves_it() {
     let view = r.view(&round);
     assert!(view.may_carry(&withdrawer));
     assert!(!view.may_carry(&silent));
-    let revealed: Vec<String> = keys
-        .iter()
-        .filter(|m| **m != withdrawer && **m != silent)
-        .cloned()
-        .collect();
+    let revealed = roster_without(r, &[&withdrawer, &silent]);
     assert_eq!(outcome, Outcome::Total(sums(&values, &revealed)));
 }
 
@@ -972,16 +988,12 @@ fn suspensions_and_disqualifications_carry_to_the_next_round() {
     );
     through_reveal(r, &mut round, &values, 41);
     let honest = r.ctx.roster[0].clone();
-    let lie = Complaint {
-        complainant: Complainant::Seat(liar.clone()),
-        sender: honest,
-        kind: ComplaintKind::MalformedCiphertext,
-        index: 0,
-        openings: vec![],
-    };
-    round
-        .log
-        .push(r.record(Author::Meter(liar.clone()), Entry::Complaint(lie)));
+    let lie = complaint(
+        Complainant::Seat(liar.clone()),
+        &honest,
+        ComplaintKind::MalformedCiphertext,
+    );
+    post(r, &mut round, by(&liar), Entry::Complaint(lie));
     finish(r, &mut round, 42);
     let view = r.view(&round);
     assert!(view.accused.contains_key(&cheat));
@@ -995,13 +1007,7 @@ fn suspensions_and_disqualifications_carry_to_the_next_round() {
         "a suspended meter's commitment is ignored"
     );
     assert!(!view2.partials.contains_key(&liar));
-    let others: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != cheat)
-        .cloned()
-        .collect();
+    let others = roster_without(r, &[&cheat]);
     assert_eq!(view2.outcome, Outcome::Total(sums(&values, &others)));
 }
 
@@ -1014,19 +1020,14 @@ fn suspensions_and_disqualifications_carry_to_the_next_round() {
 fn an_aggregator_complaint_flood_is_judged_once() {
     let r = shared();
     let values = readings(r);
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 50);
-    let c = Complaint {
-        complainant: Complainant::Aggregator,
-        sender: r.ctx.roster[3].clone(),
-        kind: ComplaintKind::FailedRangeProof,
-        index: 0,
-        openings: vec![],
-    };
+    let round = revealed_round(r, &values, 50);
+    let c = complaint(
+        Complainant::Aggregator,
+        &r.ctx.roster[3],
+        ComplaintKind::FailedRangeProof,
+    );
     let rec = r.record(Author::Aggregator, Entry::Complaint(c));
-    let records = round.log.iter().chain(std::iter::repeat_n(&rec, 100_000));
-    let view =
-        zeal_protocol::v2::round::log::replay(&r.ctx, &r.directory, records, &r.parts(&round));
+    let view = replay_flooded(r, &round, &rec, 100_000);
     assert_eq!(view.evidence.len(), 1, "judged once");
     assert!(view.accused.is_empty());
 }
@@ -1038,15 +1039,9 @@ fn an_aggregator_complaint_flood_is_judged_once() {
 fn abandoned_is_valid_only_after_the_final_set_without_enough_partials() {
     let r = shared();
     let values = readings(r);
-    let mut round = LocalRound::default();
     let mut g = rng(51);
-    for (m, v) in &values {
-        r.commit(&mut round, m, v, &mut g);
-    }
-    r.close_commits(&mut round);
-    round
-        .log
-        .push(r.record(Author::Aggregator, Entry::Abandoned));
+    let mut round = committed(r, &values, &mut g);
+    post(r, &mut round, Author::Aggregator, Entry::Abandoned);
     assert_eq!(r.view(&round).outcome, Outcome::Open);
     for m in values.keys() {
         assert!(r.reveal(&mut round, m));
@@ -1054,9 +1049,7 @@ fn abandoned_is_valid_only_after_the_final_set_without_enough_partials() {
     r.close_reveals(&mut round);
     let passed = r.seat_checks(&mut round, &mut g);
     r.close_final(&mut round);
-    round
-        .log
-        .push(r.record(Author::Aggregator, Entry::Abandoned));
+    post(r, &mut round, Author::Aggregator, Entry::Abandoned);
     let view = r.view(&round);
     assert_eq!(
         view.outcome,
@@ -1134,7 +1127,7 @@ fn a_borrow_offset_pair_is_named_when_the_partial_fails() {
         let view = r.view(&round);
         assert!(view.suspended().contains(&b), "B is named");
         assert!(!view.partials.contains_key(&r.ctx.seats[s].meter));
-        let members: Vec<String> = r.ctx.roster.iter().filter(|m| **m != a).cloned().collect();
+        let members = roster_without(r, &[&a]);
         assert_eq!(outcome, Outcome::Total(sums(&all, &members)));
         return;
     }
@@ -1199,8 +1192,7 @@ fn a_restarted_replay_is_the_fresh_replay_and_cannot_be_fooled_by_a_reused_signa
 fn a_meter_withholding_its_parts_is_left_out_and_the_round_completes() {
     let r = shared();
     let values = readings(r);
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 31);
+    let mut round = revealed_round(r, &values, 31);
     let (withholder, donor) = (r.ctx.roster[4].clone(), r.ctx.roster[5].clone());
     let (k, d) = (r.ctx.seats.len(), r.ctx.degree);
     // What the seats (and the aggregator) fetch for the withholder is not the part its notice
@@ -1230,13 +1222,7 @@ fn a_meter_withholding_its_parts_is_left_out_and_the_round_completes() {
     );
     assert!(!members(&view).contains(&withholder));
     r.partials(&mut round, &passed, &mut g);
-    let others: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != withholder)
-        .cloned()
-        .collect();
+    let others = roster_without(r, &[&withholder]);
     assert_eq!(
         r.publish_total(&mut round),
         Outcome::Total(sums(&values, &others))
@@ -1266,27 +1252,13 @@ fn a_claimed_missing_part_is_answered_on_the_log_and_the_sender_stays_in() {
         r.ctx.roster[2].clone(),
     );
     let liar = r.ctx.seats[0].meter.clone();
-    let claim = |round: &mut LocalRound, sender: &str| {
-        round.log.push(r.record(
-            Author::Meter(liar.clone()),
-            Entry::PartMissing(sender.to_string()),
-        ))
-    };
     let posted = |round: &LocalRound, author: Author, sender: &str, part_of: &str| {
-        r.record(
-            author,
-            Entry::PartPosted {
-                sender: sender.to_string(),
-                seat: liar.clone(),
-                part: round.bundles[part_of].parts[0].clone(),
-            },
-        )
+        r.record(author, part_posted(r, round, sender, 0, part_of))
     };
 
     // The honest aggregator answers.
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 41);
-    claim(&mut round, &honest);
+    let mut round = revealed_round(r, &values, 41);
+    claim(r, &mut round, &liar, &honest);
     r.answer_claims(&mut round);
     let view = r.view(&round);
     assert_eq!(view.posted.len(), 1);
@@ -1298,15 +1270,14 @@ fn a_claimed_missing_part_is_answered_on_the_log_and_the_sender_stays_in() {
     assert_incremental(r, &round);
 
     // A silent aggregator: bogus answers count for nothing, the sender's own answer counts.
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 43);
-    claim(&mut round, &honest);
-    claim(&mut round, &other);
+    let mut round = revealed_round(r, &values, 43);
+    claim(r, &mut round, &liar, &honest);
+    claim(r, &mut round, &liar, &other);
     let bogus = [
         // another meter's part under the honest sender's name, by the aggregator
         posted(&round, Author::Aggregator, &honest, &other),
         // the right part, posted by a third meter
-        posted(&round, Author::Meter(third.clone()), &honest, &honest),
+        posted(&round, by(&third), &honest, &honest),
     ];
     round.log.extend(bogus);
     let view = r.view(&round);
@@ -1316,23 +1287,22 @@ fn a_claimed_missing_part_is_answered_on_the_log_and_the_sender_stays_in() {
         vec![honest.clone(), other.clone()]
     );
     // A FinalSet that keeps unanswered senders is invalid.
-    round.log.push(r.record(
+    post(
+        r,
+        &mut round,
         Author::Aggregator,
         Entry::FinalSet(view.revealed.clone().unwrap().1),
-    ));
-    let answer = posted(&round, Author::Meter(honest.clone()), &honest, &honest);
+    );
+    let answer = posted(&round, by(&honest), &honest, &honest);
     round.log.push(answer);
     // A FinalSet that leaves out the answered sender is invalid too.
-    let without_both: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != honest && **m != other)
-        .cloned()
-        .collect();
-    round
-        .log
-        .push(r.record(Author::Aggregator, Entry::FinalSet(without_both)));
+    let without_both = roster_without(r, &[&honest, &other]);
+    post(
+        r,
+        &mut round,
+        Author::Aggregator,
+        Entry::FinalSet(without_both),
+    );
     let view = r.view(&round);
     assert_eq!(
         view.evidence
@@ -1347,13 +1317,7 @@ fn a_claimed_missing_part_is_answered_on_the_log_and_the_sender_stays_in() {
     assert!(members(&view).contains(&honest));
     assert!(!members(&view).contains(&other), "unanswered: left out");
     assert!(view.suspended().is_empty() && view.disqualified.is_empty());
-    let kept: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != other)
-        .cloned()
-        .collect();
+    let kept = roster_without(r, &[&other]);
     assert_eq!(outcome, Outcome::Total(sums(&values, &kept)));
     assert_incremental(r, &round);
 }
@@ -1368,36 +1332,25 @@ fn claims_outside_their_window_count_for_nothing_and_too_many_void_the_round() {
     let seat = r.ctx.seats[0].meter.clone();
     let not_a_seat = non_seat(r);
     let target = r.ctx.roster[3].clone();
-    let claim = |by: &str, sender: &str| {
-        r.record(
-            Author::Meter(by.to_string()),
-            Entry::PartMissing(sender.to_string()),
-        )
-    };
-    let mut round = LocalRound::default();
     let mut g = rng(51);
-    for (m, v) in &values {
-        r.commit(&mut round, m, v, &mut g);
-    }
-    r.close_commits(&mut round);
+    let mut round = committed(r, &values, &mut g);
     for m in values.keys() {
         r.reveal(&mut round, m);
     }
-    round.log.push(claim(&seat, &target)); // before RevealClosed
+    claim(r, &mut round, &seat, &target); // before RevealClosed
     r.close_reveals(&mut round);
-    round.log.push(claim(&not_a_seat, &target)); // not a seat
+    claim(r, &mut round, &not_a_seat, &target); // not a seat
     assert!(r.view(&round).missing.is_empty());
     r.close_final(&mut round);
-    round.log.push(claim(&seat, &target)); // after FinalSet
+    claim(r, &mut round, &seat, &target); // after FinalSet
     let view = r.view(&round);
     assert!(view.missing.is_empty());
     assert!(members(&view).contains(&target));
 
     // Every sender claimed, nobody answers: FinalSet below the quorum voids the round.
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 52);
+    let mut round = revealed_round(r, &values, 52);
     for m in values.keys() {
-        round.log.push(claim(&seat, m));
+        claim(r, &mut round, &seat, m);
     }
     r.close_final(&mut round);
     let view = r.view(&round);
@@ -1421,16 +1374,9 @@ fn a_seat_claiming_every_part_gets_at_most_its_cap_copied_onto_the_log() {
     let cap = r.ctx.answer_cap(); // 1/16 of 8 meters, rounded up: 1
     assert!(cap + 1 < r.ctx.roster.len(), "the cap must bind here");
     let liar = r.ctx.seats[0].meter.clone();
-    let claim = |round: &mut LocalRound, sender: &str| {
-        round.log.push(r.record(
-            Author::Meter(liar.clone()),
-            Entry::PartMissing(sender.to_string()),
-        ))
-    };
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 61);
+    let mut round = revealed_round(r, &values, 61);
     for m in values.keys() {
-        claim(&mut round, m);
+        claim(r, &mut round, &liar, m);
     }
     r.answer_claims(&mut round);
     let view = r.view(&round);
@@ -1446,16 +1392,10 @@ fn a_seat_claiming_every_part_gets_at_most_its_cap_copied_onto_the_log() {
     // An aggregator that answers every claim anyway: the answers past the cap count for
     // nothing, and so do the seat's later claims.
     for m in values.keys() {
-        round.log.push(r.record(
-            Author::Aggregator,
-            Entry::PartPosted {
-                sender: m.clone(),
-                seat: liar.clone(),
-                part: round.bundles[m].parts[0].clone(),
-            },
-        ));
+        let answer = part_posted(r, &round, m, 0, m);
+        post(r, &mut round, Author::Aggregator, answer);
     }
-    claim(&mut round, &r.ctx.roster[7]);
+    claim(r, &mut round, &liar, &r.ctx.roster[7]);
     let view = r.view(&round);
     assert_eq!(view.posted.len(), cap);
     assert!(view.unanswered().is_empty());
@@ -1469,19 +1409,12 @@ fn a_seat_claiming_every_part_gets_at_most_its_cap_copied_onto_the_log() {
     assert_incremental(r, &round);
 
     // A sender's own answer does not count towards the seat's cap.
-    let mut round = LocalRound::default();
-    through_reveal(r, &mut round, &values, 63);
+    let mut round = revealed_round(r, &values, 63);
     let (first, second) = (r.ctx.roster[1].clone(), r.ctx.roster[2].clone());
-    claim(&mut round, &first);
-    claim(&mut round, &second);
-    round.log.push(r.record(
-        Author::Meter(first.clone()),
-        Entry::PartPosted {
-            sender: first.clone(),
-            seat: liar.clone(),
-            part: round.bundles[&first].parts[0].clone(),
-        },
-    ));
+    claim(r, &mut round, &liar, &first);
+    claim(r, &mut round, &liar, &second);
+    let own = part_posted(r, &round, &first, 0, &first);
+    post(r, &mut round, by(&first), own);
     let view = r.view(&round);
     assert_eq!(view.posted.len(), 1);
     assert!(view.capped.is_empty() && view.aggregator_answers.is_empty());
@@ -1529,27 +1462,14 @@ fn the_round_log_alone_judges_every_complaint() {
     );
     // A bogus part under the cheat's name (another meter's) posted by the aggregator answers
     // nothing and judges nothing.
-    let bogus = r.record(
-        Author::Aggregator,
-        Entry::PartPosted {
-            sender: cheat.clone(),
-            seat: r.ctx.seats[1].meter.clone(),
-            part: round.bundles[&r.ctx.roster[0]].parts[1].clone(),
-        },
-    );
-    round.log.push(bogus);
+    let bogus = part_posted(r, &round, &cheat, 1, &r.ctx.roster[0]);
+    post(r, &mut round, Author::Aggregator, bogus);
     assert_eq!(log_only(&round).waiting_at, Some(complaint_at));
     r.post_complaint_parts(&mut round);
     assert_eq!(log_only(&round).waiting_at, None);
     r.close_final(&mut round);
     r.partials(&mut round, &passed, &mut rng(73));
-    let others: Vec<String> = r
-        .ctx
-        .roster
-        .iter()
-        .filter(|m| **m != cheat)
-        .cloned()
-        .collect();
+    let others = roster_without(r, &[&cheat]);
     assert_eq!(
         r.publish_total(&mut round),
         Outcome::Total(sums(&values, &others))

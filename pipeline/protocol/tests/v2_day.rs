@@ -136,6 +136,33 @@ fn keys(announcements: &[SeatKeyAnnouncement]) -> Vec<DayRecord> {
         .collect()
 }
 
+/// Reads a KeysClosed of the shared region's day from the wire, its signature checked against
+/// `aggregator`.
+fn read_keys_closed(
+    aggregator: &VerifyingKey,
+    record: &w::RoundRecord,
+) -> Result<KeysClosed, WireError> {
+    let r = region();
+    keys_closed_from_wire(
+        &r.ctx.params,
+        &r.ctx.region,
+        day(),
+        &r.ctx.cutoff,
+        aggregator,
+        record,
+    )
+}
+
+/// The (seat, modulus bytes) list of `announcements`, as [`keys_closed_by`] takes it.
+fn listing<'a>(
+    announcements: impl IntoIterator<Item = &'a SeatKeyAnnouncement>,
+) -> Vec<(&'a str, &'a [u8])> {
+    announcements
+        .into_iter()
+        .map(|x| (x.seat.as_str(), x.modulus.as_slice()))
+        .collect()
+}
+
 fn meters(s: &DaySetup) -> Vec<(&str, u64)> {
     s.seats.iter().map(|s| (s.meter.as_str(), s.rank)).collect()
 }
@@ -175,11 +202,7 @@ fn a_keys_closed_omitting_an_honest_key_is_evidence_and_the_next_valid_one_count
     let a = announcements();
     let mut records = keys(a);
     let omitted = &a[2].seat;
-    let without: Vec<(&str, &[u8])> = a
-        .iter()
-        .filter(|x| x.seat != *omitted)
-        .map(|x| (x.seat.as_str(), x.modulus.as_slice()))
-        .collect();
+    let without = listing(a.iter().filter(|x| x.seat != *omitted));
     records.push(DayRecord::KeysClosed(keys_closed_by(
         &r.aggregator,
         &without,
@@ -192,11 +215,7 @@ fn a_keys_closed_omitting_an_honest_key_is_evidence_and_the_next_valid_one_count
         vec![Evidence::InvalidMarker(5, "KeysClosed")]
     );
 
-    let reordered: Vec<(&str, &[u8])> = a
-        .iter()
-        .rev()
-        .map(|x| (x.seat.as_str(), x.modulus.as_slice()))
-        .collect();
+    let reordered = listing(a.iter().rev());
     records.push(DayRecord::KeysClosed(keys_closed_by(
         &r.aggregator,
         &reordered,
@@ -224,14 +243,14 @@ fn a_keys_closed_listing_a_key_that_is_not_the_seats_first_valid_one_is_evidence
     let a = announcements();
     let second = second_key_of_first_seat();
     assert_ne!(second.modulus, a[0].modulus);
-    fn listing<'a>(a: &'a [SeatKeyAnnouncement], first_seat: &'a [u8]) -> Vec<(&'a str, &'a [u8])> {
-        std::iter::once((a[0].seat.as_str(), first_seat))
-            .chain(
-                a[1..]
-                    .iter()
-                    .map(|x| (x.seat.as_str(), x.modulus.as_slice())),
-            )
-            .collect()
+    /// The honest listing with `first_seat` as the first seat's key.
+    fn with_first<'a>(
+        a: &'a [SeatKeyAnnouncement],
+        first_seat: &'a [u8],
+    ) -> Vec<(&'a str, &'a [u8])> {
+        let mut keys = listing(a);
+        keys[0].1 = first_seat;
+        keys
     }
 
     // Seat 0's first valid key is its first announcement; its second (also valid) does not count.
@@ -239,11 +258,11 @@ fn a_keys_closed_listing_a_key_that_is_not_the_seats_first_valid_one_is_evidence
     records.extend(keys(&a[1..]));
     records.push(DayRecord::KeysClosed(keys_closed_by(
         &r.aggregator,
-        &listing(a, &second.modulus),
+        &with_first(a, &second.modulus),
     )));
     records.push(DayRecord::KeysClosed(keys_closed_by(
         &r.aggregator,
-        &listing(a, &a[0].modulus),
+        &with_first(a, &a[0].modulus),
     )));
     let s = setup(&records);
     assert_eq!(s.evidence, vec![Evidence::InvalidMarker(6, "KeysClosed")]);
@@ -269,7 +288,7 @@ fn a_keys_closed_listing_a_key_that_is_not_the_seats_first_valid_one_is_evidence
     let mut records = keys(&announced);
     records.push(DayRecord::KeysClosed(keys_closed_by(
         &r.aggregator,
-        &listing(a, &a[0].modulus),
+        &with_first(a, &a[0].modulus),
     )));
     let close = honest_close(&announced);
     assert_eq!(close.keys.len(), 4, "seat 0 is not listed");
@@ -324,11 +343,7 @@ fn a_keys_closed_not_signed_by_the_aggregator_counts_for_no_one() {
     let seat = &a[0].seat;
     let by_seat = {
         let honest = honest_close(a);
-        let listed: Vec<(&str, &[u8])> = a
-            .iter()
-            .map(|x| (x.seat.as_str(), x.modulus.as_slice()))
-            .collect();
-        let forged = keys_closed_by(&r.identities[seat], &listed);
+        let forged = keys_closed_by(&r.identities[seat], &listing(a));
         assert_eq!(forged.keys, honest.keys, "the right list, the wrong signer");
         forged
     };
@@ -341,16 +356,7 @@ fn a_keys_closed_not_signed_by_the_aggregator_counts_for_no_one() {
     assert_eq!(setup(&records).keys_closed_at, Some(6));
 
     let aggregator = r.aggregator.verifying_key();
-    let read = |record: &w::RoundRecord| {
-        keys_closed_from_wire(
-            &r.ctx.params,
-            &r.ctx.region,
-            day(),
-            &r.ctx.cutoff,
-            &aggregator,
-            record,
-        )
-    };
+    let read = |record: &w::RoundRecord| read_keys_closed(&aggregator, record);
     let wire = keys_closed_to_wire(&r.ctx.region, day(), &by_seat);
     assert_eq!(
         read(&wire),
@@ -387,16 +393,7 @@ fn a_keys_closed_not_signed_by_the_aggregator_counts_for_no_one() {
 fn an_oversized_keys_closed_is_refused_before_its_signature() {
     let r = region();
     let aggregator = r.aggregator.verifying_key();
-    let read = |record: &w::RoundRecord| {
-        keys_closed_from_wire(
-            &r.ctx.params,
-            &r.ctx.region,
-            day(),
-            &r.ctx.cutoff,
-            &aggregator,
-            record,
-        )
-    };
+    let read = |record: &w::RoundRecord| read_keys_closed(&aggregator, record);
     let record =
         |seats: Vec<String>, key_hashes: Vec<Vec<u8>>, signature: Vec<u8>| w::RoundRecord {
             region: r.ctx.region.clone(),
@@ -453,40 +450,25 @@ fn an_oversized_keys_closed_is_refused_before_its_signature() {
     assert!(t.elapsed().as_millis() < 50, "{:?}", t.elapsed());
     assert!(matches!(err, WireError::Count { field: "seats", got, .. } if got == million));
 
+    // An overlong id, a hash count that is not the seat count, a short hash, a short signature
+    // (seats, the length of the one hash, signature length): each refused by the bound (count
+    // or length) of the field named.
     let long_id = "m".repeat(MAX_ID_BYTES + 1);
-    assert!(matches!(
-        read(&record(vec![long_id], vec![vec![0; 32]], garbage.clone())),
-        Err(WireError::Length { field: "seats", .. })
-    ));
-    assert!(matches!(
-        read(&record(
-            six[..2].to_vec(),
-            vec![vec![0; 32]],
-            garbage.clone()
-        )),
-        Err(WireError::Count {
-            field: "key_hashes",
-            ..
-        })
-    ));
-    assert!(matches!(
-        read(&record(
-            six[..1].to_vec(),
-            vec![vec![0; 31]],
-            garbage.clone()
-        )),
-        Err(WireError::Length {
-            field: "key_hashes",
-            ..
-        })
-    ));
-    assert!(matches!(
-        read(&record(six[..1].to_vec(), vec![vec![0; 32]], vec![0; 63])),
-        Err(WireError::Length {
-            field: "signature",
-            ..
-        })
-    ));
+    let malformed = [
+        (vec![long_id], 32, 64, ("length", "seats")),
+        (six[..2].to_vec(), 32, 64, ("count", "key_hashes")),
+        (six[..1].to_vec(), 31, 64, ("length", "key_hashes")),
+        (six[..1].to_vec(), 32, 63, ("length", "signature")),
+    ];
+    for (seats, hash_len, signature_len, expected) in malformed {
+        let key_hashes = vec![vec![0; hash_len]];
+        let err = read(&record(seats, key_hashes, vec![0xa5; signature_len])).unwrap_err();
+        let field = match &err {
+            WireError::Count { field, .. } | WireError::Length { field, .. } => *field,
+            other => panic!("refused for another reason: {other:?}"),
+        };
+        assert_eq!((err.code(), field), expected);
+    }
 }
 
 /// The whole day through Avro bytes: every seat key and the KeysClosed are written, encoded,
@@ -560,14 +542,7 @@ fn a_day_read_back_from_the_wire_gives_the_same_seats() {
     // The signature does not verify against anything but the aggregator's key.
     let stranger = SigningKey::from_bytes(&[9; 32]).verifying_key();
     assert!(matches!(
-        keys_closed_from_wire(
-            &r.ctx.params,
-            &r.ctx.region,
-            day(),
-            &r.ctx.cutoff,
-            &stranger,
-            wire
-        ),
+        read_keys_closed(&stranger, wire),
         Err(WireError::Signature(_))
     ));
 }

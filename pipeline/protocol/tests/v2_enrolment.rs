@@ -52,19 +52,42 @@ fn meter_id(i: usize) -> String {
     format!("{REGION}-m{i:04}")
 }
 
+/// The authority's certificate of `meter` in `region` for `identity`, with `status` from `from`.
+fn issued(
+    meter: &str,
+    region: &str,
+    identity: &SigningKey,
+    from: i64,
+    status: Status,
+) -> Certificate {
+    Certificate::issue(
+        &authority(),
+        meter,
+        region,
+        &identity.verifying_key(),
+        from,
+        status,
+    )
+}
+
+/// The authority's certificate of `meter` in `region` for `identity`, active from 30 days
+/// before the test day.
+fn certified(meter: &str, region: &str, identity: &SigningKey) -> Certificate {
+    issued(
+        meter,
+        region,
+        identity,
+        (DAY - 30) * DAY_SECONDS,
+        Status::Active,
+    )
+}
+
 /// A registry of `n` meters of REGION, certified from 30 days before the test day; meter i's
 /// identity key is `key(i + 1)`.
 fn enrolled(n: usize) -> Registry {
     let mut registry = Registry::new(authority().verifying_key());
     for i in 0..n {
-        let cert = Certificate::issue(
-            &authority(),
-            &meter_id(i),
-            REGION,
-            &key(i as u8 + 1).verifying_key(),
-            (DAY - 30) * DAY_SECONDS,
-            Status::Active,
-        );
+        let cert = certified(&meter_id(i), REGION, &key(i as u8 + 1));
         registry.admit(cert).unwrap();
     }
     registry
@@ -120,23 +143,9 @@ fn a_meter_id_cannot_be_taken_over_and_the_registry_never_replaces() {
             Err(EnrolmentRefused::NotCertified)
         );
     }
-    let rekey = Certificate::issue(
-        &authority(),
-        &m,
-        REGION,
-        &k2.verifying_key(),
-        from,
-        Status::Active,
-    );
+    let rekey = certified(&m, REGION, &k2);
     assert_eq!(registry.admit(rekey), Err(EnrolmentRefused::Conflict));
-    let original = Certificate::issue(
-        &authority(),
-        &m,
-        REGION,
-        &k1.verifying_key(),
-        from,
-        Status::Active,
-    );
+    let original = certified(&m, REGION, &k1);
     assert_eq!(registry.admit(original.clone()), Ok(()));
     assert_eq!(registry.len(), 3);
     let cands = registry.candidates(REGION, DAY, registry.len());
@@ -311,28 +320,14 @@ fn readings_verify_only_under_the_meters_certified_key() {
     ));
     // The authority re-keys the meter from tomorrow: the old key signs today's readings only.
     let tomorrow = (DAY + 1) * DAY_SECONDS;
-    let rekey = Certificate::issue(
-        &authority(),
-        &household,
-        REGION,
-        &key(50).verifying_key(),
-        tomorrow,
-        Status::Active,
-    );
+    let rekey = issued(&household, REGION, &key(50), tomorrow, Status::Active);
     registry.admit(rekey).unwrap();
     assert_eq!(verify(&registry, &own), Ok(()));
     assert!(verify(&registry, &reading(120, tomorrow, &key(1))).is_err());
     assert_eq!(verify(&registry, &reading(120, tomorrow, &key(50))), Ok(()));
     // Retired by the authority: nothing from then on, whoever signs.
     let later = (DAY + 2) * DAY_SECONDS;
-    let retire = Certificate::issue(
-        &authority(),
-        &household,
-        REGION,
-        &key(50).verifying_key(),
-        later,
-        Status::Retired,
-    );
+    let retire = issued(&household, REGION, &key(50), later, Status::Retired);
     registry.admit(retire).unwrap();
     assert!(matches!(
         verify(&registry, &reading(120, later, &key(50))),
@@ -374,14 +369,7 @@ fn a_tampered_or_foreign_cutoff_does_not_verify() {
     assert!(!cutoff.verify(&auth, &other));
     // The registry only grows: the cutoff still names the same prefix later.
     registry
-        .admit(Certificate::issue(
-            &authority(),
-            "late",
-            REGION,
-            &key(90).verifying_key(),
-            0,
-            Status::Active,
-        ))
+        .admit(issued("late", REGION, &key(90), 0, Status::Active))
         .unwrap();
     assert!(cutoff.verify(&auth, &registry));
 }
@@ -481,12 +469,12 @@ fn a_meter_certified_after_the_cutoff_is_never_drawn() {
     let mut registry = enrolled(10);
     let cutoff = Cutoff::issue(&authority(), &registry, DAY);
     let late = "NL-T01-late".to_string();
-    let c = Certificate::issue(
-        &authority(),
+    // Backdated: still not in the day's prefix.
+    let c = issued(
         &late,
         REGION,
-        &key(77).verifying_key(),
-        (DAY - 60) * DAY_SECONDS, // backdated: still not in the day's prefix
+        &key(77),
+        (DAY - 60) * DAY_SECONDS,
         Status::Active,
     );
     registry.admit(c).unwrap();
@@ -527,14 +515,7 @@ fn the_day_is_derived_from_the_registry_partition_alone() {
             .unwrap();
         log.certificate(c.clone()).unwrap();
     }
-    let foreign = Certificate::issue(
-        &authority(),
-        "NL-T02-m0000",
-        OTHER_REGION,
-        &key(90).verifying_key(),
-        (DAY - 30) * DAY_SECONDS,
-        Status::Active,
-    );
+    let foreign = certified("NL-T02-m0000", OTHER_REGION, &key(90));
     log.certificate(foreign).unwrap();
     assert_eq!(
         log.region_day(&p, REGION, DAY, &auth, &anchor).unwrap_err(),
@@ -542,14 +523,7 @@ fn the_day_is_derived_from_the_registry_partition_alone() {
     );
     let cutoff = Cutoff::issue(&authority(), &log.registry, DAY);
     log.cutoff(cutoff.clone());
-    let late = Certificate::issue(
-        &authority(),
-        "NL-T01-late",
-        REGION,
-        &key(91).verifying_key(),
-        (DAY - 30) * DAY_SECONDS,
-        Status::Active,
-    );
+    let late = certified("NL-T01-late", REGION, &key(91));
     log.certificate(late).unwrap();
     assert_eq!(
         log.region_day(&p, REGION, DAY, &auth, &anchor).unwrap_err(),
@@ -658,6 +632,13 @@ fn honest(d: &Day, i: usize, k: usize) -> SeatKeyAnnouncement {
     )
 }
 
+/// Seat `i` of the test day and the context its key is bound to.
+fn seat_with_context(d: &Day, i: usize) -> (String, Vec<u8>) {
+    let seat = d.seats[i].0.clone();
+    let ctx = key_context(REGION, DAY, &seat, &d.cutoff);
+    (seat, ctx)
+}
+
 fn accept(d: &Day, a: &SeatKeyAnnouncement) -> Result<SeatPublicKey, KeyRefused> {
     accept_key(&d.params, REGION, DAY, &d.cutoff, &d.seats, a)
 }
@@ -719,7 +700,7 @@ fn an_honest_seat_key_is_accepted_and_its_base_is_hashed() {
     assert_eq!(pk.n(), seat_keys()[0].public().n());
     let listed = keys_before_close(&d.params, REGION, DAY, &d.cutoff, &d.seats, &[a]);
     assert_eq!(listed, vec![(d.seats[0].0.clone(), pk.clone())]);
-    let ctx = key_context(REGION, DAY, &d.seats[0].0, &d.cutoff);
+    let (_, ctx) = seat_with_context(&d, 0);
     let again = SeatPublicKey::new(pk.n().clone(), &ctx, 2048).unwrap();
     assert_eq!(again.h_s(), pk.h_s());
     assert_eq!(*pk.y(), hash_to_zn(LABEL_Y, &ctx, pk.n()));
@@ -831,8 +812,7 @@ fn a_bad_identity_signature_is_refused() {
 #[test]
 fn a_modulus_with_a_small_factor_is_refused_despite_genuine_roots() {
     let d = day();
-    let seat = d.seats[2].0.clone();
-    let ctx = key_context(REGION, DAY, &seat, &d.cutoff);
+    let (seat, ctx) = seat_with_context(&d, 2);
     let mut g = rng(301);
     let low = (Integer::from(1) << 2047u32) / 3u32 + 1u32;
     let (n, big) = loop {
@@ -871,8 +851,7 @@ fn a_modulus_with_a_small_factor_is_refused_despite_genuine_roots() {
 #[test]
 fn a_p_squared_q_modulus_is_refused() {
     let d = day();
-    let seat = d.seats[3].0.clone();
-    let ctx = key_context(REGION, DAY, &seat, &d.cutoff);
+    let (seat, ctx) = seat_with_context(&d, 3);
     let mut g = rng(302);
     let top = |bits: u32, g: &mut ChaCha20Rng| {
         let mut x = random_integer(bits as usize / 8, g);

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 use zeal_protocol::ProtocolConfig;
 use zeal_protocol::round::aggregator::{Aggregator, Output};
+use zeal_protocol::round::audit::RoundLog;
 use zeal_protocol::round::crypto::{AggregatorKey, AggregatorPublic, MeterSecrets};
 use zeal_protocol::round::directory::Directory;
 use zeal_protocol::round::gateway::{MeterAgent, Refusal};
@@ -44,18 +45,26 @@ pub fn meter_id(i: usize) -> String {
     format!("{REGION}-m{i:04}")
 }
 
-/// Everything one round produced, by kind.
+/// Everything one round produced, by kind: the published messages (what the audit reads; the
+/// log derefs to them) and what was refused on the way.
 #[derive(Debug, Default)]
 pub struct Log {
-    pub opens: Vec<RoundOpen>,
-    pub bundles: Vec<ShareBundle>,
-    pub redistributions: Vec<Redistribution>,
-    pub partials: Vec<Partial>,
-    pub outcomes: Vec<RoundOutcome>,
-    pub totals: Vec<RegionTotal>,
-    pub quarantines: Vec<QuarantineEvent>,
+    pub round: RoundLog,
     pub rejections: Vec<zeal_protocol::round::Rejection>,
     pub refusals: Vec<(String, Refusal)>,
+}
+
+impl std::ops::Deref for Log {
+    type Target = RoundLog;
+    fn deref(&self) -> &RoundLog {
+        &self.round
+    }
+}
+
+impl std::ops::DerefMut for Log {
+    fn deref_mut(&mut self) -> &mut RoundLog {
+        &mut self.round
+    }
 }
 
 impl Log {
@@ -73,8 +82,16 @@ impl Log {
         outputs
     }
 
+    /// The status of each attempt's outcome, in order.
     pub fn statuses(&self) -> Vec<RoundStatus> {
         self.outcomes.iter().map(|o| o.status).collect()
+    }
+
+    /// Whether a message from `origin` was rejected for `reason`.
+    pub fn rejected(&self, reason: RejectReason, origin: &str) -> bool {
+        self.rejections
+            .iter()
+            .any(|r| r.reason == reason && r.origin.as_deref() == Some(origin))
     }
 }
 
@@ -96,6 +113,25 @@ pub struct Faults {
     pub tamper_partial: Option<PartialHook>,
     /// Deliver some bundles twice (replay).
     pub replay_bundles: bool,
+}
+
+impl Faults {
+    /// An otherwise honest world in which `tamper` rewrites every bundle of `sender` before the
+    /// aggregator sees it.
+    pub fn tampering_bundles_of(
+        sender: String,
+        mut tamper: impl FnMut(&mut ShareBundle, &[MeterSecrets]) + 'static,
+    ) -> Faults {
+        Faults {
+            tamper_bundle: Some(Box::new(move |b, secrets| {
+                if b.sender == sender {
+                    tamper(b, secrets);
+                }
+                true
+            })),
+            ..Faults::default()
+        }
+    }
 }
 
 pub struct World {
@@ -270,6 +306,7 @@ pub fn readings(meters: usize, k: u64) -> Vec<Vec<u64>> {
         .collect()
 }
 
+/// The plain sum of the readings of `members` (indices into `readings`).
 pub fn plain_sum(readings: &[Vec<u64>], members: &[usize]) -> Vec<u64> {
     let mut sum = vec![0u64; readings[0].len()];
     for &i in members {
@@ -278,4 +315,9 @@ pub fn plain_sum(readings: &[Vec<u64>], members: &[usize]) -> Vec<u64> {
         }
     }
     sum
+}
+
+/// The plain sum of every meter's readings.
+pub fn sum_all(readings: &[Vec<u64>]) -> Vec<u64> {
+    plain_sum(readings, &(0..readings.len()).collect::<Vec<_>>())
 }

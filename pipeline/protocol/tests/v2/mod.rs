@@ -60,7 +60,16 @@ pub fn sums(values: &BTreeMap<String, Vec<u64>>, meters: &[String]) -> Vec<u64> 
     out
 }
 
-/// A seeded RNG.
+/// The roster without the meters in `left_out`, in roster order.
+pub fn roster_without(r: &LocalRegion, left_out: &[&String]) -> Vec<String> {
+    r.ctx
+        .roster
+        .iter()
+        .filter(|m| !left_out.contains(m))
+        .cloned()
+        .collect()
+}
+
 /// A roster meter that holds no seat.
 pub fn non_seat(r: &LocalRegion) -> String {
     r.ctx
@@ -71,6 +80,7 @@ pub fn non_seat(r: &LocalRegion) -> String {
         .clone()
 }
 
+/// A seeded RNG.
 pub fn rng(seed: u64) -> ChaCha20Rng {
     ChaCha20Rng::seed_from_u64(seed)
 }
