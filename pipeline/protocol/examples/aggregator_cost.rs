@@ -7,10 +7,9 @@ use rand::{RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use rug::Integer;
 use rug::integer::Order;
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use zeal_protocol::v2::bench::{bench_region, commit_and_reveal, commits_of, thread_cpu_now};
 use zeal_protocol::v2::encoding::{Hash, Kind};
-use zeal_protocol::v2::local::{LocalRegion, LocalRound};
 use zeal_protocol::v2::params::Params;
 use zeal_protocol::v2::round::RoundContext;
 use zeal_protocol::v2::round::bundle::{
@@ -21,31 +20,13 @@ use zeal_protocol::v2::round::log::{
     Author, Entry, Outcome, Replay, Verified, signing_bytes, verify,
 };
 
-#[repr(C)]
-struct Timespec {
-    sec: i64,
-    nsec: i64,
-}
-
-unsafe extern "C" {
-    fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
-}
-
-/// This thread's CPU time (CLOCK_THREAD_CPUTIME_ID): the machine may be shared.
-fn cpu_now() -> Duration {
-    let mut t = Timespec { sec: 0, nsec: 0 };
-    // Safety: t is a valid timespec; clock 3 is CLOCK_THREAD_CPUTIME_ID on Linux.
-    assert_eq!(unsafe { clock_gettime(3, &mut t) }, 0);
-    Duration::new(t.sec as u64, t.nsec as u32)
-}
-
 /// Fastest of `reps` runs, in thread CPU time.
 fn best(reps: usize, mut f: impl FnMut()) -> Duration {
     (0..reps)
         .map(|_| {
-            let t = cpu_now();
+            let t = thread_cpu_now();
             f();
-            cpu_now() - t
+            thread_cpu_now() - t
         })
         .min()
         .unwrap()
@@ -101,15 +82,7 @@ fn main() {
     let params = Params::default();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let t = Instant::now();
-    let region = LocalRegion::generate(
-        params,
-        "NL-UT-01",
-        meters,
-        1_593_597_600,
-        b"bench",
-        &mut rng,
-        |_| {},
-    );
+    let region = bench_region(params, meters, &mut rng, |_| {});
     let ctx = &region.ctx;
     eprintln!("keys {:.1} s", t.elapsed().as_secs_f64());
     let seeds: Vec<u64> = (0..meters).map(|_| rng.next_u64()).collect();
@@ -131,20 +104,7 @@ fn main() {
         }
     });
     eprintln!("deal {:.1} s", t.elapsed().as_secs_f64());
-    let mut round = LocalRound::default();
-    for (i, b) in bundles.into_iter().enumerate() {
-        let b = b.unwrap();
-        let m = ctx.roster[i].clone();
-        round.log.push(region.record(
-            Author::Meter(m.clone()),
-            Entry::Commit(b.public.commitment(ctx)),
-        ));
-        round.bundles.insert(m, b);
-    }
-    region.close_commits(&mut round);
-    for m in ctx.roster.clone() {
-        region.reveal(&mut round, &m);
-    }
+    let round = commit_and_reveal(&region, bundles.into_iter().map(Option::unwrap));
     let notices: Vec<_> = round
         .log
         .iter()
@@ -153,14 +113,7 @@ fn main() {
             _ => None,
         })
         .collect();
-    let commits: BTreeMap<&String, _> = round
-        .log
-        .iter()
-        .filter_map(|r| match (&r.author, &r.entry) {
-            (Author::Meter(m), Entry::Commit(h)) => Some((m, *h)),
-            _ => None,
-        })
-        .collect();
+    let commits = commits_of(&round.log);
     let n = meters as f64;
     let per = |d: Duration| d.as_secs_f64() * 1e3 / n;
     let report = |name: &str, d: Duration| println!("{name:<44} {:>8.4} ms/meter", per(d));
@@ -229,31 +182,23 @@ fn main() {
 
     let revealed: Vec<&String> = notices.iter().map(|(_, m, _)| *m).collect();
     let width = ctx.layout().plaintexts();
+    // Every revealed part's hash, by `hash`, against its notice.
+    let check_part_hashes = |hash: fn(&RoundContext, &str, &str, &SeatPart) -> Hash| {
+        for (j, seat) in ctx.seats.iter().enumerate() {
+            for m in &revealed {
+                let b = &round.bundles[*m];
+                assert_eq!(
+                    hash(ctx, m, &seat.meter, &b.parts[j]),
+                    b.public.part_hashes[j]
+                );
+            }
+        }
+    };
     let (mut old_h, mut new_h, mut old_f, mut new_f) =
         (Duration::MAX, Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..reps {
-        old_h = old_h.min(best(1, || {
-            for (j, seat) in ctx.seats.iter().enumerate() {
-                for m in &revealed {
-                    let b = &round.bundles[*m];
-                    assert_eq!(
-                        part_hash_copying(ctx, m, &seat.meter, &b.parts[j]),
-                        b.public.part_hashes[j]
-                    );
-                }
-            }
-        }));
-        new_h = new_h.min(best(1, || {
-            for (j, seat) in ctx.seats.iter().enumerate() {
-                for m in &revealed {
-                    let b = &round.bundles[*m];
-                    assert_eq!(
-                        part_hash(ctx, m, &seat.meter, &b.parts[j]),
-                        b.public.part_hashes[j]
-                    );
-                }
-            }
-        }));
+        old_h = old_h.min(best(1, || check_part_hashes(part_hash_copying)));
+        new_h = new_h.min(best(1, || check_part_hashes(part_hash)));
         old_f = old_f.min(best(1, || {
             for (j, seat) in ctx.seats.iter().enumerate() {
                 let parts: Vec<&SeatPart> = revealed

@@ -49,6 +49,42 @@ struct ActiveRound {
     verdicts: BTreeMap<String, (PartialVerdict, Vec<u8>)>,
 }
 
+impl ActiveRound {
+    /// A round just opened: sharing, nothing received yet.
+    fn new(open: RoundOpen) -> Self {
+        ActiveRound {
+            open,
+            phase: Phase::Sharing,
+            bundles: BTreeMap::new(),
+            products: BTreeMap::new(),
+            verdicts: BTreeMap::new(),
+        }
+    }
+}
+
+/// A one-output refusal of a message from `sender` about `region`.
+fn refuse(reason: RejectReason, sender: &str, region: &str, detail: &str) -> Vec<Output> {
+    vec![Output::Reject(Rejection::new(
+        reason,
+        Some(sender),
+        Some(region),
+        detail,
+    ))]
+}
+
+/// Why a second `what` from one sender is refused: the same bytes again are a replay, other bytes
+/// a duplicate (`verb`: what happened to the first).
+fn repeat(prev: &[u8], raw: &[u8], what: &str, verb: &str) -> (RejectReason, String) {
+    if prev == raw {
+        (RejectReason::Replay, format!("{what} already {verb}"))
+    } else {
+        (
+            RejectReason::Duplicate,
+            format!("a different {what} from this sender was already {verb}"),
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 struct ClosedRound {
     attempt: i32,
@@ -177,13 +213,7 @@ impl Aggregator {
         let open = self.sign(open);
         self.active.insert(
             (region.to_string(), interval_start),
-            ActiveRound {
-                open: open.clone(),
-                phase: Phase::Sharing,
-                bundles: BTreeMap::new(),
-                products: BTreeMap::new(),
-                verdicts: BTreeMap::new(),
-            },
+            ActiveRound::new(open.clone()),
         );
         vec![Output::Open(open)]
     }
@@ -245,6 +275,22 @@ impl Aggregator {
         ))
     }
 
+    /// [`Self::locate`], then the located round itself; a refusal comes as the output to return.
+    fn locate_active(
+        &mut self,
+        region: &str,
+        interval_start: i64,
+        attempt: i32,
+        sender: &str,
+        partial: bool,
+    ) -> Result<((String, i64), &mut ActiveRound), Vec<Output>> {
+        let k = self
+            .locate(region, interval_start, attempt, sender, partial)
+            .map_err(|r| vec![Output::Reject(r)])?;
+        let round = self.active.get_mut(&k).expect("located");
+        Ok((k, round))
+    }
+
     /// A share bundle arrived (`raw`: its bytes as received, kept as evidence).
     pub fn on_share_bundle(
         &mut self,
@@ -253,34 +299,20 @@ impl Aggregator {
         raw: &[u8],
         now: i64,
     ) -> Vec<Output> {
-        let k = match self.locate(
+        let (k, round) = match self.locate_active(
             &bundle.region,
             bundle.interval_start,
             bundle.attempt,
             &bundle.sender,
             false,
         ) {
-            Ok(k) => k,
-            Err(r) => return vec![Output::Reject(r)],
+            Ok(found) => found,
+            Err(out) => return out,
         };
-        let round = self.active.get_mut(&k).expect("located");
-        let reject = |reason, detail: &str| {
-            vec![Output::Reject(Rejection::new(
-                reason,
-                Some(&bundle.sender),
-                Some(&bundle.region),
-                detail,
-            ))]
-        };
+        let reject = |reason, detail: &str| refuse(reason, &bundle.sender, &bundle.region, detail);
         if let Some((_, prev)) = round.bundles.get(&bundle.sender) {
-            return if prev == raw {
-                reject(RejectReason::Replay, "bundle already accepted")
-            } else {
-                reject(
-                    RejectReason::Duplicate,
-                    "a different bundle from this sender was already accepted",
-                )
-            };
+            let (reason, detail) = repeat(prev, raw, "bundle", "accepted");
+            return reject(reason, &detail);
         }
         if round.phase != Phase::Sharing || now > round.open.share_deadline {
             return reject(RejectReason::Late, "share deadline has passed");
@@ -353,25 +385,18 @@ impl Aggregator {
         raw: &[u8],
         now: i64,
     ) -> Vec<Output> {
-        let k = match self.locate(
+        let (k, round) = match self.locate_active(
             &partial.region,
             partial.interval_start,
             partial.attempt,
             &partial.sender,
             true,
         ) {
-            Ok(k) => k,
-            Err(r) => return vec![Output::Reject(r)],
+            Ok(found) => found,
+            Err(out) => return out,
         };
-        let round = self.active.get_mut(&k).expect("located");
-        let reject = |reason, detail: &str| {
-            vec![Output::Reject(Rejection::new(
-                reason,
-                Some(&partial.sender),
-                Some(&partial.region),
-                detail,
-            ))]
-        };
+        let reject =
+            |reason, detail: &str| refuse(reason, &partial.sender, &partial.region, detail);
         if round.phase != Phase::Decrypting {
             return reject(
                 RejectReason::UnknownRound,
@@ -391,14 +416,8 @@ impl Aggregator {
             );
         }
         if let Some((_, prev)) = round.verdicts.get(&partial.sender) {
-            return if prev == raw {
-                reject(RejectReason::Replay, "partial already received")
-            } else {
-                reject(
-                    RejectReason::Duplicate,
-                    "a different partial from this sender was already received",
-                )
-            };
+            let (reason, detail) = repeat(prev, raw, "partial", "received");
+            return reject(reason, &detail);
         }
         if now > round.open.partial_deadline {
             return reject(RejectReason::Late, "partial deadline has passed");
@@ -679,19 +698,39 @@ impl Aggregator {
         reason: String,
         now: i64,
     ) -> Vec<Output> {
-        vec![Output::Outcome(self.sign(RoundOutcome {
-            region: round.open.region.clone(),
-            interval_start: round.open.interval_start,
-            attempt: round.open.attempt,
+        vec![Output::Outcome(self.outcome(
+            &round.open,
             status,
-            roster: round.open.roster.clone(),
+            missing,
+            culprits,
+            reason,
+            now,
+        ))]
+    }
+
+    /// The signed outcome of the round `open` opened.
+    fn outcome(
+        &self,
+        open: &RoundOpen,
+        status: RoundStatus,
+        missing: Vec<String>,
+        culprits: Vec<String>,
+        reason: String,
+        now: i64,
+    ) -> RoundOutcome {
+        self.sign(RoundOutcome {
+            region: open.region.clone(),
+            interval_start: open.interval_start,
+            attempt: open.attempt,
+            status,
+            roster: open.roster.clone(),
             missing,
             culprits,
             reason,
             decided_at: now,
             aggregator_id: self.id().to_string(),
             signature: Vec::new(),
-        }))]
+        })
     }
 
     /// Ends a round for good: outcome, tombstone, and the carry-forward bookkeeping.
@@ -706,25 +745,15 @@ impl Aggregator {
         now: i64,
         round: Option<&ActiveRound>,
     ) -> Vec<Output> {
-        let outcome = self.sign(RoundOutcome {
-            region: open.region.clone(),
-            interval_start: open.interval_start,
-            attempt: open.attempt,
-            status,
-            roster: open.roster.clone(),
-            missing,
-            culprits,
-            reason,
-            decided_at: now,
-            aggregator_id: self.id().to_string(),
-            signature: Vec::new(),
-        });
+        let outcome = self.outcome(open, status, missing, culprits, reason, now);
         if status != RoundStatus::Completed {
             // Nothing was published: this interval and everything it carried wait for the
             // region's next round.
-            let d = self.deferred.entry(open.region.clone()).or_default();
-            d.insert(open.interval_start);
-            d.extend(open.carried_intervals.iter().copied());
+            self.defer(
+                &open.region,
+                open.interval_start,
+                open.carried_intervals.iter().copied(),
+            );
         }
         self.closed.insert(
             (open.region.clone(), open.interval_start),
@@ -740,6 +769,13 @@ impl Aggregator {
         );
         self.prune_closed(&open.region);
         vec![Output::Outcome(outcome)]
+    }
+
+    /// Carries an unpublished interval and what it carried into the region's next round.
+    fn defer(&mut self, region: &str, interval_start: i64, carried: impl IntoIterator<Item = i64>) {
+        let d = self.deferred.entry(region.to_string()).or_default();
+        d.insert(interval_start);
+        d.extend(carried);
     }
 
     fn prune_closed(&mut self, region: &str) {
@@ -773,16 +809,7 @@ impl Aggregator {
                 d.remove(c);
             }
         }
-        self.active.insert(
-            k,
-            ActiveRound {
-                open,
-                phase: Phase::Sharing,
-                bundles: BTreeMap::new(),
-                products: BTreeMap::new(),
-                verdicts: BTreeMap::new(),
-            },
-        );
+        self.active.insert(k, ActiveRound::new(open));
     }
 
     /// Restores how a round ended from its RoundOutcome on the control topic: the round is
@@ -801,9 +828,7 @@ impl Aggregator {
             None => Vec::new(),
         };
         if outcome.status != RoundStatus::Completed {
-            let d = self.deferred.entry(outcome.region.clone()).or_default();
-            d.insert(outcome.interval_start);
-            d.extend(carried);
+            self.defer(&outcome.region, outcome.interval_start, carried);
         }
         self.closed.insert(
             k,

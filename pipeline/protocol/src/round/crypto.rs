@@ -678,8 +678,7 @@ impl MeterSecrets {
             to_fixed_bytes(&self.public.hs, self.public.ciphertext_len()),
             self.signing.to_bytes().to_vec(),
         ] {
-            out.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            out.extend_from_slice(&part);
+            push_prefixed(&mut out, &part);
         }
         out
     }
@@ -737,13 +736,17 @@ pub fn share_signing_bytes(
         sender.as_bytes(),
         recipient.as_bytes(),
     ] {
-        out.extend_from_slice(&(field.len() as u32).to_be_bytes());
-        out.extend_from_slice(field);
+        push_prefixed(&mut out, field);
     }
     out.extend_from_slice(&index.to_be_bytes());
-    out.extend_from_slice(&(ciphertext.len() as u32).to_be_bytes());
-    out.extend_from_slice(ciphertext);
+    push_prefixed(&mut out, ciphertext);
     out
+}
+
+/// Appends `field` with its length as a big-endian u32 before it.
+fn push_prefixed(out: &mut Vec<u8>, field: &[u8]) {
+    out.extend_from_slice(&(field.len() as u32).to_be_bytes());
+    out.extend_from_slice(field);
 }
 
 fn domain_separated(domain: &str, bytes: &[u8]) -> Vec<u8> {

@@ -4,6 +4,7 @@
 //! the library's own code paths; dealing runs on `threads` workers, each timing its own bundles.
 
 use super::crypto::range_batch::RangeItem;
+use super::encoding::Hash;
 use super::local::{LocalRegion, LocalRound};
 use super::params::Params;
 use super::round::RoundContext;
@@ -52,6 +53,58 @@ impl RoundCosts {
     }
 }
 
+/// The benchmarks' region: `meters` meters of NL-UT-01 under `params`, keys drawn from `rng`
+/// (`progress` counts the seat keys).
+pub fn bench_region(
+    params: Params,
+    meters: usize,
+    rng: &mut ChaCha20Rng,
+    progress: impl FnMut(usize),
+) -> LocalRegion {
+    LocalRegion::generate(
+        params,
+        "NL-UT-01",
+        meters,
+        1_593_597_600,
+        b"bench",
+        rng,
+        progress,
+    )
+}
+
+/// A round of `region` in which the i-th roster meter commits to the i-th of `bundles`, the
+/// aggregator closes the commits and every meter reveals.
+pub fn commit_and_reveal(
+    region: &LocalRegion,
+    bundles: impl IntoIterator<Item = Bundle>,
+) -> LocalRound {
+    let ctx = &region.ctx;
+    let mut round = LocalRound::default();
+    for (i, b) in bundles.into_iter().enumerate() {
+        let m = ctx.roster[i].clone();
+        round.log.push(region.record(
+            Author::Meter(m.clone()),
+            Entry::Commit(b.public.commitment(ctx)),
+        ));
+        round.bundles.insert(m, b);
+    }
+    region.close_commits(&mut round);
+    for m in ctx.roster.clone() {
+        region.reveal(&mut round, &m);
+    }
+    round
+}
+
+/// Each meter's commitment on `log`, by meter.
+pub fn commits_of(log: &[Record]) -> BTreeMap<&String, Hash> {
+    log.iter()
+        .filter_map(|r| match (&r.author, &r.entry) {
+            (Author::Meter(m), Entry::Commit(h)) => Some((m, *h)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Runs one round of `meters` meters under `params` and returns its costs and outcome.
 /// `values(i)` gives meter i's values; `progress(done, total)` reports dealing.
 pub fn measure_round(
@@ -63,15 +116,7 @@ pub fn measure_round(
     mut progress: impl FnMut(&str, usize, usize),
 ) -> (RoundCosts, Outcome, Vec<u64>) {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let region = LocalRegion::generate(
-        params,
-        "NL-UT-01",
-        meters,
-        1_593_597_600,
-        b"bench",
-        &mut rng,
-        |i| progress("seat keys", i, 0),
-    );
+    let region = bench_region(params, meters, &mut rng, |i| progress("seat keys", i, 0));
     let ctx = &region.ctx;
     let mut costs = RoundCosts {
         meters,
@@ -122,17 +167,13 @@ pub fn measure_round(
             }
         }
     });
-    let mut round = LocalRound::default();
-    for (i, slot) in bundles.into_iter().enumerate() {
+    let mut dealt = Vec::with_capacity(meters);
+    for slot in bundles {
         let (b, took) = slot.expect("dealt");
         costs.meter_deal += took;
-        let m = ctx.roster[i].clone();
-        round.log.push(region.record(
-            Author::Meter(m.clone()),
-            Entry::Commit(b.public.commitment(ctx)),
-        ));
-        round.bundles.insert(m, b);
+        dealt.push(b);
     }
+    let mut round = commit_and_reveal(&region, dealt);
     let first = round.bundles.values().next().expect("at least one meter");
     costs.public_bytes = public_bytes(first);
     costs.part_bytes = first.parts[0]
@@ -141,11 +182,6 @@ pub fn measure_round(
         .chain(&first.parts[0].proofs)
         .map(Vec::len)
         .sum();
-
-    region.close_commits(&mut round);
-    for m in ctx.roster.clone() {
-        region.reveal(&mut round, &m);
-    }
 
     // The aggregator's work on the reveals: what its service does before RevealClosed.
     let work = aggregator_costs(ctx, &region.directory, &round.log, &round.bundles);
@@ -203,13 +239,7 @@ pub fn aggregator_costs(
     bundles: &BTreeMap<String, Bundle>,
 ) -> AggregatorCosts {
     let t = Instant::now();
-    let commits: BTreeMap<&String, _> = log
-        .iter()
-        .filter_map(|r| match (&r.author, &r.entry) {
-            (Author::Meter(m), Entry::Commit(h)) => Some((m, *h)),
-            _ => None,
-        })
-        .collect();
+    let commits = commits_of(log);
     let mut signed = Vec::new();
     for r in log {
         let (Author::Meter(m), Entry::Notice(public)) = (&r.author, &r.entry) else {
@@ -362,15 +392,7 @@ pub fn measure_deal(params: Params, reps: usize, seed: u64) -> DealCosts {
     let reps = reps.max(1);
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let meters = params.committee_size.max(params.min_roster);
-    let region = LocalRegion::generate(
-        params,
-        "NL-UT-01",
-        meters,
-        1_593_597_600,
-        b"bench",
-        &mut rng,
-        |_| {},
-    );
+    let region = bench_region(params, meters, &mut rng, |_| {});
     let ctx = &region.ctx;
     let values: Vec<u64> = (0..ctx.params.values_per_round() as u64).collect();
     let sender = &ctx.roster[0];

@@ -121,14 +121,16 @@ pub fn accept_key(
         )
         .map_err(|_| KeyRefused::Signature)?;
     let context = key_context(region, day, &a.seat, cutoff);
-    let key = SeatPublicKey::from_bytes(&a.modulus, &context, params.modulus_bits)
-        .map_err(|e| KeyRefused::Proof(e.to_string()))?;
-    let proof = KeyProof::from_bytes(&a.proof, params.modulus_bits)
-        .map_err(|e| KeyRefused::Proof(e.to_string()))?;
-    proof
-        .verify(&key, &context)
-        .map_err(|e| KeyRefused::Proof(e.to_string()))?;
+    let key =
+        SeatPublicKey::from_bytes(&a.modulus, &context, params.modulus_bits).map_err(bad_proof)?;
+    let proof = KeyProof::from_bytes(&a.proof, params.modulus_bits).map_err(bad_proof)?;
+    proof.verify(&key, &context).map_err(bad_proof)?;
     Ok(key)
+}
+
+/// A key or key proof that fails, as a refusal.
+fn bad_proof(e: impl std::fmt::Display) -> KeyRefused {
+    KeyRefused::Proof(e.to_string())
 }
 
 /// The list KeysClosed must equal: each seat's key, in log order, where a seat's key is its first
@@ -204,9 +206,15 @@ impl KeyJudgements {
         seats: &[(String, VerifyingKey)],
         announcements: &[SeatKeyAnnouncement],
     ) -> Vec<(String, SeatPublicKey)> {
+        let scope = DayScope {
+            params,
+            region,
+            day,
+            cutoff,
+        };
         let mut list = KeyList::default();
         for a in announcements {
-            list.judge(self, params, region, day, cutoff, seats, a);
+            list.judge(self, &scope, seats, a);
         }
         list.keys.into_iter().map(|(s, k, _)| (s, k)).collect()
     }
@@ -218,17 +226,22 @@ impl KeyJudgements {
         directory: &Directory,
         records: impl IntoIterator<Item = &'r DayRecord>,
     ) -> DaySetup {
-        day_seats_judged(
-            self,
-            &day.params,
-            &day.region,
-            Params::day_of(day.start),
-            &day.cutoff,
-            &day.committee,
-            directory,
-            records,
-        )
+        let scope = DayScope {
+            params: &day.params,
+            region: &day.region,
+            day: Params::day_of(day.start),
+            cutoff: &day.cutoff,
+        };
+        day_seats_judged(self, &scope, &day.committee, directory, records)
     }
+}
+
+/// Which region's day a key is judged for: its parameters, region, day and H(Cutoff(D)).
+struct DayScope<'a> {
+    params: &'a Params,
+    region: &'a str,
+    day: i64,
+    cutoff: &'a Hash,
 }
 
 /// [`keys_before_close`] built one announcement at a time, with each listed key's [`key_hash`]
@@ -243,14 +256,10 @@ struct KeyList {
 }
 
 impl KeyList {
-    #[allow(clippy::too_many_arguments)]
     fn judge(
         &mut self,
         judgements: &mut KeyJudgements,
-        params: &Params,
-        region: &str,
-        day: i64,
-        cutoff: &Hash,
+        scope: &DayScope<'_>,
         seats: &[(String, VerifyingKey)],
         a: &SeatKeyAnnouncement,
     ) {
@@ -259,6 +268,12 @@ impl KeyList {
         if self.judged.contains(&a.seat) {
             return;
         }
+        let DayScope {
+            params,
+            region,
+            day,
+            cutoff,
+        } = *scope;
         match judgements.accept(params, region, day, cutoff, seats, a) {
             Ok(k) => {
                 self.judged.push(a.seat.clone());
@@ -388,12 +403,15 @@ pub fn day_seats<'r>(
     directory: &Directory,
     records: impl IntoIterator<Item = &'r DayRecord>,
 ) -> DaySetup {
-    day_seats_judged(
-        &mut KeyJudgements::default(),
+    let scope = DayScope {
         params,
         region,
         day,
         cutoff,
+    };
+    day_seats_judged(
+        &mut KeyJudgements::default(),
+        &scope,
         committee,
         directory,
         records,
@@ -401,17 +419,19 @@ pub fn day_seats<'r>(
 }
 
 /// [`day_seats`] with the judgements made before.
-#[allow(clippy::too_many_arguments)]
 fn day_seats_judged<'r>(
     judgements: &mut KeyJudgements,
-    params: &Params,
-    region: &str,
-    day: i64,
-    cutoff: &Hash,
+    scope: &DayScope<'_>,
     committee: &Committee,
     directory: &Directory,
     records: impl IntoIterator<Item = &'r DayRecord>,
 ) -> DaySetup {
+    let DayScope {
+        region,
+        day,
+        cutoff,
+        ..
+    } = *scope;
     let seats: Vec<(String, VerifyingKey)> = committee
         .seats()
         .iter()
@@ -424,7 +444,7 @@ fn day_seats_judged<'r>(
         match r {
             DayRecord::SeatKey(a) => {
                 if closed_by.is_none() {
-                    list.judge(judgements, params, region, day, cutoff, &seats, a);
+                    list.judge(judgements, scope, &seats, a);
                 }
             }
             DayRecord::KeysClosed(k) => {
@@ -482,15 +502,7 @@ pub fn day_seats_of<'r>(
     directory: &Directory,
     records: impl IntoIterator<Item = &'r DayRecord>,
 ) -> DaySetup {
-    day_seats(
-        &day.params,
-        &day.region,
-        Params::day_of(day.start),
-        &day.cutoff,
-        &day.committee,
-        directory,
-        records,
-    )
+    KeyJudgements::default().day_seats_of(day, directory, records)
 }
 
 /// The registry partition as a reader folds it, in order: certificates admitted, each Cutoff

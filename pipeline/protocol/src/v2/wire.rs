@@ -287,13 +287,28 @@ pub fn record_to_wire(ctx: &RoundContext, r: &Record) -> w::RoundRecord {
     }
 }
 
+/// A message of `region` @ `round_start` (ms) where `expected_region` @ `expected_start` was due.
+fn wrong_round(
+    expected_region: &str,
+    expected_start: i64,
+    region: &str,
+    round_start: i64,
+) -> WireError {
+    WireError::WrongRound {
+        expected: format!("{expected_region}@{expected_start}"),
+        got: format!("{region}@{round_start}"),
+    }
+}
+
 /// Step 1 of [`decode_record`]: every count and length, before anything is parsed.
 fn check_bounds(ctx: &RoundContext, r: &w::RoundRecord) -> Result<(), WireError> {
     if r.region != ctx.region || r.round_start != ms(ctx.start) {
-        return Err(WireError::WrongRound {
-            expected: format!("{}@{}", ctx.region, ms(ctx.start)),
-            got: format!("{}@{}", r.region, r.round_start),
-        });
+        return Err(wrong_round(
+            &ctx.region,
+            ms(ctx.start),
+            &r.region,
+            r.round_start,
+        ));
     }
     if let Some(a) = &r.author {
         id("author", a)?;
@@ -701,6 +716,11 @@ fn day_ms(day: i64) -> i64 {
     ms(day.saturating_mul(DAY_SECONDS))
 }
 
+/// A day record `r` that is not of `region`'s `day`.
+fn wrong_day(region: &str, day: i64, r: &w::RoundRecord) -> WireError {
+    wrong_round(region, day_ms(day), &r.region, r.round_start)
+}
+
 /// The aggregator's KeysClosed as a round-log record (`round_start` = the day's start, author
 /// null).
 pub fn keys_closed_to_wire(region: &str, day: i64, k: &KeysClosed) -> w::RoundRecord {
@@ -733,10 +753,7 @@ pub fn keys_closed_from_wire(
         return Err(WireError::Author("not a KeysClosed".into()));
     };
     if r.region != region || r.round_start != day_ms(day) {
-        return Err(WireError::WrongRound {
-            expected: format!("{region}@{}", day_ms(day)),
-            got: format!("{}@{}", r.region, r.round_start),
-        });
+        return Err(wrong_day(region, day, r));
     }
     if let Some(m) = &r.author {
         return Err(WireError::Author(format!("KeysClosed by meter {m}")));
@@ -775,10 +792,7 @@ pub fn day_record_from_wire(
         w::RoundEntry::SeatKey(_) => {
             let (read_region, read_day, a) = seat_key_from_wire(r)?;
             if read_region != region || read_day != day {
-                return Err(WireError::WrongRound {
-                    expected: format!("{region}@{}", day_ms(day)),
-                    got: format!("{}@{}", r.region, r.round_start),
-                });
+                return Err(wrong_day(region, day, r));
             }
             Ok(DayRecord::SeatKey(a))
         }
@@ -807,10 +821,12 @@ pub fn part_to_wire(ctx: &RoundContext, sender: &str, seat: &str, p: &SeatPart) 
 /// part hash in the sender's reveal, which the reader checks (`round::bundle::part_hash`).
 pub fn part_from_wire(ctx: &RoundContext, p: &w::SeatPart) -> Result<SeatPart, WireError> {
     if p.region != ctx.region || p.round_start != ms(ctx.start) {
-        return Err(WireError::WrongRound {
-            expected: format!("{}@{}", ctx.region, ms(ctx.start)),
-            got: format!("{}@{}", p.region, p.round_start),
-        });
+        return Err(wrong_round(
+            &ctx.region,
+            ms(ctx.start),
+            &p.region,
+            p.round_start,
+        ));
     }
     id("sender", &p.sender)?;
     part_bounds(ctx, &p.seat, &p.ciphertexts, &p.proofs)?;

@@ -447,7 +447,7 @@ pub fn parts_on_log<'a>(
             Author::Aggregator => true,
         };
         let matches = || {
-            let index = ctx.seats.iter().position(|s| &s.meter == seat)?;
+            let index = ctx.seat_index(seat)?;
             let named = named.get(sender.as_str())?.part_hashes.get(index)?;
             (part_hash(ctx, sender, seat, part) == *named).then_some(())
         };
@@ -777,22 +777,17 @@ fn step(
     if v.seen.contains(&r.signature.to_bytes()) {
         return Flow::Next;
     }
-    if !checked && !matches!(r.entry, Entry::Complaint(_) | Entry::Notice(_)) {
-        v.work.signatures += 1;
-        if !directory.verifies(ctx, r) {
-            return Flow::Next; // unsigned or forged: never interpreted
-        }
+    if !checked
+        && !matches!(r.entry, Entry::Complaint(_) | Entry::Notice(_))
+        && !signature_holds(&mut v.work, ctx, directory, r)
+    {
+        return Flow::Next; // unsigned or forged: never interpreted
     }
     if matches!(v.outcome, Outcome::Lapsed | Outcome::Void) && r.author == Author::Aggregator {
-        note(
-            &mut v.evidence,
-            pos,
-            Evidence::InvalidMarker(pos, "marker after a lapsed or void round"),
-        );
+        invalid_marker(v, pos, "marker after a lapsed or void round");
         return Flow::Next;
     }
     let before = progress(v);
-    let mut second_marker = false;
     match (&r.author, &r.entry) {
         (Author::Meter(m), Entry::Commit(h))
             if v.commit_closed.is_none()
@@ -804,23 +799,14 @@ fn step(
         }
         (Author::Aggregator, Entry::CommitClosed(list)) => {
             if v.commit_closed.is_some() {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::SecondMarker(pos, "CommitClosed"),
-                );
-                second_marker = true;
+                return second_marker(v, r, pos, "CommitClosed");
             } else if *list == v.commits {
                 v.commit_closed = Some((pos, list.clone()));
                 if list.len() < quorum {
                     v.outcome = Outcome::Lapsed;
                 }
             } else {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::InvalidMarker(pos, "CommitClosed"),
-                );
+                invalid_marker(v, pos, "CommitClosed");
             }
         }
         (Author::Meter(m), Entry::Notice(public)) => {
@@ -888,13 +874,7 @@ fn step(
         (Author::Aggregator, Entry::RevealClosed(list)) => {
             v.first_reveal_closed.get_or_insert(pos);
             if v.revealed.is_some() {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::SecondMarker(pos, "RevealClosed"),
-                );
-                v.seen.insert(r.signature.to_bytes());
-                return Flow::Next;
+                return second_marker(v, r, pos, "RevealClosed");
             }
             let expected: Vec<String> = match &v.commit_closed {
                 Some((_, l)) => l
@@ -903,11 +883,7 @@ fn step(
                     .map(|(m, _)| m.clone())
                     .collect(),
                 None => {
-                    note(
-                        &mut v.evidence,
-                        pos,
-                        Evidence::InvalidMarker(pos, "RevealClosed before CommitClosed"),
-                    );
+                    invalid_marker(v, pos, "RevealClosed before CommitClosed");
                     return Flow::Next;
                 }
             };
@@ -917,11 +893,7 @@ fn step(
                 }
                 v.revealed = Some((pos, list.clone()));
             } else {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::InvalidMarker(pos, "RevealClosed"),
-                );
+                invalid_marker(v, pos, "RevealClosed");
             }
         }
         (author, Entry::Complaint(c)) => {
@@ -945,20 +917,13 @@ fn step(
             if v.judged.contains(&key) {
                 return Flow::Next; // one complaint per complainant and sender is judged
             }
-            if !checked {
-                v.work.signatures += 1;
-                if !directory.verifies(ctx, r) {
-                    return Flow::Next; // forged ones never
-                }
+            if !checked && !signature_holds(&mut v.work, ctx, directory, r) {
+                return Flow::Next; // forged ones never
             }
             let public = &v.notices[&c.sender];
             let part = match &c.complainant {
                 Complainant::Seat(s) => {
-                    let index = ctx
-                        .seats
-                        .iter()
-                        .position(|x| &x.meter == s)
-                        .expect("seat checked");
+                    let index = ctx.seat_index(s).expect("seat checked");
                     let key = (c.sender.clone(), s.clone());
                     match parts.get(&key).copied() {
                         Some(p) if part_hash(ctx, &c.sender, s, p) == public.part_hashes[index] => {
@@ -1007,20 +972,10 @@ fn step(
         }
         (Author::Aggregator, Entry::FinalSet(members)) => {
             if v.final_set.is_some() {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::SecondMarker(pos, "FinalSet"),
-                );
-                v.seen.insert(r.signature.to_bytes());
-                return Flow::Next;
+                return second_marker(v, r, pos, "FinalSet");
             }
             let Some((_, revealed)) = &v.revealed else {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::InvalidMarker(pos, "FinalSet before RevealClosed"),
-                );
+                invalid_marker(v, pos, "FinalSet before RevealClosed");
                 return Flow::Next;
             };
             let unanswered = v.unanswered();
@@ -1037,11 +992,7 @@ fn step(
                 // Parts still missing at FinalSet leave too few members: the round is void.
                 v.outcome = Outcome::Void;
             } else {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::InvalidMarker(pos, "FinalSet"),
-                );
+                invalid_marker(v, pos, "FinalSet");
             }
         }
         (Author::Meter(seat), Entry::Partial { final_set, sums }) => {
@@ -1078,13 +1029,7 @@ fn step(
             },
         ) => {
             if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::SecondMarker(pos, "RegionTotal"),
-                );
-                v.seen.insert(r.signature.to_bytes());
-                return Flow::Next;
+                return second_marker(v, r, pos, "RegionTotal");
             }
             let key = (r.signature.to_bytes(), v.partials.len());
             if v.judged_totals.contains(&key) {
@@ -1096,11 +1041,7 @@ fn step(
                 (Some((_, _, h)), Some(t)) if h == final_set && t == *values => {
                     v.outcome = Outcome::Total(t)
                 }
-                _ => note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::InvalidMarker(pos, "RegionTotal"),
-                ),
+                _ => invalid_marker(v, pos, "RegionTotal"),
             }
         }
         (Author::Meter(seat), Entry::PartMissing(sender)) => {
@@ -1133,11 +1074,7 @@ fn step(
             {
                 return Flow::Next;
             }
-            let index = ctx
-                .seats
-                .iter()
-                .position(|x| &x.meter == seat)
-                .expect("only seats' claims are kept");
+            let index = ctx.seat_index(seat).expect("only seats' claims are kept");
             if part_hash(ctx, sender, seat, part) == v.notices[sender].part_hashes[index] {
                 v.posted.insert(key, part.clone());
                 if *author == Author::Aggregator {
@@ -1151,19 +1088,10 @@ fn step(
         }
         (Author::Aggregator, Entry::Abandoned) => {
             if matches!(v.outcome, Outcome::Total(_) | Outcome::Abandoned) {
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::SecondMarker(pos, "ABANDONED"),
-                );
-                second_marker = true;
+                return second_marker(v, r, pos, "ABANDONED");
             } else if v.final_set.is_none() || v.partials.len() > ctx.degree {
                 // Valid only after the final set, with fewer than d + 1 partials before it.
-                note(
-                    &mut v.evidence,
-                    pos,
-                    Evidence::InvalidMarker(pos, "ABANDONED"),
-                );
+                invalid_marker(v, pos, "ABANDONED");
             } else {
                 v.outcome = Outcome::Abandoned;
             }
@@ -1176,9 +1104,27 @@ fn step(
     // it), so a copy of it is judged again; that costs comparisons, or for a RegionTotal one
     // interpolation per change in the partials seen (`judged_totals`).
     let after = progress(v);
-    if second_marker || after != before {
+    if after != before {
         v.seen.insert(r.signature.to_bytes());
     }
+    Flow::Next
+}
+
+/// Counts in `work` and checks `r`'s signature (records not checked by the wire reader).
+fn signature_holds(work: &mut Work, ctx: &RoundContext, directory: &Directory, r: &Record) -> bool {
+    work.signatures += 1;
+    directory.verifies(ctx, r)
+}
+
+/// Notes an invalid `what` marker at `pos`.
+fn invalid_marker(v: &mut RoundView, pos: usize, what: &'static str) {
+    note(&mut v.evidence, pos, Evidence::InvalidMarker(pos, what));
+}
+
+/// Notes a second `what` marker at `pos`; its judgement never changes, so copies are skipped.
+fn second_marker(v: &mut RoundView, r: &Record, pos: usize, what: &'static str) -> Flow {
+    note(&mut v.evidence, pos, Evidence::SecondMarker(pos, what));
+    v.seen.insert(r.signature.to_bytes());
     Flow::Next
 }
 

@@ -117,6 +117,11 @@ impl RoundContext {
         self.seats.iter().find(|s| s.meter == meter)
     }
 
+    /// The index of a meter's seat among `seats`, if it holds one.
+    pub(crate) fn seat_index(&self, meter: &str) -> Option<usize> {
+        self.seats.iter().position(|s| s.meter == meter)
+    }
+
     /// Members a commit list or final set must hold.
     pub fn quorum(&self) -> usize {
         self.params.quorum(self.roster.len())
