@@ -8,7 +8,7 @@ mod common;
 
 use common::run;
 use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
-use zeal_protocol::v2::enrolment::{Registry, Status, key_from_hex, key_to_hex};
+use zeal_protocol::v2::enrolment::{Registry, Status, key_from_hex};
 use zeal_protocol::v2::wire::certificate_from_wire;
 
 fn public_of(key_file: &Path) -> VerifyingKey {
@@ -38,25 +38,17 @@ fn certificates_verify_against_their_authority_only() {
 
     let identity = SigningKey::from_bytes(&[5; 32]).verifying_key();
     let certs = dir.join("certs");
+    let out_dir = certs.to_str().unwrap();
     let enrol = |key: &str, meter: &str, extra: &[&str]| {
-        let id = key_to_hex(&identity);
-        let mut args = vec![
-            "enrol",
-            "--key-file",
+        let args = [&["--out", out_dir][..], extra].concat();
+        common::enrol(
             key,
-            "--meter",
             meter,
-            "--region",
             "NL-UT-01",
-            "--identity",
-            &id,
-            "--valid-from",
+            &identity,
             "2020-07-01T00:00Z",
-            "--out",
-            certs.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
+            &args,
+        )
     };
     let out = enrol(key_s, "m-0001", &[]);
     assert!(out.status.success(), "{out:?}");

@@ -3,29 +3,26 @@
 
 mod common;
 
-use common::{ok, run, zeal};
-
-fn workdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("zeal-bench-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use common::{ok, run, run_in, workdir, zeal};
 
 #[test]
 fn the_pipeline_bench_checks_its_totals_and_reports_the_aggregators_cpu() {
-    let dir = workdir("run");
-    let out = zeal()
-        .args(["bench", "pipeline", "--roster", "12", "--regions", "1"])
-        .args(["--phase-secs", "5", "--data-dir", "data"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let dir = workdir("bench-run");
+    let stdout = ok(run_in(
+        &dir,
+        &[
+            "bench",
+            "pipeline",
+            "--roster",
+            "12",
+            "--regions",
+            "1",
+            "--phase-secs",
+            "5",
+            "--data-dir",
+            "data",
+        ],
+    ));
     assert!(
         stdout.contains("totals exact              1 of 1"),
         "{stdout}"
@@ -42,8 +39,8 @@ fn the_pipeline_bench_checks_its_totals_and_reports_the_aggregators_cpu() {
 
 #[test]
 fn a_data_dir_the_broker_cannot_use_is_refused_before_any_dealing() {
-    let dir = workdir("cwd");
-    let outside = workdir("outside");
+    let dir = workdir("bench-cwd");
+    let outside = workdir("bench-outside");
     let out = zeal()
         .args(["bench", "pipeline", "--roster", "12", "--regions", "1"])
         .arg("--data-dir")

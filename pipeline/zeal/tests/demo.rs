@@ -2,15 +2,16 @@
 //! day with every private total checked against the plaintext sum and the opted-in households
 //! disaggregated, then queried with SQL.
 
-use std::process::Command;
+mod common;
+
+use common::{ok, run, run_in, workdir};
 
 #[test]
 fn the_demo_checks_every_total_and_sql_reads_them() {
-    let dir = std::env::temp_dir().join(format!("zeal-demo-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let zeal = env!("CARGO_BIN_EXE_zeal");
-    let out = Command::new(zeal)
-        .args([
+    let dir = workdir("demo-test");
+    let stdout = ok(run_in(
+        &dir,
+        &[
             "demo",
             "--regions",
             "2",
@@ -22,16 +23,8 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
             "2020-07-01T00:00Z",
             "--opt-in-every",
             "2",
-        ])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        ],
+    ));
     assert!(stdout.contains("384 of 384 region totals"), "{stdout}");
     assert!(stdout.contains("every private total is exact"), "{stdout}");
     assert!(
@@ -39,17 +32,13 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
         "{stdout}"
     );
 
-    let sql = Command::new(zeal)
-        .args(["sql", "SELECT region, count(*) AS n, sum(total) AS wh FROM region_totals WHERE interval_seconds = 900 GROUP BY region ORDER BY region"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&sql.stdout);
-    assert!(
-        sql.status.success(),
-        "{table}{}",
-        String::from_utf8_lossy(&sql.stderr)
-    );
+    let table = ok(run_in(
+        &dir,
+        &[
+            "sql",
+            "SELECT region, count(*) AS n, sum(total) AS wh FROM region_totals WHERE interval_seconds = 900 GROUP BY region ORDER BY region",
+        ],
+    ));
     assert!(
         table.contains("NL-R01") && table.contains("NL-R02"),
         "{table}"
@@ -73,12 +62,13 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
         stdout.contains("daily edge round (protocol v2): 10 households' appliance categories and consumption buckets -> 2 of 2 audited region-day totals (1 day(s)) equal the households' plaintext sum"),
         "{stdout}"
     );
-    let hist = Command::new(zeal)
-        .args(["sql", "SELECT region, sum(total) AS households FROM region_totals WHERE interval_seconds = 86400 AND channel LIKE 'bucket_%' GROUP BY region ORDER BY region"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let hist = String::from_utf8_lossy(&hist.stdout);
+    let hist = ok(run_in(
+        &dir,
+        &[
+            "sql",
+            "SELECT region, sum(total) AS households FROM region_totals WHERE interval_seconds = 86400 AND channel LIKE 'bucket_%' GROUP BY region ORDER BY region",
+        ],
+    ));
     assert!(
         hist.contains("NL-R01") && hist.matches("┆ 5 ").count() == 2,
         "every household in exactly one bucket: {hist}"
@@ -88,21 +78,19 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
         stdout.contains("zeal serve --demo --data-dir zeal-data"),
         "{stdout}"
     );
-    let usage = Command::new(zeal)
-        .args(["sql", "SELECT appliance, count(*) AS n FROM appliance_usage GROUP BY appliance ORDER BY appliance"])
-        .current_dir(&dir)
-        .output()
-        .unwrap();
-    let usage = String::from_utf8_lossy(&usage.stdout);
+    let usage = ok(run_in(
+        &dir,
+        &[
+            "sql",
+            "SELECT appliance, count(*) AS n FROM appliance_usage GROUP BY appliance ORDER BY appliance",
+        ],
+    ));
     assert!(
         usage.contains("heat_pump") && usage.contains("┆ 5 "),
         "every appliance has a row per opted-in household: {usage}"
     );
 
-    let missing = Command::new(zeal)
-        .args(["sql", "SELECT 1", "--data-dir", "/nonexistent"])
-        .output()
-        .unwrap();
+    let missing = run(&["sql", "SELECT 1", "--data-dir", "/nonexistent"]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("run `zeal demo` first"));
     std::fs::remove_dir_all(&dir).unwrap();

@@ -8,7 +8,7 @@ mod common;
 
 use common::{ok, run};
 use zeal_protocol::ed25519_dalek::SigningKey;
-use zeal_protocol::v2::enrolment::{BeaconRound, key_from_hex, key_to_hex};
+use zeal_protocol::v2::enrolment::{BeaconRound, key_from_hex};
 use zeal_protocol::v2::params::{DAY_SECONDS, Params};
 use zeal_schemas::RejectReason;
 use zeal_services::metrics::{Metrics, Role};
@@ -55,22 +55,15 @@ async fn the_registry_is_published_from_the_cli_and_fixes_the_day() {
         })
         .collect();
     let enrol = |key: &str, meter: &str, identity: &SigningKey| {
-        let id = key_to_hex(&identity.verifying_key());
-        let args = [
-            "enrol",
-            "--key-file",
+        let args = [&["--publish"][..], &broker].concat();
+        common::enrol(
             key,
-            "--meter",
             meter,
-            "--region",
             region,
-            "--identity",
-            &id,
-            "--valid-from",
+            &identity.verifying_key(),
             "2020-06-01",
-            "--publish",
-        ];
-        run(&[&args[..], &broker].concat())
+            &args,
+        )
     };
     for (m, k) in &meters {
         let out = ok(enrol(key_s, m, k));

@@ -18,6 +18,49 @@ pub fn run(args: &[&str]) -> Output {
     zeal().args(args).output().expect("the zeal binary runs")
 }
 
+/// Runs `zeal args` to completion in the working directory `dir`.
+pub fn run_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    zeal()
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("the zeal binary runs")
+}
+
+/// A fresh working directory `zeal-{name}-{pid}` under the temporary directory.
+pub fn workdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("zeal-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs `zeal enrol`: the authority's `key` file certifies `identity` for `meter` in `region`
+/// from `valid_from`, then `extra` arguments (`--out DIR`, `--publish ...`, `--retire`).
+pub fn enrol(
+    key: &str,
+    meter: &str,
+    region: &str,
+    identity: &zeal_protocol::ed25519_dalek::VerifyingKey,
+    valid_from: &str,
+    extra: &[&str],
+) -> Output {
+    let id = zeal_protocol::v2::enrolment::key_to_hex(identity);
+    let args = [
+        "enrol",
+        "--key-file",
+        key,
+        "--meter",
+        meter,
+        "--region",
+        region,
+        "--identity",
+        &id,
+        "--valid-from",
+        valid_from,
+    ];
+    run(&[&args[..], extra].concat())
+}
+
 /// Asserts the run succeeded (printing everything it said if not) and returns its stdout.
 pub fn ok(out: Output) -> String {
     assert!(out.status.success(), "{out:?}");
