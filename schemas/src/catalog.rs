@@ -13,46 +13,48 @@ use std::sync::LazyLock;
 /// Largest single allocation the Avro decoder may make for one field (hostile length prefixes).
 pub const MAX_FIELD_BYTES: usize = 16 << 20;
 
-/// The kinds of message on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MessageKind {
-    MeterEnrolment,
-    RoundOpen,
-    ShareBundle,
-    Redistribution,
-    Partial,
-    RoundOutcome,
-    RegionTotal,
-    QuarantineEvent,
-    HouseholdReading,
-    DeadLetter,
-    Certificate,
-    Cutoff,
-    BeaconRound,
-    RoundRecord,
-    SeatPart,
+/// Calls `$then!` with the one list of message kinds, each as `Kind => "stem" [released
+/// versions]`; a kind is named like the Rust type of its message.
+macro_rules! with_kinds {
+    ($then:ident) => {
+        $then! {
+            MeterEnrolment => "meter_enrolment" [1],
+            RoundOpen => "round_open" [1],
+            ShareBundle => "share_bundle" [1],
+            Redistribution => "redistribution" [1],
+            Partial => "partial" [1],
+            RoundOutcome => "round_outcome" [1],
+            RegionTotal => "region_total" [1],
+            QuarantineEvent => "quarantine_event" [1],
+            HouseholdReading => "household_reading" [1, 2],
+            DeadLetter => "dead_letter" [1],
+            Certificate => "certificate" [1],
+            Cutoff => "cutoff" [1],
+            BeaconRound => "beacon_round" [1],
+            RoundRecord => "round_record" [1, 2, 3],
+            SeatPart => "seat_part" [1],
+        }
+    };
 }
+pub(crate) use with_kinds;
 
-/// One released version of one message schema.
-pub struct SchemaVersion {
-    /// The message it describes.
-    pub kind: MessageKind,
-    /// 1 for the first release.
-    pub version: u32,
-    /// The `.avsc` text.
-    pub avsc: &'static str,
-    /// The parsed schema.
-    pub schema: Schema,
-    /// CRC-64-AVRO fingerprint of the Parsing Canonical Form, little-endian, as written in
-    /// message headers.
-    pub fingerprint: [u8; 8],
-}
-
+/// Declares [`MessageKind`] and what each kind's entry in [`with_kinds`] says of it.
 macro_rules! kinds {
     ($( $kind:ident => $stem:literal [ $( $v:literal ),+ ] ),+ $(,)?) => {
+        /// The kinds of message on the wire.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum MessageKind {
+            $($kind),+
+        }
+
         impl MessageKind {
             /// Every message kind.
             pub const ALL: &'static [MessageKind] = &[$(MessageKind::$kind),+];
+
+            /// The schema's short name, e.g. `ShareBundle`.
+            pub fn name(self) -> &'static str {
+                match self { $(MessageKind::$kind => stringify!($kind)),+ }
+            }
 
             /// File stem of the `.avsc` (`schemas/avro/<stem>.avsc`).
             pub fn stem(self) -> &'static str {
@@ -78,45 +80,21 @@ macro_rules! kinds {
     };
 }
 
-kinds! {
-    MeterEnrolment => "meter_enrolment" [1],
-    RoundOpen => "round_open" [1],
-    ShareBundle => "share_bundle" [1],
-    Redistribution => "redistribution" [1],
-    Partial => "partial" [1],
-    RoundOutcome => "round_outcome" [1],
-    RegionTotal => "region_total" [1],
-    QuarantineEvent => "quarantine_event" [1],
-    HouseholdReading => "household_reading" [1, 2],
-    DeadLetter => "dead_letter" [1],
-    Certificate => "certificate" [1],
-    Cutoff => "cutoff" [1],
-    BeaconRound => "beacon_round" [1],
-    RoundRecord => "round_record" [1, 2, 3],
-    SeatPart => "seat_part" [1],
-}
+with_kinds!(kinds);
 
-impl MessageKind {
-    /// The schema's short name, e.g. `ShareBundle`.
-    pub fn name(self) -> &'static str {
-        match self {
-            MessageKind::MeterEnrolment => "MeterEnrolment",
-            MessageKind::RoundOpen => "RoundOpen",
-            MessageKind::ShareBundle => "ShareBundle",
-            MessageKind::Redistribution => "Redistribution",
-            MessageKind::Partial => "Partial",
-            MessageKind::RoundOutcome => "RoundOutcome",
-            MessageKind::RegionTotal => "RegionTotal",
-            MessageKind::QuarantineEvent => "QuarantineEvent",
-            MessageKind::HouseholdReading => "HouseholdReading",
-            MessageKind::DeadLetter => "DeadLetter",
-            MessageKind::Certificate => "Certificate",
-            MessageKind::Cutoff => "Cutoff",
-            MessageKind::BeaconRound => "BeaconRound",
-            MessageKind::RoundRecord => "RoundRecord",
-            MessageKind::SeatPart => "SeatPart",
-        }
-    }
+/// One released version of one message schema.
+pub struct SchemaVersion {
+    /// The message it describes.
+    pub kind: MessageKind,
+    /// 1 for the first release.
+    pub version: u32,
+    /// The `.avsc` text.
+    pub avsc: &'static str,
+    /// The parsed schema.
+    pub schema: Schema,
+    /// CRC-64-AVRO fingerprint of the Parsing Canonical Form, little-endian, as written in
+    /// message headers.
+    pub fingerprint: [u8; 8],
 }
 
 impl std::fmt::Display for MessageKind {

@@ -8,7 +8,9 @@
 use crate::catalog::{MessageKind, catalog};
 use crate::messages::*;
 use crate::v2::{BeaconRound, Certificate, Cutoff, RoundRecord, SeatPart};
+use apache_avro::Schema;
 use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,27 +83,33 @@ impl DecodeError {
             DecodeError::TrailingBytes { .. } => "trailing_bytes",
         }
     }
+
+    /// The error for an Avro failure reading a `kind` datum.
+    fn malformed(kind: MessageKind) -> impl Fn(apache_avro::Error) -> DecodeError + Copy {
+        move |e| DecodeError::Malformed {
+            kind,
+            detail: e.to_string(),
+        }
+    }
 }
 
-fn writer_for(kind: MessageKind) -> Result<GenericDatumWriter<'static>, EncodeError> {
-    let schema = &catalog().current(kind).schema;
+/// A writer of binary (not human-readable) datums under `schema`.
+fn datum_writer(schema: &Schema) -> Result<GenericDatumWriter<'_>, apache_avro::Error> {
     GenericDatumWriter::builder(schema)
         .human_readable(false)
         .build()
-        .map_err(|e| EncodeError {
-            kind,
-            source: Box::new(e),
-        })
 }
 
 /// The Avro binary datum of a message under its current schema, without a header.
 pub fn encode_datum<T: WireMessage>(msg: &T) -> Result<Vec<u8>, EncodeError> {
-    writer_for(T::KIND)?
+    let failed = |e| EncodeError {
+        kind: T::KIND,
+        source: Box::new(e),
+    };
+    datum_writer(&catalog().current(T::KIND).schema)
+        .map_err(failed)?
         .write_ser_to_vec(msg)
-        .map_err(|e| EncodeError {
-            kind: T::KIND,
-            source: Box::new(e),
-        })
+        .map_err(failed)
 }
 
 /// Encodes a message as an Avro single object under its current schema.
@@ -140,22 +148,20 @@ pub fn signing_bytes<T: Signed>(msg: &T) -> Result<Vec<u8>, EncodeError> {
 /// datum reads back as exactly `msg`.
 fn encode_lossless_as<T: WireMessage + PartialEq>(msg: &T, version: u32) -> Option<Vec<u8>> {
     let schema = &catalog().version(T::KIND, version)?.schema;
-    let apache_avro::Schema::Record(record) = schema else {
+    let Schema::Record(record) = schema else {
         return None;
     };
-    let apache_avro::types::Value::Record(fields) = apache_avro::to_value(msg).ok()? else {
+    let Value::Record(fields) = apache_avro::to_value(msg).ok()? else {
         return None;
     };
-    let kept: Vec<(String, apache_avro::types::Value)> = record
+    let kept: Vec<(String, Value)> = record
         .fields
         .iter()
         .map(|f| fields.iter().find(|(n, _)| *n == f.name).cloned())
         .collect::<Option<_>>()?;
-    let bytes = GenericDatumWriter::builder(schema)
-        .human_readable(false)
-        .build()
+    let bytes = datum_writer(schema)
         .ok()?
-        .write_value_to_vec(apache_avro::types::Value::Record(kept))
+        .write_value_to_vec(Value::Record(kept))
         .ok()?;
     (decode_as::<T>(version, &bytes).ok()? == *msg).then_some(bytes)
 }
@@ -179,33 +185,51 @@ pub fn peek_kind(bytes: &[u8]) -> Result<(MessageKind, u32), DecodeError> {
         })
 }
 
-fn decode_as<T: WireMessage>(version: u32, body: &[u8]) -> Result<T, DecodeError> {
-    let kind = T::KIND;
-    let malformed = |e: apache_avro::Error| DecodeError::Malformed {
-        kind,
-        detail: e.to_string(),
-    };
-    let cat = catalog();
-    let writer = &cat
+/// The schema of `version` of `kind`, for a (kind, version) that [`peek_kind`] returned.
+pub(crate) fn writer_schema(kind: MessageKind, version: u32) -> &'static Schema {
+    &catalog()
         .version(kind, version)
         .expect("catalog lookup returned a known version")
-        .schema;
-    let current = &cat.current(kind).schema;
-    let mut cursor = body;
-    let value = if std::ptr::eq(writer, current) || writer == current {
-        GenericDatumReader::builder(writer)
-            .human_readable(false)
-            .build()
-            .map_err(malformed)?
-            .read_value(&mut cursor)
-            .map_err(malformed)?
+        .schema
+}
+
+/// Reads one `kind` datum written with `schema` off the front of `body`.
+pub(crate) fn read_datum(
+    kind: MessageKind,
+    schema: &Schema,
+    body: &mut &[u8],
+) -> Result<Value, DecodeError> {
+    let malformed = DecodeError::malformed(kind);
+    GenericDatumReader::builder(schema)
+        .human_readable(false)
+        .build()
+        .map_err(malformed)?
+        .read_value(body)
+        .map_err(malformed)
+}
+
+/// Refuses bytes left over after a `kind` datum.
+pub(crate) fn no_trailing_bytes(kind: MessageKind, rest: &[u8]) -> Result<(), DecodeError> {
+    if rest.is_empty() {
+        Ok(())
     } else {
-        let written = GenericDatumReader::builder(writer)
-            .human_readable(false)
-            .build()
-            .map_err(malformed)?
-            .read_value(&mut cursor)
-            .map_err(malformed)?;
+        Err(DecodeError::TrailingBytes {
+            kind,
+            count: rest.len(),
+        })
+    }
+}
+
+fn decode_as<T: WireMessage>(version: u32, body: &[u8]) -> Result<T, DecodeError> {
+    let kind = T::KIND;
+    let malformed = DecodeError::malformed(kind);
+    let writer = writer_schema(kind, version);
+    let current = &catalog().current(kind).schema;
+    let mut cursor = body;
+    let written = read_datum(kind, writer, &mut cursor)?;
+    let value = if std::ptr::eq(writer, current) || writer == current {
+        written
+    } else {
         let resolved = written
             .clone()
             .resolve_schemata(current, vec![current])
@@ -213,12 +237,7 @@ fn decode_as<T: WireMessage>(version: u32, body: &[u8]) -> Result<T, DecodeError
         unions_by_name(&written, resolved, writer, current)
             .map_err(|detail| DecodeError::Malformed { kind, detail })?
     };
-    if !cursor.is_empty() {
-        return Err(DecodeError::TrailingBytes {
-            kind,
-            count: cursor.len(),
-        });
-    }
+    no_trailing_bytes(kind, cursor)?;
     apache_avro::from_value::<T>(&value).map_err(malformed)
 }
 
@@ -231,13 +250,11 @@ fn decode_as<T: WireMessage>(version: u32, body: &[u8]) -> Result<T, DecodeError
 /// `Withdraw`. This walks the writer's value beside the resolved one and re-resolves each named
 /// branch into the reader's branch of that name (a writer branch the reader lacks is an error).
 fn unions_by_name(
-    written: &apache_avro::types::Value,
-    resolved: apache_avro::types::Value,
-    writer: &apache_avro::Schema,
-    reader: &apache_avro::Schema,
-) -> Result<apache_avro::types::Value, String> {
-    use apache_avro::Schema;
-    use apache_avro::types::Value;
+    written: &Value,
+    resolved: Value,
+    writer: &Schema,
+    reader: &Schema,
+) -> Result<Value, String> {
     Ok(match (written, resolved, writer, reader) {
         (Value::Union(i, w), Value::Union(j, r), Schema::Union(wu), Schema::Union(ru)) => {
             let wb = wu
@@ -317,28 +334,15 @@ pub fn decode<T: WireMessage>(bytes: &[u8]) -> Result<T, DecodeError> {
     decode_as::<T>(version, &bytes[HEADER_LEN..])
 }
 
-/// Any wire message, as decoded from a topic that carries several kinds.
-#[derive(Debug, Clone, PartialEq)]
-pub enum AnyMessage {
-    MeterEnrolment(MeterEnrolment),
-    RoundOpen(RoundOpen),
-    ShareBundle(ShareBundle),
-    Redistribution(Redistribution),
-    Partial(Partial),
-    RoundOutcome(RoundOutcome),
-    RegionTotal(RegionTotal),
-    QuarantineEvent(QuarantineEvent),
-    HouseholdReading(HouseholdReading),
-    DeadLetter(DeadLetter),
-    Certificate(Certificate),
-    Cutoff(Cutoff),
-    BeaconRound(BeaconRound),
-    RoundRecord(RoundRecord),
-    SeatPart(SeatPart),
-}
-
+/// Declares [`AnyMessage`] and the [`WireMessage`] impls from the kinds of the catalog.
 macro_rules! wire {
-    ($($ty:ident),+) => {
+    ($( $ty:ident => $stem:literal [ $( $v:literal ),+ ] ),+ $(,)?) => {
+        /// Any wire message, as decoded from a topic that carries several kinds.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum AnyMessage {
+            $($ty($ty)),+
+        }
+
         $(impl WireMessage for $ty { const KIND: MessageKind = MessageKind::$ty; })+
 
         /// Decodes a single-object message of whatever kind its header names.
@@ -364,24 +368,9 @@ macro_rules! wire {
     };
 }
 
-wire!(
-    MeterEnrolment,
-    RoundOpen,
-    ShareBundle,
-    Redistribution,
-    Partial,
-    RoundOutcome,
-    RegionTotal,
-    QuarantineEvent,
-    HouseholdReading,
-    DeadLetter,
-    Certificate,
-    Cutoff,
-    BeaconRound,
-    RoundRecord,
-    SeatPart
-);
+crate::catalog::with_kinds!(wire);
 
+/// Implements [`Signed`] for messages whose `signature` field signs their own bytes.
 macro_rules! signed {
     ($($ty:ident),+) => {
         $(impl Signed for $ty {

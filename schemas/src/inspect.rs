@@ -4,36 +4,21 @@
 //! byte strings appear as hex and timestamps keep their numeric value, so any message on any
 //! topic can be inspected without knowing its Rust type.
 
-use crate::catalog::{MessageKind, catalog};
-use crate::codec::{DecodeError, HEADER_LEN, peek_kind};
+use crate::catalog::MessageKind;
+use crate::codec::{
+    DecodeError, HEADER_LEN, no_trailing_bytes, peek_kind, read_datum, writer_schema,
+};
 use apache_avro::Schema;
-use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use serde_json::{Map, Value as Json, json};
 
 /// Decodes any single-object message into JSON: `{"kind", "schema_version", "message"}`.
 pub fn to_json(bytes: &[u8]) -> Result<Json, DecodeError> {
     let (kind, version) = peek_kind(bytes)?;
-    let schema = &catalog()
-        .version(kind, version)
-        .expect("catalog lookup returned a known version")
-        .schema;
-    let malformed = |e: apache_avro::Error| DecodeError::Malformed {
-        kind,
-        detail: e.to_string(),
-    };
+    let schema = writer_schema(kind, version);
     let mut body = &bytes[HEADER_LEN..];
-    let value = GenericDatumReader::builder(schema)
-        .build()
-        .map_err(malformed)?
-        .read_value(&mut body)
-        .map_err(malformed)?;
-    if !body.is_empty() {
-        return Err(DecodeError::TrailingBytes {
-            kind,
-            count: body.len(),
-        });
-    }
+    let value = read_datum(kind, schema, &mut body)?;
+    no_trailing_bytes(kind, body)?;
     Ok(json!({
         "kind": kind.name(),
         "schema_version": version,
