@@ -234,6 +234,40 @@ fn a_keys_closed_omitting_an_honest_key_is_evidence_and_the_next_valid_one_count
     assert!(s.seats.iter().any(|x| x.meter == *omitted));
 }
 
+/// Attack on the audit's record: the aggregator floods the day with more invalid KeysClosed than
+/// evidence can hold, hoping the cap drops one of them unnoticed. Evidence keeps the first
+/// `MAX_EVIDENCE - 1` in order, and its last slot names the position of the first one it did
+/// not keep (the audit reads the log from there); the honest KeysClosed after them counts.
+#[test]
+fn a_flood_of_invalid_keys_closed_is_capped_without_losing_one() {
+    use zeal_protocol::v2::round::log::MAX_EVIDENCE;
+    let r = region();
+    let a = announcements();
+    let mut records = keys(a);
+    let flood = MAX_EVIDENCE + 10;
+    for i in 0..flood {
+        let bogus = (i as u64).to_le_bytes();
+        records.push(DayRecord::KeysClosed(keys_closed_by(
+            &r.aggregator,
+            &[(a[0].seat.as_str(), &bogus[..])],
+        )));
+    }
+    records.push(DayRecord::KeysClosed(honest_close(a)));
+    let s = setup(&records);
+    assert_eq!(s.keys_closed_at, Some(a.len() + flood));
+    assert_eq!(s.seats, r.ctx.seats);
+    assert_eq!(s.evidence.len(), MAX_EVIDENCE);
+    let kept = MAX_EVIDENCE - 1;
+    for (i, e) in s.evidence[..kept].iter().enumerate() {
+        assert_eq!(*e, Evidence::InvalidMarker(a.len() + i, "KeysClosed"));
+    }
+    assert_eq!(
+        s.evidence[kept],
+        Evidence::TooMuch(a.len() + kept),
+        "the cap names the first record it did not keep"
+    );
+}
+
 /// Attack: the aggregator lists a seat's later key instead of its first valid one, or the valid
 /// key of a seat whose first signed announcement failed its proof (that seat is absent for the
 /// day). Each is evidence; the honest KeysClosed after them counts.

@@ -15,7 +15,7 @@ use super::enrolment::{
     BeaconRound, Certificate, Cutoff, DayRefused, EnrolmentRefused, Registry, day_cutoff,
 };
 use super::params::{DAY_SECONDS, Params, RegionRefused};
-use super::round::log::{Directory, Evidence, MAX_EVIDENCE};
+use super::round::log::{Directory, Evidence, MAX_EVIDENCE, note};
 use super::round::{RoundContext, Seat};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
@@ -376,16 +376,6 @@ pub struct DaySetup {
 
 /// The marker's name in [`Evidence`].
 const KEYS_CLOSED: &str = "KeysClosed";
-
-/// Keeps `e`, or past [`MAX_EVIDENCE`] says from where the audit must read the log itself.
-fn note(evidence: &mut Vec<Evidence>, pos: usize, e: Evidence) {
-    if evidence.len() < MAX_EVIDENCE {
-        evidence.push(e);
-    } else if !matches!(evidence.last(), Some(Evidence::TooMuch(_))) {
-        evidence.pop();
-        evidence.push(Evidence::TooMuch(pos));
-    }
-}
 
 /// Replays a region's day records (in log order) into its seats. Announcements are judged as in
 /// [`keys_before_close`], against the committee's seats and their identity keys in `directory`;

@@ -1163,7 +1163,7 @@ pub const MAX_EVIDENCE: usize = 1024;
 
 /// Keeps `e` for the audit, at most [`MAX_EVIDENCE`] entries in all: the last slot then says
 /// from which position on evidence was dropped, and nothing more is kept, whatever the log holds.
-fn note(evidence: &mut Vec<Evidence>, pos: usize, e: Evidence) {
+pub(crate) fn note(evidence: &mut Vec<Evidence>, pos: usize, e: Evidence) {
     match evidence.len() + 1 {
         n if n < MAX_EVIDENCE => evidence.push(e),
         n if n == MAX_EVIDENCE => evidence.push(Evidence::TooMuch(pos)),
