@@ -15,7 +15,7 @@ use super::enrolment::{
     BeaconRound, Certificate, Cutoff, DayRefused, EnrolmentRefused, Registry, day_cutoff,
 };
 use super::params::{DAY_SECONDS, Params, RegionRefused};
-use super::round::log::{Directory, Evidence, MAX_EVIDENCE, note};
+use super::round::log::{Directory, Evidence, note};
 use super::round::{RoundContext, Seat};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
@@ -370,7 +370,7 @@ pub struct DaySetup {
     pub keys_closed_at: Option<usize>,
     /// Aggregator-signed KeysClosed that are not the list before them
     /// (`InvalidMarker(position, "KeysClosed")`), or come after the first valid one
-    /// (`SecondMarker`); capped at [`MAX_EVIDENCE`].
+    /// (`SecondMarker`); capped at [`MAX_EVIDENCE`](super::round::log::MAX_EVIDENCE).
     pub evidence: Vec<Evidence>,
 }
 
