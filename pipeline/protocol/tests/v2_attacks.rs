@@ -469,18 +469,25 @@ fn a_lying_seat_cannot_exclude_an_honest_sender() {
         )
     };
     post(r, &mut round, by(&liar2), Entry::Complaint(lie2));
+    // A third claims the honest part's plaintext proof fails (it verifies).
+    let liar3 = r.ctx.seats[2].meter.clone();
+    let lie3 = Complaint {
+        complainant: Complainant::Seat(liar3.clone()),
+        ..lies[1].clone()
+    };
+    post(r, &mut round, by(&liar3), Entry::Complaint(lie3));
     let outcome = finish(r, &mut round, 13);
     let view = r.view(&round);
     assert!(view.accused.is_empty());
+    let liars = [&liar, &liar2, &liar3];
     assert_eq!(
         view.disqualified.keys().cloned().collect::<Vec<_>>(),
-        sorted(&[&liar, &liar2])
+        sorted(&liars)
     );
     assert!(members(&view).contains(&honest));
-    assert!(!view.partials.contains_key(&liar) && !view.partials.contains_key(&liar2));
+    assert!(liars.iter().all(|l| !view.partials.contains_key(*l)));
     assert_eq!(outcome, Outcome::Total(sums(&values, &r.ctx.roster)));
     assert_incremental(r, &round);
-    drop(lies);
 }
 
 /// Senders whose parts break the slot predicate, or whose range proof fails (a value outside
