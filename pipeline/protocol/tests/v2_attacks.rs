@@ -441,22 +441,15 @@ fn a_lying_seat_cannot_exclude_an_honest_sender() {
         .iter()
         .map(|b| r.seat_secrets[0].open(&key.parse_ciphertext(b).unwrap()))
         .collect();
-    let lies = vec![
-        Complaint {
-            openings: openings.clone(),
-            ..complaint(
-                Complainant::Seat(liar.clone()),
-                &honest,
-                ComplaintKind::ShareMismatch,
-            )
-        },
-        complaint(
+    let lie = Complaint {
+        openings: openings.clone(),
+        ..complaint(
             Complainant::Seat(liar.clone()),
             &honest,
-            ComplaintKind::FailedPlaintextProof,
-        ),
-    ];
-    post(r, &mut round, by(&liar), Entry::Complaint(lies[0].clone()));
+            ComplaintKind::ShareMismatch,
+        )
+    };
+    post(r, &mut round, by(&liar), Entry::Complaint(lie));
     // A second seat claims a different plaintext with made-up randomness.
     let liar2 = r.ctx.seats[1].meter.clone();
     let made_up = vec![(Integer::from(5), Integer::from(7)); openings.len()];
@@ -471,10 +464,11 @@ fn a_lying_seat_cannot_exclude_an_honest_sender() {
     post(r, &mut round, by(&liar2), Entry::Complaint(lie2));
     // A third claims the honest part's plaintext proof fails (it verifies).
     let liar3 = r.ctx.seats[2].meter.clone();
-    let lie3 = Complaint {
-        complainant: Complainant::Seat(liar3.clone()),
-        ..lies[1].clone()
-    };
+    let lie3 = complaint(
+        Complainant::Seat(liar3.clone()),
+        &honest,
+        ComplaintKind::FailedPlaintextProof,
+    );
     post(r, &mut round, by(&liar3), Entry::Complaint(lie3));
     let outcome = finish(r, &mut round, 13);
     let view = r.view(&round);
