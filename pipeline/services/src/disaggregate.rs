@@ -8,7 +8,7 @@
 //! appliance) in a ReplacingMergeTree: re-running the job replaces rows instead of adding any.
 //! Offsets are committed only up to the oldest reading still buffered.
 
-use crate::driver::{Backoff, Inbox};
+use crate::driver::{Backoff, Handler, Inbox, Turn};
 use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
 use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
@@ -140,126 +140,27 @@ impl<S: Destination> DisaggregateJob<S> {
             dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
         }
         let consumer = GroupConsumer::subscribe(&s.kafka, &s.group_id, &[&s.topics.readings])?;
-        let mut homes: BTreeMap<String, Household> = BTreeMap::new();
-        // Per partition: offsets of buffered readings (commit stays below the oldest).
-        let mut buffered: BTreeMap<(String, i32), BTreeMap<i64, (String, i64)>> = BTreeMap::new();
-        let mut last: BTreeMap<(String, i32), Record> = BTreeMap::new();
-        let mut report = DisaggregateReport::default();
-        let mut last_input = Instant::now();
-        let mut inbox = Inbox::new(&consumer, s.metrics.clone());
-        let mut inserts = Backoff::new("insert");
-        let mut last_commit = Instant::now();
         tracing::info!(model = %self.model.meta.version, "disaggregation job started");
-        loop {
-            if stopping(&shutdown) {
-                break;
-            }
-            if let Err(e) = registry.poll(&mut dir, Duration::from_millis(1)).await {
-                tracing::warn!(error = %e, "registry read failed; retrying");
-            }
-            let record = inbox.recv(Duration::from_millis(200)).await;
-            let mut ready: Vec<(String, i64)> = Vec::new();
-            if let Some(r) = record {
-                last_input = Instant::now();
-                let key = (r.topic.clone(), r.partition);
-                match verify_reading(&r, &dir.registry, "disaggregate") {
-                    Ok(reading) => {
-                        report.readings += 1;
-                        let day = reading.interval_start.div_euclid(86_400_000);
-                        let slot =
-                            (reading.interval_start.rem_euclid(86_400_000) / 900_000) as usize;
-                        let home = homes.entry(reading.household_id.clone()).or_default();
-                        home.region = reading.region.clone();
-                        let d = home.days.entry(day).or_insert_with(|| Day {
-                            day,
-                            import_wh: [0.0; PER_DAY],
-                            export_wh: [0.0; PER_DAY],
-                        });
-                        d.import_wh[slot] = reading.import_wh as f64;
-                        d.export_wh[slot] = reading.export_wh as f64;
-                        home.filled.entry(day).or_insert([false; PER_DAY])[slot] = true;
-                        // A day is done once it and the next day are complete (its window
-                        // reaches into the next day); the last day waits for the run's end.
-                        for d in [day - 1, day] {
-                            if home.complete(d) && home.complete(d + 1) {
-                                ready.push((reading.household_id.clone(), d));
-                            }
-                        }
-                        buffered
-                            .entry(key.clone())
-                            .or_default()
-                            .insert(r.offset, (reading.household_id, day));
-                    }
-                    Err(letter) => {
-                        report.dead_letters += 1;
-                        dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
-                    }
-                }
-                let mut light = r.clone();
-                light.payload.clear();
-                last.insert(key, light);
-            }
-            let idle = s
-                .idle_exit
-                .is_some_and(|d| last_input.elapsed() >= d && !last.is_empty());
-            if idle {
-                for (id, home) in &homes {
-                    for (day, filled) in &home.filled {
-                        if filled.iter().all(|x| *x) {
-                            ready.push((id.clone(), *day));
-                        } else {
-                            report.incomplete_days += 1;
-                            tracing::warn!(household = %id, day, missing = filled.iter().filter(|x| !**x).count(), "day incomplete at the end of the run; not disaggregated");
-                        }
-                    }
-                }
-            }
-            if !ready.is_empty() {
-                let rows = self.disaggregate(&mut homes, &ready)?;
-                if !rows.is_empty() {
-                    loop {
-                        match self.store.write(&rows).await {
-                            Ok(n) => {
-                                inserts.succeeded();
-                                report.rows += n;
-                                s.metrics.rows_written("appliance_usage", n);
-                                break;
-                            }
-                            Err(e) if !stopping(&shutdown) => {
-                                inserts.failed(&s.metrics, &e).await;
-                            }
-                            Err(e) => return Err(e.into()),
-                        }
-                    }
-                }
-                report.days += ready.len() as u64;
-                for b in buffered.values_mut() {
-                    b.retain(|_, hd| !ready.contains(hd));
-                }
-            }
-            if last_commit.elapsed() >= Duration::from_millis(500) || idle {
-                let safe: Vec<Record> = last
-                    .iter()
-                    .filter_map(|(key, r)| {
-                        let mut r = r.clone();
-                        if let Some((first, _)) = buffered.get(key).and_then(|b| b.iter().next()) {
-                            r.offset = first - 1;
-                        }
-                        (r.offset >= 0).then_some(r)
-                    })
-                    .collect();
-                let refs: Vec<&Record> = safe.iter().collect();
-                if !refs.is_empty()
-                    && let Err(e) = consumer.commit_all(&refs).await
-                {
-                    tracing::warn!(error = %e, "commit failed; will retry");
-                }
-                last_commit = Instant::now();
-            }
-            if idle {
-                break;
-            }
-        }
+        let mut handler = Readings {
+            job: &self,
+            shutdown: shutdown.clone(),
+            producer,
+            dir,
+            registry,
+            consumer: &consumer,
+            homes: BTreeMap::new(),
+            buffered: BTreeMap::new(),
+            last: BTreeMap::new(),
+            ready: Vec::new(),
+            report: DisaggregateReport::default(),
+            last_input: Instant::now(),
+            inserts: Backoff::new("insert"),
+            last_commit: Instant::now(),
+        };
+        Inbox::new(&consumer, s.metrics.clone())
+            .drive(&shutdown, &mut handler)
+            .await?;
+        let report = handler.report;
         tracing::info!(?report, "disaggregation job stopped");
         Ok(report)
     }
@@ -298,6 +199,154 @@ impl<S: Destination> DisaggregateJob<S> {
         }
         homes.retain(|_, h| !h.days.is_empty() || !h.done.is_empty());
         Ok(rows)
+    }
+}
+
+/// The job's handlers: each reading verified against the registry and buffered in its
+/// household's day; complete days disaggregated and written; offsets committed up to the
+/// oldest reading still buffered.
+struct Readings<'a, S> {
+    job: &'a DisaggregateJob<S>,
+    shutdown: Shutdown,
+    producer: KeyedProducer,
+    dir: RegistryLog,
+    registry: RegistryFollower,
+    consumer: &'a GroupConsumer,
+    homes: BTreeMap<String, Household>,
+    /// Per partition: offsets of buffered readings (commit stays below the oldest).
+    buffered: BTreeMap<(String, i32), BTreeMap<i64, (String, i64)>>,
+    last: BTreeMap<(String, i32), Record>,
+    /// (household, day) ready to disaggregate this turn.
+    ready: Vec<(String, i64)>,
+    report: DisaggregateReport,
+    last_input: Instant,
+    inserts: Backoff,
+    last_commit: Instant,
+}
+
+impl<S: Destination> Handler for Readings<'_, S> {
+    async fn before(&mut self) -> Result<Turn, ServiceError> {
+        if let Err(e) = self
+            .registry
+            .poll(&mut self.dir, Duration::from_millis(1))
+            .await
+        {
+            tracing::warn!(error = %e, "registry read failed; retrying");
+        }
+        Ok(Turn::Continue)
+    }
+
+    fn wait(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+
+    async fn record(&mut self, r: Record) -> Result<(), ServiceError> {
+        let s = &self.job.settings;
+        self.last_input = Instant::now();
+        let key = (r.topic.clone(), r.partition);
+        match verify_reading(&r, &self.dir.registry, "disaggregate") {
+            Ok(reading) => {
+                self.report.readings += 1;
+                let day = reading.interval_start.div_euclid(86_400_000);
+                let slot = (reading.interval_start.rem_euclid(86_400_000) / 900_000) as usize;
+                let home = self.homes.entry(reading.household_id.clone()).or_default();
+                home.region = reading.region.clone();
+                let d = home.days.entry(day).or_insert_with(|| Day {
+                    day,
+                    import_wh: [0.0; PER_DAY],
+                    export_wh: [0.0; PER_DAY],
+                });
+                d.import_wh[slot] = reading.import_wh as f64;
+                d.export_wh[slot] = reading.export_wh as f64;
+                home.filled.entry(day).or_insert([false; PER_DAY])[slot] = true;
+                // A day is done once it and the next day are complete (its window reaches
+                // into the next day); the last day waits for the run's end.
+                for d in [day - 1, day] {
+                    if home.complete(d) && home.complete(d + 1) {
+                        self.ready.push((reading.household_id.clone(), d));
+                    }
+                }
+                self.buffered
+                    .entry(key.clone())
+                    .or_default()
+                    .insert(r.offset, (reading.household_id, day));
+            }
+            Err(letter) => {
+                self.report.dead_letters += 1;
+                dlq::publish(&self.producer, &s.topics.dlq, &letter, &s.metrics).await?;
+            }
+        }
+        let mut light = r;
+        light.payload.clear();
+        self.last.insert(key, light);
+        Ok(())
+    }
+
+    async fn turn(&mut self, stop: bool) -> Result<Turn, ServiceError> {
+        if stop {
+            return Ok(Turn::Done);
+        }
+        let s = &self.job.settings;
+        let idle = s
+            .idle_exit
+            .is_some_and(|d| self.last_input.elapsed() >= d && !self.last.is_empty());
+        if idle {
+            for (id, home) in &self.homes {
+                for (day, filled) in &home.filled {
+                    if filled.iter().all(|x| *x) {
+                        self.ready.push((id.clone(), *day));
+                    } else {
+                        self.report.incomplete_days += 1;
+                        tracing::warn!(household = %id, day, missing = filled.iter().filter(|x| !**x).count(), "day incomplete at the end of the run; not disaggregated");
+                    }
+                }
+            }
+        }
+        let ready = std::mem::take(&mut self.ready);
+        if !ready.is_empty() {
+            let rows = self.job.disaggregate(&mut self.homes, &ready)?;
+            if !rows.is_empty() {
+                loop {
+                    match self.job.store.write(&rows).await {
+                        Ok(n) => {
+                            self.inserts.succeeded();
+                            self.report.rows += n;
+                            s.metrics.rows_written("appliance_usage", n);
+                            break;
+                        }
+                        Err(e) if !stopping(&self.shutdown) => {
+                            self.inserts.failed(&s.metrics, &e).await;
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+            }
+            self.report.days += ready.len() as u64;
+            for b in self.buffered.values_mut() {
+                b.retain(|_, hd| !ready.contains(hd));
+            }
+        }
+        if self.last_commit.elapsed() >= Duration::from_millis(500) || idle {
+            let safe: Vec<Record> = self
+                .last
+                .iter()
+                .filter_map(|(key, r)| {
+                    let mut r = r.clone();
+                    if let Some((first, _)) = self.buffered.get(key).and_then(|b| b.iter().next()) {
+                        r.offset = first - 1;
+                    }
+                    (r.offset >= 0).then_some(r)
+                })
+                .collect();
+            let refs: Vec<&Record> = safe.iter().collect();
+            if !refs.is_empty()
+                && let Err(e) = self.consumer.commit_all(&refs).await
+            {
+                tracing::warn!(error = %e, "commit failed; will retry");
+            }
+            self.last_commit = Instant::now();
+        }
+        Ok(if idle { Turn::Done } else { Turn::Continue })
     }
 }
 

@@ -1,11 +1,15 @@
-//! What every service's loop shares: an [`Inbox`] that receives records, keeps the lag gauges
-//! fresh and waits out a failing broker, and a [`Backoff`] for any operation retried until it
+//! Every service's loop: a service is its [`Handler`] (what it does before receiving, with each
+//! record, and after them), and [`Inbox::drive`] is the one loop around it — stop, receive
+//! (draining what the broker has), handle, turn. The [`Inbox`] keeps the lag gauges fresh and
+//! waits out a failing broker, and a [`Backoff`] serves any operation retried until it
 //! succeeds or the service stops (inserts). Failures are logged and counted
 //! (`zeal_retries_total{op}`), and consecutive ones are spaced out exponentially up to
 //! [`Backoff::MAX`], so an outage is neither polled in a tight loop nor waited out a fixed
 //! second at a time.
 
 use crate::metrics::Metrics;
+use crate::{ServiceError, Shutdown, stopping};
+use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use zeal_connectors::kafka::{AssignedConsumer, GroupConsumer, KafkaError, Record};
@@ -140,6 +144,74 @@ impl<'c, C: Consume> Inbox<'c, C> {
     }
 }
 
+/// Once a record arrived, a turn keeps reading until the broker is quiet this long (up to
+/// [`Handler::DRAIN`] records), then turns.
+pub const DRAIN_GAP: Duration = Duration::from_millis(50);
+
+/// What a service's turn decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Loop on.
+    Continue,
+    /// The service is done (its expected rounds decided, its input idle, a drilled crash).
+    Done,
+}
+
+/// A service as its handlers; [`Inbox::drive`] is the loop around them.
+pub trait Handler: Send {
+    /// Records handled in one turn at most.
+    const DRAIN: usize = 1;
+
+    /// Work before a turn's receive (a node sets its day up and deals; a job follows the
+    /// registry); [`Turn::Done`] ends the loop at once.
+    fn before(&mut self) -> impl Future<Output = Result<Turn, ServiceError>> + Send {
+        async { Ok(Turn::Continue) }
+    }
+
+    /// How long the turn waits for its first record.
+    fn wait(&self) -> Duration;
+
+    /// One received record (decoded, judged, buffered or dead-lettered by the service).
+    fn record(&mut self, r: Record) -> impl Future<Output = Result<(), ServiceError>> + Send;
+
+    /// After the turn's records: flush, commit, act on what changed or fell due. `stopping`
+    /// once shutdown was asked (nothing was received then, and the loop ends after it).
+    fn turn(&mut self, stopping: bool) -> impl Future<Output = Result<Turn, ServiceError>> + Send;
+}
+
+impl<C: Consume + Sync> Inbox<'_, C> {
+    /// The service loop: until `shutdown` (one last stopping turn) or [`Turn::Done`], each turn
+    /// runs `before`, receives up to [`Handler::DRAIN`] records (the first within
+    /// [`Handler::wait`], the next ones [`DRAIN_GAP`] apart) into `record`, then `turn`.
+    pub async fn drive<H: Handler>(
+        &mut self,
+        shutdown: &Shutdown,
+        h: &mut H,
+    ) -> Result<(), ServiceError> {
+        loop {
+            let stop = stopping(shutdown);
+            if !stop {
+                if h.before().await? == Turn::Done {
+                    return Ok(());
+                }
+                let mut next = self.recv(h.wait()).await;
+                let mut n = 0;
+                while let Some(r) = next {
+                    h.record(r).await?;
+                    n += 1;
+                    if n >= H::DRAIN {
+                        break;
+                    }
+                    next = self.recv(DRAIN_GAP).await;
+                }
+            }
+            if h.turn(stop).await? == Turn::Done || stop {
+                return Ok(());
+            }
+        }
+    }
+}
+
 /// Runs blocking client work (librdkafka metadata calls) without stalling a multi-threaded
 /// runtime's other tasks; inline on a current-thread runtime, where that is the only choice.
 pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
@@ -235,5 +307,95 @@ mod tests {
             text.contains("zeal_consumer_lag_messages{topic=\"t\",partition=\"0\"} 7"),
             "{text}"
         );
+    }
+
+    /// Records each turn's records, ends after `turns` turns.
+    struct Counting {
+        seen: Vec<Vec<i64>>,
+        before: usize,
+        turns: usize,
+        stopping_turns: usize,
+    }
+
+    impl Handler for Counting {
+        const DRAIN: usize = 2;
+        async fn before(&mut self) -> Result<Turn, ServiceError> {
+            self.before += 1;
+            self.seen.push(Vec::new());
+            Ok(Turn::Continue)
+        }
+        fn wait(&self) -> Duration {
+            Duration::from_millis(10)
+        }
+        async fn record(&mut self, r: Record) -> Result<(), ServiceError> {
+            self.seen.last_mut().unwrap().push(r.offset);
+            Ok(())
+        }
+        async fn turn(&mut self, stopping: bool) -> Result<Turn, ServiceError> {
+            self.stopping_turns += usize::from(stopping);
+            Ok(if self.seen.len() >= self.turns {
+                Turn::Done
+            } else {
+                Turn::Continue
+            })
+        }
+    }
+
+    fn scripted(offsets: &[i64]) -> Scripted {
+        let record = |offset| Record {
+            topic: "t".into(),
+            partition: 0,
+            offset,
+            key: None,
+            payload: vec![],
+            timestamp_ms: None,
+        };
+        Scripted {
+            answers: std::sync::Mutex::new(
+                offsets
+                    .iter()
+                    .map(|o| Ok((*o >= 0).then(|| record(*o))))
+                    .collect(),
+            ),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_loop_drains_up_to_its_batch_per_turn_and_ends_when_the_service_is_done() {
+        // 1, 2, 3 arrive back to back, then nothing (-1), then 4.
+        let c = scripted(&[1, 2, 3, -1, 4]);
+        let (_tx, shutdown) = tokio::sync::watch::channel(false);
+        let mut h = Counting {
+            seen: Vec::new(),
+            before: 0,
+            turns: 4,
+            stopping_turns: 0,
+        };
+        Inbox::new(&c, Metrics::new(Role::Sink))
+            .drive(&shutdown, &mut h)
+            .await
+            .unwrap();
+        assert_eq!(h.seen, [vec![1, 2], vec![3], vec![4], vec![]]);
+        assert_eq!((h.before, h.stopping_turns), (4, 0));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_shutdown_gets_one_stopping_turn_and_nothing_more_is_received() {
+        let c = scripted(&[1, 2, 3]);
+        let (tx, shutdown) = tokio::sync::watch::channel(false);
+        tx.send(true).unwrap();
+        let mut h = Counting {
+            seen: Vec::new(),
+            before: 0,
+            turns: usize::MAX,
+            stopping_turns: 0,
+        };
+        Inbox::new(&c, Metrics::new(Role::Sink))
+            .drive(&shutdown, &mut h)
+            .await
+            .unwrap();
+        assert_eq!((h.before, h.stopping_turns), (0, 1));
+        assert!(h.seen.is_empty());
+        assert_eq!(c.answers.lock().unwrap().len(), 3, "nothing received");
     }
 }

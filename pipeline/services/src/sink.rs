@@ -8,9 +8,9 @@
 //! restarted before its commit) leaves one row after merges and under `FINAL`; offsets are
 //! committed only after the rows are inserted.
 
-use crate::driver::{Backoff, Inbox};
+use crate::driver::{Backoff, Handler, Inbox, Turn};
 use crate::metrics::Metrics;
-use crate::{ServiceError, Shutdown, now_ms, stopping};
+use crate::{ServiceError, Shutdown, now_ms};
 use std::time::{Duration, Instant};
 use zeal_connectors::clickhouse::Warehouse;
 use zeal_connectors::kafka::admin::partition_count;
@@ -110,67 +110,89 @@ impl<D: Destination> Sink<D> {
         let partitions = partition_count(&s.kafka, &s.topics.dlq).await?;
         let consumer =
             GroupConsumer::assign(&s.kafka, &s.group_id, &[(&s.topics.dlq, partitions)])?;
-        let mut inbox = Inbox::new(&consumer, s.metrics.clone());
-        let mut inserts = Backoff::new("insert");
-        let mut batch = Batch::default();
-        let mut pending: Vec<Record> = Vec::new();
-        let mut oldest: Option<Instant> = None;
-        let mut report = SinkReport::default();
-        loop {
-            let stop = stopping(&shutdown);
-            let received = if stop {
-                None
-            } else {
-                inbox.recv(Duration::from_millis(200)).await
-            };
-            if let Some(r) = received {
-                match decode::<DeadLetter>(&r.payload) {
-                    Ok(l) => batch.letters.push(letter_row(&l)),
-                    // An unreadable dead letter is not dead-lettered again (no loops): logged.
-                    Err(e) => {
-                        tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "undecodable dead letter")
-                    }
-                }
-                pending.push(r);
-                oldest.get_or_insert_with(Instant::now);
-            }
-            let due = oldest.is_some_and(|t| t.elapsed() >= s.max_delay)
-                || batch.len() >= s.batch_rows
-                || stop;
-            if due && !pending.is_empty() {
-                let inserted = batch.write_to(&self.dest).await;
-                match inserted {
-                    Ok((_, _, l)) => {
-                        inserts.succeeded();
-                        report.letter_rows += l;
-                        s.metrics.rows_written("dead_letters", l);
-                    }
-                    Err(e) if !stop => {
-                        // Keep the rows and the offsets; re-delivery is harmless (ReplacingMergeTree).
-                        inserts.failed(&s.metrics, &e).await;
-                        continue;
-                    }
-                    Err(e) => return Err(e),
-                }
-                batch = Batch::default();
-                // The newest record of each partition commits everything before it.
-                let mut newest: std::collections::BTreeMap<(String, i32), &Record> =
-                    Default::default();
-                for r in &pending {
-                    newest.insert((r.topic.clone(), r.partition), r);
-                }
-                let refs: Vec<&Record> = newest.into_values().collect();
-                if let Err(e) = consumer.commit_all(&refs).await {
-                    tracing::warn!(error = %e, "commit failed; rows may be re-delivered (harmless)");
-                }
-                pending.clear();
-                oldest = None;
-                tracing::debug!(?report, at = now_ms(), "sink flushed");
-            }
-            if stop {
-                break;
+        let mut handler = Letters {
+            settings: s,
+            dest: &self.dest,
+            consumer: &consumer,
+            inserts: Backoff::new("insert"),
+            batch: Batch::default(),
+            pending: Vec::new(),
+            oldest: None,
+            report: SinkReport::default(),
+        };
+        Inbox::new(&consumer, s.metrics.clone())
+            .drive(&shutdown, &mut handler)
+            .await?;
+        Ok(handler.report)
+    }
+}
+
+/// The sink's handlers: dead letters batched into rows, inserted when the batch is full, old
+/// enough or the sink stops, and their offsets committed after the insert.
+struct Letters<'a, D> {
+    settings: &'a SinkSettings,
+    dest: &'a D,
+    consumer: &'a GroupConsumer,
+    inserts: Backoff,
+    batch: Batch,
+    /// Records whose rows are in `batch` (their offsets are committed after the insert).
+    pending: Vec<Record>,
+    oldest: Option<Instant>,
+    report: SinkReport,
+}
+
+impl<D: Destination> Handler for Letters<'_, D> {
+    fn wait(&self) -> Duration {
+        Duration::from_millis(200)
+    }
+
+    async fn record(&mut self, r: Record) -> Result<(), ServiceError> {
+        match decode::<DeadLetter>(&r.payload) {
+            Ok(l) => self.batch.letters.push(letter_row(&l)),
+            // An unreadable dead letter is not dead-lettered again (no loops): logged.
+            Err(e) => {
+                tracing::warn!(offset = r.offset, partition = r.partition, error = %e, "undecodable dead letter")
             }
         }
-        Ok(report)
+        self.pending.push(r);
+        self.oldest.get_or_insert_with(Instant::now);
+        Ok(())
+    }
+
+    async fn turn(&mut self, stop: bool) -> Result<Turn, ServiceError> {
+        let s = self.settings;
+        let due = self.oldest.is_some_and(|t| t.elapsed() >= s.max_delay)
+            || self.batch.len() >= s.batch_rows
+            || stop;
+        if !due || self.pending.is_empty() {
+            return Ok(Turn::Continue);
+        }
+        match self.batch.write_to(self.dest).await {
+            Ok((_, _, l)) => {
+                self.inserts.succeeded();
+                self.report.letter_rows += l;
+                s.metrics.rows_written("dead_letters", l);
+            }
+            Err(e) if !stop => {
+                // Keep the rows and the offsets; re-delivery is harmless (ReplacingMergeTree).
+                self.inserts.failed(&s.metrics, &e).await;
+                return Ok(Turn::Continue);
+            }
+            Err(e) => return Err(e),
+        }
+        self.batch = Batch::default();
+        // The newest record of each partition commits everything before it.
+        let mut newest: std::collections::BTreeMap<(String, i32), &Record> = Default::default();
+        for r in &self.pending {
+            newest.insert((r.topic.clone(), r.partition), r);
+        }
+        let refs: Vec<&Record> = newest.into_values().collect();
+        if let Err(e) = self.consumer.commit_all(&refs).await {
+            tracing::warn!(error = %e, "commit failed; rows may be re-delivered (harmless)");
+        }
+        self.pending.clear();
+        self.oldest = None;
+        tracing::debug!(report = ?self.report, at = now_ms(), "sink flushed");
+        Ok(Turn::Continue)
     }
 }

@@ -14,9 +14,9 @@ use super::parts::{Kept, MAX_PARTS_PER_KEY, PartStore};
 use super::topics::{
     Contexts, Incoming, part_key, post_day_record, post_part, post_record, read_part, read_record,
 };
-use crate::driver::{Inbox, blocking};
+use crate::driver::{DRAIN_GAP, Handler, Inbox, Turn, blocking};
 use crate::metrics::Metrics;
-use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
+use crate::{ServiceError, Shutdown, dlq, now_ms};
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -44,8 +44,6 @@ use zeal_protocol::v2::round::partial::{PartialRefused, SeatAnswer, seat_answer}
 
 /// The longest a node sleeps with nothing due (it also checks for shutdown this often).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
-/// Once a message arrived, the node keeps reading until the broker is quiet this long, then acts.
-const DRAIN_GAP: Duration = Duration::from_millis(50);
 
 /// The keys of the parties a node plays.
 #[derive(Clone, Default)]
@@ -389,107 +387,30 @@ impl RegionNode {
         // is further down the log (a second marker is evidence against the aggregator).
         let (log_topic, log_partition) = (s.topics.rounds.clone(), assignment[0].1);
         let log_end = blocking(|| consumer.watermarks(&log_topic, log_partition))?.1;
-        let mut caught_up = log_end == 0;
+        let caught_up = log_end == 0;
 
-        let mut rng = ChaCha20Rng::from_os_rng();
-        let mut report = NodeReport::default();
-        let mut rounds: BTreeMap<i64, RoundState> = BTreeMap::new();
-        let mut inbox = Inbox::new(&consumer, s.metrics.clone());
-        loop {
-            if stopping(&shutdown) {
-                break;
-            }
-            if caught_up && !self.setup.fixed {
-                self.set_up_day(&producer, &mut report).await?;
-            }
-            let dealt = report.committed;
-            // A gateway deals its next round only once its meters answered the open ones (as a
-            // meter deals one round an hour): dealing never starves a reveal past its deadline.
-            if caught_up && self.setup.fixed && !awaiting_answers(&rounds) {
-                self.deal(&producer, &mut rounds, &mut report, &mut rng)
-                    .await?;
-            }
-            if s.crash_after_commit && report.committed > dealt {
-                producer.flush(Duration::from_secs(10))?;
-                return Ok(report);
-            }
-            // Sleep until a message or the next deadline, drain what the broker has, then act
-            // once per changed round. A deadline still due after acting (dealing deferred while
-            // answers are open, a KeysClosed not read back yet) is looked at again after
-            // DRAIN_GAP, never in a tight loop.
-            let wait = self
-                .next_due(&rounds)
-                .map_or(IDLE_WAIT, |t| t.saturating_duration_since(Instant::now()))
-                .clamp(DRAIN_GAP, IDLE_WAIT);
-            let mut next = inbox.recv(wait).await;
-            let mut n = 0;
-            while let Some(m) = next {
-                caught_up |= m.topic == log_topic && m.offset + 1 >= log_end;
-                self.take(&producer, &m, &mut rounds, &mut report).await?;
-                if self.setup.fixed && !self.setup.early_parts.is_empty() {
-                    for early in self.setup.early_parts.release() {
-                        self.take(&producer, &early, &mut rounds, &mut report)
-                            .await?;
-                    }
-                }
-                n += 1;
-                if n >= 1000 {
-                    break;
-                }
-                next = inbox.recv(DRAIN_GAP).await;
-            }
-            if !caught_up {
-                continue;
-            }
-            // Rounds in order: a suspension or disqualification holds for the rest of the day.
-            let mut suspended = self.settings.day.suspended.clone();
-            let mut disqualified = self.settings.day.disqualified.clone();
-            for (start, round) in rounds.iter_mut() {
-                if round.data.ctx.suspended != suspended
-                    || round.data.ctx.disqualified != disqualified
-                {
-                    round.data.ctx.suspended = suspended.clone();
-                    round.data.ctx.disqualified = disqualified.clone();
-                    round.replay.restart();
-                    round.marks.dirty = true;
-                }
-                let deadline = self.party.aggregator.is_some()
-                    && round.marks.outcome == Outcome::Open
-                    && !round.marks.deadline_acted
-                    && round.marks.phase_since.elapsed() >= s.phase;
-                // A seat lacking a part claims it once half a phase passed.
-                let claim_due = round
-                    .marks
-                    .lacking_since
-                    .is_some_and(|t| t.elapsed() >= s.phase / 2)
-                    || round
-                        .marks
-                        .unanswered_since
-                        .is_some_and(|t| t.elapsed() >= s.phase / 4);
-                if round.marks.dirty || deadline || claim_due {
-                    let was_open = round.marks.outcome == Outcome::Open;
-                    self.act(&producer, round, &mut report, &mut rng).await?;
-                    report.outcomes.insert(*start, round.marks.outcome.clone());
-                    if was_open
-                        && round.marks.outcome != Outcome::Open
-                        && self.party.aggregator.is_some()
-                        && let Some(p) = &s.progress
-                    {
-                        p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
-                suspended.extend(round.marks.suspended.iter().cloned());
-                disqualified.extend(round.marks.disqualified.iter().cloned());
-            }
-            if !self.expect.is_empty()
-                && self.expect.iter().all(|start| {
-                    rounds
-                        .get(start)
-                        .is_some_and(|r| r.marks.outcome != Outcome::Open && self.done_with(r))
-                })
-            {
-                break;
-            }
+        let mut turns = Turns {
+            producer,
+            log_topic,
+            log_end,
+            caught_up,
+            crashed: false,
+            rng: ChaCha20Rng::from_os_rng(),
+            report: NodeReport::default(),
+            rounds: BTreeMap::new(),
+            node: &mut self,
+        };
+        Inbox::new(&consumer, s.metrics.clone())
+            .drive(&shutdown, &mut turns)
+            .await?;
+        let Turns {
+            producer,
+            crashed,
+            mut report,
+            ..
+        } = turns;
+        if crashed {
+            return Ok(report);
         }
         producer.flush(Duration::from_secs(10))?;
         report.seats = self
@@ -1443,4 +1364,137 @@ fn ledger_err(e: zeal_protocol::v2::round::ledger::LedgerRefusal) -> ServiceErro
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A node's handlers around [`RegionNode`]: before receiving, the day's set-up and dealing;
+/// each record taken into its round; after them, every changed or due round acted on once.
+struct Turns<'a> {
+    node: &'a mut RegionNode,
+    producer: KeyedProducer,
+    /// The round log's topic, and its end when the node started: nothing is posted before the
+    /// node has read the log up to there (`caught_up`).
+    log_topic: String,
+    log_end: i64,
+    caught_up: bool,
+    /// Ended by the `crash_after_commit` drill.
+    crashed: bool,
+    rng: ChaCha20Rng,
+    report: NodeReport,
+    rounds: BTreeMap<i64, RoundState>,
+}
+
+impl Handler for Turns<'_> {
+    /// Drained before acting: a round's records are acted on once, not one by one.
+    const DRAIN: usize = 1000;
+
+    async fn before(&mut self) -> Result<Turn, ServiceError> {
+        let node = &mut *self.node;
+        if self.caught_up && !node.setup.fixed {
+            node.set_up_day(&self.producer, &mut self.report).await?;
+        }
+        let dealt = self.report.committed;
+        // A gateway deals its next round only once its meters answered the open ones (as a
+        // meter deals one round an hour): dealing never starves a reveal past its deadline.
+        if self.caught_up && node.setup.fixed && !awaiting_answers(&self.rounds) {
+            node.deal(
+                &self.producer,
+                &mut self.rounds,
+                &mut self.report,
+                &mut self.rng,
+            )
+            .await?;
+        }
+        if node.settings.crash_after_commit && self.report.committed > dealt {
+            self.producer.flush(Duration::from_secs(10))?;
+            self.crashed = true;
+            return Ok(Turn::Done);
+        }
+        Ok(Turn::Continue)
+    }
+
+    /// Until a message or the next deadline. A deadline still due after acting (dealing
+    /// deferred while answers are open, a KeysClosed not read back yet) is looked at again
+    /// after DRAIN_GAP, never in a tight loop.
+    fn wait(&self) -> Duration {
+        self.node
+            .next_due(&self.rounds)
+            .map_or(IDLE_WAIT, |t| t.saturating_duration_since(Instant::now()))
+            .clamp(DRAIN_GAP, IDLE_WAIT)
+    }
+
+    async fn record(&mut self, m: zeal_connectors::kafka::Record) -> Result<(), ServiceError> {
+        let node = &mut *self.node;
+        self.caught_up |= m.topic == self.log_topic && m.offset + 1 >= self.log_end;
+        node.take(&self.producer, &m, &mut self.rounds, &mut self.report)
+            .await?;
+        if node.setup.fixed && !node.setup.early_parts.is_empty() {
+            for early in node.setup.early_parts.release() {
+                node.take(&self.producer, &early, &mut self.rounds, &mut self.report)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn turn(&mut self, stop: bool) -> Result<Turn, ServiceError> {
+        if stop {
+            return Ok(Turn::Done);
+        }
+        if !self.caught_up {
+            return Ok(Turn::Continue);
+        }
+        let node = &*self.node;
+        // Rounds in order: a suspension or disqualification holds for the rest of the day.
+        let mut suspended = node.settings.day.suspended.clone();
+        let mut disqualified = node.settings.day.disqualified.clone();
+        for (start, round) in self.rounds.iter_mut() {
+            if round.data.ctx.suspended != suspended || round.data.ctx.disqualified != disqualified
+            {
+                round.data.ctx.suspended = suspended.clone();
+                round.data.ctx.disqualified = disqualified.clone();
+                round.replay.restart();
+                round.marks.dirty = true;
+            }
+            let deadline = node.party.aggregator.is_some()
+                && round.marks.outcome == Outcome::Open
+                && !round.marks.deadline_acted
+                && round.marks.phase_since.elapsed() >= node.settings.phase;
+            // A seat lacking a part claims it once half a phase passed.
+            let claim_due = round
+                .marks
+                .lacking_since
+                .is_some_and(|t| t.elapsed() >= node.settings.phase / 2)
+                || round
+                    .marks
+                    .unanswered_since
+                    .is_some_and(|t| t.elapsed() >= node.settings.phase / 4);
+            if round.marks.dirty || deadline || claim_due {
+                let was_open = round.marks.outcome == Outcome::Open;
+                node.act(&self.producer, round, &mut self.report, &mut self.rng)
+                    .await?;
+                self.report
+                    .outcomes
+                    .insert(*start, round.marks.outcome.clone());
+                if was_open
+                    && round.marks.outcome != Outcome::Open
+                    && node.party.aggregator.is_some()
+                    && let Some(p) = &node.settings.progress
+                {
+                    p.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            suspended.extend(round.marks.suspended.iter().cloned());
+            disqualified.extend(round.marks.disqualified.iter().cloned());
+        }
+        if !node.expect.is_empty()
+            && node.expect.iter().all(|start| {
+                self.rounds
+                    .get(start)
+                    .is_some_and(|r| r.marks.outcome != Outcome::Open && node.done_with(r))
+            })
+        {
+            return Ok(Turn::Done);
+        }
+        Ok(Turn::Continue)
+    }
 }
