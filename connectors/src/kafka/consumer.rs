@@ -9,18 +9,15 @@ use rdkafka::{Offset, TopicPartitionList};
 use std::time::Duration;
 
 fn consumer_config(config: &KafkaConfig, group_id: &str) -> rdkafka::ClientConfig {
-    let mut c = config.client_config();
-    c.set("group.id", group_id)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("enable.partition.eof", "false")
-        .set("session.timeout.ms", "10000")
-        .set("heartbeat.interval.ms", "1000");
-    for (k, v) in &config.extra {
-        c.set(k, v);
-    }
-    c
+    config.client_config_with(&[
+        ("group.id", group_id),
+        ("enable.auto.commit", "false"),
+        ("enable.auto.offset.store", "false"),
+        ("auto.offset.reset", "earliest"),
+        ("enable.partition.eof", "false"),
+        ("session.timeout.ms", "10000"),
+        ("heartbeat.interval.ms", "1000"),
+    ])
 }
 
 async fn recv_timeout(

@@ -47,6 +47,12 @@ impl KafkaConfig {
 
     /// The librdkafka configuration these settings describe.
     pub fn client_config(&self) -> ClientConfig {
+        self.client_config_with(&[])
+    }
+
+    /// [`Self::client_config`] with a client kind's own settings (a consumer's, a producer's);
+    /// the `extra` settings still apply last, so an operator can override any of them.
+    pub fn client_config_with(&self, kind: &[(&str, &str)]) -> ClientConfig {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap)
             .set("client.id", &self.client_id)
@@ -57,6 +63,9 @@ impl KafkaConfig {
             // connections dropped every 2 s, clients were offline most of the time and a third of
             // the rounds missed a phase (nemesis soak, docs/decisions.md).
             .set("reconnect.backoff.max.ms", "1000");
+        for (k, v) in kind {
+            c.set(*k, *v);
+        }
         for (k, v) in &self.extra {
             c.set(k, v);
         }
@@ -137,4 +146,20 @@ pub(crate) fn client_err(
     op: &'static str,
 ) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
     move |source| KafkaError::Client { op, source }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_clients_own_settings_apply_and_the_operators_extra_overrides_them() {
+        let mut k = KafkaConfig::new("broker:9092", "zeal-test");
+        k.extra = vec![("acks".into(), "1".into())];
+        let c = k.client_config_with(&[("acks", "all"), ("linger.ms", "5")]);
+        assert_eq!(c.get("acks"), Some("1"), "the operator's setting wins");
+        assert_eq!(c.get("linger.ms"), Some("5"));
+        assert_eq!(c.get("bootstrap.servers"), Some("broker:9092"));
+        assert_eq!(k.client_config().get("linger.ms"), None);
+    }
 }

@@ -259,15 +259,13 @@ struct Inner {
 impl KeyedProducer {
     /// Creates the producer; no connection is made until the first send.
     pub fn new(config: &KafkaConfig) -> Result<Self, KafkaError> {
-        let mut c = config.client_config();
-        c.set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("partitioner", "murmur2_random")
-            .set("linger.ms", "5")
-            .set("message.timeout.ms", "60000");
-        for (k, v) in &config.extra {
-            c.set(k, v);
-        }
+        let c = config.client_config_with(&[
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("partitioner", "murmur2_random"),
+            ("linger.ms", "5"),
+            ("message.timeout.ms", "60000"),
+        ]);
         let handle = Self::client(&c)?;
         Ok(KeyedProducer {
             inner: Arc::new(Inner {
