@@ -68,7 +68,7 @@ impl Detector {
     }
 
     /// The interval's residual in standard deviations of its scatter.
-    pub fn z(&self, i: &Interval) -> f64 {
+    fn z(&self, i: &Interval) -> f64 {
         let (r, sd) = self.residual(i);
         r / sd
     }

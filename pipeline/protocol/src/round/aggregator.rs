@@ -501,14 +501,14 @@ impl Aggregator {
                 missing.len(),
                 round.open.roster.len()
             );
-            out.extend(self.record_outcome(
-                &round,
+            out.push(Output::Outcome(self.outcome(
+                &round.open,
                 RoundStatus::Reopened,
                 missing,
                 vec![],
                 reason,
                 now,
-            ));
+            )));
             out.extend(self.open_attempt(
                 &k.0,
                 k.1,
@@ -687,25 +687,6 @@ impl Aggregator {
             Some(&round),
         ));
         out
-    }
-
-    fn record_outcome(
-        &self,
-        round: &ActiveRound,
-        status: RoundStatus,
-        missing: Vec<String>,
-        culprits: Vec<String>,
-        reason: String,
-        now: i64,
-    ) -> Vec<Output> {
-        vec![Output::Outcome(self.outcome(
-            &round.open,
-            status,
-            missing,
-            culprits,
-            reason,
-            now,
-        ))]
     }
 
     /// The signed outcome of the round `open` opened.

@@ -13,7 +13,7 @@ use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use zeal_grid::Interval;
-use zeal_grid::detect::Detector;
+use zeal_grid::detect::{Alert, Detector};
 use zeal_grid::loss::LossModel;
 use zeal_tables::{Destination, GridBalanceRow, ReadTotals};
 
@@ -123,24 +123,7 @@ pub fn run(a: BalanceArgs) -> anyhow::Result<()> {
             let now = (zeal_services::now_ms() / 1000) as u32;
             let rows: Vec<GridBalanceRow> = judged
                 .iter()
-                .map(|i| {
-                    let (unexplained_wh, sd) = detector.residual(i);
-                    GridBalanceRow {
-                    region: region.clone(),
-                    interval_start: (i.start_ms / 1000) as u32,
-                    total_wh: i.total_wh as i64,
-                    feeder_wh: i.feeder_wh,
-                    expected_loss_wh: model.expected(i.total_wh),
-                    unexplained_wh,
-                    z: unexplained_wh / sd,
-                    alert: u8::from(
-                        found
-                            .iter()
-                            .any(|a| (a.first_ms..=a.last_ms).contains(&i.start_ms)),
-                    ),
-                    computed_at: now,
-                }
-                })
+                .map(|i| balance_row(region, i, &detector, &model, &found, now))
                 .collect();
             store.write(&rows).await?;
             println!(
@@ -167,6 +150,32 @@ pub fn run(a: BalanceArgs) -> anyhow::Result<()> {
         println!("{alerts} alert(s) in {} region(s)", net.len());
         anyhow::Ok(())
     })
+}
+
+/// The `grid_balance` row of one judged interval of `region` (`found`: the region's alerts).
+fn balance_row(
+    region: &str,
+    i: &Interval,
+    detector: &Detector,
+    model: &LossModel,
+    found: &[Alert],
+    now: u32,
+) -> GridBalanceRow {
+    let (unexplained_wh, sd) = detector.residual(i);
+    let in_alert = found
+        .iter()
+        .any(|a| (a.first_ms..=a.last_ms).contains(&i.start_ms));
+    GridBalanceRow {
+        region: region.to_string(),
+        interval_start: (i.start_ms / 1000) as u32,
+        total_wh: i.total_wh as i64,
+        feeder_wh: i.feeder_wh,
+        expected_loss_wh: model.expected(i.total_wh),
+        unexplained_wh,
+        z: unexplained_wh / sd,
+        alert: u8::from(in_alert),
+        computed_at: now,
+    }
 }
 
 #[cfg(test)]

@@ -133,8 +133,8 @@ struct Simulation {
     intervals: i64,
     regions: Vec<String>,
     fleet: Vec<SimulatedMeter>,
-    /// Every meter's readings: (meter, region, reading).
-    readings: Vec<(String, String, IntervalReading)>,
+    /// Each meter's readings, in `fleet` order.
+    readings: Vec<Vec<IntervalReading>>,
     /// Per (region, interval start): import and export, Wh.
     plain: BTreeMap<(String, i64), [u64; 2]>,
     /// Households that share their readings.
@@ -162,16 +162,17 @@ impl Simulation {
         let regions: Vec<String> = (1..=a.regions).map(|i| format!("NL-R{i:02}")).collect();
         let fleet = zeal_meters::sim::fleet(&regions, a.meters, a.seed);
         let mut plain: BTreeMap<(String, i64), [u64; 2]> = BTreeMap::new();
-        let mut readings = Vec::new();
+        let mut readings = Vec::with_capacity(fleet.len());
         for m in &fleet {
-            for r in m.readings(start, start + intervals * step) {
+            let own = m.readings(start, start + intervals * step);
+            for r in &own {
                 let e = plain
                     .entry((m.region.clone(), r.interval_start))
                     .or_default();
                 e[0] += r.import_wh;
                 e[1] += r.export_wh;
-                readings.push((m.meter_id.clone(), m.region.clone(), r));
             }
+            readings.push(own);
         }
         let opt_in = fleet
             .iter()
@@ -215,15 +216,18 @@ impl Simulation {
         households: &Households,
     ) -> anyhow::Result<PrivateTotals> {
         let readings: Vec<super::demo_v2::Reading> = self
-            .readings
+            .fleet
             .iter()
-            .map(|(id, region, r)| {
-                (
-                    id.clone(),
-                    region.clone(),
-                    r.interval_start,
-                    vec![r.import_wh, r.export_wh],
-                )
+            .zip(&self.readings)
+            .flat_map(|(m, own)| {
+                own.iter().map(|r| {
+                    (
+                        m.meter_id.clone(),
+                        m.region.clone(),
+                        r.interval_start,
+                        vec![r.import_wh, r.export_wh],
+                    )
+                })
             })
             .collect();
         super::demo_v2::private_totals(
@@ -242,17 +246,8 @@ impl Simulation {
         let producer = KeyedProducer::new(&site.deployment.kafka)?;
         let metrics = Metrics::new(Role::Gateway);
         let mut shared = 0;
-        for m in self
-            .fleet
-            .iter()
-            .filter(|m| self.opt_in.contains(&m.meter_id))
-        {
-            let own: Vec<IntervalReading> = self
-                .readings
-                .iter()
-                .filter(|r| r.0 == m.meter_id)
-                .map(|r| r.2)
-                .collect();
+        let sharing = self.fleet.iter().zip(&self.readings);
+        for (m, own) in sharing.filter(|(m, _)| self.opt_in.contains(&m.meter_id)) {
             let identity = &households.identities[&m.meter_id];
             shared += share(
                 &producer,
@@ -260,7 +255,7 @@ impl Simulation {
                 &m.meter_id,
                 &m.region,
                 identity,
-                &own,
+                own,
                 &metrics,
             )
             .await?;
@@ -311,14 +306,17 @@ impl Simulation {
         households: &Households,
     ) -> anyhow::Result<Option<DailyReport>> {
         eprintln!("daily edge round of {} households:", self.fleet.len());
-        let mut per_meter: BTreeMap<String, Vec<(i64, u64, u64)>> = BTreeMap::new();
-        for (id, _, r) in &self.readings {
-            per_meter.entry(id.clone()).or_default().push((
-                r.interval_start,
-                r.import_wh,
-                r.export_wh,
-            ));
-        }
+        let per_meter: BTreeMap<String, Vec<(i64, u64, u64)>> = self
+            .fleet
+            .iter()
+            .zip(&self.readings)
+            .map(|(m, own)| {
+                let own = own
+                    .iter()
+                    .map(|r| (r.interval_start, r.import_wh, r.export_wh));
+                (m.meter_id.clone(), own.collect())
+            })
+            .collect();
         let daily = super::demo_daily::run(DailyRound {
             deployment: site.daily.clone(),
             base: &self.params,
