@@ -33,6 +33,9 @@ macro_rules! with_kinds {
             BeaconRound => "beacon_round" [1],
             RoundRecord => "round_record" [1, 2, 3],
             SeatPart => "seat_part" [1],
+            FeederReading => "feeder_reading" [1],
+            BillingRegister => "billing_register" [1],
+            GridAlert => "grid_alert" [1],
         }
     };
 }

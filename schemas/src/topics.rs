@@ -16,5 +16,13 @@ pub const BUNDLES: &str = "zeal.bundles.v2";
 /// Protocol v2's enrolment registry: authority certificates, Cutoff(D) and the beacon relay, one
 /// ordered partition, never compacted (the registry never forgets).
 pub const REGISTRY_V2: &str = "zeal.registry.v2";
+/// The utility's feeder meters: key = region, value = [`crate::grid::FeederReading`], signed by
+/// its metering key.
+pub const FEEDER: &str = "zeal.feeder.v1";
+/// The meters' billing-register deltas per billing period: key = region, value =
+/// [`crate::grid::BillingRegister`], signed by the utility's metering key.
+pub const BILLING: &str = "zeal.billing.v1";
+/// The balance job's alerts: key = region, value = [`crate::grid::GridAlert`].
+pub const GRID_ALERTS: &str = "zeal.grid-alerts.v1";
 /// Rejected input with origin and reason: key = region when known.
 pub const DLQ: &str = "zeal.dlq.v1";

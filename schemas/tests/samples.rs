@@ -194,7 +194,48 @@ pub fn all() -> Vec<AnyMessage> {
         AnyMessage::BeaconRound(beacon_round()),
         AnyMessage::RoundRecord(round_record()),
         AnyMessage::SeatPart(seat_part()),
+        AnyMessage::FeederReading(feeder_reading()),
+        AnyMessage::BillingRegister(billing_register()),
+        AnyMessage::GridAlert(grid_alert()),
     ]
+}
+
+pub fn feeder_reading() -> grid::FeederReading {
+    grid::FeederReading {
+        feeder_id: "TR-0042".into(),
+        region: "NL-UT-01".into(),
+        interval_start: T0,
+        interval_seconds: 900,
+        energy_wh: -1_234,
+        signature: vec![14; 64],
+    }
+}
+
+pub fn billing_register() -> grid::BillingRegister {
+    grid::BillingRegister {
+        meter_id: "m-0001".into(),
+        region: "NL-UT-01".into(),
+        period_start: T0,
+        period_end: T0 + 7 * 86_400_000,
+        import_wh: 61_000,
+        export_wh: 12_500,
+        signature: vec![15; 64],
+    }
+}
+
+pub fn grid_alert() -> grid::GridAlert {
+    grid::GridAlert {
+        region: "NL-UT-01".into(),
+        kind: grid::GridAlertKind::Feeder,
+        state: grid::GridAlertState::Closed,
+        first_interval: T0 + 20 * 3_600_000,
+        end: T0 + 26 * 3_600_000,
+        intervals: 24,
+        unexplained_wh: 12_090.5,
+        strength: 89.5,
+        detected_at: T0 + 20 * 3_600_000 + 900_000,
+        detail: "2 kW for 6 hours".into(),
+    }
 }
 
 pub fn certificate() -> v2::Certificate {

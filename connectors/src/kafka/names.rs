@@ -16,6 +16,12 @@ pub struct TopicNames {
     pub bundles: String,
     /// Protocol v2's registry (certificates, Cutoffs, beacon rounds): one partition, kept.
     pub registry_v2: String,
+    /// The utility's feeder meters (key = region).
+    pub feeder: String,
+    /// The meters' billing-register deltas (key = region).
+    pub billing: String,
+    /// The balance job's alerts (key = region).
+    pub grid_alerts: String,
 }
 
 impl TopicNames {
@@ -28,6 +34,9 @@ impl TopicNames {
             rounds: n(topics::ROUNDS),
             bundles: n(topics::BUNDLES),
             registry_v2: n(topics::REGISTRY_V2),
+            feeder: n(topics::FEEDER),
+            billing: n(topics::BILLING),
+            grid_alerts: n(topics::GRID_ALERTS),
         }
     }
 
@@ -40,6 +49,9 @@ impl TopicNames {
             t(&self.readings),
             t(&self.rounds),
             t(&self.bundles),
+            t(&self.feeder),
+            t(&self.billing),
+            t(&self.grid_alerts),
             super::TopicSpec::new(&self.registry_v2, 1, replication).config("retention.ms", "-1"),
         ]
     }

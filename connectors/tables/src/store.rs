@@ -39,6 +39,15 @@ pub trait ReadTotals: Send + Sync {
     ) -> impl std::future::Future<Output = Result<Vec<TotalsRow>, TablesError>> + Send;
 }
 
+impl<R: ReadTotals> ReadTotals for Arc<R> {
+    async fn region_totals(
+        &self,
+        starts: Option<Range<i64>>,
+    ) -> Result<Vec<TotalsRow>, TablesError> {
+        self.as_ref().region_totals(starts).await
+    }
+}
+
 impl ReadTotals for Warehouse {
     async fn region_totals(
         &self,

@@ -37,6 +37,9 @@ pub struct Alert {
     pub unexplained_wh: f64,
     /// The same in standard deviations of its own scatter (`Σ r / sqrt(Σ sd²)`).
     pub z: f64,
+    /// The run was still going on at the last interval scanned (fewer than
+    /// [`Detector::QUIET`] quiet intervals after it): its span may still grow.
+    pub open: bool,
 }
 
 impl Detector {
@@ -94,21 +97,29 @@ impl Detector {
                     }
                 }
                 Some(at) if quiet >= Self::QUIET => {
-                    alerts.push(self.alert(intervals, run.unwrap_or(at), idx, at));
+                    alerts.push(self.alert(intervals, run.unwrap_or(at), idx, at, false));
                     (sum, run, alarm) = (0.0, None, None);
                 }
                 Some(_) => {}
             }
         }
         if let Some(at) = alarm {
-            alerts.push(self.alert(intervals, run.unwrap_or(at), intervals.len() - 1, at));
+            let last = intervals.len() - 1;
+            alerts.push(self.alert(intervals, run.unwrap_or(at), last, at, true));
         }
         alerts
     }
 
     /// The alert of a run `from..=to` that alarmed at `at`: the run's stretch that carried the
     /// most (`z - k` summed; before it and after it the sum only fell).
-    fn alert(&self, intervals: &[Interval], from: usize, to: usize, at: usize) -> Alert {
+    fn alert(
+        &self,
+        intervals: &[Interval],
+        from: usize,
+        to: usize,
+        at: usize,
+        open: bool,
+    ) -> Alert {
         let (mut best, mut best_span) = (f64::MIN, (from, from));
         let (mut acc, mut start) = (0.0, from);
         for (idx, i) in intervals.iter().enumerate().take(to + 1).skip(from) {
@@ -135,6 +146,7 @@ impl Detector {
             intervals: span.len(),
             unexplained_wh: r,
             z: r / var.sqrt().max(1e-9),
+            open,
         }
     }
 }

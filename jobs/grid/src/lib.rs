@@ -10,6 +10,8 @@
 //! - [`billing`]: per region and billing period, the meters' billing-register deltas against
 //!   the published totals for the same meters: a region whose meters contribute less than they
 //!   are billed for is flagged (which meter is not knowable from totals, by design).
+//! - [`metering`]: the utility's feeder readings and billing registers on the wire, signed by
+//!   its metering key; [`ledger`]: all of it followed as it arrives (the streaming job's core).
 //! - [`sim`]: feeder readings from a region's totals with realistic losses, noise and injected
 //!   theft; [`eval`]: false alarms per week and detection rate and delay by theft size
 //!   (`zeal bench grid`).
@@ -17,7 +19,9 @@
 pub mod billing;
 pub mod detect;
 pub mod eval;
+pub mod ledger;
 pub mod loss;
+pub mod metering;
 pub mod sim;
 
 /// One interval of a region: the private total (net import, Wh) and the feeder's reading.

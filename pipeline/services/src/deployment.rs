@@ -3,6 +3,7 @@
 //! benchmark and the tests take a service's settings from here and change only what they mean
 //! to change (`SinkSettings { batch_rows: 20_000, ..deployment.sink() }`).
 
+use crate::balance::BalanceSettings;
 use crate::disaggregate::DisaggregateSettings;
 use crate::gamify::GamifySettings;
 use crate::metrics::{Metrics, Role};
@@ -84,6 +85,21 @@ impl Deployment {
             to_day,
             authority,
             metrics: Metrics::new(Role::Sink),
+        }
+    }
+
+    /// The grid-balance job, checking the utility's measurements under `metering_key`: group
+    /// `zeal-balance`, losses fitted on 14 days, judging every 5 s, running until stopped.
+    pub fn balance(&self, metering_key: VerifyingKey) -> BalanceSettings {
+        BalanceSettings {
+            kafka: self.kafka.clone(),
+            topics: self.topics.clone(),
+            group_id: "zeal-balance".into(),
+            metering_key,
+            history_days: 14,
+            judge_every: std::time::Duration::from_secs(5),
+            idle_exit: None,
+            metrics: Metrics::new(Role::Balance),
         }
     }
 

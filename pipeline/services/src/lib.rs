@@ -8,6 +8,8 @@
 //!   certificates, which the readings jobs check readings against).
 //! - [`disaggregate::DisaggregateJob`]: opted-in readings to per-appliance daily usage.
 //! - [`edge`]: per-category daily energy computed at the gateway, aggregated privately.
+//! - [`balance::BalanceJob`]: the utility's feeder readings and billing registers against the
+//!   private totals (grid balance: losses, theft, under-reporting meters), alerts as events.
 //! - [`gamify::run_gamify`]: the game's daily metrics and awards from private aggregates.
 //!
 //! [`deployment::Deployment`] gives every service's settings with their defaults.
@@ -15,6 +17,7 @@
 //! Every rejected input becomes a dead letter ([`dlq`]); nothing is dropped silently. Each
 //! service counts what it does in its own [`metrics::Metrics`], served by [`metrics::serve`].
 
+pub mod balance;
 pub mod deployment;
 pub mod disaggregate;
 pub mod dlq;

@@ -20,6 +20,8 @@ pub enum Role {
     Aggregator,
     Gateway,
     Sink,
+    /// The grid-balance job.
+    Balance,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -60,6 +62,8 @@ struct Inner {
     published: Family<KindLabel, Counter>,
     rows_written: Family<KindLabel, Counter>,
     retries: Family<OpLabel, Counter>,
+    grid_alerts: Family<KindLabel, Counter>,
+    open_grid_alerts: Gauge,
 }
 
 /// Registers each `field: name, help;` of `inner` (a counter, family or histogram) in `r`.
@@ -97,6 +101,8 @@ impl Metrics {
             published: Family::default(),
             rows_written: Family::default(),
             retries: Family::default(),
+            grid_alerts: Family::default(),
+            open_grid_alerts: Gauge::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -118,6 +124,14 @@ impl Metrics {
             Role::Gateway => register!(r, inner,
                 published: "zeal_gateway_messages_published",
                     "Messages a gateway published, by kind (commit, part, notice, partial, seat_key, reading, ...)";
+            ),
+            Role::Balance => register!(r, inner,
+                grid_alerts: "zeal_grid_alerts",
+                    "Grid alerts published, by kind (feeder_raised, feeder_closed, billing)";
+                open_grid_alerts: "zeal_grid_open_alerts",
+                    "FEEDER alerts raised whose run of unexplained energy has not ended";
+                rows_written: "zeal_grid_rows_written",
+                    "Rows written to the store, by table";
             ),
             Role::Sink => register!(r, inner,
                 rows_written: "zeal_sink_rows_written",
@@ -199,6 +213,15 @@ impl Metrics {
     }
 
     /// A failed `op` is retried.
+    pub fn grid_alert(&self, kind: &str) {
+        let kind = kind.to_string();
+        self.0.grid_alerts.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    pub fn open_grid_alerts(&self, open: i64) {
+        self.0.open_grid_alerts.set(open);
+    }
+
     pub fn retried(&self, op: &str) {
         let op = op.to_string();
         self.0.retries.get_or_create(&OpLabel { op }).inc();

@@ -47,6 +47,10 @@ enum Command {
     /// The enrolment authority of protocol v2: `zeal authority init` makes its key.
     #[command(subcommand)]
     Authority(cmd::authority::AuthorityCommand),
+    /// The utility's own measurements: `zeal grid init` makes its metering key, `zeal grid
+    /// publish` signs feeder readings and billing registers and posts them.
+    #[command(subcommand)]
+    Grid(cmd::grid::GridCommand),
     /// Issue an authority-signed certificate of a meter (protocol v2 enrolment).
     Enrol(cmd::authority::EnrolArgs),
     /// Protocol v2's parties as separate processes: `keys`, `gateway`, `aggregate`, `audit`.
@@ -120,6 +124,7 @@ fn main() -> std::process::ExitCode {
         Command::Enrol(a) => cmd::authority::enrol(a),
         Command::Party(c) => cmd::v2::run(c),
         Command::Jobs(c) => cmd::jobs::run(c),
+        Command::Grid(c) => cmd::grid::run(c),
         Command::Train(a) => cmd::disagg::train_cmd(a),
         Command::Eval(a) => cmd::disagg::eval_cmd(a),
         Command::Disaggregate(a) => cmd::disagg::disaggregate_cmd(a),

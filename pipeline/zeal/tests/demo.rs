@@ -47,6 +47,30 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
         table.contains("┆ 192 "),
         "96 intervals × 2 channels per region: {table}"
     );
+    // The grid-balance study beside the protocol's regions: the theft of 2020-06-26 20:00 to
+    // 02:00 raised and closed (give or take one interval), the under-reporting meter's region
+    // flagged for its billing week, nothing else.
+    let alerts: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.trim_start().starts_with("ALERT"))
+        .collect();
+    assert_eq!(alerts.len(), 3, "{stdout}");
+    assert!(
+        alerts[..2]
+            .iter()
+            .any(|l| l.contains("ALERT NL-GRID Feeder Raised 2020-06-26T")),
+        "{stdout}"
+    );
+    assert!(
+        alerts[..2]
+            .iter()
+            .any(|l| l.contains("ALERT NL-GRID Feeder Closed 2020-06-26T")),
+        "{stdout}"
+    );
+    assert!(
+        alerts[2].contains("ALERT NL-GRID Billing Closed 2020-06-24T00:00Z .. 2020-07-01T00:00Z"),
+        "{stdout}"
+    );
     // Five opted-in households, one complete day, nine appliances each.
     assert!(
         stdout.contains("5 household-days of 5 opted-in households -> 45 appliance_usage rows"),

@@ -4,6 +4,11 @@
 //! `[--from, --to)` and prints every alert with its region, hours and energy; every judged
 //! interval is written to `grid_balance` (alert intervals marked).
 //!
+//! `--follow`: the job on the broker instead (`zeal_services::balance`): the utility's signed
+//! feeder readings and billing registers from `zeal.feeder.v1` / `zeal.billing.v1` (posted by
+//! `zeal grid publish`), each region's losses fitted on its first `--history-days`, alerts as
+//! events on `zeal.grid-alerts.v1` and the open alerts as a metric.
+//!
 //! Feeder CSV: a header `region,interval_start,feeder_wh`, then one line per region and
 //! 15-minute interval (`interval_start` as `2020-07-01T10:15Z` or milliseconds).
 
@@ -12,9 +17,12 @@ use anyhow::{Context, bail};
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::time::Duration;
 use zeal_grid::Interval;
 use zeal_grid::detect::{Alert, Detector};
 use zeal_grid::loss::LossModel;
+use zeal_services::balance::{BalanceJob, BalanceSettings};
+use zeal_services::metrics::{Metrics, Role};
 use zeal_tables::{Destination, GridBalanceRow, ReadTotals};
 
 #[derive(Args)]
@@ -26,17 +34,35 @@ pub struct BalanceArgs {
     #[arg(long, default_value = "zeal-data")]
     data_dir: PathBuf,
     /// The feeder meters' readings (CSV, see above).
-    #[arg(long)]
-    feeder: PathBuf,
+    #[arg(long, required_unless_present = "follow", conflicts_with = "follow")]
+    feeder: Option<PathBuf>,
     /// Start of the period judged; the loss model learns from `--history-days` before it.
-    #[arg(long)]
-    from: String,
+    #[arg(long, required_unless_present = "follow", conflicts_with = "follow")]
+    from: Option<String>,
     /// End of the period judged (exclusive).
-    #[arg(long)]
-    to: String,
+    #[arg(long, required_unless_present = "follow", conflicts_with = "follow")]
+    to: Option<String>,
     /// Days of history the loss model is fitted on.
     #[arg(long, default_value_t = 14)]
     history_days: u32,
+    /// Follow the feeder and billing topics instead of reading a CSV (runs until stopped).
+    #[arg(long, requires = "metering_key")]
+    follow: bool,
+    /// `--follow`: the utility's metering public key (64 hex digits, or the `.pub` beside
+    /// `zeal grid init`'s key): feeder readings and billing registers verify under it.
+    #[arg(long, env = "ZEAL_METERING")]
+    metering_key: Option<String>,
+    /// `--follow`: judge again (re-reading the totals) every this many milliseconds.
+    #[arg(long, default_value_t = 5_000)]
+    judge_every_ms: u64,
+    /// `--follow`: stop after a last judgement once no input has arrived for this many
+    /// milliseconds (replays, tests).
+    #[arg(long)]
+    idle_exit_ms: Option<u64>,
+    #[command(flatten)]
+    kafka: super::common::KafkaArgs,
+    #[command(flatten)]
+    metrics: super::common::MetricsArgs,
 }
 
 /// `(region, interval_start_ms) -> feeder_wh` from the CSV text; every error names its line.
@@ -79,12 +105,15 @@ pub fn parse_feeder(text: &str) -> anyhow::Result<BTreeMap<(String, i64), f64>> 
 }
 
 pub fn run(a: BalanceArgs) -> anyhow::Result<()> {
-    let (from, to) = (parse_time(&a.from)?, parse_time(&a.to)?);
+    let (Some(feeder), Some(from_s), Some(to_s)) = (&a.feeder, &a.from, &a.to) else {
+        return follow(a);
+    };
+    let (from, to) = (parse_time(from_s)?, parse_time(to_s)?);
     anyhow::ensure!(to > from, "--to must be after --from");
     let history_from = from - i64::from(a.history_days) * 86_400_000;
-    let text = std::fs::read_to_string(&a.feeder)
-        .with_context(|| format!("reading {}", a.feeder.display()))?;
-    let feeder = parse_feeder(&text).with_context(|| a.feeder.display().to_string())?;
+    let text =
+        std::fs::read_to_string(feeder).with_context(|| format!("reading {}", feeder.display()))?;
+    let feeder = parse_feeder(&text).with_context(|| feeder.display().to_string())?;
     super::runtime()?.block_on(async move {
         let store = super::common::store(a.clickhouse.as_deref(), &a.data_dir.join("store")).await?;
         let totals = store.region_totals(Some(history_from..to)).await?;
@@ -114,7 +143,7 @@ pub fn run(a: BalanceArgs) -> anyhow::Result<()> {
             let model = match LossModel::fit(&history) {
                 Ok(m) => m,
                 Err(e) => {
-                    println!("{region}: not judged: {e} (history before {})", a.from);
+                    println!("{region}: not judged: {e} (history before {from_s})");
                     continue;
                 }
             };
@@ -148,6 +177,55 @@ pub fn run(a: BalanceArgs) -> anyhow::Result<()> {
             }
         }
         println!("{alerts} alert(s) in {} region(s)", net.len());
+        anyhow::Ok(())
+    })
+}
+
+/// `--follow`: the balance job on the broker until stopped (or idle).
+fn follow(a: BalanceArgs) -> anyhow::Result<()> {
+    let key = a
+        .metering_key
+        .as_deref()
+        .context("--follow needs --metering-key")?;
+    let metering_key = super::common::public_key("metering", key)?;
+    super::runtime()?.block_on(async move {
+        let shutdown = super::common::shutdown_on_signals();
+        let metrics = Metrics::new(Role::Balance);
+        a.metrics.serve(&metrics, shutdown.clone()).await?;
+        let settings = BalanceSettings {
+            history_days: a.history_days,
+            judge_every: Duration::from_millis(a.judge_every_ms),
+            idle_exit: a.idle_exit_ms.map(Duration::from_millis),
+            metrics,
+            ..a.kafka.deployment("zeal-balance").balance(metering_key)
+        };
+        let store =
+            super::common::store(a.clickhouse.as_deref(), &a.data_dir.join("store")).await?;
+        let report = BalanceJob::new(settings, store).run(shutdown).await?;
+        for e in &report.alerts {
+            println!(
+                "ALERT {} {:?} {:?} {} .. {} ({} intervals): {:.0} Wh unexplained, strength {:.3}",
+                e.region,
+                e.kind,
+                e.state,
+                super::common::format_time(e.first_interval),
+                super::common::format_time(e.end),
+                e.intervals,
+                e.unexplained_wh,
+                e.strength
+            );
+        }
+        for (region, why) in &report.waiting {
+            println!("{region}: waiting: {why}");
+        }
+        println!(
+            "feeder readings {}, billing registers {}, rows {}, alert events {}, dead letters {}",
+            report.feeder_readings,
+            report.billing_registers,
+            report.rows,
+            report.alerts.len(),
+            report.dead_letters
+        );
         anyhow::Ok(())
     })
 }

@@ -5,6 +5,7 @@
 
 use super::common::{format_time, parse_time};
 use super::demo_daily::{DailyReport, DailyRound};
+use super::demo_grid::GridStudy;
 use super::demo_v2::{Households, PrivateTotals, tally};
 use anyhow::{Context, bail};
 use clap::Args;
@@ -19,6 +20,7 @@ use zeal_disaggregation::Disaggregator;
 use zeal_embedded::broker::EmbeddedBroker;
 use zeal_meters::IntervalReading;
 use zeal_meters::sim::SimulatedMeter;
+use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::params::Params;
 use zeal_services::ServiceError;
 use zeal_services::deployment::Deployment;
@@ -97,6 +99,10 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
         let daily = sim.daily_round(&site, &households).await?;
         let game = sim.game(&site, &households).await?;
         let check = Check::against(&sim.plain, &site.store).await?;
+        let metering = a.data_dir.join("metering.key");
+        let metering = SigningKey::from_bytes(&super::common::load_or_create_seed(&metering)?.0);
+        let grid =
+            super::demo_grid::run(&site.deployment, &site.store, &metering, sim.start).await?;
         let summary = Summary {
             sim: &sim,
             v2: &v2,
@@ -104,6 +110,7 @@ pub fn run(a: DemoArgs) -> anyhow::Result<()> {
             usage,
             daily: &daily,
             game,
+            grid: &grid,
         };
         summary.print(&a, began.elapsed());
         drop(site); // every client is gone: the in-process broker stops
@@ -484,6 +491,7 @@ struct Summary<'a> {
     usage: Option<DisaggregateReport>,
     daily: &'a Option<DailyReport>,
     game: Option<GamifyReport>,
+    grid: &'a GridStudy,
 }
 
 impl Summary<'_> {
@@ -583,6 +591,29 @@ impl Summary<'_> {
             println!(
                 "game: {} household-days of {} households -> household_daily, {} gamification_events",
                 g.days, g.households, g.events
+            );
+        }
+        let (grid, theft) = (&self.grid.report, &self.grid.theft);
+        println!(
+            "grid balance ({}, a feeder study of 50 simulated households beside the protocol's regions; {} kW drawn past the meters from {} for {} h, one meter reporting 70 % of its import): {} feeder readings, {} billing registers -> {} grid_balance rows",
+            super::demo_grid::REGION,
+            theft.watts / 1000.0,
+            format_time(theft.start_ms),
+            theft.hours,
+            grid.feeder_readings,
+            grid.billing_registers,
+            grid.rows
+        );
+        for e in &grid.alerts {
+            println!(
+                "  ALERT {} {:?} {:?} {} .. {} ({} intervals): {:.0} Wh unexplained",
+                e.region,
+                e.kind,
+                e.state,
+                format_time(e.first_interval),
+                format_time(e.end),
+                e.intervals,
+                e.unexplained_wh
             );
         }
     }
