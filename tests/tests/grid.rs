@@ -82,20 +82,13 @@ async fn losses_stay_quiet_a_theft_is_found_and_an_under_reporting_meter_flags_i
     for (region, study) in studies() {
         let seen = study.run();
         for (t, import, export) in seen.totals {
-            for (channel, total) in [("import_wh", import), ("export_wh", export)] {
-                totals.push(TotalRow {
-                    region: region.into(),
-                    interval_start: (t / 1000) as u32,
-                    interval_seconds: 900,
-                    channel: channel.into(),
-                    total,
-                    contributors: METERS as u32,
-                    attempt: 1,
-                    carried_intervals: vec![],
-                    published_at: 0,
-                    aggregator_id: "agg".into(),
-                });
-            }
+            totals.extend(TotalRow::energy(
+                region,
+                t,
+                (import, export),
+                METERS as u32,
+                "agg",
+            ));
         }
         let feeder = format!("{region}/TR-1");
         for (t, wh) in seen.feeder {

@@ -24,6 +24,31 @@ table! {
     }
 }
 
+impl TotalRow {
+    /// The two rows (`import_wh`, `export_wh`) of one 15-minute interval of `region` starting at
+    /// `start_ms`, as the audit stores them (first attempt, nothing carried).
+    pub fn energy(
+        region: &str,
+        start_ms: i64,
+        (import_wh, export_wh): (i64, i64),
+        contributors: u32,
+        aggregator_id: &str,
+    ) -> [TotalRow; 2] {
+        [("import_wh", import_wh), ("export_wh", export_wh)].map(|(channel, total)| TotalRow {
+            region: region.to_string(),
+            interval_start: (start_ms / 1000) as u32,
+            interval_seconds: 900,
+            channel: channel.to_string(),
+            total,
+            contributors,
+            attempt: 1,
+            carried_intervals: vec![],
+            published_at: 0,
+            aggregator_id: aggregator_id.to_string(),
+        })
+    }
+}
+
 /// Creates the table.
 pub const CREATE: Migration = Migration {
     id: "0001_region_totals",

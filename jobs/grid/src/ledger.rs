@@ -32,7 +32,7 @@ pub struct Published {
 
 /// A second, different value for what the ledger already holds: kept out (the first stays).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{what} of {region} at {at} already is {kept}, not {offered}")]
+#[error("{what} of {region} at {at} ms already is {kept}, not {offered}")]
 pub struct Conflict {
     pub what: &'static str,
     pub region: String,
@@ -84,15 +84,23 @@ pub struct Ledger {
     regions: BTreeMap<String, Book>,
 }
 
+/// Inserts `value` unless `key` holds another one: then the conflict, named by
+/// `(what, region, at)`.
 fn keep<K: Ord, V: PartialEq + std::fmt::Debug>(
     map: &mut BTreeMap<K, V>,
     key: K,
     value: V,
-    conflict: impl FnOnce(&V, &V) -> Conflict,
+    (what, region, at): (&'static str, &str, i64),
 ) -> Result<(), Conflict> {
     match map.get(&key) {
         Some(kept) if *kept == value => Ok(()),
-        Some(kept) => Err(conflict(kept, &value)),
+        Some(kept) => Err(Conflict {
+            what,
+            region: region.to_string(),
+            at,
+            kept: format!("{kept:?}"),
+            offered: format!("{value:?}"),
+        }),
         None => {
             map.insert(key, value);
             Ok(())
@@ -116,28 +124,14 @@ impl Ledger {
 
     /// The feeder's net energy into `region` over the interval starting at `start_ms`.
     pub fn feeder(&mut self, region: &str, start_ms: i64, wh: i64) -> Result<(), Conflict> {
-        keep(&mut self.book(region).feeder, start_ms, wh, |k, o| {
-            Conflict {
-                what: "the feeder reading",
-                region: region.into(),
-                at: start_ms,
-                kept: format!("{k} Wh"),
-                offered: format!("{o} Wh"),
-            }
-        })
+        let map = &mut self.book(region).feeder;
+        keep(map, start_ms, wh, ("the feeder reading", region, start_ms))
     }
 
     /// The published totals of `region` for the interval starting at `start_ms`.
     pub fn total(&mut self, region: &str, start_ms: i64, p: Published) -> Result<(), Conflict> {
-        keep(&mut self.book(region).totals, start_ms, p, |k, o| {
-            Conflict {
-                what: "the published total",
-                region: region.into(),
-                at: start_ms,
-                kept: format!("{k:?}"),
-                offered: format!("{o:?}"),
-            }
-        })
+        let map = &mut self.book(region).totals;
+        keep(map, start_ms, p, ("the published total", region, start_ms))
     }
 
     /// One meter's billing-register deltas over `[period.0, period.1)`.
@@ -150,15 +144,8 @@ impl Ledger {
         export_wh: i64,
     ) -> Result<(), Conflict> {
         let meters = self.book(region).billing.entry(period).or_default();
-        keep(meters, meter.to_string(), (import_wh, export_wh), |k, o| {
-            Conflict {
-                what: "a meter's billing registers",
-                region: region.into(),
-                at: period.0,
-                kept: format!("{k:?} Wh"),
-                offered: format!("{o:?} Wh"),
-            }
-        })
+        let what = ("a meter's billing registers", region, period.0);
+        keep(meters, meter.to_string(), (import_wh, export_wh), what)
     }
 
     /// The interval span of every region's feeder readings (to read the totals for).
@@ -471,7 +458,7 @@ mod tests {
         l.feeder("NL-A", T0, 500).unwrap();
         l.feeder("NL-A", T0, 500).unwrap();
         let e = l.feeder("NL-A", T0, 100).unwrap_err();
-        assert_eq!((e.kept.as_str(), e.offered.as_str()), ("500 Wh", "100 Wh"));
+        assert_eq!((e.kept.as_str(), e.offered.as_str()), ("500", "100"));
         assert_eq!(l.regions["NL-A"].feeder[&T0], 500);
         l.billed("NL-A", "m-1", (T0, T0 + DAY_MS), 10, 0).unwrap();
         assert!(l.billed("NL-A", "m-1", (T0, T0 + DAY_MS), 5, 0).is_err());

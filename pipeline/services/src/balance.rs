@@ -12,7 +12,7 @@
 
 use crate::driver::{Backoff, Handler, Inbox, Turn};
 use crate::metrics::Metrics;
-use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
+use crate::{ServiceError, Shutdown, dlq, now_ms};
 use std::time::{Duration, Instant};
 use zeal_connectors::kafka::{
     AssignedConsumer, KafkaConfig, KeyedProducer, Record, StartAt, TopicNames, admin,
@@ -232,22 +232,16 @@ impl<S: Destination + ReadTotals> Balance<'_, S> {
                 computed_at: now,
             })
             .collect();
-        if !rows.is_empty() {
-            loop {
-                match self.job.store.write(&rows).await {
-                    Ok(n) => {
-                        self.inserts.succeeded();
-                        self.report.rows += n;
-                        s.metrics.rows_written("grid_balance", n);
-                        break;
-                    }
-                    Err(e) if !stopping(&self.shutdown) => {
-                        self.inserts.failed(&s.metrics, &e).await
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-        }
+        self.report.rows += self
+            .inserts
+            .write(
+                &self.job.store,
+                &rows,
+                "grid_balance",
+                &s.metrics,
+                &self.shutdown,
+            )
+            .await?;
         for e in events {
             tracing::warn!(region = %e.region, kind = ?e.kind, state = ?e.state, from = e.first_interval, to = e.end, wh = e.unexplained_wh, "grid alert");
             self.producer

@@ -11,7 +11,7 @@
 use crate::driver::{Backoff, Handler, Inbox, Turn};
 use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
-use crate::{ServiceError, Shutdown, dlq, now_ms, stopping};
+use crate::{ServiceError, Shutdown, dlq, now_ms};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
@@ -305,22 +305,16 @@ impl<S: Destination> Handler for Readings<'_, S> {
         let ready = std::mem::take(&mut self.ready);
         if !ready.is_empty() {
             let rows = self.job.disaggregate(&mut self.homes, &ready)?;
-            if !rows.is_empty() {
-                loop {
-                    match self.job.store.write(&rows).await {
-                        Ok(n) => {
-                            self.inserts.succeeded();
-                            self.report.rows += n;
-                            s.metrics.rows_written("appliance_usage", n);
-                            break;
-                        }
-                        Err(e) if !stopping(&self.shutdown) => {
-                            self.inserts.failed(&s.metrics, &e).await;
-                        }
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+            self.report.rows += self
+                .inserts
+                .write(
+                    &self.job.store,
+                    &rows,
+                    "appliance_usage",
+                    &s.metrics,
+                    &self.shutdown,
+                )
+                .await?;
             self.report.days += ready.len() as u64;
             for b in self.buffered.values_mut() {
                 b.retain(|_, hd| !ready.contains(hd));

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;
 use zeal_connectors::kafka::{AssignedConsumer, GroupConsumer, KafkaError, Record};
+use zeal_tables::{Destination, TableRow};
 
 /// How often the consumer-lag gauges are refreshed (a watermark request per partition).
 pub const LAG_EVERY: Duration = Duration::from_secs(5);
@@ -62,6 +63,32 @@ impl Backoff {
     /// The operation succeeded: the next failure pauses [`Backoff::FIRST`] again.
     pub fn succeeded(&mut self) {
         self.next = Self::FIRST;
+    }
+
+    /// Writes `rows` of `table` to `store` (none: nothing to do), retrying with this backoff
+    /// until it succeeds or `shutdown` is asked (then the error); counts the rows written.
+    pub async fn write<D: Destination, R: TableRow>(
+        &mut self,
+        store: &D,
+        rows: &[R],
+        table: &str,
+        metrics: &Metrics,
+        shutdown: &Shutdown,
+    ) -> Result<u64, ServiceError> {
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            match store.write(rows).await {
+                Ok(n) => {
+                    self.succeeded();
+                    metrics.rows_written(table, n);
+                    return Ok(n);
+                }
+                Err(e) if !stopping(shutdown) => self.failed(metrics, &e).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 }
 

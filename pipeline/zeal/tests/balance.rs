@@ -1,10 +1,11 @@
 //! `zeal jobs balance` as an operator runs it, over the embedded store: three weeks of verified
 //! totals of two regions and their feeder meters' CSV; a theft of 2 kW for 6 hours in one region
-//! in the judged week is reported with its region and hours, the other region stays quiet.
+//! in the judged week is reported with its region and hours, the other region stays quiet. Then
+//! the same on the broker: `zeal grid init`, `zeal grid publish` and `zeal jobs balance --follow`.
 
 mod common;
 
-use common::{ok, zeal};
+use common::{ok, run_in, zeal};
 use zeal_embedded::store::ParquetStore;
 use zeal_grid::sim::{Losses, Rng, Theft, feeder, synthetic_totals};
 use zeal_tables::TotalRow;
@@ -17,19 +18,7 @@ fn rows(region: &str, net: &[(i64, f64)]) -> Vec<TotalRow> {
     net.iter()
         .flat_map(|&(t, wh)| {
             let wh = wh.round() as i64;
-            [("import_wh", wh.max(0)), ("export_wh", (-wh).max(0))].map(|(channel, total)| {
-                TotalRow {
-                    region: region.into(),
-                    interval_start: (t / 1000) as u32,
-                    interval_seconds: 900,
-                    channel: channel.into(),
-                    total,
-                    contributors: 50,
-                    attempt: 1,
-                    aggregator_id: "agg".into(),
-                    ..TotalRow::default()
-                }
-            })
+            TotalRow::energy(region, t, (wh.max(0), (-wh).max(0)), 50, "agg")
         })
         .collect()
 }
@@ -44,10 +33,10 @@ fn balance(dir: &std::path::Path, feeder: &str) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
-    let dir = std::env::temp_dir().join(format!("zeal-balance-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+/// Three weeks of verified totals of NL-A and NL-B (50 homes each) in `dir/data`, and their
+/// feeder meters' readings as a CSV, with a 2 kW theft for 6 hours in NL-B in the third week.
+fn fixture(dir: &std::path::Path) -> String {
+    let _ = std::fs::remove_dir_all(dir);
     let store = ParquetStore::open(dir.join("data/store")).unwrap();
     let theft = Theft {
         start_ms: T0 + 16 * DAY + 20 * 3_600_000,
@@ -68,6 +57,14 @@ fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
             csv.push_str(&format!("{region},{},{:.1}\n", f.start_ms, f.feeder_wh));
         }
     }
+    csv
+}
+
+#[test]
+fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
+    let dir = std::env::temp_dir().join(format!("zeal-balance-{}", std::process::id()));
+    let csv = fixture(&dir);
+    let store = ParquetStore::open(dir.join("data/store")).unwrap();
     std::fs::write(dir.join("feeder.csv"), csv).unwrap();
     let stdout = ok(balance(&dir, "feeder.csv"));
     let alerts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ALERT")).collect();
@@ -125,5 +122,136 @@ fn a_theft_in_the_judged_week_is_reported_with_its_region_and_hours() {
         stderr.contains("line 3: feeder_wh \"x\" is not a number"),
         "{stderr}"
     );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The same through the broker, as README's commands run it: the utility's metering key, its
+/// feeder CSV signed and posted by `zeal grid publish`, a rogue key's lowered readings for the
+/// theft's hours posted first, and `zeal jobs balance --follow` finding the theft anyway (the
+/// forgeries dead-lettered).
+#[test]
+fn the_following_job_finds_the_theft_in_the_posted_feeder_readings() {
+    let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-balance-follow"));
+    let csv = fixture(&dir);
+    std::fs::write(dir.join("feeder.csv"), &csv).unwrap();
+    // The rogue's version: NL-B's readings of 2020-07-17 21:00 to 23:00 lowered by 500 Wh.
+    let lowered: String = csv
+        .lines()
+        .filter(|l| l.starts_with("region") || l.starts_with("NL-B,"))
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let Ok(t) = f[1].parse::<i64>() else {
+                return Some(format!("{l}\n"));
+            };
+            let night = T0 + 16 * DAY + 21 * 3_600_000;
+            (night..night + 2 * 3_600_000)
+                .contains(&t)
+                .then(|| format!("NL-B,{t},{:.1}\n", f[2].parse::<f64>().unwrap() - 500.0))
+        })
+        .collect();
+    std::fs::write(dir.join("lowered.csv"), lowered).unwrap();
+    let kafka = zeal_tests::kafka();
+    let prefix = format!("{}.", zeal_tests::unique("balance-cli"));
+    let broker = [
+        "--bootstrap",
+        kafka.bootstrap.as_str(),
+        "--topic-prefix",
+        prefix.as_str(),
+    ];
+    let zeal_in = |args: &[&str]| ok(run_in(&dir, args));
+    zeal_in(&[&["topics", "create", "--partitions", "2"][..], &broker].concat());
+    zeal_in(&["grid", "init", "--key-file", "metering.key"]);
+    zeal_in(&["grid", "init", "--key-file", "rogue.key"]);
+    let posted = zeal_in(
+        &[
+            &[
+                "grid",
+                "publish",
+                "--key-file",
+                "rogue.key",
+                "--feeder",
+                "lowered.csv",
+            ][..],
+            &broker,
+        ]
+        .concat(),
+    );
+    assert!(posted.contains("published 8 feeder readings"), "{posted}");
+    let posted = zeal_in(
+        &[
+            &[
+                "grid",
+                "publish",
+                "--key-file",
+                "metering.key",
+                "--feeder",
+                "feeder.csv",
+            ][..],
+            &broker,
+        ]
+        .concat(),
+    );
+    assert!(
+        posted.contains(&format!("published {} feeder readings", 2 * 21 * 96)),
+        "{posted}"
+    );
+    let stdout = zeal_in(
+        &[
+            &[
+                "jobs",
+                "balance",
+                "--follow",
+                "--metering-key",
+                "metering.pub",
+            ][..],
+            &[
+                "--data-dir",
+                "data",
+                "--judge-every-ms",
+                "500",
+                "--idle-exit-ms",
+                "2000",
+            ],
+            &broker,
+        ]
+        .concat(),
+    );
+    println!("{stdout}");
+    let alerts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ALERT")).collect();
+    assert_eq!(alerts.len(), 2, "raised and closed: {stdout}");
+    assert!(
+        alerts[0].starts_with("ALERT NL-B Feeder Raised 2020-07-17T"),
+        "{stdout}"
+    );
+    assert!(
+        alerts[1].starts_with("ALERT NL-B Feeder Closed 2020-07-17T"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "feeder readings {}, billing registers 0, rows {}, alert events 2, dead letters 8",
+            2 * 21 * 96,
+            2 * 7 * 96
+        )),
+        "{stdout}"
+    );
+    // A key file that is not there is named, with the command that makes it.
+    let out = run_in(
+        &dir,
+        &[
+            &[
+                "grid",
+                "publish",
+                "--key-file",
+                "none.key",
+                "--feeder",
+                "feeder.csv",
+            ][..],
+            &broker,
+        ]
+        .concat(),
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("zeal grid init --key-file none.key"));
     std::fs::remove_dir_all(&dir).ok();
 }

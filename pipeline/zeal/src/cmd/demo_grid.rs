@@ -19,6 +19,8 @@ use zeal_tables::{Destination, Store, TotalRow};
 pub const REGION: &str = "NL-GRID";
 const DAY: i64 = 86_400_000;
 const METERS: usize = 50;
+/// The aggregator id its simulated totals are stored under.
+const AGGREGATOR: &str = "simulated-grid-study";
 
 /// What the step did.
 pub struct GridStudy {
@@ -53,20 +55,7 @@ pub async fn run(
     let totals: Vec<TotalRow> = seen
         .totals
         .iter()
-        .flat_map(|&(t, import, export)| {
-            [("import_wh", import), ("export_wh", export)].map(|(channel, total)| TotalRow {
-                region: REGION.into(),
-                interval_start: (t / 1000) as u32,
-                interval_seconds: 900,
-                channel: channel.into(),
-                total,
-                contributors: METERS as u32,
-                attempt: 1,
-                carried_intervals: vec![],
-                published_at: 0,
-                aggregator_id: "simulated-grid-study".into(),
-            })
-        })
+        .flat_map(|&(t, i, e)| TotalRow::energy(REGION, t, (i, e), METERS as u32, AGGREGATOR))
         .collect();
     store.write(&totals).await?;
     let topics = &deployment.topics;
