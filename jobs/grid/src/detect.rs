@@ -46,6 +46,9 @@ impl Detector {
     /// Quiet intervals (`z <= k`) that end an alert.
     pub const QUIET: usize = 4;
 
+    /// The reference value `k` of [`Detector::new`].
+    pub const K: f64 = 1.0;
+
     /// The allowance of a class 0.5 feeder meter (IEC 62053-22): half a percent of the energy.
     pub const CLASS_ALLOWANCE: f64 = 0.005;
 
@@ -56,7 +59,7 @@ impl Detector {
     pub fn new(model: LossModel) -> Self {
         Detector {
             model,
-            k: 1.0,
+            k: Self::K,
             h: 12.0,
             allowance: Self::CLASS_ALLOWANCE,
         }

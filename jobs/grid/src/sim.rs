@@ -150,6 +150,9 @@ pub struct Observed {
     pub feeder: Vec<(i64, i64)>,
     /// Per meter (by index): its billing-register deltas (import, export) over the period, Wh.
     pub billed: Vec<(i64, i64)>,
+    /// Per meter (by index) and interval: the import and export it reported into the
+    /// protocol, Wh (what its gateway shares; `totals` are their sums).
+    pub reported: Vec<Vec<(i64, i64)>>,
 }
 
 impl Study {
@@ -169,21 +172,26 @@ impl Study {
                     .collect()
             })
             .collect();
+        let reported: Vec<Vec<(i64, i64)>> = truth
+            .iter()
+            .enumerate()
+            .map(|(m, series)| match self.under_reporting {
+                Some((liar, share)) if liar == m => series
+                    .iter()
+                    .map(|&(i, e)| ((i as f64 * share).round() as i64, e))
+                    .collect(),
+                _ => series.clone(),
+            })
+            .collect();
         let intervals = self.days * 96;
         let mut totals = Vec::with_capacity(intervals);
         let mut net = Vec::with_capacity(intervals);
         for k in 0..intervals {
             let t = self.start_ms + k as i64 * 900_000;
-            let (mut import, mut export, mut drawn) = (0, 0, 0);
-            for (m, series) in truth.iter().enumerate() {
-                let (i, e) = series[k];
-                drawn += i - e;
-                export += e;
-                import += match self.under_reporting {
-                    Some((liar, share)) if liar == m => (i as f64 * share).round() as i64,
-                    _ => i,
-                };
-            }
+            let drawn: i64 = truth.iter().map(|s| s[k].0 - s[k].1).sum();
+            let (import, export) = reported
+                .iter()
+                .fold((0, 0), |a, s| (a.0 + s[k].0, a.1 + s[k].1));
             totals.push((t, import, export));
             net.push((t, drawn as f64));
         }
@@ -206,6 +214,7 @@ impl Study {
             totals,
             feeder,
             billed,
+            reported,
         }
     }
 }
@@ -262,6 +271,21 @@ mod tests {
         let billed: i64 = honest.billed.iter().map(|b| b.0).sum();
         assert_eq!(import(&honest), billed);
         assert!(import(&lying) < billed);
+        // The reported readings sum to the totals; only meter 3 lies, by half its import.
+        for (k, t) in lying.totals.iter().enumerate() {
+            let sum = lying
+                .reported
+                .iter()
+                .fold((0, 0), |a, r| (a.0 + r[k].0, a.1 + r[k].1));
+            assert_eq!((t.1, t.2), sum);
+        }
+        let own = |o: &Observed, m: usize| o.reported[m].iter().map(|r| r.0).sum::<i64>();
+        assert_eq!(own(&lying, 2), own(&honest, 2));
+        let (told, true_import) = (own(&lying, 3), own(&honest, 3));
+        assert!(
+            (told - true_import / 2).abs() <= 2 * 96,
+            "{told} {true_import}"
+        );
         // The feeder saw the theft's 4 kWh in its hour (beyond its noise and losses).
         let hour = |o: &Observed| o.feeder[96..100].iter().map(|f| f.1).sum::<i64>();
         assert!(

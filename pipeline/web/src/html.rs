@@ -3,12 +3,14 @@
 
 use crate::join::FieldError;
 use crate::model::{
-    Comparison, HouseholdView, LeaderboardRow, OperatorData, format_day, format_time,
+    BALANCE_INTERVAL, Balance, Comparison, HouseholdView, LeaderboardRow, OperatorData,
+    RegionBalance, format_day, format_time,
 };
 use crate::svg;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use zeal_game::journey::Stage;
+use zeal_grid::detect::Detector;
 
 /// Escapes text for HTML element content and attribute values.
 pub fn esc(s: &str) -> String {
@@ -48,6 +50,9 @@ svg .own{fill:#3a9d6a}svg .device{fill:#4f7fbf}svg .grid{stroke:#e3e9e5}
 svg .average{stroke:#d9822b;fill:#d9822b;stroke-width:2}svg polyline.average,svg polyline.efficient{fill:none}
 svg .efficient{stroke:#6a4fbf;fill:#6a4fbf;stroke-width:2;stroke-dasharray:4 3}
 svg text{font-size:9px;fill:#5d6b64}svg .tick{text-anchor:end}svg .day{text-anchor:middle}svg .label,svg .value{font-size:11px;fill:#1d2a24}
+svg .bal{stroke:#2f5f8f;fill:none;stroke-width:1.5}svg circle.bal{fill:#2f5f8f;stroke:none}svg .zero{stroke:#5d6b64}
+svg .alertband{fill:#fbe3e0}svg .alertbar,svg .alertpt{fill:#b3261e}
+.scroll{overflow-x:auto}h3{font-size:.95rem;margin:.8rem 0 .3rem}
 svg.bar{width:100%;height:.5rem}svg.bar .track{fill:#e6ece8}svg.bar .fill{fill:#3a9d6a}
 .legend span{margin-right:.8rem;font-size:.85rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.25rem;vertical-align:-1px}
 form label{display:block;margin:.7rem 0 .2rem;font-weight:600}
@@ -442,7 +447,9 @@ pub fn operator(d: &OperatorData) -> String {
     if d.regions.is_empty() {
         s.push_str("<tr><td class=\"muted\">No rounds recorded yet.</td></tr>");
     }
-    s.push_str("</table></section><section><h2>Deferred rounds (latest)</h2><table id=\"deferred\"><tr><th>region</th><th>interval (UTC)</th><th class=\"n\">attempt</th><th>reason</th></tr>");
+    s.push_str("</table></section>");
+    s.push_str(&balance(&d.balance));
+    s.push_str("<section><h2>Deferred rounds (latest)</h2><table id=\"deferred\"><tr><th>region</th><th>interval (UTC)</th><th class=\"n\">attempt</th><th>reason</th></tr>");
     for (region, t, attempt, reason) in &d.deferred {
         let _ = write!(
             s,
@@ -478,6 +485,105 @@ pub fn operator(d: &OperatorData) -> String {
     page("Operator", &s)
 }
 
+/// `n word` or `n words`.
+pub(crate) fn count(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The open grid-balance alerts and each region's balance chart with its text alternative.
+fn balance(b: &Balance) -> String {
+    if b.regions.is_empty() {
+        return "<section id=\"balance\"><h2>Grid balance</h2><p class=\"muted\">No grid balance \
+                yet: <code>zeal jobs balance</code> writes it.</p></section>"
+            .to_string();
+    }
+    let mut s = format!(
+        "<section id=\"open-alerts\"><h2>Open grid-balance alerts</h2><p class=\"muted\">An alert \
+         stays open until {} quarter-hours in a row after it are quiet (z at most {}), as the \
+         balance job closes it.</p>",
+        Detector::QUIET,
+        Detector::K
+    );
+    if b.open.is_empty() {
+        s.push_str("<p id=\"no-open-alerts\">No open alerts</p>");
+    } else {
+        s.push_str(
+            "<div class=\"scroll\"><table id=\"alerts\"><tr><th>region</th><th>from (UTC)</th>\
+             <th>to (UTC)</th><th class=\"n\">intervals</th><th class=\"n\">unexplained Wh</th>\
+             <th class=\"n\">max z</th></tr>",
+        );
+        for a in &b.open {
+            let _ = write!(
+                s,
+                "<tr data-region=\"{0}\"><td>{0}</td><td class=\"from\">{1}</td><td class=\"to\">{2}</td>\
+                 <td class=\"n intervals\">{3}</td><td class=\"n wh\">{4:.0}</td><td class=\"n z\">{5:.1}</td></tr>",
+                esc(&a.region),
+                format_time(a.first),
+                format_time(a.end()),
+                a.intervals,
+                a.unexplained_wh,
+                a.max_z
+            );
+        }
+        s.push_str("</table></div>");
+    }
+    s.push_str(
+        "</section><section id=\"balance\"><h2>Grid balance, last 7 days</h2><p class=\"muted\">\
+         Per region, the energy its feeder meter measured that neither the households' private \
+         total nor the expected technical losses explain, summed per hour.</p>\
+         <p class=\"legend\"><span><i style=\"background:#2f5f8f\"></i>unexplained Wh per hour</span>\
+         <span><i style=\"background:#b3261e\"></i>alert (shaded, bar and dots)</span></p>",
+    );
+    for (i, r) in b.regions.iter().enumerate() {
+        let id = format!("balance-{i}");
+        let _ = write!(
+            s,
+            "<div class=\"region-balance\" data-region=\"{0}\"><h3>{0}</h3>{1}<p class=\"muted\" id=\"{id}-summary\">{2}</p></div>",
+            esc(&r.region),
+            svg::balance_chart(&id, r),
+            esc(&balance_summary(r))
+        );
+    }
+    s.push_str("</section>");
+    s
+}
+
+/// A region's balance in words (the chart's text alternative).
+fn balance_summary(r: &RegionBalance) -> String {
+    let hours = r.hourly();
+    let lo = hours.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
+    let hi = hours.iter().map(|h| h.1).fold(f64::NEG_INFINITY, f64::max);
+    let first = r.rows.first().map_or(r.newest, |row| row.start);
+    let alerts = if r.runs.is_empty() {
+        "no alert intervals".to_string()
+    } else {
+        let runs: Vec<String> = r
+            .runs
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} to {} ({}, {:.0} Wh)",
+                    format_time(a.first),
+                    format_time(a.end()),
+                    count(a.intervals as usize, "interval"),
+                    a.unexplained_wh
+                )
+            })
+            .collect();
+        format!("alerts {}", runs.join("; "))
+    };
+    format!(
+        "{} from {} to {} UTC; unexplained energy per hour from {lo:.0} to {hi:.0} Wh; {alerts}.",
+        count(r.rows.len(), "interval"),
+        format_time(first),
+        format_time(r.newest + BALANCE_INTERVAL)
+    )
+}
+
 /// Self-consumption and self-sufficiency, where the household's inverter reports generation.
 fn own_generation(today: &Comparison, month: &Comparison) -> String {
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.0}", v * 100.0));
@@ -511,6 +617,43 @@ mod tests {
         let p = problem("Unknown <household>", "No \"x\"");
         assert!(p.contains("Unknown &lt;household&gt;") && !p.contains("<household>"));
         assert!(p.contains("width=device-width"), "phone-sized viewport");
+    }
+
+    #[test]
+    fn the_operator_page_shows_the_balance_or_says_there_is_none() {
+        use crate::model::{Balance, BalanceRow};
+        let none = operator(&OperatorData::default());
+        assert!(none.contains("No grid balance yet") && !none.contains("open-alerts"));
+        let t0 = 18_444 * 86_400;
+        let row = |k: i64, alert: bool| BalanceRow {
+            region: "NL-A".into(),
+            start: t0 + k * 900,
+            unexplained_wh: 100.0,
+            z: 2.0 + k as f64,
+            alert,
+        };
+        // An alert run followed by quiet intervals: closed.
+        let quiet = |k: i64| BalanceRow {
+            z: 0.5,
+            ..row(k, false)
+        };
+        let mut rows = vec![row(0, true), row(1, true)];
+        rows.extend((2..120).map(quiet));
+        let d = OperatorData {
+            balance: Balance::build(rows),
+            ..OperatorData::default()
+        };
+        let page = operator(&d);
+        assert!(page.contains("<p id=\"no-open-alerts\">No open alerts</p>"));
+        assert!(
+            page.contains("open until 4 quarter-hours in a row after it are quiet (z at most 1)")
+        );
+        assert!(page.contains("data-region=\"NL-A\"><h3>NL-A</h3><svg class=\"chart balance\""));
+        assert!(page.contains(
+            "id=\"balance-0-summary\">120 intervals from 2020-07-01 00:00 to 2020-07-02 06:00 UTC; \
+             unexplained energy per hour from 400 to 400 Wh; alerts 2020-07-01 00:00 to \
+             2020-07-01 00:30 (2 intervals, 200 Wh).</p>"
+        ));
     }
 
     #[test]

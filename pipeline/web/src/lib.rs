@@ -8,7 +8,8 @@
 //!   (both from private aggregates only), solar, the device breakdown, an SVG chart.
 //! - `GET /leaderboard`, `GET /leaderboard/{region}` the households that chose to be named.
 //! - `GET /operator` rounds per region by outcome, deferred rounds, quarantined meters, dead
-//!   letters by reason.
+//!   letters by reason, each region's grid balance over its last 7 days (an SVG chart) and the
+//!   open grid-balance alerts.
 //!
 //! Every bad input gets a page saying what was wrong (400 / 404), never a stack trace; store
 //! failures are logged and answered with a 503 page. Pages are plain HTML and inline SVG:

@@ -12,6 +12,12 @@ pub use zeal_game::engine::GameEvent;
 use zeal_game::engine::level_of;
 use zeal_game::journey::{Criterion, Stage};
 
+mod balance;
+pub use balance::{
+    AlertRun, BALANCE_INTERVAL, BALANCE_WINDOW, Balance, BalanceRow, RegionBalance, alert_runs,
+    open_alerts,
+};
+
 /// A household that joined the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Profile {
@@ -51,7 +57,7 @@ pub fn format_day(day: i64) -> String {
 }
 
 /// Epoch seconds from `YYYY-MM-DD hh:mm:ss` (ClickHouse, UTC server) or milliseconds.
-fn parse_time_secs(s: &str) -> Option<i64> {
+pub fn parse_time_secs(s: &str) -> Option<i64> {
     if s.len() >= 19 && s.as_bytes()[4] == b'-' {
         let day = parse_day(s)?;
         let h: i64 = s.get(11..13)?.parse().ok()?;
@@ -362,6 +368,8 @@ pub struct OperatorData {
     pub quarantined: Vec<(String, String, i64, String)>,
     /// Dead letters by reason.
     pub dead_letters: Vec<(String, u64)>,
+    /// Each region's grid balance and the open alerts (empty before `zeal jobs balance` ran).
+    pub balance: Balance,
 }
 
 impl OperatorData {
@@ -371,6 +379,7 @@ impl OperatorData {
         deferred: &[Vec<String>],
         quarantined: &[Vec<String>],
         letters: &[Vec<String>],
+        balance: &[Vec<String>],
     ) -> OperatorData {
         let mut regions: Vec<(String, Vec<(String, u64)>)> = Vec::new();
         for c in counts {
@@ -415,6 +424,7 @@ impl OperatorData {
             deferred,
             quarantined,
             dead_letters,
+            balance: Balance::from_cells(balance),
         }
     }
 }

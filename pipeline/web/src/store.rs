@@ -3,13 +3,14 @@
 //! the pages compute from them lives in [`crate::model`] (pure).
 //!
 //! The app only ever *selects by the household's own id* (its page), by region (the leaderboard:
-//! profiles that opted in to be named) or aggregates over round events (the operator page): the
-//! neighbour comparison comes from `household_daily`, whose region columns the gamify job filled
-//! from the private totals.
+//! profiles that opted in to be named) or aggregates over round events and reads the regions'
+//! grid balance (the operator page): the neighbour comparison comes from `household_daily`,
+//! whose region columns the gamify job filled from the private totals.
 
 use crate::WebError;
 use crate::model::{
-    GameEvent, HouseholdDay, OperatorData, Profile, UsageRow, day_from_cells, event_from_cells,
+    BALANCE_WINDOW, GameEvent, HouseholdDay, OperatorData, Profile, UsageRow, day_from_cells,
+    event_from_cells, format_time, parse_time_secs,
 };
 use zeal_tables::Store as Tables;
 use zeal_tables::{Destination, ProfileRow};
@@ -225,12 +226,69 @@ impl Store {
                  GROUP BY reason ORDER BY reason",
             )
             .await?;
+        let balance = self.balance().await?;
         Ok(OperatorData::from_cells(
             &counts,
             &deferred,
             &quarantined,
             &letters,
+            &balance,
         ))
+    }
+
+    /// Whether `table` exists: on ClickHouse it may predate its migration (the embedded store
+    /// reads a table never written as empty).
+    async fn exists(&self, table: &str) -> Result<bool, WebError> {
+        match &self.0 {
+            Tables::ClickHouse(w) => {
+                let answer = w.query_text(&format!("EXISTS TABLE {table}")).await?;
+                Ok(answer.trim() == "1")
+            }
+            Tables::Embedded(_) => Ok(true),
+        }
+    }
+
+    /// Each region's `grid_balance` rows (`region, interval_start, unexplained_wh, z, alert`)
+    /// over the 7 days up to its newest row; none before the table exists.
+    async fn balance(&self) -> Result<Vec<Vec<String>>, WebError> {
+        if !self.exists("grid_balance").await? {
+            return Ok(Vec::new());
+        }
+        let newest = self
+            .rows(
+                "grid_balance",
+                "SELECT region, max(interval_start) AS newest FROM grid_balance \
+                 GROUP BY region ORDER BY region",
+            )
+            .await?;
+        // A `YYYY-MM-DD hh:mm:ss` literal compares with the column in both dialects.
+        let bounds: Vec<String> = newest
+            .iter()
+            .filter_map(|c| {
+                let since = parse_time_secs(c.get(1)?)? - BALANCE_WINDOW;
+                Some(format!(
+                    "(region = {} AND interval_start > {})",
+                    lit(c.first()?),
+                    lit(&format!(
+                        "{}:{:02}",
+                        format_time(since),
+                        since.rem_euclid(60)
+                    ))
+                ))
+            })
+            .collect();
+        if bounds.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.rows(
+            "grid_balance",
+            &format!(
+                "SELECT region, interval_start, unexplained_wh, z, alert \
+                 FROM grid_balance {{FINAL}} WHERE {} ORDER BY region, interval_start",
+                bounds.join(" OR ")
+            ),
+        )
+        .await
     }
 }
 

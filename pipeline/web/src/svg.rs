@@ -1,8 +1,8 @@
 //! Server-rendered SVG charts (no script, nothing loaded from elsewhere); they scale to the
 //! width of the screen through their `viewBox`.
 
-use crate::html::esc;
-use crate::model::{HouseholdDay, format_day};
+use crate::html::{count, esc};
+use crate::model::{HouseholdDay, RegionBalance, format_day, format_time};
 use std::fmt::Write;
 
 const W: f64 = 320.0;
@@ -124,6 +124,134 @@ pub fn breakdown_chart(appliances: &[(String, f64, f64)]) -> String {
     s
 }
 
+/// A region's unexplained energy summed per hour over its last 7 days (a line, broken where
+/// hours are missing) with the alert intervals marked three ways: a shaded band, a bar on the
+/// time axis and a dot on each alert hour. Its title and description are `{id}-title` and
+/// `{id}-desc`; it is also described by `{id}-summary`, the page's text alternative.
+pub fn balance_chart(id: &str, b: &RegionBalance) -> String {
+    let hours = b.hourly();
+    if hours.is_empty() {
+        return String::new();
+    }
+    let left = 38.0;
+    let plot_h = H - BOTTOM - TOP;
+    let (from, to) = b.window();
+    let lo = hours.iter().map(|h| h.1).fold(0.0_f64, f64::min);
+    let hi = hours.iter().map(|h| h.1).fold(0.0_f64, f64::max);
+    let pad = (hi - lo).max(1.0) * 0.08;
+    let (bottom, top) = (if lo < 0.0 { lo - pad } else { 0.0 }, hi + pad);
+    let y = |v: f64| TOP + plot_h * (top - v) / (top - bottom);
+    let x = |t: i64| left + (W - left) * (t - from) as f64 / (to - from).max(1) as f64;
+    let id = esc(id);
+    let mut s = format!(
+        "<svg class=\"chart balance\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"{id}-title\" aria-describedby=\"{id}-desc {id}-summary\">\
+         <title id=\"{id}-title\">Grid balance of {}</title><desc id=\"{id}-desc\">Unexplained energy \
+         (feeder minus the households' total minus expected losses) per hour in Wh, from {} to {} UTC. \
+         Alert intervals: shaded, with a bar on the time axis and dots on the line.</desc>",
+        esc(&b.region),
+        format_time(from),
+        format_time(to)
+    );
+    for run in &b.runs {
+        let (x0, x1) = (x(run.first), x(run.end()));
+        let _ = write!(
+            s,
+            "<g class=\"alert\"><title>Alert {} to {} UTC: {}, {:.0} Wh</title>\
+             <rect class=\"alertband\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{plot_h}\"/>\
+             <rect class=\"alertbar\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"4\"/></g>",
+            format_time(run.first),
+            format_time(run.end()),
+            count(run.intervals as usize, "interval"),
+            run.unexplained_wh,
+            (x1 - x0).max(1.5),
+            H - BOTTOM + 1.0,
+            (x1 - x0).max(1.5)
+        );
+    }
+    // The zero line, and the extremes where their labels do not collide with its.
+    let extremes = [hi, lo]
+        .into_iter()
+        .filter(|v| (y(*v) - y(0.0)).abs() >= 10.0);
+    for (v, class) in std::iter::once((0.0, "zero")).chain(extremes.map(|v| (v, "grid"))) {
+        let _ = write!(
+            s,
+            "<line x1=\"{left}\" x2=\"{W}\" y1=\"{0:.1}\" y2=\"{0:.1}\" class=\"{class}\"/><text x=\"{1:.1}\" y=\"{2:.1}\" class=\"tick\">{3}</text>",
+            y(v),
+            left - 3.0,
+            y(v) + 3.0,
+            wh_tick(v)
+        );
+    }
+    // A label at noon of every day shown.
+    let mut day = from.div_euclid(86_400);
+    while day * 86_400 < to {
+        let noon = day * 86_400 + 43_200;
+        if (from..to).contains(&noon) {
+            let label = format_day(day);
+            let _ = write!(
+                s,
+                "<text x=\"{:.1}\" y=\"{:.1}\" class=\"day\">{}</text>",
+                x(noon),
+                H - 6.0,
+                label.get(5..).unwrap_or(&label)
+            );
+        }
+        day += 1;
+    }
+    // The line, one piece per run of hours without a gap.
+    let mut pieces: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut previous: Option<i64> = None;
+    for &(hour, wh, _) in &hours {
+        let p = (x(hour + 1_800), y(wh));
+        match pieces.last_mut() {
+            Some(piece) if previous == Some(hour - 3_600) => piece.push(p),
+            _ => pieces.push(vec![p]),
+        }
+        previous = Some(hour);
+    }
+    for piece in &pieces {
+        match piece.as_slice() {
+            [(cx, cy)] => {
+                let _ = write!(
+                    s,
+                    "<circle class=\"bal\" cx=\"{cx:.1}\" cy=\"{cy:.1}\" r=\"1.5\"/>"
+                );
+            }
+            points => {
+                let points: Vec<String> = points
+                    .iter()
+                    .map(|(px, py)| format!("{px:.1},{py:.1}"))
+                    .collect();
+                let _ = write!(
+                    s,
+                    "<polyline class=\"bal\" points=\"{}\"/>",
+                    points.join(" ")
+                );
+            }
+        }
+    }
+    for &(hour, wh, _) in hours.iter().filter(|h| h.2) {
+        let _ = write!(
+            s,
+            "<circle class=\"alertpt\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\"><title>{} UTC: {wh:.0} Wh, alert</title></circle>",
+            x(hour + 1_800),
+            y(wh),
+            format_time(hour)
+        );
+    }
+    s.push_str("</svg>");
+    s
+}
+
+/// An axis label in Wh (thousands as `k` from 10 000 on).
+fn wh_tick(v: f64) -> String {
+    if v.abs() >= 10_000.0 {
+        format!("{:.0}k", v / 1000.0)
+    } else {
+        format!("{v:.0}")
+    }
+}
+
 /// A thin progress bar, `fraction` in [0, 1].
 pub fn progress(fraction: f64) -> String {
     let f = fraction.clamp(0.0, 1.0);
@@ -162,6 +290,44 @@ mod tests {
         assert!(!s.contains("class=\"efficient\""));
         assert!(s.contains("9.00 kWh"));
         assert!(daily_chart(&[]).is_empty());
+    }
+
+    #[test]
+    fn the_balance_chart_marks_alerts_and_breaks_the_line_at_gaps() {
+        use crate::model::{Balance, BalanceRow};
+        let t0 = 18_444 * 86_400;
+        let row = |region: &str, k: i64, wh: f64, alert: bool| BalanceRow {
+            region: region.into(),
+            start: t0 + k * 900,
+            unexplained_wh: wh,
+            z: 1.0,
+            alert,
+        };
+        // Hours 0 and 1, a missing hour, then hour 3 with an alert interval.
+        let b = Balance::build(vec![
+            row("R<1>", 0, 10.0, false),
+            row("R<1>", 4, -20.0, false),
+            row("R<1>", 12, 300.0, true),
+            row("R<1>", 13, 50.0, false),
+        ]);
+        let s = balance_chart("balance-0", &b.regions[0]);
+        assert!(s.contains("<title id=\"balance-0-title\">Grid balance of R&lt;1&gt;</title>"));
+        assert!(s.contains("<desc id=\"balance-0-desc\">"));
+        assert!(s.contains("aria-describedby=\"balance-0-desc balance-0-summary\""));
+        assert_eq!(s.matches("class=\"alertband\"").count(), 1);
+        assert_eq!(s.matches("class=\"alertbar\"").count(), 1);
+        assert_eq!(s.matches("<circle class=\"alertpt\"").count(), 1);
+        assert_eq!(s.matches("<polyline class=\"bal\"").count(), 1, "hours 0-1");
+        assert_eq!(
+            s.matches("<circle class=\"bal\"").count(),
+            1,
+            "hour 3 alone"
+        );
+        assert!(s.contains("class=\"zero\""), "negative hours: a zero line");
+        assert!(s.contains("Alert 2020-07-01 03:00 to 2020-07-01 03:15 UTC: 1 interval, 300 Wh"));
+        // Seven days up to 03:30 on 07-01: labelled at noon, 06-24 to 06-30.
+        assert!(s.contains(">06-24</text>") && s.contains(">06-30</text>"));
+        assert!(!s.contains(">07-01</text>") && !s.contains(">06-23</text>"));
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeal_embedded::store::ParquetStore;
 use zeal_tables::Store as Tables;
-use zeal_tables::{DailyRow, Destination, GameEventRow, RoundEventRow, TotalRow, UsageRow};
+use zeal_tables::{
+    DailyRow, Destination, GameEventRow, GridBalanceRow, RoundEventRow, TotalRow, UsageRow,
+};
 use zeal_web::store::Store;
 use zeal_web::{WebSettings, serve};
 
@@ -218,6 +220,76 @@ async fn pages_over_the_embedded_store_show_its_rows() {
     let (_, _, ops) = request(addr, "GET", "/operator", "").await;
     assert!(ops.contains("data-event=\"completed\">2<"), "{ops}");
     assert!(ops.contains("data-event=\"deferred\">1<"), "{ops}");
+    assert!(
+        ops.contains("No grid balance yet"),
+        "before `zeal jobs balance`: {ops}"
+    );
+
+    // Two days of grid balance from 2020-07-01: NL-A without alerts (and one row ten days
+    // earlier, outside the 7 days shown), NL-B with a run on the first day (closed: quiet
+    // intervals followed it) and one 22:00-23:30 on the second (open: two quiet ones since).
+    let balance = |region: &str, k: i64, alert: bool| GridBalanceRow {
+        region: region.into(),
+        interval_start: (i64::from(t0) + k * 900) as u32,
+        total_wh: 5_000,
+        feeder_wh: 5_200.0,
+        expected_loss_wh: 190.0,
+        unexplained_wh: if alert { 500.0 } else { 4.0 },
+        z: if alert { 5.0 + k as f64 / 100.0 } else { 0.2 },
+        alert: u8::from(alert),
+        computed_at: 1,
+    };
+    let open_run = 96 + 88..96 + 94;
+    let mut rows: Vec<GridBalanceRow> = (0..192)
+        .flat_map(|k| {
+            [
+                balance("NL-A", k, false),
+                balance("NL-B", k, (8..12).contains(&k) || open_run.contains(&k)),
+            ]
+        })
+        .collect();
+    rows.push(balance("NL-A", -960, true));
+    store.write(&rows).await.unwrap();
+    let (status, _, ops) = request(addr, "GET", "/operator", "").await;
+    assert_eq!(status, 200);
+    for region in ["NL-A", "NL-B"] {
+        assert!(
+            ops.contains(&format!(
+                "data-region=\"{region}\"><h3>{region}</h3><svg class=\"chart balance\""
+            )),
+            "{region}'s chart: {ops}"
+        );
+    }
+    assert!(
+        ops.contains(
+            "192 intervals from 2020-07-01 00:00 to 2020-07-03 00:00 UTC; unexplained energy per \
+             hour from 16 to 16 Wh; no alert intervals."
+        ),
+        "NL-A: two days, the old row left out: {ops}"
+    );
+    assert_eq!(
+        ops.matches("class=\"alertband\"").count(),
+        2,
+        "NL-B's two runs"
+    );
+    assert!(!ops.contains("No open alerts"));
+    assert_eq!(
+        ops.matches("<tr data-region=\"NL-B\"><td>NL-B</td><td class=\"from\">")
+            .count(),
+        1
+    );
+    assert!(
+        ops.contains(
+            "<tr data-region=\"NL-B\"><td>NL-B</td><td class=\"from\">2020-07-02 22:00</td>\
+             <td class=\"to\">2020-07-02 23:30</td><td class=\"n intervals\">6</td>\
+             <td class=\"n wh\">3000</td><td class=\"n z\">6.9</td></tr>"
+        ),
+        "the open alert: {ops}"
+    );
+    assert!(
+        !ops.contains("<td>NL-A</td><td class=\"from\">"),
+        "NL-A has no alert"
+    );
 
     let (status, _, page) = request(addr, "GET", "/household/NL-A-m9", "").await;
     assert_eq!(status, 404);

@@ -2,10 +2,11 @@
 //! totals of two regions and their feeder meters' CSV; a theft of 2 kW for 6 hours in one region
 //! in the judged week is reported with its region and hours, the other region stays quiet. Then
 //! the same on the broker: `zeal grid init`, `zeal grid publish` and `zeal jobs balance --follow`.
+//! And `zeal grid simulate`, whose files carry a theft and an under-reporting meter on demand.
 
 mod common;
 
-use common::{ok, run_in, zeal};
+use common::{ok, run_in, workdir, zeal};
 use zeal_embedded::store::ParquetStore;
 use zeal_grid::sim::{Losses, Rng, Theft, feeder, synthetic_totals};
 use zeal_tables::TotalRow;
@@ -253,5 +254,121 @@ fn the_following_job_finds_the_theft_in_the_posted_feeder_readings() {
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("zeal grid init --key-file none.key"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// The CSV's data lines split into fields.
+fn fields(text: &str) -> Vec<Vec<String>> {
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+/// `zeal grid simulate` with a theft and a meter under-reporting by 30 %: the meters' readings
+/// summed as the protocol publishes them and the simulated feeder give the theft's alert; the
+/// billing registers bill the lying meter in full, every other meter as it reported.
+#[test]
+fn the_simulator_writes_a_theft_and_an_under_reporting_meter_on_demand() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = workdir("grid-simulate");
+    let stdout = ok(run_in(
+        &dir,
+        &[
+            "grid",
+            "simulate",
+            "--region",
+            "NL-S",
+            "--from",
+            "2020-07-01",
+            "--theft",
+            "2020-07-17T20:00Z,6,2000",
+            "--under-reporting",
+            "17,0.7",
+            "--out-dir",
+            "sim",
+        ],
+    ));
+    assert!(
+        stdout.contains("theft: 2000 W for 6 h from 2020-07-17T20:00Z, on the feeder only"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("NL-S-m0017 reports 70 % of its import into the protocol"),
+        "{stdout}"
+    );
+    let read = |f: &str| std::fs::read_to_string(dir.join("sim").join(f)).unwrap();
+    for private in ["readings.csv", "billing.csv"] {
+        let mode = std::fs::metadata(dir.join("sim").join(private))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "households' energy is private: {private}"
+        );
+    }
+    let readings = read("readings.csv");
+    assert!(readings.starts_with("meter,interval_start,import_wh,export_wh,generation_wh\n"));
+    let readings = fields(&readings);
+    assert_eq!(readings.len(), 50 * 21 * 96);
+    // The published totals: the reported readings summed per interval.
+    let mut totals = std::collections::BTreeMap::<i64, (i64, i64)>::new();
+    // Each meter's reported import in the billing period (the last 7 days by default).
+    let billed_from = T0 + 14 * DAY;
+    let mut reported = std::collections::BTreeMap::<String, i64>::new();
+    for r in &readings {
+        let (t, import, export): (i64, i64, i64) = (
+            r[1].parse().unwrap(),
+            r[2].parse().unwrap(),
+            r[3].parse().unwrap(),
+        );
+        let total = totals.entry(t).or_default();
+        *total = (total.0 + import, total.1 + export);
+        if t >= billed_from {
+            *reported.entry(r[0].clone()).or_default() += import;
+        }
+    }
+    let store = ParquetStore::open(dir.join("data/store")).unwrap();
+    let rows: Vec<TotalRow> = totals
+        .iter()
+        .flat_map(|(&t, &wh)| TotalRow::energy("NL-S", t, wh, 50, "agg"))
+        .collect();
+    zeal_tables::row::append(&store, &rows).unwrap();
+    let billing = fields(&read("billing.csv"));
+    assert_eq!(billing.len(), 50);
+    for b in &billing {
+        assert_eq!(
+            (
+                b[1].as_str(),
+                b[2].parse::<i64>().unwrap(),
+                b[3].parse::<i64>().unwrap()
+            ),
+            ("NL-S", billed_from, T0 + 21 * DAY)
+        );
+        let (billed, told) = (b[4].parse::<i64>().unwrap() as f64, reported[&b[0]] as f64);
+        if b[0] == "NL-S-m0017" {
+            assert!((told / billed - 0.7).abs() < 0.01, "{told} of {billed}");
+        } else {
+            assert_eq!(told, billed, "{}", b[0]);
+        }
+    }
+    let stdout = ok(balance(&dir, "sim/feeder.csv"));
+    let alerts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("ALERT")).collect();
+    assert_eq!(alerts.len(), 1, "{stdout}");
+    assert!(alerts[0].starts_with("ALERT NL-S 2020-07-17T"), "{stdout}");
+
+    // Bad requests are refused, saying what is wrong.
+    let refused = |extra: &[&str]| {
+        let base = ["grid", "simulate", "--region", "R", "--from", "2020-07-01"];
+        let out = run_in(&dir, &[&base[..], extra, &["--out-dir", "bad"]].concat());
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    assert!(refused(&["--under-reporting", "51,0.7"]).contains("meter 51 is not one of 1..=50"));
+    assert!(refused(&["--theft", "2020-07-17T20:00Z,6"]).contains("expected START,HOURS,WATTS"));
+    assert!(refused(&["--theft", "2021-01-01T00:00Z,6,100"]).contains("outside the simulated"));
+    assert!(!dir.join("bad").exists(), "nothing written when refused");
     std::fs::remove_dir_all(&dir).ok();
 }

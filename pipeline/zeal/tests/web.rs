@@ -1,7 +1,8 @@
 //! The Energenies web app end to end, as a household and an operator use it: `zeal demo` on the
 //! real broker and ClickHouse serves the app at the end; headless Chromium on a phone-sized
-//! screen joins two households, reads the household page, the leaderboard and the operator page,
-//! and every number it reads equals the README's SQL run against ClickHouse. Screenshots go to
+//! screen joins two households, reads the household page, the leaderboard and the operator page
+//! (with grid-balance rows written to ClickHouse by the pipeline's own writer), and every number
+//! it reads equals the README's SQL run against ClickHouse. Screenshots go to
 //! `target/tmp/web-screenshots/`.
 
 use serde::Deserialize;
@@ -9,6 +10,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 use zeal_connectors::clickhouse::Warehouse;
+use zeal_tables::{Destination, GridBalanceRow};
 use zeal_tests::browser::Browser;
 
 /// Stops the demo however the test ends.
@@ -381,8 +383,97 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .await
         .unwrap();
 
-    // The operator page counts what ClickHouse holds.
+    // The operator page counts what ClickHouse holds. The demo's feeder study (NL-GRID) wrote
+    // grid balance: its chart lists the theft's alert intervals as ClickHouse has them.
     browser.goto(&format!("{base}/operator")).await.unwrap();
+    let marked = ch
+        .query_text(
+            "SELECT toUnixTimestamp(interval_start), unexplained_wh FROM grid_balance FINAL \
+             WHERE region = 'NL-GRID' AND alert = 1 ORDER BY interval_start",
+        )
+        .await
+        .unwrap();
+    // Its runs of consecutive alert intervals: (last start, intervals, Wh).
+    let mut runs: Vec<(i64, u32, f64)> = Vec::new();
+    for line in marked.lines() {
+        let (t, wh) = line.split_once('\t').unwrap();
+        let (t, wh): (i64, f64) = (t.parse().unwrap(), wh.parse().unwrap());
+        match runs.last_mut() {
+            Some(run) if run.0 + 900 == t => *run = (t, run.1 + 1, run.2 + wh),
+            _ => runs.push((t, 1, wh)),
+        }
+    }
+    assert!(
+        runs.iter().any(|r| r.1 >= 20),
+        "the demo's 6 h theft is marked: {runs:?}"
+    );
+    let summary = text(&mut browser, "#balance div[data-region=\"NL-GRID\"] p").await;
+    for (_, n, wh) in &runs {
+        let intervals = if *n == 1 { "interval" } else { "intervals" };
+        assert!(
+            summary.contains(&format!("({n} {intervals}, {wh:.0} Wh)")),
+            "{summary}"
+        );
+    }
+    // Then two days of it for two more regions: NL-R01 without alerts, NL-R02 with a run on the
+    // first day (closed: quiet intervals followed it) and one 22:00-23:30 on the second (open:
+    // only two quiet intervals since), written by the pipeline's own writer.
+    let t0: i64 = 1_593_561_600; // 2020-07-01 00:00 UTC
+    let open_run = 96 + 88..96 + 94;
+    let balance: Vec<GridBalanceRow> = (0..192)
+        .flat_map(|k: i64| {
+            ["NL-R01", "NL-R02"].map(|region| {
+                let alert = region == "NL-R02" && ((8..12).contains(&k) || open_run.contains(&k));
+                GridBalanceRow {
+                    region: region.into(),
+                    interval_start: (t0 + k * 900) as u32,
+                    total_wh: 5_000,
+                    feeder_wh: 5_200.0,
+                    expected_loss_wh: 190.0,
+                    unexplained_wh: if alert { 500.0 + k as f64 } else { 4.0 },
+                    z: if alert { 5.0 + k as f64 / 100.0 } else { 0.2 },
+                    alert: u8::from(alert),
+                    computed_at: 1,
+                }
+            })
+        })
+        .collect();
+    ch.write(&balance).await.unwrap();
+    browser.goto(&format!("{base}/operator")).await.unwrap();
+    for region in ["NL-R01", "NL-R02"] {
+        let charts = browser
+            .eval(&format!(
+                "document.querySelectorAll('#balance div[data-region=\"{region}\"] svg.chart.balance title').length"
+            ))
+            .await
+            .unwrap();
+        assert_ne!(charts, serde_json::json!(0), "{region}'s balance chart");
+    }
+    let alerts = browser
+        .eval("Array.from(document.querySelectorAll('#alerts tr[data-region^=\"NL-R0\"]')).map(r => Array.from(r.cells).map(c => c.textContent).join('\\t'))")
+        .await
+        .unwrap();
+    // The open run as README's SQL over grid_balance gives it.
+    let run = ch
+        .query_text(&format!(
+            "SELECT region, count() AS n, sum(unexplained_wh) AS wh, max(z) AS z \
+             FROM grid_balance FINAL WHERE region = 'NL-R02' AND alert = 1 \
+             AND interval_start >= toDateTime({}) GROUP BY region",
+            t0 + 96 * 900
+        ))
+        .await
+        .unwrap();
+    let run: Vec<&str> = run.trim().split('\t').collect();
+    let (wh, z): (f64, f64) = (run[2].parse().unwrap(), run[3].parse().unwrap());
+    assert_eq!(
+        alerts,
+        serde_json::json!([format!(
+            "NL-R02\t2020-07-02 22:00\t2020-07-02 23:30\t{}\t{wh:.0}\t{z:.1}",
+            run[1]
+        )]),
+        "one open alert in NL-R01 and NL-R02"
+    );
+    assert_eq!((run[0], run[1]), ("NL-R02", "6"));
     let completed = ch
         .fetch_all::<Count>(
             "SELECT count() AS n FROM round_events FINAL WHERE region = 'NL-R01' AND event = 'COMPLETED'",

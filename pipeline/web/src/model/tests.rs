@@ -1,5 +1,6 @@
 use super::*;
 use zeal_civil::days_from_civil;
+use zeal_grid::detect::Detector;
 
 fn profile(id: &str, name: &str, named: bool) -> Profile {
     Profile {
@@ -188,6 +189,7 @@ fn operator_counts_group_by_region() {
         &cells(&[&["R1", "2020-07-01 00:15:00", "1", "missing m3"]]),
         &cells(&[&["R1", "m7", "1593562500000", "InvalidPartial: bad"]]),
         &cells(&[&["bad_signature", "3"]]),
+        &[],
     );
     assert_eq!(d.regions.len(), 2);
     assert_eq!(
@@ -197,6 +199,146 @@ fn operator_counts_group_by_region() {
     assert_eq!(d.deferred[0].1, days_from_civil(2020, 7, 1) * 86_400 + 900);
     assert_eq!(d.quarantined[0].2, 1_593_562_500);
     assert_eq!(d.dead_letters, vec![("bad_signature".to_string(), 3)]);
+    assert_eq!(
+        d.balance,
+        Balance::default(),
+        "no grid_balance rows: nothing to show"
+    );
+}
+
+/// A `grid_balance` row `k` intervals after 2020-07-01 00:00 UTC.
+fn bal(region: &str, k: i64, wh: f64, z: f64, alert: bool) -> BalanceRow {
+    BalanceRow {
+        region: region.into(),
+        start: days_from_civil(2020, 7, 1) * 86_400 + k * BALANCE_INTERVAL,
+        unexplained_wh: wh,
+        z,
+        alert,
+    }
+}
+
+#[test]
+fn alert_runs_are_consecutive_alert_intervals_per_region() {
+    let rows = vec![
+        bal("A", 0, 10.0, 0.5, false),
+        bal("A", 1, 300.0, 4.0, true),
+        bal("A", 3, 200.0, 6.0, true), // out of order: sorted by time
+        bal("A", 2, 250.0, 5.0, true),
+        bal("A", 4, 5.0, 0.1, false), // ends the run
+        bal("A", 5, 400.0, 7.5, true),
+        bal("A", 7, 100.0, 3.0, true), // interval 6 missing: a gap, a new run
+        // Region B's alert right after A's is not part of A's run.
+        bal("B", 4, 90.0, 3.5, true),
+    ];
+    let runs = alert_runs(&rows);
+    let summary: Vec<(&str, i64, i64, u32)> = runs
+        .iter()
+        .map(|r| (r.region.as_str(), r.first, r.end(), r.intervals))
+        .collect();
+    let t = |k: i64| rows[0].start + k * BALANCE_INTERVAL;
+    assert_eq!(
+        summary,
+        vec![
+            ("A", t(1), t(4), 3),
+            ("A", t(5), t(6), 1),
+            ("A", t(7), t(8), 1),
+            ("B", t(4), t(5), 1),
+        ]
+    );
+    assert_eq!(runs[0].unexplained_wh, 750.0);
+    assert_eq!(runs[0].max_z, 6.0);
+    assert!(alert_runs(&[bal("A", 0, 1.0, 1.0, false)]).is_empty());
+}
+
+#[test]
+fn a_run_stays_open_until_four_quiet_intervals_follow_it_as_the_job_closes_it() {
+    let quiet = |region: &str, k: i64| bal(region, k, 0.0, 0.3, false);
+    // A: closed by four quiet intervals, even with a loud one (z > k) before them.
+    let mut rows = vec![
+        bal("A", 0, 500.0, 9.0, true),
+        bal("A", 1, 400.0, 2.0, false),
+    ];
+    rows.extend((2..6).map(|k| quiet("A", k)));
+    // B: three quiet, a loud one, three quiet: the count starts again, still open. Its run is
+    // the newest, so it is listed first.
+    let mut b_rows = vec![bal("B", 10, 80.0, 4.0, true)];
+    b_rows.extend((11..14).map(|k| quiet("B", k)));
+    b_rows.push(bal("B", 14, 50.0, 1.5, false));
+    b_rows.extend((15..18).map(|k| quiet("B", k)));
+    rows.extend(b_rows);
+    // C: its run is the region's newest row; D's quiet rows do not close C's run.
+    rows.push(bal("C", 3, 80.0, 4.0, true));
+    rows.extend((4..10).map(|k| quiet("D", k)));
+    // Exactly k is quiet (the detector counts `z <= k`).
+    rows.push(bal("E", 0, 80.0, 4.0, true));
+    rows.extend((1..5).map(|k| bal("E", k, 1.0, Detector::K, false)));
+    let b = Balance::build(rows.clone());
+    let open: Vec<(&str, bool)> = b
+        .regions
+        .iter()
+        .flat_map(|r| r.runs.iter().map(|run| (run.region.as_str(), run.open)))
+        .collect();
+    assert_eq!(
+        open,
+        vec![("A", false), ("B", true), ("C", true), ("E", false)]
+    );
+    let listed: Vec<&str> = b.open.iter().map(|r| r.region.as_str()).collect();
+    assert_eq!(listed, vec!["B", "C"], "newest first");
+    assert_eq!(b.open, open_alerts(&b.regions));
+    // One quiet interval fewer and A's run is open.
+    rows.retain(|r| !(r.region == "A" && r.start == bal("A", 5, 0.0, 0.0, false).start));
+    assert!(Balance::build(rows).regions[0].runs[0].open);
+    assert!(Balance::build(Vec::new()).open.is_empty());
+}
+
+#[test]
+fn a_regions_balance_is_its_last_seven_days_summed_per_hour() {
+    let week = BALANCE_WINDOW / BALANCE_INTERVAL;
+    let mut rows = vec![
+        bal("A", 0, 1_000.0, 9.0, true), // 7 days before the newest row: left out
+        bal("A", 1, 7.0, 0.1, false),    // one interval later: kept
+    ];
+    // The last six intervals, 23:30 .. 00:00 seven days later, the newest an alert.
+    for j in 0..6 {
+        rows.push(bal("A", week - 5 + j, 10.0 * (j + 1) as f64, 1.0, j == 5));
+    }
+    let b = Balance::build(rows);
+    let a = &b.regions[0];
+    assert_eq!(a.newest, rows_start(week));
+    assert_eq!(a.rows.len(), 7);
+    assert_eq!(a.window(), (rows_start(1), rows_start(week + 1)));
+    assert_eq!(a.runs.len(), 1, "the old alert is outside the window");
+    assert_eq!(b.open.len(), 1);
+    assert_eq!(
+        a.hourly(),
+        vec![
+            (rows_start(0), 7.0, false),
+            (rows_start(week - 8), 10.0, false),
+            (rows_start(week - 4), 20.0 + 30.0 + 40.0 + 50.0, false),
+            (rows_start(week), 60.0, true),
+        ]
+    );
+}
+
+fn rows_start(k: i64) -> i64 {
+    days_from_civil(2020, 7, 1) * 86_400 + k * BALANCE_INTERVAL
+}
+
+#[test]
+fn balance_rows_parse_from_both_stores() {
+    let cells = |c: &[&str]| -> Vec<String> { c.iter().map(|s| s.to_string()).collect() };
+    let t = days_from_civil(2020, 7, 1) * 86_400 + 900;
+    let b = Balance::from_cells(&[
+        cells(&["NL-A", "2020-07-01 00:15:00", "12.5", "1.5", "1"]),
+        cells(&["NL-B", &((t + 900) * 1000).to_string(), "-3", "nan", "0"]),
+        cells(&["NL-C", "2020-07-01 00:15:00", "nan", "1", "1"]), // no energy: left out
+        cells(&["NL-D", "junk", "1", "1", "1"]),
+    ]);
+    let rows: Vec<&BalanceRow> = b.regions.iter().flat_map(|r| &r.rows).collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!((rows[0].start, rows[0].alert, rows[0].z), (t, true, 1.5));
+    assert_eq!((rows[1].start, rows[1].unexplained_wh), (t + 900, -3.0));
+    assert!(!rows[1].alert);
 }
 
 #[test]

@@ -114,6 +114,20 @@ pub fn load_or_create_seed(path: &Path) -> anyhow::Result<([u8; 32], bool)> {
     }
 }
 
+/// Writes `text` to `path`, created or truncated with mode 0600 (households' readings are
+/// private).
+pub fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    std::io::Write::write_all(&mut f, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
 /// Writes `public` (hex) to `<key_file>.pub` and says whether the key was created or kept. The
 /// file is left alone when it already says so, and otherwise replaced by a rename: readers
 /// started beside this process (gateways reading the aggregator's `.pub`) never see it empty.

@@ -1,17 +1,22 @@
 //! `zeal grid …`: the utility's own measurements on the broker. `init` makes its metering key
 //! (Ed25519, 0600, and the `.pub` beside it); `publish` signs feeder readings and billing
 //! registers from CSV exports (a DSMR-like import of real feeder data) and posts them on
-//! `zeal.feeder.v1` and `zeal.billing.v1`, where `zeal jobs balance --follow` reads them.
+//! `zeal.feeder.v1` and `zeal.billing.v1`, where `zeal jobs balance --follow` reads them;
+//! `simulate` writes a simulated region's meter readings, feeder readings and billing registers
+//! (with a theft and an under-reporting meter on demand) in the formats those commands take.
 //!
 //! Billing CSV: a header `meter,region,period_start,period_end,import_wh,export_wh`, then one
 //! line per meter and billing period (register deltas, Wh; times as `2020-07-01T00:00Z` or ms).
 
-use super::common::{KafkaArgs, load_or_create_seed, parse_time, publish_public_key};
+use super::common::{
+    KafkaArgs, format_time, load_or_create_seed, parse_time, publish_public_key, write_private,
+};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use zeal_connectors::kafka::KeyedProducer;
 use zeal_grid::metering;
+use zeal_grid::sim::{Study, Theft};
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::enrolment::key_to_hex;
 use zeal_schemas::grid::{BillingRegister, FeederReading};
@@ -22,6 +27,43 @@ pub enum GridCommand {
     Init(InitArgs),
     /// Signs feeder readings and billing registers (CSV) and posts them on their topics.
     Publish(PublishArgs),
+    /// Writes a simulated region's meter readings, feeder readings and billing registers.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    /// The region; its meters are `<region>-m0001`, ...
+    #[arg(long)]
+    region: String,
+    /// Households in the region.
+    #[arg(long, default_value_t = 50)]
+    meters: usize,
+    /// First day (`2020-07-01` or ms; midnight UTC).
+    #[arg(long)]
+    from: String,
+    #[arg(long, default_value_t = 21)]
+    days: usize,
+    /// Energy drawn past the meters: `START,HOURS,WATTS` (`2020-07-17T20:00Z,6,2000`).
+    #[arg(long)]
+    theft: Option<String>,
+    /// One meter reporting a share of its import into the protocol, billed correctly:
+    /// `METER,SHARE` with the meter's number (`17,0.7` is `<region>-m0017` at 70 %).
+    #[arg(long)]
+    under_reporting: Option<String>,
+    /// The billing period (default: the last 7 days).
+    #[arg(long)]
+    billing_from: Option<String>,
+    #[arg(long)]
+    billing_to: Option<String>,
+    /// The same seed gives the same households, losses and noise.
+    #[arg(long, default_value_t = 16)]
+    seed: u64,
+    /// Writes `readings.csv` (what the meters report, as `zeal gateway --readings` takes it),
+    /// `feeder.csv` and `billing.csv` (as `zeal grid publish` takes them) here; the two with
+    /// households' energy in mode 0600.
+    #[arg(long)]
+    out_dir: PathBuf,
 }
 
 #[derive(Args)]
@@ -54,7 +96,158 @@ pub fn run(c: GridCommand) -> anyhow::Result<()> {
             publish_public_key("metering", &a.key_file, &public, created)
         }
         GridCommand::Publish(a) => publish(a),
+        GridCommand::Simulate(a) => simulate(a),
     }
+}
+
+const DAY: i64 = 86_400_000;
+
+/// The study `a` describes, every value checked.
+fn study(a: &SimulateArgs) -> anyhow::Result<Study> {
+    let start_ms = parse_time(&a.from).context("--from")?;
+    anyhow::ensure!(
+        start_ms % DAY == 0,
+        "--from must be a day's start (midnight UTC)"
+    );
+    anyhow::ensure!(
+        a.meters >= 1 && a.days >= 1,
+        "--meters and --days must be at least 1"
+    );
+    let end_ms = start_ms + a.days as i64 * DAY;
+    let theft = match &a.theft {
+        None => None,
+        Some(t) => {
+            let f: Vec<&str> = t.split(',').map(str::trim).collect();
+            let [start, hours, watts] = f[..] else {
+                bail!("--theft {t:?}: expected START,HOURS,WATTS");
+            };
+            let theft = Theft {
+                start_ms: parse_time(start).with_context(|| format!("--theft {t:?}"))?,
+                hours: hours
+                    .parse()
+                    .with_context(|| format!("--theft hours {hours:?}"))?,
+                watts: watts
+                    .parse()
+                    .with_context(|| format!("--theft watts {watts:?}"))?,
+            };
+            anyhow::ensure!(
+                theft.hours > 0.0 && theft.watts > 0.0,
+                "--theft {t:?}: hours and watts must be positive"
+            );
+            anyhow::ensure!(
+                (start_ms..end_ms).contains(&theft.start_ms),
+                "--theft {t:?} starts outside the simulated days"
+            );
+            Some(theft)
+        }
+    };
+    let under_reporting = match &a.under_reporting {
+        None => None,
+        Some(u) => {
+            let (meter, share) = u
+                .split_once(',')
+                .with_context(|| format!("--under-reporting {u:?}: expected METER,SHARE"))?;
+            let meter: usize = meter
+                .trim()
+                .parse()
+                .with_context(|| format!("--under-reporting meter {meter:?}"))?;
+            let share: f64 = share
+                .trim()
+                .parse()
+                .with_context(|| format!("--under-reporting share {share:?}"))?;
+            anyhow::ensure!(
+                (1..=a.meters).contains(&meter),
+                "--under-reporting: meter {meter} is not one of 1..={}",
+                a.meters
+            );
+            anyhow::ensure!(
+                (0.0..1.0).contains(&share),
+                "--under-reporting: the share {share} must be at least 0 and below 1"
+            );
+            Some((meter - 1, share))
+        }
+    };
+    let time = |s: &Option<String>, what: &str, default: i64| -> anyhow::Result<i64> {
+        s.as_deref()
+            .map_or(Ok(default), parse_time)
+            .with_context(|| format!("--{what}"))
+    };
+    let billing_period = (
+        time(&a.billing_from, "billing-from", end_ms - 7 * DAY)?,
+        time(&a.billing_to, "billing-to", end_ms)?,
+    );
+    let (from, to) = billing_period;
+    anyhow::ensure!(
+        start_ms <= from && from < to && to <= end_ms && from % 900_000 == 0 && to % 900_000 == 0,
+        "the billing period must be whole 15-minute intervals within the simulated days"
+    );
+    Ok(Study {
+        meters: a.meters,
+        start_ms,
+        days: a.days,
+        theft,
+        under_reporting,
+        billing_period,
+        seed: a.seed,
+    })
+}
+
+fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
+    let study = study(&a)?;
+    let seen = study.run();
+    let meter = |m: usize| format!("{}-m{:04}", a.region, m + 1);
+    let mut readings = String::from("meter,interval_start,import_wh,export_wh,generation_wh\n");
+    for (m, series) in seen.reported.iter().enumerate() {
+        for (k, (import, export)) in series.iter().enumerate() {
+            let t = study.start_ms + k as i64 * 900_000;
+            readings += &format!("{},{t},{import},{export},\n", meter(m));
+        }
+    }
+    let mut feeder = String::from("region,interval_start,feeder_wh\n");
+    for (t, wh) in &seen.feeder {
+        feeder += &format!("{},{t},{wh}\n", a.region);
+    }
+    let (from, to) = study.billing_period;
+    let mut billing = String::from("meter,region,period_start,period_end,import_wh,export_wh\n");
+    for (m, (import, export)) in seen.billed.iter().enumerate() {
+        billing += &format!("{},{},{from},{to},{import},{export}\n", meter(m), a.region);
+    }
+    std::fs::create_dir_all(&a.out_dir)
+        .with_context(|| format!("creating {}", a.out_dir.display()))?;
+    write_private(&a.out_dir.join("readings.csv"), &readings)?;
+    std::fs::write(a.out_dir.join("feeder.csv"), feeder).context("writing feeder.csv")?;
+    write_private(&a.out_dir.join("billing.csv"), &billing)?;
+    println!(
+        "{}: {} meters, {} days from {}",
+        a.region,
+        study.meters,
+        study.days,
+        format_time(study.start_ms)
+    );
+    if let Some(t) = study.theft {
+        println!(
+            "theft: {} W for {} h from {}, on the feeder only",
+            t.watts,
+            t.hours,
+            format_time(t.start_ms)
+        );
+    }
+    if let Some((m, share)) = study.under_reporting {
+        println!(
+            "{} reports {:.0} % of its import into the protocol and is billed in full",
+            meter(m),
+            share * 100.0
+        );
+    }
+    println!(
+        "wrote readings.csv ({} meters x {} intervals), feeder.csv, billing.csv ({} .. {}) to {}",
+        study.meters,
+        study.days * 96,
+        format_time(from),
+        format_time(to),
+        a.out_dir.display()
+    );
+    Ok(())
 }
 
 /// The feeder readings of a feeder CSV, signed (feeder id: `<region>/feeder`).

@@ -1,8 +1,8 @@
 //! `zeal simulate`: simulated households' 15-minute readings as the CSV `zeal gateway
 //! --readings` takes (what a deployment without real meters feeds its gateways).
 
-use super::common::parse_time;
-use anyhow::{Context, bail};
+use super::common::{parse_time, write_private};
+use anyhow::bail;
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,17 +49,7 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
     }
     match &a.out {
         None => std::io::stdout().write_all(csv.as_bytes())?,
-        Some(path) => {
-            use std::os::unix::fs::OpenOptionsExt;
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            f.write_all(csv.as_bytes())?;
-        }
+        Some(path) => write_private(path, &csv)?,
     }
     Ok(())
 }
