@@ -239,7 +239,36 @@ fn decode_as<T: WireMessage>(version: u32, body: &[u8]) -> Result<T, DecodeError
             .map_err(|detail| DecodeError::Malformed { kind, detail })?
     };
     no_trailing_bytes(kind, cursor)?;
+    if let Some(field) = non_finite(&value) {
+        return Err(DecodeError::Malformed {
+            kind,
+            detail: format!("{field} is not a finite number"),
+        });
+    }
     apache_avro::from_value::<T>(&value).map_err(malformed)
+}
+
+/// The path of the first NaN or infinite float in a datum, if any.
+///
+/// No wire field means anything by NaN or ±inf, and NaN is not equal to itself, so a message
+/// carrying one would not even compare equal to its own re-encoding: such a datum is malformed.
+fn non_finite(value: &Value) -> Option<String> {
+    match value {
+        Value::Float(x) if !x.is_finite() => Some(x.to_string()),
+        Value::Double(x) if !x.is_finite() => Some(x.to_string()),
+        Value::Record(fields) => fields
+            .iter()
+            .find_map(|(name, v)| non_finite(v).map(|inner| format!("{name}: {inner}"))),
+        Value::Union(_, v) => non_finite(v),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| non_finite(v).map(|inner| format!("[{i}]: {inner}"))),
+        Value::Map(entries) => entries
+            .iter()
+            .find_map(|(key, v)| non_finite(v).map(|inner| format!("[{key:?}]: {inner}"))),
+        _ => None,
+    }
 }
 
 /// Puts every union branch of a resolved value back on the reader's branch of the *same name*.

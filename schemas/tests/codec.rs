@@ -6,6 +6,7 @@ use apache_avro::schema_compatibility::SchemaCompatibility;
 use std::path::PathBuf;
 use zeal_schemas::catalog::{MessageKind, catalog};
 use zeal_schemas::codec::{HEADER_LEN, peek_kind, signing_bytes};
+use zeal_schemas::grid::GridAlert;
 use zeal_schemas::*;
 
 fn golden_dir() -> PathBuf {
@@ -118,6 +119,48 @@ fn hostile_length_prefix_is_refused_without_allocating() {
     bytes.extend_from_slice(&[0xFE, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F]);
     let err = decode_any(&bytes).unwrap_err();
     assert!(matches!(err, DecodeError::Malformed { .. }), "{err}");
+}
+
+/// The `wire_message` fuzzer's crash bb3950a2: a grid alert whose `unexplained_wh` is NaN decoded,
+/// and could never equal its own re-encoding. Non-finite floats are now malformed.
+const NAN_GRID_ALERT: [u8; 61] = [
+    0xc3, 0x01, 0xaa, 0x81, 0xb2, 0x98, 0x50, 0xfe, 0x13, 0x58, 0x10, 0x4e, 0x4c, 0x2d, 0x55, 0x54,
+    0x2d, 0x30, 0x32, 0x00, 0x02, 0x80, 0x00, 0x00, 0x00, 0x00, 0x40, 0x9d, 0xc7, 0x40, 0x00, 0xf2,
+    0xff, 0xff, 0xff, 0x60, 0x56, 0x40, 0xc0, 0xb6, 0xa5, 0xc0, 0xe1, 0x5c, 0x20, 0x32, 0x20, 0x6b,
+    0x57, 0x20, 0x66, 0x6f, 0x72, 0x20, 0x36, 0x20, 0x68, 0x6f, 0x75, 0x72, 0x73,
+];
+
+#[test]
+fn non_finite_floats_are_malformed() {
+    let err = decode_any(&NAN_GRID_ALERT).unwrap_err();
+    assert!(
+        matches!(&err, DecodeError::Malformed { kind: MessageKind::GridAlert, detail }
+            if detail.contains("unexplained_wh")),
+        "{err}"
+    );
+    // The encoder writes what it is given; every non-finite value in either float is refused.
+    for bad in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+        for field in ["unexplained_wh", "strength"] {
+            let mut alert = samples::grid_alert();
+            *match field {
+                "unexplained_wh" => &mut alert.unexplained_wh,
+                _ => &mut alert.strength,
+            } = bad;
+            let err = decode::<GridAlert>(&encode(&alert).unwrap()).unwrap_err();
+            assert!(
+                matches!(&err, DecodeError::Malformed { detail, .. } if detail.contains(field)),
+                "{field} = {bad}: {err}"
+            );
+        }
+    }
+    // Finite extremes still decode.
+    let mut alert = samples::grid_alert();
+    alert.unexplained_wh = f64::MAX;
+    alert.strength = -f64::MIN_POSITIVE;
+    assert_eq!(
+        decode::<GridAlert>(&encode(&alert).unwrap()).unwrap(),
+        alert
+    );
 }
 
 #[test]

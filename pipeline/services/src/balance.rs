@@ -18,7 +18,7 @@ use zeal_connectors::kafka::{
     AssignedConsumer, KafkaConfig, KeyedProducer, Record, StartAt, TopicNames, admin,
 };
 use zeal_grid::billing::Tolerance;
-use zeal_grid::ledger::{Judgement, Ledger, Published};
+use zeal_grid::ledger::{Conflict, Judgement, Ledger, Published};
 use zeal_grid::metering;
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_schemas::grid::{GridAlert, GridAlertKind, GridAlertState};
@@ -140,18 +140,19 @@ impl<S: Destination + ReadTotals> Balance<'_, S> {
             };
             reject(reason, e.to_string(), Some(region.to_string()))
         };
+        let duplicate = |c: Conflict, region: &str| {
+            reject(
+                RejectReason::Duplicate,
+                c.to_string(),
+                Some(region.to_string()),
+            )
+        };
         match decode_any(&r.payload) {
             Ok(AnyMessage::FeederReading(f)) if r.topic == self.job.settings.topics.feeder => {
                 metering::verify_feeder(key, &f).map_err(|e| refused(e, &f.region))?;
                 self.ledger
                     .feeder(&f.region, f.interval_start, f.energy_wh)
-                    .map_err(|c| {
-                        reject(
-                            RejectReason::Duplicate,
-                            c.to_string(),
-                            Some(f.region.clone()),
-                        )
-                    })?;
+                    .map_err(|c| duplicate(c, &f.region))?;
                 self.report.feeder_readings += 1;
                 Ok(())
             }
@@ -160,13 +161,7 @@ impl<S: Destination + ReadTotals> Balance<'_, S> {
                 let period = (b.period_start, b.period_end);
                 self.ledger
                     .billed(&b.region, &b.meter_id, period, b.import_wh, b.export_wh)
-                    .map_err(|c| {
-                        reject(
-                            RejectReason::Duplicate,
-                            c.to_string(),
-                            Some(b.region.clone()),
-                        )
-                    })?;
+                    .map_err(|c| duplicate(c, &b.region))?;
                 self.report.billing_registers += 1;
                 Ok(())
             }

@@ -196,13 +196,14 @@ fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
     let study = study(&a)?;
     let seen = study.run();
     let meter = |m: usize| format!("{}-m{:04}", a.region, m + 1);
-    let mut readings = String::from("meter,interval_start,import_wh,export_wh,generation_wh\n");
-    for (m, series) in seen.reported.iter().enumerate() {
-        for (k, (import, export)) in series.iter().enumerate() {
-            let t = study.start_ms + k as i64 * 900_000;
-            readings += &format!("{},{t},{import},{export},\n", meter(m));
-        }
-    }
+    let ids: Vec<String> = (0..study.meters).map(meter).collect();
+    let readings =
+        super::simulate::readings_csv(seen.reported.iter().zip(&ids).flat_map(|(series, id)| {
+            series.iter().enumerate().map(|(k, &(import, export))| {
+                let t = study.start_ms + k as i64 * 900_000;
+                (id.as_str(), t, import, export, None)
+            })
+        }));
     let mut feeder = String::from("region,interval_start,feeder_wh\n");
     for (t, wh) in &seen.feeder {
         feeder += &format!("{},{t},{wh}\n", a.region);

@@ -37,19 +37,29 @@ pub fn run(a: SimulateArgs) -> anyhow::Result<()> {
     if a.meters_per_region == 0 {
         bail!("--meters-per-region must be at least 1");
     }
-    let mut csv = String::from("meter,interval_start,import_wh,export_wh,generation_wh\n");
-    for m in zeal_meters::sim::fleet(&a.regions, a.meters_per_region, a.seed) {
-        for r in m.readings(from, to) {
-            let generation = r.generation_wh.map(|g| g.to_string()).unwrap_or_default();
-            csv += &format!(
-                "{},{},{},{},{generation}\n",
-                m.meter_id, r.interval_start, r.import_wh, r.export_wh
-            );
-        }
-    }
+    let fleet = zeal_meters::sim::fleet(&a.regions, a.meters_per_region, a.seed);
+    let csv = readings_csv(fleet.iter().flat_map(|m| {
+        m.readings(from, to).into_iter().map(|r| {
+            let (id, t) = (m.meter_id.as_str(), r.interval_start);
+            (id, t, r.import_wh, r.export_wh, r.generation_wh)
+        })
+    }));
     match &a.out {
         None => std::io::stdout().write_all(csv.as_bytes())?,
         Some(path) => write_private(path, &csv)?,
     }
     Ok(())
+}
+
+/// The readings CSV `zeal gateway --readings` takes, from `(meter, interval_start ms, import
+/// Wh, export Wh, generation Wh)`.
+pub fn readings_csv<'a, E: std::fmt::Display>(
+    rows: impl Iterator<Item = (&'a str, i64, E, E, Option<E>)>,
+) -> String {
+    let mut csv = String::from("meter,interval_start,import_wh,export_wh,generation_wh\n");
+    for (meter, t, import, export, generation) in rows {
+        let generation = generation.map(|g| g.to_string()).unwrap_or_default();
+        csv += &format!("{meter},{t},{import},{export},{generation}\n");
+    }
+    csv
 }
