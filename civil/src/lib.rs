@@ -25,6 +25,15 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Days since 1970-01-01 of a civil date that exists (`None` for 2020-02-30, month 13, day 0).
+pub fn checked_days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || !(-1_000_000..=1_000_000).contains(&y) {
+        return None;
+    }
+    let days = days_from_civil(y, m, d);
+    (civil_from_days(days) == (y, m, d)).then_some(days)
+}
+
 /// Day of the year, 1-366.
 pub fn day_of_year(days: i64) -> u32 {
     let (y, _, _) = civil_from_days(days);
@@ -73,6 +82,27 @@ mod tests {
         }
         assert_eq!(civil_from_days(18_444), (2020, 7, 1));
         assert_eq!(day_of_year(days_from_civil(2020, 12, 31)), 366);
+    }
+
+    #[test]
+    fn only_dates_that_exist_are_checked_in() {
+        assert_eq!(checked_days_from_civil(2020, 7, 1), Some(18_444));
+        assert_eq!(checked_days_from_civil(2020, 2, 29), Some(18_321));
+        assert_eq!(checked_days_from_civil(2000, 2, 29), Some(11_016));
+        for (y, m, d) in [
+            (2020, 2, 30),
+            (2020, 2, 31),
+            (2021, 2, 29),
+            (1900, 2, 29),
+            (2020, 4, 31),
+            (2020, 13, 1),
+            (2020, 0, 10),
+            (2020, 1, 0),
+            (2020, 1, 32),
+            (i64::MAX, 1, 1),
+        ] {
+            assert_eq!(checked_days_from_civil(y, m, d), None, "{y}-{m}-{d}");
+        }
     }
 
     #[test]

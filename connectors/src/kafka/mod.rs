@@ -25,7 +25,7 @@ pub use replay::{Replay, ReplayProgress};
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Connection settings shared by every Kafka client of a process.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct KafkaConfig {
     /// `host:port[,host:port...]`.
     pub bootstrap: String,
@@ -43,6 +43,17 @@ impl KafkaConfig {
             client_id: client_id.into(),
             extra: Vec::new(),
         }
+    }
+
+    /// The bootstrap servers the clients will use: a `bootstrap.servers` among the `extra`
+    /// properties wins over `bootstrap`, as it does in [`Self::client_config`].
+    pub fn servers(&self) -> &str {
+        let extra = self
+            .extra
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "bootstrap.servers");
+        extra.map_or(&self.bootstrap, |(_, v)| v)
     }
 
     /// The librdkafka configuration these settings describe.
@@ -71,6 +82,84 @@ impl KafkaConfig {
         }
         c
     }
+}
+
+/// Shows the `extra` properties with the values of secret ones (passwords, keys, tokens)
+/// replaced, so settings can be logged.
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let extra: Vec<String> = self
+            .extra
+            .iter()
+            .map(|(k, v)| match is_secret(k) {
+                true => format!("{k}=<redacted>"),
+                false => format!("{k}={v}"),
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("bootstrap", &self.bootstrap)
+            .field("client_id", &self.client_id)
+            .field("extra", &extra)
+            .finish()
+    }
+}
+
+/// Whether a librdkafka property holds a secret (its value is never shown).
+pub fn is_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        ".pem",
+        "jaas",
+        "oauthbearer.config",
+        "token",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+/// A librdkafka property that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{line}: {text:?} is not a librdkafka property: use key=value (as kcat -X takes it)")]
+pub struct BadProperty {
+    /// Line number (1-based) in a properties file; 0 for a single `-X` value.
+    pub line: usize,
+    /// The offending text (a secret's value elided).
+    pub text: String,
+}
+
+/// One `key=value` librdkafka property (`-X security.protocol=SASL_SSL`).
+pub fn parse_property(text: &str) -> Result<(String, String), BadProperty> {
+    property_at(text, 0)
+}
+
+fn property_at(text: &str, line: usize) -> Result<(String, String), BadProperty> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !k.trim().contains(char::is_whitespace) => {
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        }
+        _ => Err(BadProperty {
+            line,
+            text: match is_secret(text) {
+                true => {
+                    let key = text.split(['=', ' ', '\t']).next().unwrap_or_default();
+                    format!("{key} <redacted>")
+                }
+                false => text.to_string(),
+            },
+        }),
+    }
+}
+
+/// A properties file as Java clients and kcat's `-F` read it: `key=value` lines; blank lines
+/// and lines starting with `#` or `!` are skipped.
+pub fn parse_properties(text: &str) -> Result<Vec<(String, String)>, BadProperty> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !matches!(l.trim_start().chars().next(), None | Some('#' | '!')))
+        .map(|(i, l)| property_at(l, i + 1))
+        .collect()
 }
 
 /// One consumed message, owned.
@@ -145,7 +234,22 @@ pub enum KafkaError {
 pub(crate) fn client_err(
     op: &'static str,
 ) -> impl FnOnce(rdkafka::error::KafkaError) -> KafkaError {
-    move |source| KafkaError::Client { op, source }
+    move |source| KafkaError::Client {
+        op,
+        source: redacted(source),
+    }
+}
+
+/// librdkafka's configuration errors quote the property's value: a secret's is replaced.
+fn redacted(e: rdkafka::error::KafkaError) -> rdkafka::error::KafkaError {
+    use rdkafka::error::KafkaError::ClientConfig;
+    match e {
+        ClientConfig(code, desc, key, value) if is_secret(&key) && !value.is_empty() => {
+            let desc = desc.replace(&value, "<redacted>");
+            ClientConfig(code, desc, key, "<redacted>".into())
+        }
+        e => e,
+    }
 }
 
 #[cfg(test)]
@@ -161,5 +265,56 @@ mod tests {
         assert_eq!(c.get("linger.ms"), Some("5"));
         assert_eq!(c.get("bootstrap.servers"), Some("broker:9092"));
         assert_eq!(k.client_config().get("linger.ms"), None);
+    }
+
+    #[test]
+    fn properties_are_read_as_kcat_reads_them_and_secrets_never_shown() {
+        assert_eq!(
+            parse_property("security.protocol=SASL_SSL").unwrap(),
+            ("security.protocol".into(), "SASL_SSL".into())
+        );
+        // A value may itself hold '=' (a JAAS line, a base64 key).
+        assert_eq!(parse_property("sasl.password=a=b=").unwrap().1, "a=b=");
+        for bad in ["novalue", "=x", "two words=x", ""] {
+            assert!(parse_property(bad).is_err(), "{bad:?}");
+        }
+        let file = "# the utility's cluster\n\nsecurity.protocol = SASL_SSL\n! legacy comment\n\
+                    sasl.mechanism=SCRAM-SHA-256\nsasl.password=hunter2\n";
+        let props = parse_properties(file).unwrap();
+        assert_eq!(props.len(), 3);
+        assert_eq!(props[0], ("security.protocol".into(), "SASL_SSL".into()));
+        let err = parse_properties("a=1\nsasl.password hunter2\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        let mut k = KafkaConfig::new("broker:9092", "zeal-test");
+        k.extra = props;
+        let shown = format!("{k:?}");
+        assert!(shown.contains("sasl.mechanism=SCRAM-SHA-256"), "{shown}");
+        assert!(shown.contains("sasl.password=<redacted>"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert_eq!(k.client_config().get("sasl.password"), Some("hunter2"));
+        assert_eq!(k.servers(), "broker:9092");
+        k.extra
+            .push(("bootstrap.servers".into(), "tls-broker:9093".into()));
+        assert_eq!(k.servers(), "tls-broker:9093");
+        // librdkafka quotes a refused value in its error: never a secret's.
+        let refused = rdkafka::error::KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "Invalid value \"hunter2\" for configuration property \"sasl.password\"".into(),
+            "sasl.password".into(),
+            "hunter2".into(),
+        );
+        let shown = client_err("create producer")(refused).to_string();
+        assert!(
+            shown.contains("sasl.password") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        let plain = rdkafka::error::KafkaError::ClientConfig(
+            rdkafka::types::RDKafkaConfRes::RD_KAFKA_CONF_INVALID,
+            "Invalid value \"9\"".into(),
+            "linger.ms".into(),
+            "9".into(),
+        );
+        assert!(client_err("x")(plain).to_string().contains("\"9\""));
     }
 }

@@ -10,6 +10,11 @@
 //! ended; it is open in between. A billing period is reconciled once every 15-minute interval of
 //! it has a published total and the totals' contributors are exactly the meters billed (else
 //! the two sums are not over the same meters and nothing is concluded).
+//!
+//! Following is incremental: a region is judged again only when something of it changed, its
+//! loss model is kept from the first judgement that had intervals to judge, and [`Ledger::wanted`]
+//! names only the intervals still waiting for a total, so a follower reads from the store only
+//! what it lacks rather than every total of the span at every turn.
 
 use crate::Interval;
 use crate::billing::{Tolerance, reconcile};
@@ -60,6 +65,8 @@ pub struct Judgement {
     pub events: Vec<GridAlert>,
     pub open: BTreeMap<String, usize>,
     pub waiting: Vec<(String, String)>,
+    /// Regions judged again by this call (those with new input since the last).
+    pub rejudged: usize,
 }
 
 #[derive(Debug, Default)]
@@ -74,6 +81,16 @@ struct Book {
     flagged: BTreeSet<(i64, i64, &'static str)>,
     /// Rows written: interval -> its alert mark.
     written: BTreeMap<i64, bool>,
+    /// Intervals with a feeder reading or in a billing period that have no total yet.
+    lacking: BTreeSet<i64>,
+    /// Input arrived since the last judgement.
+    changed: bool,
+    /// The loss model and the first interval it judges, fixed at the first judgement that had
+    /// intervals after the history.
+    model: Option<(i64, LossModel)>,
+    /// The last judgement's open FEEDER alerts (`None`: no model yet) and waiting reasons.
+    open: Option<usize>,
+    waiting: Vec<(String, String)>,
 }
 
 /// Every region's balance.
@@ -86,14 +103,15 @@ pub struct Ledger {
 
 /// Inserts `value` unless `key` holds another one: then the conflict, named by
 /// `(what, region, at)`.
+/// `Ok(true)` when it was new.
 fn keep<K: Ord, V: PartialEq + std::fmt::Debug>(
     map: &mut BTreeMap<K, V>,
     key: K,
     value: V,
     (what, region, at): (&'static str, &str, i64),
-) -> Result<(), Conflict> {
+) -> Result<bool, Conflict> {
     match map.get(&key) {
-        Some(kept) if *kept == value => Ok(()),
+        Some(kept) if *kept == value => Ok(false),
         Some(kept) => Err(Conflict {
             what,
             region: region.to_string(),
@@ -103,7 +121,7 @@ fn keep<K: Ord, V: PartialEq + std::fmt::Debug>(
         }),
         None => {
             map.insert(key, value);
-            Ok(())
+            Ok(true)
         }
     }
 }
@@ -124,14 +142,30 @@ impl Ledger {
 
     /// The feeder's net energy into `region` over the interval starting at `start_ms`.
     pub fn feeder(&mut self, region: &str, start_ms: i64, wh: i64) -> Result<(), Conflict> {
-        let map = &mut self.book(region).feeder;
-        keep(map, start_ms, wh, ("the feeder reading", region, start_ms))
+        let book = self.book(region);
+        if keep(
+            &mut book.feeder,
+            start_ms,
+            wh,
+            ("the feeder reading", region, start_ms),
+        )? {
+            book.changed = true;
+            if !book.totals.contains_key(&start_ms) {
+                book.lacking.insert(start_ms);
+            }
+        }
+        Ok(())
     }
 
     /// The published totals of `region` for the interval starting at `start_ms`.
     pub fn total(&mut self, region: &str, start_ms: i64, p: Published) -> Result<(), Conflict> {
-        let map = &mut self.book(region).totals;
-        keep(map, start_ms, p, ("the published total", region, start_ms))
+        let book = self.book(region);
+        let what = ("the published total", region, start_ms);
+        if keep(&mut book.totals, start_ms, p, what)? {
+            book.changed = true;
+            book.lacking.remove(&start_ms);
+        }
+        Ok(())
     }
 
     /// One meter's billing-register deltas over `[period.0, period.1)`.
@@ -143,29 +177,66 @@ impl Ledger {
         import_wh: i64,
         export_wh: i64,
     ) -> Result<(), Conflict> {
-        let meters = self.book(region).billing.entry(period).or_default();
+        let book = self.book(region);
+        let meters = book.billing.entry(period).or_default();
         let what = ("a meter's billing registers", region, period.0);
-        keep(meters, meter.to_string(), (import_wh, export_wh), what)
+        if keep(meters, meter.to_string(), (import_wh, export_wh), what)? {
+            book.changed = true;
+            let starts = (period.0..period.1).step_by(INTERVAL_MS as usize);
+            let lacking: Vec<i64> = starts.filter(|t| !book.totals.contains_key(t)).collect();
+            book.lacking.extend(lacking);
+        }
+        Ok(())
     }
 
-    /// The interval span of every region's feeder readings (to read the totals for).
-    pub fn span(&self) -> Option<std::ops::Range<i64>> {
-        let starts = self.regions.values().flat_map(|b| {
-            let bill = b.billing.keys().flat_map(|&(s, e)| [s, e - INTERVAL_MS]);
-            b.feeder.keys().copied().chain(bill)
-        });
-        let (lo, hi) = starts.fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
-        (lo <= hi).then(|| lo..hi + INTERVAL_MS)
+    /// The interval starts (ms) the ledger still needs totals for, as at most
+    /// [`Ledger::MAX_RANGES`] ranges: runs of lacking intervals closer than a day are joined.
+    pub fn wanted(&self) -> Vec<std::ops::Range<i64>> {
+        let lacking: BTreeSet<i64> = self
+            .regions
+            .values()
+            .flat_map(|b| b.lacking.iter().copied())
+            .collect();
+        let mut ranges: Vec<std::ops::Range<i64>> = Vec::new();
+        for t in lacking {
+            match ranges.last_mut() {
+                Some(r) if t - r.end < DAY_MS => r.end = t + INTERVAL_MS,
+                _ => ranges.push(t..t + INTERVAL_MS),
+            }
+        }
+        if ranges.len() > Self::MAX_RANGES {
+            let span = ranges[0].start..ranges[ranges.len() - 1].end;
+            ranges = vec![span];
+        }
+        ranges
     }
+
+    /// At most this many ranges from [`Ledger::wanted`] (one read each).
+    pub const MAX_RANGES: usize = 16;
 
     /// Judges what is new: rows for judged intervals not yet written (or whose alert mark
-    /// changed), FEEDER alerts raised or closed, billing periods flagged.
+    /// changed), FEEDER alerts raised or closed, billing periods flagged. Only regions with
+    /// input since the last call are judged again; the open alerts and waiting reasons of the
+    /// others are the ones they last had.
     pub fn judge(&mut self) -> Judgement {
         let mut out = Judgement::default();
         let (history_days, tolerance) = (self.history_days, self.tolerance);
         for (region, book) in &mut self.regions {
-            book.judge_feeder(region, history_days, &mut out);
-            book.judge_billing(region, &tolerance, &mut out);
+            if book.changed {
+                book.changed = false;
+                out.rejudged += 1;
+                let mut mine = Judgement::default();
+                book.judge_feeder(region, history_days, &mut mine);
+                book.judge_billing(region, &tolerance, &mut mine);
+                book.open = mine.open.remove(region);
+                book.waiting = mine.waiting;
+                out.rows.append(&mut mine.rows);
+                out.events.append(&mut mine.events);
+            }
+            if let Some(open) = book.open {
+                out.open.insert(region.clone(), open);
+            }
+            out.waiting.extend(book.waiting.iter().cloned());
         }
         out
     }
@@ -188,22 +259,27 @@ impl Book {
         let Some(first) = joined.first() else {
             return;
         };
-        let judged_from =
-            first.start_ms.div_euclid(DAY_MS) * DAY_MS + i64::from(history_days) * DAY_MS;
-        let split = joined.partition_point(|i| i.start_ms < judged_from);
-        let (history, judged) = joined.split_at(split);
-        let model = match LossModel::fit(history) {
-            Ok(m) if !judged.is_empty() => m,
-            Ok(_) => {
-                let why = format!("learning its losses until {judged_from} ms");
-                return out.waiting.push((region.to_string(), why));
-            }
-            Err(e) => {
-                return out
-                    .waiting
-                    .push((region.to_string(), format!("no loss model: {e}")));
+        let (judged_from, model) = match self.model {
+            Some(fixed) => fixed,
+            None => {
+                let judged_from =
+                    first.start_ms.div_euclid(DAY_MS) * DAY_MS + i64::from(history_days) * DAY_MS;
+                let split = joined.partition_point(|i| i.start_ms < judged_from);
+                let (history, judged) = joined.split_at(split);
+                match LossModel::fit(history) {
+                    Ok(m) if !judged.is_empty() => *self.model.insert((judged_from, m)),
+                    Ok(_) => {
+                        let why = format!("learning its losses until {judged_from} ms");
+                        return out.waiting.push((region.to_string(), why));
+                    }
+                    Err(e) => {
+                        let why = format!("no loss model: {e}");
+                        return out.waiting.push((region.to_string(), why));
+                    }
+                }
             }
         };
+        let judged = &joined[joined.partition_point(|i| i.start_ms < judged_from)..];
         let detector = Detector::new(model);
         let found = detector.scan(judged);
         out.open
@@ -448,6 +524,130 @@ mod tests {
             "raised and closed: {:?}",
             forward.events
         );
+    }
+
+    /// Followed a day at a time, judging after each, the ledger ends where one judgement of
+    /// everything ends: the same last row per interval, the same alerts closed.
+    #[test]
+    fn following_day_by_day_concludes_what_one_judgement_does() {
+        let stolen = region(6, Some(&theft()));
+        let mut once = Ledger::new(14, Tolerance::default());
+        feed(&mut once, "NL-B", &stolen);
+        let batch = once.judge();
+        let mut follow = Ledger::new(14, Tolerance::default());
+        let (mut rows, mut events) = (BTreeMap::new(), Vec::new());
+        for day in stolen.chunks(96) {
+            feed(&mut follow, "NL-B", day);
+            let j = follow.judge();
+            assert_eq!(j.rejudged, 1);
+            rows.extend(j.rows.into_iter().map(|r| (r.interval.start_ms, r)));
+            events.extend(j.events);
+        }
+        let batch_rows: BTreeMap<i64, Judged> = batch
+            .rows
+            .into_iter()
+            .map(|r| (r.interval.start_ms, r))
+            .collect();
+        assert_eq!(rows.len(), 7 * 96);
+        assert_eq!(rows, batch_rows);
+        // A RAISED event carries the run as far as it was seen then; its identity and the
+        // CLOSED event's final span are the batch's.
+        let identity = |e: &GridAlert| (e.state, e.first_interval, e.detected_at);
+        assert_eq!(
+            events.iter().map(identity).collect::<Vec<_>>(),
+            batch.events.iter().map(identity).collect::<Vec<_>>()
+        );
+        let closed = |e: &&GridAlert| e.state == GridAlertState::Closed;
+        assert!(events.iter().any(|e| closed(&e)));
+        assert!(
+            events
+                .iter()
+                .filter(closed)
+                .eq(batch.events.iter().filter(closed))
+        );
+        assert_eq!(follow.judge().open, batch.open);
+    }
+
+    /// A turn with nothing new judges no region again and still reports every region's open
+    /// alerts and waiting reasons; only intervals without a total are wanted from the store.
+    #[test]
+    fn only_changed_regions_are_judged_and_only_lacking_totals_are_wanted() {
+        let quiet = region(5, None);
+        let stolen = region(6, Some(&theft()));
+        let mut l = Ledger::new(14, Tolerance::default());
+        feed(&mut l, "NL-A", &quiet[..20 * 96]);
+        feed(&mut l, "NL-B", &stolen);
+        l.billed("NL-A", "m-1", (T0, T0 + DAY_MS), 10, 0).unwrap();
+        assert!(l.wanted().is_empty(), "every interval has its total");
+        let first = l.judge();
+        assert_eq!(first.rejudged, 2);
+        let again = l.judge();
+        assert_eq!(again.rejudged, 0);
+        assert!(again.rows.is_empty() && again.events.is_empty());
+        assert_eq!((&again.open, &again.waiting), (&first.open, &first.waiting));
+
+        // Day 21 of NL-A: its feeder readings come before the totals.
+        let day21 = &quiet[20 * 96..];
+        for &(t, _, f) in day21 {
+            l.feeder("NL-A", t, f).unwrap();
+        }
+        assert_eq!(l.wanted(), vec![day21[0].0..day21[95].0 + INTERVAL_MS]);
+        let waiting = l.judge();
+        assert_eq!((waiting.rejudged, waiting.rows.len()), (1, 0));
+        for &(t, p, _) in day21 {
+            l.total("NL-A", t, p).unwrap();
+        }
+        assert!(l.wanted().is_empty());
+        let judged = l.judge();
+        assert_eq!(judged.rejudged, 1);
+        assert_eq!(judged.rows.len(), 96);
+        assert!(judged.rows.iter().all(|r| r.region == "NL-A"));
+        // The same total again is not news.
+        l.total("NL-A", day21[0].0, day21[0].1).unwrap();
+        assert_eq!(l.judge().rejudged, 0);
+
+        // A billing period lacks totals, and so does a feeder reading ten days on: two ranges.
+        let later = T0 + 31 * DAY_MS;
+        l.billed("NL-A", "m-1", (T0 + 21 * DAY_MS, T0 + 22 * DAY_MS), 10, 0)
+            .unwrap();
+        l.feeder("NL-B", later, 100).unwrap();
+        assert_eq!(
+            l.wanted(),
+            vec![
+                T0 + 21 * DAY_MS..T0 + 22 * DAY_MS,
+                later..later + INTERVAL_MS
+            ]
+        );
+        // Scattered gaps beyond MAX_RANGES are read as one span.
+        for k in 0..Ledger::MAX_RANGES as i64 {
+            l.feeder("NL-C", later + (2 + 2 * k) * DAY_MS, 1).unwrap();
+        }
+        let last = later + (2 * Ledger::MAX_RANGES as i64) * DAY_MS;
+        assert_eq!(l.wanted(), vec![T0 + 21 * DAY_MS..last + INTERVAL_MS]);
+    }
+
+    /// The loss model is fixed once judging has begun: history arriving later (an older day)
+    /// does not move it, nor the rows already judged; a restart refits on everything.
+    #[test]
+    fn the_loss_model_is_fixed_once_judging_begins() {
+        let quiet = region(5, None);
+        let mut l = Ledger::new(14, Tolerance::default());
+        feed(&mut l, "NL-A", &quiet[96..]);
+        l.judge();
+        let fixed = l.regions["NL-A"].model.expect("a model");
+        feed(&mut l, "NL-A", &quiet[..96]);
+        let j = l.judge();
+        assert_eq!(j.rejudged, 1);
+        assert!(
+            j.rows.is_empty(),
+            "nothing judged again: {:?}",
+            j.rows.first()
+        );
+        assert_eq!(l.regions["NL-A"].model, Some(fixed));
+        let mut restarted = Ledger::new(14, Tolerance::default());
+        feed(&mut restarted, "NL-A", &quiet);
+        restarted.judge();
+        assert_ne!(restarted.regions["NL-A"].model, Some(fixed));
     }
 
     /// A second feeder reading for an interval (a replay with another value, a forged one that

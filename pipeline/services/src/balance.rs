@@ -5,6 +5,9 @@
 //! judges them with `zeal_grid::ledger`: `grid_balance` rows to the store, alert events on
 //! `zeal.grid-alerts.v1` (key = region), the open alerts as a metric.
 //!
+//! Each turn reads from the store only the intervals that still lack a total and judges only
+//! the regions with new input (`Ledger::wanted`, `Ledger::judge`).
+//!
 //! The job keeps no offsets: its state is a function of the two topics and the store, rebuilt
 //! from them on every start (the feeder topic's retention must cover the loss model's history).
 //! A restart therefore publishes the alerts it finds again; an alert's identity is its region,
@@ -174,13 +177,14 @@ impl<S: Destination + ReadTotals> Balance<'_, S> {
         }
     }
 
-    /// Reads the totals of the ledger's span, judges, writes the rows, publishes the alerts.
+    /// Reads the totals the ledger still lacks, judges what changed, writes the rows, publishes
+    /// the alerts.
     async fn judge(&mut self) -> Result<(), ServiceError> {
         let s = &self.job.settings;
-        let Some(span) = self.ledger.span() else {
-            return Ok(());
-        };
-        let totals = self.job.store.region_totals(Some(span)).await?;
+        let mut totals = Vec::new();
+        for range in self.ledger.wanted() {
+            totals.extend(self.job.store.region_totals(Some(range)).await?);
+        }
         let mut published = std::collections::BTreeMap::new();
         for t in totals.iter().filter(|t| t.interval_seconds == 900) {
             let p = published
@@ -211,6 +215,7 @@ impl<S: Destination + ReadTotals> Balance<'_, S> {
             events,
             open,
             waiting,
+            ..
         } = self.ledger.judge();
         let now = (now_ms() / 1000) as u32;
         let rows: Vec<GridBalanceRow> = rows

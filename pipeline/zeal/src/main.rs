@@ -112,6 +112,11 @@ fn main() -> std::process::ExitCode {
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init(),
     }
+    // `zeal audit` tells "could not run" (2) from "found a discrepancy" (1).
+    let audit = matches!(
+        &cli.command,
+        Command::Party(cmd::v2::PartyCommand::Audit(_))
+    );
     let result = match cli.command {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Sql(a) => cmd::sql::run(a),
@@ -140,7 +145,11 @@ fn main() -> std::process::ExitCode {
             // Written without `eprintln!`, which panics (exit 101) when stderr is on a full disk.
             use std::io::Write as _;
             let _ = writeln!(std::io::stderr(), "error: {e:#}");
-            std::process::ExitCode::FAILURE
+            if audit && !e.is::<cmd::v2::Discrepancy>() {
+                std::process::ExitCode::from(2)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
         }
     }
 }

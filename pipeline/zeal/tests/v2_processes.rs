@@ -80,12 +80,15 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     }
     assert_eq!(stored.lines().collect::<Vec<_>>(), expected);
 
-    // An audit trusting another aggregator key verifies nothing and says so (exit 1).
+    // An audit trusting another aggregator key verifies nothing and says so (exit status 1).
     let other = zeal_protocol::v2::enrolment::key_to_hex(
         &zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&[7; 32]).verifying_key(),
     );
     let out = r.audit(&other);
-    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    // An audit that cannot run (no such key file) says so with exit status 2, not 1.
+    let out = r.audit(&r.path("no-such-aggregator.pub"));
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
 
     // The opted-in household's four readings, signed with its certified identity key, count
     // for the disaggregation job under the authority that certified it, and under no other.

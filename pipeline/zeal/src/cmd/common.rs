@@ -4,7 +4,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
-use zeal_connectors::kafka::{KafkaConfig, TopicNames};
+use zeal_connectors::kafka::{self, KafkaConfig, TopicNames};
 
 /// Where the broker is and which topics to use.
 #[derive(Args, Debug, Clone)]
@@ -15,11 +15,34 @@ pub struct KafkaArgs {
     /// Prefix of every topic name (several deployments on one cluster).
     #[arg(long, env = "ZEAL_TOPIC_PREFIX", default_value = "")]
     pub topic_prefix: String,
+    /// A librdkafka property for every Kafka client of the command, as kcat takes it
+    /// (repeatable; applied last): `-X security.protocol=SASL_SSL -X sasl.mechanism=PLAIN`.
+    #[arg(short = 'X', value_name = "KEY=VALUE", value_parser = kafka::parse_property)]
+    pub property: Vec<(String, String)>,
+    /// A file of librdkafka properties (`key=value` lines, `#` comments), applied before `-X`;
+    /// keep it 0600 when it holds a password.
+    #[arg(long, env = "ZEAL_KAFKA_CONFIG", value_name = "FILE", value_parser = read_properties)]
+    pub kafka_config: Option<Properties>,
+}
+
+/// The properties of a `--kafka-config` file.
+#[derive(Debug, Clone)]
+pub struct Properties(Vec<(String, String)>);
+
+fn read_properties(path: &str) -> Result<Properties, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {path}: {e}"))?;
+    let props = kafka::parse_properties(&text).map_err(|e| format!("{path}:{e}"))?;
+    Ok(Properties(props))
 }
 
 impl KafkaArgs {
+    /// The client settings, with the operator's librdkafka properties (file, then `-X`).
     pub fn config(&self, client: &str) -> KafkaConfig {
-        KafkaConfig::new(&self.bootstrap, client)
+        let mut config = KafkaConfig::new(&self.bootstrap, client);
+        config.extra = (self.kafka_config.iter().flat_map(|p| p.0.iter().cloned()))
+            .chain(self.property.iter().cloned())
+            .collect();
+        config
     }
 
     pub fn topics(&self) -> TopicNames {
@@ -38,17 +61,24 @@ pub fn parse_time(s: &str) -> anyhow::Result<i64> {
     if let Ok(ms) = s.parse::<i64>() {
         return Ok(ms);
     }
-    let s = s.trim_end_matches('Z');
-    let (date, time) = s.split_once('T').unwrap_or((s, "00:00"));
+    let usage =
+        || format!("{s:?} is not a time: use 2020-07-01T00:00Z or milliseconds since the epoch");
+    let text = s.trim_end_matches('Z');
+    let (date, time) = text.split_once('T').unwrap_or((text, "00:00"));
     let d: Vec<&str> = date.split('-').collect();
     let t: Vec<&str> = time.split(':').collect();
-    if d.len() != 3 || t.len() < 2 {
-        bail!("{s:?} is not a time: use 2020-07-01T00:00Z or milliseconds since the epoch");
+    if d.len() != 3 || !(2..=3).contains(&t.len()) {
+        bail!(usage());
     }
-    let num = |x: &str| x.parse::<i64>().with_context(|| format!("{x:?} in {s:?}"));
-    let days = zeal_civil::days_from_civil(num(d[0])?, num(d[1])? as u32, num(d[2])? as u32);
-    let secs =
-        num(t[0])? * 3600 + num(t[1])? * 60 + t.get(2).map(|x| num(x)).transpose()?.unwrap_or(0);
+    let num = |x: &str, max: u32| match x.parse::<u32>() {
+        Ok(n) if n <= max && !x.starts_with('+') => Ok(n),
+        _ => Err(anyhow::anyhow!(usage())),
+    };
+    let year = num(d[0], 9999)?;
+    let days = zeal_civil::checked_days_from_civil(year.into(), num(d[1], 12)?, num(d[2], 31)?)
+        .with_context(|| format!("{date:?} is not a date in the calendar"))?;
+    let second = t.get(2).map(|x| num(x, 59)).transpose()?.unwrap_or(0);
+    let secs = i64::from(num(t[0], 23)? * 3600 + num(t[1], 59)? * 60 + second);
     Ok((days * 86_400 + secs) * 1000)
 }
 
@@ -224,6 +254,37 @@ pub async fn store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `2020-02-31` used to become 2020-03-02, hour 25 the next day: a typo in an audit range or a
+    /// cutoff day now fails instead of silently naming another time.
+    #[test]
+    fn times_that_do_not_exist_are_refused() {
+        assert_eq!(parse_time("2020-07-01T00:15Z").unwrap(), 1_593_562_500_000);
+        assert_eq!(parse_time("2020-07-01").unwrap(), 1_593_561_600_000);
+        assert_eq!(
+            parse_time("2020-02-29T23:59:59Z").unwrap(),
+            1_583_020_799_000
+        );
+        assert_eq!(parse_time("1593561600000").unwrap(), 1_593_561_600_000);
+        for bad in [
+            "2020-02-31",
+            "2021-02-29",
+            "2020-13-01",
+            "2020-00-10",
+            "2020-07-00",
+            "2020-07-01T24:00Z",
+            "2020-07-01T12:60Z",
+            "2020-07-01T12:00:60Z",
+            "2020-07-01T12Z",
+            "2020-07-01T-1:00Z",
+            "2020-+7-01",
+            "2020-07-01T12:00:00:00Z",
+            "yesterday",
+        ] {
+            let err = parse_time(bad).expect_err(bad).to_string();
+            assert!(err.contains(bad.trim_end_matches('Z')), "{bad}: {err}");
+        }
+    }
 
     /// Found by the deploy test (a gateway started beside `zeal aggregate` read the aggregator's
     /// `.pub` empty, failed, and left the aggregator waiting forever): the aggregator rewrote the

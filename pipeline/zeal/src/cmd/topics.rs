@@ -32,7 +32,7 @@ pub fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
             let specs = a.kafka.topics().specs(a.partitions, a.replication);
             let result = super::runtime()?
                 .block_on(ensure_topics(&cfg, &specs))
-                .with_context(|| format!("creating topics on {}", a.kafka.bootstrap))?;
+                .with_context(|| format!("creating topics on {}", cfg.servers()))?;
             for (name, status) in result {
                 let what = match status {
                     TopicStatus::Created => "created",

@@ -36,8 +36,9 @@ pub enum PartyCommand {
     /// Run the region's aggregator: close the day's keys and every phase, fold, post totals.
     Aggregate(AggregateArgs),
     /// Re-verify a region's day from the round log (and the bundles topic, if still there);
-    /// exit 1 on any evidence or a round without a verified total (a marker that only lost a
-    /// race with records landing while the aggregator wrote it is printed, not evidence).
+    /// exit 0 when every round has a verified total and no evidence, 1 on any evidence or a
+    /// round without a verified total (a marker that only lost a race with records landing
+    /// while the aggregator wrote it is printed, not evidence), 2 when it could not run.
     Audit(AuditArgs),
     /// DRILL, for the attack tests only: a rogue meter's gateway as its own process. It copies
     /// a target's commitment as its own, reveals the target's notice relabelled, and forges a
@@ -698,13 +699,33 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
         clean &= r.evidence.is_empty();
     }
     if report.rounds.is_empty() {
-        bail!("no round of {} on that day in the round log", a.day.region);
+        return Err(Discrepancy(format!(
+            "no round of {} on that day in the round log",
+            a.day.region
+        ))
+        .into());
     }
     if !clean {
-        bail!("the audit found evidence or rounds without a verified total");
+        return Err(Discrepancy(
+            "the audit found evidence or rounds without a verified total".into(),
+        )
+        .into());
     }
     Ok(())
 }
+
+/// What `zeal audit` found wrong with the day (exit status 1; any other failure means it could
+/// not run: exit status 2).
+#[derive(Debug)]
+pub struct Discrepancy(String);
+
+impl std::fmt::Display for Discrepancy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Discrepancy {}
 
 /// The round log's verified records of round `start`, as the rogue reads them.
 async fn round_log(

@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 /// topics) and logs at `warn`.
 pub fn zeal() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_zeal"));
-    c.env_remove("ZEAL_TOPIC_PREFIX").env("RUST_LOG", "warn");
+    c.env_remove("ZEAL_TOPIC_PREFIX")
+        .env_remove("ZEAL_KAFKA_CONFIG")
+        .env("RUST_LOG", "warn");
     c
 }
 
