@@ -6,6 +6,36 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
+/// A topic's configs as the broker reports them (`retention.ms`, ...; secret ones left out).
+pub async fn topic_configs(
+    config: &KafkaConfig,
+    topic: &str,
+) -> Result<std::collections::BTreeMap<String, String>, KafkaError> {
+    use rdkafka::admin::ResourceSpecifier;
+    let admin: AdminClient<DefaultClientContext> = config
+        .client_config()
+        .create()
+        .map_err(client_err("create admin client"))?;
+    let opts = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .await
+        .map_err(client_err("describe configs"))?;
+    let mut out = std::collections::BTreeMap::new();
+    for result in results {
+        let resource = result.map_err(|code| KafkaError::DescribeConfigs {
+            topic: topic.to_string(),
+            code: code.to_string(),
+        })?;
+        for e in resource.entries {
+            if let (Some(value), false) = (e.value, e.is_sensitive) {
+                out.insert(e.name, value);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A topic the pipeline needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TopicSpec {

@@ -14,9 +14,9 @@ pub mod replay;
 use rdkafka::ClientConfig;
 use std::time::Duration;
 
-pub use admin::{TopicSpec, TopicStatus, ensure_topics, zeal_topics};
+pub use admin::{TopicSpec, TopicStatus, ensure_topics, topic_configs, zeal_topics};
 pub use consumer::{AssignedConsumer, GroupConsumer, StartAt};
-pub use names::TopicNames;
+pub use names::{TopicNames, TopicPolicy};
 pub use partitioner::{murmur2, partition_for_key};
 pub use producer::{Delivered, KeyedProducer};
 pub use replay::{Replay, ReplayProgress};
@@ -200,6 +200,9 @@ pub enum KafkaError {
     /// The broker refused to create a topic.
     #[error("cannot create topic {topic}: {code}")]
     CreateTopic { topic: String, code: String },
+    /// The broker could not describe a topic's configs.
+    #[error("cannot read the configs of topic {topic}: {code}")]
+    DescribeConfigs { topic: String, code: String },
     /// An existing topic does not have the layout the pipeline relies on.
     #[error(
         "topic {topic} has {found} partitions, expected {expected}: region-keyed topics must \

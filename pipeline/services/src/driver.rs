@@ -216,6 +216,7 @@ impl<C: Consume + Sync> Inbox<'_, C> {
         h: &mut H,
     ) -> Result<(), ServiceError> {
         loop {
+            self.metrics.turned();
             let stop = stopping(shutdown);
             if !stop {
                 if h.before().await? == Turn::Done {

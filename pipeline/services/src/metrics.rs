@@ -12,6 +12,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 use zeal_schemas::RejectReason;
 
 /// Which service a [`Metrics`] belongs to: it registers that service's families only.
@@ -64,7 +66,18 @@ struct Inner {
     retries: Family<OpLabel, Counter>,
     grid_alerts: Family<KindLabel, Counter>,
     open_grid_alerts: Gauge,
+    /// When these metrics were made, and the service loop's last turn (ms after `born`).
+    born: std::time::Instant,
+    last_turn_ms: AtomicU64,
+    /// `/healthz` answers 503 once the loop has not turned for this long (ms).
+    stall_limit_ms: AtomicU64,
 }
+
+/// `/healthz` reports a service stalled once its loop has not turned for this long by default.
+/// A turn waits at most a second or two for input and an outage's retries at most
+/// [`crate::driver::Backoff::MAX`] each, so a loop this late is stuck (or blocked on a store that
+/// stays down).
+pub const STALLED_AFTER: Duration = Duration::from_secs(120);
 
 /// Registers each `field: name, help;` of `inner` (a counter, family or histogram) in `r`.
 macro_rules! register {
@@ -104,6 +117,9 @@ impl Metrics {
             grid_alerts: Family::default(),
             open_grid_alerts: Gauge::default(),
             registry: Registry::default(),
+            born: std::time::Instant::now(),
+            last_turn_ms: AtomicU64::new(0),
+            stall_limit_ms: AtomicU64::new(STALLED_AFTER.as_millis() as u64),
         };
         let r = &mut registry;
         match role {
@@ -237,6 +253,48 @@ impl Metrics {
 }
 
 /// The wire symbol of an enum value in lower case (`BAD_SIGNATURE` -> `bad_signature`).
+impl Metrics {
+    /// The service loop turned (called by [`crate::driver::Inbox::drive`] every turn).
+    pub fn turned(&self) {
+        let now = self.0.born.elapsed().as_millis() as u64;
+        self.0.last_turn_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// Time since the loop last turned (since these metrics were made, before its first turn).
+    pub fn since_last_turn(&self) -> Duration {
+        let last = Duration::from_millis(self.0.last_turn_ms.load(Ordering::Relaxed));
+        self.0.born.elapsed().saturating_sub(last)
+    }
+
+    /// Sets how long the loop may go without a turn before `/healthz` reports it stalled
+    /// (default [`STALLED_AFTER`]).
+    pub fn set_stall_limit(&self, limit: Duration) {
+        let ms = limit.as_millis() as u64;
+        self.0.stall_limit_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// `/healthz`'s answer: 200 while the loop turns, 503 once it has not for the stall limit.
+    pub fn health(&self) -> (u16, String) {
+        let age = self.since_last_turn();
+        let limit = Duration::from_millis(self.0.stall_limit_ms.load(Ordering::Relaxed));
+        let age_s = age.as_secs_f64();
+        if age > limit {
+            let limit_s = limit.as_secs_f64();
+            (
+                503,
+                format!(
+                    "stalled: the service loop last turned {age_s:.1} s ago (limit {limit_s:.0} s)\n"
+                ),
+            )
+        } else {
+            (
+                200,
+                format!("ok: the service loop turned {age_s:.1} s ago\n"),
+            )
+        }
+    }
+}
+
 pub(crate) fn symbol<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value)
         .ok()
@@ -244,8 +302,9 @@ pub(crate) fn symbol<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_else(|| "other".to_string())
 }
 
-/// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` on `addr` until `shutdown`.
-/// Returns the bound address (port 0 picks a free one).
+/// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` (liveness: 503 once the
+/// service loop has stalled, [`Metrics::health`]) on `addr` until `shutdown`. Returns the bound
+/// address (port 0 picks a free one).
 pub async fn serve(
     addr: SocketAddr,
     metrics: Metrics,
@@ -254,6 +313,7 @@ pub async fn serve(
     use axum::routing::get;
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    let health = metrics.clone();
     let app = axum::Router::new()
         .route(
             "/metrics",
@@ -270,7 +330,15 @@ pub async fn serve(
                 }
             }),
         )
-        .route("/healthz", get(|| async { "ok\n" }));
+        .route(
+            "/healthz",
+            get(move || {
+                let (status, body) = health.health();
+                let status = axum::http::StatusCode::from_u16(status)
+                    .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                async move { (status, body) }
+            }),
+        );
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(crate::stopped(shutdown))
@@ -286,6 +354,49 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `/healthz` used to answer "ok" whatever the service did: a loop stuck for good looked
+    /// alive. It now follows the loop's turns.
+    #[tokio::test]
+    async fn healthz_reports_a_loop_that_stopped_turning() {
+        let m = Metrics::new(Role::Sink);
+        m.set_stall_limit(Duration::from_millis(300));
+        let (stop, shutdown) = tokio::sync::watch::channel(false);
+        let addr = serve("127.0.0.1:0".parse().unwrap(), m.clone(), shutdown)
+            .await
+            .unwrap();
+        let get = move || {
+            tokio::task::spawn_blocking(move || {
+                use std::io::{Read, Write};
+                let mut s = std::net::TcpStream::connect(addr).unwrap();
+                write!(
+                    s,
+                    "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                )
+                .unwrap();
+                let mut raw = String::new();
+                s.read_to_string(&mut raw).unwrap();
+                raw
+            })
+        };
+        let fresh = get().await.unwrap();
+        assert!(
+            fresh.starts_with("HTTP/1.1 200") && fresh.contains("ok: "),
+            "{fresh}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let stuck = get().await.unwrap();
+        assert!(stuck.starts_with("HTTP/1.1 503"), "{stuck}");
+        assert!(
+            stuck.contains("stalled: the service loop last turned"),
+            "{stuck}"
+        );
+        m.turned();
+        let again = get().await.unwrap();
+        assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+        assert!(m.since_last_turn() < Duration::from_millis(300));
+        stop.send(true).unwrap();
+    }
 
     #[test]
     fn renders_counters_by_role_and_label() {
