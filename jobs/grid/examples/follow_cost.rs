@@ -8,7 +8,7 @@
 use std::time::Instant;
 use zeal_grid::billing::Tolerance;
 use zeal_grid::ledger::{Ledger, Published};
-use zeal_grid::sim::{Losses, Rng, feeder, synthetic_totals};
+use zeal_grid::sim::{Rng, followed_region};
 
 const DAY_MS: i64 = 86_400_000;
 const T0: i64 = 18_444 * DAY_MS;
@@ -25,22 +25,7 @@ fn main() {
     };
     let mut rng = Rng::new(1);
     let data: Vec<Vec<(i64, Published, i64)>> = (0..regions)
-        .map(|_| {
-            let net = synthetic_totals(50, T0, days + 1, &mut rng);
-            let losses = Losses::typical(net.iter().map(|n| n.1).sum::<f64>() / net.len() as f64);
-            feeder(&net, &losses, None, &mut rng)
-                .into_iter()
-                .map(|f| {
-                    let wh = f.total_wh.round() as i64;
-                    let p = Published {
-                        import_wh: wh.max(0),
-                        export_wh: (-wh).max(0),
-                        contributors: 50,
-                    };
-                    (f.start_ms, p, f.feeder_wh.round() as i64)
-                })
-                .collect()
-        })
+        .map(|_| followed_region(50, T0, days + 1, None, &mut rng))
         .collect();
     let mut ledger = Ledger::new(14, Tolerance::default());
     let name = |r: usize| format!("R{r:03}");

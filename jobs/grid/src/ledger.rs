@@ -402,30 +402,13 @@ fn feeder_event(region: &str, a: &Alert, state: GridAlertState) -> GridAlert {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::{Losses, Rng, Theft, feeder, synthetic_totals};
+    use crate::sim::{Rng, Theft, followed_region, synthetic_totals};
 
     const T0: i64 = 18_444 * DAY_MS; // 2020-07-01
 
     /// Three weeks of a 50-home region: totals and feeder readings (theft in the third week).
     fn region(seed: u64, theft: Option<&Theft>) -> Vec<(i64, Published, i64)> {
-        let mut rng = Rng::new(seed);
-        let net: Vec<(i64, f64)> = synthetic_totals(50, T0, 21, &mut rng)
-            .into_iter()
-            .map(|(t, wh)| (t, wh.round()))
-            .collect();
-        let losses = Losses::typical(net.iter().map(|n| n.1).sum::<f64>() / net.len() as f64);
-        feeder(&net, &losses, theft, &mut rng)
-            .into_iter()
-            .map(|f| {
-                let wh = f.total_wh as i64;
-                let p = Published {
-                    import_wh: wh.max(0),
-                    export_wh: (-wh).max(0),
-                    contributors: 50,
-                };
-                (f.start_ms, p, f.feeder_wh.round() as i64)
-            })
-            .collect()
+        followed_region(50, T0, 21, theft, &mut Rng::new(seed))
     }
 
     fn theft() -> Theft {

@@ -99,6 +99,35 @@ pub fn feeder(
         .collect()
 }
 
+/// A region as the balance job follows it, for tests and benchmarks: per 15-minute interval of
+/// [`synthetic_totals`] (rounded to whole Wh), the published totals (split into import and
+/// export, every home a contributor) and the feeder's reading with typical losses and `theft`.
+pub fn followed_region(
+    households: usize,
+    start_ms: i64,
+    days: usize,
+    theft: Option<&Theft>,
+    rng: &mut Rng,
+) -> Vec<(i64, crate::ledger::Published, i64)> {
+    let net: Vec<(i64, f64)> = synthetic_totals(households, start_ms, days, rng)
+        .into_iter()
+        .map(|(t, wh)| (t, wh.round()))
+        .collect();
+    let losses = Losses::typical(net.iter().map(|n| n.1).sum::<f64>() / net.len() as f64);
+    feeder(&net, &losses, theft, rng)
+        .into_iter()
+        .map(|f| {
+            let wh = f.total_wh as i64;
+            let p = crate::ledger::Published {
+                import_wh: wh.max(0),
+                export_wh: (-wh).max(0),
+                contributors: households as u64,
+            };
+            (f.start_ms, p, f.feeder_wh.round() as i64)
+        })
+        .collect()
+}
+
 /// A region's net load for tests without the household simulator: `households` homes with a
 /// morning and an evening peak, a midday solar dip and their own noise, 15-minute intervals
 /// from `start_ms` for `days`.
