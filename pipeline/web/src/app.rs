@@ -1,13 +1,15 @@
 //! The router and its handlers: parse and check input, read the store, render a page.
 
 use crate::join::{self, Join};
+use crate::metrics::WebMetrics;
 use crate::model::{HouseholdView, Profile, leaderboard};
 use crate::store::Store;
 use crate::{WebError, html};
 use axum::Router;
 use axum::extract::rejection::RawFormRejection;
-use axum::extract::{Path, RawForm, State};
+use axum::extract::{MatchedPath, Path, RawForm, Request, State};
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use std::collections::BTreeMap;
@@ -25,6 +27,7 @@ pub struct WebSettings {
 struct AppState {
     store: Store,
     settings: WebSettings,
+    metrics: WebMetrics,
 }
 
 type Shared = Arc<AppState>;
@@ -37,7 +40,11 @@ pub async fn serve(
     settings: WebSettings,
     shutdown: Shutdown,
 ) -> Result<SocketAddr, WebError> {
-    let state = Arc::new(AppState { store, settings });
+    let state = Arc::new(AppState {
+        store,
+        settings,
+        metrics: WebMetrics::default(),
+    });
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -66,8 +73,50 @@ fn router(state: Shared) -> Router {
         .route("/leaderboard/{region}", get(region_leaderboard))
         .route("/operator", get(operator))
         .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), count))
         .fallback(not_found)
         .with_state(state)
+}
+
+/// Counts every routed request by its route pattern and status class.
+async fn count(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    s.metrics
+        .answered(&route, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Readiness: the store answers a query (`/healthz` is liveness: the process answers).
+async fn ready(State(s): State<Shared>) -> Response {
+    match s.store.regions().await {
+        Ok(_) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the store does not answer\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(s): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.metrics.render(),
+    )
+        .into_response()
 }
 
 /// A page answer with its status.

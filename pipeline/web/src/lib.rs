@@ -17,6 +17,7 @@
 
 pub mod app;
 pub mod html;
+pub mod metrics;
 /// The join form and the form decoding (the pure, fuzzed `zeal-web-forms` crate).
 pub use zeal_web_forms as join;
 pub mod model;

@@ -33,6 +33,7 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     let r = region(SMALL);
     // Meter 0's household opted in to share its readings.
     let share = ["--share-readings", r.meters[0].as_str()];
+    let began = zeal_services::now_ms();
     let outputs = wait_all(vec![
         ("gw-a", r.gateway_with("gw-a", &[0, 1, 2], 1, &share, "4")),
         ("gw-b", r.gateway("gw-b", &[3, 4, 5])),
@@ -50,6 +51,36 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     let out = ok(r.audit(&r.aggregator_pub));
     assert!(out.contains(&total), "{out}");
     assert!(out.contains("0 evidence"), "{out}");
+    let everything = read_count(&out);
+
+    // By log time: the window from before the gateways started holds the day's set-up and its
+    // round (verified, every message read again); one that begins after the set-up is refused
+    // (exit status 2), not half-verified; and it says how many messages it read.
+    let audit_from = |from: i64| {
+        r.day(&[
+            "audit",
+            "--aggregator",
+            &r.aggregator_pub,
+            "--from",
+            &from.to_string(),
+        ])
+        .output()
+        .unwrap()
+    };
+    let out = ok(audit_from(began));
+    assert!(out.contains(&total), "{out}");
+    assert_eq!(read_count(&out), everything, "{out}");
+    let late = audit_from(zeal_services::now_ms());
+    let stderr = String::from_utf8_lossy(&late.stderr);
+    assert_eq!(late.status.code(), Some(2), "{late:?}");
+    assert!(
+        stderr.contains("must begin before the day's first record"),
+        "{stderr}"
+    );
+    assert!(
+        String::from_utf8_lossy(&late.stdout).contains("audit: read 0 messages"),
+        "{late:?}"
+    );
 
     // The audit stores the verified totals in the real ClickHouse (twice: the same rows).
     let runtime = tokio::runtime::Runtime::new().unwrap();
@@ -120,6 +151,19 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     let refused = job(&other, "store-b");
     assert!(refused.contains("readings 0, "), "{refused}");
     assert!(refused.contains("dead letters 4,"), "{refused}");
+}
+
+/// The number of messages `zeal audit` says it read (`audit: read N messages of …`).
+fn read_count(out: &str) -> u64 {
+    out.lines()
+        .find_map(|l| {
+            l.strip_prefix("audit: read ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no read count in:\n{out}"))
 }
 
 /// Issue 11 attack 2 through the broker with the rogue gateway as its own OS process: it copies

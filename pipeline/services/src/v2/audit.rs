@@ -235,6 +235,113 @@ pub fn audit_day(
     report
 }
 
+/// The log time an audit reads (producers' timestamps, ms, inclusive) and how far past its end
+/// it reads on, so the rounds still running at `to_ms` are complete. Rounds that began (their
+/// first record) after `to_ms` are left to the next window.
+///
+/// A window must begin before the day's set-up: a day's rounds carry suspensions and
+/// disqualifications forward, so a round is verified only together with every round of the day
+/// before it (an audit of the afternoon alone would accept an aggregator that let a meter
+/// suspended in the morning back in). [`audit_window`] refuses a window that holds no valid
+/// KeysClosed of the day rather than verify half a day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogWindow {
+    /// First log time read.
+    pub from_ms: i64,
+    /// Last log time whose rounds are reported.
+    pub to_ms: i64,
+    /// Read on this far past `to_ms` to complete rounds running at `to_ms`.
+    pub grace_ms: i64,
+}
+
+impl LogWindow {
+    /// The whole retained log.
+    pub const ALL: LogWindow = LogWindow {
+        from_ms: 0,
+        to_ms: i64::MAX,
+        grace_ms: 0,
+    };
+
+    /// The last log time read.
+    pub fn read_until(&self) -> i64 {
+        self.to_ms.saturating_add(self.grace_ms)
+    }
+}
+
+/// Why a window cannot be audited.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WindowError {
+    /// The window holds no valid KeysClosed of the day (it begins after the day's set-up, or the
+    /// day never set up).
+    #[error(
+        "the log read holds no valid KeysClosed of {region} for the day: a day's rounds are \
+         verified only from its set-up on (suspensions carry from round to round), so the \
+         window must begin before the day's first record"
+    )]
+    NoSetup {
+        /// The region audited.
+        region: String,
+    },
+}
+
+/// [`audit_day`] of the messages a [`LogWindow`] read: refuses a window without the day's
+/// set-up (when `day` holds no seats) and leaves out the rounds that began after `to_ms` (read
+/// only during the grace, so possibly incomplete).
+pub fn audit_window(
+    day: &RoundContext,
+    directory: &Directory,
+    log_messages: &[KafkaRecord],
+    part_messages: &[KafkaRecord],
+    window: &LogWindow,
+) -> Result<AuditReport, WindowError> {
+    let mut began: BTreeMap<i64, i64> = BTreeMap::new();
+    let round_of = |m: &KafkaRecord| -> Option<i64> {
+        let r: zeal_schemas::v2::RoundRecord = zeal_schemas::decode(&m.payload).ok()?;
+        if r.region != day.region
+            || matches!(
+                r.entry,
+                zeal_schemas::v2::RoundEntry::SeatKey(_)
+                    | zeal_schemas::v2::RoundEntry::KeysClosed(_)
+            )
+        {
+            return None;
+        }
+        Some(r.round_start)
+    };
+    for m in log_messages {
+        if let (Some(start), Some(ts)) = (round_of(m), m.timestamp_ms) {
+            let first = began.entry(start).or_insert(ts);
+            *first = (*first).min(ts);
+        }
+    }
+    let late: std::collections::BTreeSet<i64> = began
+        .into_iter()
+        .filter(|(_, ts)| *ts > window.to_ms)
+        .map(|(start, _)| start)
+        .collect();
+    let log: Vec<KafkaRecord> = log_messages
+        .iter()
+        .filter(|m| round_of(m).is_none_or(|s| !late.contains(&s)))
+        .cloned()
+        .collect();
+    let parts: Vec<KafkaRecord> = part_messages
+        .iter()
+        .filter(|m| {
+            zeal_schemas::decode::<zeal_schemas::v2::SeatPart>(&m.payload).map_or(true, |p| {
+                p.region != day.region || !late.contains(&p.round_start)
+            })
+        })
+        .cloned()
+        .collect();
+    let report = audit_day(day, directory, &log, &parts);
+    if report.seats.is_empty() {
+        return Err(WindowError::NoSetup {
+            region: day.region.clone(),
+        });
+    }
+    Ok(report)
+}
+
 /// How many invalid markers of a round the audit tries as [`Replay::raced`] (each costs up to
 /// `log::RACE_WINDOW` trial steps); past them an invalid marker is evidence, raced or not.
 pub const RACE_CHECKS: usize = 8;
@@ -470,6 +577,211 @@ mod tests {
             ),
             "{:?}",
             flood.evidence
+        );
+    }
+
+    /// The attack a log-time window must not open: an aggregator lets a meter suspended in the
+    /// morning back into an afternoon round. An audit of the whole day names its CommitClosed;
+    /// an audit that takes the day's seats from the set-up and then reads only the afternoon
+    /// (the obvious way to "audit one hour") verifies the afternoon's total, with the suspended
+    /// meter in it, and finds nothing. `audit_window` refuses such a window instead.
+    #[test]
+    fn an_afternoon_alone_would_let_a_suspended_meter_back_in_so_a_window_starts_at_the_set_up() {
+        use zeal_protocol::v2::day::{announce, close_keys, keys_before_close};
+        use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
+        let mut g = ChaCha20Rng::seed_from_u64(21);
+        let r = LocalRegion::generate(
+            small_params(),
+            "NL-T03",
+            6,
+            1_593_597_600,
+            b"w",
+            &mut g,
+            |_| {},
+        );
+        let day_index = zeal_protocol::v2::params::Params::day_of(r.ctx.start);
+        let stamped = |topic: &str, offset: usize, payload: Vec<u8>, at: i64| KafkaRecord {
+            timestamp_ms: Some(at),
+            ..message(topic, offset, payload)
+        };
+        // The day's set-up at log time 0..: each seat's key, then the aggregator's KeysClosed.
+        let announcements: Vec<_> = r
+            .ctx
+            .seats
+            .iter()
+            .zip(&r.seat_secrets)
+            .map(|(s, sk)| {
+                announce(
+                    &r.identities[&s.meter],
+                    &r.ctx.region,
+                    day_index,
+                    &s.meter,
+                    &r.ctx.cutoff,
+                    sk,
+                )
+            })
+            .collect();
+        let identities: Vec<_> = r
+            .ctx
+            .committee
+            .seats()
+            .iter()
+            .map(|s| (s.clone(), r.directory.meters[s]))
+            .collect();
+        let keys = keys_before_close(
+            &r.ctx.params,
+            &r.ctx.region,
+            day_index,
+            &r.ctx.cutoff,
+            &identities,
+            &announcements,
+        );
+        let closed = close_keys(
+            &r.aggregator,
+            &r.ctx.region,
+            day_index,
+            &r.ctx.cutoff,
+            &keys,
+        );
+        let mut setup: Vec<Vec<u8>> = announcements
+            .iter()
+            .map(|a| encode(&wire::seat_key_to_wire(&r.ctx.region, day_index, a)).unwrap())
+            .collect();
+        setup.push(
+            encode(&wire::keys_closed_to_wire(
+                &r.ctx.region,
+                day_index,
+                &closed,
+            ))
+            .unwrap(),
+        );
+
+        // Morning: `cheat` deals a value past the bound; the aggregator's range check accuses
+        // it, and it is suspended for the rest of the day.
+        let cheat = r.ctx.roster[3].clone();
+        let values: BTreeMap<String, Vec<u64>> = r
+            .ctx
+            .roster
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.clone(), vec![10 * i as u64 + 1, i as u64]))
+            .collect();
+        let mut morning = LocalRound::default();
+        for (m, v) in &values {
+            let bundle = make_bundle_with(
+                &r.ctx,
+                m,
+                v,
+                &mut |t| {
+                    if let Tamper::Value { value: 0, v } = t
+                        && *m == cheat
+                    {
+                        *v = u64::MAX / 2;
+                    }
+                },
+                &mut g,
+            )
+            .unwrap();
+            r.post_commit(&mut morning, bundle);
+        }
+        r.close_commits(&mut morning);
+        for m in values.keys() {
+            r.reveal(&mut morning, m);
+        }
+        r.close_reveals(&mut morning);
+        r.range_checks(&mut morning);
+        let passed = r.seat_checks(&mut morning, &mut g);
+        r.close_final(&mut morning);
+        r.partials(&mut morning, &passed, &mut g);
+        r.publish_total(&mut morning);
+        let morning_view = r.view(&morning);
+        assert!(
+            morning_view.suspended().contains(&cheat),
+            "the cheat is accused"
+        );
+
+        // Afternoon (the next round): the aggregator acts as if nothing happened, lists the
+        // cheat's commitment and totals it in (with seats that play along).
+        let afternoon_region = r.next_round();
+        let (afternoon, view) = afternoon_region.run(&values, &mut g);
+        let with_cheat: Vec<u64> = (0..2)
+            .map(|k| values.values().map(|v| v[k]).sum())
+            .collect();
+        assert_eq!(view.outcome, Outcome::Total(with_cheat.clone()));
+
+        // On the log: set-up at 0 s, the morning round at 1 h, the afternoon at 5 h.
+        let mut log = Vec::new();
+        let mut parts = Vec::new();
+        for (i, bytes) in setup.into_iter().enumerate() {
+            log.push(stamped("rounds", log.len(), bytes, i as i64));
+        }
+        for (region, round, at) in [
+            (&r, &morning, 3_600_000),
+            (&afternoon_region, &afternoon, 18_000_000),
+        ] {
+            let (l, p) = messages(region, round);
+            for m in l {
+                log.push(stamped("rounds", log.len(), m.payload, at));
+            }
+            for m in p {
+                parts.push(stamped("bundles", parts.len(), m.payload, at));
+            }
+        }
+        let mut seatless = r.ctx.clone();
+        seatless.seats.clear();
+        let afternoon_start = afternoon_region.ctx.start;
+        let outcome_of = |report: &AuditReport| report.rounds[&afternoon_start].clone();
+
+        // The whole day: the afternoon's CommitClosed is evidence and no total is verified.
+        let day = audit_window(&seatless, &r.directory, &log, &parts, &LogWindow::ALL).unwrap();
+        let judged = outcome_of(&day);
+        assert!(
+            judged
+                .evidence
+                .iter()
+                .any(|e| matches!(e, Evidence::InvalidMarker(_, "CommitClosed"))),
+            "{:?}",
+            judged.evidence
+        );
+        assert!(
+            !matches!(judged.outcome, Outcome::Total(_)),
+            "{:?}",
+            judged.outcome
+        );
+
+        // The naive hour: the set-up plus the afternoon's messages. The attack succeeds.
+        let from = 4 * 3_600_000;
+        let naive_log: Vec<KafkaRecord> = log
+            .iter()
+            .filter(|m| m.timestamp_ms.unwrap() < 10 || m.timestamp_ms.unwrap() >= from)
+            .cloned()
+            .collect();
+        let naive_parts: Vec<KafkaRecord> = parts
+            .iter()
+            .filter(|m| m.timestamp_ms.unwrap() >= from)
+            .cloned()
+            .collect();
+        let fooled = audit_day(&seatless, &r.directory, &naive_log, &naive_parts);
+        let fooled = outcome_of(&fooled);
+        assert_eq!(fooled.outcome, Outcome::Total(with_cheat));
+        assert!(fooled.evidence.is_empty(), "{:?}", fooled.evidence);
+
+        // The window from 4 h holds no set-up: refused, not half-verified.
+        let window = LogWindow {
+            from_ms: from,
+            to_ms: i64::MAX,
+            grace_ms: 0,
+        };
+        let in_window: Vec<KafkaRecord> = log
+            .iter()
+            .filter(|m| m.timestamp_ms.unwrap() >= from)
+            .cloned()
+            .collect();
+        assert_eq!(
+            audit_window(&seatless, &r.directory, &in_window, &naive_parts, &window).unwrap_err(),
+            WindowError::NoSetup {
+                region: r.ctx.region.clone()
+            }
         );
     }
 }

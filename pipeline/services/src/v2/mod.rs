@@ -10,6 +10,7 @@
 //! publishing, and dead-letters every record it refuses with the wire reader's reason.
 
 pub mod audit;
+pub mod audit_log;
 pub mod early;
 pub mod node;
 pub mod parts;
@@ -17,5 +18,7 @@ pub mod readings;
 pub mod registry;
 pub mod topics;
 
-pub use audit::{AuditReport, Exclusion, RoundAudit, audit_day};
+pub use audit::{
+    AuditReport, Exclusion, LogWindow, RoundAudit, WindowError, audit_day, audit_window,
+};
 pub use node::{NodeReport, Party, RegionNode, RegionSettings};

@@ -14,7 +14,6 @@ use anyhow::Context;
 use rand::{RngCore, SeedableRng};
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -173,8 +172,11 @@ pub async fn private_totals(
     }
 
     // The seats' daily keys (2048-bit with their proofs: the slow part), regions in parallel.
-    let t = Instant::now();
     let seats_done = Arc::new(AtomicU64::new(0));
+    let seats_total: u64 = derived
+        .iter()
+        .map(|d| d.ctx.committee.seats().len() as u64)
+        .sum();
     let mut jobs = Vec::new();
     for d in derived {
         let done = seats_done.clone();
@@ -199,13 +201,9 @@ pub async fn private_totals(
     }
     let mut days = Vec::new();
     let mut pending = jobs;
+    let mut shown = super::progress::Progress::new("committees", "seat keys", seats_total);
     while !pending.is_empty() {
-        eprint!(
-            "\rcommittees: {} seat keys generated ({:.0} s)",
-            seats_done.load(Ordering::Relaxed),
-            t.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
+        shown.set(seats_done.load(Ordering::Relaxed), seats_total);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (done, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|j| j.is_finished());
         for j in done {
@@ -215,11 +213,8 @@ pub async fn private_totals(
         }
         pending = rest;
     }
-    eprintln!(
-        "\rcommittees: {} seat keys generated ({:.0} s)",
-        seats_done.load(Ordering::Relaxed),
-        t.elapsed().as_secs_f64()
-    );
+    shown.set(seats_done.load(Ordering::Relaxed), seats_total);
+    shown.finish();
 
     let t = Instant::now();
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -292,13 +287,9 @@ pub async fn private_totals(
     });
     let mut dead_letters = 0;
     let mut pending = handles;
+    let mut shown = super::progress::Progress::new("rounds", "decided", total_rounds);
     while !pending.is_empty() {
-        eprint!(
-            "\rrounds: {}/{total_rounds}  ({:.0} s)",
-            progress.load(Ordering::Relaxed),
-            t.elapsed().as_secs_f64()
-        );
-        let _ = std::io::stderr().flush();
+        shown.set(progress.load(Ordering::Relaxed), total_rounds);
         tokio::time::sleep(Duration::from_millis(500)).await;
         let (done, rest): (Vec<_>, Vec<_>) = pending.into_iter().partition(|j| j.is_finished());
         for j in done {
@@ -314,10 +305,8 @@ pub async fn private_totals(
         .map_err(|_| anyhow::anyhow!("the aggregator thread panicked"))??;
     dead_letters += letters;
     let seconds = t.elapsed().as_secs_f64();
-    eprintln!(
-        "\rrounds: {}/{total_rounds}  ({seconds:.0} s)",
-        progress.load(Ordering::Relaxed)
-    );
+    shown.set(progress.load(Ordering::Relaxed), total_rounds);
+    shown.finish();
     let _ = stop_tx.send(true);
 
     // The audit: every round re-verified from the topics alone; only verified totals stored.

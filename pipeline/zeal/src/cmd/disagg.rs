@@ -5,7 +5,6 @@
 use super::common::{format_time, parse_time};
 use anyhow::{Context, bail};
 use clap::Args;
-use std::io::Write;
 use std::path::PathBuf;
 use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::{PREDICTED, claimed};
@@ -39,21 +38,36 @@ pub struct TrainArgs {
     version: String,
 }
 
-fn show(p: Progress) {
-    match p {
-        Progress::Simulating { done, total } => {
-            eprint!("\rsimulating and extracting features: household {done}/{total}");
-            if done == total {
-                eprintln!();
+/// Training progress: a bar on a terminal (plain lines otherwise) while households are
+/// simulated, a line per epoch.
+#[derive(Default)]
+struct Shown(Option<super::progress::Progress>);
+
+impl Shown {
+    fn show(&mut self, p: Progress) {
+        match p {
+            Progress::Simulating { done, total } => {
+                let bar = self.0.get_or_insert_with(|| {
+                    super::progress::Progress::new(
+                        "simulating and extracting features",
+                        "households",
+                        total as u64,
+                    )
+                });
+                bar.set(done as u64, total as u64);
+                if done == total
+                    && let Some(bar) = self.0.take()
+                {
+                    bar.finish();
+                }
             }
+            Progress::Epoch {
+                epoch,
+                epochs,
+                loss,
+            } => eprintln!("epoch {epoch}/{epochs}: loss {loss:.4}"),
         }
-        Progress::Epoch {
-            epoch,
-            epochs,
-            loss,
-        } => eprintln!("epoch {epoch}/{epochs}: loss {loss:.4}"),
     }
-    let _ = std::io::stderr().flush();
 }
 
 pub fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
@@ -66,7 +80,8 @@ pub fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
         ..TrainConfig::default()
     };
     let started = std::time::Instant::now();
-    let (model, ds) = train(&config, show)?;
+    let mut shown = Shown::default();
+    let (model, ds) = train(&config, |p| shown.show(p))?;
     if let Some(dir) = a.out.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -107,13 +122,14 @@ pub fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
         .context("the model's metadata lacks its training configuration")?;
     let started = std::time::Instant::now();
     eprintln!("rebuilding the training set for the baselines ...");
+    let mut shown = Shown::default();
     let train_ds = build(&config.selection(), |d, t| {
-        show(Progress::Simulating { done: d, total: t })
+        shown.show(Progress::Simulating { done: d, total: t })
     })?;
     eprintln!("building the test set (other seed, households and weeks) ...");
     let sel = default_test_selection();
     let test = build(&sel, |d, t| {
-        show(Progress::Simulating { done: d, total: t })
+        shown.show(Progress::Simulating { done: d, total: t })
     })?;
     let t = std::time::Instant::now();
     let report = evaluate(&model, &train_ds, &test)?;

@@ -15,6 +15,7 @@ pub mod demo_v2;
 pub mod disagg;
 pub mod grid;
 pub mod jobs;
+pub mod progress;
 pub mod round;
 pub mod schemas;
 pub mod serve;

@@ -22,8 +22,9 @@ use zeal_protocol::v2::enrolment::{MAX_ID_BYTES, key_to_hex};
 use zeal_protocol::v2::params::{DAY_SECONDS, Params};
 use zeal_protocol::v2::round::log::Outcome;
 use zeal_services::metrics::{Metrics, Role};
+use zeal_services::v2::audit_log::read_window;
 use zeal_services::v2::registry::load_day;
-use zeal_services::v2::{Party, RegionNode, RegionSettings, audit_day};
+use zeal_services::v2::{LogWindow, Party, RegionNode, RegionSettings, audit_window};
 
 #[derive(Subcommand)]
 pub enum PartyCommand {
@@ -173,6 +174,47 @@ pub struct AuditArgs {
     /// same rows.
     #[arg(long)]
     clickhouse: Option<String>,
+    /// Log time to start reading at (when the records were written, by the producers' clocks:
+    /// 2020-07-01T00:00Z or ms; default: the log's beginning). It must come before the day's
+    /// set-up: a day's rounds are verified together, from its first record on.
+    #[arg(long)]
+    from: Option<String>,
+    /// Log time of the last rounds to audit (rounds begun later are left out; default: all).
+    #[arg(long)]
+    to: Option<String>,
+    /// Seconds read on past --to, so rounds running at --to are complete.
+    #[arg(long, default_value_t = 900)]
+    grace_secs: u64,
+}
+
+impl AuditArgs {
+    /// The log window from --from, --to and --grace-secs.
+    fn window(&self) -> anyhow::Result<LogWindow> {
+        let time = |flag: &str, v: &Option<String>, default: i64| -> anyhow::Result<i64> {
+            v.as_deref()
+                .map(|t| parse_time(t).with_context(|| format!("{flag} {t:?}")))
+                .transpose()
+                .map(|t| t.unwrap_or(default))
+        };
+        let from_ms = time("--from", &self.from, LogWindow::ALL.from_ms)?;
+        let to_ms = time("--to", &self.to, LogWindow::ALL.to_ms)?;
+        if to_ms < from_ms {
+            bail!(
+                "--to {} is before --from {}",
+                format_time(to_ms),
+                format_time(from_ms)
+            );
+        }
+        let grace_ms = i64::try_from(self.grace_secs)
+            .ok()
+            .and_then(|s| s.checked_mul(1000))
+            .context("--grace-secs is too large")?;
+        Ok(LogWindow {
+            from_ms,
+            to_ms,
+            grace_ms,
+        })
+    }
 }
 
 /// Runs one party's command (`zeal keys|gateway|aggregate|audit`, the hidden drill).
@@ -639,26 +681,47 @@ fn aggregate(a: AggregateArgs) -> anyhow::Result<()> {
 
 fn audit(a: AuditArgs) -> anyhow::Result<()> {
     let aggregator = public_key("aggregator", &a.aggregator)?;
+    let window = a.window()?;
     let report = super::runtime()?.block_on(async {
         let day = a.day.load(None).await?;
         let kafka = a.day.kafka.config("zeal-v2-audit");
         let topics = a.day.kafka.topics();
-        let read = |topic: String| {
-            let kafka = kafka.clone();
-            async move {
-                let group = format!("zeal-v2-audit-{}", std::process::id());
-                zeal_connectors::kafka::Replay::start(&kafka, &group, &[&topic], 0, i64::MAX)
-                    .await?
-                    .collect()
-                    .await
-                    .with_context(|| format!("reading {topic}"))
-            }
-        };
-        let logs = read(topics.rounds.clone()).await?;
-        let parts = read(topics.bundles.clone()).await?;
+        let group = format!("zeal-v2-audit-{}", std::process::id());
+        let mut progress = super::progress::Progress::new("audit: reading", "messages", 0);
+        let messages = read_window(
+            &kafka,
+            &group,
+            &topics.rounds,
+            &topics.bundles,
+            &window,
+            |read, total| progress.set(read, total),
+        )
+        .await
+        .with_context(|| format!("reading {} and {}", topics.rounds, topics.bundles))?;
+        progress.finish();
+        println!(
+            "audit: read {} messages of {} and {} written {}",
+            messages.read,
+            topics.rounds,
+            topics.bundles,
+            describe(&window)
+        );
         let mut directory = day.directory.clone();
         directory.aggregator = Some(aggregator);
-        let report = audit_day(&day.ctx, &directory, &logs, &parts);
+        let report = match audit_window(
+            &day.ctx,
+            &directory,
+            &messages.log,
+            &messages.parts,
+            &window,
+        ) {
+            Ok(report) => report,
+            // From the log's beginning, a day without a valid set-up is what the log says.
+            Err(e) if window.from_ms == LogWindow::ALL.from_ms => {
+                return Err(Discrepancy(e.to_string()).into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(url) = &a.clickhouse {
             let warehouse = super::common::clickhouse(url).await?;
             let batch = zeal_services::v2::audit::rows(
@@ -700,7 +763,7 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
     }
     if report.rounds.is_empty() {
         return Err(Discrepancy(format!(
-            "no round of {} on that day in the round log",
+            "no round of {} on that day in the round log read",
             a.day.region
         ))
         .into());
@@ -712,6 +775,25 @@ fn audit(a: AuditArgs) -> anyhow::Result<()> {
         .into());
     }
     Ok(())
+}
+
+/// The log window in words: `between A and B (+ N s)`, `since A`, or `at any time`.
+fn describe(w: &LogWindow) -> String {
+    let all = LogWindow::ALL;
+    match (w.from_ms == all.from_ms, w.to_ms == all.to_ms) {
+        (true, true) => "at any time".into(),
+        (false, true) => format!("since {}", format_time(w.from_ms)),
+        (from_start, false) => format!(
+            "{} {} (rounds begun by then; read on {} s more)",
+            if from_start {
+                "until".to_string()
+            } else {
+                format!("between {} and", format_time(w.from_ms))
+            },
+            format_time(w.to_ms),
+            w.grace_ms / 1000
+        ),
+    }
 }
 
 /// What `zeal audit` found wrong with the day (exit status 1; any other failure means it could
