@@ -13,16 +13,18 @@
 #   KEEP=1 bash tests/run.sh ...       stop the services but keep their directory (logs, data)
 #
 # Exported to the command: ZEAL_TEST_KAFKA_BOOTSTRAP, ZEAL_TEST_CLICKHOUSE_URL (HTTP),
+# ZEAL_TEST_CLICKHOUSE_HTTPS_URL and ZEAL_TEST_CLICKHOUSE_CA (HTTPS, the run's own CA),
 # ZEAL_TEST_CLICKHOUSE_TCP_PORT (native), ZEAL_TEST_CLICKHOUSE_USER / _PASSWORD (admin),
 # ZEAL_TEST_CLICKHOUSE_READER_USER / _PASSWORD (readonly=1), ZEAL_TEST_TANSU_BIN,
 # ZEAL_TEST_TANSU_DIR (the broker's working directory), ZEAL_TEST_TANSU_STORAGE (its sqlite URL,
 # relative to that directory), ZEAL_TEST_TANSU_PID, ZEAL_TEST_SERVICES_DIR, ZEAL_TEST_PYTHON,
-# ZEAL_TEST_CHROMIUM (headless browser for tests/src/browser.rs).
+# ZEAL_TEST_CHROMIUM (headless browser for tests/src/browser.rs), ZEAL_TEST_PROMETHEUS (the
+# prometheus binary; pipeline/zeal/tests/dashboards.rs starts its own).
 # Tests that restart the broker (tests/src/broker.rs) start `$ZEAL_TEST_TANSU_BIN broker` with the
 # same three flags as below, in ZEAL_TEST_TANSU_DIR, and write its pid to
 # $ZEAL_TEST_SERVICES_DIR/tansu.pid; this script stops that one too.
 #
-# First run needs root on Debian bookworm (apt-get: ClickHouse, Chromium, GMP, python3-venv);
+# First run needs root on Debian bookworm (apt-get: ClickHouse, Chromium, Prometheus, GMP, python3-venv);
 # later runs reuse everything (~/.cache/zebra-zeal/venv; the build in target/). The broker is
 # `zeal broker` from this build (tansu 0.6, as `zeal demo` embeds it). Non-interactive: fine
 # under CI=true with no stdin. Exit status: the test command's.
@@ -51,6 +53,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 [ -n "${CI:-}" ] && export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/zebra-zeal"
 FASTAVRO_VERSION=1.13.1
+PYYAML_VERSION=6.0.2
 # Debian's python (not a pyenv shim that may change per directory); fallback: whatever is on PATH.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -114,6 +117,7 @@ command -v curl >/dev/null || apt_packages+=(curl)
 command -v cc >/dev/null && command -v make >/dev/null || apt_packages+=(build-essential)
 command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
 command -v chromium >/dev/null || apt_packages+=(chromium) # headless browser: the web app's end-to-end test
+command -v prometheus >/dev/null || apt_packages+=(prometheus) # the dashboards' PromQL runs against it
 dpkg -s libgmp-dev >/dev/null 2>&1 || apt_packages+=(libgmp-dev) # rug links the system GMP
 [ -x "$PY" ] || { apt_packages+=(python3); PY=/usr/bin/python3; }
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv) # python3 -m venv
@@ -128,10 +132,11 @@ fi
 
 # Python with fastavro, an Avro implementation independent of the Rust one (tests/avro_check.py).
 VENV="$CACHE/venv"
-if ! "$VENV/bin/python" -c "import sys, fastavro; sys.exit(fastavro.__version__ != '$FASTAVRO_VERSION')" 2>/dev/null; then
-  say "python venv $VENV with fastavro $FASTAVRO_VERSION (PyPI)"
+# PyYAML: pipeline/zeal/tests/compose.rs reads docker-compose.yml with it.
+if ! "$VENV/bin/python" -c "import sys, fastavro, yaml; sys.exit(fastavro.__version__ != '$FASTAVRO_VERSION' or yaml.__version__ != '$PYYAML_VERSION')" 2>/dev/null; then
+  say "python venv $VENV with fastavro $FASTAVRO_VERSION and PyYAML $PYYAML_VERSION (PyPI)"
   "$PY" -m venv --clear "$VENV"
-  "$VENV/bin/pip" install -q --disable-pip-version-check --no-input "fastavro==$FASTAVRO_VERSION"
+  "$VENV/bin/pip" install -q --disable-pip-version-check --no-input "fastavro==$FASTAVRO_VERSION" "PyYAML==$PYYAML_VERSION"
 fi
 export ZEAL_TEST_PYTHON="$VENV/bin/python"
 # Debian's /usr/bin/chromium is a sh wrapper whose /etc/chromium.d scripts break where findmnt
@@ -302,11 +307,25 @@ wait_up() { # pid seconds command...: 0 once command succeeds, 1 if pid exits, 2
 # loopback only, HTTP + native ports only, every path under $DIR/clickhouse. Runs as root as is.
 CH="$DIR/clickhouse"
 mkdir -p "$CH"/{data,tmp,user_files,format_schemas}
+# HTTPS beside HTTP: a CA made for this run signs the server's certificate for 127.0.0.1; the
+# tests trust it through SSL_CERT_FILE (ZEAL_TEST_CLICKHOUSE_CA), as an operator would their own.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=zeal test CA" \
+  -keyout "$CH/ca.key" -out "$CH/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+  -keyout "$CH/server.key" -out "$CH/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\n' >"$CH/san.ext"
+openssl x509 -req -in "$CH/server.csr" -CA "$CH/ca.pem" -CAkey "$CH/ca.key" -CAcreateserial \
+  -days 2 -extfile "$CH/san.ext" -out "$CH/server.crt" 2>/dev/null
+chmod 600 "$CH/ca.key" "$CH/server.key"
 cp tests/services/clickhouse/users.xml "$CH/users.xml"
+# The shipped read-only `grafana` user (deploy/), merged into users.xml as docker-compose does.
+mkdir -p "$CH/users.d"
+cp deploy/clickhouse/users.d/grafana.xml "$CH/users.d/grafana.xml"
 for attempt in 1 2 3; do
   t=$(now_ms)
-  read -r CH_HTTP CH_TCP < <(free_ports 2)
+  read -r CH_HTTP CH_TCP CH_HTTPS < <(free_ports 3)
   sed -e "s#@DIR@#$CH#g" -e "s#@HTTP_PORT@#$CH_HTTP#g" -e "s#@TCP_PORT@#$CH_TCP#g" \
+    -e "s#@HTTPS_PORT@#$CH_HTTPS#g" \
     tests/services/clickhouse/config.xml.in >"$CH/config.xml"
   (cd "$CH" && exec clickhouse-server --config-file="$CH/config.xml" >stdout.log 2>&1) &
   echo $! >"$CH/pid"
@@ -324,6 +343,10 @@ done
 CH_VERSION=$(curl -fsS "http://127.0.0.1:$CH_HTTP/?query=SELECT%20version()")
 curl -fsS "http://127.0.0.1:$CH_HTTP/?user=reader&password=reader&query=SELECT%201" >/dev/null \
   || die "ClickHouse does not accept the read-only user (tests/services/clickhouse/users.xml)"
+curl -fsS "http://127.0.0.1:$CH_HTTP/?user=grafana&password=grafana&query=SELECT%201" >/dev/null \
+  || die "ClickHouse does not accept the shipped grafana user (deploy/clickhouse/users.d/grafana.xml)"
+curl -fsS --cacert "$CH/ca.pem" "https://127.0.0.1:$CH_HTTPS/?query=SELECT%201" >/dev/null \
+  || die "ClickHouse does not answer HTTPS on 127.0.0.1:$CH_HTTPS (see $CH/clickhouse-server.err.log)"
 say "clickhouse $CH_VERSION up on 127.0.0.1:$CH_HTTP (http), :$CH_TCP (native) in $(since "$t")"
 
 # `zeal broker` (tansu 0.6): flags --listener-url, --advertised-listener-url, --storage-engine,
@@ -360,6 +383,8 @@ say "broker (zeal broker, tansu 0.6) up on 127.0.0.1:$KAFKA_PORT (sqlite in $TAN
 
 export ZEAL_TEST_KAFKA_BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 export ZEAL_TEST_CLICKHOUSE_URL="http://127.0.0.1:$CH_HTTP"
+export ZEAL_TEST_CLICKHOUSE_HTTPS_URL="https://127.0.0.1:$CH_HTTPS"
+export ZEAL_TEST_CLICKHOUSE_CA="$CH/ca.pem"
 export ZEAL_TEST_CLICKHOUSE_TCP_PORT="$CH_TCP"
 export ZEAL_TEST_CLICKHOUSE_USER=default
 export ZEAL_TEST_CLICKHOUSE_PASSWORD=""
@@ -371,6 +396,8 @@ export ZEAL_TEST_TANSU_STORAGE="$TANSU_STORAGE"
 export ZEAL_TEST_TANSU_PID
 ZEAL_TEST_TANSU_PID=$(cat "$TANSU_DIR/pid")
 export ZEAL_TEST_SERVICES_DIR="$DIR"
+ZEAL_TEST_PROMETHEUS=$(command -v prometheus) || die "prometheus is not on PATH after installing it"
+export ZEAL_TEST_PROMETHEUS
 
 # --- run ---------------------------------------------------------------------------------------
 if [ "$MODE" = keep ]; then

@@ -145,16 +145,21 @@ impl<'c, C: Consume> Inbox<'c, C> {
     /// The next record within `wait`, or none: nothing arrived, or the receive failed (logged,
     /// counted and waited out with backoff; a broker that is down or restarting is never a
     /// reason to stop, the client reconnects and reads on from its position). Refreshes the lag
-    /// gauges every [`LAG_EVERY`] (the first time [`LAG_EVERY`] after the inbox is made).
+    /// gauges and the readiness (`/readyz`: partitions assigned, broker answering) every
+    /// [`LAG_EVERY`] (the first time [`LAG_EVERY`] after the inbox is made).
     pub async fn recv(&mut self, wait: Duration) -> Option<Record> {
         if self.lag_at.elapsed() >= LAG_EVERY {
             match blocking(|| self.consumer.lag()) {
                 Ok(lag) => {
+                    self.metrics.consumer_state(Ok(lag.len()));
                     for (topic, partition, n) in lag {
                         self.metrics.lag(&topic, partition, n);
                     }
                 }
-                Err(e) => tracing::debug!(error = %e, "consumer lag unavailable"),
+                Err(e) => {
+                    tracing::debug!(error = %e, "consumer lag unavailable");
+                    self.metrics.consumer_state(Err(e.to_string()));
+                }
             }
             self.lag_at = Instant::now();
         }
@@ -425,5 +430,53 @@ mod tests {
         assert_eq!((h.before, h.stopping_turns), (0, 1));
         assert!(h.seen.is_empty());
         assert_eq!(c.answers.lock().unwrap().len(), 3, "nothing received");
+    }
+
+    /// A consumer whose partition reports (what `lag` answers) follow a script.
+    struct Reporting(std::sync::Mutex<std::collections::VecDeque<Result<usize, String>>>);
+
+    impl Consume for Reporting {
+        async fn recv(&self, _: Duration) -> Result<Option<Record>, KafkaError> {
+            Ok(None)
+        }
+        fn lag(&self) -> Result<Vec<(String, i32, i64)>, KafkaError> {
+            match self.0.lock().unwrap().pop_front().unwrap() {
+                Ok(n) => Ok((0..n as i32).map(|p| ("t".to_string(), p, 0)).collect()),
+                Err(e) => Err(KafkaError::CreateTopic {
+                    topic: "t".into(),
+                    code: e,
+                }),
+            }
+        }
+    }
+
+    /// `/readyz` follows the consumer: not ready before its first report, ready with partitions,
+    /// not ready when the broker stops answering or no partition is assigned, ready again after.
+    #[tokio::test(start_paused = true)]
+    async fn readiness_follows_the_brokers_answers_and_the_assignment() {
+        let c = Reporting(std::sync::Mutex::new(
+            [Ok(2), Err("BrokerNotAvailable".to_string()), Ok(0), Ok(1)].into(),
+        ));
+        let m = Metrics::new(Role::Sink);
+        let mut inbox = Inbox::new(&c, m.clone());
+        assert_eq!(m.readiness().0, 503, "{}", m.readiness().1);
+        let mut answers = Vec::new();
+        for _ in 0..4 {
+            tokio::time::advance(LAG_EVERY).await;
+            inbox.recv(Duration::from_millis(10)).await;
+            answers.push(m.readiness());
+        }
+        assert_eq!(answers[0], (200, "ready\n".to_string()));
+        assert_eq!(answers[1].0, 503);
+        assert!(
+            answers[1].1.contains("broker unreachable"),
+            "{}",
+            answers[1].1
+        );
+        assert_eq!(
+            answers[2],
+            (503, "not ready: no partitions assigned\n".to_string())
+        );
+        assert_eq!(answers[3].0, 200);
     }
 }

@@ -71,6 +71,8 @@ struct Inner {
     last_turn_ms: AtomicU64,
     /// `/healthz` answers 503 once the loop has not turned for this long (ms).
     stall_limit_ms: AtomicU64,
+    /// `/readyz`'s answer: why the service is not ready (`None`: ready).
+    unready: std::sync::Mutex<Option<String>>,
 }
 
 /// `/healthz` reports a service stalled once its loop has not turned for this long by default.
@@ -120,6 +122,9 @@ impl Metrics {
             born: std::time::Instant::now(),
             last_turn_ms: AtomicU64::new(0),
             stall_limit_ms: AtomicU64::new(STALLED_AFTER.as_millis() as u64),
+            unready: std::sync::Mutex::new(Some(
+                "starting: the consumer has not reported its partitions yet".into(),
+            )),
         };
         let r = &mut registry;
         match role {
@@ -273,6 +278,28 @@ impl Metrics {
         self.0.stall_limit_ms.store(ms, Ordering::Relaxed);
     }
 
+    /// Readiness as the service's consumer last saw it: `Ok` with its assigned partitions, or
+    /// why not (the broker did not answer). Not ready without partitions either.
+    pub fn consumer_state(&self, state: Result<usize, String>) {
+        let why = match state {
+            Ok(0) => Some("no partitions assigned".to_string()),
+            Ok(_) => None,
+            Err(e) => Some(format!("broker unreachable: {e}")),
+        };
+        if let Ok(mut unready) = self.0.unready.lock() {
+            *unready = why;
+        }
+    }
+
+    /// `/readyz`'s answer: 200 once the consumer has partitions and the broker answers, 503
+    /// with the reason otherwise (and before the first report, a few seconds after start).
+    pub fn readiness(&self) -> (u16, String) {
+        match self.0.unready.lock().ok().and_then(|u| u.clone()) {
+            None => (200, "ready\n".into()),
+            Some(why) => (503, format!("not ready: {why}\n")),
+        }
+    }
+
     /// `/healthz`'s answer: 200 while the loop turns, 503 once it has not for the stall limit.
     pub fn health(&self) -> (u16, String) {
         let age = self.since_last_turn();
@@ -302,8 +329,9 @@ pub(crate) fn symbol<T: serde::Serialize>(value: &T) -> String {
         .unwrap_or_else(|| "other".to_string())
 }
 
-/// Serves `GET /metrics` (Prometheus text format) and `GET /healthz` (liveness: 503 once the
-/// service loop has stalled, [`Metrics::health`]) on `addr` until `shutdown`. Returns the bound
+/// Serves `GET /metrics` (Prometheus text format), `GET /healthz` (liveness: 503 once the
+/// service loop has stalled, [`Metrics::health`]) and `GET /readyz` (readiness: the broker
+/// answers and partitions are assigned, [`Metrics::readiness`]) on `addr` until `shutdown`. Returns the bound
 /// address (port 0 picks a free one).
 pub async fn serve(
     addr: SocketAddr,
@@ -330,6 +358,15 @@ pub async fn serve(
                 }
             }),
         )
+        .route("/readyz", {
+            let ready = health.clone();
+            get(move || {
+                let (status, body) = ready.readiness();
+                let status = axum::http::StatusCode::from_u16(status)
+                    .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+                async move { (status, body) }
+            })
+        })
         .route(
             "/healthz",
             get(move || {
@@ -365,13 +402,13 @@ mod tests {
         let addr = serve("127.0.0.1:0".parse().unwrap(), m.clone(), shutdown)
             .await
             .unwrap();
-        let get = move || {
+        let fetch = move |path: &'static str| {
             tokio::task::spawn_blocking(move || {
                 use std::io::{Read, Write};
                 let mut s = std::net::TcpStream::connect(addr).unwrap();
                 write!(
                     s,
-                    "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                    "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
                 )
                 .unwrap();
                 let mut raw = String::new();
@@ -379,6 +416,19 @@ mod tests {
                 raw
             })
         };
+        let get = move || fetch("/healthz");
+        // Readiness is the consumer's report, apart from liveness.
+        let ready = fetch("/readyz").await.unwrap();
+        assert!(
+            ready.starts_with("HTTP/1.1 503") && ready.contains("starting"),
+            "{ready}"
+        );
+        m.consumer_state(Ok(3));
+        let ready = fetch("/readyz").await.unwrap();
+        assert!(
+            ready.starts_with("HTTP/1.1 200") && ready.ends_with("ready\n"),
+            "{ready}"
+        );
         let fresh = get().await.unwrap();
         assert!(
             fresh.starts_with("HTTP/1.1 200") && fresh.contains("ok: "),

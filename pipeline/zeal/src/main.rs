@@ -73,6 +73,9 @@ enum Command {
     Decode(cmd::decode::DecodeArgs),
     /// List the wire schemas this build reads, with versions and fingerprints.
     Schemas,
+    /// Probe a service's HTTP endpoint (default: the metrics server's /healthz); exit 0 on 2xx.
+    /// For container healthchecks: the image needs no curl.
+    Healthcheck(cmd::healthcheck::HealthcheckArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -88,6 +91,7 @@ fn main() -> std::process::ExitCode {
             | Command::Eval(_)
             | Command::Disaggregate(_)
             | Command::Bench(_)
+            | Command::Healthcheck(_)
             // tansu traces every codec call at info.
             | Command::Broker(_)
     );
@@ -106,6 +110,7 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .log_internal_errors(false);
+    cmd::say::use_json(matches!(cli.log_format, LogFormat::Json));
     match cli.log_format {
         LogFormat::Json => logs.json().with_current_span(false).init(),
         LogFormat::Text => logs
@@ -137,14 +142,15 @@ fn main() -> std::process::ExitCode {
         Command::Topics(c) => cmd::topics::run(c),
         Command::Decode(a) => cmd::decode::run(a),
         Command::Schemas => cmd::schemas::run(),
+        Command::Healthcheck(a) => cmd::healthcheck::run(a),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line with the whole cause chain: what failed and why, in the user's words.
-            // Written without `eprintln!`, which panics (exit 101) when stderr is on a full disk.
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            // One line with the whole cause chain: what failed and why, in the user's words, in
+            // the log format. Written without `eprintln!`, which panics (exit 101) when stderr
+            // is on a full disk.
+            cmd::say::line("ERROR", &format!("error: {e:#}"));
             if audit && !e.is::<cmd::v2::Discrepancy>() {
                 std::process::ExitCode::from(2)
             } else {

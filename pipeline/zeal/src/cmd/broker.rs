@@ -30,9 +30,10 @@ pub fn run(a: BrokerArgs) -> anyhow::Result<()> {
     let advertised = a
         .advertised_listener_url
         .unwrap_or_else(|| a.listener_url.clone());
-    eprintln!(
+    super::say::say!(
         "zeal broker: listening on {}, advertised as {advertised}, log in {}",
-        a.listener_url, a.storage_engine
+        a.listener_url,
+        a.storage_engine
     );
     serve(a.listener_url, advertised, a.storage_engine, true).context("the broker stopped")
 }

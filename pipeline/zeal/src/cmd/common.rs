@@ -175,7 +175,7 @@ pub fn publish_public_key(
             .and_then(|()| std::fs::rename(&tmp, &pub_path))
             .with_context(|| format!("writing {}", pub_path.display()))?;
     }
-    eprintln!(
+    super::say::say!(
         "{} {what} key {}; public key {public} in {}",
         if created {
             "created"
@@ -207,7 +207,7 @@ impl MetricsArgs {
             let bound = zeal_services::metrics::serve(addr, metrics.clone(), shutdown)
                 .await
                 .with_context(|| format!("serving metrics on {addr}"))?;
-            eprintln!("metrics on http://{bound}/metrics");
+            super::say::say!("metrics on http://{bound}/metrics");
         }
         Ok(())
     }

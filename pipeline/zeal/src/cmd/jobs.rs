@@ -110,7 +110,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
         None => Disaggregator::embedded()?,
     };
     let authority = public_key("authority", &a.authority)?;
-    eprintln!("model {}", model.meta.version);
+    super::say::say!("model {}", model.meta.version);
     super::runtime()?.block_on(async move {
         let shutdown = shutdown_on_signals();
         let metrics = Metrics::new(Role::Sink);
@@ -128,9 +128,13 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
         let report = DisaggregateJob::new(settings, model, store)
             .run(shutdown)
             .await?;
-        eprintln!(
+        super::say::say!(
             "readings {}, days disaggregated {}, rows {}, dead letters {}, incomplete days {}",
-            report.readings, report.days, report.rows, report.dead_letters, report.incomplete_days
+            report.readings,
+            report.days,
+            report.rows,
+            report.dead_letters,
+            report.incomplete_days
         );
         anyhow::Ok(())
     })

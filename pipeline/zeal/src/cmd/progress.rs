@@ -61,7 +61,7 @@ impl Progress {
             }
             None if self.last_line.elapsed() >= LINE_EVERY => {
                 self.last_line = Instant::now();
-                eprintln!("{}", self.line());
+                super::say::line("INFO", &self.line());
             }
             None => {}
         }
@@ -89,7 +89,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
-        eprintln!("{}", self.line());
+        super::say::line("INFO", &self.line());
     }
 }
 

@@ -30,7 +30,7 @@ pub fn run(cmd: SinkCommand) -> anyhow::Result<()> {
     let SinkCommand::Clickhouse(a) = cmd;
     super::runtime()?.block_on(async move {
         let warehouse = super::common::clickhouse(&a.clickhouse).await?;
-        eprintln!("ClickHouse {}", warehouse.version());
+        super::say::say!("ClickHouse {}", warehouse.version());
         let shutdown = shutdown_on_signals();
         let metrics = Metrics::new(Role::Sink);
         a.metrics.serve(&metrics, shutdown.clone()).await?;
@@ -43,7 +43,7 @@ pub fn run(cmd: SinkCommand) -> anyhow::Result<()> {
             warehouse,
         );
         let report = sink.run(shutdown).await?;
-        eprintln!("wrote {} dead letters", report.letter_rows);
+        super::say::say!("wrote {} dead letters", report.letter_rows);
         anyhow::Ok(())
     })
 }

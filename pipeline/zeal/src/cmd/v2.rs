@@ -420,7 +420,7 @@ fn read_readings(
                     out.push((m.clone(), day_ms / 1000, v));
                 }
             }
-            eprintln!(
+            super::say::say!(
                 "edge categories: {} meter-days computed locally (model {})",
                 out.len(),
                 model.meta.version
@@ -502,7 +502,7 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
         let seat_keys = SeatKeyStore::open(a.state_dir.join("seats"))?;
         let now = zeal_services::now_ms() / 1000;
         for gone in seat_keys.delete_expired(now, params.key_deletion_seconds, today)? {
-            eprintln!("deleted the expired seat key {}", gone.display());
+            super::say::say!("deleted the expired seat key {}", gone.display());
         }
         let mut party = Party::default();
         let meters: std::collections::BTreeSet<&String> =
