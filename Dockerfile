@@ -9,7 +9,7 @@ RUN cargo build --release --locked -p zeal
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libgmp10 ca-certificates \
+ && apt-get install -y --no-install-recommends libgmp10 libssl3 ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /var/lib/zeal/keys /var/lib/zeal/state \
  && chown -R 10001:10001 /var/lib/zeal && chmod 700 /var/lib/zeal/keys /var/lib/zeal/state

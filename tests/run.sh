@@ -14,6 +14,8 @@
 #
 # Exported to the command: ZEAL_TEST_KAFKA_BOOTSTRAP, ZEAL_TEST_CLICKHOUSE_URL (HTTP),
 # ZEAL_TEST_CLICKHOUSE_HTTPS_URL and ZEAL_TEST_CLICKHOUSE_CA (HTTPS, the run's own CA),
+# ZEAL_TEST_TLS_CERT / _KEY (that CA's certificate for 127.0.0.1, for any TLS endpoint a test
+# makes), ZEAL_TEST_STUNNEL (TLS in front of a test's own broker),
 # ZEAL_TEST_CLICKHOUSE_TCP_PORT (native), ZEAL_TEST_CLICKHOUSE_USER / _PASSWORD (admin),
 # ZEAL_TEST_CLICKHOUSE_READER_USER / _PASSWORD (readonly=1), ZEAL_TEST_TANSU_BIN,
 # ZEAL_TEST_TANSU_DIR (the broker's working directory), ZEAL_TEST_TANSU_STORAGE (its sqlite URL,
@@ -24,7 +26,8 @@
 # same three flags as below, in ZEAL_TEST_TANSU_DIR, and write its pid to
 # $ZEAL_TEST_SERVICES_DIR/tansu.pid; this script stops that one too.
 #
-# First run needs root on Debian bookworm (apt-get: ClickHouse, Chromium, Prometheus, GMP, python3-venv);
+# First run needs root on Debian bookworm (apt-get: ClickHouse, Chromium, Prometheus, stunnel,
+# OpenSSL headers, GMP, python3-venv);
 # later runs reuse everything (~/.cache/zebra-zeal/venv; the build in target/). The broker is
 # `zeal broker` from this build (tansu 0.6, as `zeal demo` embeds it). Non-interactive: fine
 # under CI=true with no stdin. Exit status: the test command's.
@@ -118,6 +121,8 @@ command -v cc >/dev/null && command -v make >/dev/null || apt_packages+=(build-e
 command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
 command -v chromium >/dev/null || apt_packages+=(chromium) # headless browser: the web app's end-to-end test
 command -v prometheus >/dev/null || apt_packages+=(prometheus) # the dashboards' PromQL runs against it
+command -v stunnel4 >/dev/null || apt_packages+=(stunnel4) # TLS in front of a test broker (tansu has none)
+dpkg -s libssl-dev >/dev/null 2>&1 || apt_packages+=(libssl-dev) # rdkafka's ssl feature (librdkafka on OpenSSL)
 dpkg -s libgmp-dev >/dev/null 2>&1 || apt_packages+=(libgmp-dev) # rug links the system GMP
 [ -x "$PY" ] || { apt_packages+=(python3); PY=/usr/bin/python3; }
 "$PY" -c 'import ensurepip, venv' 2>/dev/null || apt_packages+=(python3-venv) # python3 -m venv
@@ -398,6 +403,9 @@ ZEAL_TEST_TANSU_PID=$(cat "$TANSU_DIR/pid")
 export ZEAL_TEST_SERVICES_DIR="$DIR"
 ZEAL_TEST_PROMETHEUS=$(command -v prometheus) || die "prometheus is not on PATH after installing it"
 export ZEAL_TEST_PROMETHEUS
+ZEAL_TEST_STUNNEL=$(command -v stunnel4) || die "stunnel4 is not on PATH after installing it"
+export ZEAL_TEST_STUNNEL
+export ZEAL_TEST_TLS_CERT="$CH/server.crt" ZEAL_TEST_TLS_KEY="$CH/server.key"
 
 # --- run ---------------------------------------------------------------------------------------
 if [ "$MODE" = keep ]; then

@@ -11,6 +11,7 @@ pub mod certified;
 pub mod clickhouse_server;
 pub mod env;
 pub mod fault_proxy;
+pub mod http;
 pub mod region;
 
 use std::sync::atomic::{AtomicU32, Ordering};

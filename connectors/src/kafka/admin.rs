@@ -6,32 +6,41 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
-/// A topic's configs as the broker reports them (`retention.ms`, ...; secret ones left out).
+/// Each topic's configs as the broker reports them (`retention.ms`, ...; secret ones left
+/// out), in one request for all of them.
 pub async fn topic_configs(
     config: &KafkaConfig,
-    topic: &str,
-) -> Result<std::collections::BTreeMap<String, String>, KafkaError> {
+    topics: &[&str],
+) -> Result<
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+    KafkaError,
+> {
     use rdkafka::admin::ResourceSpecifier;
     let admin: AdminClient<DefaultClientContext> = config
         .client_config()
         .create()
         .map_err(client_err("create admin client"))?;
     let opts = AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT));
+    let specifiers: Vec<ResourceSpecifier<'_>> =
+        topics.iter().map(|t| ResourceSpecifier::Topic(t)).collect();
     let results = admin
-        .describe_configs([&ResourceSpecifier::Topic(topic)], &opts)
+        .describe_configs(&specifiers, &opts)
         .await
         .map_err(client_err("describe configs"))?;
     let mut out = std::collections::BTreeMap::new();
-    for result in results {
+    // One result per resource, in the order asked.
+    for (topic, result) in topics.iter().zip(results) {
         let resource = result.map_err(|code| KafkaError::DescribeConfigs {
             topic: topic.to_string(),
             code: code.to_string(),
         })?;
+        let mut configs = std::collections::BTreeMap::new();
         for e in resource.entries {
             if let (Some(value), false) = (e.value, e.is_sensitive) {
-                out.insert(e.name, value);
+                configs.insert(e.name, value);
             }
         }
+        out.insert(topic.to_string(), configs);
     }
     Ok(out)
 }

@@ -101,18 +101,23 @@ pub struct TopicPolicy {
 impl TopicPolicy {
     /// The default retentions, in days: audit trail, parts, personal data.
     pub const DEFAULT_DAYS: (u64, u64, u64) = (400, 14, 30);
+
+    /// Retentions in days (audit trail 0: forever) and `min.insync.replicas`.
+    pub fn from_days(audit: u64, bulk: u64, personal: u64, min_insync: Option<i32>) -> Self {
+        let days = |d: u64| Duration::from_secs(d.saturating_mul(86_400));
+        TopicPolicy {
+            audit_retention: (audit > 0).then(|| days(audit)),
+            bulk_retention: days(bulk),
+            personal_retention: days(personal),
+            min_insync_replicas: min_insync,
+        }
+    }
 }
 
 impl Default for TopicPolicy {
     fn default() -> Self {
-        let days = |d: u64| Duration::from_secs(d * 86_400);
         let (audit, bulk, personal) = Self::DEFAULT_DAYS;
-        TopicPolicy {
-            audit_retention: Some(days(audit)),
-            bulk_retention: days(bulk),
-            personal_retention: days(personal),
-            min_insync_replicas: None,
-        }
+        Self::from_days(audit, bulk, personal, None)
     }
 }
 

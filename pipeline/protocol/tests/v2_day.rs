@@ -12,7 +12,7 @@ use v2::*;
 use zeal_protocol::v2::crypto::paillier::SeatSecretKey;
 use zeal_protocol::v2::day::{
     DayRecord, DaySetup, KeyJudgements, KeyRefused, KeysClosed, SeatKeyAnnouncement, accept_key,
-    announce, close_keys, day_seats, key_context, key_hash, key_signing_bytes, keys_before_close,
+    announce, close_keys, day_seats, key_context, key_hash, key_signing_bytes,
     keys_closed_signing_bytes,
 };
 use zeal_protocol::v2::encoding::Hash;
@@ -35,24 +35,7 @@ fn day() -> i64 {
 /// Each seat's honest announcement of its key in the shared region, in rank order (made once).
 fn announcements() -> &'static [SeatKeyAnnouncement] {
     static A: OnceLock<Vec<SeatKeyAnnouncement>> = OnceLock::new();
-    A.get_or_init(|| {
-        let r = region();
-        r.ctx
-            .seats
-            .iter()
-            .zip(&r.seat_secrets)
-            .map(|(s, sk)| {
-                announce(
-                    &r.identities[&s.meter],
-                    &r.ctx.region,
-                    day(),
-                    &s.meter,
-                    &r.ctx.cutoff,
-                    sk,
-                )
-            })
-            .collect()
-    })
+    A.get_or_init(|| region().announcements())
 }
 
 /// A second valid key for the first seat (generated once).
@@ -87,16 +70,7 @@ fn seat_identities() -> Vec<(String, VerifyingKey)> {
 
 /// The honest aggregator's KeysClosed after `announcements`.
 fn honest_close(announcements: &[SeatKeyAnnouncement]) -> KeysClosed {
-    let r = region();
-    let keys = keys_before_close(
-        &r.ctx.params,
-        &r.ctx.region,
-        day(),
-        &r.ctx.cutoff,
-        &seat_identities(),
-        announcements,
-    );
-    close_keys(&r.aggregator, &r.ctx.region, day(), &r.ctx.cutoff, &keys)
+    region().keys_closed(announcements)
 }
 
 /// A KeysClosed listing `keys` (seat, modulus bytes), signed by `signer`.

@@ -2,36 +2,14 @@
 //! the pipeline's own writers, pages fetched over HTTP, numbers checked against those rows.
 //! No services needed.
 
-use std::net::SocketAddr;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeal_embedded::store::ParquetStore;
 use zeal_tables::Store as Tables;
 use zeal_tables::{
     DailyRow, Destination, GameEventRow, GridBalanceRow, RoundEventRow, TotalRow, UsageRow,
 };
+use zeal_tests::http::request;
 use zeal_web::store::Store;
 use zeal_web::{WebSettings, serve};
-
-/// One HTTP/1.1 request; returns (status, location header, body).
-async fn request(addr: SocketAddr, method: &str, path: &str, form: &str) -> (u16, String, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{form}",
-        form.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
-    let location = head
-        .lines()
-        .find_map(|l| l.strip_prefix("location: "))
-        .unwrap_or_default()
-        .to_string();
-    (status, location, body.to_string())
-}
 
 fn value<'a>(page: &'a str, id: &str) -> &'a str {
     let key = format!("id=\"{id}\">");

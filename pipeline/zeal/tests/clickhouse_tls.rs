@@ -10,14 +10,6 @@ use std::io::{Read, Write};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn readyz(port: u16) -> Option<String> {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     write!(
@@ -44,7 +36,7 @@ fn the_web_app_reads_clickhouse_over_https_only_with_a_trusted_certificate() {
     std::fs::create_dir_all(&empty).unwrap();
 
     // Trusted: the tables are made over TLS and the app is ready.
-    let port = free_port();
+    let port = zeal_tests::fault_proxy::free_addr().port();
     let mut serve = common::zeal()
         .env("SSL_CERT_FILE", &ca)
         .env("SSL_CERT_DIR", &empty)
@@ -88,7 +80,10 @@ fn the_web_app_reads_clickhouse_over_https_only_with_a_trusted_certificate() {
         .env("SSL_CERT_FILE", empty.join("none.pem"))
         .env("SSL_CERT_DIR", &empty)
         .args(["serve", "--clickhouse", &url_tls, "--addr"])
-        .arg(format!("127.0.0.1:{}", free_port()))
+        .arg(format!(
+            "127.0.0.1:{}",
+            zeal_tests::fault_proxy::free_addr().port()
+        ))
         .output()
         .unwrap();
     assert!(!out.status.success(), "{out:?}");

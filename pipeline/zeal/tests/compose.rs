@@ -249,11 +249,7 @@ async fn zeal_healthcheck_passes_a_live_endpoint_and_fails_a_stalled_or_absent_o
         "{stalled:?}"
     );
     // Nothing listening: exit 1 with the reason.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = zeal_tests::fault_proxy::free_addr().port();
     let absent = probe(format!("http://127.0.0.1:{port}/healthz")).await;
     assert_eq!(absent.status.code(), Some(1), "{absent:?}");
     assert!(

@@ -10,7 +10,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
 use zeal_schemas::RejectReason;
 use zeal_services::metrics::{Metrics, Role};
@@ -50,20 +49,13 @@ fn queries() -> Vec<(String, String, String, String)> {
     out
 }
 
-/// GET `path` (with its query) from `addr`: (status, body).
+/// GET `path` (with its query) from `addr`: (status, body), a chunked body cut to its JSON
+/// object (Prometheus answers in chunks).
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = Vec::new();
-    s.read_to_end(&mut out).await.unwrap();
-    let text = String::from_utf8_lossy(&out).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head.split(' ').nth(1).unwrap_or("0").parse().unwrap_or(0);
-    // Prometheus answers in chunks: keep only the JSON object.
+    let (status, body) = zeal_tests::http::get(addr, path).await;
     let body = match (body.find('{'), body.rfind('}')) {
         (Some(a), Some(b)) if a < b => body[a..=b].to_string(),
-        _ => body.to_string(),
+        _ => body,
     };
     (status, body)
 }
@@ -176,14 +168,6 @@ impl Drop for Prometheus {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Runs `query` until it returns at least one series (the scrapes it needs may not have
 /// happened yet) or 60 s pass; panics on a query error.
 async fn until_series(prometheus: SocketAddr, what: &str, query: &str) -> Value {
@@ -243,7 +227,7 @@ async fn prometheus_panels_return_series_from_zeal_metrics() {
     record(1);
     assert_eq!(get(web, "/readyz").await.0, 200);
 
-    let port = free_port();
+    let port = zeal_tests::fault_proxy::free_addr().port();
     let config = dir.join("prometheus.yml");
     std::fs::write(
         &config,

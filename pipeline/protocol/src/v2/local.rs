@@ -143,6 +143,57 @@ impl LocalRegion {
         })
     }
 
+    /// Each seat's honest announcement of its day key, in rank order (the key proofs are made
+    /// here: the slow part).
+    pub fn announcements(&self) -> Vec<super::day::SeatKeyAnnouncement> {
+        let day = Params::day_of(self.ctx.start);
+        self.ctx
+            .seats
+            .iter()
+            .zip(&self.seat_secrets)
+            .map(|(s, sk)| {
+                super::day::announce(
+                    &self.identities[&s.meter],
+                    &self.ctx.region,
+                    day,
+                    &s.meter,
+                    &self.ctx.cutoff,
+                    sk,
+                )
+            })
+            .collect()
+    }
+
+    /// The honest aggregator's KeysClosed after `announcements`.
+    pub fn keys_closed(
+        &self,
+        announcements: &[super::day::SeatKeyAnnouncement],
+    ) -> super::day::KeysClosed {
+        let day = Params::day_of(self.ctx.start);
+        let identities: Vec<_> = self
+            .ctx
+            .committee
+            .seats()
+            .iter()
+            .map(|s| (s.clone(), self.directory.meters[s]))
+            .collect();
+        let keys = super::day::keys_before_close(
+            &self.ctx.params,
+            &self.ctx.region,
+            day,
+            &self.ctx.cutoff,
+            &identities,
+            announcements,
+        );
+        super::day::close_keys(
+            &self.aggregator,
+            &self.ctx.region,
+            day,
+            &self.ctx.cutoff,
+            &keys,
+        )
+    }
+
     /// The same parties (same day, keys and committee) in the next round.
     pub fn next_round(&self) -> LocalRegion {
         let mut next = self.clone();

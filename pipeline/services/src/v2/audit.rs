@@ -437,6 +437,11 @@ mod tests {
     use zeal_protocol::v2::wire;
     use zeal_schemas::encode;
 
+    /// Six meters (five seats) of `name` on 2020-07-01, 10:00.
+    fn region(name: &str, g: &mut ChaCha20Rng) -> LocalRegion {
+        LocalRegion::generate(small_params(), name, 6, 1_593_597_600, b"b", g, |_| {})
+    }
+
     fn message(topic: &str, offset: usize, payload: Vec<u8>) -> KafkaRecord {
         KafkaRecord {
             topic: topic.into(),
@@ -520,15 +525,7 @@ mod tests {
     #[test]
     fn a_marker_that_lost_a_race_is_reported_but_not_held_against_the_aggregator() {
         let mut g = ChaCha20Rng::seed_from_u64(3);
-        let r = LocalRegion::generate(
-            small_params(),
-            "NL-T02",
-            6,
-            1_593_597_600,
-            b"b",
-            &mut g,
-            |_| {},
-        );
+        let r = region("NL-T02", &mut g);
         let audit = |round: &mut LocalRound| {
             r.publish_total(round);
             let (log, parts) = messages(&r, round);
@@ -587,62 +584,17 @@ mod tests {
     /// meter in it, and finds nothing. `audit_window` refuses such a window instead.
     #[test]
     fn an_afternoon_alone_would_let_a_suspended_meter_back_in_so_a_window_starts_at_the_set_up() {
-        use zeal_protocol::v2::day::{announce, close_keys, keys_before_close};
         use zeal_protocol::v2::round::bundle::{Tamper, make_bundle_with};
         let mut g = ChaCha20Rng::seed_from_u64(21);
-        let r = LocalRegion::generate(
-            small_params(),
-            "NL-T03",
-            6,
-            1_593_597_600,
-            b"w",
-            &mut g,
-            |_| {},
-        );
+        let r = region("NL-T03", &mut g);
         let day_index = zeal_protocol::v2::params::Params::day_of(r.ctx.start);
         let stamped = |topic: &str, offset: usize, payload: Vec<u8>, at: i64| KafkaRecord {
             timestamp_ms: Some(at),
             ..message(topic, offset, payload)
         };
         // The day's set-up at log time 0..: each seat's key, then the aggregator's KeysClosed.
-        let announcements: Vec<_> = r
-            .ctx
-            .seats
-            .iter()
-            .zip(&r.seat_secrets)
-            .map(|(s, sk)| {
-                announce(
-                    &r.identities[&s.meter],
-                    &r.ctx.region,
-                    day_index,
-                    &s.meter,
-                    &r.ctx.cutoff,
-                    sk,
-                )
-            })
-            .collect();
-        let identities: Vec<_> = r
-            .ctx
-            .committee
-            .seats()
-            .iter()
-            .map(|s| (s.clone(), r.directory.meters[s]))
-            .collect();
-        let keys = keys_before_close(
-            &r.ctx.params,
-            &r.ctx.region,
-            day_index,
-            &r.ctx.cutoff,
-            &identities,
-            &announcements,
-        );
-        let closed = close_keys(
-            &r.aggregator,
-            &r.ctx.region,
-            day_index,
-            &r.ctx.cutoff,
-            &keys,
-        );
+        let announcements = r.announcements();
+        let closed = r.keys_closed(&announcements);
         let mut setup: Vec<Vec<u8>> = announcements
             .iter()
             .map(|a| encode(&wire::seat_key_to_wire(&r.ctx.region, day_index, a)).unwrap())

@@ -3,7 +3,6 @@
 use super::common::KafkaArgs;
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use std::time::Duration;
 use zeal_connectors::kafka::{TopicPolicy, TopicStatus, ensure_topics, topic_configs};
 
 #[derive(Subcommand)]
@@ -47,14 +46,12 @@ impl CreateArgs {
                 self.replication
             );
         }
-        let days = |d: u64| Duration::from_secs(d * 86_400);
-        Ok(TopicPolicy {
-            audit_retention: (self.audit_retention_days > 0)
-                .then(|| days(self.audit_retention_days)),
-            bulk_retention: days(self.bulk_retention_days),
-            personal_retention: days(self.personal_retention_days),
-            min_insync_replicas: self.min_insync_replicas,
-        })
+        Ok(TopicPolicy::from_days(
+            self.audit_retention_days,
+            self.bulk_retention_days,
+            self.personal_retention_days,
+            self.min_insync_replicas,
+        ))
     }
 }
 
@@ -83,7 +80,12 @@ pub fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
                 let result = ensure_topics(&cfg, &specs)
                     .await
                     .with_context(|| format!("creating topics on {}", cfg.servers()))?;
-                for (name, status) in result {
+                let names: Vec<&str> = result.iter().map(|(name, _)| name.as_str()).collect();
+                let configs = topic_configs(&cfg, &names)
+                    .await
+                    .context("reading the topics' configs")?;
+                for (name, status) in &result {
+                    let name = name.as_str();
                     let spec = specs.iter().find(|s| s.name == name);
                     // Each topic's own count: the registry has one partition whatever --partitions.
                     let partitions = spec.map_or(a.partitions, |s| s.partitions);
@@ -91,9 +93,7 @@ pub fn run(cmd: TopicsCommand) -> anyhow::Result<()> {
                         let r = s.configs.iter().find(|(k, _)| k == "retention.ms");
                         r.map(|(_, v)| v.as_str())
                     });
-                    let on_broker = topic_configs(&cfg, &name)
-                        .await
-                        .with_context(|| format!("reading the configs of {name}"))?;
+                    let on_broker = configs.get(name).cloned().unwrap_or_default();
                     let have = on_broker.get("retention.ms").map(String::as_str);
                     let what = match status {
                         TopicStatus::Created => "created",
