@@ -60,12 +60,18 @@ impl Default for WebMetrics {
 impl WebMetrics {
     /// Counts one answered request.
     pub fn answered(&self, route: &str, status: u16, took: Duration) {
-        let class = format!("{}xx", status / 100);
+        let class = match status / 100 {
+            1 => "1xx",
+            2 => "2xx",
+            3 => "3xx",
+            4 => "4xx",
+            _ => "5xx",
+        };
         self.0
             .requests
             .get_or_create(&RequestLabels {
                 route: route.into(),
-                status: class,
+                status: class.into(),
             })
             .inc();
         self.0

@@ -294,23 +294,24 @@ pub fn audit_window(
     part_messages: &[KafkaRecord],
     window: &LogWindow,
 ) -> Result<AuditReport, WindowError> {
-    let mut began: BTreeMap<i64, i64> = BTreeMap::new();
-    let round_of = |m: &KafkaRecord| -> Option<i64> {
-        let r: zeal_schemas::v2::RoundRecord = zeal_schemas::decode(&m.payload).ok()?;
-        if r.region != day.region
-            || matches!(
+    // Each log message's round (none for the day's set-up, other regions, what does not
+    // decode), read once; a round began at its first record's log time.
+    let rounds: Vec<Option<i64>> = log_messages
+        .iter()
+        .map(|m| {
+            let r: zeal_schemas::v2::RoundRecord = zeal_schemas::decode(&m.payload).ok()?;
+            let setup = matches!(
                 r.entry,
                 zeal_schemas::v2::RoundEntry::SeatKey(_)
                     | zeal_schemas::v2::RoundEntry::KeysClosed(_)
-            )
-        {
-            return None;
-        }
-        Some(r.round_start)
-    };
-    for m in log_messages {
-        if let (Some(start), Some(ts)) = (round_of(m), m.timestamp_ms) {
-            let first = began.entry(start).or_insert(ts);
+            );
+            (r.region == day.region && !setup).then_some(r.round_start)
+        })
+        .collect();
+    let mut began: BTreeMap<i64, i64> = BTreeMap::new();
+    for (m, round) in log_messages.iter().zip(&rounds) {
+        if let (Some(start), Some(ts)) = (round, m.timestamp_ms) {
+            let first = began.entry(*start).or_insert(ts);
             *first = (*first).min(ts);
         }
     }
@@ -319,21 +320,27 @@ pub fn audit_window(
         .filter(|(_, ts)| *ts > window.to_ms)
         .map(|(start, _)| start)
         .collect();
-    let log: Vec<KafkaRecord> = log_messages
-        .iter()
-        .filter(|m| round_of(m).is_none_or(|s| !late.contains(&s)))
-        .cloned()
-        .collect();
-    let parts: Vec<KafkaRecord> = part_messages
-        .iter()
-        .filter(|m| {
-            zeal_schemas::decode::<zeal_schemas::v2::SeatPart>(&m.payload).map_or(true, |p| {
-                p.region != day.region || !late.contains(&p.round_start)
+    let report = if late.is_empty() {
+        // Nothing begun after the window (a whole-log audit, most windows): no copies.
+        audit_day(day, directory, log_messages, part_messages)
+    } else {
+        let log: Vec<KafkaRecord> = log_messages
+            .iter()
+            .zip(&rounds)
+            .filter(|(_, round)| round.is_none_or(|s| !late.contains(&s)))
+            .map(|(m, _)| m.clone())
+            .collect();
+        let parts: Vec<KafkaRecord> = part_messages
+            .iter()
+            .filter(|m| {
+                zeal_schemas::decode::<zeal_schemas::v2::SeatPart>(&m.payload).map_or(true, |p| {
+                    p.region != day.region || !late.contains(&p.round_start)
+                })
             })
-        })
-        .cloned()
-        .collect();
-    let report = audit_day(day, directory, &log, &parts);
+            .cloned()
+            .collect();
+        audit_day(day, directory, &log, &parts)
+    };
     if report.seats.is_empty() {
         return Err(WindowError::NoSetup {
             region: day.region.clone(),
@@ -437,6 +444,16 @@ mod tests {
     use zeal_protocol::v2::wire;
     use zeal_schemas::encode;
 
+    /// Each roster meter's two values (meter i: 10 i + 1, i).
+    fn values(r: &LocalRegion) -> BTreeMap<String, Vec<u64>> {
+        r.ctx
+            .roster
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.clone(), vec![10 * i as u64 + 1, i as u64]))
+            .collect()
+    }
+
     /// Six meters (five seats) of `name` on 2020-07-01, 10:00.
     fn region(name: &str, g: &mut ChaCha20Rng) -> LocalRegion {
         LocalRegion::generate(small_params(), name, 6, 1_593_597_600, b"b", g, |_| {})
@@ -484,13 +501,7 @@ mod tests {
     ) -> (LocalRound, Vec<u64>) {
         let mut g = ChaCha20Rng::seed_from_u64(9);
         let mut round = LocalRound::default();
-        let values: Vec<(String, Vec<u64>)> = r
-            .ctx
-            .roster
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.clone(), vec![10 * i as u64 + 1, i as u64]))
-            .collect();
+        let values: Vec<(String, Vec<u64>)> = values(r).into_iter().collect();
         for (m, v) in &values {
             r.commit(&mut round, m, v, &mut g);
         }
@@ -611,13 +622,7 @@ mod tests {
         // Morning: `cheat` deals a value past the bound; the aggregator's range check accuses
         // it, and it is suspended for the rest of the day.
         let cheat = r.ctx.roster[3].clone();
-        let values: BTreeMap<String, Vec<u64>> = r
-            .ctx
-            .roster
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.clone(), vec![10 * i as u64 + 1, i as u64]))
-            .collect();
+        let values = values(&r);
         let mut morning = LocalRound::default();
         for (m, v) in &values {
             let bundle = make_bundle_with(
