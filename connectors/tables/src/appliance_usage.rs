@@ -15,12 +15,18 @@ table! {
         pub energy_wh: f64 => Float,
         /// Intervals judged on.
         pub on_intervals: u16 => Count,
-        /// Mean certainty of the day's on/off calls, max(p, 1 - p), 0.5..1.
+        /// How sure the model is whether the appliance ran that day: max(p, 1 - p) of the
+        /// probability of its most probable interval, 0.5..1. Below [`CONFIDENT`] the app says
+        /// "not sure" instead of showing the energy.
         pub confidence: f32 => Float,
         pub model_version: String => Text,
         pub computed_at: u32 => Seconds,
     }
 }
+
+/// Confidence at or above which a day's energy is shown (`zeal eval` reports the days above
+/// it and their error; the disaggregation crate's `eval::CONFIDENT` is the same number).
+pub const CONFIDENT: f32 = 0.8;
 
 /// Creates the table.
 pub const CREATE: Migration = Migration {

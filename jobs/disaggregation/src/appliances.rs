@@ -39,15 +39,14 @@ pub fn on_threshold_wh(a: Appliance) -> f64 {
     }
 }
 
-/// Whether we claim the appliance at 15-minute resolution (the evaluation must show it beats
-/// the Mean baseline on MAE and F1; see README).
+/// Whether we claim the appliance at 15-minute resolution: only where the model beats the
+/// Mean baseline (interval MAE, F1, daily MAE) on the simulator's unseen households *and* on
+/// three draws of the independent generator's homes (`tests/shipped_model.rs`; README). The
+/// water heater beats Mean per interval but not on its daily energy cross-generator, so it is
+/// not claimed.
 pub fn claimed(a: Appliance) -> bool {
     matches!(
         a,
-        Appliance::EvCharger
-            | Appliance::HeatPump
-            | Appliance::WaterHeater
-            | Appliance::TumbleDryer
-            | Appliance::Dishwasher
+        Appliance::EvCharger | Appliance::HeatPump | Appliance::TumbleDryer | Appliance::Dishwasher
     )
 }

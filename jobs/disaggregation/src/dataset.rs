@@ -1,9 +1,11 @@
-//! Labelled data from the household simulator: features of each 15-minute interval with every
+//! Labelled data from the household simulator (optionally randomised, [`crate::augment`]):
+//! features of each 15-minute interval with every
 //! predicted appliance's true energy, and which households own which appliance (metrics are
 //! computed on owners only, as NILM evaluations do).
 
 use crate::DisaggError;
 use crate::appliances::PREDICTED;
+use crate::augment::{Randomisation, WeekVariant, augment};
 use crate::features::{DIM, Day, PER_DAY, series_features};
 use zeal_meters::household::{Appliance, Household};
 
@@ -18,6 +20,9 @@ pub struct Selection {
     pub archetypes: Option<Vec<zeal_meters::household::Archetype>>,
     /// First day of each simulated week (days since 1970-01-01).
     pub weeks: Vec<i64>,
+    /// Domain randomisation of every day ([`crate::augment`]) with this seed; `None` for the
+    /// simulator's days as they are (evaluation).
+    pub augment: Option<(Randomisation, u64)>,
 }
 
 /// Labelled intervals.
@@ -58,6 +63,18 @@ impl Dataset {
         self.y[i * PREDICTED.len() + a]
     }
 
+    /// Each whole day's first interval and feature rows, in order (both generators build
+    /// days of 96 consecutive intervals).
+    pub fn days(&self) -> impl Iterator<Item = (usize, Vec<[f32; DIM]>)> + '_ {
+        (0..self.len() / PER_DAY).map(|d| {
+            let start = d * PER_DAY;
+            let rows = (start..start + PER_DAY)
+                .map(|i| self.features(i).try_into().expect("DIM features"))
+                .collect();
+            (start, rows)
+        })
+    }
+
     /// Whether the household of interval `i` owns predicted appliance `a`.
     pub fn owns(&self, i: usize, a: usize) -> bool {
         self.households[self.household[i] as usize].1[a]
@@ -84,20 +101,46 @@ pub fn build(
         for &start in &sel.weeks {
             // A day either side, so every day of the week has both neighbours.
             let traces: Vec<_> = hh.simulate(start - 1, 9).collect();
-            let days: Vec<Day> = traces.iter().map(Day::from_trace).collect();
-            let feats = series_features(&days)?;
-            for (k, trace) in traces.iter().enumerate().take(8).skip(1) {
-                for (t, iv) in trace.intervals.iter().enumerate() {
-                    ds.x.extend_from_slice(&feats[k * PER_DAY + t]);
-                    let mut predicted = 0.0;
-                    for a in PREDICTED {
-                        let wh = iv.appliance_wh[a.index()];
-                        ds.y.push(wh as f32);
-                        predicted += wh;
+            let variant = sel
+                .augment
+                .map(|(what, seed)| WeekVariant::new(what, seed, index, start));
+            // Per day: the meter's day, and per interval the truth and everything else.
+            let mut days = Vec::with_capacity(traces.len());
+            let mut labels: Vec<Vec<([f64; PREDICTED.len()], f64)>> = Vec::new();
+            for trace in &traces {
+                match &variant {
+                    Some(v) => {
+                        let a = augment(trace, v);
+                        days.push(Day {
+                            day: trace.day,
+                            import_wh: a.import_wh,
+                            export_wh: a.export_wh,
+                        });
+                        labels.push(a.appliance_wh.iter().copied().zip(a.rest_wh).collect());
                     }
+                    None => {
+                        days.push(Day::from_trace(trace));
+                        labels.push(
+                            trace
+                                .intervals
+                                .iter()
+                                .map(|iv| {
+                                    let wh = PREDICTED.map(|a| iv.appliance_wh[a.index()]);
+                                    (wh, (iv.load_wh() - wh.iter().sum::<f64>()).max(0.0))
+                                })
+                                .collect(),
+                        );
+                    }
+                }
+            }
+            let feats = series_features(&days)?;
+            for k in 1..8 {
+                for (t, (wh, rest)) in labels[k].iter().enumerate() {
+                    ds.x.extend_from_slice(&feats[k * PER_DAY + t]);
+                    ds.y.extend(wh.iter().map(|v| *v as f32));
                     ds.household.push(h);
-                    ds.import_wh.push(iv.import_wh.round() as f32);
-                    ds.rest_wh.push((iv.load_wh() - predicted).max(0.0) as f32);
+                    ds.import_wh.push(days[k].import_wh[t] as f32);
+                    ds.rest_wh.push(*rest as f32);
                 }
             }
         }

@@ -8,13 +8,17 @@
 //! - [`model`]: a shallow network (two hidden layers, Candle) with an energy head and an on/off
 //!   head per appliance; saved as safetensors plus a JSON metadata file.
 //! - [`train`]: simulator data (`zeal-meters::household`), seeded training with progress.
+//! - [`augment`]: domain randomisation of the training days.
+//! - [`crossgen`]: a second, independent household generator, for evaluation only.
 //! - [`baselines`] and [`metrics`]: Mean and combinatorial optimisation (NILMTK's CO); MAE, F1,
 //!   NDE, SAE. [`eval`] puts them in one table.
 //!
 //! Pure: no I/O except reading and writing model files.
 
 pub mod appliances;
+pub mod augment;
 pub mod baselines;
+pub mod crossgen;
 pub mod dataset;
 pub mod eval;
 pub mod features;

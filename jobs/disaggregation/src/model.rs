@@ -1,13 +1,16 @@
 //! The shallow network: standardised features -> two ReLU layers -> per appliance an energy
-//! (softplus, in units of the appliance's scale) and an on/off logit. Weights are stored as
-//! safetensors, everything needed to use them (feature names and scaling, appliances,
-//! thresholds, version, how it was trained) as JSON next to them.
+//! (softplus, in units of the appliance's scale) and an on/off logit. The two layers are either
+//! dense per interval (the MLP, shipped) or temporal convolutions over the day's intervals (the
+//! CNN: kernel 5, the second dilated by 2, so each interval sees ±3 h of its neighbours'
+//! features). Weights are stored as safetensors, everything needed to use them (architecture,
+//! feature names and scaling, appliances, thresholds, version, how it was trained) as JSON next
+//! to them.
 
 use crate::DisaggError;
 use crate::appliances::{PREDICTED, on_threshold_wh};
 use crate::features::DIM;
 use candle_core::{DType, Device, Module, Tensor};
-use candle_nn::Linear;
+use candle_nn::{Conv1d, Conv1dConfig, Linear};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -16,9 +19,23 @@ use std::path::Path;
 const DEFAULT_WEIGHTS: &[u8] = include_bytes!("../model/default.safetensors");
 const DEFAULT_META: &str = include_str!("../model/default.json");
 
+/// The shape of the two hidden layers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// Dense layers on each interval's features.
+    #[default]
+    Mlp,
+    /// Temporal convolutions over a day's intervals.
+    Cnn,
+}
+
 /// Everything about a model except its weights.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelMeta {
+    /// Absent in models from before the CNN: the MLP.
+    #[serde(default)]
+    pub architecture: Architecture,
     /// `disagg-<date or tag>`; written into every output row.
     pub version: String,
     pub features: Vec<String>,
@@ -33,22 +50,70 @@ pub struct ModelMeta {
     pub hidden: [usize; 2],
     /// How it was trained (seed, households, weeks, epochs, learning rate, final loss).
     pub training: serde_json::Value,
+    /// Per appliance `[a, b]`: the day's ran-probability is `σ(a·logit(p) + b)` of its most
+    /// probable interval's `p` (Platt scaling fitted on held-out simulator days); empty in
+    /// models from before it existed (then `p` itself).
+    #[serde(default)]
+    pub day_calibration: Vec<[f32; 2]>,
+}
+
+/// Logit of a probability, clipped so 0 and 1 stay finite.
+pub fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-6, 1.0 - 1e-6);
+    (p / (1.0 - p)).ln()
+}
+
+/// `σ(a·logit(p) + b)`.
+pub fn platt(a: f64, b: f64, p: f64) -> f64 {
+    1.0 / (1.0 + (-(a * logit(p) + b)).exp())
+}
+
+/// The two hidden layers.
+#[derive(Clone)]
+pub enum Body {
+    Mlp { l1: Linear, l2: Linear },
+    Cnn { c1: Conv1d, c2: Conv1d },
+}
+
+/// Kernel width of the CNN's convolutions.
+pub const KERNEL: usize = 5;
+
+/// The CNN's convolution settings: same-length output, the second layer dilated by 2.
+pub fn conv_config(layer: usize) -> Conv1dConfig {
+    let dilation = if layer == 1 { 1 } else { 2 };
+    Conv1dConfig {
+        padding: dilation * (KERNEL / 2),
+        dilation,
+        ..Default::default()
+    }
 }
 
 /// The network's layers.
 #[derive(Clone)]
 pub struct Layers {
-    pub l1: Linear,
-    pub l2: Linear,
+    pub body: Body,
     pub energy: Linear,
     pub state: Linear,
 }
 
 impl Layers {
-    /// (energy in scale units, on logits), both `n x appliances`.
-    pub fn forward(&self, x: &Tensor) -> candle_core::Result<(Tensor, Tensor)> {
-        let h = self.l1.forward(x)?.relu()?;
-        let h = self.l2.forward(&h)?.relu()?;
+    /// (energy in scale units, on logits), both `n x appliances`, for `n` standardised rows.
+    /// The CNN reads the rows as sequences of `seq` consecutive intervals (`n` a multiple of
+    /// `seq`); the MLP each row alone.
+    pub fn forward(&self, x: &Tensor, seq: usize) -> candle_core::Result<(Tensor, Tensor)> {
+        let h = match &self.body {
+            Body::Mlp { l1, l2 } => l2.forward(&l1.forward(x)?.relu()?)?.relu()?,
+            Body::Cnn { c1, c2 } => {
+                let (n, dim) = x.dims2()?;
+                let xs = x
+                    .reshape((n / seq, seq, dim))?
+                    .transpose(1, 2)?
+                    .contiguous()?;
+                let h = c2.forward(&c1.forward(&xs)?.relu()?)?.relu()?;
+                let c = h.dim(1)?;
+                h.transpose(1, 2)?.contiguous()?.reshape((n, c))?
+            }
+        };
         let e = self.energy.forward(&h)?;
         // softplus(e) = log(1 + exp(e)), written to stay finite for large e.
         let energy = (e.relu()? + (e.abs()?.neg()?.exp()? + 1.0)?.log()?)?;
@@ -58,35 +123,56 @@ impl Layers {
     /// The tensors by name, for safetensors.
     pub fn named(&self) -> HashMap<String, Tensor> {
         let mut m = HashMap::new();
-        for (name, l) in [
-            ("l1", &self.l1),
-            ("l2", &self.l2),
-            ("energy", &self.energy),
-            ("state", &self.state),
-        ] {
-            m.insert(format!("{name}.weight"), l.weight().clone());
-            if let Some(b) = l.bias() {
+        let mut put = |name: &str, w: &Tensor, b: Option<&Tensor>| {
+            m.insert(format!("{name}.weight"), w.clone());
+            if let Some(b) = b {
                 m.insert(format!("{name}.bias"), b.clone());
             }
+        };
+        match &self.body {
+            Body::Mlp { l1, l2 } => {
+                put("l1", l1.weight(), l1.bias());
+                put("l2", l2.weight(), l2.bias());
+            }
+            Body::Cnn { c1, c2 } => {
+                put("c1", c1.weight(), c1.bias());
+                put("c2", c2.weight(), c2.bias());
+            }
         }
+        put("energy", self.energy.weight(), self.energy.bias());
+        put("state", self.state.weight(), self.state.bias());
         m
     }
 
-    fn from_named(mut m: HashMap<String, Tensor>) -> Result<Layers, String> {
-        let mut take = |name: &str| -> Result<Linear, String> {
+    fn from_named(arch: Architecture, mut m: HashMap<String, Tensor>) -> Result<Layers, String> {
+        let mut take = |name: &str| -> Result<(Tensor, Tensor), String> {
             let w = m
                 .remove(&format!("{name}.weight"))
                 .ok_or(format!("missing {name}.weight"))?;
             let b = m
                 .remove(&format!("{name}.bias"))
                 .ok_or(format!("missing {name}.bias"))?;
-            Ok(Linear::new(w, Some(b)))
+            Ok((w, b))
+        };
+        let linear = |(w, b): (Tensor, Tensor)| Linear::new(w, Some(b));
+        let body = match arch {
+            Architecture::Mlp => Body::Mlp {
+                l1: linear(take("l1")?),
+                l2: linear(take("l2")?),
+            },
+            Architecture::Cnn => {
+                let (w1, b1) = take("c1")?;
+                let (w2, b2) = take("c2")?;
+                Body::Cnn {
+                    c1: Conv1d::new(w1, Some(b1), conv_config(1)),
+                    c2: Conv1d::new(w2, Some(b2), conv_config(2)),
+                }
+            }
         };
         Ok(Layers {
-            l1: take("l1")?,
-            l2: take("l2")?,
-            energy: take("energy")?,
-            state: take("state")?,
+            body,
+            energy: linear(take("energy")?),
+            state: linear(take("state")?),
         })
     }
 }
@@ -155,8 +241,22 @@ impl Disaggregator {
                 meta.appliances
             )));
         }
-        let layers = Layers::from_named(tensors).map_err(bad)?;
+        let layers = Layers::from_named(meta.architecture, tensors).map_err(bad)?;
         Ok(Disaggregator { meta, layers })
+    }
+
+    /// The calibrated probability that appliance `k` (index into PREDICTED) ran on a day whose
+    /// intervals have these on-probabilities.
+    pub fn ran_probability(
+        &self,
+        k: usize,
+        interval_probabilities: impl IntoIterator<Item = f64>,
+    ) -> f64 {
+        let p = interval_probabilities.into_iter().fold(0.0, f64::max);
+        match self.meta.day_calibration.get(k) {
+            Some([a, b]) => platt(f64::from(*a), f64::from(*b), p),
+            None => p,
+        }
     }
 
     /// Writes `<stem>.safetensors` and `<stem>.json`.
@@ -183,11 +283,13 @@ impl Disaggregator {
     }
 
     /// Estimates for every row, `rows.len()` vectors of one estimate per predicted appliance.
+    /// Rows are consecutive intervals in order (a day, as every caller passes them): the CNN
+    /// reads them as one sequence.
     pub fn predict(&self, rows: &[[f32; DIM]]) -> Result<Vec<Vec<Estimate>>, DisaggError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let (energy, logits) = self.layers.forward(&self.input(rows)?)?;
+        let (energy, logits) = self.layers.forward(&self.input(rows)?, rows.len())?;
         let scale = Tensor::from_vec(
             self.meta.target_scale.clone(),
             (1, PREDICTED.len()),

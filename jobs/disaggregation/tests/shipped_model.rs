@@ -1,15 +1,16 @@
 //! The shipped model is what `zeal train` makes with its defaults (training is seeded and
 //! single-sourced, so retraining gives the same weights bit for bit), and on households it never
-//! saw it beats the Mean baseline on MAE and F1 for every claimed appliance and CO on average
-//! F1. If the simulator or the features change, this fails until the model is retrained.
+//! saw — the simulator's and the independent generator's — it beats the Mean baseline on MAE
+//! and F1 for every claimed appliance. If the simulator or the features change, this fails until the model is retrained.
 
 use zeal_disaggregation::Disaggregator;
+use zeal_disaggregation::crossgen::{self, CrossSelection};
 use zeal_disaggregation::dataset::build;
-use zeal_disaggregation::eval::{default_test_selection, evaluate};
+use zeal_disaggregation::eval::{default_test_selection, evaluate_both};
 use zeal_disaggregation::train::{TrainConfig, train};
 
 #[test]
-fn training_with_the_defaults_reproduces_the_shipped_model_and_its_claims_hold() {
+fn training_with_the_defaults_reproduces_the_shipped_model_and_its_claims_hold_cross_generator() {
     let shipped = Disaggregator::embedded().unwrap();
     let (trained, train_ds) = train(&TrainConfig::default(), |_| {}).unwrap();
     assert_eq!(
@@ -27,23 +28,45 @@ fn training_with_the_defaults_reproduces_the_shipped_model_and_its_claims_hold()
         );
     }
 
-    let test = build(&default_test_selection(), |_, _| {}).unwrap();
-    let report = evaluate(&shipped, &train_ds, &test).unwrap();
-    for r in report.rows.iter().filter(|r| r.claimed) {
+    let same = build(&default_test_selection(), |_, _| {}).unwrap();
+    // The default draw of independent homes (what `zeal eval` shows) and two more, so a claim
+    // does not rest on twelve particular homes.
+    for seed in [CrossSelection::default().seed, 0xBEEF, 0xF00D] {
+        let sel = CrossSelection {
+            seed,
+            ..CrossSelection::default()
+        };
+        let cross = crossgen::build(&sel, |_, _| {}).unwrap();
+        let report = evaluate_both(&shipped, &train_ds, &same, &cross).unwrap();
+        // The table in the test log (`--nocapture`), for whoever reads why it failed.
+        println!("cross-generator seed {seed:#x}\n{}", report.markdown());
+        // A claimed appliance beats the Mean (interval MAE, F1, daily MAE) in both columns.
+        for (s, c) in report.same.rows.iter().zip(&report.cross.rows) {
+            if s.claimed {
+                for (column, r) in [("same-simulator", s), ("cross-generator", c)] {
+                    assert!(
+                        r.beats_mean(),
+                        "{} {column} (seed {seed:#x}): model MAE {:.1} F1 {:.2} daily {:.2} kWh vs Mean MAE {:.1} F1 {:.2} daily {:.2} kWh",
+                        r.appliance,
+                        r.model.mae,
+                        r.model.f1,
+                        r.daily_mae_kwh.0,
+                        r.mean.mae,
+                        r.mean.f1,
+                        r.daily_mae_kwh.1
+                    );
+                }
+            }
+        }
+        assert!(report.failing_claims().is_empty());
+        // The per-day probability is calibrated where it was fitted (held-out simulator days):
+        // uncalibrated it was 0.08. Cross-generator it is not (README), and nothing here hides it.
+        let ece = report.same.day_reliability.ece();
+        assert!(ece < 0.03, "per-day expected calibration error {ece:.3}");
+        let (model_f1, _, co_f1) = report.same.average_f1();
         assert!(
-            r.beats_mean(),
-            "{}: model MAE {:.1} F1 {:.2} vs Mean MAE {:.1} F1 {:.2}",
-            r.appliance,
-            r.model.mae,
-            r.model.f1,
-            r.mean.mae,
-            r.mean.f1
+            model_f1 > co_f1,
+            "average F1 {model_f1:.2} vs CO {co_f1:.2}"
         );
     }
-    let (model_f1, _, co_f1) = report.average_f1();
-    assert!(
-        model_f1 > co_f1,
-        "average F1 {model_f1:.2} vs CO {co_f1:.2}"
-    );
-    assert!(report.claims_hold());
 }

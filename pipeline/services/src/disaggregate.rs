@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use zeal_connectors::kafka::{GroupConsumer, KafkaConfig, KeyedProducer, Record, TopicNames};
 use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::PREDICTED;
+use zeal_disaggregation::eval::day_confidence;
 use zeal_disaggregation::features::{Day, PER_DAY, day_features};
 use zeal_protocol::ed25519_dalek::VerifyingKey;
 use zeal_protocol::v2::day::RegistryLog;
@@ -40,15 +41,17 @@ pub fn usage_rows(
         .iter()
         .enumerate()
         .map(|(k, a)| {
-            let (mut energy, mut on, mut certainty) = (0f64, 0u16, 0f64);
+            let (mut energy, mut on) = (0f64, 0u16);
             for e in &estimates {
-                let p = f64::from(e[k].on_probability);
-                certainty += p.max(1.0 - p);
-                if p >= 0.5 {
+                if e[k].on_probability >= 0.5 {
                     energy += f64::from(e[k].energy_wh);
                     on += 1;
                 }
             }
+            // How sure the model is that the appliance did or did not run today (calibration
+            // measured by `zeal eval`).
+            let ran =
+                model.ran_probability(k, estimates.iter().map(|e| f64::from(e[k].on_probability)));
             UsageRow {
                 household_id: household.to_string(),
                 region: region.to_string(),
@@ -56,7 +59,7 @@ pub fn usage_rows(
                 appliance: a.name().to_string(),
                 energy_wh: energy.round(),
                 on_intervals: on,
-                confidence: (certainty / estimates.len().max(1) as f64) as f32,
+                confidence: day_confidence(ran) as f32,
                 model_version: model.meta.version.clone(),
                 computed_at: (now_ms / 1000) as u32,
             }
@@ -402,6 +405,16 @@ pub fn verify_reading(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The app's threshold and the one `zeal eval` measures are one number.
+    #[test]
+    fn the_app_shows_what_the_evaluation_calls_confident() {
+        let (app, eval) = (
+            f64::from(zeal_tables::appliance_usage::CONFIDENT),
+            zeal_disaggregation::eval::CONFIDENT,
+        );
+        assert!((app - eval).abs() < 1e-6, "{app} vs {eval}");
+    }
 
     /// The game job shares this check: its dead letters must name it, not the disaggregation job.
     #[test]

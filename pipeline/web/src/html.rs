@@ -326,18 +326,29 @@ pub fn household(v: &HouseholdView) -> String {
                 s,
                 "<section id=\"devices\"><h2>Your devices on {}</h2>{}<table><tr><th>device</th><th class=\"n\">kWh</th><th class=\"n\">confidence</th></tr>",
                 format_day(b.day),
-                svg::breakdown_chart(&b.appliances)
+                svg::breakdown_chart(
+                    &b.appliances
+                        .iter()
+                        .filter(|a| crate::model::confident(a.2))
+                        .cloned()
+                        .collect::<Vec<_>>()
+                )
             );
             for (name, e, conf) in &b.appliances {
+                let energy = if crate::model::confident(*conf) {
+                    format!("{e:.2}")
+                } else {
+                    "not sure".to_string()
+                };
                 let _ = write!(
                     s,
-                    "<tr data-appliance=\"{0}\"><td>{1}</td><td class=\"n\">{e:.2}</td><td class=\"n\">{2:.0} %</td></tr>",
+                    "<tr data-appliance=\"{0}\"><td>{1}</td><td class=\"n\">{energy}</td><td class=\"n\">{2:.0} %</td></tr>",
                     esc(name),
                     esc(&name.replace('_', " ")),
                     conf * 100.0
                 );
             }
-            s.push_str("</table><p class=\"muted\">Estimated from your 15-minute readings; reliable for long-running and heavy devices (car charging, heat pump, water heater, dryer, dishwasher).</p></section>");
+            s.push_str("</table><p class=\"muted\">Estimated from your 15-minute readings. Where the model cannot tell whether a device ran, it says \"not sure\" rather than guess.</p></section>");
         }
         _ => s.push_str("<section id=\"devices\"><h2>Your devices</h2><p class=\"muted\">The device breakdown appears after your first complete day.</p></section>"),
     }

@@ -133,6 +133,12 @@ pub fn event_from_cells(c: &[String]) -> Option<GameEvent> {
     })
 }
 
+/// Whether a day's estimate is sure enough to show its energy. Compared as the Float32 the
+/// column stores: 0.8 read back as f64 is below `f64::from(0.8f32)`.
+pub fn confident(confidence: f64) -> bool {
+    confidence as f32 >= zeal_tables::appliance_usage::CONFIDENT
+}
+
 /// One row of `appliance_usage`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UsageRow {
@@ -293,7 +299,8 @@ impl HouseholdView {
         let breakdown = usage.iter().map(|u| u.day).max().map(|day| {
             let mut appliances: Vec<(String, f64, f64)> = usage
                 .iter()
-                .filter(|u| u.day == day && u.energy_wh > 0.0)
+                // Devices it found, and those it cannot tell about ("not sure").
+                .filter(|u| u.day == day && (u.energy_wh > 0.0 || !confident(u.confidence)))
                 .map(|u| (u.appliance.clone(), u.energy_wh / 1000.0, u.confidence))
                 .collect();
             appliances.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));

@@ -105,18 +105,24 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         ])
         .await
         .unwrap();
+    // A device found surely, one it cannot tell about and one surely not run.
+    let usage = |appliance: &str, energy_wh: f64, confidence: f32| UsageRow {
+        household_id: "NL-A-m1".into(),
+        region: "NL-A".into(),
+        day,
+        appliance: appliance.into(),
+        energy_wh,
+        on_intervals: 12,
+        confidence,
+        model_version: "m".into(),
+        computed_at: 1,
+    };
     store
-        .write(&[UsageRow {
-            household_id: "NL-A-m1".into(),
-            region: "NL-A".into(),
-            day,
-            appliance: "heat_pump".into(),
-            energy_wh: 2500.0,
-            on_intervals: 12,
-            confidence: 0.9,
-            model_version: "m".into(),
-            computed_at: 1,
-        }])
+        .write(&[
+            usage("heat_pump", 2500.0, 0.9),
+            usage("dishwasher", 800.0, 0.6),
+            usage("oven", 0.0, 0.97),
+        ])
         .await
         .unwrap();
 
@@ -180,7 +186,17 @@ async fn pages_over_the_embedded_store_show_its_rows() {
     assert_eq!(value(&page, "month-self-sufficiency"), "41");
     assert!(!page.contains("id=\"no-generation\""));
     assert_eq!(value(&page, "today-day"), "2020-07-01");
-    assert!(page.contains("data-appliance=\"heat_pump\""));
+    let row = |appliance: &str| {
+        let at = page
+            .find(&format!("<tr data-appliance=\"{appliance}\">"))
+            .unwrap_or_else(|| panic!("no {appliance} row"));
+        page[at..at + page[at..].find("</tr>").unwrap()].to_string()
+    };
+    assert!(row("heat_pump").contains(">2.50<"));
+    // Not sure: no energy shown, no bar drawn; surely not run: not listed.
+    assert!(row("dishwasher").contains(">not sure<") && !row("dishwasher").contains("0.80"));
+    assert!(!page.contains("dishwasher</text>") && page.contains("heat pump</text>"));
+    assert!(!page.contains("data-appliance=\"oven\""));
     assert!(page.contains("Among the most efficient 20 %"));
     // A household without inverter data gets no shares, and is told why.
     let (status, _, page) = request(addr, "GET", "/household/NL-A-m2", "").await;

@@ -237,8 +237,9 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
     let devices = ch
         .fetch_all::<Count>(&format!(
             "SELECT count() AS n FROM appliance_usage FINAL WHERE household_id = '{id}' \
-             AND day = toDate({}) AND energy_wh > 0",
-            i64::from(today.day) * 86_400
+             AND day = toDate({}) AND (energy_wh > 0 OR confidence < {})",
+            i64::from(today.day) * 86_400,
+            zeal_tables::appliance_usage::CONFIDENT
         ))
         .await
         .unwrap();

@@ -129,6 +129,13 @@ fn today_and_month_compare_with_the_neighbours_where_known() {
         },
         UsageRow {
             day: jul31 + 2,
+            appliance: "oven".into(),
+            energy_wh: 0.0,
+            on_intervals: 0,
+            confidence: 0.95,
+        },
+        UsageRow {
+            day: jul31 + 2,
             appliance: "heat_pump".into(),
             energy_wh: 4500.0,
             on_intervals: 20,
@@ -160,9 +167,11 @@ fn today_and_month_compare_with_the_neighbours_where_known() {
     let names: Vec<&str> = b.appliances.iter().map(|a| a.0.as_str()).collect();
     assert_eq!(
         names,
-        ["heat_pump", "ev"],
-        "largest first, zero left out, latest day only"
+        ["heat_pump", "ev", "dryer"],
+        "largest first, surely not run left out, not sure kept, latest day only"
     );
+    let sure: Vec<bool> = b.appliances.iter().map(|a| confident(a.2)).collect();
+    assert_eq!(sure, [true, true, false], "0.8 is confident, 0.5 is not");
     assert_eq!(v.recent.len(), 3);
     let (next, criteria) = v.next.unwrap();
     assert_eq!(next, Stage::Saver);

@@ -8,9 +8,12 @@ use clap::Args;
 use std::path::PathBuf;
 use zeal_disaggregation::Disaggregator;
 use zeal_disaggregation::appliances::{PREDICTED, claimed};
+use zeal_disaggregation::augment::Randomisation;
+use zeal_disaggregation::crossgen::{self, CrossSelection};
 use zeal_disaggregation::dataset::build;
-use zeal_disaggregation::eval::{default_test_selection, evaluate};
+use zeal_disaggregation::eval::{default_test_selection, evaluate_both};
 use zeal_disaggregation::features::{Day, complete_days, neighbours};
+use zeal_disaggregation::model::Architecture;
 use zeal_disaggregation::train::{Progress, TrainConfig, train};
 use zeal_services::disaggregate::usage_rows;
 
@@ -36,6 +39,25 @@ pub struct TrainArgs {
     /// Version written into the model and every row it produces.
     #[arg(long, default_value_t = TrainConfig::default().version)]
     version: String,
+    /// Domain randomisation of the training days: all, none, or some of power, stretch,
+    /// shift, base, distractors (comma-separated; README shows what each buys).
+    #[arg(long, default_value = "distractors", value_parser = Randomisation::parse)]
+    randomise: Randomisation,
+    /// Hidden layers: mlp (dense, shipped) or cnn (temporal convolutions over the day;
+    /// README: it needs --learning-rate 3e-4 and did not beat the MLP).
+    #[arg(long, default_value = "mlp", value_parser = parse_architecture)]
+    architecture: Architecture,
+    /// AdamW learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    learning_rate: f64,
+}
+
+fn parse_architecture(s: &str) -> Result<Architecture, String> {
+    match s {
+        "mlp" => Ok(Architecture::Mlp),
+        "cnn" => Ok(Architecture::Cnn),
+        _ => Err(format!("{s:?}: expected mlp or cnn")),
+    }
 }
 
 /// Training progress: a bar on a terminal (plain lines otherwise) while households are
@@ -77,6 +99,9 @@ pub fn train_cmd(a: TrainArgs) -> anyhow::Result<()> {
         epochs: a.epochs,
         seed: a.seed,
         version: a.version,
+        augment: a.randomise,
+        architecture: a.architecture,
+        learning_rate: a.learning_rate,
         ..TrainConfig::default()
     };
     let started = std::time::Instant::now();
@@ -106,6 +131,19 @@ pub struct EvalArgs {
     /// Model stem (STEM.safetensors + STEM.json); the shipped model when absent.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Seed of the independent generator's homes, decimal or 0x-hex (the tests also check
+    /// 0xbeef and 0xf00d).
+    #[arg(long, default_value_t = CrossSelection::default().seed, value_parser = parse_seed)]
+    cross_seed: u64,
+}
+
+/// A seed as decimal or `0x` hexadecimal.
+fn parse_seed(s: &str) -> Result<u64, String> {
+    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    }
+    .map_err(|e| format!("{s:?} is not a seed (decimal or 0x-hex): {e}"))
 }
 
 fn load(model: &Option<PathBuf>) -> anyhow::Result<Disaggregator> {
@@ -126,41 +164,55 @@ pub fn eval_cmd(a: EvalArgs) -> anyhow::Result<()> {
     let train_ds = build(&config.selection(), |d, t| {
         shown.show(Progress::Simulating { done: d, total: t })
     })?;
-    eprintln!("building the test set (other seed, households and weeks) ...");
+    eprintln!("building the same-simulator test set (other seed, households and weeks) ...");
     let sel = default_test_selection();
-    let test = build(&sel, |d, t| {
+    let same = build(&sel, |d, t| {
+        shown.show(Progress::Simulating { done: d, total: t })
+    })?;
+    eprintln!("building the cross-generator test set (independent homes, never trained on) ...");
+    let cross_sel = CrossSelection {
+        seed: a.cross_seed,
+        ..CrossSelection::default()
+    };
+    let cross = crossgen::build(&cross_sel, |d, t| {
         shown.show(Progress::Simulating { done: d, total: t })
     })?;
     let t = std::time::Instant::now();
-    let report = evaluate(&model, &train_ds, &test)?;
+    let report = evaluate_both(&model, &train_ds, &same, &cross)?;
     let scored = t.elapsed().as_secs_f64();
     println!(
-        "model {} on {} unseen households ({} intervals, seed {}, weeks of 2021)\n",
-        model.meta.version, report.households, report.intervals, sel.seed
+        "model {}: same = {} unseen simulator households ({} intervals, seed {}, weeks of 2021); \
+         cross = {} homes of the independent generator ({} intervals, {} days each, 2022, seed {:#x})\n",
+        model.meta.version,
+        report.same.households,
+        report.same.intervals,
+        sel.seed,
+        report.cross.households,
+        report.cross.intervals,
+        cross_sel.days,
+        cross_sel.seed,
     );
     // Markdown reads well in a terminal and pastes into README as is.
     print!("{}", report.markdown());
     println!(
-        "\nscored in {scored:.1} s incl. CO: features were extracted while building the set ({:.0} s in all)",
+        "\nscored in {scored:.1} s incl. CO: features were extracted while building the sets ({:.0} s in all)",
         started.elapsed().as_secs_f64()
     );
     let speed = inference_speed(&model)?;
     println!(
         "inference: {speed:.0} household-days/s on one core (SSA + SSD features and the network)"
     );
-    let failing: Vec<&str> = report
-        .rows
-        .iter()
-        .filter(|r| r.claimed && !r.beats_mean())
-        .map(|r| r.appliance)
-        .collect();
+    println!(
+        "beating Mean on interval MAE, F1 and daily MAE cross-generator (claimable): {}",
+        report.supported().join(", ")
+    );
+    let failing = report.failing_claims();
     if !failing.is_empty() {
-        bail!("claimed appliances not beating the Mean baseline: {failing:?}");
+        bail!("claimed appliances not beating the Mean baseline in both columns: {failing:?}");
     }
-    if !report.claims_hold() {
-        bail!("the model does not beat CO on average F1");
-    }
-    println!("every claimed appliance beats Mean on MAE and F1; average F1 beats CO");
+    println!(
+        "every claimed appliance beats Mean on interval MAE, F1 and daily MAE in both columns"
+    );
     Ok(())
 }
 
