@@ -11,7 +11,9 @@
 # ZEAL_KAFKA_BOOTSTRAP and ZEAL_TOPIC_PREFIX as for zeal.
 #
 # Writes into DIR: authority.key/.pub, meters/ (identity keys), certificates/,
-# aggregator/aggregator.key/.pub, beacon.seed, beacon.anchor, readings-<REGION>.csv.
+# aggregator/aggregator.key/.pub, beacon.seed, beacon.anchor, readings-<REGION>.csv, and for
+# the web app the (stand-in) portal's portal.key/.pub and operator.token (made on every run
+# when absent, so an older keys volume gets them too).
 # Idempotent: a day set up once is left as it is (DIR/day-<DAY>.done); keys are never
 # overwritten.
 set -eu
@@ -25,12 +27,16 @@ TO=${TO:-${DAY}T12:00Z}
 PARTITIONS=${PARTITIONS:-12}
 VALID_FROM=${VALID_FROM:-2020-01-01}
 
+umask 077
+mkdir -p "$DIR"
+"$ZEAL" portal init --key-file "$DIR/portal.key"
+if [ ! -s "$DIR/operator.token" ]; then
+    od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$DIR/operator.token"
+fi
 if [ -e "$DIR/day-$DAY.done" ]; then
     echo "day $DAY already set up in $DIR"
     exit 0
 fi
-umask 077
-mkdir -p "$DIR"
 "$ZEAL" topics create --partitions "$PARTITIONS"
 "$ZEAL" authority init --key-file "$DIR/authority.key"
 for region in $(echo "$REGIONS" | tr ',' ' '); do

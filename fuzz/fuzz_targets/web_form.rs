@@ -1,10 +1,9 @@
 //! The web app's form parsing on arbitrary bodies: decoded as axum's `Form` does, then the join
-//! check against a fixed region list, in demo and normal mode. Never a panic; a decoded form
-//! re-encodes to itself; an accepted join has a listed region, a 1-40 character trimmed display
-//! name without control characters, a valid meter id (absent only in demo mode with the field
-//! empty), is accepted again as itself, and is accepted in demo mode too; errors name form
-//! fields, in form order, at most one each, and demo mode adds none; `valid_id` implies plain,
-//! short ASCII that needs no escaping in HTML, a path or a query.
+//! check. Never a panic; a decoded form re-encodes to itself; an accepted join has a 1-40
+//! character trimmed display name without control or invisible characters and the consent box
+//! ticked, and is accepted again as itself; errors name form fields, in form order, at most one
+//! each; `valid_id` implies plain, short ASCII that needs no escaping in HTML, a path or a
+//! query (the ids a portal token carries are checked with it).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -12,17 +11,7 @@ use std::collections::BTreeMap;
 use zeal_web_forms::{FieldError, Join, MAX_NAME, check, decode, invisible, valid_id};
 
 /// The join form's fields, in the page's order (html.rs).
-const FIELDS: [&str; 5] = [
-    "region",
-    "display_name",
-    "meter_id",
-    "share_readings",
-    "leaderboard",
-];
-
-fn regions() -> Vec<String> {
-    ["NL-R01", "NL-R02", "BE.Z_3"].map(String::from).to_vec()
-}
+const FIELDS: [&str; 3] = ["display_name", "share_readings", "leaderboard"];
 
 fn plain_id(s: &str) {
     if valid_id(s) {
@@ -36,40 +25,27 @@ fn plain_id(s: &str) {
     }
 }
 
-fn accepted(form: &BTreeMap<String, String>, j: &Join, demo: bool) {
+fn accepted(form: &BTreeMap<String, String>, j: &Join) {
     let field = |k: &str| form.get(k).map_or("", |v| v.trim());
-    assert!(regions().contains(&j.region), "{j:?}");
-    assert_eq!(j.region, field("region"));
     let n = j.display_name.chars().count();
     assert!((1..=MAX_NAME).contains(&n), "{j:?}");
     assert_eq!(j.display_name, j.display_name.trim());
     assert!(!j.display_name.chars().any(char::is_control), "{j:?}");
     assert!(!j.display_name.chars().any(invisible), "{j:?}");
     assert_eq!(j.display_name, field("display_name"));
-    match &j.meter_id {
-        Some(m) => {
-            assert!(valid_id(m), "{j:?}");
-            assert_eq!(m, field("meter_id"));
-        }
-        None => assert!(demo && field("meter_id").is_empty(), "{j:?}"),
-    }
     assert!(matches!(
         field("share_readings"),
         "on" | "true" | "1" | "yes"
     ));
     // What was accepted, submitted again as the page would, is the same join.
     let mut again = BTreeMap::from([
-        ("region".to_string(), j.region.clone()),
         ("display_name".to_string(), j.display_name.clone()),
         ("share_readings".to_string(), "on".to_string()),
     ]);
-    if let Some(m) = &j.meter_id {
-        again.insert("meter_id".into(), m.clone());
-    }
     if j.leaderboard {
         again.insert("leaderboard".into(), "on".into());
     }
-    assert_eq!(check(&again, &regions(), demo).as_ref(), Ok(j));
+    assert_eq!(check(&again).as_ref(), Ok(j));
 }
 
 fn rejected(errors: &[FieldError]) {
@@ -102,29 +78,8 @@ fuzz_target!(|data: &[u8]| {
         plain_id(v);
         plain_id(v.trim());
     }
-    let regions = regions();
-    let normal = check(&form, &regions, false);
-    let demo = check(&form, &regions, true);
-    match &normal {
-        Ok(j) => accepted(&form, j, false),
-        Err(e) => rejected(e),
-    }
-    match &demo {
-        Ok(j) => accepted(&form, j, true),
-        Err(e) => rejected(e),
-    }
-    match (&normal, &demo) {
-        (Ok(n), d) => assert_eq!(
-            d.as_ref(),
-            Ok(n),
-            "demo mode refuses what normal mode takes"
-        ),
-        (Err(n), Err(d)) => assert!(d.iter().all(|e| n.contains(e)), "{n:?} {d:?}"),
-        (Err(n), Ok(_)) => assert!(
-            n.len() == 1
-                && n[0].field == "meter_id"
-                && form.get("meter_id").is_none_or(|m| m.trim().is_empty()),
-            "{n:?}"
-        ),
+    match check(&form) {
+        Ok(j) => accepted(&form, &j),
+        Err(e) => rejected(&e),
     }
 });

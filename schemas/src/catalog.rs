@@ -36,6 +36,7 @@ macro_rules! with_kinds {
             FeederReading => "feeder_reading" [1],
             BillingRegister => "billing_register" [1],
             GridAlert => "grid_alert" [1],
+            ConsentEvent => "consent_event" [1],
         }
     };
 }

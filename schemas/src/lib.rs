@@ -12,6 +12,7 @@
 pub mod bytes_serde;
 pub mod catalog;
 pub mod codec;
+pub mod consent;
 pub mod grid;
 pub mod inspect;
 pub mod messages;

@@ -24,5 +24,9 @@ pub const FEEDER: &str = "zeal.feeder.v1";
 pub const BILLING: &str = "zeal.billing.v1";
 /// The balance job's alerts: key = region, value = [`crate::grid::GridAlert`].
 pub const GRID_ALERTS: &str = "zeal.grid-alerts.v1";
+/// Households' consent decisions: key = household id, value =
+/// [`crate::consent::ConsentEvent`]; one ordered partition, never deleted (a gateway's consent
+/// state is the fold of this log).
+pub const CONSENT: &str = "zeal.consent.v1";
 /// Rejected input with origin and reason: key = region when known.
 pub const DLQ: &str = "zeal.dlq.v1";

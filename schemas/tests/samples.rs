@@ -197,7 +197,22 @@ pub fn all() -> Vec<AnyMessage> {
         AnyMessage::FeederReading(feeder_reading()),
         AnyMessage::BillingRegister(billing_register()),
         AnyMessage::GridAlert(grid_alert()),
+        AnyMessage::ConsentEvent(consent_event()),
     ]
+}
+
+pub fn consent_event() -> zeal_schemas::consent::ConsentEvent {
+    zeal_schemas::consent::ConsentEvent {
+        household_id: "NL-UT-01-m0001".into(),
+        region: "NL-UT-01".into(),
+        scope: "readings".into(),
+        granted: true,
+        decided_at: T0 + 3_600_000,
+        event_id: "0123456789abcdef0123456789abcdef".into(),
+        pairing_code: "7KQ2-M9XD".into(),
+        source: "energenies-web".into(),
+        signature: vec![16; 64],
+    }
 }
 
 pub fn feeder_reading() -> grid::FeederReading {

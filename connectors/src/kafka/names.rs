@@ -23,6 +23,9 @@ pub struct TopicNames {
     pub billing: String,
     /// The balance job's alerts (key = region).
     pub grid_alerts: String,
+    /// Households' consent decisions (key = household id): one partition, kept (the record of
+    /// consent, and the log every gateway folds its consent state from).
+    pub consent: String,
 }
 
 impl TopicNames {
@@ -38,6 +41,7 @@ impl TopicNames {
             feeder: n(topics::FEEDER),
             billing: n(topics::BILLING),
             grid_alerts: n(topics::GRID_ALERTS),
+            consent: n(topics::CONSENT),
         }
     }
 
@@ -79,6 +83,7 @@ impl TopicNames {
             t(&self.billing, partitions, audit),
             t(&self.grid_alerts, partitions, audit),
             t(&self.registry_v2, 1, None),
+            t(&self.consent, 1, None),
         ]
     }
 }

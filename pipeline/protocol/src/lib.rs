@@ -6,6 +6,7 @@
 
 pub mod bench;
 pub mod config;
+pub mod consent;
 pub mod error;
 pub mod round;
 pub mod v2;

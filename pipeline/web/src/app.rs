@@ -1,33 +1,76 @@
-//! The router and its handlers: parse and check input, read the store, render a page.
+//! The router and its handlers: parse and check input, find who is signed in, read the store,
+//! render a page.
+//!
+//! Who may see what: a household (signed in by its portal link) its own page, its settings and
+//! its region's leaderboard; the operator (signed in with the operator token) the operator page
+//! and every leaderboard; nobody signed in the start page only. Every form post carries the
+//! session's CSRF token. Every answer carries headers that keep the pages out of frames,
+//! caches and referrers (a sign-in link is a credential until used).
 
-use crate::join::{self, Join};
+use crate::WebError;
+use crate::html::{self, Nav};
+use crate::join;
 use crate::metrics::WebMetrics;
 use crate::model::{HouseholdView, Profile, leaderboard};
+use crate::portal::{self, Replays, TokenError};
+use crate::session::{self, Sessions, Who};
 use crate::store::Store;
-use crate::{WebError, html};
 use axum::Router;
 use axum::extract::rejection::RawFormRejection;
-use axum::extract::{MatchedPath, Path, RawForm, Request, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{MatchedPath, Path, Query, RawForm, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
-use std::collections::BTreeMap;
+use axum::routing::{get, post};
+use ed25519_dalek::VerifyingKey;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use zeal_connectors::Shutdown;
 
 /// How the app runs.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone)]
 pub struct WebSettings {
-    /// Joining without a meter id picks a simulated, opted-in household of the region.
-    pub demo: bool,
+    /// The utility portal's Ed25519 public key: sign-in links must be signed with it. Without
+    /// it no household can sign in.
+    pub portal_key: Option<VerifyingKey>,
+    /// Longest lifetime (`exp - iat`, seconds) of a sign-in link accepted.
+    pub max_link_lifetime: i64,
+    /// The operator token (`/operator`); without it the operator page is off.
+    pub operator_token: Option<String>,
+    /// Serve HTTPS with this configuration (cookies are then `Secure`).
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl Default for WebSettings {
+    fn default() -> Self {
+        WebSettings {
+            portal_key: None,
+            max_link_lifetime: portal::DEFAULT_MAX_LIFETIME,
+            operator_token: None,
+            tls: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for WebSettings {
+    /// Never prints the operator token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSettings")
+            .field("portal_key", &self.portal_key)
+            .field("max_link_lifetime", &self.max_link_lifetime)
+            .field("operator_token", &self.operator_token.as_ref().map(|_| "…"))
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
 }
 
 struct AppState {
     store: Store,
     settings: WebSettings,
     metrics: WebMetrics,
+    sessions: Mutex<Sessions>,
+    replays: Mutex<Replays>,
 }
 
 type Shared = Arc<AppState>;
@@ -40,10 +83,13 @@ pub async fn serve(
     settings: WebSettings,
     shutdown: Shutdown,
 ) -> Result<SocketAddr, WebError> {
+    let tls = settings.tls.clone();
     let state = Arc::new(AppState {
         store,
         settings,
         metrics: WebMetrics::default(),
+        sessions: Mutex::default(),
+        replays: Mutex::default(),
     });
     let app = router(state);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -52,14 +98,31 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|source| WebError::Bind { addr, source })?;
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app)
-            .with_graceful_shutdown(zeal_connectors::stopped(shutdown))
-            .await
-        {
-            tracing::error!(error = %e, "web app stopped");
+    let stop = zeal_connectors::stopped(shutdown);
+    match tls {
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(error = %e, "web app stopped");
+                }
+            });
         }
-    });
+        Some(config) => {
+            let listener = crate::tls::TlsListener::new(listener, config)
+                .map_err(|source| WebError::Bind { addr, source })?;
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+                {
+                    tracing::error!(error = %e, "web app stopped");
+                }
+            });
+        }
+    }
     tracing::info!(addr = %bound, "web app listening");
     Ok(bound)
 }
@@ -67,17 +130,46 @@ pub async fn serve(
 fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/signin", get(signin))
+        .route("/signout", post(signout))
         .route("/join", get(join_form).post(join_submit))
         .route("/household/{id}", get(household))
         .route("/leaderboard", get(leaderboards))
         .route("/leaderboard/{region}", get(region_leaderboard))
         .route("/operator", get(operator))
+        .route("/operator/signin", post(operator_signin))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), count))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), protect))
         .with_state(state)
+}
+
+/// Headers on every answer: no framing, no sniffing, no referrer (a sign-in link in the
+/// address bar must not travel to another site), nothing cached (the pages are personal),
+/// nothing loaded from anywhere; HSTS over TLS.
+async fn protect(State(s): State<Shared>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let h = response.headers_mut();
+    let set = |h: &mut HeaderMap, k: &'static str, v: &'static str| {
+        h.insert(k, HeaderValue::from_static(v));
+    };
+    set(h, "x-content-type-options", "nosniff");
+    set(h, "x-frame-options", "DENY");
+    set(h, "referrer-policy", "no-referrer");
+    set(h, "cache-control", "no-store");
+    set(
+        h,
+        "content-security-policy",
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    );
+    if s.settings.tls.is_some() {
+        set(h, "strict-transport-security", "max-age=31536000");
+    }
+    response
 }
 
 /// Counts every routed request by its route pattern and status class.
@@ -124,145 +216,344 @@ fn html_page(status: StatusCode, body: String) -> Response {
     (status, Html(body)).into_response()
 }
 
-fn problem(status: StatusCode, title: &str, explanation: &str) -> Response {
-    html_page(status, html::problem(title, explanation))
+fn problem(status: StatusCode, nav: &Nav, title: &str, explanation: &str) -> Response {
+    html_page(status, html::problem(title, nav, explanation))
 }
 
 /// Store failures: logged in full, answered without internals.
-fn unavailable(e: WebError) -> Response {
+fn unavailable(nav: &Nav, e: WebError) -> Response {
     tracing::error!(error = %e, "store query failed");
     problem(
         StatusCode::SERVICE_UNAVAILABLE,
+        nav,
         "Temporarily unavailable",
         "The data behind this page could not be read just now. Please try again in a minute.",
     )
 }
 
-async fn not_found() -> Response {
+fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_string())]).into_response()
+}
+
+/// The session the request's cookie names, if it is live.
+struct Viewer {
+    id: String,
+    who: Who,
+    csrf: String,
+}
+
+impl Viewer {
+    fn nav(&self) -> Nav {
+        match &self.who {
+            Who::Household { id, region } => Nav::Household {
+                id: id.clone(),
+                region: region.clone(),
+                csrf: self.csrf.clone(),
+            },
+            Who::Operator => Nav::Operator {
+                csrf: self.csrf.clone(),
+            },
+        }
+    }
+
+    fn household(&self) -> Option<(&str, &str)> {
+        match &self.who {
+            Who::Household { id, region } => Some((id, region)),
+            Who::Operator => None,
+        }
+    }
+}
+
+fn viewer(s: &AppState, headers: &HeaderMap) -> Option<Viewer> {
+    let tls = s.settings.tls.is_some();
+    let id = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| session::from_cookie_header(v, tls))?;
+    let sessions = s.sessions.lock().expect("sessions lock");
+    let found = sessions.get(id)?;
+    Some(Viewer {
+        id: id.to_string(),
+        who: found.who.clone(),
+        csrf: found.csrf.clone(),
+    })
+}
+
+fn nav_of(v: &Option<Viewer>) -> Nav {
+    v.as_ref().map_or(Nav::Anonymous, Viewer::nav)
+}
+
+fn sign_in_first() -> Response {
+    problem(
+        StatusCode::UNAUTHORIZED,
+        &Nav::Anonymous,
+        "Please sign in",
+        "This page belongs to a household. Open Energenies from your utility's customer portal: \
+         it signs you in to your own page.",
+    )
+}
+
+fn not_yours(nav: &Nav) -> Response {
+    problem(
+        StatusCode::FORBIDDEN,
+        nav,
+        "Not your page",
+        "You are signed in as another household (or as the operator), and this page is not \
+         yours to see. Your own page is linked at the top.",
+    )
+}
+
+/// Decodes a posted form and checks its CSRF token against the viewer's session; the answer
+/// to send instead when either fails.
+fn checked_form(
+    v: &Option<Viewer>,
+    form: Result<RawForm, RawFormRejection>,
+) -> Result<BTreeMap<String, String>, Box<Response>> {
+    let Some(v) = v else {
+        return Err(Box::new(sign_in_first()));
+    };
+    let Some(values) = form.ok().and_then(|RawForm(body)| join::decode(&body).ok()) else {
+        return Err(Box::new(problem(
+            StatusCode::BAD_REQUEST,
+            &v.nav(),
+            "That form could not be read",
+            "The form arrived malformed. Please open the page again and resubmit.",
+        )));
+    };
+    match values.get("csrf") {
+        Some(t) if session::same(t, &v.csrf) => Ok(values),
+        _ => {
+            tracing::warn!("a form post without this session's CSRF token was refused");
+            Err(Box::new(problem(
+                StatusCode::FORBIDDEN,
+                &v.nav(),
+                "This form was not accepted",
+                "The form did not come from your Energenies page, or it is from an earlier \
+                 session. Open the page again and resubmit.",
+            )))
+        }
+    }
+}
+
+async fn not_found(State(s): State<Shared>, headers: HeaderMap) -> Response {
     problem(
         StatusCode::NOT_FOUND,
+        &nav_of(&viewer(&s, &headers)),
         "Page not found",
         "There is no page at this address. Start from the home page.",
     )
 }
 
-async fn index(State(s): State<Shared>) -> Response {
-    match s.store.regions().await {
-        Ok(regions) => html_page(StatusCode::OK, html::index(&regions, s.settings.demo)),
-        Err(e) => unavailable(e),
-    }
+async fn index(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    html_page(StatusCode::OK, html::index(&nav_of(&viewer(&s, &headers))))
 }
 
-async fn join_form(State(s): State<Shared>) -> Response {
-    match s.store.regions().await {
-        Ok(regions) => html_page(
-            StatusCode::OK,
-            html::join_form(&regions, s.settings.demo, &BTreeMap::new(), &[]),
-        ),
-        Err(e) => unavailable(e),
-    }
-}
-
-async fn join_submit(State(s): State<Shared>, form: Result<RawForm, RawFormRejection>) -> Response {
-    // What `Form<BTreeMap<String, String>>` would do, in the fuzzed crate.
-    let Some(values) = form.ok().and_then(|RawForm(body)| join::decode(&body).ok()) else {
+/// `GET /signin?token=…`: the portal's link. A valid, unused token starts a household session
+/// and goes to its page; anything else gets a page saying what was wrong, and no session.
+async fn signin(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(key) = &s.settings.portal_key else {
         return problem(
-            StatusCode::BAD_REQUEST,
-            "That form could not be read",
-            "The join form arrived malformed. Please fill it in again on the join page.",
+            StatusCode::SERVICE_UNAVAILABLE,
+            &Nav::Anonymous,
+            "Sign-in is not set up",
+            "This Energenies app has no portal key configured, so nobody can sign in yet. \
+             The utility starts it with --portal-key.",
         );
     };
-    let regions = match s.store.regions().await {
-        Ok(r) => r,
-        Err(e) => return unavailable(e),
+    let now = (zeal_connectors::now_ms() / 1000) as i64;
+    let token = q.get("token").map(String::as_str).unwrap_or_default();
+    let checked = portal::verify(token, key, now, s.settings.max_link_lifetime).and_then(|c| {
+        s.replays
+            .lock()
+            .expect("replays lock")
+            .first_use(&c, now)
+            .map(|()| c)
+    });
+    let claims = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(reason = %e, "a sign-in link was refused");
+            let (title, why) = match e {
+                TokenError::Expired => (
+                    "This sign-in link has expired",
+                    "Links from your utility's portal work for a few minutes only. Go back to \
+                     the portal and open Energenies again.",
+                ),
+                TokenError::Replayed => (
+                    "This sign-in link was used already",
+                    "Each link from the portal signs in once. Go back to the portal and open \
+                     Energenies again for a fresh one.",
+                ),
+                _ => (
+                    "This sign-in link is not valid",
+                    "It was not issued by your utility's portal for this app, or it was \
+                     changed on the way. Go back to the portal and open Energenies again.",
+                ),
+            };
+            return problem(StatusCode::UNAUTHORIZED, &Nav::Anonymous, title, why);
+        }
     };
-    let joined = match join::check(&values, &regions, s.settings.demo) {
+    let tls = s.settings.tls.is_some();
+    let previous = viewer(&s, &headers);
+    let id = {
+        let mut sessions = s.sessions.lock().expect("sessions lock");
+        if let Some(old) = previous {
+            sessions.end(&old.id);
+        }
+        sessions.start(Who::Household {
+            id: claims.sub.clone(),
+            region: claims.region.clone(),
+        })
+    };
+    tracing::info!(household = %claims.sub, "a household signed in");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, session::set_cookie(&id, tls)),
+            (header::LOCATION, format!("/household/{}", claims.sub)),
+        ],
+    )
+        .into_response()
+}
+
+async fn signout(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<RawForm, RawFormRejection>,
+) -> Response {
+    let v = viewer(&s, &headers);
+    if let Err(refused) = checked_form(&v, form) {
+        return *refused;
+    }
+    if let Some(v) = v {
+        s.sessions.lock().expect("sessions lock").end(&v.id);
+    }
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (
+                header::SET_COOKIE,
+                session::clear_cookie(s.settings.tls.is_some()),
+            ),
+            (header::LOCATION, "/".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+async fn join_form(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let v = viewer(&s, &headers);
+    let Some((id, region)) = v.as_ref().and_then(Viewer::household) else {
+        return match &v {
+            Some(v) => not_yours(&v.nav()),
+            None => sign_in_first(),
+        };
+    };
+    let nav = nav_of(&v);
+    // A household that joined sees its current settings.
+    let values = match s.store.profile(id).await {
+        Ok(Some(p)) => {
+            let mut values = BTreeMap::from([
+                ("display_name".to_string(), p.display_name),
+                ("share_readings".to_string(), "on".to_string()),
+            ]);
+            if p.leaderboard {
+                values.insert("leaderboard".into(), "on".into());
+            }
+            values
+        }
+        Ok(None) => BTreeMap::new(),
+        Err(e) => return unavailable(&nav, e),
+    };
+    html_page(
+        StatusCode::OK,
+        html::join_form(&nav, id, region, &values, &[]),
+    )
+}
+
+async fn join_submit(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<RawForm, RawFormRejection>,
+) -> Response {
+    let v = viewer(&s, &headers);
+    let values = match checked_form(&v, form) {
+        Ok(values) => values,
+        Err(refused) => return *refused,
+    };
+    let nav = nav_of(&v);
+    let Some((id, region)) = v.as_ref().and_then(Viewer::household) else {
+        return not_yours(&nav);
+    };
+    let joined = match join::check(&values) {
         Ok(j) => j,
         Err(errors) => {
             return html_page(
                 StatusCode::BAD_REQUEST,
-                html::join_form(&regions, s.settings.demo, &values, &errors),
+                html::join_form(&nav, id, region, &values, &errors),
             );
         }
     };
-    match enrol(&s, joined).await {
-        Ok(Ok(id)) => (
-            StatusCode::SEE_OTHER,
-            [(header::LOCATION, format!("/household/{id}"))],
-        )
-            .into_response(),
-        Ok(Err((title, why))) => problem(StatusCode::CONFLICT, &title, &why),
-        Err(e) => unavailable(e),
-    }
-}
-
-/// Records the profile; returns its household id, or why it cannot join.
-async fn enrol(s: &AppState, j: Join) -> Result<Result<String, (String, String)>, WebError> {
-    let household_id = match &j.meter_id {
-        Some(m) => m.clone(),
-        None => {
-            // Demo: the first simulated household of the region that shared its readings and
-            // has not joined yet.
-            let taken: Vec<String> = s
-                .store
-                .profiles_in(&j.region)
-                .await?
-                .into_iter()
-                .map(|p| p.household_id)
-                .collect();
-            let free = s
-                .store
-                .households_with_data(&j.region)
-                .await?
-                .into_iter()
-                .find(|h| !taken.contains(h));
-            match free {
-                Some(h) => h,
-                None => {
-                    return Ok(Err((
-                        "No simulated household left".into(),
-                        format!(
-                            "Every simulated household of {} that shares its readings has joined \
-                             already. Choose another region, or enter a meter id.",
-                            j.region
-                        ),
-                    )));
-                }
-            }
+    match s.store.profile(id).await {
+        Ok(Some(existing)) if existing.region != region => {
+            return problem(
+                StatusCode::CONFLICT,
+                &nav,
+                "That meter is in another region",
+                &format!(
+                    "Household {id} joined in region {}, but the portal signed you in for {region}; \
+                     a meter belongs to one region. Ask your utility to correct it.",
+                    existing.region
+                ),
+            );
         }
-    };
-    if let Some(existing) = s.store.profile(&household_id).await?
-        && existing.region != j.region
-    {
-        return Ok(Err((
-            "That meter is in another region".into(),
-            format!(
-                "Meter {household_id} has joined in region {}; a meter belongs to one region.",
-                existing.region
-            ),
-        )));
+        Ok(_) => {}
+        Err(e) => return unavailable(&nav, e),
     }
     let profile = Profile {
-        household_id: household_id.clone(),
-        region: j.region,
-        display_name: j.display_name,
+        household_id: id.to_string(),
+        region: region.to_string(),
+        display_name: joined.display_name,
         share_readings: true,
-        leaderboard: j.leaderboard,
+        leaderboard: joined.leaderboard,
     };
-    s.store
+    match s
+        .store
         .save_profile(&profile, (zeal_connectors::now_ms() / 1000) as u32)
-        .await?;
-    tracing::info!(household = %household_id, region = %profile.region, "household joined");
-    Ok(Ok(household_id))
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(household = %id, region = %region, "household joined");
+            redirect(&format!("/household/{id}"))
+        }
+        Err(e) => unavailable(&nav, e),
+    }
 }
 
-async fn household(State(s): State<Shared>, Path(id): Path<String>) -> Response {
+async fn household(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let v = viewer(&s, &headers);
+    let nav = nav_of(&v);
     if !join::valid_id(&id) {
         return problem(
             StatusCode::BAD_REQUEST,
+            &nav,
             "Not a household id",
             "Household ids have 1-64 letters, digits, '.', '_' or '-'. Check the address.",
         );
+    }
+    match v.as_ref().map(Viewer::household) {
+        None => return sign_in_first(),
+        Some(Some((own, _))) if own == id => {}
+        Some(_) => return not_yours(&nav),
     }
     let page = async {
         let Some(profile) = s.store.profile(&id).await? else {
@@ -274,30 +565,47 @@ async fn household(State(s): State<Shared>, Path(id): Path<String>) -> Response 
         Ok::<_, WebError>(Some(HouseholdView::build(profile, &daily, &events, &usage)))
     };
     match page.await {
-        Ok(Some(view)) => html_page(StatusCode::OK, html::household(&view)),
-        Ok(None) => problem(
-            StatusCode::NOT_FOUND,
-            "Unknown household",
-            &format!("No household {id} has joined Energenies. Join first, then come back."),
-        ),
-        Err(e) => unavailable(e),
+        Ok(Some(view)) => html_page(StatusCode::OK, html::household(&nav, &view)),
+        // Signed in but not joined yet: the join form first.
+        Ok(None) => redirect("/join"),
+        Err(e) => unavailable(&nav, e),
     }
 }
 
-async fn leaderboards(State(s): State<Shared>) -> Response {
-    match s.store.regions().await {
-        Ok(regions) => html_page(StatusCode::OK, html::leaderboards(&regions)),
-        Err(e) => unavailable(e),
+async fn leaderboards(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let v = viewer(&s, &headers);
+    match v.as_ref().map(|v| (v.household(), v.nav())) {
+        None => sign_in_first(),
+        Some((Some((_, region)), _)) => redirect(&format!("/leaderboard/{region}")),
+        Some((None, nav)) => match s.store.regions().await {
+            Ok(regions) => html_page(StatusCode::OK, html::leaderboards(&nav, &regions)),
+            Err(e) => unavailable(&nav, e),
+        },
     }
 }
 
-async fn region_leaderboard(State(s): State<Shared>, Path(region): Path<String>) -> Response {
+async fn region_leaderboard(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(region): Path<String>,
+) -> Response {
+    let v = viewer(&s, &headers);
+    let nav = nav_of(&v);
+    match v.as_ref().map(Viewer::household) {
+        None => return sign_in_first(),
+        // A household sees its own region's board; the operator every one.
+        Some(Some((_, own))) if own != region => return not_yours(&nav),
+        Some(_) => {}
+    }
     let page = async {
-        let regions = s.store.regions().await?;
-        if !join::valid_id(&region) || !regions.contains(&region) {
+        // A region is known once it has totals or a household joined in it.
+        if !join::valid_id(&region) {
             return Ok(None);
         }
         let profiles = s.store.profiles_in(&region).await?;
+        if profiles.is_empty() && !s.store.regions().await?.contains(&region) {
+            return Ok(None);
+        }
         let named: Vec<String> = profiles
             .iter()
             .filter(|p| p.leaderboard)
@@ -307,19 +615,95 @@ async fn region_leaderboard(State(s): State<Shared>, Path(region): Path<String>)
         Ok::<_, WebError>(Some(leaderboard(&profiles, &events)))
     };
     match page.await {
-        Ok(Some(rows)) => html_page(StatusCode::OK, html::leaderboard(&region, &rows)),
+        Ok(Some(rows)) => html_page(StatusCode::OK, html::leaderboard(&nav, &region, &rows)),
         Ok(None) => problem(
             StatusCode::NOT_FOUND,
+            &nav,
             "Unknown region",
-            "There is no region with that name. Pick one from the leaderboards page.",
+            "There is no region with that name, or it has no totals yet.",
         ),
-        Err(e) => unavailable(e),
+        Err(e) => unavailable(&nav, e),
     }
 }
 
-async fn operator(State(s): State<Shared>) -> Response {
-    match s.store.operator().await {
-        Ok(d) => html_page(StatusCode::OK, html::operator(&d)),
-        Err(e) => unavailable(e),
+/// Whether the request carries the operator token as `Authorization: Bearer …` (scripts).
+fn bearer_operator(s: &AppState, headers: &HeaderMap) -> bool {
+    let Some(token) = &s.settings.operator_token else {
+        return false;
+    };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| session::same(t.trim(), token))
+}
+
+async fn operator(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    if s.settings.operator_token.is_none() {
+        return problem(
+            StatusCode::NOT_FOUND,
+            &nav_of(&viewer(&s, &headers)),
+            "The operator page is off",
+            "This app was started without an operator token (--operator-token-file).",
+        );
     }
+    let v = viewer(&s, &headers);
+    let nav = match &v {
+        Some(v) if v.who == Who::Operator => v.nav(),
+        _ if bearer_operator(&s, &headers) => Nav::Anonymous,
+        Some(v) => return not_yours(&v.nav()),
+        None => return html_page(StatusCode::UNAUTHORIZED, html::operator_signin(None)),
+    };
+    match s.store.operator().await {
+        Ok(d) => html_page(StatusCode::OK, html::operator(&nav, &d)),
+        Err(e) => unavailable(&nav, e),
+    }
+}
+
+/// `POST /operator/signin` with the operator token: starts an operator session.
+async fn operator_signin(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<RawForm, RawFormRejection>,
+) -> Response {
+    let Some(expected) = &s.settings.operator_token else {
+        return problem(
+            StatusCode::NOT_FOUND,
+            &Nav::Anonymous,
+            "The operator page is off",
+            "This app was started without an operator token (--operator-token-file).",
+        );
+    };
+    let given = form
+        .ok()
+        .and_then(|RawForm(body)| join::decode(&body).ok())
+        .and_then(|mut f| f.remove("token"))
+        .unwrap_or_default();
+    if !session::same(given.trim(), expected) {
+        tracing::warn!("an operator sign-in with a wrong token was refused");
+        return html_page(
+            StatusCode::UNAUTHORIZED,
+            html::operator_signin(Some("That is not the operator token.")),
+        );
+    }
+    let previous = viewer(&s, &headers);
+    let id = {
+        let mut sessions = s.sessions.lock().expect("sessions lock");
+        if let Some(old) = previous {
+            sessions.end(&old.id);
+        }
+        sessions.start(Who::Operator)
+    };
+    tracing::info!("the operator signed in");
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (
+                header::SET_COOKIE,
+                session::set_cookie(&id, s.settings.tls.is_some()),
+            ),
+            (header::LOCATION, "/operator".to_string()),
+        ],
+    )
+        .into_response()
 }

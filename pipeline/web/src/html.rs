@@ -33,7 +33,8 @@ const CSS: &str = "
 body{margin:0;font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1d2a24;background:#f4f7f2}
 header{background:#1f6f4a;color:#fff;padding:.7rem 1rem}
 header a{color:#fff;text-decoration:none;font-weight:700}
-nav a{color:#e3f4ea;margin-left:.9rem;font-size:.9rem}
+nav{display:inline}nav a{color:#e3f4ea;margin-left:.9rem;font-size:.9rem}
+form.signout{display:inline}form.signout button{margin:0 0 0 .9rem;padding:.1rem .5rem;width:auto;font-size:.85rem;background:#e3f4ea;color:#1f6f4a}
 main{max-width:42rem;margin:0 auto;padding:1rem}
 section{background:#fff;border-radius:.6rem;padding:.9rem 1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0001}
 h1{font-size:1.4rem;margin:.2rem 0 .8rem}h2{font-size:1.05rem;margin:0 0 .6rem}
@@ -56,7 +57,7 @@ svg .alertband{fill:#fbe3e0}svg .alertbar,svg .alertpt{fill:#b3261e}
 svg.bar{width:100%;height:.5rem}svg.bar .track{fill:#e6ece8}svg.bar .fill{fill:#3a9d6a}
 .legend span{margin-right:.8rem;font-size:.85rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.25rem;vertical-align:-1px}
 form label{display:block;margin:.7rem 0 .2rem;font-weight:600}
-input[type=text],select{width:100%;padding:.55rem;font-size:1rem;border:1px solid #b8c4bd;border-radius:.4rem}
+input[type=text],input[type=password],select{width:100%;padding:.55rem;font-size:1rem;border:1px solid #b8c4bd;border-radius:.4rem}
 .check{display:flex;gap:.5rem;align-items:flex-start;margin:.7rem 0;font-weight:400}
 .check input{margin-top:.3rem}
 button{margin-top:1rem;padding:.7rem 1.2rem;font-size:1rem;border:0;border-radius:.5rem;background:#1f6f4a;color:#fff;width:100%}
@@ -64,23 +65,77 @@ button{margin-top:1rem;padding:.7rem 1.2rem;font-size:1rem;border:0;border-radiu
 .badge{display:inline-block;background:#fff4d6;border:1px solid #f0d27a;border-radius:1rem;padding:.15rem .6rem;margin:.15rem;font-size:.85rem}
 ";
 
+/// Who is looking, for the navigation bar: households see their own pages and a sign-out
+/// button; the operator the operator page; nobody signed in no links at all.
+#[derive(Debug, Clone, Default)]
+pub enum Nav {
+    #[default]
+    Anonymous,
+    Household {
+        id: String,
+        region: String,
+        csrf: String,
+    },
+    Operator {
+        csrf: String,
+    },
+}
+
+impl Nav {
+    fn links(&self) -> String {
+        let signout = |csrf: &str| {
+            format!(
+                "<form method=\"post\" action=\"/signout\" class=\"signout\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
+                esc(csrf)
+            )
+        };
+        match self {
+            Nav::Anonymous => String::new(),
+            Nav::Household { id, region, csrf } => format!(
+                "<nav><a href=\"/household/{0}\">My page</a><a href=\"/join\">Settings</a>\
+                 <a href=\"/leaderboard/{1}\">Leaderboard</a>{2}</nav>",
+                esc(id),
+                esc(region),
+                signout(csrf)
+            ),
+            Nav::Operator { csrf } => format!(
+                "<nav><a href=\"/operator\">Operator</a><a href=\"/leaderboard\">Leaderboards</a>{}</nav>",
+                signout(csrf)
+            ),
+        }
+    }
+
+    /// The hidden CSRF field for this viewer's forms (empty when nobody is signed in).
+    pub fn csrf_field(&self) -> String {
+        match self {
+            Nav::Anonymous => String::new(),
+            Nav::Household { csrf, .. } | Nav::Operator { csrf } => format!(
+                "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+                esc(csrf)
+            ),
+        }
+    }
+}
+
 /// A whole page.
-pub fn page(title: &str, body: &str) -> String {
+pub fn page(title: &str, nav: &Nav, body: &str) -> String {
     format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · Energenies</title><style>{CSS}</style></head><body>\
-         <header><a href=\"/\">Energenies</a><nav><a href=\"/join\">Join</a>\
-         <a href=\"/leaderboard\">Leaderboards</a><a href=\"/operator\">Operator</a></nav></header>\
+         <header><a href=\"/\">Energenies</a>{}</header>\
          <main>{body}</main></body></html>",
-        esc(title)
+        esc(title),
+        nav.links()
     )
 }
 
 /// A page that explains what went wrong and what to do.
-pub fn problem(title: &str, explanation: &str) -> String {
+pub fn problem(title: &str, nav: &Nav, explanation: &str) -> String {
     page(
         title,
+        nav,
         &format!(
             "<section id=\"problem\"><h1>{}</h1><p>{}</p><p><a href=\"/\">Back to the start</a></p></section>",
             esc(title),
@@ -89,31 +144,38 @@ pub fn problem(title: &str, explanation: &str) -> String {
     )
 }
 
-/// The start page.
-pub fn index(regions: &[String], demo: bool) -> String {
+/// The start page: households arrive signed in from their utility's portal.
+pub fn index(nav: &Nav) -> String {
     let mut s = String::from(
         "<section><h1>Your energy, your journey</h1><p>Energenies shows how your household uses \
          energy, compares it with your neighbours — from totals that nobody, not even us, can \
-         take apart — and takes you from a first look to prosumer hero.</p>\
-         <p><a href=\"/join\">Join with your meter</a></p></section>",
+         take apart — and takes you from a first look to prosumer hero.</p>",
     );
-    if demo {
-        s.push_str("<section class=\"muted\">Demo mode: joining picks one of the simulated households that opted in to share its readings.</section>");
-    }
-    if !regions.is_empty() {
-        s.push_str("<section><h2>Region leaderboards</h2><ul>");
-        for r in regions {
-            let _ = write!(s, "<li><a href=\"/leaderboard/{0}\">{0}</a></li>", esc(r));
+    match nav {
+        Nav::Household { id, .. } => {
+            let _ = write!(
+                s,
+                "<p><a href=\"/household/{}\" id=\"my-page\">Go to your page</a></p>",
+                esc(id)
+            );
         }
-        s.push_str("</ul></section>");
+        Nav::Operator { .. } => s.push_str("<p><a href=\"/operator\">Operator page</a></p>"),
+        Nav::Anonymous => s.push_str(
+            "<p id=\"signin-hint\">Open Energenies from your utility's customer portal: it \
+             signs you in to your own household's page.</p>",
+        ),
     }
-    page("Welcome", &s)
+    s.push_str("</section>");
+    page("Welcome", nav, &s)
 }
 
-/// The join form, with the submitted values and their problems when re-shown.
+/// The join form (also the settings page of a household that joined), with the submitted
+/// values and their problems when re-shown. The household and its region come from the
+/// portal's sign-in, not from the form.
 pub fn join_form(
-    regions: &[String],
-    demo: bool,
+    nav: &Nav,
+    household: &str,
+    region: &str,
     values: &BTreeMap<String, String>,
     errors: &[FieldError],
 ) -> String {
@@ -137,25 +199,10 @@ pub fn join_form(
             ""
         }
     };
-    let mut options = String::from("<option value=\"\">Choose…</option>");
-    for r in regions {
-        let sel = if values.get("region") == Some(r) {
-            " selected"
-        } else {
-            ""
-        };
-        let _ = write!(options, "<option value=\"{0}\"{sel}>{0}</option>", esc(r));
-    }
-    let meter_hint = if demo {
-        "Leave empty in the demo: we pick a simulated household of your region."
-    } else {
-        "Printed on your meter and on the utility's letter."
-    };
     let body = format!(
-        "<section><h1>Join Energenies</h1>{summary}<form method=\"post\" action=\"/join\" id=\"join\">\
-         <label for=\"region\">Region</label><select id=\"region\" name=\"region\">{options}</select>{er}\
+        "<section><h1>Join Energenies</h1>{summary}<form method=\"post\" action=\"/join\" id=\"join\">{csrf}\
+         <p>Household <b id=\"join-household\">{household}</b> in region <b id=\"join-region\">{region}</b>, as your utility's portal signed you in.</p>\
          <label for=\"display_name\">Display name</label><input type=\"text\" id=\"display_name\" name=\"display_name\" maxlength=\"{max}\" value=\"{name}\">{en}\
-         <label for=\"meter_id\">Meter id</label><input type=\"text\" id=\"meter_id\" name=\"meter_id\" value=\"{meter}\"><p class=\"muted\">{meter_hint}</p>{em}\
          <label class=\"check\"><input type=\"checkbox\" id=\"share_readings\" name=\"share_readings\"{c1}> <span>I consent to Energenies using my meter's 15-minute readings to show me my use, my devices and my game. They are never shown to anyone else; neighbours are compared through private region totals only.</span></label>{ec}\
          <label class=\"check\"><input type=\"checkbox\" id=\"leaderboard\" name=\"leaderboard\"{c2}> <span>Show my display name and points on my region's leaderboard.</span></label>\
          <button type=\"submit\">Join</button></form></section>",
@@ -165,17 +212,33 @@ pub fn join_form(
             "<p class=\"error\" id=\"form-problems\">Please fix the fields marked below.</p>"
                 .to_string()
         },
-        er = e("region"),
+        csrf = nav.csrf_field(),
+        household = esc(household),
+        region = esc(region),
         name = v("display_name"),
         en = e("display_name"),
-        meter = v("meter_id"),
-        em = e("meter_id"),
         c1 = checked("share_readings"),
         ec = e("share_readings"),
         c2 = checked("leaderboard"),
         max = crate::join::MAX_NAME,
     );
-    page("Join", &body)
+    page("Join", nav, &body)
+}
+
+/// The operator's sign-in form (the operator token), with a problem when re-shown.
+pub fn operator_signin(problem: Option<&str>) -> String {
+    let error = problem
+        .map(|p| format!("<p class=\"error\" id=\"error-token\">{}</p>", esc(p)))
+        .unwrap_or_default();
+    page(
+        "Operator sign-in",
+        &Nav::Anonymous,
+        &format!(
+            "<section><h1>Operator sign-in</h1><form method=\"post\" action=\"/operator/signin\" id=\"operator-signin\">\
+             <label for=\"token\">Operator token</label><input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"off\">{error}\
+             <button type=\"submit\">Sign in</button></form></section>"
+        ),
+    )
 }
 
 fn kwh(v: Option<f64>) -> String {
@@ -208,7 +271,7 @@ fn comparison(prefix: &str, label: &str, c: &Comparison) -> String {
 }
 
 /// A household's page.
-pub fn household(v: &HouseholdView) -> String {
+pub fn household(nav: &Nav, v: &HouseholdView) -> String {
     let p = &v.profile;
     let st = &v.standing;
     let mut s = String::new();
@@ -381,11 +444,11 @@ pub fn household(v: &HouseholdView) -> String {
         );
     }
     s.push_str("</table></section>");
-    page(&p.display_name, &s)
+    page(&p.display_name, nav, &s)
 }
 
 /// The list of regions, each with its leaderboard.
-pub fn leaderboards(regions: &[String]) -> String {
+pub fn leaderboards(nav: &Nav, regions: &[String]) -> String {
     let mut s = String::from("<section><h1>Leaderboards</h1><ul>");
     for r in regions {
         let _ = write!(s, "<li><a href=\"/leaderboard/{0}\">{0}</a></li>", esc(r));
@@ -394,11 +457,11 @@ pub fn leaderboards(regions: &[String]) -> String {
         s.push_str("<li class=\"muted\">No region has totals yet.</li>");
     }
     s.push_str("</ul></section>");
-    page("Leaderboards", &s)
+    page("Leaderboards", nav, &s)
 }
 
 /// A region's leaderboard.
-pub fn leaderboard(region: &str, rows: &[LeaderboardRow]) -> String {
+pub fn leaderboard(nav: &Nav, region: &str, rows: &[LeaderboardRow]) -> String {
     let mut s = format!(
         "<section><h1>Leaderboard {}</h1><p class=\"muted\">Only households that chose to be named are listed.</p><table id=\"leaderboard\"><tr><th>#</th><th>household</th><th>stage</th><th class=\"n\">level</th><th class=\"n\">points</th></tr>",
         esc(region)
@@ -420,11 +483,11 @@ pub fn leaderboard(region: &str, rows: &[LeaderboardRow]) -> String {
         s.push_str("<p>Nobody in this region has joined the leaderboard yet.</p>");
     }
     s.push_str("</section>");
-    page(&format!("Leaderboard {region}"), &s)
+    page(&format!("Leaderboard {region}"), nav, &s)
 }
 
 /// The operator page.
-pub fn operator(d: &OperatorData) -> String {
+pub fn operator(nav: &Nav, d: &OperatorData) -> String {
     let mut events: Vec<String> = d
         .regions
         .iter()
@@ -493,7 +556,7 @@ pub fn operator(d: &OperatorData) -> String {
         s.push_str("<tr><td class=\"muted\">None.</td><td></td></tr>");
     }
     s.push_str("</table></section>");
-    page("Operator", &s)
+    page("Operator", nav, &s)
 }
 
 /// `n word` or `n words`.
@@ -625,7 +688,7 @@ mod tests {
             esc("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
         );
-        let p = problem("Unknown <household>", "No \"x\"");
+        let p = problem("Unknown <household>", &Nav::Anonymous, "No \"x\"");
         assert!(p.contains("Unknown &lt;household&gt;") && !p.contains("<household>"));
         assert!(p.contains("width=device-width"), "phone-sized viewport");
     }
@@ -633,7 +696,8 @@ mod tests {
     #[test]
     fn the_operator_page_shows_the_balance_or_says_there_is_none() {
         use crate::model::{Balance, BalanceRow};
-        let none = operator(&OperatorData::default());
+        let nav = Nav::Operator { csrf: "c".into() };
+        let none = operator(&nav, &OperatorData::default());
         assert!(none.contains("No grid balance yet") && !none.contains("open-alerts"));
         let t0 = 18_444 * 86_400;
         let row = |k: i64, alert: bool| BalanceRow {
@@ -654,7 +718,7 @@ mod tests {
             balance: Balance::build(rows),
             ..OperatorData::default()
         };
-        let page = operator(&d);
+        let page = operator(&nav, &d);
         assert!(page.contains("<p id=\"no-open-alerts\">No open alerts</p>"));
         assert!(
             page.contains("open until 4 quarter-hours in a row after it are quiet (z at most 1)")
@@ -671,15 +735,37 @@ mod tests {
     fn the_join_form_keeps_values_and_marks_fields() {
         let mut values = BTreeMap::new();
         values.insert("display_name".to_string(), "<b>".to_string());
-        values.insert("region".to_string(), "R2".to_string());
         let errors = vec![FieldError {
             field: "share_readings",
             message: "consent".into(),
         }];
-        let f = join_form(&["R1".into(), "R2".into()], true, &values, &errors);
+        let nav = Nav::Household {
+            id: "m1".into(),
+            region: "R2".into(),
+            csrf: "t0k\"".into(),
+        };
+        let f = join_form(&nav, "m1", "R2", &values, &errors);
         assert!(f.contains("value=\"&lt;b&gt;\""));
-        assert!(f.contains("<option value=\"R2\" selected>"));
+        assert!(f.contains("<b id=\"join-region\">R2</b>"));
         assert!(f.contains("id=\"error-share_readings\""));
-        assert!(!f.contains("id=\"error-region\""));
+        assert!(!f.contains("id=\"error-display_name\""));
+        assert!(
+            f.contains("<input type=\"hidden\" name=\"csrf\" value=\"t0k&quot;\">"),
+            "the form carries the session's CSRF token"
+        );
+    }
+
+    #[test]
+    fn nobody_signed_in_sees_no_links_and_a_household_no_operator_link() {
+        let anonymous = index(&Nav::Anonymous);
+        assert!(!anonymous.contains("<nav>") && anonymous.contains("signin-hint"));
+        let household = index(&Nav::Household {
+            id: "m1".into(),
+            region: "R2".into(),
+            csrf: "c".into(),
+        });
+        assert!(household.contains("href=\"/household/m1\""));
+        assert!(household.contains("action=\"/signout\""));
+        assert!(!household.contains("/operator"));
     }
 }

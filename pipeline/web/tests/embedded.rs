@@ -2,14 +2,40 @@
 //! the pipeline's own writers, pages fetched over HTTP, numbers checked against those rows.
 //! No services needed.
 
+use ed25519_dalek::SigningKey;
 use zeal_embedded::store::ParquetStore;
 use zeal_tables::Store as Tables;
 use zeal_tables::{
     DailyRow, Destination, GameEventRow, GridBalanceRow, RoundEventRow, TotalRow, UsageRow,
 };
-use zeal_tests::http::request;
+use zeal_tests::http::{Agent, csrf_of};
+use zeal_web::portal::{AUDIENCE, Claims, issue};
 use zeal_web::store::Store;
 use zeal_web::{WebSettings, serve};
+
+const OPERATOR: &str = "operator-token-for-the-embedded-test-0123456789";
+
+/// A client signed in as `household` of NL-A by a fresh portal link.
+async fn sign_in(addr: std::net::SocketAddr, portal: &SigningKey, household: &str) -> Agent {
+    let now = (zeal_connectors::now_ms() / 1000) as i64;
+    let token = issue(
+        portal,
+        &Claims {
+            iss: "test".into(),
+            aud: AUDIENCE.into(),
+            sub: household.into(),
+            region: "NL-A".into(),
+            iat: now,
+            exp: now + 120,
+            jti: zeal_web::session::random_hex(),
+        },
+    );
+    let mut agent = Agent::new(addr);
+    let a = agent.get(&format!("/signin?token={token}")).await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert_eq!(a.header("location"), format!("/household/{household}"));
+    agent
+}
 
 fn value<'a>(page: &'a str, id: &str) -> &'a str {
     let key = format!("id=\"{id}\">");
@@ -127,50 +153,64 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         .unwrap();
 
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let portal = SigningKey::from_bytes(&[7; 32]);
     let addr = serve(
         "127.0.0.1:0".parse().unwrap(),
         Store::from(Tables::Embedded(ParquetStore::open(&dir).unwrap())),
-        WebSettings { demo: true },
+        WebSettings {
+            portal_key: Some(portal.verifying_key()),
+            operator_token: Some(OPERATOR.into()),
+            ..WebSettings::default()
+        },
         stop,
     )
     .await
     .unwrap();
 
-    // The join form lists the regions with totals; a bad form is answered with its problems.
-    let (status, _, page) = request(addr, "GET", "/join", "").await;
-    assert_eq!(status, 200);
-    assert!(page.contains("<option value=\"NL-A\">") && page.contains("<option value=\"NL-B\">"));
-    let (status, _, page) = request(addr, "POST", "/join", "region=NL-Z&display_name=").await;
-    assert_eq!(status, 400);
-    assert!(page.contains("id=\"error-region\"") && page.contains("id=\"error-share_readings\""));
-    // Demo joins pick the households with data, in order; the second is not named.
-    let (status, location, _) = request(
-        addr,
-        "POST",
-        "/join",
-        "region=NL-A&display_name=Anna+%3Cb%3E&share_readings=on&leaderboard=on",
-    )
-    .await;
-    assert_eq!((status, location.as_str()), (303, "/household/NL-A-m1"));
-    let (_, location, _) = request(
-        addr,
-        "POST",
-        "/join",
-        "region=NL-A&display_name=Quiet&share_readings=on",
-    )
-    .await;
-    assert_eq!(location, "/household/NL-A-m2");
-    let (status, _, page) = request(
-        addr,
-        "POST",
-        "/join",
-        "region=NL-A&display_name=Third&share_readings=on",
-    )
-    .await;
-    assert_eq!(status, 409, "no simulated household left");
-    assert!(page.contains("No simulated household left"));
+    // m1 arrives from the portal; not joined yet, it is sent to the join form, which names its
+    // household and region from the sign-in. A bad form is answered with its problems.
+    let mut m1 = sign_in(addr, &portal, "NL-A-m1").await;
+    let a = m1.get("/household/NL-A-m1").await;
+    assert_eq!((a.status, a.header("location")), (303, "/join"));
+    let a = m1.get("/join").await;
+    assert_eq!(a.status, 200);
+    assert!(
+        a.body.contains("<b id=\"join-region\">NL-A</b>"),
+        "{}",
+        a.body
+    );
+    let csrf = csrf_of(&a.body);
+    let a = m1
+        .post("/join", &format!("csrf={csrf}&display_name="))
+        .await;
+    assert_eq!(a.status, 400);
+    assert!(
+        a.body.contains("id=\"error-display_name\"")
+            && a.body.contains("id=\"error-share_readings\"")
+    );
+    let a = m1
+        .post(
+            "/join",
+            &format!("csrf={csrf}&display_name=Anna+%3Cb%3E&share_readings=on&leaderboard=on"),
+        )
+        .await;
+    assert_eq!(
+        (a.status, a.header("location")),
+        (303, "/household/NL-A-m1")
+    );
+    // m2 joins without being named.
+    let mut m2 = sign_in(addr, &portal, "NL-A-m2").await;
+    let csrf2 = csrf_of(&m2.get("/join").await.body);
+    let a = m2
+        .post(
+            "/join",
+            &format!("csrf={csrf2}&display_name=Quiet&share_readings=on"),
+        )
+        .await;
+    assert_eq!(a.header("location"), "/household/NL-A-m2");
 
-    let (status, _, page) = request(addr, "GET", "/household/NL-A-m1", "").await;
+    let page = m1.get("/household/NL-A-m1").await;
+    let (status, page) = (page.status, page.body);
     assert_eq!(status, 200);
     assert!(page.contains("Anna &lt;b&gt;"), "escaped display name");
     assert_eq!(value(&page, "points"), "15");
@@ -199,19 +239,24 @@ async fn pages_over_the_embedded_store_show_its_rows() {
     assert!(!page.contains("data-appliance=\"oven\""));
     assert!(page.contains("Among the most efficient 20 %"));
     // A household without inverter data gets no shares, and is told why.
-    let (status, _, page) = request(addr, "GET", "/household/NL-A-m2", "").await;
-    assert_eq!(status, 200);
+    let page = m2.get("/household/NL-A-m2").await;
+    assert_eq!(page.status, 200);
+    let page = page.body;
     assert!(page.contains("id=\"no-generation\"") && !page.contains("today-self-consumption"));
 
-    let (_, _, board) = request(addr, "GET", "/leaderboard/NL-A", "").await;
+    let board = m2.get("/leaderboard/NL-A").await.body;
     assert!(
         board.contains("Anna &lt;b&gt;") && !board.contains("Quiet"),
         "{board}"
     );
-    let (status, _, _) = request(addr, "GET", "/leaderboard/NL-Q", "").await;
-    assert_eq!(status, 404);
+    let mut operator = Agent::new(addr);
+    let a = operator
+        .post("/operator/signin", &format!("token={OPERATOR}"))
+        .await;
+    assert_eq!((a.status, a.header("location")), (303, "/operator"));
+    assert_eq!(operator.get("/leaderboard/NL-Q").await.status, 404);
 
-    let (_, _, ops) = request(addr, "GET", "/operator", "").await;
+    let ops = operator.get("/operator").await.body;
     assert!(ops.contains("data-event=\"completed\">2<"), "{ops}");
     assert!(ops.contains("data-event=\"deferred\">1<"), "{ops}");
     assert!(
@@ -244,8 +289,9 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         .collect();
     rows.push(balance("NL-A", -960, true));
     store.write(&rows).await.unwrap();
-    let (status, _, ops) = request(addr, "GET", "/operator", "").await;
-    assert_eq!(status, 200);
+    let ops = operator.get("/operator").await;
+    assert_eq!(ops.status, 200);
+    let ops = ops.body;
     for region in ["NL-A", "NL-B"] {
         assert!(
             ops.contains(&format!(
@@ -285,10 +331,13 @@ async fn pages_over_the_embedded_store_show_its_rows() {
         "NL-A has no alert"
     );
 
-    let (status, _, page) = request(addr, "GET", "/household/NL-A-m9", "").await;
-    assert_eq!(status, 404);
-    assert!(page.contains("Unknown household"));
-    let (status, _, _) = request(addr, "GET", "/household/a%27b", "").await;
-    assert_eq!(status, 400);
+    let mut m9 = sign_in(addr, &portal, "NL-A-m9").await;
+    let a = m9.get("/household/NL-A-m9").await;
+    assert_eq!(
+        (a.status, a.header("location")),
+        (303, "/join"),
+        "signed in, not joined"
+    );
+    assert_eq!(m1.get("/household/a%27b").await.status, 400);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,9 +4,11 @@
 //! with no household id in any label.
 
 use zeal_tables::Store as Tables;
-use zeal_tests::http::get;
+use zeal_tests::http::{Agent, get};
 use zeal_web::store::Store;
 use zeal_web::{WebSettings, serve};
+
+const OPERATOR: &str = "operator-token-of-the-ready-test-0123456789abcdef";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_follows_the_store_and_metrics_count_requests_by_route() {
@@ -17,7 +19,10 @@ async fn readyz_follows_the_store_and_metrics_count_requests_by_route() {
     let addr = serve(
         "127.0.0.1:0".parse().unwrap(),
         Store::from(Tables::ClickHouse(Box::new(warehouse.clone()))),
-        WebSettings { demo: false },
+        WebSettings {
+            operator_token: Some(OPERATOR.into()),
+            ..WebSettings::default()
+        },
         stop,
     )
     .await
@@ -25,8 +30,13 @@ async fn readyz_follows_the_store_and_metrics_count_requests_by_route() {
 
     assert_eq!(get(addr, "/readyz").await, (200, "ready\n".into()));
     let (status, _) = get(addr, "/household/NL-SECRET-m0007").await;
-    assert_eq!(status, 404, "no such household");
-    assert_eq!(get(addr, "/leaderboard").await.0, 200);
+    assert_eq!(status, 401, "not signed in");
+    let mut operator = Agent::new(addr);
+    let signed_in = operator
+        .post("/operator/signin", &format!("token={OPERATOR}"))
+        .await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(operator.get("/leaderboard").await.status, 200);
 
     // The store goes away: not ready (503), still alive.
     warehouse
@@ -36,7 +46,7 @@ async fn readyz_follows_the_store_and_metrics_count_requests_by_route() {
     let (status, body) = get(addr, "/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(get(addr, "/healthz").await, (200, "ok\n".into()));
-    assert_eq!(get(addr, "/leaderboard").await.0, 503);
+    assert_eq!(operator.get("/leaderboard").await.status, 503);
 
     let (status, text) = get(addr, "/metrics").await;
     assert_eq!(status, 200);

@@ -56,8 +56,13 @@ enum Command {
     /// Protocol v2's parties as separate processes: `keys`, `gateway`, `aggregate`, `audit`.
     #[command(flatten)]
     Party(cmd::v2::PartyCommand),
-    /// The Energenies web app: join, a household's game and neighbours, leaderboards, operator.
+    /// The Energenies web app: sign-in from the utility's portal, a household's game and
+    /// neighbours, leaderboards, operator.
     Serve(cmd::serve::ServeArgs),
+    /// The utility portal's side of sign-in: `zeal portal init` makes its key, `zeal portal
+    /// link` prints a household's sign-in link.
+    #[command(subcommand)]
+    Portal(cmd::portal::PortalCommand),
     /// Simulated households' 15-minute readings as the CSV `zeal gateway --readings` takes.
     Simulate(cmd::simulate::SimulateArgs),
     /// Write every service's dead letters to ClickHouse (totals are written by `zeal audit`).
@@ -92,6 +97,7 @@ fn main() -> std::process::ExitCode {
             | Command::Disaggregate(_)
             | Command::Bench(_)
             | Command::Healthcheck(_)
+            | Command::Portal(_)
             // tansu traces every codec call at info.
             | Command::Broker(_)
     );
@@ -129,6 +135,7 @@ fn main() -> std::process::ExitCode {
         Command::Bench(c) => cmd::bench::run(c),
         Command::Sink(c) => cmd::sink::run(c),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Portal(c) => cmd::portal::run(c),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Authority(c) => cmd::authority::run(c),
         Command::Enrol(a) => cmd::authority::enrol(a),

@@ -99,7 +99,10 @@ fn the_demo_checks_every_total_and_sql_reads_them() {
     );
     // Run from a script (no terminal), the demo ends and says how to serve the web app.
     assert!(
-        stdout.contains("zeal serve --demo --data-dir zeal-data"),
+        stdout.contains(
+            "zeal serve --data-dir zeal-data --portal-key zeal-data/portal.pub \
+             --operator-token-file zeal-data/operator.token"
+        ) && stdout.contains("zeal portal link --key-file zeal-data/portal.key"),
         "{stdout}"
     );
     let usage = ok(run_in(

@@ -72,6 +72,10 @@ fn the_compose_deployment_sets_its_day_up_and_stores_exact_totals() {
     assert_eq!(mode("authority.key"), 0o600);
     assert_eq!(mode("aggregator/aggregator.key"), 0o600);
     assert_eq!(mode(&format!("readings-{REGION}.csv")), 0o600);
+    assert_eq!(mode("portal.key"), 0o600);
+    assert_eq!(mode("operator.token"), 0o600);
+    let token = std::fs::read_to_string(dir.join("operator.token")).unwrap();
+    assert_eq!(token.len(), 64, "32 random bytes, hex: {token:?}");
     let csv = std::fs::read_to_string(dir.join(format!("readings-{REGION}.csv"))).unwrap();
     let want = sums(&csv);
     assert_eq!(want.len(), 8 * 2, "10:00-12:00: 8 intervals x 2 channels");

@@ -44,15 +44,16 @@ fn topics_get_the_retention_of_what_they_hold() {
         ("zeal.rounds.v2", "retention forever,"),
         ("zeal.feeder.v1", "retention forever,"),
         ("zeal.registry.v2", "retention forever,"),
+        // The record of consent, and the log gateways fold their consent from.
+        ("zeal.consent.v1", "retention forever,"),
     ] {
         let l = line(&out, topic);
         assert!(l.starts_with("created") && l.contains(retention), "{l}");
         assert!(l.contains("min.insync.replicas 1"), "{l}");
     }
-    assert!(
-        line(&out, "zeal.registry.v2").contains("(1 partitions"),
-        "{out}"
-    );
+    for one in ["zeal.registry.v2", "zeal.consent.v1"] {
+        assert!(line(&out, one).contains("(1 partitions"), "{out}");
+    }
 
     // Again with other days: nothing changes on the broker, and the line says so.
     let again = ok(create(&["--personal-retention-days", "5"]));

@@ -1,6 +1,7 @@
 //! The Energenies web app end to end, as a household and an operator use it: `zeal demo` on the
 //! real broker and ClickHouse serves the app at the end; headless Chromium on a phone-sized
-//! screen joins two households, reads the household page, the leaderboard and the operator page
+//! screen arrives by the demo's portal links, joins two households, reads the household page,
+//! the leaderboard and (signed in with the operator token) the operator page
 //! (with grid-balance rows written to ClickHouse by the pipeline's own writer), and every number
 //! it reads equals the README's SQL run against ClickHouse. Screenshots go to
 //! `target/tmp/web-screenshots/`.
@@ -88,34 +89,66 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .unwrap();
     let stdout = child.stdout.take().unwrap();
     let demo = Demo(child);
-    // The demo prints its summary, then the web app's address, and serves until stopped.
+    // The demo prints its summary, then the web app's address and sign-in links for two
+    // households of each region, and serves until stopped.
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        let mut addr = None;
+        let mut links = Vec::new();
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             println!("demo| {line}");
             if let Some(rest) = line.split("web app: http://").nth(1) {
-                let addr = rest.split('/').next().unwrap_or_default().to_string();
-                let _ = tx.send(addr);
+                addr = Some(rest.split('/').next().unwrap_or_default().to_string());
+            }
+            if let Some((household, link)) = line.trim().split_once(": http://")
+                && link.contains("/signin?token=")
+            {
+                links.push((household.to_string(), format!("http://{link}")));
+            }
+            if line.starts_with("Operator page: ") {
+                let _ = tx.send((addr.take().unwrap_or_default(), std::mem::take(&mut links)));
             }
         }
     });
-    let addr = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(1200)))
-        .await
-        .unwrap()
-        .expect("the demo finishes and prints the web app's address");
+    let (addr, links) =
+        tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(1200)))
+            .await
+            .unwrap()
+            .expect("the demo finishes and prints the web app's address and sign-in links");
     let base = format!("http://{addr}");
-
+    let portal_key = data.join("portal.key");
+    let portal_link = |household: &str, region: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_zeal"))
+            .args(["portal", "link", "--key-file"])
+            .arg(&portal_key)
+            .args(["--household", household, "--region", region, "--url", &base])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let r01: Vec<&(String, String)> = links
+        .iter()
+        .filter(|(h, _)| h.starts_with("NL-R01-"))
+        .collect();
+    assert_eq!(r01.len(), 2, "two links per region: {links:?}");
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("web-screenshots");
     let mut browser = Browser::launch().await.unwrap();
     browser.set_viewport(390, 844, true).await.unwrap();
 
-    // Join with a bad form first: every problem is named on the page, nothing is saved.
-    browser.goto(&format!("{base}/join")).await.unwrap();
+    // The first household arrives from the portal: not joined yet, it gets the join form.
+    // A bad form first: every problem is named on the page, nothing is saved.
+    browser.goto(&r01[0].1).await.unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/join"));
+    assert_eq!(
+        browser.text("#join-household").await.unwrap().as_deref(),
+        Some(r01[0].0.as_str()),
+        "the portal named the household"
+    );
     browser.screenshot(&shots.join("1-join.png")).await.unwrap();
     browser
         .click_and_wait_navigation(
-            "document.getElementById('region').value = 'NL-R01';
-             document.getElementById('display_name').value = '';
+            "document.getElementById('display_name').value = '';
              document.getElementById('join').submit();",
         )
         .await
@@ -136,8 +169,7 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
     // A household that wants to be named, then one that does not.
     let join = |name: &str, named: bool| {
         format!(
-            "document.getElementById('region').value = 'NL-R01';
-             document.getElementById('display_name').value = '{name}';
+            "document.getElementById('display_name').value = '{name}';
              document.getElementById('share_readings').checked = true;
              document.getElementById('leaderboard').checked = {named};
              document.getElementById('join').submit();"
@@ -148,8 +180,12 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .await
         .unwrap();
     let page_url = browser.url().await.unwrap();
-    assert!(page_url.contains("/household/NL-R01-"), "{page_url}");
+    assert!(
+        page_url.ends_with(&format!("/household/{}", r01[0].0)),
+        "{page_url}"
+    );
     let id = browser.text("#household-id").await.unwrap().unwrap();
+    assert_eq!(id, r01[0].0);
     assert_eq!(
         browser.eval("window.innerWidth").await.unwrap(),
         serde_json::json!(390),
@@ -254,16 +290,23 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
     );
     assert!(devices[0].n > 0, "the demo disaggregated the household");
 
-    browser
-        .click_and_wait_navigation(&format!("location.href = '{base}/join'"))
-        .await
-        .unwrap();
+    browser.goto(&r01[1].1).await.unwrap();
     browser
         .click_and_wait_navigation(&join("Stille Buren", false))
         .await
         .unwrap();
     let quiet = browser.text("#household-id").await.unwrap().unwrap();
-    assert_ne!(quiet, id, "another simulated household");
+    assert_eq!(quiet, r01[1].0, "the second link's household");
+    // Signed in as it, the first household's page is not open to it.
+    browser
+        .goto(&format!("{base}/household/{id}"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text("#problem h1").await.unwrap().as_deref(),
+        Some("Not your page")
+    );
+    assert!(browser.text("#points").await.unwrap().is_none());
 
     // A prosumer whose inverter reports generation joins by meter id: its page shows
     // self-consumption and self-sufficiency as README's SQL computes them.
@@ -279,18 +322,14 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .trim()
         .split_once('\t')
         .expect("a demo household with PV generation on a July day");
+    // Its link from `zeal portal link`, as a portal team would try it.
+    browser.goto(&portal_link(pv, pv_region)).await.unwrap();
     browser
-        .click_and_wait_navigation(&format!("location.href = '{base}/join'"))
-        .await
-        .unwrap();
-    browser
-        .click_and_wait_navigation(&format!(
-            "document.getElementById('region').value = '{pv_region}';
-             document.getElementById('display_name').value = 'Zonnige Buren';
-             document.getElementById('meter_id').value = '{pv}';
+        .click_and_wait_navigation(
+            "document.getElementById('display_name').value = 'Zonnige Buren';
              document.getElementById('share_readings').checked = true;
-             document.getElementById('join').submit();"
-        ))
+             document.getElementById('join').submit();",
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -345,7 +384,13 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .await
         .unwrap();
 
-    // The leaderboard names only the household that opted in.
+    // The leaderboard names only the household that opted in (seen by the quiet one, signed
+    // in again: it joined already, so the link opens its page).
+    browser.goto(&portal_link(&quiet, "NL-R01")).await.unwrap();
+    assert_eq!(
+        browser.text("#household-id").await.unwrap().as_deref(),
+        Some(quiet.as_str())
+    );
     browser
         .goto(&format!("{base}/leaderboard/NL-R01"))
         .await
@@ -384,9 +429,28 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
         .await
         .unwrap();
 
+    // A household cannot open the operator page; the operator signs in with its token.
+    browser.goto(&format!("{base}/operator")).await.unwrap();
+    assert_eq!(
+        browser.text("#problem h1").await.unwrap().as_deref(),
+        Some("Not your page")
+    );
+    let token = std::fs::read_to_string(data.join("operator.token")).unwrap();
+    browser
+        .click_and_wait_navigation("document.querySelector('form.signout').submit()")
+        .await
+        .unwrap();
+    browser.goto(&format!("{base}/operator")).await.unwrap();
+    browser
+        .click_and_wait_navigation(&format!(
+            "document.getElementById('token').value = '{}';
+             document.getElementById('operator-signin').submit();",
+            token.trim()
+        ))
+        .await
+        .unwrap();
     // The operator page counts what ClickHouse holds. The demo's feeder study (NL-GRID) wrote
     // grid balance: its chart lists the theft's alert intervals as ClickHouse has them.
-    browser.goto(&format!("{base}/operator")).await.unwrap();
     let marked = ch
         .query_text(
             "SELECT toUnixTimestamp(interval_start), unexplained_wh FROM grid_balance FINAL \
@@ -494,7 +558,7 @@ async fn a_household_joins_and_its_page_matches_clickhouse() {
 
     // Bad addresses get a page that says what is wrong.
     for (path, title) in [
-        ("household/NL-R09-m9999", "Unknown household"),
+        ("household/NL-R09-m9999", "Not your page"),
         ("household/not%20an%20id", "Not a household id"),
     ] {
         browser.goto(&format!("{base}/{path}")).await.unwrap();

@@ -30,17 +30,13 @@ pub fn valid_id(id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
 }
 
-/// A checked join request.
+/// A checked join request. The household and its region are not in the form: they come from
+/// the portal's signed sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Join {
-    /// One of the known regions.
-    pub region: String,
     /// Trimmed, 1-[`MAX_NAME`] characters, no control, invisible or direction-changing
     /// characters ([`invisible`]).
     pub display_name: String,
-    /// The meter the household reads from its meter or the utility's letter (a [`valid_id`]);
-    /// `None` in demo mode when the app picks a simulated one.
-    pub meter_id: Option<String>,
     /// Whether the household chose to be named on its region's leaderboard.
     pub leaderboard: bool,
 }
@@ -48,7 +44,7 @@ pub struct Join {
 /// A problem with one field, shown next to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
-    /// The form field's name (`region`, `display_name`, `meter_id` or `share_readings`).
+    /// The form field's name (`display_name` or `share_readings`).
     pub field: &'static str,
     /// What is wrong, for the household.
     pub message: String,
@@ -77,25 +73,11 @@ pub fn invisible(c: char) -> bool {
     )
 }
 
-/// Checks a submitted form against the known regions (values are trimmed; a checkbox is ticked
-/// when `on`, `true`, `1` or `yes`). In demo mode the meter id may be left empty (a simulated
-/// meter is picked). The errors come in the form's field order, at most one per field.
-pub fn check(
-    form: &BTreeMap<String, String>,
-    regions: &[String],
-    demo: bool,
-) -> Result<Join, Vec<FieldError>> {
+/// Checks a submitted join form (values are trimmed; a checkbox is ticked when `on`, `true`,
+/// `1` or `yes`). The errors come in the form's field order, at most one per field.
+pub fn check(form: &BTreeMap<String, String>) -> Result<Join, Vec<FieldError>> {
     let mut errors = Vec::new();
     let field = |k: &str| form.get(k).map(|v| v.trim()).unwrap_or("");
-    let region = field("region");
-    if region.is_empty() {
-        errors.push(err("region", "Choose your region."));
-    } else if !regions.iter().any(|r| r == region) {
-        errors.push(err(
-            "region",
-            format!("There is no region called \"{region}\"; choose one from the list."),
-        ));
-    }
     let name = field("display_name");
     if name.is_empty() {
         errors.push(err("display_name", "Give a display name."));
@@ -115,24 +97,6 @@ pub fn check(
             "The display name cannot contain invisible or direction-changing characters.",
         ));
     }
-    let meter = field("meter_id");
-    let meter_id = if meter.is_empty() {
-        if !demo {
-            errors.push(err(
-                "meter_id",
-                "Enter your meter id (on the meter or the utility's letter).",
-            ));
-        }
-        None
-    } else if !valid_id(meter) {
-        errors.push(err(
-            "meter_id",
-            "A meter id has 1-64 letters, digits, '.', '_' or '-'.",
-        ));
-        None
-    } else {
-        Some(meter.to_string())
-    };
     let checked = |k: &str| ticked(field(k));
     if !checked("share_readings") {
         errors.push(err(
@@ -145,9 +109,7 @@ pub fn check(
         return Err(errors);
     }
     Ok(Join {
-        region: region.to_string(),
         display_name: name.to_string(),
-        meter_id,
         leaderboard: checked("leaderboard"),
     })
 }
@@ -163,71 +125,32 @@ mod tests {
             .collect()
     }
 
-    fn regions() -> Vec<String> {
-        vec!["NL-R01".into(), "NL-R02".into()]
-    }
-
     #[test]
     fn a_complete_form_joins() {
-        let j = check(
-            &form(&[
-                ("region", "NL-R02"),
-                ("display_name", "  De Vries  "),
-                ("meter_id", "NL-R02-m0005"),
-                ("share_readings", "on"),
-                ("leaderboard", "on"),
-            ]),
-            &regions(),
-            false,
-        )
+        let j = check(&form(&[
+            ("display_name", "  De Vries  "),
+            ("share_readings", "on"),
+            ("leaderboard", "on"),
+            ("region", "ignored: the sign-in names it"),
+        ]))
         .unwrap();
-        assert_eq!(j.region, "NL-R02");
         assert_eq!(j.display_name, "De Vries");
-        assert_eq!(j.meter_id.as_deref(), Some("NL-R02-m0005"));
         assert!(j.leaderboard);
     }
 
     #[test]
-    fn every_bad_field_is_named() {
-        let errors = check(
-            &form(&[
-                ("region", "Atlantis"),
-                ("display_name", &"x".repeat(MAX_NAME + 1)),
-                ("meter_id", "m'; DROP TABLE"),
-            ]),
-            &regions(),
-            false,
-        )
-        .unwrap_err();
+    fn every_bad_field_is_named_and_the_leaderboard_is_opt_in() {
+        let errors = check(&form(&[("display_name", &"x".repeat(MAX_NAME + 1))])).unwrap_err();
         let fields: Vec<&str> = errors.iter().map(|e| e.field).collect();
-        assert_eq!(
-            fields,
-            ["region", "display_name", "meter_id", "share_readings"]
-        );
-        assert!(errors[0].message.contains("Atlantis"));
-    }
-
-    #[test]
-    fn demo_mode_may_leave_the_meter_to_the_app_and_leaderboard_is_opt_in() {
-        let j = check(
-            &form(&[
-                ("region", "NL-R01"),
-                ("display_name", "Jansen"),
-                ("share_readings", "on"),
-            ]),
-            &regions(),
-            true,
-        )
-        .unwrap();
-        assert_eq!(j.meter_id, None);
-        assert!(!j.leaderboard);
-        let errors = check(
-            &form(&[("region", "NL-R01"), ("display_name", "Jansen")]),
-            &regions(),
-            false,
-        )
-        .unwrap_err();
+        assert_eq!(fields, ["display_name", "share_readings"]);
+        let errors = check(&form(&[])).unwrap_err();
         assert_eq!(errors.len(), 2, "{errors:?}");
+        let j = check(&form(&[
+            ("display_name", "Jansen"),
+            ("share_readings", "yes"),
+        ]))
+        .unwrap();
+        assert!(!j.leaderboard);
     }
 
     #[test]
@@ -257,17 +180,8 @@ mod tests {
             "Jansen\u{2066}",
             "\u{FEFF}Bakker",
         ] {
-            let errors = check(
-                &form(&[
-                    ("region", "NL-R01"),
-                    ("display_name", spoof),
-                    ("meter_id", "m1"),
-                    ("share_readings", "on"),
-                ]),
-                &regions(),
-                false,
-            )
-            .unwrap_err();
+            let errors =
+                check(&form(&[("display_name", spoof), ("share_readings", "on")])).unwrap_err();
             assert_eq!(errors.len(), 1, "{spoof:?}");
             assert_eq!(errors[0].field, "display_name", "{spoof:?}");
         }

@@ -620,34 +620,79 @@ impl Summary<'_> {
 }
 
 /// Serves the Energenies web app over the results (in a terminal or with `--web`), or, run from
-/// a script or with `--no-web`, prints the command that would.
+/// a script or with `--no-web`, prints the command that would. Either way the data directory
+/// gets the demo portal's key (`portal.key`, `.pub`) and an operator token (`operator.token`),
+/// and the summary says how to sign in.
 async fn serve_or_say_how(a: &DemoArgs) -> anyhow::Result<()> {
+    let portal_file = a.data_dir.join("portal.key");
+    let (seed, _) = super::common::load_or_create_seed(&portal_file)?;
+    let portal = SigningKey::from_bytes(&seed);
+    let public = zeal_protocol::v2::enrolment::key_to_hex(&portal.verifying_key());
+    let portal_pub = portal_file.with_extension("pub");
+    std::fs::write(&portal_pub, format!("{public}\n"))
+        .with_context(|| format!("writing {}", portal_pub.display()))?;
+    let token_file = a.data_dir.join("operator.token");
+    let operator_token = super::portal::operator_token(&token_file, true)?;
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    let link_how = format!(
+        "zeal portal link --key-file {} --household ID --region REGION",
+        portal_file.display()
+    );
     if a.no_web || (a.web.is_none() && !interactive) {
         let store = match &a.clickhouse {
             Some(url) => format!("--clickhouse {url}"),
             None => format!("--data-dir {}", a.data_dir.display()),
         };
-        println!("\nThe Energenies web app over these results: zeal serve --demo {store}");
+        println!(
+            "\nThe Energenies web app over these results: zeal serve {store} --portal-key {} \
+             --operator-token-file {}\nSign in as a household with a link from: {link_how}",
+            portal_pub.display(),
+            token_file.display()
+        );
         return Ok(());
     }
     let web = a
         .web
         .unwrap_or(std::net::SocketAddr::from(([127, 0, 0, 1], 8080)));
     let store = super::serve::open_store(a.clickhouse.as_deref(), &a.data_dir).await?;
+    // Two households of each region that shared their readings, to sign in as.
+    let mut sample = Vec::new();
+    for region in store.regions().await? {
+        for h in store
+            .households_with_data(&region)
+            .await?
+            .into_iter()
+            .take(2)
+        {
+            sample.push((h, region.clone()));
+        }
+    }
     let stop = super::common::shutdown_on_signals();
-    let addr = zeal_web::serve(
-        web,
-        store,
-        zeal_web::WebSettings { demo: true },
-        stop.clone(),
-    )
-    .await
-    .with_context(|| {
-        format!("starting the web app on {web} (--web ADDR to move it, --no-web to skip it)")
-    })?;
+    let settings = zeal_web::WebSettings {
+        portal_key: Some(portal.verifying_key()),
+        operator_token: Some(operator_token),
+        ..zeal_web::WebSettings::default()
+    };
+    let addr = zeal_web::serve(web, store, settings, stop.clone())
+        .await
+        .with_context(|| {
+            format!("starting the web app on {web} (--web ADDR to move it, --no-web to skip it)")
+        })?;
+    let url = format!("http://{addr}");
+    println!("\nEnergenies web app: {url}/  (Ctrl-C to stop)");
     println!(
-        "\nEnergenies web app: http://{addr}/  (join leaves the meter id empty to pick a simulated household; Ctrl-C to stop)"
+        "Sign in as a household that shares its readings (each link works once, for 5 minutes; \
+         more with `{link_how} --url {url}`):"
+    );
+    for (h, region) in &sample {
+        println!(
+            "  {h}: {}",
+            super::portal::link(&portal, &url, h, region, 300)?
+        );
+    }
+    println!(
+        "Operator page: {url}/operator (the token is in {})",
+        token_file.display()
     );
     std::io::stdout().flush()?;
     zeal_services::stopped(stop).await;

@@ -16,6 +16,7 @@ pub mod disagg;
 pub mod grid;
 pub mod healthcheck;
 pub mod jobs;
+pub mod portal;
 pub mod progress;
 pub mod round;
 pub mod say;

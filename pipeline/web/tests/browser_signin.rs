@@ -1,0 +1,221 @@
+//! Sign-in as a household meets it, in headless Chromium on a phone-sized screen (390 px): the
+//! portal's link opens its own page; an expired, forged or other household's link opens a page
+//! that says so and shows no data; signed in, another household's page and the operator page
+//! stay closed; a form posted without the session's CSRF token is refused. Screenshots go to
+//! `target/tmp/signin-screenshots/`.
+
+use ed25519_dalek::SigningKey;
+use zeal_embedded::store::ParquetStore;
+use zeal_tables::Store as Tables;
+use zeal_tests::browser::Browser;
+use zeal_web::portal::{AUDIENCE, Claims, issue};
+use zeal_web::store::Store;
+use zeal_web::{WebSettings, serve};
+
+fn link(base: &str, key: &SigningKey, household: &str, iat_ago: i64) -> String {
+    let now = (zeal_connectors::now_ms() / 1000) as i64;
+    let claims = Claims {
+        iss: "test portal".into(),
+        aud: AUDIENCE.into(),
+        sub: household.into(),
+        region: "NL-A".into(),
+        iat: now - iat_ago,
+        exp: now - iat_ago + 300,
+        jti: zeal_web::session::random_hex(),
+    };
+    format!("{base}/signin?token={}", issue(key, &claims))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
+    let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-signin-browser"));
+    let portal = SigningKey::from_bytes(&[5; 32]);
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let addr = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        Store::from(Tables::Embedded(ParquetStore::open(&dir).unwrap())),
+        WebSettings {
+            portal_key: Some(portal.verifying_key()),
+            operator_token: Some("operator-token-of-the-browser-test-0123456789".into()),
+            ..WebSettings::default()
+        },
+        stop,
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{addr}");
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("signin-screenshots");
+    let mut browser = Browser::launch().await.unwrap();
+    browser.set_viewport(390, 844, true).await.unwrap();
+    // B joins first, so that there is another household's data to not see.
+    browser
+        .goto(&link(&base, &portal, "NL-A-m2", 0))
+        .await
+        .unwrap();
+    // Without the consent box ticked the form comes back with the problem next to it.
+    browser
+        .submit_form("#join", &[("display_name", "Buren Geheim")])
+        .await
+        .unwrap();
+    assert!(
+        browser
+            .text("#error-share_readings")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    browser
+        .click_and_wait_navigation(
+            "document.getElementById('display_name').value = 'Buren Geheim';
+             document.getElementById('share_readings').checked = true;
+             document.getElementById('join').submit();",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text("#household-id").await.unwrap().as_deref(),
+        Some("NL-A-m2")
+    );
+
+    // A valid link: A's own page (after joining), phone-sized.
+    browser
+        .goto(&link(&base, &portal, "NL-A-m1", 0))
+        .await
+        .unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/join"));
+    browser.screenshot(&shots.join("1-join.png")).await.unwrap();
+    browser
+        .click_and_wait_navigation(
+            "document.getElementById('display_name').value = 'Anna';
+             document.getElementById('share_readings').checked = true;
+             document.getElementById('join').submit();",
+        )
+        .await
+        .unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/household/NL-A-m1"));
+    assert_eq!(
+        browser.text("#household-id").await.unwrap().as_deref(),
+        Some("NL-A-m1")
+    );
+    assert_eq!(
+        browser
+            .eval("document.documentElement.scrollWidth <= window.innerWidth")
+            .await
+            .unwrap(),
+        serde_json::json!(true),
+        "nothing wider than the phone's screen"
+    );
+    browser
+        .screenshot_full_page(&shots.join("2-own-page.png"))
+        .await
+        .unwrap();
+
+    // Signed in as A: B's page and the operator page are closed, and show nothing of B.
+    for path in ["/household/NL-A-m2", "/operator"] {
+        browser.goto(&format!("{base}{path}")).await.unwrap();
+        assert_eq!(
+            browser.text("#problem h1").await.unwrap().as_deref(),
+            Some("Not your page"),
+            "{path}"
+        );
+        let text = browser.page_text().await.unwrap();
+        assert!(
+            !text.contains("Buren Geheim") && !text.contains("Rounds"),
+            "{path}: {text}"
+        );
+    }
+    browser
+        .screenshot(&shots.join("3-not-yours.png"))
+        .await
+        .unwrap();
+
+    // A form without the session's CSRF token (as another site would post it) is refused, and
+    // the settings stay as they were.
+    browser.goto(&format!("{base}/join")).await.unwrap();
+    browser
+        .click_and_wait_navigation(
+            "document.querySelector('#join input[name=csrf]').remove();
+             document.getElementById('display_name').value = 'Overgenomen';
+             document.getElementById('join').submit();",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text("#problem h1").await.unwrap().as_deref(),
+        Some("This form was not accepted")
+    );
+    browser
+        .goto(&format!("{base}/household/NL-A-m1"))
+        .await
+        .unwrap();
+    let text = browser.page_text().await.unwrap();
+    assert!(
+        text.contains("Anna") && !text.contains("Overgenomen"),
+        "{text}"
+    );
+
+    // Links that are not the portal's, or no longer valid, in a fresh browser (no session).
+    drop(browser);
+    let mut browser = Browser::launch().await.unwrap();
+    browser.set_viewport(390, 844, true).await.unwrap();
+    let mallory = SigningKey::from_bytes(&[6; 32]);
+    for (what, url, title) in [
+        (
+            "expired",
+            link(&base, &portal, "NL-A-m2", 3600),
+            "This sign-in link has expired",
+        ),
+        (
+            "forged",
+            link(&base, &mallory, "NL-A-m2", 0),
+            "This sign-in link is not valid",
+        ),
+    ] {
+        browser.goto(&url).await.unwrap();
+        assert_eq!(
+            browser.text("#problem h1").await.unwrap().as_deref(),
+            Some(title),
+            "{what}"
+        );
+        browser
+            .screenshot(&shots.join(format!("4-{what}.png")))
+            .await
+            .unwrap();
+        browser
+            .goto(&format!("{base}/household/NL-A-m2"))
+            .await
+            .unwrap();
+        assert_eq!(
+            browser.text("#problem h1").await.unwrap().as_deref(),
+            Some("Please sign in"),
+            "{what}"
+        );
+        assert!(!browser.page_text().await.unwrap().contains("Buren Geheim"));
+    }
+    // Another household's valid link signs in as that household, never as the one in the
+    // address: it opens B's page, and A's stays closed.
+    browser
+        .goto(&link(&base, &portal, "NL-A-m2", 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text("#household-id").await.unwrap().as_deref(),
+        Some("NL-A-m2")
+    );
+    browser
+        .goto(&format!("{base}/household/NL-A-m1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text("#problem h1").await.unwrap().as_deref(),
+        Some("Not your page")
+    );
+    for shot in ["1-join", "2-own-page", "3-not-yours", "4-expired"] {
+        let bytes = std::fs::read(shots.join(format!("{shot}.png"))).unwrap();
+        assert!(
+            bytes.starts_with(b"\x89PNG") && bytes.len() > 5_000,
+            "{shot}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,30 @@
+//! The Rust form of `schemas/avro/consent_event.avsc` (namespace `io.zebrazeal.consent`): a
+//! household's decision about sharing its readings, on `zeal.consent.v1`. What gateways do with
+//! it is `zeal_protocol::consent`; the signature covers a transcript of the fields, never these
+//! Avro bytes.
+
+use serde::{Deserialize, Serialize};
+
+/// The scope of consent to share the 15-minute readings on the readings topic.
+pub const SCOPE_READINGS: &str = "readings";
+
+/// A household's decision to share, or stop sharing (`zeal.consent.v1`, key = household id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentEvent {
+    pub household_id: String,
+    pub region: String,
+    /// [`SCOPE_READINGS`]; a gateway refuses scopes it does not know.
+    pub scope: String,
+    /// Start (true) or stop (false) sharing.
+    pub granted: bool,
+    /// When the household decided, ms since 1970.
+    pub decided_at: i64,
+    /// Unique per decision.
+    pub event_id: String,
+    /// The single-use code the household's gateway showed (grants); empty for withdrawals.
+    pub pairing_code: String,
+    /// Which app recorded it (informational).
+    pub source: String,
+    #[serde(with = "apache_avro::serde::bytes")]
+    pub signature: Vec<u8>,
+}
