@@ -20,7 +20,8 @@
 # ZEAL_TEST_CLICKHOUSE_READER_USER / _PASSWORD (readonly=1), ZEAL_TEST_TANSU_BIN,
 # ZEAL_TEST_TANSU_DIR (the broker's working directory), ZEAL_TEST_TANSU_STORAGE (its sqlite URL,
 # relative to that directory), ZEAL_TEST_TANSU_PID, ZEAL_TEST_SERVICES_DIR, ZEAL_TEST_PYTHON,
-# ZEAL_TEST_CHROMIUM (headless browser for tests/src/browser.rs), ZEAL_TEST_PROMETHEUS (the
+# ZEAL_TEST_CHROMIUM (headless browser for tests/src/browser.rs), ZEAL_TEST_AXE (axe-core's
+# axe.min.js, the accessibility check injected into it), ZEAL_TEST_PROMETHEUS (the
 # prometheus binary; pipeline/zeal/tests/dashboards.rs starts its own).
 # Tests that restart the broker (tests/src/broker.rs) start `$ZEAL_TEST_TANSU_BIN broker` with the
 # same three flags as below, in ZEAL_TEST_TANSU_DIR, and write its pid to
@@ -56,6 +57,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 [ -n "${CI:-}" ] && export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/zebra-zeal"
 FASTAVRO_VERSION=1.13.1
+AXE_VERSION=4.10.3
 PYYAML_VERSION=6.0.2
 # Debian's python (not a pyenv shim that may change per directory); fallback: whatever is on PATH.
 PY=/usr/bin/python3
@@ -121,6 +123,7 @@ command -v cc >/dev/null && command -v make >/dev/null || apt_packages+=(build-e
 command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
 command -v chromium >/dev/null || apt_packages+=(chromium) # headless browser: the web app's end-to-end test
 command -v prometheus >/dev/null || apt_packages+=(prometheus) # the dashboards' PromQL runs against it
+command -v npm >/dev/null || apt_packages+=(npm) # axe-core from the npm registry: the pages' accessibility check
 command -v stunnel4 >/dev/null || apt_packages+=(stunnel4) # TLS in front of a test broker (tansu has none)
 dpkg -s libssl-dev >/dev/null 2>&1 || apt_packages+=(libssl-dev) # rdkafka's ssl feature (librdkafka on OpenSSL)
 dpkg -s libgmp-dev >/dev/null 2>&1 || apt_packages+=(libgmp-dev) # rug links the system GMP
@@ -144,6 +147,18 @@ if ! "$VENV/bin/python" -c "import sys, fastavro, yaml; sys.exit(fastavro.__vers
   "$VENV/bin/pip" install -q --disable-pip-version-check --no-input "fastavro==$FASTAVRO_VERSION" "PyYAML==$PYYAML_VERSION"
 fi
 export ZEAL_TEST_PYTHON="$VENV/bin/python"
+# axe-core (npm registry), which the browser tests inject into Chromium to check every page.
+AXE_DIR="$CACHE/axe-core-$AXE_VERSION"
+if [ ! -s "$AXE_DIR/axe.min.js" ]; then
+  say "axe-core $AXE_VERSION (npm registry)"
+  axe_tmp=$(mktemp -d)
+  (cd "$axe_tmp" && npm pack --silent "axe-core@$AXE_VERSION" >/dev/null) \
+    || die "npm pack axe-core@$AXE_VERSION failed"
+  tar -xzf "$axe_tmp/axe-core-$AXE_VERSION.tgz" -C "$axe_tmp"
+  mkdir -p "$AXE_DIR" && cp "$axe_tmp/package/axe.min.js" "$AXE_DIR/axe.min.js"
+  rm -rf "$axe_tmp"
+fi
+export ZEAL_TEST_AXE="$AXE_DIR/axe.min.js"
 # Debian's /usr/bin/chromium is a sh wrapper whose /etc/chromium.d scripts break where findmnt
 # lists /dev/shm twice (`[: …: unexpected operator`) and add extension flags; the test passes
 # its own flags, so it runs the browser binary itself when it is there.

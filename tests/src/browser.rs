@@ -521,6 +521,38 @@ impl Browser {
             .collect())
     }
 
+    /// Runs axe-core (the file `$ZEAL_TEST_AXE`, installed by `tests/run.sh`) on the current
+    /// page against WCAG 2.1 A and AA and returns its serious and critical violations, each as
+    /// `rule: selector, ...` (empty: none). A missing `ZEAL_TEST_AXE` is [`BrowserError::Io`].
+    pub async fn accessibility_violations(&mut self) -> Result<Vec<String>> {
+        if self.eval("typeof axe").await? != json!("object") {
+            let path = std::env::var_os("ZEAL_TEST_AXE").ok_or_else(|| {
+                BrowserError::Io(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "ZEAL_TEST_AXE is not set (tests/run.sh installs axe-core)",
+                ))
+            })?;
+            let source = std::fs::read_to_string(path).map_err(BrowserError::Io)?;
+            self.eval(&source).await?;
+        }
+        let found = self
+            .eval(
+                "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})
+                   .then(r => r.violations
+                     .filter(v => v.impact === 'serious' || v.impact === 'critical')
+                     .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', ')))",
+            )
+            .await?;
+        Ok(found
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
     /// The page's visible text as rendered (`document.body.innerText`: hidden elements left
     /// out, block elements on their own lines); empty without a body.
     pub async fn page_text(&mut self) -> Result<String> {

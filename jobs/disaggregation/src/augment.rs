@@ -17,6 +17,7 @@
 //! Deterministic in (seed, household, week, day).
 
 use crate::appliances::PREDICTED;
+use crate::splitmix::SplitMix64;
 use serde::{Deserialize, Serialize};
 use zeal_meters::household::{Appliance, DayTrace, INTERVALS, MINUTES};
 
@@ -72,29 +73,6 @@ impl Randomisation {
     }
 }
 
-/// SplitMix64 stream for the randomisation (seeded per household-week or day).
-struct Stream(u64);
-
-impl Stream {
-    fn new(parts: &[u64]) -> Stream {
-        Stream(parts.iter().fold(0xA06_u64, |h, p| {
-            (h ^ p).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(29)
-        }))
-    }
-
-    fn unit(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * self.unit()
-    }
-}
-
 /// One household-week's appliance variants.
 #[derive(Debug, Clone)]
 pub struct WeekVariant {
@@ -108,7 +86,7 @@ pub struct WeekVariant {
 impl WeekVariant {
     /// The variant of (`seed`, household `index`, week starting `week`).
     pub fn new(what: Randomisation, seed: u64, index: u64, week: i64) -> WeekVariant {
-        let mut s = Stream::new(&[seed, index, week as u64]);
+        let mut s = SplitMix64::from_parts(&[seed, index, week as u64]);
         let mut scale = [1.0; 13];
         let mut stretch = [1.0; 13];
         for a in Appliance::ALL {
@@ -193,7 +171,7 @@ fn shift(power: &[f32; MINUTES], minutes: i64) -> [f32; MINUTES] {
 
 /// The day `trace` under `variant`.
 pub fn augment(trace: &DayTrace, variant: &WeekVariant) -> AugmentedDay {
-    let mut s = Stream::new(&[variant.seed, trace.day as u64]);
+    let mut s = SplitMix64::from_parts(&[variant.seed, trace.day as u64]);
     let mut predicted = vec![[0f32; MINUTES]; PREDICTED.len()];
     let mut rest = [0f32; MINUTES];
     for a in Appliance::ALL {

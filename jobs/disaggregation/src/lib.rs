@@ -24,6 +24,7 @@ pub mod eval;
 pub mod features;
 pub mod metrics;
 pub mod model;
+mod splitmix;
 pub mod train;
 
 pub use model::{Disaggregator, ModelMeta};

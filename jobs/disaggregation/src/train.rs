@@ -10,6 +10,7 @@ use crate::features::{DIM, PER_DAY, names};
 use crate::model::{
     Architecture, Body, Disaggregator, KERNEL, Layers, ModelMeta, conv_config, logit, thresholds,
 };
+use crate::splitmix::SplitMix64;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{AdamW, Conv1d, Linear, Optimizer, ParamsAdamW};
 use serde::{Deserialize, Serialize};
@@ -90,32 +91,8 @@ pub enum Progress {
     },
 }
 
-/// A small seeded generator (SplitMix64) for initialisation and shuffling.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            let j = (self.next() % (i as u64 + 1)) as usize;
-            v.swap(i, j);
-        }
-    }
-}
-
 /// A layer with uniform ±sqrt(6 / (in + out)) weights (Glorot) and zero biases.
-fn layer(rng: &mut Rng, inp: usize, out: usize) -> Result<(Linear, Var, Var), DisaggError> {
+fn layer(rng: &mut SplitMix64, inp: usize, out: usize) -> Result<(Linear, Var, Var), DisaggError> {
     let bound = (6.0 / (inp + out) as f64).sqrt();
     let w: Vec<f32> = (0..inp * out)
         .map(|_| ((2.0 * rng.unit() - 1.0) * bound) as f32)
@@ -132,7 +109,7 @@ fn layer(rng: &mut Rng, inp: usize, out: usize) -> Result<(Linear, Var, Var), Di
 /// A temporal convolution with Glorot-uniform weights (fan = channels × kernel) and zero
 /// biases.
 fn conv(
-    rng: &mut Rng,
+    rng: &mut SplitMix64,
     inp: usize,
     out: usize,
     layer: usize,
@@ -213,7 +190,7 @@ pub fn train_on(
     let (mean, std) = standardisation(ds);
     let scale = target_scale(ds);
     let t = thresholds();
-    let mut rng = Rng(config.seed);
+    let mut rng = SplitMix64(config.seed);
     let [h1, h2] = config.hidden;
     let (body, w1, b1, w2, b2) = match config.architecture {
         Architecture::Mlp => {
@@ -461,8 +438,8 @@ mod tests {
     #[test]
     fn platt_fitting_recovers_a_known_miscalibration_and_leaves_a_calibrated_one_alone() {
         // Days whose true ran-probability is σ(0.5·logit(p) + 1): an under-confident model.
-        let mut rng = Rng(11);
-        let draw = |rng: &mut Rng, a: f64, b: f64| -> Vec<(f64, f64)> {
+        let mut rng = SplitMix64(11);
+        let draw = |rng: &mut SplitMix64, a: f64, b: f64| -> Vec<(f64, f64)> {
             (0..20_000)
                 .map(|_| {
                     let p = rng.unit().clamp(0.01, 0.99);

@@ -18,6 +18,7 @@
 //! service counts what it does in its own [`metrics::Metrics`], served by [`metrics::serve`].
 
 pub mod balance;
+pub mod consent;
 pub mod deployment;
 pub mod disaggregate;
 pub mod dlq;
@@ -59,6 +60,9 @@ pub enum ServiceError {
     Encode(#[from] zeal_schemas::EncodeError),
     #[error("disaggregation: {0}")]
     Disaggregation(#[from] zeal_disaggregation::DisaggError),
+    /// A log known to hold more records delivered none.
+    #[error("stalled: {0}")]
+    Stalled(String),
 }
 
 pub use zeal_connectors::runtime::{Shutdown, now_ms, stopped};

@@ -40,6 +40,47 @@ pub struct WebSettings {
     pub operator_token: Option<String>,
     /// Serve HTTPS with this configuration (cookies are then `Secure`).
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Where households' consent decisions go (`zeal.consent.v1`); without it the app records
+    /// consent in its own table only and no gateway hears of it.
+    pub consent: Option<ConsentSink>,
+}
+
+/// The consent topic and the key this app signs households' decisions with (gateways trust its
+/// public key: `zeal share --consent-app`).
+#[derive(Clone)]
+pub struct ConsentSink {
+    pub producer: Arc<zeal_connectors::kafka::KeyedProducer>,
+    pub topic: String,
+    pub key: ed25519_dalek::SigningKey,
+}
+
+impl ConsentSink {
+    /// Signs and publishes one decision of `household` (a grant carries its pairing code);
+    /// returns once the broker acknowledged it.
+    async fn publish(
+        &self,
+        household: &str,
+        region: &str,
+        granted: bool,
+        code: &str,
+    ) -> Result<(), zeal_connectors::kafka::KafkaError> {
+        let mut e = zeal_schemas::consent::ConsentEvent {
+            household_id: household.to_string(),
+            region: region.to_string(),
+            scope: zeal_schemas::consent::SCOPE_READINGS.to_string(),
+            granted,
+            decided_at: zeal_connectors::now_ms(),
+            event_id: session::random_hex()[..32].to_string(),
+            pairing_code: code.to_string(),
+            source: "energenies-web".to_string(),
+            signature: Vec::new(),
+        };
+        zeal_protocol::consent::sign(&self.key, &mut e);
+        self.producer
+            .send_message(&self.topic, household.as_bytes(), &e)
+            .await
+            .map(|_| ())
+    }
 }
 
 impl Default for WebSettings {
@@ -49,6 +90,7 @@ impl Default for WebSettings {
             max_link_lifetime: portal::DEFAULT_MAX_LIFETIME,
             operator_token: None,
             tls: None,
+            consent: None,
         }
     }
 }
@@ -61,6 +103,7 @@ impl std::fmt::Debug for WebSettings {
             .field("max_link_lifetime", &self.max_link_lifetime)
             .field("operator_token", &self.operator_token.as_ref().map(|_| "…"))
             .field("tls", &self.tls.is_some())
+            .field("consent", &self.consent.as_ref().map(|c| &c.topic))
             .finish()
     }
 }
@@ -133,6 +176,7 @@ fn router(state: Shared) -> Router {
         .route("/signin", get(signin))
         .route("/signout", post(signout))
         .route("/join", get(join_form).post(join_submit))
+        .route("/consent/withdraw", post(withdraw))
         .route("/household/{id}", get(household))
         .route("/leaderboard", get(leaderboards))
         .route("/leaderboard/{region}", get(region_leaderboard))
@@ -398,27 +442,46 @@ async fn signin(
             return problem(StatusCode::UNAUTHORIZED, &Nav::Anonymous, title, why);
         }
     };
-    let tls = s.settings.tls.is_some();
-    let previous = viewer(&s, &headers);
+    tracing::info!(household = %claims.sub, "a household signed in");
+    let to = format!("/household/{}", claims.sub);
+    let who = Who::Household {
+        id: claims.sub,
+        region: claims.region,
+    };
+    signed_in(&s, &headers, who, to)
+}
+
+/// Starts a session for `who` (ending the one the request came with) and sends the browser to
+/// `to` with its cookie.
+fn signed_in(s: &AppState, headers: &HeaderMap, who: Who, to: String) -> Response {
+    let previous = viewer(s, headers);
     let id = {
         let mut sessions = s.sessions.lock().expect("sessions lock");
         if let Some(old) = previous {
             sessions.end(&old.id);
         }
-        sessions.start(Who::Household {
-            id: claims.sub.clone(),
-            region: claims.region.clone(),
-        })
+        sessions.start(who)
     };
-    tracing::info!(household = %claims.sub, "a household signed in");
     (
         StatusCode::SEE_OTHER,
         [
-            (header::SET_COOKIE, session::set_cookie(&id, tls)),
-            (header::LOCATION, format!("/household/{}", claims.sub)),
+            (
+                header::SET_COOKIE,
+                session::set_cookie(&id, s.settings.tls.is_some()),
+            ),
+            (header::LOCATION, to),
         ],
     )
         .into_response()
+}
+
+fn operator_off(nav: &Nav) -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        nav,
+        "The operator page is off",
+        "This app was started without an operator token (--operator-token-file).",
+    )
 }
 
 async fn signout(
@@ -456,12 +519,14 @@ async fn join_form(State(s): State<Shared>, headers: HeaderMap) -> Response {
     };
     let nav = nav_of(&v);
     // A household that joined sees its current settings.
+    let mut sharing = false;
     let values = match s.store.profile(id).await {
         Ok(Some(p)) => {
-            let mut values = BTreeMap::from([
-                ("display_name".to_string(), p.display_name),
-                ("share_readings".to_string(), "on".to_string()),
-            ]);
+            sharing = p.share_readings;
+            let mut values = BTreeMap::from([("display_name".to_string(), p.display_name)]);
+            if p.share_readings {
+                values.insert("share_readings".into(), "on".into());
+            }
             if p.leaderboard {
                 values.insert("leaderboard".into(), "on".into());
             }
@@ -470,9 +535,10 @@ async fn join_form(State(s): State<Shared>, headers: HeaderMap) -> Response {
         Ok(None) => BTreeMap::new(),
         Err(e) => return unavailable(&nav, e),
     };
+    let ask_code = s.settings.consent.is_some() && !sharing;
     html_page(
         StatusCode::OK,
-        html::join_form(&nav, id, region, &values, &[]),
+        html::join_form(&nav, id, region, ask_code, &values, &[]),
     )
 }
 
@@ -490,17 +556,35 @@ async fn join_submit(
     let Some((id, region)) = v.as_ref().and_then(Viewer::household) else {
         return not_yours(&nav);
     };
-    let joined = match join::check(&values) {
-        Ok(j) => j,
-        Err(errors) => {
+    let existing = match s.store.profile(id).await {
+        Ok(p) => p,
+        Err(e) => return unavailable(&nav, e),
+    };
+    let sharing = existing.as_ref().is_some_and(|p| p.share_readings);
+    // A new grant needs the code the household's gateway shows.
+    let ask_code = s.settings.consent.is_some() && !sharing;
+    let code = values
+        .get("pairing_code")
+        .map(|c| c.trim().to_string())
+        .unwrap_or_default();
+    let code_error =
+        (ask_code && !zeal_protocol::consent::plausible_code(&code)).then(|| join::FieldError {
+            field: "pairing_code",
+            message: "Enter the 8-character code your gateway shows (such as 7KQ2-M9XD).".into(),
+        });
+    let joined = match (join::check(&values), code_error) {
+        (Ok(j), None) => j,
+        (checked, code_error) => {
+            let mut errors = checked.err().unwrap_or_default();
+            errors.extend(code_error);
             return html_page(
                 StatusCode::BAD_REQUEST,
-                html::join_form(&nav, id, region, &values, &errors),
+                html::join_form(&nav, id, region, ask_code, &values, &errors),
             );
         }
     };
-    match s.store.profile(id).await {
-        Ok(Some(existing)) if existing.region != region => {
+    match existing {
+        Some(existing) if existing.region != region => {
             return problem(
                 StatusCode::CONFLICT,
                 &nav,
@@ -512,8 +596,20 @@ async fn join_submit(
                 ),
             );
         }
-        Ok(_) => {}
-        Err(e) => return unavailable(&nav, e),
+        _ => {}
+    }
+    if let (true, Some(sink)) = (ask_code, &s.settings.consent) {
+        let code = zeal_protocol::consent::normalise_code(&code);
+        if let Err(e) = sink.publish(id, region, true, &code).await {
+            tracing::error!(error = %e, "publishing a consent decision failed");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &nav,
+                "Your consent could not be passed on",
+                "Nothing was changed. Please try again in a minute.",
+            );
+        }
+        tracing::info!(household = %id, "consent to share readings published");
     }
     let profile = Profile {
         household_id: id.to_string(),
@@ -640,12 +736,7 @@ fn bearer_operator(s: &AppState, headers: &HeaderMap) -> bool {
 
 async fn operator(State(s): State<Shared>, headers: HeaderMap) -> Response {
     if s.settings.operator_token.is_none() {
-        return problem(
-            StatusCode::NOT_FOUND,
-            &nav_of(&viewer(&s, &headers)),
-            "The operator page is off",
-            "This app was started without an operator token (--operator-token-file).",
-        );
+        return operator_off(&nav_of(&viewer(&s, &headers)));
     }
     let v = viewer(&s, &headers);
     let nav = match &v {
@@ -667,12 +758,7 @@ async fn operator_signin(
     form: Result<RawForm, RawFormRejection>,
 ) -> Response {
     let Some(expected) = &s.settings.operator_token else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            &Nav::Anonymous,
-            "The operator page is off",
-            "This app was started without an operator token (--operator-token-file).",
-        );
+        return operator_off(&Nav::Anonymous);
     };
     let given = form
         .ok()
@@ -686,24 +772,54 @@ async fn operator_signin(
             html::operator_signin(Some("That is not the operator token.")),
         );
     }
-    let previous = viewer(&s, &headers);
-    let id = {
-        let mut sessions = s.sessions.lock().expect("sessions lock");
-        if let Some(old) = previous {
-            sessions.end(&old.id);
-        }
-        sessions.start(Who::Operator)
-    };
     tracing::info!("the operator signed in");
-    (
-        StatusCode::SEE_OTHER,
-        [
-            (
-                header::SET_COOKIE,
-                session::set_cookie(&id, s.settings.tls.is_some()),
-            ),
-            (header::LOCATION, "/operator".to_string()),
-        ],
-    )
-        .into_response()
+    signed_in(&s, &headers, Who::Operator, "/operator".to_string())
+}
+
+/// `POST /consent/withdraw`: the household stops sharing; its gateway is told (when this app
+/// publishes consent) before the profile says so.
+async fn withdraw(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<RawForm, RawFormRejection>,
+) -> Response {
+    let v = viewer(&s, &headers);
+    if let Err(refused) = checked_form(&v, form) {
+        return *refused;
+    }
+    let nav = nav_of(&v);
+    let Some((id, region)) = v.as_ref().and_then(Viewer::household) else {
+        return not_yours(&nav);
+    };
+    let mut profile = match s.store.profile(id).await {
+        Ok(Some(p)) => p,
+        Ok(None) => return redirect("/join"),
+        Err(e) => return unavailable(&nav, e),
+    };
+    if let Some(sink) = &s.settings.consent
+        && let Err(e) = sink.publish(id, region, false, "").await
+    {
+        tracing::error!(error = %e, "publishing a withdrawal failed");
+        return problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &nav,
+            "Your withdrawal could not be passed on",
+            "Your gateway has not been told yet. Please try again in a minute.",
+        );
+    }
+    profile.share_readings = false;
+    match s
+        .store
+        .save_profile(&profile, (zeal_connectors::now_ms() / 1000) as u32)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(household = %id, "consent withdrawn");
+            html_page(
+                StatusCode::OK,
+                html::withdrawn(&nav, s.settings.consent.is_some()),
+            )
+        }
+        Err(e) => unavailable(&nav, e),
+    }
 }

@@ -48,7 +48,7 @@ table{border-collapse:collapse;width:100%;font-size:.92rem}td,th{padding:.3rem .
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 svg.chart{width:100%;height:auto;display:block}
 svg .own{fill:#3a9d6a}svg .device{fill:#4f7fbf}svg .grid{stroke:#e3e9e5}
-svg .average{stroke:#d9822b;fill:#d9822b;stroke-width:2}svg polyline.average,svg polyline.efficient{fill:none}
+svg .average{stroke:#b8651a;fill:#b8651a;stroke-width:2}svg polyline.average,svg polyline.efficient{fill:none}
 svg .efficient{stroke:#6a4fbf;fill:#6a4fbf;stroke-width:2;stroke-dasharray:4 3}
 svg text{font-size:9px;fill:#5d6b64}svg .tick{text-anchor:end}svg .day{text-anchor:middle}svg .label,svg .value{font-size:11px;fill:#1d2a24}
 svg .bal{stroke:#2f5f8f;fill:none;stroke-width:1.5}svg circle.bal{fill:#2f5f8f;stroke:none}svg .zero{stroke:#5d6b64}
@@ -176,6 +176,7 @@ pub fn join_form(
     nav: &Nav,
     household: &str,
     region: &str,
+    ask_code: bool,
     values: &BTreeMap<String, String>,
     errors: &[FieldError],
 ) -> String {
@@ -199,11 +200,20 @@ pub fn join_form(
             ""
         }
     };
+    // A field with a problem points at it (read out with the field) and is marked invalid.
+    let described = |k: &str| {
+        if errors.iter().any(|e| e.field == k) {
+            format!(" aria-invalid=\"true\" aria-describedby=\"error-{k}\"")
+        } else {
+            String::new()
+        }
+    };
     let body = format!(
         "<section><h1>Join Energenies</h1>{summary}<form method=\"post\" action=\"/join\" id=\"join\">{csrf}\
          <p>Household <b id=\"join-household\">{household}</b> in region <b id=\"join-region\">{region}</b>, as your utility's portal signed you in.</p>\
-         <label for=\"display_name\">Display name</label><input type=\"text\" id=\"display_name\" name=\"display_name\" maxlength=\"{max}\" value=\"{name}\">{en}\
-         <label class=\"check\"><input type=\"checkbox\" id=\"share_readings\" name=\"share_readings\"{c1}> <span>I consent to Energenies using my meter's 15-minute readings to show me my use, my devices and my game. They are never shown to anyone else; neighbours are compared through private region totals only.</span></label>{ec}\
+         <label for=\"display_name\">Display name</label><input type=\"text\" id=\"display_name\" name=\"display_name\" maxlength=\"{max}\" value=\"{name}\"{dn}>{en}\
+         <label class=\"check\"><input type=\"checkbox\" id=\"share_readings\" name=\"share_readings\"{c1}{ds}> <span>I consent to Energenies using my meter's 15-minute readings to show me my use, my devices and my game. They are never shown to anyone else; neighbours are compared through private region totals only.</span></label>{ec}\
+{code}\
          <label class=\"check\"><input type=\"checkbox\" id=\"leaderboard\" name=\"leaderboard\"{c2}> <span>Show my display name and points on my region's leaderboard.</span></label>\
          <button type=\"submit\">Join</button></form></section>",
         summary = if errors.is_empty() {
@@ -220,7 +230,23 @@ pub fn join_form(
         c1 = checked("share_readings"),
         ec = e("share_readings"),
         c2 = checked("leaderboard"),
+        dn = described("display_name"),
+        ds = described("share_readings"),
         max = crate::join::MAX_NAME,
+        code = if ask_code {
+            format!(
+                "<label for=\"pairing_code\">Pairing code from your gateway</label>\
+                 <input type=\"text\" id=\"pairing_code\" name=\"pairing_code\" autocomplete=\"off\" value=\"{}\"{}>\
+                 <p class=\"muted\">Your meter's gateway shows an 8-character code such as 7KQ2-M9XD. It tells \
+                 the gateway that the consent comes from your home: nobody else, your utility \
+                 included, can start sharing your readings. Each code works once.</p>{}",
+                v("pairing_code"),
+                described("pairing_code"),
+                e("pairing_code")
+            )
+        } else {
+            String::new()
+        },
     );
     page("Join", nav, &body)
 }
@@ -230,12 +256,17 @@ pub fn operator_signin(problem: Option<&str>) -> String {
     let error = problem
         .map(|p| format!("<p class=\"error\" id=\"error-token\">{}</p>", esc(p)))
         .unwrap_or_default();
+    let described = if problem.is_some() {
+        " aria-invalid=\"true\" aria-describedby=\"error-token\""
+    } else {
+        ""
+    };
     page(
         "Operator sign-in",
         &Nav::Anonymous,
         &format!(
             "<section><h1>Operator sign-in</h1><form method=\"post\" action=\"/operator/signin\" id=\"operator-signin\">\
-             <label for=\"token\">Operator token</label><input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"off\">{error}\
+             <label for=\"token\">Operator token</label><input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"off\"{described}>{error}\
              <button type=\"submit\">Sign in</button></form></section>"
         ),
     )
@@ -356,7 +387,7 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
             );
             let _ = write!(
                 s,
-                "<section><h2>Your days against the neighbours</h2>{}<p class=\"legend\"><span><i style=\"background:#3a9d6a\"></i>you</span><span><i style=\"background:#d9822b\"></i>average household</span><span><i style=\"background:#6a4fbf\"></i>efficient neighbours</span></p>\
+                "<section><h2>Your days against the neighbours</h2>{}<p class=\"legend\"><span><i style=\"background:#3a9d6a\"></i>you</span><span><i style=\"background:#b8651a\"></i>average household</span><span><i style=\"background:#6a4fbf\"></i>efficient neighbours</span></p>\
                  <p class=\"muted\">Neighbours are compared through the region's private totals only: the total of all households divided by how many there are, and how many households fell in each consumption band. Nobody's own readings are used.</p></section>",
                 svg::daily_chart(&v.recent)
             );
@@ -444,7 +475,41 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
         );
     }
     s.push_str("</table></section>");
+    // The household's data: whether its gateway shares its readings, and how to stop.
+    if p.share_readings {
+        let _ = write!(
+            s,
+            "<section id=\"your-data\"><h2>Your readings</h2><p id=\"sharing\">Your gateway shares your \
+             meter's 15-minute readings with Energenies.</p><form method=\"post\" action=\"/consent/withdraw\" id=\"withdraw\">{}\
+             <button type=\"submit\">Stop sharing my readings</button></form></section>",
+            nav.csrf_field()
+        );
+    } else {
+        s.push_str(
+            "<section id=\"your-data\"><h2>Your readings</h2><p id=\"sharing\">Your gateway does not share \
+             your readings. <a href=\"/join\">Share them again</a> with a fresh code from your gateway.</p></section>",
+        );
+    }
     page(&p.display_name, nav, &s)
+}
+
+/// The page after a household withdrew its consent.
+pub fn withdrawn(nav: &Nav, published: bool) -> String {
+    let how = if published {
+        "Your gateway has been told: from now on every reading stays in your home. What was \
+         shared before stays in your history until you ask for it to be erased."
+    } else {
+        "This app is not connected to the gateways, so your utility must pass the withdrawal on."
+    };
+    page(
+        "You stopped sharing",
+        nav,
+        &format!(
+            "<section id=\"withdrawn\"><h1>You stopped sharing your readings</h1><p>{}</p>\
+             <p><a href=\"/join\">Share them again</a> (you will need a fresh code from your gateway).</p></section>",
+            esc(how)
+        ),
+    )
 }
 
 /// The list of regions, each with its leaderboard.
@@ -744,14 +809,56 @@ mod tests {
             region: "R2".into(),
             csrf: "t0k\"".into(),
         };
-        let f = join_form(&nav, "m1", "R2", &values, &errors);
+        let f = join_form(&nav, "m1", "R2", false, &values, &errors);
         assert!(f.contains("value=\"&lt;b&gt;\""));
         assert!(f.contains("<b id=\"join-region\">R2</b>"));
         assert!(f.contains("id=\"error-share_readings\""));
+        assert!(
+            f.contains("name=\"share_readings\" aria-invalid=\"true\" aria-describedby=\"error-share_readings\""),
+            "the problem is read out with its field"
+        );
         assert!(!f.contains("id=\"error-display_name\""));
+        assert!(!f.contains("aria-describedby=\"error-display_name\""));
         assert!(
             f.contains("<input type=\"hidden\" name=\"csrf\" value=\"t0k&quot;\">"),
             "the form carries the session's CSRF token"
+        );
+    }
+
+    /// WCAG 2.1 relative luminance of `#rrggbb`.
+    fn luminance(hex: &str) -> f64 {
+        let channel = |i: usize| {
+            let c = f64::from(u8::from_str_radix(&hex[1 + 2 * i..3 + 2 * i], 16).unwrap()) / 255.0;
+            if c <= 0.04045 {
+                c / 12.92
+            } else {
+                ((c + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * channel(0) + 0.7152 * channel(1) + 0.0722 * channel(2)
+    }
+
+    /// Every colour a chart draws data in stands out from the white it is drawn on by at least
+    /// 3:1 (WCAG 1.4.11, non-text contrast); the average line's orange did not (2.9:1).
+    #[test]
+    fn chart_colours_have_three_to_one_contrast() {
+        for selector in [
+            "svg .own{fill:",
+            "svg .device{fill:",
+            "svg .average{stroke:",
+            "svg .efficient{stroke:",
+            "svg .bal{stroke:",
+            "svg .alertbar,svg .alertpt{fill:",
+            "svg.bar .fill{fill:",
+        ] {
+            let at = CSS.find(selector).unwrap_or_else(|| panic!("{selector}")) + selector.len();
+            let colour = &CSS[at..at + 7];
+            let ratio = 1.05 / (luminance(colour) + 0.05);
+            assert!(ratio >= 3.0, "{selector}{colour}: {ratio:.2}:1");
+        }
+        assert!(
+            1.05 / (luminance("#d9822b") + 0.05) < 3.0,
+            "the old orange fails"
         );
     }
 

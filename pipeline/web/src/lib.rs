@@ -31,7 +31,7 @@ pub mod store;
 pub mod svg;
 pub mod tls;
 
-pub use app::{WebSettings, serve};
+pub use app::{ConsentSink, WebSettings, serve};
 
 /// Errors of the web app's store.
 #[derive(Debug, thiserror::Error)]

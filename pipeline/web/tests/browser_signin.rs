@@ -1,8 +1,9 @@
 //! Sign-in as a household meets it, in headless Chromium on a phone-sized screen (390 px): the
 //! portal's link opens its own page; an expired, forged or other household's link opens a page
 //! that says so and shows no data; signed in, another household's page and the operator page
-//! stay closed; a form posted without the session's CSRF token is refused. Screenshots go to
-//! `target/tmp/signin-screenshots/`.
+//! stay closed; a form posted without the session's CSRF token is refused. Every page met on the
+//! way passes axe-core's WCAG 2.1 A/AA rules with no serious or critical violation. Screenshots
+//! go to `target/tmp/signin-screenshots/`.
 
 use ed25519_dalek::SigningKey;
 use zeal_embedded::store::ParquetStore;
@@ -11,6 +12,8 @@ use zeal_tests::browser::Browser;
 use zeal_web::portal::{AUDIENCE, Claims, issue};
 use zeal_web::store::Store;
 use zeal_web::{WebSettings, serve};
+
+const OPERATOR: &str = "operator-token-of-the-browser-test-0123456789";
 
 fn link(base: &str, key: &SigningKey, household: &str, iat_ago: i64) -> String {
     let now = (zeal_connectors::now_ms() / 1000) as i64;
@@ -26,6 +29,21 @@ fn link(base: &str, key: &SigningKey, household: &str, iat_ago: i64) -> String {
     format!("{base}/signin?token={}", issue(key, &claims))
 }
 
+/// Fills the join form with `name` and consent, and submits it.
+fn join_js(name: &str) -> String {
+    format!(
+        "document.getElementById('display_name').value = '{name}';
+         document.getElementById('share_readings').checked = true;
+         document.getElementById('join').submit();"
+    )
+}
+
+/// No serious or critical accessibility violation on the page shown.
+async fn accessible(b: &mut Browser, what: &str) {
+    let found = b.accessibility_violations().await.unwrap();
+    assert!(found.is_empty(), "{what}: {found:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
     let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-signin-browser"));
@@ -36,7 +54,7 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         Store::from(Tables::Embedded(ParquetStore::open(&dir).unwrap())),
         WebSettings {
             portal_key: Some(portal.verifying_key()),
-            operator_token: Some("operator-token-of-the-browser-test-0123456789".into()),
+            operator_token: Some(OPERATOR.into()),
             ..WebSettings::default()
         },
         stop,
@@ -64,12 +82,9 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
             .unwrap()
             .is_some()
     );
+    accessible(&mut browser, "the join form with a problem").await;
     browser
-        .click_and_wait_navigation(
-            "document.getElementById('display_name').value = 'Buren Geheim';
-             document.getElementById('share_readings').checked = true;
-             document.getElementById('join').submit();",
-        )
+        .click_and_wait_navigation(&join_js("Buren Geheim"))
         .await
         .unwrap();
     assert_eq!(
@@ -84,12 +99,9 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .unwrap();
     assert!(browser.url().await.unwrap().ends_with("/join"));
     browser.screenshot(&shots.join("1-join.png")).await.unwrap();
+    accessible(&mut browser, "the join form").await;
     browser
-        .click_and_wait_navigation(
-            "document.getElementById('display_name').value = 'Anna';
-             document.getElementById('share_readings').checked = true;
-             document.getElementById('join').submit();",
-        )
+        .click_and_wait_navigation(&join_js("Anna"))
         .await
         .unwrap();
     assert!(browser.url().await.unwrap().ends_with("/household/NL-A-m1"));
@@ -109,6 +121,12 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .screenshot_full_page(&shots.join("2-own-page.png"))
         .await
         .unwrap();
+    accessible(&mut browser, "the household's page").await;
+    browser
+        .goto(&format!("{base}/leaderboard/NL-A"))
+        .await
+        .unwrap();
+    accessible(&mut browser, "the leaderboard").await;
 
     // Signed in as A: B's page and the operator page are closed, and show nothing of B.
     for path in ["/household/NL-A-m2", "/operator"] {
@@ -128,6 +146,7 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .screenshot(&shots.join("3-not-yours.png"))
         .await
         .unwrap();
+    accessible(&mut browser, "a problem page").await;
 
     // A form without the session's CSRF token (as another site would post it) is refused, and
     // the settings stay as they were.
@@ -181,6 +200,7 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
             .screenshot(&shots.join(format!("4-{what}.png")))
             .await
             .unwrap();
+        accessible(&mut browser, what).await;
         browser
             .goto(&format!("{base}/household/NL-A-m2"))
             .await
@@ -192,6 +212,11 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         );
         assert!(!browser.page_text().await.unwrap().contains("Buren Geheim"));
     }
+    browser.goto(&format!("{base}/")).await.unwrap();
+    accessible(&mut browser, "the start page").await;
+    browser.goto(&format!("{base}/operator")).await.unwrap();
+    assert!(browser.text("#operator-signin").await.unwrap().is_some());
+    accessible(&mut browser, "the operator's sign-in").await;
     // Another household's valid link signs in as that household, never as the one in the
     // address: it opens B's page, and A's stays closed.
     browser
@@ -209,6 +234,35 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
     assert_eq!(
         browser.text("#problem h1").await.unwrap().as_deref(),
         Some("Not your page")
+    );
+    // The operator's page, signed in with its token.
+    browser.goto(&format!("{base}/operator")).await.unwrap();
+    assert_eq!(
+        browser.text("#problem h1").await.unwrap().as_deref(),
+        Some("Not your page"),
+        "a household session first: signed out below"
+    );
+    browser
+        .click_and_wait_navigation("document.querySelector('form.signout').submit()")
+        .await
+        .unwrap();
+    browser.goto(&format!("{base}/operator")).await.unwrap();
+    browser
+        .submit_form("#operator-signin", &[("token", OPERATOR)])
+        .await
+        .unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/operator"));
+    assert!(browser.text("#problem h1").await.unwrap().is_none());
+    accessible(&mut browser, "the operator page").await;
+    // The check can fail: an image without a text alternative is a critical violation.
+    browser
+        .eval("document.body.insertAdjacentHTML('beforeend', '<img src=\"data:,\">')")
+        .await
+        .unwrap();
+    let found = browser.accessibility_violations().await.unwrap();
+    assert!(
+        found.iter().any(|v| v.starts_with("image-alt")),
+        "axe must see it: {found:?}"
     );
     for shot in ["1-join", "2-own-page", "3-not-yours", "4-expired"] {
         let bytes = std::fs::read(shots.join(format!("{shot}.png"))).unwrap();

@@ -242,6 +242,14 @@ async fn pages_over_the_embedded_store_show_its_rows() {
     let page = m2.get("/household/NL-A-m2").await;
     assert_eq!(page.status, 200);
     let page = page.body;
+    // It may stop sharing; the page then says so (this app publishes no consent: it says who
+    // must pass the withdrawal on).
+    assert!(page.contains("id=\"withdraw\""));
+    let a = m2.post("/consent/withdraw", &format!("csrf={csrf2}")).await;
+    assert_eq!(a.status, 200);
+    assert!(a.body.contains("You stopped sharing") && a.body.contains("not connected"));
+    let after = m2.get("/household/NL-A-m2").await.body;
+    assert!(after.contains("does not share") && !after.contains("id=\"withdraw\""));
     assert!(page.contains("id=\"no-generation\"") && !page.contains("today-self-consumption"));
 
     let board = m2.get("/leaderboard/NL-A").await.body;

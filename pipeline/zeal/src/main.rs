@@ -59,6 +59,9 @@ enum Command {
     /// The Energenies web app: sign-in from the utility's portal, a household's game and
     /// neighbours, leaderboards, operator.
     Serve(cmd::serve::ServeArgs),
+    /// Share a gateway's households' readings as their consent on `zeal.consent.v1` allows
+    /// (`--follow` the readings CSV; `--pairing-code METER` prints the code a grant needs).
+    Share(cmd::share::ShareArgs),
     /// The utility portal's side of sign-in: `zeal portal init` makes its key, `zeal portal
     /// link` prints a household's sign-in link.
     #[command(subcommand)]
@@ -136,6 +139,7 @@ fn main() -> std::process::ExitCode {
         Command::Sink(c) => cmd::sink::run(c),
         Command::Serve(a) => cmd::serve::run(a),
         Command::Portal(c) => cmd::portal::run(c),
+        Command::Share(a) => cmd::share::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Authority(c) => cmd::authority::run(c),
         Command::Enrol(a) => cmd::authority::enrol(a),

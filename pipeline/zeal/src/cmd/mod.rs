@@ -22,6 +22,7 @@ pub mod round;
 pub mod say;
 pub mod schemas;
 pub mod serve;
+pub mod share;
 pub mod simulate;
 pub mod sink;
 pub mod sql;

@@ -34,6 +34,14 @@ pub struct ServeArgs {
     /// The certificate's PEM private key (mode 0600 advised).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Publish households' consent decisions on the consent topic (`zeal.consent.v1`) of the
+    /// broker below, signed with this key (created if absent, mode 0600; its public key in
+    /// `<key>.pub` for the gateways' `zeal share --consent-app`). Joining then asks for the
+    /// pairing code the household's gateway shows.
+    #[arg(long, env = "ZEAL_CONSENT_KEY")]
+    consent_key: Option<PathBuf>,
+    #[command(flatten)]
+    kafka: super::common::KafkaArgs,
 }
 
 /// Opens the store the flags name for the web app (an embedded one must exist: the app only
@@ -73,6 +81,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             (Some(cert), Some(key)) => Some(zeal_web::tls::server_config(cert, key)?),
             _ => None,
         },
+        consent: None,
     };
     if settings.portal_key.is_none() {
         tracing::warn!("no --portal-key: no household can sign in");
@@ -83,6 +92,19 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         "http"
     };
     super::runtime()?.block_on(async move {
+        let mut settings = settings;
+        if let Some(file) = &a.consent_key {
+            let (seed, created) = super::common::load_or_create_seed(file)?;
+            let key = zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&seed);
+            let public = zeal_protocol::v2::enrolment::key_to_hex(&key.verifying_key());
+            super::common::publish_public_key("consent", file, &public, created)?;
+            let producer = zeal_connectors::kafka::KeyedProducer::new(&a.kafka.config("zeal-web"))?;
+            settings.consent = Some(zeal_web::ConsentSink {
+                producer: std::sync::Arc::new(producer),
+                topic: a.kafka.topics().consent,
+                key,
+            });
+        }
         let store = open_store(a.clickhouse.as_deref(), &a.data_dir).await?;
         let stop = super::common::shutdown_on_signals();
         let addr = serve(a.addr, store, settings, stop.clone()).await?;

@@ -235,7 +235,7 @@ fn check_id(what: &str, id: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn identity(state_dir: &Path, meter: &str) -> anyhow::Result<(SigningKey, bool)> {
+pub(super) fn identity(state_dir: &Path, meter: &str) -> anyhow::Result<(SigningKey, bool)> {
     check_id("a meter id", meter)?;
     std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
         .create(state_dir)
@@ -348,7 +348,7 @@ impl DayArgs {
 }
 
 /// One CSV reading: (meter, interval start in seconds, import_wh, export_wh).
-type CsvReading = (String, i64, u64, u64, Option<u64>);
+pub(super) type CsvReading = (String, i64, u64, u64, Option<u64>);
 
 /// The readings CSV (`meter,interval_start,import_wh,export_wh[,generation_wh]`), each interval
 /// start checked to be aligned to `step` seconds. The optional PV generation (where an inverter
@@ -358,40 +358,42 @@ fn parse_readings(path: &Path, step: i64) -> anyhow::Result<Vec<CsvReading>> {
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') || line.starts_with("meter,") {
-            continue;
-        }
         let at = || format!("{}:{}", path.display(), n + 1);
-        let f: Vec<&str> = line.split(',').map(str::trim).collect();
-        let (meter, start, import, export, generation) = match f[..] {
-            [m, s, i, e] => (m, s, i, e, ""),
-            [m, s, i, e, g] => (m, s, i, e, g),
-            _ => bail!(
-                "{}: want meter,interval_start,import_wh,export_wh[,generation_wh]",
-                at()
-            ),
-        };
-        let t = parse_time(start).with_context(at)?.div_euclid(1000);
-        if t.rem_euclid(step) != 0 {
-            bail!("{}: {start} is not the start of a {step} s interval", at());
+        if let Some(r) = parse_reading_line(line, step).with_context(at)? {
+            out.push(r);
         }
-        let generation = match generation {
-            "" => None,
-            g => Some(
-                g.parse::<u64>()
-                    .with_context(|| format!("{}: generation_wh", at()))?,
-            ),
-        };
-        out.push((
-            meter.to_string(),
-            t,
-            import.parse::<u64>().with_context(at)?,
-            export.parse::<u64>().with_context(at)?,
-            generation,
-        ));
     }
     Ok(out)
+}
+
+/// One line of a readings CSV (`meter,interval_start,import_wh,export_wh[,generation_wh]`);
+/// `None` for blank lines, comments and the header.
+pub(super) fn parse_reading_line(line: &str, step: i64) -> anyhow::Result<Option<CsvReading>> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') || line.starts_with("meter,") {
+        return Ok(None);
+    }
+    let f: Vec<&str> = line.split(',').map(str::trim).collect();
+    let (meter, start, import, export, generation) = match f[..] {
+        [m, s, i, e] => (m, s, i, e, ""),
+        [m, s, i, e, g] => (m, s, i, e, g),
+        _ => bail!("want meter,interval_start,import_wh,export_wh[,generation_wh]"),
+    };
+    let t = parse_time(start)?.div_euclid(1000);
+    if t.rem_euclid(step) != 0 {
+        bail!("{start} is not the start of a {step} s interval");
+    }
+    let generation = match generation {
+        "" => None,
+        g => Some(g.parse::<u64>().context("generation_wh")?),
+    };
+    Ok(Some((
+        meter.to_string(),
+        t,
+        import.parse::<u64>().context("import_wh")?,
+        export.parse::<u64>().context("export_wh")?,
+        generation,
+    )))
 }
 
 /// Readings by round start and meter, each round's values in the protocol file's order

@@ -1,0 +1,136 @@
+//! A gateway's view of `zeal.consent.v1`: the consent state of the households it serves, folded
+//! from the log with `zeal_protocol::consent` (the rules live there; this is the I/O).
+//!
+//! [`ConsentLog::catch_up`] reads the log up to its end *as of the call* (the partition's high
+//! watermark, fetched first), so a decision the broker acknowledged before a reading arrived is
+//! applied before that reading is judged: a withdrawal takes effect for every reading after it.
+//! Events for other households are other gateways' business and are skipped; refused events
+//! for a served household go to the dead-letter topic with the reason.
+
+use crate::ServiceError;
+use crate::dlq;
+use crate::metrics::Metrics;
+use std::collections::BTreeMap;
+use std::time::Duration;
+use zeal_connectors::kafka::{AssignedConsumer, KafkaConfig, KeyedProducer, StartAt};
+use zeal_protocol::consent::{Consent, ConsentRefused, Decision};
+use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
+use zeal_schemas::RejectReason;
+use zeal_schemas::consent::ConsentEvent;
+
+/// Longest wait for the next record of a log known to hold more.
+const STALL: Duration = Duration::from_secs(30);
+
+/// The consent of the households one gateway serves.
+pub struct ConsentLog {
+    consumer: AssignedConsumer,
+    topic: String,
+    /// The next offset to apply.
+    position: i64,
+    apps: Vec<VerifyingKey>,
+    households: BTreeMap<String, (SigningKey, Consent)>,
+}
+
+/// What one [`ConsentLog::catch_up`] did.
+#[derive(Debug, Default)]
+pub struct CatchUp {
+    /// Accepted decisions, in log order.
+    pub decisions: Vec<(String, Decision)>,
+    /// Refused events of served households (each dead-lettered).
+    pub refused: Vec<(String, ConsentRefused)>,
+}
+
+impl ConsentLog {
+    /// Follows `topic` (partition 0, from the beginning) for `households` (meter id → identity
+    /// key), trusting consent events signed by `apps`. Nothing is read until
+    /// [`Self::catch_up`].
+    pub fn new(
+        config: &KafkaConfig,
+        topic: &str,
+        households: BTreeMap<String, SigningKey>,
+        apps: Vec<VerifyingKey>,
+    ) -> Result<Self, ServiceError> {
+        let group = format!("zeal-consent-{}", std::process::id());
+        let consumer = AssignedConsumer::new(config, &group)?;
+        consumer.assign(&[(topic, 0, StartAt::Beginning)])?;
+        Ok(ConsentLog {
+            consumer,
+            topic: topic.to_string(),
+            position: 0,
+            apps,
+            households: households
+                .into_iter()
+                .map(|(m, k)| (m, (k, Consent::default())))
+                .collect(),
+        })
+    }
+
+    /// The consent of `household` as applied so far (`None`: not served here).
+    pub fn consent(&self, household: &str) -> Option<&Consent> {
+        self.households.get(household).map(|(_, c)| c)
+    }
+
+    /// The pairing code `household`'s next grant needs (`None`: not served here).
+    pub fn pairing_code(&self, household: &str) -> Option<String> {
+        self.households
+            .get(household)
+            .map(|(key, c)| c.code(key, household))
+    }
+
+    /// Applies every event up to the log's end as of now; refused events of served households
+    /// are dead-lettered on `dlq_topic`.
+    pub async fn catch_up(
+        &mut self,
+        producer: &KeyedProducer,
+        dlq_topic: &str,
+        metrics: &Metrics,
+    ) -> Result<CatchUp, ServiceError> {
+        let (_, end) = self.consumer.watermarks(&self.topic, 0)?;
+        let mut done = CatchUp::default();
+        while self.position < end {
+            let Some(record) = self.consumer.recv(STALL).await? else {
+                return Err(ServiceError::Stalled(format!(
+                    "{} holds offsets up to {end} but nothing arrived after {} within {STALL:?}",
+                    self.topic, self.position
+                )));
+            };
+            self.position = record.offset + 1;
+            let now = crate::now_ms();
+            let event: ConsentEvent = match zeal_schemas::decode(&record.payload) {
+                Ok(e) => e,
+                Err(e) => {
+                    let letter = dlq::undecodable(&record, &e, "gateway-consent", now);
+                    dlq::publish(producer, dlq_topic, &letter, metrics).await?;
+                    continue;
+                }
+            };
+            let Some((identity, consent)) = self.households.get_mut(&event.household_id) else {
+                continue;
+            };
+            match consent.apply(&event, &event.household_id, identity, &self.apps) {
+                Ok(d) => {
+                    tracing::info!(household = %event.household_id, decision = ?d, "consent applied");
+                    done.decisions.push((event.household_id.clone(), d));
+                }
+                Err(why) => {
+                    let reason = match why {
+                        ConsentRefused::Signature => RejectReason::BadSignature,
+                        _ => RejectReason::Other,
+                    };
+                    let letter = dlq::letter(
+                        &record,
+                        reason,
+                        format!("consent refused: {why}"),
+                        Some(event.household_id.clone()),
+                        Some(event.region.clone()),
+                        "gateway-consent",
+                        now,
+                    );
+                    dlq::publish(producer, dlq_topic, &letter, metrics).await?;
+                    done.refused.push((event.household_id.clone(), why));
+                }
+            }
+        }
+        Ok(done)
+    }
+}
