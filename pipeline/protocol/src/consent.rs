@@ -17,7 +17,10 @@
 //! code): guessing a 40-bit code that many times succeeds with probability ~5·2⁻⁴⁰.
 //!
 //! The state is a fold of the log ([`Consent::apply`] in log order), so a restarted gateway
-//! rebuilds exactly the same epochs, and [`pairing_code`] is the same wherever it is computed.
+//! rebuilds exactly the same epochs, and [`pairing_code`] is the same wherever it is computed. A
+//! grant counts from the later of its `decided_at` and the gateway's clock when it applies it
+//! (the app, i.e. the utility, writes `decided_at`; backdating it must not reach queued old
+//! readings); after a restart that moment is the restart, which only ever shares less.
 
 use crate::v2::encoding::hash_fields;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
@@ -147,13 +150,17 @@ pub struct Consent {
 impl Consent {
     /// Applies the next event of `household` from the log (an event for another household is
     /// refused and changes nothing). `identity` is the meter's identity key; `apps` the consent
-    /// apps this gateway trusts.
+    /// apps this gateway trusts; `now_ms` the gateway's clock as it applies the event. A grant
+    /// covers intervals from the later of its `decided_at` and `now_ms`: the app writes
+    /// `decided_at`, and a backdated one must not reach readings from before the gateway heard
+    /// of the consent.
     pub fn apply(
         &mut self,
         e: &ConsentEvent,
         household: &str,
         identity: &SigningKey,
         apps: &[VerifyingKey],
+        now_ms: i64,
     ) -> Result<Decision, ConsentRefused> {
         if e.household_id != household {
             return Err(ConsentRefused::Household {
@@ -178,10 +185,9 @@ impl Consent {
                 return Err(ConsentRefused::Code { attempt });
             }
             self.next_epoch();
-            self.sharing_from = Some(e.decided_at);
-            Ok(Decision::Granted {
-                from_ms: e.decided_at,
-            })
+            let from_ms = e.decided_at.max(now_ms);
+            self.sharing_from = Some(from_ms);
+            Ok(Decision::Granted { from_ms })
         } else {
             self.next_epoch();
             self.sharing_from = None;
@@ -237,7 +243,7 @@ mod tests {
     }
 
     fn apply(c: &mut Consent, e: &ConsentEvent) -> Result<Decision, ConsentRefused> {
-        c.apply(e, HOUSEHOLD, &meter(), &[app().verifying_key()])
+        c.apply(e, HOUSEHOLD, &meter(), &[app().verifying_key()], T)
     }
 
     #[test]
@@ -355,7 +361,8 @@ mod tests {
                 &altered,
                 "NL-UT-01-m0002",
                 &meter(),
-                &[app().verifying_key()]
+                &[app().verifying_key()],
+                T,
             ),
             Err(ConsentRefused::Signature)
         ));
@@ -371,11 +378,28 @@ mod tests {
                 &event(false, "", T + 1),
                 "NL-UT-01-m0009",
                 &meter(),
-                &[app().verifying_key()]
+                &[app().verifying_key()],
+                T,
             ),
             Err(ConsentRefused::Household { .. })
         ));
         assert_eq!(c, before, "nothing changed");
+    }
+
+    /// The utility holds a genuine grant (the household typed its code) and backdates its
+    /// `decided_at` by a year, so that readings of the past year still queued at the gateway
+    /// would be shared. The grant counts from when the gateway applied it.
+    #[test]
+    fn a_backdated_grant_does_not_reach_back() {
+        let mut c = Consent::default();
+        let year = 365 * 86_400_000;
+        let backdated = event(true, &c.code(&meter(), HOUSEHOLD), T - year);
+        assert_eq!(
+            c.apply(&backdated, HOUSEHOLD, &meter(), &[app().verifying_key()], T),
+            Ok(Decision::Granted { from_ms: T })
+        );
+        assert!(!c.shares(T - year) && !c.shares(T - 900_000));
+        assert!(c.shares(T));
     }
 
     #[test]

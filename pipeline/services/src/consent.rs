@@ -107,7 +107,7 @@ impl ConsentLog {
             let Some((identity, consent)) = self.households.get_mut(&event.household_id) else {
                 continue;
             };
-            match consent.apply(&event, &event.household_id, identity, &self.apps) {
+            match consent.apply(&event, &event.household_id, identity, &self.apps, now) {
                 Ok(d) => {
                     tracing::info!(household = %event.household_id, decision = ?d, "consent applied");
                     done.decisions.push((event.household_id.clone(), d));

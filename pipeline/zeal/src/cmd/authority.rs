@@ -4,7 +4,9 @@
 //! Its key must not be the aggregator operator's (docs/protocol.md). Certificates, the daily
 //! Cutoff and the relayed beacon rounds go on the registry topic (`zeal.registry.v2`).
 
-use super::common::{KafkaArgs, format_time, load_or_create_seed, parse_time, publish_public_key};
+use super::common::{
+    KafkaArgs, existing_signing_key, format_time, init_signing_key, load_or_create_seed, parse_time,
+};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
@@ -12,7 +14,7 @@ use zeal_connectors::kafka::KeyedProducer;
 use zeal_protocol::ed25519_dalek::SigningKey;
 use zeal_protocol::v2::day::RegistryLog;
 use zeal_protocol::v2::enrolment::{
-    BeaconRound, Certificate, Cutoff, MAX_ID_BYTES, Status, key_from_hex, key_to_hex,
+    BeaconRound, Certificate, Cutoff, MAX_ID_BYTES, Status, key_from_hex,
 };
 use zeal_protocol::v2::params::DAY_SECONDS;
 use zeal_protocol::v2::wire::certificate_to_wire;
@@ -97,15 +99,7 @@ pub struct EnrolArgs {
 }
 
 fn load_authority(path: &Path) -> anyhow::Result<SigningKey> {
-    if !path.exists() {
-        bail!(
-            "{} does not exist: create it with `zeal authority init --key-file {}`",
-            path.display(),
-            path.display()
-        );
-    }
-    let (seed, _) = load_or_create_seed(path)?;
-    Ok(SigningKey::from_bytes(&seed))
+    existing_signing_key(path, "zeal authority init")
 }
 
 /// A day given as a date (or any time in it), in days since 1970-01-01.
@@ -118,11 +112,7 @@ fn parse_day(s: &str) -> anyhow::Result<i64> {
 /// `zeal authority …`.
 pub fn run(c: AuthorityCommand) -> anyhow::Result<()> {
     match c {
-        AuthorityCommand::Init(a) => {
-            let (seed, created) = load_or_create_seed(&a.key_file)?;
-            let public = key_to_hex(&SigningKey::from_bytes(&seed).verifying_key());
-            publish_public_key("authority", &a.key_file, &public, created)
-        }
+        AuthorityCommand::Init(a) => init_signing_key("authority", &a.key_file).map(drop),
         AuthorityCommand::Cutoff(a) => cutoff(a),
         AuthorityCommand::Beacon(a) => beacon(a),
     }

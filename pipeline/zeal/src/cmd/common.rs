@@ -188,6 +188,37 @@ pub fn publish_public_key(
     Ok(())
 }
 
+/// Creates (or keeps) the Ed25519 signing key in `key_file` and publishes its public key to
+/// `<key_file>.pub` ([`publish_public_key`]): every `… init` command and key flag that makes its
+/// key when absent.
+pub fn init_signing_key(
+    what: &str,
+    key_file: &Path,
+) -> anyhow::Result<zeal_protocol::ed25519_dalek::SigningKey> {
+    let (seed, created) = load_or_create_seed(key_file)?;
+    let key = zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&seed);
+    let public = zeal_protocol::v2::enrolment::key_to_hex(&key.verifying_key());
+    publish_public_key(what, key_file, &public, created)?;
+    Ok(key)
+}
+
+/// The Ed25519 signing key in `key_file`, which must exist (`init`: the command that makes it,
+/// e.g. `zeal authority init`).
+pub fn existing_signing_key(
+    key_file: &Path,
+    init: &str,
+) -> anyhow::Result<zeal_protocol::ed25519_dalek::SigningKey> {
+    if !key_file.exists() {
+        bail!(
+            "{} does not exist: create it with `{init} --key-file {}`",
+            key_file.display(),
+            key_file.display()
+        );
+    }
+    let (seed, _) = load_or_create_seed(key_file)?;
+    Ok(zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&seed))
+}
+
 /// Where a service serves its Prometheus metrics.
 #[derive(Args)]
 pub struct MetricsArgs {

@@ -625,12 +625,8 @@ impl Summary<'_> {
 /// and the summary says how to sign in.
 async fn serve_or_say_how(a: &DemoArgs) -> anyhow::Result<()> {
     let portal_file = a.data_dir.join("portal.key");
-    let (seed, _) = super::common::load_or_create_seed(&portal_file)?;
-    let portal = SigningKey::from_bytes(&seed);
-    let public = zeal_protocol::v2::enrolment::key_to_hex(&portal.verifying_key());
+    let portal = super::common::init_signing_key("demo portal", &portal_file)?;
     let portal_pub = portal_file.with_extension("pub");
-    std::fs::write(&portal_pub, format!("{public}\n"))
-        .with_context(|| format!("writing {}", portal_pub.display()))?;
     let token_file = a.data_dir.join("operator.token");
     let operator_token = super::portal::operator_token(&token_file, true)?;
     let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());

@@ -9,7 +9,7 @@
 //! line per meter and billing period (register deltas, Wh; times as `2020-07-01T00:00Z` or ms).
 
 use super::common::{
-    KafkaArgs, format_time, load_or_create_seed, parse_time, publish_public_key, write_private,
+    KafkaArgs, format_time, init_signing_key, load_or_create_seed, parse_time, write_private,
 };
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
@@ -18,7 +18,6 @@ use zeal_connectors::kafka::KeyedProducer;
 use zeal_grid::metering;
 use zeal_grid::sim::{Study, Theft};
 use zeal_protocol::ed25519_dalek::SigningKey;
-use zeal_protocol::v2::enrolment::key_to_hex;
 use zeal_schemas::grid::{BillingRegister, FeederReading};
 
 #[derive(Subcommand)]
@@ -90,11 +89,7 @@ pub struct PublishArgs {
 /// `zeal grid …`.
 pub fn run(c: GridCommand) -> anyhow::Result<()> {
     match c {
-        GridCommand::Init(a) => {
-            let (seed, created) = load_or_create_seed(&a.key_file)?;
-            let public = key_to_hex(&SigningKey::from_bytes(&seed).verifying_key());
-            publish_public_key("metering", &a.key_file, &public, created)
-        }
+        GridCommand::Init(a) => init_signing_key("metering", &a.key_file).map(drop),
         GridCommand::Publish(a) => publish(a),
         GridCommand::Simulate(a) => simulate(a),
     }

@@ -2,12 +2,11 @@
 //! send a household into the Energenies app (README "Signing in"), for the demo, the tests and
 //! a portal team checking its own implementation against ours.
 
-use super::common::{load_or_create_seed, publish_public_key};
+use super::common::{existing_signing_key, init_signing_key};
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use std::path::{Path, PathBuf};
 use zeal_protocol::ed25519_dalek::SigningKey;
-use zeal_protocol::v2::enrolment::{key_from_hex, key_to_hex};
 use zeal_web::portal::{AUDIENCE, Claims, DEFAULT_MAX_LIFETIME, issue};
 
 #[derive(Subcommand)]
@@ -47,26 +46,7 @@ pub struct LinkArgs {
 
 /// The portal's signing key, which must exist.
 pub fn load(path: &Path) -> anyhow::Result<SigningKey> {
-    if !path.exists() {
-        bail!(
-            "{} does not exist: create it with `zeal portal init --key-file {}`",
-            path.display(),
-            path.display()
-        );
-    }
-    Ok(SigningKey::from_bytes(&load_or_create_seed(path)?.0))
-}
-
-/// Reads a portal public key (64 hex digits, as `zeal portal init` writes `<key>.pub`).
-pub fn load_public(path: &Path) -> anyhow::Result<zeal_protocol::ed25519_dalek::VerifyingKey> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    key_from_hex(&text).map_err(|e| {
-        anyhow::anyhow!(
-            "{} is not an Ed25519 public key (64 hex digits): {e}",
-            path.display()
-        )
-    })
+    existing_signing_key(path, "zeal portal init")
 }
 
 /// A sign-in link to `url` for `household` of `region`, valid `seconds` from now.
@@ -106,11 +86,7 @@ pub fn link(
 /// `zeal portal …`.
 pub fn run(c: PortalCommand) -> anyhow::Result<()> {
     match c {
-        PortalCommand::Init(a) => {
-            let (seed, created) = load_or_create_seed(&a.key_file)?;
-            let public = key_to_hex(&SigningKey::from_bytes(&seed).verifying_key());
-            publish_public_key("portal", &a.key_file, &public, created)
-        }
+        PortalCommand::Init(a) => init_signing_key("portal", &a.key_file).map(drop),
         PortalCommand::Link(a) => {
             let key = load(&a.key_file)?;
             println!(

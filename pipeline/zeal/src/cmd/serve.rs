@@ -69,7 +69,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         portal_key: a
             .portal_key
             .as_deref()
-            .map(super::portal::load_public)
+            .map(|f| super::common::public_key("portal-key", &f.to_string_lossy()))
             .transpose()?,
         max_link_lifetime: a.max_link_age,
         operator_token: a
@@ -94,10 +94,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     super::runtime()?.block_on(async move {
         let mut settings = settings;
         if let Some(file) = &a.consent_key {
-            let (seed, created) = super::common::load_or_create_seed(file)?;
-            let key = zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&seed);
-            let public = zeal_protocol::v2::enrolment::key_to_hex(&key.verifying_key());
-            super::common::publish_public_key("consent", file, &public, created)?;
+            let key = super::common::init_signing_key("consent", file)?;
             let producer = zeal_connectors::kafka::KeyedProducer::new(&a.kafka.config("zeal-web"))?;
             settings.consent = Some(zeal_web::ConsentSink {
                 producer: std::sync::Arc::new(producer),

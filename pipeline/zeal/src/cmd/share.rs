@@ -167,31 +167,36 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
                     readings.push(r);
                 }
             }
-            for (m, t, import_wh, export_wh, generation_wh) in readings {
+            // What consent allows, per meter, posted together (each meter's in flight at once).
+            let mut allowed: BTreeMap<&str, Vec<zeal_services::v2::readings::Reading>> =
+                BTreeMap::new();
+            for (m, t, import_wh, export_wh, generation_wh) in &readings {
                 let reading = zeal_services::v2::readings::Reading {
                     interval_start: t * 1000,
-                    import_wh,
-                    export_wh,
-                    generation_wh,
+                    import_wh: *import_wh,
+                    export_wh: *export_wh,
+                    generation_wh: *generation_wh,
                 };
-                let on = log
-                    .consent(&m)
-                    .is_some_and(|c| c.shares(reading.interval_start));
-                if !on {
+                if log
+                    .consent(m)
+                    .is_some_and(|c| c.shares(reading.interval_start))
+                {
+                    allowed.entry(m).or_default().push(reading);
+                } else {
                     withheld += 1;
-                    continue;
                 }
-                zeal_services::v2::readings::publish(
+            }
+            for (m, batch) in &allowed {
+                shared += zeal_services::v2::readings::publish(
                     &producer,
                     &topics.readings,
-                    &m,
+                    m,
                     &a.region,
-                    &keys[&m],
-                    std::slice::from_ref(&reading),
+                    &keys[*m],
+                    batch,
                     &metrics,
                 )
-                .await?;
-                shared += 1;
+                .await? as u64;
             }
             println!("share: {shared} readings shared, {withheld} withheld (no consent)");
         }
