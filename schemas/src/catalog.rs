@@ -37,6 +37,7 @@ macro_rules! with_kinds {
             BillingRegister => "billing_register" [1],
             GridAlert => "grid_alert" [1],
             ConsentEvent => "consent_event" [1],
+            ErasureEvent => "erasure_event" [1],
         }
     };
 }

@@ -6,7 +6,7 @@
 //! failure is a typed [`DecodeError`]; no input makes the decoder panic.
 
 use crate::catalog::{MessageKind, catalog};
-use crate::consent::ConsentEvent;
+use crate::consent::{ConsentEvent, ErasureEvent};
 use crate::grid::{BillingRegister, FeederReading, GridAlert};
 use crate::messages::*;
 use crate::v2::{BeaconRound, Certificate, Cutoff, RoundRecord, SeatPart};

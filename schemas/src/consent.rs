@@ -28,3 +28,31 @@ pub struct ConsentEvent {
     #[serde(with = "apache_avro::serde::bytes")]
     pub signature: Vec<u8>,
 }
+
+/// The record that a household's data was erased (`zeal.erasure.v1`, key = household id): what
+/// left which table and when, never the data itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasureEvent {
+    pub household_id: String,
+    pub region: String,
+    /// When the household asked, ms since 1970.
+    pub requested_at: i64,
+    /// When every table had lost its rows, ms since 1970; the jobs drop the household's
+    /// readings of intervals starting before it.
+    pub erased_at: i64,
+    pub tables: Vec<ErasedTable>,
+    /// Unique per erasure.
+    pub event_id: String,
+    /// Which app erased (informational).
+    pub source: String,
+    #[serde(with = "apache_avro::serde::bytes")]
+    pub signature: Vec<u8>,
+}
+
+/// One table's share of an erasure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErasedTable {
+    pub table: String,
+    /// Rows deleted (as stored, before deduplication).
+    pub rows: i64,
+}

@@ -28,5 +28,9 @@ pub const GRID_ALERTS: &str = "zeal.grid-alerts.v1";
 /// [`crate::consent::ConsentEvent`]; one ordered partition, never deleted (a gateway's consent
 /// state is the fold of this log).
 pub const CONSENT: &str = "zeal.consent.v1";
+/// The record of households' erasures: key = household id, value =
+/// [`crate::consent::ErasureEvent`]; one partition, never deleted (the jobs fold it to keep
+/// erased households' past out of what they compute).
+pub const ERASURE: &str = "zeal.erasure.v1";
 /// Rejected input with origin and reason: key = region when known.
 pub const DLQ: &str = "zeal.dlq.v1";

@@ -198,6 +198,7 @@ pub fn all() -> Vec<AnyMessage> {
         AnyMessage::BillingRegister(billing_register()),
         AnyMessage::GridAlert(grid_alert()),
         AnyMessage::ConsentEvent(consent_event()),
+        AnyMessage::ErasureEvent(erasure_event()),
     ]
 }
 
@@ -212,6 +213,28 @@ pub fn consent_event() -> zeal_schemas::consent::ConsentEvent {
         pairing_code: "7KQ2-M9XD".into(),
         source: "energenies-web".into(),
         signature: vec![16; 64],
+    }
+}
+
+pub fn erasure_event() -> zeal_schemas::consent::ErasureEvent {
+    zeal_schemas::consent::ErasureEvent {
+        household_id: "NL-UT-01-m0001".into(),
+        region: "NL-UT-01".into(),
+        requested_at: T0 + 7_200_000,
+        erased_at: T0 + 7_203_000,
+        tables: vec![
+            zeal_schemas::consent::ErasedTable {
+                table: "households".into(),
+                rows: 1,
+            },
+            zeal_schemas::consent::ErasedTable {
+                table: "household_daily".into(),
+                rows: 31,
+            },
+        ],
+        event_id: "fedcba9876543210fedcba9876543210".into(),
+        source: "energenies-web".into(),
+        signature: vec![17; 64],
     }
 }
 

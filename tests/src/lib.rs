@@ -105,3 +105,54 @@ pub async fn read_topic(kafka: &KafkaConfig, topic: &str) -> Vec<zeal_connectors
         .await
         .unwrap()
 }
+
+/// Erases `household` from `store`'s household tables and posts the record of it on `topic`,
+/// signed with `app`, as the web app does (`/erase`); returns what each table lost.
+pub async fn erase_and_record(
+    store: &zeal_tables::Store,
+    kafka: &KafkaConfig,
+    topic: &str,
+    household: &str,
+    region: &str,
+    app: &zeal_protocol::ed25519_dalek::SigningKey,
+) -> Vec<(&'static str, u64)> {
+    let gone = zeal_tables::erase_household(store, household)
+        .await
+        .expect("the household's rows are erased");
+    post_erasure_record(kafka, topic, household, region, &gone, app).await;
+    gone
+}
+
+/// Posts a record that `household`'s rows left `gone`'s tables (now), signed with `key`.
+pub async fn post_erasure_record(
+    kafka: &KafkaConfig,
+    topic: &str,
+    household: &str,
+    region: &str,
+    gone: &[(&str, u64)],
+    key: &zeal_protocol::ed25519_dalek::SigningKey,
+) {
+    let now = zeal_connectors::now_ms();
+    let mut record = zeal_schemas::consent::ErasureEvent {
+        household_id: household.to_string(),
+        region: region.to_string(),
+        requested_at: now,
+        erased_at: now,
+        tables: gone
+            .iter()
+            .map(|(t, n)| zeal_schemas::consent::ErasedTable {
+                table: t.to_string(),
+                rows: *n as i64,
+            })
+            .collect(),
+        event_id: unique("erasure"),
+        source: "zeal-tests".into(),
+        signature: vec![],
+    };
+    zeal_protocol::erasure::sign(key, &mut record);
+    zeal_connectors::kafka::KeyedProducer::new(kafka)
+        .expect("a producer")
+        .send_message(topic, household.as_bytes(), &record)
+        .await
+        .expect("the record is posted");
+}

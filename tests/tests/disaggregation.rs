@@ -1,7 +1,8 @@
 //! The disaggregation job end to end on the real broker and ClickHouse: opted-in households'
 //! signed readings in, one row per household, day and appliance out — equal to the model's own
 //! output for the same days — forged and unknown readings dead-lettered, and a second run over
-//! the same topic adding no rows.
+//! the same topic adding no rows; after one household's erasure, a run from the start writes
+//! none of its rows although its readings are still on the topic.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -240,6 +241,29 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         .unwrap();
     assert_eq!(n[0].n, want.len() as u64, "no duplicates after a re-run");
     assert_eq!(fetch().await.len(), want.len());
+
+    // The family asks for erasure. Its readings are still on the topic; a run from the start
+    // (a replay, a new consumer group) leaves its days out and writes the prosumer's again.
+    let store = zeal_tables::Store::ClickHouse(Box::new(env.warehouse.clone()));
+    let app = zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let gone = zeal_tests::erase_and_record(
+        &store,
+        &env.kafka,
+        &env.topics.erasure,
+        &homes[1].id,
+        REGION,
+        &app,
+    )
+    .await;
+    assert!(gone.contains(&("appliance_usage", 2 * 9)), "{gone:?}");
+    let third = run_job(&env, &unique("disagg"), certified.authority_key()).await;
+    assert_eq!((third.rows, third.erased_days), (2 * 9, 2), "{third:?}");
+    let left = fetch().await;
+    assert_eq!(left.len(), 2 * 9);
+    assert!(
+        left.iter().all(|r| r.household_id == homes[0].id),
+        "{left:?}"
+    );
 
     let letters = env.read(&env.topics.dlq).await;
     let reasons: Vec<RejectReason> = letters

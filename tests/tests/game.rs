@@ -3,7 +3,8 @@
 //! consumption histogram) become `household_daily` rows and `gamification_events`. The other two
 //! households' readings exist nowhere — not on any topic, not in any table — yet every household
 //! is compared with the region's average and its efficient neighbours: the comparison needs only
-//! the aggregates. Re-running adds no rows.
+//! the aggregates. Re-running adds no rows; after one household's erasure, re-running leaves it
+//! out although its readings are still on the topic.
 
 use serde::Deserialize;
 use std::time::Duration;
@@ -247,5 +248,68 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
         report.events
     );
     assert_eq!(count("SELECT count() AS n FROM household_daily").await, 4);
+
+    // The second household asks for erasure: its rows leave the tables and the app records it
+    // on zeal.erasure.v1. Its readings are still on the topic (retention), so recomputing the
+    // same days would write its rows again; the job reads the record and leaves them out. A
+    // record forged without the app's key (to hide the first household's game) is refused.
+    let erased = &meters[1].meter_id;
+    let store = zeal_tables::Store::ClickHouse(Box::new(env.warehouse.clone()));
+    let app = zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let gone = zeal_tests::erase_and_record(
+        &store,
+        &env.kafka,
+        &env.topics.erasure,
+        erased,
+        REGION,
+        &app,
+    )
+    .await;
+    assert!(
+        gone.iter().any(|(t, n)| *t == "household_daily" && *n > 0),
+        "{gone:?}"
+    );
+    let mallory = zeal_protocol::ed25519_dalek::SigningKey::from_bytes(&[8; 32]);
+    zeal_tests::post_erasure_record(
+        &env.kafka,
+        &env.topics.erasure,
+        &meters[0].meter_id,
+        REGION,
+        &gone,
+        &mallory,
+    )
+    .await;
+    let settings = zeal_services::gamify::GamifySettings {
+        consent_apps: vec![app.verifying_key()],
+        ..settings
+    };
+    let after = run_gamify(&settings, &env.warehouse).await.unwrap();
+    assert_eq!((after.households, after.days), (1, 2), "{after:?}");
+    assert!(after.erased > 0, "{after:?}");
+    let left: Vec<String> = env
+        .warehouse
+        .fetch_all::<Daily>(
+            "SELECT household_id, day, import_kwh, baseline_kwh, region_average_kwh, efficient_kwh, \
+             export_kwh, generation_kwh, self_consumption, self_sufficiency \
+             FROM household_daily FINAL ORDER BY household_id, day",
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.household_id)
+        .collect();
+    assert_eq!(
+        left,
+        vec![meters[0].meter_id.clone(); 2],
+        "the erased stay erased"
+    );
+    let refused = env
+        .read(&env.topics.dlq)
+        .await
+        .iter()
+        .filter_map(|r| zeal_schemas::decode::<zeal_schemas::DeadLetter>(&r.payload).ok())
+        .filter(|l| l.rejected_by == "gamify-erasure")
+        .count();
+    assert_eq!(refused, 1, "the forged record is a dead letter");
     env.finish().await;
 }

@@ -193,6 +193,59 @@ impl ParquetStore {
         )))
     }
 
+    /// Whether `table` has any part (a table never written, or whose every row was deleted,
+    /// has none and cannot be queried).
+    pub fn has_rows(&self, table: &str) -> bool {
+        std::fs::read_dir(self.dir.join(table)).is_ok_and(|mut entries| {
+            entries.any(|e| e.is_ok_and(|e| e.path().extension().is_some_and(|x| x == "parquet")))
+        })
+    }
+
+    /// Deletes every row of `table` whose string `column` equals `value` (an erasure): each part
+    /// holding such rows is rewritten without them under the same name (written aside and
+    /// renamed over it, so readers see the old part or the new one, never half of one), or
+    /// removed when nothing is left. Returns the rows deleted, as stored (before deduplication).
+    pub fn delete_rows(&self, table: &str, column: &str, value: &str) -> Result<usize, StoreError> {
+        let dir = self.dir.join(table);
+        let mut parts: Vec<PathBuf> = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+                .collect(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(io(&dir)(e)),
+        };
+        parts.sort();
+        let mut deleted = 0;
+        for part in parts {
+            let file = std::fs::File::open(&part).map_err(io(&part))?;
+            let df = ParquetReader::new(file).finish()?;
+            if df.column(column).is_err() {
+                continue;
+            }
+            let keep = df
+                .clone()
+                .lazy()
+                .filter(col(column).neq(lit(value)))
+                .collect()?;
+            let gone = df.height() - keep.height();
+            if gone == 0 {
+                continue;
+            }
+            deleted += gone;
+            if keep.height() == 0 {
+                std::fs::remove_file(&part).map_err(io(&part))?;
+                continue;
+            }
+            let name = part.file_name().and_then(|n| n.to_str()).unwrap_or("part");
+            let tmp = dir.join(format!(".{name}.erase.tmp"));
+            let file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+            ParquetWriter::new(file).finish(&mut keep.clone())?;
+            std::fs::rename(&tmp, &part).map_err(io(&part))?;
+        }
+        Ok(deleted)
+    }
+
     /// Runs SQL over the given tables (each registered under its name).
     pub fn query(&self, sql: &str, tables: &[TableSpec]) -> Result<DataFrame, StoreError> {
         let mut ctx = polars::sql::SQLContext::new();
@@ -249,6 +302,60 @@ mod tests {
         let g = df.column("generation_kwh").unwrap().f64().unwrap().clone();
         assert_eq!((g.get(0), g.get(1)), (None, Some(2.5)));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn deleted_rows_leave_every_part_and_the_rest_stays() {
+        let dir = std::env::temp_dir().join(format!("zeal-store-erase-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = ParquetStore::open(&dir).unwrap();
+        let rows = |regions: &[&str], t: i64| {
+            vec![
+                (
+                    "region",
+                    Values::Str(regions.iter().map(|r| r.to_string()).collect()),
+                ),
+                ("interval_start", Values::Millis(vec![t; regions.len()])),
+                ("total", Values::I64(vec![7; regions.len()])),
+            ]
+        };
+        store.append("totals", rows(&["A", "B"], 0)).unwrap();
+        store.append("totals", rows(&["A"], 900_000)).unwrap();
+        store.append("totals", rows(&["B", "C"], 900_000)).unwrap();
+        let parts = || std::fs::read_dir(dir.join("totals")).unwrap().count();
+        assert_eq!(parts(), 3);
+        assert_eq!(store.delete_rows("totals", "region", "A").unwrap(), 2);
+        assert_eq!(parts(), 2, "the part that held only A is gone");
+        assert!(store.has_rows("totals"));
+        let df = store
+            .query(
+                "SELECT region, count(*) AS n FROM totals GROUP BY region ORDER BY region",
+                &[T],
+            )
+            .unwrap();
+        let regions: Vec<String> = df
+            .column("region")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .map(|r| r.unwrap().to_string())
+            .collect();
+        assert_eq!(regions, ["B", "C"]);
+        assert_eq!(store.delete_rows("totals", "region", "A").unwrap(), 0);
+        assert_eq!(store.delete_rows("nothing", "region", "A").unwrap(), 0);
+        store.delete_rows("totals", "region", "B").unwrap();
+        store.delete_rows("totals", "region", "C").unwrap();
+        assert!(!store.has_rows("totals"), "every part is gone");
+        assert!(!store.has_rows("nothing"));
+        // No temporary file is left behind.
+        assert!(std::fs::read_dir(dir.join("totals")).unwrap().all(|e| {
+            e.unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "parquet")
+        }));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

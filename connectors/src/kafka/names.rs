@@ -26,6 +26,8 @@ pub struct TopicNames {
     /// Households' consent decisions (key = household id): one partition, kept (the record of
     /// consent, and the log every gateway folds its consent state from).
     pub consent: String,
+    /// The record of households' erasures (key = household id): one partition, kept.
+    pub erasure: String,
 }
 
 impl TopicNames {
@@ -42,6 +44,7 @@ impl TopicNames {
             billing: n(topics::BILLING),
             grid_alerts: n(topics::GRID_ALERTS),
             consent: n(topics::CONSENT),
+            erasure: n(topics::ERASURE),
         }
     }
 
@@ -84,6 +87,7 @@ impl TopicNames {
             t(&self.grid_alerts, partitions, audit),
             t(&self.registry_v2, 1, None),
             t(&self.consent, 1, None),
+            t(&self.erasure, 1, None),
         ]
     }
 }

@@ -18,6 +18,7 @@ use zeal_embedded::store::{StoreError, TableSpec};
 
 pub mod appliance_usage;
 pub mod dead_letters;
+pub mod erase;
 pub mod gamification_events;
 pub mod grid_balance;
 pub mod household_daily;
@@ -29,6 +30,7 @@ pub mod store;
 
 pub use appliance_usage::UsageRow;
 pub use dead_letters::LetterRow;
+pub use erase::{HOUSEHOLD_TABLES, erase_embedded, erase_household, sql_string};
 pub use gamification_events::GameEventRow;
 pub use grid_balance::GridBalanceRow;
 pub use household_daily::DailyRow;
@@ -48,6 +50,9 @@ pub enum TablesError {
     /// A row that does not have the table's shape (never skipped silently).
     #[error("{table}: {detail}")]
     Malformed { table: &'static str, detail: String },
+    /// A household's erasure that did not complete (retry: erasing is idempotent).
+    #[error("erasing from {table}: {detail}")]
+    Unfinished { table: &'static str, detail: String },
 }
 
 /// Verified region totals (written by the v2 audit only).

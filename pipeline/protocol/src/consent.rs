@@ -79,13 +79,17 @@ pub fn sign(app: &SigningKey, e: &mut ConsentEvent) {
 
 /// Whether `e` is signed (strictly) by one of `apps`.
 pub fn signed_by(e: &ConsentEvent, apps: &[VerifyingKey]) -> bool {
-    let Ok(signature) = <[u8; 64]>::try_from(e.signature.as_slice()) else {
+    signed_by_any(&signing_bytes(e), &e.signature, apps)
+}
+
+/// Whether `signature` is a strict Ed25519 signature of `bytes` by one of `apps`.
+pub(crate) fn signed_by_any(bytes: &[u8; 32], signature: &[u8], apps: &[VerifyingKey]) -> bool {
+    let Ok(signature) = <[u8; 64]>::try_from(signature) else {
         return false;
     };
     let signature = Signature::from_bytes(&signature);
-    let bytes = signing_bytes(e);
     apps.iter()
-        .any(|k| k.verify_strict(&bytes, &signature).is_ok())
+        .any(|k| k.verify_strict(bytes, &signature).is_ok())
 }
 
 /// The code the gateway shows for `household`'s `scope` in `epoch`: derived from the meter's

@@ -7,6 +7,7 @@
 pub mod bench;
 pub mod config;
 pub mod consent;
+pub mod erasure;
 pub mod error;
 pub mod round;
 pub mod v2;

@@ -9,24 +9,18 @@
 
 use crate::ServiceError;
 use crate::dlq;
+use crate::log_tail::LogTail;
 use crate::metrics::Metrics;
 use std::collections::BTreeMap;
-use std::time::Duration;
-use zeal_connectors::kafka::{AssignedConsumer, KafkaConfig, KeyedProducer, StartAt};
+use zeal_connectors::kafka::{KafkaConfig, KeyedProducer};
 use zeal_protocol::consent::{Consent, ConsentRefused, Decision};
 use zeal_protocol::ed25519_dalek::{SigningKey, VerifyingKey};
 use zeal_schemas::RejectReason;
 use zeal_schemas::consent::ConsentEvent;
 
-/// Longest wait for the next record of a log known to hold more.
-const STALL: Duration = Duration::from_secs(30);
-
 /// The consent of the households one gateway serves.
 pub struct ConsentLog {
-    consumer: AssignedConsumer,
-    topic: String,
-    /// The next offset to apply.
-    position: i64,
+    tail: LogTail,
     apps: Vec<VerifyingKey>,
     households: BTreeMap<String, (SigningKey, Consent)>,
 }
@@ -50,13 +44,8 @@ impl ConsentLog {
         households: BTreeMap<String, SigningKey>,
         apps: Vec<VerifyingKey>,
     ) -> Result<Self, ServiceError> {
-        let group = format!("zeal-consent-{}", std::process::id());
-        let consumer = AssignedConsumer::new(config, &group)?;
-        consumer.assign(&[(topic, 0, StartAt::Beginning)])?;
         Ok(ConsentLog {
-            consumer,
-            topic: topic.to_string(),
-            position: 0,
+            tail: LogTail::new(config, topic, "zeal-consent")?,
             apps,
             households: households
                 .into_iter()
@@ -85,16 +74,8 @@ impl ConsentLog {
         dlq_topic: &str,
         metrics: &Metrics,
     ) -> Result<CatchUp, ServiceError> {
-        let (_, end) = self.consumer.watermarks(&self.topic, 0)?;
         let mut done = CatchUp::default();
-        while self.position < end {
-            let Some(record) = self.consumer.recv(STALL).await? else {
-                return Err(ServiceError::Stalled(format!(
-                    "{} holds offsets up to {end} but nothing arrived after {} within {STALL:?}",
-                    self.topic, self.position
-                )));
-            };
-            self.position = record.offset + 1;
+        for record in self.tail.until_end().await? {
             let now = crate::now_ms();
             let event: ConsentEvent = match zeal_schemas::decode(&record.payload) {
                 Ok(e) => e,

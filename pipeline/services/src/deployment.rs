@@ -71,6 +71,7 @@ impl Deployment {
             group_id: "zeal-disaggregate".into(),
             idle_exit: None,
             authority,
+            consent_apps: Vec::new(),
             metrics: Metrics::new(Role::Sink),
         }
     }
@@ -84,6 +85,7 @@ impl Deployment {
             from_day,
             to_day,
             authority,
+            consent_apps: Vec::new(),
             metrics: Metrics::new(Role::Sink),
         }
     }

@@ -9,6 +9,7 @@
 //! Offsets are committed only up to the oldest reading still buffered.
 
 use crate::driver::{Backoff, Handler, Inbox, Turn};
+use crate::erasure::ErasureLog;
 use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
 use crate::{ServiceError, Shutdown, dlq, now_ms};
@@ -79,6 +80,8 @@ pub struct DisaggregateSettings {
     /// The enrolment authority: readings verify under the identity keys it certified
     /// (`zeal.registry.v2`).
     pub authority: VerifyingKey,
+    /// The consent apps whose erasures count (`zeal.erasure.v1`); empty: every erasure.
+    pub consent_apps: Vec<VerifyingKey>,
     pub metrics: Metrics,
 }
 
@@ -91,6 +94,8 @@ pub struct DisaggregateReport {
     pub dead_letters: u64,
     /// Days left out because intervals were missing when the run ended.
     pub incomplete_days: u64,
+    /// Days left out because their household was erased after them.
+    pub erased_days: u64,
 }
 
 /// A household's buffered readings, by day.
@@ -142,6 +147,12 @@ impl<S: Destination> DisaggregateJob<S> {
         for letter in registry.catch_up(&mut dir).await? {
             dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
         }
+        let erasures = ErasureLog::new(
+            &s.kafka,
+            &s.topics.erasure,
+            s.consent_apps.clone(),
+            "disaggregate",
+        )?;
         let consumer = GroupConsumer::subscribe(&s.kafka, &s.group_id, &[&s.topics.readings])?;
         tracing::info!(model = %self.model.meta.version, "disaggregation job started");
         let mut handler = Readings {
@@ -150,6 +161,7 @@ impl<S: Destination> DisaggregateJob<S> {
             producer,
             dir,
             registry,
+            erasures,
             consumer: &consumer,
             homes: BTreeMap::new(),
             buffered: BTreeMap::new(),
@@ -214,6 +226,8 @@ struct Readings<'a, S> {
     producer: KeyedProducer,
     dir: RegistryLog,
     registry: RegistryFollower,
+    /// Checked before each write: an erased household's past is not written again.
+    erasures: ErasureLog,
     consumer: &'a GroupConsumer,
     homes: BTreeMap<String, Household>,
     /// Per partition: offsets of buffered readings (commit stays below the oldest).
@@ -307,7 +321,17 @@ impl<S: Destination> Handler for Readings<'_, S> {
         }
         let ready = std::mem::take(&mut self.ready);
         if !ready.is_empty() {
-            let rows = self.job.disaggregate(&mut self.homes, &ready)?;
+            let mut rows = self.job.disaggregate(&mut self.homes, &ready)?;
+            let erased = self
+                .erasures
+                .catch_up(&self.producer, &s.topics.dlq, &s.metrics)
+                .await?;
+            // A day whose first interval predates the household's erasure is its erased past.
+            self.report.erased_days += ready
+                .iter()
+                .filter(|(h, d)| erased.erased(h, d * 86_400_000))
+                .count() as u64;
+            rows.retain(|r| !erased.erased(&r.household_id, i64::from(r.day) * 86_400_000));
             self.report.rows += self
                 .inserts
                 .write(

@@ -9,6 +9,7 @@
 //! tables are ReplacingMergeTree on their natural key: recomputing a day replaces its rows.
 
 use crate::dlq;
+use crate::erasure::ErasureLog;
 use crate::metrics::Metrics;
 use crate::registry::RegistryFollower;
 use crate::{ServiceError, now_ms};
@@ -83,6 +84,8 @@ pub struct GamifySettings {
     pub to_day: i64,
     /// The enrolment authority: readings verify under the identity keys it certified.
     pub authority: VerifyingKey,
+    /// The consent apps whose erasures count (`zeal.erasure.v1`); empty: every erasure.
+    pub consent_apps: Vec<VerifyingKey>,
     pub metrics: Metrics,
 }
 
@@ -94,6 +97,8 @@ pub struct GamifyReport {
     pub days: u64,
     pub events: u64,
     pub dead_letters: u64,
+    /// Readings left out because their household was erased after them.
+    pub erased: u64,
 }
 
 /// Computes and writes the game for the range.
@@ -114,6 +119,17 @@ pub async fn run_gamify<S: Destination + ReadTotals>(
     for letter in registry.catch_up(&mut dir).await? {
         dlq::publish(&producer, &s.topics.dlq, &letter, &s.metrics).await?;
     }
+    // Erased households' past stays out, however often the days are recomputed.
+    let mut erasures = ErasureLog::new(
+        &s.kafka,
+        &s.topics.erasure,
+        s.consent_apps.clone(),
+        "gamify",
+    )?;
+    let erased = erasures
+        .catch_up(&producer, &s.topics.dlq, &s.metrics)
+        .await?
+        .clone();
     // Every reading up to the range's end: points and levels accumulate over the whole history,
     // so a day recomputed later gives the same events. (Baselines need BASELINE_DAYS of it.)
     let first = 0;
@@ -126,6 +142,7 @@ pub async fn run_gamify<S: Destination + ReadTotals>(
     let mut homes: BTreeMap<String, (String, Readings)> = BTreeMap::new();
     while let Some(r) = replay.next().await? {
         match crate::disaggregate::verify_reading(&r, &dir.registry, "gamify") {
+            Ok(m) if erased.erased(&m.household_id, m.interval_start) => report.erased += 1,
             Ok(m) if (first..end).contains(&m.interval_start) => {
                 report.readings += 1;
                 let e = homes

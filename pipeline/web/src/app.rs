@@ -51,6 +51,8 @@ pub struct WebSettings {
 pub struct ConsentSink {
     pub producer: Arc<zeal_connectors::kafka::KeyedProducer>,
     pub topic: String,
+    /// Where the records of erasures go (`zeal.erasure.v1`).
+    pub erasure_topic: String,
     pub key: ed25519_dalek::SigningKey,
 }
 
@@ -78,6 +80,38 @@ impl ConsentSink {
         zeal_protocol::consent::sign(&self.key, &mut e);
         self.producer
             .send_message(&self.topic, household.as_bytes(), &e)
+            .await
+            .map(|_| ())
+    }
+
+    /// Signs and publishes the record that `household`'s rows left `tables` (what and when, no
+    /// data); returns once the broker acknowledged it.
+    async fn publish_erasure(
+        &self,
+        household: &str,
+        region: &str,
+        requested_at: i64,
+        tables: &[(&str, u64)],
+    ) -> Result<(), zeal_connectors::kafka::KafkaError> {
+        let mut e = zeal_schemas::consent::ErasureEvent {
+            household_id: household.to_string(),
+            region: region.to_string(),
+            requested_at,
+            erased_at: zeal_connectors::now_ms(),
+            tables: tables
+                .iter()
+                .map(|(t, n)| zeal_schemas::consent::ErasedTable {
+                    table: t.to_string(),
+                    rows: i64::try_from(*n).unwrap_or(i64::MAX),
+                })
+                .collect(),
+            event_id: session::random_hex()[..32].to_string(),
+            source: "energenies-web".to_string(),
+            signature: Vec::new(),
+        };
+        zeal_protocol::erasure::sign(&self.key, &mut e);
+        self.producer
+            .send_message(&self.erasure_topic, household.as_bytes(), &e)
             .await
             .map(|_| ())
     }
@@ -177,6 +211,7 @@ fn router(state: Shared) -> Router {
         .route("/signout", post(signout))
         .route("/join", get(join_form).post(join_submit))
         .route("/consent/withdraw", post(withdraw))
+        .route("/erase", get(erase_form).post(erase))
         .route("/household/{id}", get(household))
         .route("/leaderboard", get(leaderboards))
         .route("/leaderboard/{region}", get(region_leaderboard))
@@ -822,4 +857,77 @@ async fn withdraw(
         }
         Err(e) => unavailable(&nav, e),
     }
+}
+
+/// `GET /erase`: what erasure does, and the button (a household only).
+async fn erase_form(State(s): State<Shared>, headers: HeaderMap) -> Response {
+    let v = viewer(&s, &headers);
+    let nav = nav_of(&v);
+    match v.as_ref().map(Viewer::household) {
+        None => sign_in_first(),
+        Some(Some(_)) => html_page(StatusCode::OK, html::erase_form(&nav)),
+        Some(None) => not_yours(&nav),
+    }
+}
+
+/// `POST /erase`: the household's data is erased. Its gateway is told to stop sharing first
+/// (a withdrawal), then its rows leave every household table, then the signed record of what
+/// left is published; the session ends. Each step is idempotent, so a failure asks the
+/// household to try again and the retry completes it.
+async fn erase(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    form: Result<RawForm, RawFormRejection>,
+) -> Response {
+    let v = viewer(&s, &headers);
+    if let Err(refused) = checked_form(&v, form) {
+        return *refused;
+    }
+    let nav = nav_of(&v);
+    let Some((id, region)) = v.as_ref().and_then(Viewer::household) else {
+        return not_yours(&nav);
+    };
+    let requested_at = zeal_connectors::now_ms();
+    let again = |what: &str| {
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &nav,
+            "Your data could not be erased yet",
+            &format!("{what} Nothing is lost by trying again: please try again in a minute."),
+        )
+    };
+    if let Some(sink) = &s.settings.consent
+        && let Err(e) = sink.publish(id, region, false, "").await
+    {
+        tracing::error!(error = %e, "publishing the withdrawal before an erasure failed");
+        return again("Your gateway could not be told to stop sharing.");
+    }
+    let tables = match s.store.erase(id).await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "erasing a household's rows failed");
+            return again("Not every table could be reached.");
+        }
+    };
+    if let Some(sink) = &s.settings.consent
+        && let Err(e) = sink
+            .publish_erasure(id, region, requested_at, &tables)
+            .await
+    {
+        tracing::error!(error = %e, "publishing the record of an erasure failed");
+        return again("Your rows are deleted, but the record of the erasure could not be kept.");
+    }
+    tracing::info!(household = %id, tables = ?tables, "household erased");
+    if let Some(v) = &v {
+        s.sessions.lock().expect("sessions lock").end(&v.id);
+    }
+    (
+        StatusCode::OK,
+        [(
+            header::SET_COOKIE,
+            session::clear_cookie(s.settings.tls.is_some()),
+        )],
+        Html(html::erased(&tables, s.settings.consent.is_some())),
+    )
+        .into_response()
 }

@@ -490,6 +490,10 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
              your readings. <a href=\"/join\">Share them again</a> with a fresh code from your gateway.</p></section>",
         );
     }
+    s.push_str(
+        "<section id=\"erase-data\"><h2>Your data</h2><p>You can have everything Energenies \
+         keeps about your household erased: <a href=\"/erase\" id=\"erase-link\">Erase my data</a>.</p></section>",
+    );
     page(&p.display_name, nav, &s)
 }
 
@@ -508,6 +512,55 @@ pub fn withdrawn(nav: &Nav, published: bool) -> String {
             "<section id=\"withdrawn\"><h1>You stopped sharing your readings</h1><p>{}</p>\
              <p><a href=\"/join\">Share them again</a> (you will need a fresh code from your gateway).</p></section>",
             esc(how)
+        ),
+    )
+}
+
+/// What erasure does, and the button that does it.
+pub fn erase_form(nav: &Nav) -> String {
+    page(
+        "Erase my data",
+        nav,
+        &format!(
+            "<section id=\"erase\"><h1>Erase my data</h1>\
+             <p>Energenies will first tell your gateway to stop sharing your readings, then delete \
+             your profile, your daily history, your points and badges and your devices' use. \
+             This cannot be undone; you are signed out afterwards.</p>\
+             <p>What stays: your region's totals (sums over many households, in which your \
+             readings cannot be told apart), and a signed record that your data was erased, \
+             when, and how many rows each table lost (none of the data itself). Readings already \
+             shared stay on the utility's message log until its retention removes them \
+             (30 days unless your utility says otherwise); Energenies never uses them again.</p>\
+             <form method=\"post\" action=\"/erase\" id=\"erase-form\">{}\
+             <button type=\"submit\">Erase my data now</button></form>\
+             <p><a href=\"/\">Keep my data</a></p></section>",
+            nav.csrf_field()
+        ),
+    )
+}
+
+/// The page after a household's data was erased: what left which table.
+pub fn erased(tables: &[(&str, u64)], recorded: bool) -> String {
+    let rows: String = tables
+        .iter()
+        .map(|(t, n)| format!("<tr><td>{}</td><td>{n}</td></tr>", esc(t)))
+        .collect();
+    let record = if recorded {
+        "A signed record of the erasure is kept, and your gateway was told to stop sharing."
+    } else {
+        "This app is not connected to the gateways, so your utility must pass the withdrawal \
+         on and keep the record of the erasure."
+    };
+    page(
+        "Your data was erased",
+        &Nav::Anonymous,
+        &format!(
+            "<section id=\"erased\"><h1>Your data was erased</h1>\
+             <p>You are signed out. {}</p>\
+             <table><caption>Rows deleted</caption><tr><th scope=\"col\">Table</th><th scope=\"col\">Rows</th></tr>{rows}</table>\
+             <p>To use Energenies again, sign in from your utility's portal and join with a fresh \
+             code from your gateway.</p></section>",
+            esc(record)
         ),
     )
 }

@@ -13,7 +13,7 @@ use crate::model::{
     event_from_cells, format_time, parse_time_secs,
 };
 use zeal_tables::Store as Tables;
-use zeal_tables::{Destination, ProfileRow};
+use zeal_tables::{Destination, ProfileRow, sql_string as lit};
 
 /// The app's queries over a deployment's store (a ClickHouse one with every table created:
 /// `zeal_tables::migrate`).
@@ -25,14 +25,10 @@ impl From<Tables> for Store {
     }
 }
 
-/// Quotes a string literal for both SQL dialects (ClickHouse and polars).
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
-}
-
 impl Store {
     /// Runs `sql` over `table` (with `{FINAL}` where ClickHouse needs it) and returns rows of
-    /// text cells. The embedded store loads only `table`; one never written reads as empty.
+    /// text cells. The embedded store loads only `table`; one without rows (never written, or
+    /// erased) reads as empty.
     async fn rows(&self, table: &str, sql: &str) -> Result<Vec<Vec<String>>, WebError> {
         match &self.0 {
             Tables::ClickHouse(w) => {
@@ -44,9 +40,7 @@ impl Store {
                     .collect())
             }
             Tables::Embedded(p) => {
-                let Some(spec) =
-                    zeal_tables::embedded(table).filter(|_| p.dir().join(table).exists())
-                else {
+                let Some(spec) = zeal_tables::embedded(table).filter(|_| p.has_rows(table)) else {
                     return Ok(Vec::new());
                 };
                 let sql = sql.replace("{FINAL}", "");
@@ -108,6 +102,17 @@ impl Store {
             }
         };
         Ok(())
+    }
+
+    /// Deletes every row of a household's own (`zeal_tables::erase_household`); returns each
+    /// table with the rows it lost.
+    pub async fn erase(&self, household_id: &str) -> Result<Vec<(&'static str, u64)>, WebError> {
+        Ok(match &self.0 {
+            Tables::Embedded(p) => {
+                tokio::task::block_in_place(|| zeal_tables::erase_embedded(p, household_id))?
+            }
+            clickhouse => zeal_tables::erase_household(clickhouse, household_id).await?,
+        })
     }
 
     /// A household's daily rows, oldest first.

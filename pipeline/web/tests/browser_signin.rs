@@ -254,6 +254,38 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
     assert!(browser.url().await.unwrap().ends_with("/operator"));
     assert!(browser.text("#problem h1").await.unwrap().is_none());
     accessible(&mut browser, "the operator page").await;
+    // B asks for its data to be erased: what it means, then the erasure; it is signed out.
+    browser
+        .click_and_wait_navigation("document.querySelector('form.signout').submit()")
+        .await
+        .unwrap();
+    browser
+        .goto(&link(&base, &portal, "NL-A-m2", 0))
+        .await
+        .unwrap();
+    browser
+        .click_and_wait_navigation("document.getElementById('erase-link').click()")
+        .await
+        .unwrap();
+    assert!(browser.text("#erase-form").await.unwrap().is_some());
+    accessible(&mut browser, "the erasure page").await;
+    browser
+        .click_and_wait_navigation("document.getElementById('erase-form').submit()")
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text("#erased h1").await.unwrap().as_deref(),
+        Some("Your data was erased")
+    );
+    accessible(&mut browser, "the page after the erasure").await;
+    browser
+        .goto(&format!("{base}/household/NL-A-m2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        browser.text("#problem h1").await.unwrap().as_deref(),
+        Some("Please sign in")
+    );
     // The check can fail: an image without a text alternative is a critical violation.
     browser
         .eval("document.body.insertAdjacentHTML('beforeend', '<img src=\"data:,\">')")

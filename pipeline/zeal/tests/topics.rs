@@ -46,12 +46,14 @@ fn topics_get_the_retention_of_what_they_hold() {
         ("zeal.registry.v2", "retention forever,"),
         // The record of consent, and the log gateways fold their consent from.
         ("zeal.consent.v1", "retention forever,"),
+        // The record of erasures, and the log the jobs keep erased households out by.
+        ("zeal.erasure.v1", "retention forever,"),
     ] {
         let l = line(&out, topic);
         assert!(l.starts_with("created") && l.contains(retention), "{l}");
         assert!(l.contains("min.insync.replicas 1"), "{l}");
     }
-    for one in ["zeal.registry.v2", "zeal.consent.v1"] {
+    for one in ["zeal.registry.v2", "zeal.consent.v1", "zeal.erasure.v1"] {
         assert!(line(&out, one).contains("(1 partitions"), "{out}");
     }
 

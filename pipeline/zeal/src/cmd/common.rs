@@ -254,6 +254,14 @@ pub fn public_key(
         .map_err(|e| anyhow::anyhow!("--{what} must be 64 hex digits or a file holding them: {e}"))
 }
 
+/// [`public_key`] for each of a repeatable flag's values.
+pub fn public_keys(
+    what: &str,
+    keys: &[String],
+) -> anyhow::Result<Vec<zeal_protocol::ed25519_dalek::VerifyingKey>> {
+    keys.iter().map(|k| public_key(what, k)).collect()
+}
+
 /// Connects to the ClickHouse at `url` and creates or updates every table (`zeal_tables`), the
 /// way every command that reads or writes ClickHouse starts.
 pub async fn clickhouse(url: &str) -> anyhow::Result<zeal_connectors::clickhouse::Warehouse> {

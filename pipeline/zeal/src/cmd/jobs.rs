@@ -1,6 +1,6 @@
 //! `zeal jobs ...`: downstream jobs over the pipeline's topics.
 
-use super::common::{KafkaArgs, MetricsArgs, public_key, shutdown_on_signals};
+use super::common::{KafkaArgs, MetricsArgs, public_key, public_keys, shutdown_on_signals};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use zeal_disaggregation::Disaggregator;
@@ -41,6 +41,11 @@ pub struct GamifyArgs {
     /// it certified on `zeal.registry.v2`.
     #[arg(long, env = "ZEAL_AUTHORITY")]
     authority: String,
+    /// Consent apps whose erasures (`zeal.erasure.v1`) count: public keys (64 hex digits or a
+    /// file, as `zeal serve --consent-key` writes `<key>.pub`). Repeatable; without it every
+    /// erasure on the topic is honoured unchecked.
+    #[arg(long)]
+    consent_app: Vec<String>,
 }
 
 fn gamify(a: GamifyArgs) -> anyhow::Result<()> {
@@ -54,17 +59,25 @@ fn gamify(a: GamifyArgs) -> anyhow::Result<()> {
     };
     anyhow::ensure!(to_day >= from_day, "--to is before --from");
     let authority = public_key("authority", &a.authority)?;
+    let consent_apps = public_keys("consent-app", &a.consent_app)?;
     super::runtime()?.block_on(async move {
-        let settings = a
-            .kafka
-            .deployment("zeal-gamify")
-            .gamify(authority, from_day, to_day);
+        let settings = zeal_services::gamify::GamifySettings {
+            consent_apps,
+            ..a.kafka
+                .deployment("zeal-gamify")
+                .gamify(authority, from_day, to_day)
+        };
         let store =
             super::common::store(a.clickhouse.as_deref(), &a.data_dir.join("store")).await?;
         let report = run_gamify(&settings, &store).await?;
         println!(
-            "readings {}, households {}, household-days {}, events {}, dead letters {}",
-            report.readings, report.households, report.days, report.events, report.dead_letters
+            "readings {}, households {}, household-days {}, events {}, dead letters {}, erased readings {}",
+            report.readings,
+            report.households,
+            report.days,
+            report.events,
+            report.dead_letters,
+            report.erased
         );
         anyhow::Ok(())
     })
@@ -97,6 +110,11 @@ pub struct DisaggregateJobArgs {
     /// it certified on `zeal.registry.v2`.
     #[arg(long, env = "ZEAL_AUTHORITY")]
     authority: String,
+    /// Consent apps whose erasures (`zeal.erasure.v1`) count: public keys (64 hex digits or a
+    /// file, as `zeal serve --consent-key` writes `<key>.pub`). Repeatable; without it every
+    /// erasure on the topic is honoured unchecked.
+    #[arg(long)]
+    consent_app: Vec<String>,
 }
 
 pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
@@ -110,6 +128,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
         None => Disaggregator::embedded()?,
     };
     let authority = public_key("authority", &a.authority)?;
+    let consent_apps = public_keys("consent-app", &a.consent_app)?;
     super::say::say!("model {}", model.meta.version);
     super::runtime()?.block_on(async move {
         let shutdown = shutdown_on_signals();
@@ -119,6 +138,7 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
             group_id: a.group,
             idle_exit: a.idle_exit_ms.map(std::time::Duration::from_millis),
             metrics,
+            consent_apps,
             ..a.kafka
                 .deployment("zeal-disaggregate")
                 .disaggregate(authority)
@@ -129,12 +149,13 @@ pub fn run(cmd: JobsCommand) -> anyhow::Result<()> {
             .run(shutdown)
             .await?;
         super::say::say!(
-            "readings {}, days disaggregated {}, rows {}, dead letters {}, incomplete days {}",
+            "readings {}, days disaggregated {}, rows {}, dead letters {}, incomplete days {}, erased days {}",
             report.readings,
             report.days,
             report.rows,
             report.dead_letters,
-            report.incomplete_days
+            report.incomplete_days,
+            report.erased_days
         );
         anyhow::Ok(())
     })

@@ -96,9 +96,11 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         if let Some(file) = &a.consent_key {
             let key = super::common::init_signing_key("consent", file)?;
             let producer = zeal_connectors::kafka::KeyedProducer::new(&a.kafka.config("zeal-web"))?;
+            let topics = a.kafka.topics();
             settings.consent = Some(zeal_web::ConsentSink {
                 producer: std::sync::Arc::new(producer),
-                topic: a.kafka.topics().consent,
+                topic: topics.consent,
+                erasure_topic: topics.erasure,
                 key,
             });
         }

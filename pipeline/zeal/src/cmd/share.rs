@@ -8,7 +8,7 @@
 //! `zeal share --pairing-code METER` prints the code the household's next grant needs (what a
 //! real gateway shows on its display) and exits.
 
-use super::common::{KafkaArgs, public_key};
+use super::common::{KafkaArgs, public_keys};
 use super::v2::{CsvReading, identity, parse_reading_line};
 use anyhow::{Context, bail};
 use clap::Args;
@@ -95,11 +95,7 @@ fn meters_of(path: &Path) -> anyhow::Result<BTreeSet<String>> {
 }
 
 pub fn run(a: ShareArgs) -> anyhow::Result<()> {
-    let apps = a
-        .consent_app
-        .iter()
-        .map(|k| public_key("consent-app", k))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let apps = public_keys("consent-app", &a.consent_app)?;
     let meters: BTreeSet<String> = match (&a.pairing_code, a.meters.is_empty(), &a.readings) {
         (Some(m), _, _) => BTreeSet::from([m.clone()]),
         (None, false, _) => a.meters.iter().cloned().collect(),

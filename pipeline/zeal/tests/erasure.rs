@@ -1,0 +1,320 @@
+//! A household's erasure, end to end: `zeal serve` as a process over the real broker and each
+//! store (the test ClickHouse, and the embedded one). The household signs in from its portal
+//! link and asks for erasure; afterwards no household table holds a row of it, its neighbour's
+//! rows and the region totals are unchanged, its gateway was told to stop sharing (a signed
+//! withdrawal on `zeal.consent.v1`, published before the rows left), the signed record on
+//! `zeal.erasure.v1` names what left which table and nothing else, and its session is over.
+//! A form post without the session's CSRF token erases nothing.
+
+mod common;
+
+use common::{ok, zeal};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+use zeal_embedded::store::ParquetStore;
+use zeal_schemas::consent::{ConsentEvent, ErasureEvent};
+use zeal_tables::{
+    DailyRow, Destination, GameEventRow, HOUSEHOLD_TABLES, ProfileRow, ReadTotals, Store, TotalRow,
+    UsageRow,
+};
+use zeal_tests::http::{Agent, csrf_of};
+
+const REGION: &str = "NL-ER-01";
+const ERASED: &str = "NL-ER-01-m0001";
+const NEIGHBOUR: &str = "NL-ER-01-m0002";
+const DAY: u16 = 18_500;
+
+/// Kills a child however the test ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One household's rows in every household table: a profile, two days, two game events and
+/// two appliance days, written in two inserts (two parts in the embedded store).
+async fn seed(store: &Store, household: &str) {
+    store
+        .write(&[ProfileRow {
+            household_id: household.into(),
+            region: REGION.into(),
+            display_name: format!("Familie {household}"),
+            share_readings: 1,
+            leaderboard: 1,
+            joined_at: 1_700_000_000,
+        }])
+        .await
+        .unwrap();
+    for day in [DAY, DAY + 1] {
+        store
+            .write(&[DailyRow {
+                household_id: household.into(),
+                region: REGION.into(),
+                day,
+                import_kwh: 9.5,
+                export_kwh: 3.25,
+                generation_kwh: f64::NAN,
+                self_consumption: f64::NAN,
+                self_sufficiency: f64::NAN,
+                peak_kwh: 1.5,
+                solar_hours_kwh: 2.0,
+                baseline_kwh: 10.0,
+                savings_kwh: 0.5,
+                region_average_kwh: 11.0,
+                efficient_kwh: 8.0,
+                computed_at: 1_700_000_000,
+            }])
+            .await
+            .unwrap();
+        store
+            .write(&[GameEventRow {
+                household_id: household.into(),
+                day,
+                kind: "points".into(),
+                code: "below_baseline".into(),
+                points: 10,
+                reason: "Used less than your usual day".into(),
+                computed_at: 1_700_000_000,
+            }])
+            .await
+            .unwrap();
+        store
+            .write(&[UsageRow {
+                household_id: household.into(),
+                region: REGION.into(),
+                day,
+                appliance: "washing_machine".into(),
+                energy_wh: 800.0,
+                on_intervals: 4,
+                confidence: 0.9,
+                model_version: "test".into(),
+                computed_at: 1_700_000_000,
+            }])
+            .await
+            .unwrap();
+    }
+}
+
+/// Rows of `household` in `table`, as stored.
+async fn rows_of(store: &Store, table: &str, household: &str) -> u64 {
+    let sql = format!("SELECT count(*) AS n FROM {table} WHERE household_id = '{household}'");
+    match store {
+        Store::ClickHouse(w) => w.query_text(&sql).await.unwrap().trim().parse().unwrap(),
+        Store::Embedded(p) => {
+            if !p.has_rows(table) {
+                return 0;
+            }
+            let spec = zeal_tables::embedded(table).unwrap();
+            let df = p.query(&sql, &[spec]).unwrap();
+            df.column("n")
+                .unwrap()
+                .get(0)
+                .unwrap()
+                .to_string()
+                .parse()
+                .unwrap()
+        }
+    }
+}
+
+async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
+    let kafka = zeal_tests::kafka();
+    let prefix = format!("{}.", zeal_tests::unique("erasure"));
+    let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-erasure"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+    let with_broker = |c: &mut std::process::Command| {
+        c.env("ZEAL_TOPIC_PREFIX", &prefix)
+            .env("ZEAL_KAFKA_BOOTSTRAP", &kafka.bootstrap);
+    };
+    let mut c = zeal();
+    with_broker(&mut c);
+    ok(c.args(["topics", "create", "--partitions", "2"])
+        .output()
+        .unwrap());
+    ok(zeal()
+        .args(["portal", "init", "--key-file", &p("portal.key")])
+        .output()
+        .unwrap());
+
+    // The store, with both households' rows and the region's totals.
+    let (store, clickhouse_url) = if on_clickhouse {
+        let (url, warehouse) = zeal_tests::fresh_database_url("zt_erasure").await;
+        zeal_tables::migrate(&warehouse).await.unwrap();
+        (Store::ClickHouse(Box::new(warehouse)), Some(url))
+    } else {
+        let store = ParquetStore::open(dir.join("data/store")).unwrap();
+        (Store::Embedded(store), None)
+    };
+    seed(&store, ERASED).await;
+    seed(&store, NEIGHBOUR).await;
+    for (i, totals) in [(4_000, 1_000), (5_000, 0)].into_iter().enumerate() {
+        let start = i64::from(DAY) * 86_400_000 + i as i64 * 900_000;
+        store
+            .write(&TotalRow::energy(REGION, start, totals, 2, "agg-test"))
+            .await
+            .unwrap();
+    }
+    let totals_before = store.region_totals(None).await.unwrap();
+    assert_eq!(totals_before.len(), 4);
+    let mut seeded = Vec::new();
+    for t in HOUSEHOLD_TABLES {
+        let n = rows_of(&store, t.name, ERASED).await;
+        assert!(n > 0, "{} has rows of the household before", t.name);
+        seeded.push((t.name.to_string(), n));
+    }
+
+    // The app, publishing consent and erasures signed with its key.
+    let addr = zeal_tests::fault_proxy::free_addr();
+    let mut c = zeal();
+    with_broker(&mut c);
+    c.args([
+        "serve",
+        "--data-dir",
+        &p("data"),
+        "--portal-key",
+        &p("portal.pub"),
+    ])
+    .args([
+        "--consent-key",
+        &p("consent.key"),
+        "--addr",
+        &addr.to_string(),
+    ]);
+    if let Some(url) = &clickhouse_url {
+        c.args(["--clickhouse", url]);
+    }
+    let _app = Running(c.stdout(Stdio::null()).spawn().unwrap());
+    let started = Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(started.elapsed() < Duration::from_secs(60), "never served");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The household signs in and sees its page, with the way to erasure.
+    let link = |household: &str| {
+        let out = ok(zeal()
+            .args(["portal", "link", "--key-file", &p("portal.key")])
+            .args(["--household", household, "--region", REGION, "--url"])
+            .arg(format!("http://{addr}"))
+            .output()
+            .unwrap());
+        out.trim()
+            .trim_start_matches(&format!("http://{addr}"))
+            .to_string()
+    };
+    let mut household = Agent::new(addr);
+    assert_eq!(household.get(&link(ERASED)).await.status, 303);
+    let page = household.get(&format!("/household/{ERASED}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("id=\"erase-link\""), "{}", page.body);
+    let form = household.get("/erase").await;
+    assert_eq!(form.status, 200);
+    assert!(form.body.contains("id=\"erase-form\""), "{}", form.body);
+
+    // A post without the session's token (another site's form) erases nothing.
+    let forged = household.post("/erase", "").await;
+    assert_eq!(forged.status, 403);
+    let forged = household.post("/erase", "csrf=0123456789abcdef").await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(rows_of(&store, "household_daily", ERASED).await, 2);
+
+    // The household erases its data.
+    let erased = household
+        .post("/erase", &format!("csrf={}", csrf_of(&form.body)))
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.body);
+    assert!(
+        erased.body.contains("Your data was erased"),
+        "{}",
+        erased.body
+    );
+    assert!(
+        erased.header("set-cookie").contains("Max-Age=0"),
+        "{:?}",
+        erased.headers
+    );
+    for t in HOUSEHOLD_TABLES {
+        assert_eq!(
+            rows_of(&store, t.name, ERASED).await,
+            0,
+            "{} still holds it",
+            t.name
+        );
+        let kept = seeded.iter().find(|(n, _)| n == t.name).unwrap().1;
+        assert_eq!(
+            rows_of(&store, t.name, NEIGHBOUR).await,
+            kept,
+            "the neighbour's {} rows stay",
+            t.name
+        );
+    }
+    assert_eq!(
+        store.region_totals(None).await.unwrap(),
+        totals_before,
+        "region totals are aggregates: they stay"
+    );
+    // The session is over: the page is not served to it any more.
+    assert_ne!(
+        household.get(&format!("/household/{ERASED}")).await.status,
+        200
+    );
+    // The neighbour's page still works over the store the erasure changed.
+    let mut neighbour = Agent::new(addr);
+    assert_eq!(neighbour.get(&link(NEIGHBOUR)).await.status, 303);
+    let page = neighbour.get(&format!("/household/{NEIGHBOUR}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains(&format!("Familie {NEIGHBOUR}")));
+
+    // The record: signed by the app, naming what left which table, and no data.
+    let app = zeal_protocol::v2::enrolment::key_from_hex(
+        std::fs::read_to_string(dir.join("consent.pub"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
+    let records: Vec<ErasureEvent> =
+        zeal_tests::read_topic(&kafka, &format!("{prefix}zeal.erasure.v1"))
+            .await
+            .iter()
+            .map(|r| zeal_schemas::decode(&r.payload).unwrap())
+            .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let record = &records[0];
+    assert!(zeal_protocol::erasure::signed_by(record, &[app]));
+    assert_eq!(record.household_id, ERASED);
+    let listed: Vec<(String, u64)> = record
+        .tables
+        .iter()
+        .map(|t| (t.table.clone(), t.rows as u64))
+        .collect();
+    assert_eq!(listed, seeded);
+    assert!(record.requested_at <= record.erased_at);
+    // The gateway was told first: a signed withdrawal, decided before the rows left.
+    let decisions: Vec<ConsentEvent> =
+        zeal_tests::read_topic(&kafka, &format!("{prefix}zeal.consent.v1"))
+            .await
+            .iter()
+            .map(|r| zeal_schemas::decode(&r.payload).unwrap())
+            .collect();
+    let withdrawal = decisions
+        .iter()
+        .find(|e| e.household_id == ERASED && !e.granted)
+        .expect("a withdrawal before the erasure");
+    assert!(zeal_protocol::consent::signed_by(withdrawal, &[app]));
+    assert!(withdrawal.decided_at <= record.erased_at);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_on_clickhouse_leaves_no_row_of_the_household() {
+    erasure_leaves_no_row_of_the_household(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_on_the_embedded_store_leaves_no_row_of_the_household() {
+    erasure_leaves_no_row_of_the_household(false).await;
+}
