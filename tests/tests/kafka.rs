@@ -206,6 +206,12 @@ async fn assigned_consumer_reads_its_partition_and_seeks() {
     let (low, high) =
         tokio::task::block_in_place(|| consumer.watermarks(&topic, partition)).unwrap();
     assert_eq!(high - low, 5);
+    // A topic nobody created (a deployment upgraded without `zeal topics create`) is named.
+    let never = unique("zt.never-created");
+    match tokio::task::block_in_place(|| consumer.watermarks(&never, 0)) {
+        Err(zeal_connectors::kafka::KafkaError::MissingTopic { topic }) => assert_eq!(topic, never),
+        other => panic!("{other:?}"),
+    }
     consumer
         .assign(&[(topic.as_str(), partition, StartAt::Beginning)])
         .unwrap();

@@ -59,9 +59,18 @@ fn watermarks(
     topic: &str,
     partition: i32,
 ) -> Result<(i64, i64), KafkaError> {
+    use rdkafka::types::RDKafkaErrorCode as Code;
     consumer
         .fetch_watermarks(topic, partition, REQUEST_TIMEOUT)
-        .map_err(client_err("fetch watermarks"))
+        .map_err(|e| match e.rdkafka_error_code() {
+            // A deployment upgraded without `zeal topics create`: say so, not "unknown topic".
+            Some(Code::UnknownTopicOrPartition | Code::UnknownTopic | Code::UnknownPartition) => {
+                KafkaError::MissingTopic {
+                    topic: topic.to_string(),
+                }
+            }
+            _ => client_err("fetch watermarks")(e),
+        })
 }
 
 /// Per assigned partition, (topic, partition, messages between the position and the end).

@@ -218,6 +218,15 @@ pub async fn run_gamify<S: Destination + ReadTotals>(
             });
         }
     }
+    // Again just before writing: a household erased while this run read and computed (which
+    // takes a while over the whole history) is not written back.
+    let erased = erasures
+        .catch_up(&producer, &s.topics.dlq, &s.metrics)
+        .await?;
+    let day_ms = |day: u16| i64::from(day) * 86_400_000;
+    daily.retain(|r| !erased.erased(&r.household_id, day_ms(r.day)));
+    events.retain(|r| !erased.erased(&r.household_id, day_ms(r.day)));
+    report.days = daily.len() as u64;
     report.events = events.len() as u64;
     if !daily.is_empty() || !events.is_empty() {
         store.write(&daily).await?;

@@ -13,6 +13,7 @@ use crate::join;
 use crate::metrics::WebMetrics;
 use crate::model::{HouseholdView, Profile, leaderboard};
 use crate::portal::{self, Replays, TokenError};
+use crate::rights::{self, ConsentSink, EraseError};
 use crate::session::{self, Sessions, Who};
 use crate::store::Store;
 use axum::Router;
@@ -43,78 +44,9 @@ pub struct WebSettings {
     /// Where households' consent decisions go (`zeal.consent.v1`); without it the app records
     /// consent in its own table only and no gateway hears of it.
     pub consent: Option<ConsentSink>,
-}
-
-/// The consent topic and the key this app signs households' decisions with (gateways trust its
-/// public key: `zeal share --consent-app`).
-#[derive(Clone)]
-pub struct ConsentSink {
-    pub producer: Arc<zeal_connectors::kafka::KeyedProducer>,
-    pub topic: String,
-    /// Where the records of erasures go (`zeal.erasure.v1`).
-    pub erasure_topic: String,
-    pub key: ed25519_dalek::SigningKey,
-}
-
-impl ConsentSink {
-    /// Signs and publishes one decision of `household` (a grant carries its pairing code);
-    /// returns once the broker acknowledged it.
-    async fn publish(
-        &self,
-        household: &str,
-        region: &str,
-        granted: bool,
-        code: &str,
-    ) -> Result<(), zeal_connectors::kafka::KafkaError> {
-        let mut e = zeal_schemas::consent::ConsentEvent {
-            household_id: household.to_string(),
-            region: region.to_string(),
-            scope: zeal_schemas::consent::SCOPE_READINGS.to_string(),
-            granted,
-            decided_at: zeal_connectors::now_ms(),
-            event_id: session::random_hex()[..32].to_string(),
-            pairing_code: code.to_string(),
-            source: "energenies-web".to_string(),
-            signature: Vec::new(),
-        };
-        zeal_protocol::consent::sign(&self.key, &mut e);
-        self.producer
-            .send_message(&self.topic, household.as_bytes(), &e)
-            .await
-            .map(|_| ())
-    }
-
-    /// Signs and publishes the record that `household`'s rows left `tables` (what and when, no
-    /// data); returns once the broker acknowledged it.
-    async fn publish_erasure(
-        &self,
-        household: &str,
-        region: &str,
-        requested_at: i64,
-        tables: &[(&str, u64)],
-    ) -> Result<(), zeal_connectors::kafka::KafkaError> {
-        let mut e = zeal_schemas::consent::ErasureEvent {
-            household_id: household.to_string(),
-            region: region.to_string(),
-            requested_at,
-            erased_at: zeal_connectors::now_ms(),
-            tables: tables
-                .iter()
-                .map(|(t, n)| zeal_schemas::consent::ErasedTable {
-                    table: t.to_string(),
-                    rows: i64::try_from(*n).unwrap_or(i64::MAX),
-                })
-                .collect(),
-            event_id: session::random_hex()[..32].to_string(),
-            source: "energenies-web".to_string(),
-            signature: Vec::new(),
-        };
-        zeal_protocol::erasure::sign(&self.key, &mut e);
-        self.producer
-            .send_message(&self.erasure_topic, household.as_bytes(), &e)
-            .await
-            .map(|_| ())
-    }
+    /// How long after an erasure its rows are deleted once more: a job that checked the erasure
+    /// log just before the record arrived may still be writing the household's rows.
+    pub erase_sweep_after: std::time::Duration,
 }
 
 impl Default for WebSettings {
@@ -125,6 +57,7 @@ impl Default for WebSettings {
             operator_token: None,
             tls: None,
             consent: None,
+            erase_sweep_after: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -138,6 +71,7 @@ impl std::fmt::Debug for WebSettings {
             .field("operator_token", &self.operator_token.as_ref().map(|_| "…"))
             .field("tls", &self.tls.is_some())
             .field("consent", &self.consent.as_ref().map(|c| &c.topic))
+            .field("erase_sweep_after", &self.erase_sweep_after)
             .finish()
     }
 }
@@ -887,40 +821,34 @@ async fn erase(
     let Some((id, region)) = v.as_ref().and_then(Viewer::household) else {
         return not_yours(&nav);
     };
-    let requested_at = zeal_connectors::now_ms();
-    let again = |what: &str| {
-        problem(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &nav,
-            "Your data could not be erased yet",
-            &format!("{what} Nothing is lost by trying again: please try again in a minute."),
-        )
-    };
-    if let Some(sink) = &s.settings.consent
-        && let Err(e) = sink.publish(id, region, false, "").await
-    {
-        tracing::error!(error = %e, "publishing the withdrawal before an erasure failed");
-        return again("Your gateway could not be told to stop sharing.");
-    }
-    let tables = match s.store.erase(id).await {
+    let tables = match rights::erase(&s.store, s.settings.consent.as_ref(), id, region).await {
         Ok(t) => t,
         Err(e) => {
-            tracing::error!(error = %e, "erasing a household's rows failed");
-            return again("Not every table could be reached.");
+            tracing::error!(error = %e, "an erasure stopped");
+            let what = match e {
+                EraseError::Withdraw(_) => "Your gateway could not be told to stop sharing.",
+                EraseError::Delete(_) => "Not every table could be reached.",
+                EraseError::Record(_) => {
+                    "Your rows are deleted, but the record of the erasure could not be kept."
+                }
+            };
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &nav,
+                "Your data could not be erased yet",
+                &format!("{what} Nothing is lost by trying again: please try again in a minute."),
+            );
         }
     };
-    if let Some(sink) = &s.settings.consent
-        && let Err(e) = sink
-            .publish_erasure(id, region, requested_at, &tables)
-            .await
-    {
-        tracing::error!(error = %e, "publishing the record of an erasure failed");
-        return again("Your rows are deleted, but the record of the erasure could not be kept.");
-    }
-    tracing::info!(household = %id, tables = ?tables, "household erased");
-    if let Some(v) = &v {
-        s.sessions.lock().expect("sessions lock").end(&v.id);
-    }
+    // Every session of the household ends (its other devices too).
+    s.sessions
+        .lock()
+        .expect("sessions lock")
+        .end_all(&Who::Household {
+            id: id.to_string(),
+            region: region.to_string(),
+        });
+    sweep_later(s.clone(), id.to_string());
     (
         StatusCode::OK,
         [(
@@ -930,4 +858,21 @@ async fn erase(
         Html(html::erased(&tables, s.settings.consent.is_some())),
     )
         .into_response()
+}
+
+/// Deletes `household`'s rows once more after [`WebSettings::erase_sweep_after`]: rows a job
+/// wrote between its last look at the erasure log and the record's arrival.
+fn sweep_later(s: Shared, household: String) {
+    tokio::spawn(async move {
+        tokio::time::sleep(s.settings.erase_sweep_after).await;
+        match s.store.erase(&household).await {
+            Ok(t) if t.iter().any(|(_, n)| *n > 0) => {
+                tracing::warn!(household = %household, tables = ?t, "rows written during an erasure were swept");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(household = %household, error = %e, "the sweep after an erasure failed");
+            }
+        }
+    });
 }

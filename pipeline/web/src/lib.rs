@@ -10,6 +10,7 @@
 //!   device breakdown, an SVG chart. Another household's page is refused.
 //! - `GET /leaderboard/{region}` the households of the region that chose to be named (a
 //!   household sees its own region's; the operator every region's).
+//! - `GET /erase`, `POST /erase` the signed-in household's data erased ([`rights::erase`]).
 //! - `GET /operator`, `POST /operator/signin` rounds per region by outcome, deferred rounds,
 //!   quarantined meters, dead letters by reason, grid balance and alerts, behind the operator
 //!   token (a form, or `Authorization: Bearer` for scripts).
@@ -26,12 +27,14 @@ pub mod metrics;
 pub use zeal_web_forms as join;
 pub mod model;
 pub mod portal;
+pub mod rights;
 pub mod session;
 pub mod store;
 pub mod svg;
 pub mod tls;
 
-pub use app::{ConsentSink, WebSettings, serve};
+pub use app::{WebSettings, serve};
+pub use rights::ConsentSink;
 
 /// Errors of the web app's store.
 #[derive(Debug, thiserror::Error)]

@@ -91,6 +91,13 @@ impl Sessions {
     pub fn end(&mut self, id: &str) {
         self.0.remove(id);
     }
+
+    /// Ends every session of `who` (an erased household's other devices too); returns how many.
+    pub fn end_all(&mut self, who: &Who) -> usize {
+        let before = self.0.len();
+        self.0.retain(|_, s| s.who != *who);
+        before - self.0.len()
+    }
 }
 
 /// The session cookie's name: `__Host-` prefixed over TLS (the browser then insists on

@@ -1,7 +1,8 @@
 //! Who may see what, tried as an attacker would over HTTP: no page of a household without its
 //! portal sign-in, no sign-in with a forged, altered, expired or replayed link, no other
 //! household's page, no operator page for a household, no form post without the session's CSRF
-//! token, no session after sign-out. Each refusal is checked to carry no household data.
+//! token, no session after sign-out. Each refusal is checked to carry no household data. An
+//! erasure signs out every device of the household and sweeps rows a job wrote meanwhile.
 
 use ed25519_dalek::SigningKey;
 use std::net::SocketAddr;
@@ -269,5 +270,65 @@ async fn without_a_portal_key_nobody_signs_in_and_without_a_token_no_operator_pa
     let answer = a.post("/operator/signin", "token=anything-at-all").await;
     assert_eq!(answer.status, 404);
     assert_eq!(a.get("/operator").await.status, 404);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A household erases its data from its phone: its laptop's session ends too, and a row a job
+/// writes just after the erasure (it looked at the erasure log a moment before the record
+/// arrived) is swept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn erasure_signs_out_every_device_and_sweeps_late_rows() {
+    let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-web-erase"));
+    let portal = SigningKey::from_bytes(&[4; 32]);
+    let addr = app(
+        &dir,
+        WebSettings {
+            portal_key: Some(portal.verifying_key()),
+            erase_sweep_after: std::time::Duration::from_millis(300),
+            ..WebSettings::default()
+        },
+    )
+    .await;
+    let mut phone = joined(addr, &portal, "NL-A-m1", "Anna").await;
+    let mut laptop = Agent::new(addr);
+    let a = laptop
+        .get(&link(&portal, &claims("NL-A-m1", "NL-A", 0, 120)))
+        .await;
+    assert_eq!(a.status, 303);
+    assert_eq!(laptop.get("/household/NL-A-m1").await.status, 200);
+    let form = phone.get("/erase").await.body;
+    let a = phone
+        .post("/erase", &format!("csrf={}", csrf_of(&form)))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("Your data was erased"));
+    // The job's late write.
+    let store = ParquetStore::open(&dir).unwrap();
+    zeal_tables::row::append(
+        &store,
+        &[zeal_tables::GameEventRow {
+            household_id: "NL-A-m1".into(),
+            day: 18_500,
+            kind: "points".into(),
+            code: "below_baseline".into(),
+            points: 10,
+            reason: "late".into(),
+            computed_at: 1_700_000_000,
+        }],
+    )
+    .unwrap();
+    assert!(store.has_rows("gamification_events"));
+    let page = laptop.get("/household/NL-A-m1").await;
+    assert_eq!(page.status, 401, "the laptop is signed out too");
+    assert!(!page.body.contains("Anna"));
+    let started = std::time::Instant::now();
+    while store.has_rows("gamification_events") {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the late row was never swept"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(!store.has_rows("households"));
     let _ = std::fs::remove_dir_all(&dir);
 }

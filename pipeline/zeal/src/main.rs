@@ -62,6 +62,9 @@ enum Command {
     /// Share a gateway's households' readings as their consent on `zeal.consent.v1` allows
     /// (`--follow` the readings CSV; `--pairing-code METER` prints the code a grant needs).
     Share(cmd::share::ShareArgs),
+    /// Erase a household's data on the operator's command (withdraw, delete its rows, publish
+    /// the signed record), as the app's "Erase my data" does.
+    Erase(cmd::erase::EraseArgs),
     /// The utility portal's side of sign-in: `zeal portal init` makes its key, `zeal portal
     /// link` prints a household's sign-in link.
     #[command(subcommand)]
@@ -101,6 +104,7 @@ fn main() -> std::process::ExitCode {
             | Command::Bench(_)
             | Command::Healthcheck(_)
             | Command::Portal(_)
+            | Command::Erase(_)
             // tansu traces every codec call at info.
             | Command::Broker(_)
     );
@@ -140,6 +144,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Portal(c) => cmd::portal::run(c),
         Command::Share(a) => cmd::share::run(a),
+        Command::Erase(a) => cmd::erase::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Authority(c) => cmd::authority::run(c),
         Command::Enrol(a) => cmd::authority::enrol(a),

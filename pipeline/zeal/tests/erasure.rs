@@ -4,7 +4,8 @@
 //! rows and the region totals are unchanged, its gateway was told to stop sharing (a signed
 //! withdrawal on `zeal.consent.v1`, published before the rows left), the signed record on
 //! `zeal.erasure.v1` names what left which table and nothing else, and its session is over.
-//! A form post without the session's CSRF token erases nothing.
+//! A form post without the session's CSRF token erases nothing. `zeal erase` does the same on the
+//! operator's command for a household that cannot sign in any more.
 
 mod common;
 
@@ -306,6 +307,41 @@ async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
         .expect("a withdrawal before the erasure");
     assert!(zeal_protocol::consent::signed_by(withdrawal, &[app]));
     assert!(withdrawal.decided_at <= record.erased_at);
+
+    // The neighbour moved away and wrote to the utility: the operator erases it.
+    let mut c = zeal();
+    with_broker(&mut c);
+    c.args(["erase", "--household", NEIGHBOUR, "--region", REGION])
+        .args(["--consent-key", &p("consent.key"), "--sweep-after", "0"]);
+    match &clickhouse_url {
+        Some(url) => c.args(["--clickhouse", url]),
+        None => c.args(["--data-dir", &p("data")]),
+    };
+    let out = ok(c.output().unwrap());
+    assert!(out.contains("household_daily: 2 rows deleted"), "{out}");
+    for t in HOUSEHOLD_TABLES {
+        assert_eq!(rows_of(&store, t.name, NEIGHBOUR).await, 0, "{}", t.name);
+    }
+    assert_eq!(store.region_totals(None).await.unwrap(), totals_before);
+    let records: Vec<ErasureEvent> =
+        zeal_tests::read_topic(&kafka, &format!("{prefix}zeal.erasure.v1"))
+            .await
+            .iter()
+            .map(|r| zeal_schemas::decode(&r.payload).unwrap())
+            .collect();
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].household_id, NEIGHBOUR);
+    assert!(zeal_protocol::erasure::signed_by(&records[1], &[app]));
+    // A household id that is not one is refused before anything is touched.
+    let mut c = zeal();
+    with_broker(&mut c);
+    let bad = c
+        .args(["erase", "--household", "x' OR 1=1", "--region", REGION])
+        .args(["--consent-key", &p("consent.key"), "--data-dir", &p("data")])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("--household"));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -13,6 +13,7 @@ pub mod demo_daily;
 pub mod demo_grid;
 pub mod demo_v2;
 pub mod disagg;
+pub mod erase;
 pub mod grid;
 pub mod healthcheck;
 pub mod jobs;

@@ -82,6 +82,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
         consent: None,
+        ..WebSettings::default()
     };
     if settings.portal_key.is_none() {
         tracing::warn!("no --portal-key: no household can sign in");
