@@ -37,6 +37,17 @@ struct Daily {
     self_sufficiency: f64,
 }
 
+/// Every `household_daily` row (FINAL), by household and day.
+async fn stored_daily(w: &zeal_connectors::clickhouse::Warehouse) -> Vec<Daily> {
+    w.fetch_all::<Daily>(
+        "SELECT household_id, day, import_kwh, baseline_kwh, region_average_kwh, efficient_kwh, \
+         export_kwh, generation_kwh, self_consumption, self_sufficiency \
+         FROM household_daily FINAL ORDER BY household_id, day",
+    )
+    .await
+    .unwrap()
+}
+
 #[derive(Debug, Deserialize, clickhouse::Row)]
 struct Count {
     n: u64,
@@ -153,15 +164,7 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
     assert_eq!((report.households, report.days), (2, 4));
     assert!(report.events > 0);
 
-    let daily = env
-        .warehouse
-        .fetch_all::<Daily>(
-            "SELECT household_id, day, import_kwh, baseline_kwh, region_average_kwh, efficient_kwh, \
-             export_kwh, generation_kwh, self_consumption, self_sufficiency \
-             FROM household_daily FINAL ORDER BY household_id, day",
-        )
-        .await
-        .unwrap();
+    let daily = stored_daily(&env.warehouse).await;
     assert_eq!(daily.len(), 4);
     for row in &daily {
         let m = if row.household_id == meters[0].meter_id {
@@ -286,15 +289,8 @@ async fn daily_metrics_and_awards_come_from_own_readings_and_private_aggregates_
     let after = run_gamify(&settings, &env.warehouse).await.unwrap();
     assert_eq!((after.households, after.days), (1, 2), "{after:?}");
     assert!(after.erased > 0, "{after:?}");
-    let left: Vec<String> = env
-        .warehouse
-        .fetch_all::<Daily>(
-            "SELECT household_id, day, import_kwh, baseline_kwh, region_average_kwh, efficient_kwh, \
-             export_kwh, generation_kwh, self_consumption, self_sufficiency \
-             FROM household_daily FINAL ORDER BY household_id, day",
-        )
+    let left: Vec<String> = stored_daily(&env.warehouse)
         .await
-        .unwrap()
         .into_iter()
         .map(|d| d.household_id)
         .collect();

@@ -745,6 +745,22 @@ async fn operator_signin(
     signed_in(&s, &headers, Who::Operator, "/operator".to_string())
 }
 
+/// A signed-in household's form post with this session's CSRF token: its nav, id and region
+/// (otherwise the page that refuses it).
+fn household_post(
+    s: &AppState,
+    headers: &HeaderMap,
+    form: Result<RawForm, RawFormRejection>,
+) -> Result<(Nav, String, String), Box<Response>> {
+    let v = viewer(s, headers);
+    checked_form(&v, form)?;
+    let nav = nav_of(&v);
+    match v.as_ref().and_then(Viewer::household) {
+        Some((id, region)) => Ok((nav, id.to_string(), region.to_string())),
+        None => Err(Box::new(not_yours(&nav))),
+    }
+}
+
 /// `POST /consent/withdraw`: the household stops sharing; its gateway is told (when this app
 /// publishes consent) before the profile says so.
 async fn withdraw(
@@ -752,14 +768,11 @@ async fn withdraw(
     headers: HeaderMap,
     form: Result<RawForm, RawFormRejection>,
 ) -> Response {
-    let v = viewer(&s, &headers);
-    if let Err(refused) = checked_form(&v, form) {
-        return *refused;
-    }
-    let nav = nav_of(&v);
-    let Some((id, region)) = v.as_ref().and_then(Viewer::household) else {
-        return not_yours(&nav);
+    let (nav, id, region) = match household_post(&s, &headers, form) {
+        Ok(post) => post,
+        Err(refused) => return *refused,
     };
+    let (id, region) = (id.as_str(), region.as_str());
     let mut profile = match s.store.profile(id).await {
         Ok(Some(p)) => p,
         Ok(None) => return redirect("/join"),
@@ -813,14 +826,11 @@ async fn erase(
     headers: HeaderMap,
     form: Result<RawForm, RawFormRejection>,
 ) -> Response {
-    let v = viewer(&s, &headers);
-    if let Err(refused) = checked_form(&v, form) {
-        return *refused;
-    }
-    let nav = nav_of(&v);
-    let Some((id, region)) = v.as_ref().and_then(Viewer::household) else {
-        return not_yours(&nav);
+    let (nav, id, region) = match household_post(&s, &headers, form) {
+        Ok(post) => post,
+        Err(refused) => return *refused,
     };
+    let (id, region) = (id.as_str(), region.as_str());
     let tables = match rights::erase(&s.store, s.settings.consent.as_ref(), id, region).await {
         Ok(t) => t,
         Err(e) => {

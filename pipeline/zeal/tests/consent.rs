@@ -7,10 +7,10 @@
 
 mod common;
 
-use common::{ok, zeal};
+use common::{OnBroker, Running, ok, portal_link, wait_listening, zeal};
 use std::collections::BTreeSet;
 use std::io::Write;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use zeal_connectors::kafka::KeyedProducer;
 use zeal_protocol::ed25519_dalek::SigningKey;
@@ -20,16 +20,6 @@ use zeal_tests::http::{Agent, csrf_of};
 
 const REGION: &str = "NL-CS-01";
 const METER: &str = "NL-CS-01-m0001";
-
-/// Kills a child however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn append(csv: &std::path::Path, interval_start_s: i64) {
     let mut f = std::fs::OpenOptions::new().append(true).open(csv).unwrap();
@@ -65,19 +55,10 @@ async fn wait_shared(readings_topic: &str, interval: i64) -> BTreeSet<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
     let kafka = zeal_tests::kafka();
-    let prefix = format!("{}.", zeal_tests::unique("consent"));
+    let broker = OnBroker::new("consent");
     let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-consent"));
     std::fs::create_dir_all(&dir).unwrap();
     let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
-    let with_broker = |c: &mut std::process::Command| {
-        c.env("ZEAL_TOPIC_PREFIX", &prefix)
-            .env("ZEAL_KAFKA_BOOTSTRAP", &kafka.bootstrap);
-    };
-    let mut c = zeal();
-    with_broker(&mut c);
-    ok(c.args(["topics", "create", "--partitions", "2"])
-        .output()
-        .unwrap());
     ok(zeal()
         .args(["keys", "--state-dir", &p("gateway"), "--meters", METER])
         .output()
@@ -90,31 +71,27 @@ async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
 
     // The app, publishing consent signed with its key (created at start, .pub beside it).
     let addr = zeal_tests::fault_proxy::free_addr();
-    let mut c = zeal();
-    with_broker(&mut c);
     let _app = Running(
-        c.args([
-            "serve",
-            "--data-dir",
-            &p("data"),
-            "--portal-key",
-            &p("portal.pub"),
-        ])
-        .args([
-            "--consent-key",
-            &p("consent.key"),
-            "--addr",
-            &addr.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap(),
+        broker
+            .zeal()
+            .args([
+                "serve",
+                "--data-dir",
+                &p("data"),
+                "--portal-key",
+                &p("portal.pub"),
+            ])
+            .args([
+                "--consent-key",
+                &p("consent.key"),
+                "--addr",
+                &addr.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
     );
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "never served");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_listening(addr).await;
     let ready = zeal_tests::http::send(addr, "GET", "/healthz", &[], "").await;
     assert_eq!(ready.status, 200);
     assert!(dir.join("consent.pub").exists());
@@ -123,8 +100,7 @@ async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
     let csv = dir.join("readings.csv");
     std::fs::write(&csv, "meter,interval_start,import_wh,export_wh\n").unwrap();
     let share_args = |extra: &[&str]| {
-        let mut c = zeal();
-        with_broker(&mut c);
+        let mut c = broker.zeal();
         c.args(["share", "--region", REGION, "--state-dir", &p("gateway")])
             .args(["--meters", METER, "--consent-app", &p("consent.pub")])
             .args(extra);
@@ -167,7 +143,7 @@ async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
         let out = ok(share_args(&["--pairing-code", METER]).output().unwrap());
         out.split_whitespace().next().unwrap().to_string()
     };
-    let readings_topic = format!("{prefix}zeal.readings.v1");
+    let readings_topic = broker.topic("zeal.readings.v1");
     // The next quarter-hour: every reading below is of an interval after every decision.
     let t = (zeal_connectors::now_ms() / 1000 / 900 + 1) * 900;
 
@@ -196,30 +172,16 @@ async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
     zeal_protocol::consent::sign(&app_key, &mut forged);
     let producer = KeyedProducer::new(&kafka).unwrap();
     producer
-        .send_message(
-            &format!("{prefix}zeal.consent.v1"),
-            METER.as_bytes(),
-            &forged,
-        )
+        .send_message(&broker.topic("zeal.consent.v1"), METER.as_bytes(), &forged)
         .await
         .unwrap();
     append(&csv, t - 1800);
     wait_judged(2);
 
     // The household signs in from the portal and joins with the code its gateway shows.
-    let portal_link = |household: &str| {
-        let out = ok(zeal()
-            .args(["portal", "link", "--key-file", &p("portal.key")])
-            .args(["--household", household, "--region", REGION, "--url"])
-            .arg(format!("http://{addr}"))
-            .output()
-            .unwrap());
-        out.trim()
-            .trim_start_matches(&format!("http://{addr}"))
-            .to_string()
-    };
     let mut household = Agent::new(addr);
-    assert_eq!(household.get(&portal_link(METER)).await.status, 303);
+    let link = portal_link(&p("portal.key"), addr, METER, REGION);
+    assert_eq!(household.get(&link).await.status, 303);
     let join = |page: &str, code: &str| {
         format!(
             "csrf={}&display_name=Familie+Consent&share_readings=on&pairing_code={code}",
@@ -285,7 +247,7 @@ async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
     );
 
     // The refused grants are dead letters with their reason, attributed to the household.
-    let letters: Vec<DeadLetter> = zeal_tests::read_topic(&kafka, &format!("{prefix}zeal.dlq.v1"))
+    let letters: Vec<DeadLetter> = zeal_tests::read_topic(&kafka, &broker.topic("zeal.dlq.v1"))
         .await
         .iter()
         .filter_map(|r| zeal_schemas::decode::<DeadLetter>(&r.payload).ok())

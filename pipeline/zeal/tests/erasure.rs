@@ -9,9 +9,8 @@
 
 mod common;
 
-use common::{ok, zeal};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use common::{OnBroker, Running, ok, portal_link, wait_listening, zeal};
+use std::process::Stdio;
 use zeal_embedded::store::ParquetStore;
 use zeal_schemas::consent::{ConsentEvent, ErasureEvent};
 use zeal_tables::{
@@ -24,16 +23,6 @@ const REGION: &str = "NL-ER-01";
 const ERASED: &str = "NL-ER-01-m0001";
 const NEIGHBOUR: &str = "NL-ER-01-m0002";
 const DAY: u16 = 18_500;
-
-/// Kills a child however the test ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// One household's rows in every household table: a profile, two days, two game events and
 /// two appliance days, written in two inserts (two parts in the embedded store).
@@ -123,19 +112,10 @@ async fn rows_of(store: &Store, table: &str, household: &str) -> u64 {
 
 async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
     let kafka = zeal_tests::kafka();
-    let prefix = format!("{}.", zeal_tests::unique("erasure"));
+    let broker = OnBroker::new("erasure");
     let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-erasure"));
     std::fs::create_dir_all(&dir).unwrap();
     let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
-    let with_broker = |c: &mut std::process::Command| {
-        c.env("ZEAL_TOPIC_PREFIX", &prefix)
-            .env("ZEAL_KAFKA_BOOTSTRAP", &kafka.bootstrap);
-    };
-    let mut c = zeal();
-    with_broker(&mut c);
-    ok(c.args(["topics", "create", "--partitions", "2"])
-        .output()
-        .unwrap());
     ok(zeal()
         .args(["portal", "init", "--key-file", &p("portal.key")])
         .output()
@@ -170,8 +150,7 @@ async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
 
     // The app, publishing consent and erasures signed with its key.
     let addr = zeal_tests::fault_proxy::free_addr();
-    let mut c = zeal();
-    with_broker(&mut c);
+    let mut c = broker.zeal();
     c.args([
         "serve",
         "--data-dir",
@@ -189,24 +168,10 @@ async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
         c.args(["--clickhouse", url]);
     }
     let _app = Running(c.stdout(Stdio::null()).spawn().unwrap());
-    let started = Instant::now();
-    while tokio::net::TcpStream::connect(addr).await.is_err() {
-        assert!(started.elapsed() < Duration::from_secs(60), "never served");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_listening(addr).await;
 
     // The household signs in and sees its page, with the way to erasure.
-    let link = |household: &str| {
-        let out = ok(zeal()
-            .args(["portal", "link", "--key-file", &p("portal.key")])
-            .args(["--household", household, "--region", REGION, "--url"])
-            .arg(format!("http://{addr}"))
-            .output()
-            .unwrap());
-        out.trim()
-            .trim_start_matches(&format!("http://{addr}"))
-            .to_string()
-    };
+    let link = |household: &str| portal_link(&p("portal.key"), addr, household, REGION);
     let mut household = Agent::new(addr);
     assert_eq!(household.get(&link(ERASED)).await.status, 303);
     let page = household.get(&format!("/household/{ERASED}")).await;
@@ -277,14 +242,16 @@ async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
             .trim(),
     )
     .unwrap();
-    let records: Vec<ErasureEvent> =
-        zeal_tests::read_topic(&kafka, &format!("{prefix}zeal.erasure.v1"))
+    let records = || async {
+        zeal_tests::read_topic(&kafka, &broker.topic("zeal.erasure.v1"))
             .await
             .iter()
-            .map(|r| zeal_schemas::decode(&r.payload).unwrap())
-            .collect();
-    assert_eq!(records.len(), 1, "{records:?}");
-    let record = &records[0];
+            .map(|r| zeal_schemas::decode::<ErasureEvent>(&r.payload).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let first = records().await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let record = &first[0];
     assert!(zeal_protocol::erasure::signed_by(record, &[app]));
     assert_eq!(record.household_id, ERASED);
     let listed: Vec<(String, u64)> = record
@@ -296,7 +263,7 @@ async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
     assert!(record.requested_at <= record.erased_at);
     // The gateway was told first: a signed withdrawal, decided before the rows left.
     let decisions: Vec<ConsentEvent> =
-        zeal_tests::read_topic(&kafka, &format!("{prefix}zeal.consent.v1"))
+        zeal_tests::read_topic(&kafka, &broker.topic("zeal.consent.v1"))
             .await
             .iter()
             .map(|r| zeal_schemas::decode(&r.payload).unwrap())
@@ -309,8 +276,7 @@ async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
     assert!(withdrawal.decided_at <= record.erased_at);
 
     // The neighbour moved away and wrote to the utility: the operator erases it.
-    let mut c = zeal();
-    with_broker(&mut c);
+    let mut c = broker.zeal();
     c.args(["erase", "--household", NEIGHBOUR, "--region", REGION])
         .args(["--consent-key", &p("consent.key"), "--sweep-after", "0"]);
     match &clickhouse_url {
@@ -323,19 +289,13 @@ async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
         assert_eq!(rows_of(&store, t.name, NEIGHBOUR).await, 0, "{}", t.name);
     }
     assert_eq!(store.region_totals(None).await.unwrap(), totals_before);
-    let records: Vec<ErasureEvent> =
-        zeal_tests::read_topic(&kafka, &format!("{prefix}zeal.erasure.v1"))
-            .await
-            .iter()
-            .map(|r| zeal_schemas::decode(&r.payload).unwrap())
-            .collect();
+    let records = records().await;
     assert_eq!(records.len(), 2);
     assert_eq!(records[1].household_id, NEIGHBOUR);
     assert!(zeal_protocol::erasure::signed_by(&records[1], &[app]));
     // A household id that is not one is refused before anything is touched.
-    let mut c = zeal();
-    with_broker(&mut c);
-    let bad = c
+    let bad = broker
+        .zeal()
         .args(["erase", "--household", "x' OR 1=1", "--region", REGION])
         .args(["--consent-key", &p("consent.key"), "--data-dir", &p("data")])
         .output()

@@ -85,3 +85,76 @@ pub fn stored_totals(
             .unwrap()
     })
 }
+
+/// Kills a child process however the test ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A deployment of its own on the test broker: `zeal` commands with its topic prefix.
+pub struct OnBroker {
+    pub prefix: String,
+    pub bootstrap: String,
+}
+
+impl OnBroker {
+    /// A fresh prefix (`<name>_<unique>.`) with its topics created (two partitions).
+    pub fn new(name: &str) -> OnBroker {
+        let d = OnBroker {
+            prefix: format!("{}.", zeal_tests::unique(name)),
+            bootstrap: zeal_tests::kafka().bootstrap,
+        };
+        ok(d.zeal()
+            .args(["topics", "create", "--partitions", "2"])
+            .output()
+            .unwrap());
+        d
+    }
+
+    /// `zeal` against this deployment's topics.
+    pub fn zeal(&self) -> Command {
+        let mut c = zeal();
+        c.env("ZEAL_TOPIC_PREFIX", &self.prefix)
+            .env("ZEAL_KAFKA_BOOTSTRAP", &self.bootstrap);
+        c
+    }
+
+    /// The full name of `topic` (e.g. `zeal.consent.v1`) in this deployment.
+    pub fn topic(&self, topic: &str) -> String {
+        format!("{}{topic}", self.prefix)
+    }
+}
+
+/// Waits (up to a minute) until something listens on `addr`: a `zeal serve` starting.
+pub async fn wait_listening(addr: std::net::SocketAddr) {
+    let started = std::time::Instant::now();
+    while tokio::net::TcpStream::connect(addr).await.is_err() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "nothing listens on {addr}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// The path (with its query) of `household`'s sign-in link to the app at `addr`, signed with
+/// the portal key in `key_file` (`zeal portal link`).
+pub fn portal_link(
+    key_file: &str,
+    addr: std::net::SocketAddr,
+    household: &str,
+    region: &str,
+) -> String {
+    let base = format!("http://{addr}");
+    let out = ok(zeal()
+        .args(["portal", "link", "--key-file", key_file])
+        .args(["--household", household, "--region", region, "--url", &base])
+        .output()
+        .unwrap());
+    out.trim().trim_start_matches(&base).to_string()
+}
