@@ -108,6 +108,13 @@ struct Deployment {
     keys_on_log: bool,
 }
 
+/// The meters' state directory goes with the deployment (it held their keystores).
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
+}
+
 impl Deployment {
     async fn new() -> Deployment {
         let kafka = kafka();
