@@ -17,6 +17,8 @@
 # ZEAL_TEST_TLS_CERT / _KEY (that CA's certificate for 127.0.0.1, for any TLS endpoint a test
 # makes), ZEAL_TEST_STUNNEL (TLS in front of a test's own broker),
 # ZEAL_TEST_CLICKHOUSE_TCP_PORT (native), ZEAL_TEST_CLICKHOUSE_USER / _PASSWORD (admin),
+# ZEAL_TEST_CLICKHOUSE_CLUSTER_URLS (the two replicas of cluster `zeal`, HTTP, comma-separated;
+# their directories clickhouse-r1, -r2 and ZooKeeper's zookeeper in ZEAL_TEST_SERVICES_DIR),
 # ZEAL_TEST_CLICKHOUSE_READER_USER / _PASSWORD (readonly=1), ZEAL_TEST_TANSU_BIN,
 # ZEAL_TEST_TANSU_DIR (the broker's working directory), ZEAL_TEST_TANSU_STORAGE (its sqlite URL,
 # relative to that directory), ZEAL_TEST_TANSU_PID, ZEAL_TEST_SERVICES_DIR, ZEAL_TEST_PYTHON,
@@ -84,7 +86,8 @@ ours() { # pid dir: a service of the run in dir (guards against a reused pid)
 }
 stop_services() { # dir: SIGTERM every service started there, SIGKILL what is left after 10 s
   local dir=$1 f pid pids=()
-  for f in "$dir/tansu.pid" "$dir/tansu/pid" "$dir/clickhouse/pid"; do
+  for f in "$dir/tansu.pid" "$dir/tansu/pid" "$dir/clickhouse/pid" "$dir/clickhouse-r1/pid" \
+    "$dir/clickhouse-r2/pid" "$dir/zookeeper/pid"; do
     [ -f "$f" ] || continue
     pid=$(cat "$f")
     if alive "$pid" && ours "$pid" "$dir"; then pids+=("$pid"); fi
@@ -118,6 +121,7 @@ if ! flock -n 9; then say "another tests/run.sh is installing; waiting"; flock 9
 apt_packages=()
 command -v clickhouse-server >/dev/null || apt_packages+=(clickhouse-server)
 command -v clickhouse-client >/dev/null || apt_packages+=(clickhouse-client)
+[ -f /usr/share/java/zookeeper.jar ] || apt_packages+=(zookeeper) # the test ClickHouse cluster's coordinator (brings Java)
 command -v curl >/dev/null || apt_packages+=(curl)
 command -v cc >/dev/null && command -v make >/dev/null || apt_packages+=(build-essential)
 command -v pkg-config >/dev/null || apt_packages+=(pkg-config)
@@ -369,6 +373,41 @@ curl -fsS --cacert "$CH/ca.pem" "https://127.0.0.1:$CH_HTTPS/?query=SELECT%201" 
   || die "ClickHouse does not answer HTTPS on 127.0.0.1:$CH_HTTPS (see $CH/clickhouse-server.err.log)"
 say "clickhouse $CH_VERSION up on 127.0.0.1:$CH_HTTP (http), :$CH_TCP (native) in $(since "$t")"
 
+# The test cluster `zeal` for the cluster test: ZooKeeper (Debian's 3.8, standalone) and two more
+# ClickHouse servers, the two replicas of its one shard (tests/services/clickhouse/cluster.xml.in).
+ZK="$DIR/zookeeper"
+mkdir -p "$ZK/data"
+t=$(now_ms)
+read -r ZK_PORT R1_HTTP R1_TCP R1_INTER R2_HTTP R2_TCP R2_INTER < <(free_ports 7)
+printf 'clientPort=%s\nclientPortAddress=127.0.0.1\ndataDir=%s\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\ntickTime=2000\n' \
+  "$ZK_PORT" "$ZK/data" >"$ZK/zoo.cfg"
+(cd "$ZK" && exec java -Xmx256m -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
+  org.apache.zookeeper.server.ZooKeeperServerMain "$ZK/zoo.cfg" >zk.log 2>&1) &
+echo $! >"$ZK/pid"
+disown $!
+zk_ok() { (exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf ruok >&3 && [ "$(cat <&3)" = imok ]) 2>/dev/null; }
+wait_up "$(cat "$ZK/pid")" 60 zk_ok || { tail -n 30 "$ZK/zk.log" >&2; die "ZooKeeper did not answer on 127.0.0.1:$ZK_PORT"; }
+for r in 1 2; do
+  C="$DIR/clickhouse-r$r"
+  mkdir -p "$C"/{data,tmp,user_files,format_schemas}
+  cp tests/services/clickhouse/users.xml "$C/users.xml"
+  eval "http=\$R${r}_HTTP tcp=\$R${r}_TCP inter=\$R${r}_INTER"
+  sed -e "s#@DIR@#$C#g" -e "s#@HTTP_PORT@#$http#g" -e "s#@TCP_PORT@#$tcp#g" \
+    -e "s#@INTERSERVER_PORT@#$inter#g" -e "s#@REPLICA@#r$r#g" -e "s#@ZK_PORT@#$ZK_PORT#g" \
+    -e "s#@R1_TCP@#$R1_TCP#g" -e "s#@R2_TCP@#$R2_TCP#g" \
+    tests/services/clickhouse/cluster.xml.in >"$C/config.xml"
+  (cd "$C" && exec clickhouse-server --config-file="$C/config.xml" >stdout.log 2>&1) &
+  echo $! >"$C/pid"
+  disown $!
+done
+for r in 1 2; do
+  C="$DIR/clickhouse-r$r"
+  eval "http=\$R${r}_HTTP"
+  wait_up "$(cat "$C/pid")" 30 curl -fsS "http://127.0.0.1:$http/ping" \
+    || { tail -n 30 "$C/clickhouse-server.err.log" >&2; die "cluster replica r$r did not answer on 127.0.0.1:$http"; }
+done
+say "clickhouse cluster zeal (zookeeper :$ZK_PORT, replicas :$R1_HTTP, :$R2_HTTP) up in $(since "$t")"
+
 # `zeal broker` (tansu 0.6): flags --listener-url, --advertised-listener-url, --storage-engine,
 # the same as the tansu CLI's. It opens the one Kafka port (node 111). Storage: "sqlite://<path>"
 # is resolved against the working directory, even when absolute (sqlite:///tmp/x/t.db from /tmp
@@ -406,6 +445,7 @@ export ZEAL_TEST_CLICKHOUSE_URL="http://127.0.0.1:$CH_HTTP"
 export ZEAL_TEST_CLICKHOUSE_HTTPS_URL="https://127.0.0.1:$CH_HTTPS"
 export ZEAL_TEST_CLICKHOUSE_CA="$CH/ca.pem"
 export ZEAL_TEST_CLICKHOUSE_TCP_PORT="$CH_TCP"
+export ZEAL_TEST_CLICKHOUSE_CLUSTER_URLS="http://127.0.0.1:$R1_HTTP,http://127.0.0.1:$R2_HTTP"
 export ZEAL_TEST_CLICKHOUSE_USER=default
 export ZEAL_TEST_CLICKHOUSE_PASSWORD=""
 export ZEAL_TEST_CLICKHOUSE_READER_USER=reader

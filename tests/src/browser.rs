@@ -378,6 +378,19 @@ impl Browser {
         Ok(())
     }
 
+    /// Sends `accept` as the `Accept-Language` of every request the tab makes, keeping its user
+    /// agent (`Emulation.setUserAgentOverride`), e.g. `set_accept_language("nl-NL,nl;q=0.9")`.
+    pub async fn set_accept_language(&mut self, accept: &str) -> Result<()> {
+        let agent = self.eval("navigator.userAgent").await?;
+        let agent = agent.as_str().unwrap_or_default().to_string();
+        self.call(
+            "Emulation.setUserAgentOverride",
+            json!({ "userAgent": agent, "acceptLanguage": accept }),
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Navigates the tab to `url` and waits until the new document has fired `load`.
     /// A network failure (refused connection, bad host) is [`BrowserError::Navigation`];
     /// an HTTP error status is not an error (the error page loads like any other).

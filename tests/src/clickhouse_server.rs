@@ -1,6 +1,8 @@
 //! The test ClickHouse as a process a test may kill and restart. `tests/run.sh` started it in
 //! `$ZEAL_TEST_SERVICES_DIR/clickhouse` with its config there and its pid in `pid`; a restart
-//! writes the new pid there, so run.sh stops that one on exit.
+//! writes the new pid there, so run.sh stops that one on exit. The two replicas of the test
+//! cluster (`zeal`: one shard, two replicas, with ZooKeeper) are in `clickhouse-r1` and
+//! `clickhouse-r2` ([`TestClickHouse::replica`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -23,6 +25,40 @@ impl TestClickHouse {
         TestClickHouse {
             dir: PathBuf::from(crate::required("ZEAL_TEST_SERVICES_DIR")).join("clickhouse"),
             http: rest.split('/').next().unwrap_or(rest).to_string(),
+        }
+    }
+
+    /// Replica `n` (1 or 2) of the test cluster `zeal` (`ZEAL_TEST_CLICKHOUSE_CLUSTER_URLS`).
+    pub fn replica(n: usize) -> Self {
+        let urls = crate::required("ZEAL_TEST_CLICKHOUSE_CLUSTER_URLS");
+        let url = urls
+            .split(',')
+            .nth(n - 1)
+            .unwrap_or_else(|| panic!("no replica {n} in {urls}"));
+        TestClickHouse {
+            dir: PathBuf::from(crate::required("ZEAL_TEST_SERVICES_DIR"))
+                .join(format!("clickhouse-r{n}")),
+            http: url.trim_start_matches("http://").to_string(),
+        }
+    }
+
+    /// Its HTTP URL (`http://host:port`).
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// SIGTERM (a clean shutdown); returns once it no longer answers.
+    pub fn stop(&self) {
+        let pid = std::fs::read_to_string(self.dir.join("pid")).expect("ClickHouse's pid file");
+        crate::env::signal(pid.trim(), "TERM");
+        self.wait(false, Duration::from_secs(30));
+        // Gone (or a zombie of this test's own restart), so that a restart can bind its ports.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .is_ok_and(|stat| !stat.contains(") Z "))
+        {
+            assert!(Instant::now() < deadline, "ClickHouse {pid} did not exit");
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 

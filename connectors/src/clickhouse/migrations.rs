@@ -4,6 +4,8 @@
 //! `zeal_schema_migrations`. Statements are written to be harmless when re-run (`IF NOT EXISTS`),
 //! so two processes migrating at once converge. Steps that old servers cannot run (DESIGN §6:
 //! 18.16 has no TTL, CODEC, ...) declare `min_server` and are skipped, with a log line, below it.
+//! On a cluster (`?cluster=NAME`) each migration runs as [`super::cluster::statements`], `ON
+//! CLUSTER`, and the ledger is replicated.
 
 use super::{ClickHouseError, ServerVersion, Warehouse};
 use serde::Deserialize;
@@ -37,12 +39,24 @@ pub async fn migrate(
     warehouse: &Warehouse,
     migrations: &[Migration],
 ) -> Result<MigrationReport, ClickHouseError> {
-    warehouse
-        .execute(
-            "CREATE TABLE IF NOT EXISTS zeal_schema_migrations \
-             (id String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY id",
-        )
-        .await?;
+    let config = warehouse.config();
+    let database = config.database.as_str();
+    match &config.cluster {
+        None => {
+            warehouse
+                .execute(
+                    "CREATE TABLE IF NOT EXISTS zeal_schema_migrations \
+                     (id String, applied_at DateTime) ENGINE = ReplacingMergeTree ORDER BY id",
+                )
+                .await?
+        }
+        Some(cluster) => {
+            warehouse
+                .execute_ddl(&super::cluster::ledger(cluster, database))
+                .await?
+        }
+    }
+    let schema: Vec<&str> = migrations.iter().map(|m| m.sql).collect();
     let done: Vec<Applied> = warehouse
         .fetch_all("SELECT DISTINCT id FROM zeal_schema_migrations")
         .await?;
@@ -58,7 +72,23 @@ pub async fn migrate(
             report.skipped_for_server.push(m.id);
             continue;
         }
-        warehouse.execute(m.sql).await?;
+        let statements = match &config.cluster {
+            None => vec![m.sql.to_string()],
+            Some(cluster) => super::cluster::statements(m.sql, cluster, database, &schema)
+                .map_err(|e| ClickHouseError::Migration {
+                    id: m.id,
+                    reason: e.to_string(),
+                })?,
+        };
+        for sql in &statements {
+            match warehouse.execute_ddl(sql).await {
+                // A column an earlier, interrupted run (or a process racing this one) added.
+                Err(e) if sql.contains("ADD COLUMN") && e.to_string().contains("Code: 44") => {
+                    tracing::info!(id = m.id, "the column is there already");
+                }
+                other => other?,
+            }
+        }
         warehouse
             .execute(&format!(
                 "INSERT INTO zeal_schema_migrations (id, applied_at) VALUES ('{}', now())",

@@ -7,6 +7,7 @@
 //! whose field types differ from the table's can corrupt data silently, so every row type has a
 //! test comparing it with `DESCRIBE TABLE` ([`Warehouse::describe`]).
 
+pub mod cluster;
 pub mod migrations;
 
 pub use migrations::{Migration, MigrationReport, migrate};
@@ -30,6 +31,9 @@ pub enum ClickHouseError {
     /// The server's version string could not be understood.
     #[error("cannot parse ClickHouse server version {0:?}")]
     BadVersion(String),
+    /// A migration that cannot be applied as configured (e.g. on a cluster).
+    #[error("migration {id}: {reason}")]
+    Migration { id: &'static str, reason: String },
 }
 
 fn ch_err(op: impl Into<String>) -> impl FnOnce(clickhouse::error::Error) -> ClickHouseError {
@@ -45,6 +49,9 @@ pub struct ClickHouseConfig {
     pub user: String,
     pub password: String,
     pub database: String,
+    /// The cluster the tables live on (`?cluster=NAME`): replicated tables under `Distributed`
+    /// ones ([`cluster`]); `None` for a single server.
+    pub cluster: Option<String>,
 }
 
 impl fmt::Debug for ClickHouseConfig {
@@ -57,13 +64,15 @@ impl fmt::Debug for ClickHouseConfig {
                 &if self.password.is_empty() { "" } else { "***" },
             )
             .field("database", &self.database)
+            .field("cluster", &self.cluster)
             .finish()
     }
 }
 
 impl ClickHouseConfig {
-    /// Parses `http[s]://[user[:password]@]host:port[/database]`. User defaults to `default`,
-    /// database to `default`; credentials may be percent-encoded.
+    /// Parses `http[s]://[user[:password]@]host:port[/database][?cluster=NAME]`. User defaults
+    /// to `default`, database to `default`; credentials may be percent-encoded; `cluster` names
+    /// the cluster (in the servers' `remote_servers`) the tables are made on.
     pub fn from_url(url: &str) -> Result<Self, ClickHouseError> {
         let bad = |reason: &str| ClickHouseError::BadUrl {
             url: redact(url),
@@ -94,6 +103,19 @@ impl ClickHouseConfig {
         if database.contains('/') {
             return Err(bad("path must be a single database name"));
         }
+        let mut cluster = None;
+        for (k, v) in parsed.query_pairs() {
+            match k.as_ref() {
+                "cluster" if cluster::is_identifier(&v) => cluster = Some(v.into_owned()),
+                "cluster" => return Err(bad("cluster must be a name (letters, digits, _)")),
+                other => return Err(bad(&format!("unknown parameter {other:?} (only cluster)"))),
+            }
+        }
+        if cluster.is_some() && !cluster::is_identifier(database.trim()) && !database.is_empty() {
+            return Err(bad(
+                "on a cluster the database must be a name (letters, digits, _)",
+            ));
+        }
         Ok(ClickHouseConfig {
             endpoint: format!("{}://{host}:{port}", parsed.scheme()),
             user,
@@ -103,6 +125,7 @@ impl ClickHouseConfig {
             } else {
                 database.into()
             },
+            cluster,
         })
     }
 
@@ -267,6 +290,45 @@ impl Warehouse {
             .map_err(ch_err(first_line(sql)))
     }
 
+    /// Runs a schema statement. On a cluster an `ON CLUSTER` statement waits up to 30 s for
+    /// every server; a server that is down applies it when it returns (ClickHouse's
+    /// distributed DDL queue), so that wait ending is logged, not an error.
+    pub async fn execute_ddl(&self, sql: &str) -> Result<(), ClickHouseError> {
+        if self.config.cluster.is_none() {
+            return self.execute(sql).await;
+        }
+        let answer = self
+            .client
+            .query(sql)
+            .with_setting("distributed_ddl_task_timeout", "30")
+            .execute()
+            .await;
+        match answer {
+            Err(e) if e.to_string().contains("Code: 159") => {
+                tracing::warn!(statement = %first_line(sql), error = %e, "a server of the cluster has not applied the statement yet: it will when it is back");
+                Ok(())
+            }
+            other => other.map_err(ch_err(first_line(sql))),
+        }
+    }
+
+    /// The replicated table under `table` on a cluster (`<database>.<table>_local`), where
+    /// mutations (`ALTER … DELETE`) run; `table` itself on a single server.
+    pub fn local_table(&self, table: &str) -> String {
+        match &self.config.cluster {
+            Some(_) => cluster::local_table(&self.config.database, table),
+            None => table.to_string(),
+        }
+    }
+
+    /// `ON CLUSTER <name>` on a cluster, else nothing (for statements written once for both).
+    pub fn on_cluster(&self) -> String {
+        self.config
+            .cluster
+            .as_ref()
+            .map_or_else(String::new, |c| format!(" ON CLUSTER {c}"))
+    }
+
     /// Runs a query and returns every row.
     pub async fn fetch_all<T>(&self, sql: &str) -> Result<Vec<T>, ClickHouseError>
     where
@@ -332,6 +394,12 @@ impl Warehouse {
             .map_err(ch_err(first_line(sql)))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+
+    /// Whether `table` exists in the database (a table may predate its migration).
+    pub async fn table_exists(&self, table: &str) -> Result<bool, ClickHouseError> {
+        let answer = self.query_text(&format!("EXISTS TABLE {table}")).await?;
+        Ok(answer.trim() == "1")
+    }
 }
 
 fn first_line(sql: &str) -> String {
@@ -354,6 +422,27 @@ mod tests {
             !format!("{c:?}").contains("p@ss"),
             "password leaked in Debug"
         );
+    }
+
+    #[test]
+    fn url_with_a_cluster() {
+        let c = ClickHouseConfig::from_url("http://127.0.0.1:8123/zdb?cluster=zeal").unwrap();
+        assert_eq!(
+            (c.database.as_str(), c.cluster.as_deref()),
+            ("zdb", Some("zeal"))
+        );
+        assert_eq!(
+            ClickHouseConfig::from_url("http://h:1").unwrap().cluster,
+            None
+        );
+        for bad in [
+            "http://h:1/?cluster=a-b",
+            "http://h:1/?cluster=",
+            "http://h:1/?custer=zeal",
+            "http://h:1/my-db?cluster=zeal",
+        ] {
+            assert!(ClickHouseConfig::from_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -82,8 +82,7 @@ async fn erase_on_clickhouse(
     table: &'static str,
     household: &str,
 ) -> Result<u64, TablesError> {
-    let exists = w.query_text(&format!("EXISTS TABLE {table}")).await?;
-    if exists.trim() != "1" {
+    if !w.table_exists(table).await? {
         return Ok(0);
     }
     let held = format!(
@@ -94,14 +93,20 @@ async fn erase_on_clickhouse(
     if rows == 0 {
         return Ok(0);
     }
-    w.execute(&format!(
-        "ALTER TABLE {table} DELETE WHERE household_id = {}",
+    // On a cluster the mutation runs on the replicated tables under the Distributed one, on
+    // every shard; ZooKeeper carries it to each replica (one that is down applies it when back).
+    let target = w.local_table(table);
+    w.execute_ddl(&format!(
+        "ALTER TABLE {target}{} DELETE WHERE household_id = {}",
+        w.on_cluster(),
         sql_string(household)
     ))
     .await?;
+    let mutated = target.rsplit('.').next().unwrap_or(table);
     let pending = format!(
-        "SELECT count() FROM system.mutations WHERE database = currentDatabase() \
-         AND table = '{table}' AND is_done = 0"
+        "SELECT count() FROM system.mutations WHERE database = {} \
+         AND table = '{mutated}' AND is_done = 0",
+        sql_string(&w.config().database)
     );
     let started = Instant::now();
     while count(w, &pending, table).await? > 0 {

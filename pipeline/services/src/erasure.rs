@@ -78,9 +78,4 @@ impl ErasureLog {
         }
         Ok(&self.erasures)
     }
-
-    /// The erasures applied so far.
-    pub fn erasures(&self) -> &Erasures {
-        &self.erasures
-    }
 }

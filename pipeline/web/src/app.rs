@@ -10,6 +10,7 @@
 use crate::WebError;
 use crate::html::{self, Nav};
 use crate::join;
+use crate::lang::{self, Here, Lang, tr};
 use crate::metrics::WebMetrics;
 use crate::model::{HouseholdView, Profile, leaderboard};
 use crate::portal::{self, Replays, TokenError};
@@ -141,6 +142,7 @@ pub async fn serve(
 fn router(state: Shared) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/language/{code}", get(language))
         .route("/signin", get(signin))
         .route("/signout", post(signout))
         .route("/join", get(join_form).post(join_submit))
@@ -156,6 +158,7 @@ fn router(state: Shared) -> Router {
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), count))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(in_language))
         .layer(axum::middleware::from_fn_with_state(state.clone(), protect))
         .with_state(state)
 }
@@ -183,6 +186,74 @@ async fn protect(State(s): State<Shared>, req: Request, next: Next) -> Response 
         set(h, "strict-transport-security", "max-age=31536000");
     }
     response
+}
+
+/// Answers the request in its language ([`lang`]: the switch's cookie, else `Accept-Language`,
+/// else English), with the page's own address for the switch to return to.
+async fn in_language(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let chosen = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(lang::from_cookie_header);
+    let lang = chosen
+        .or_else(|| {
+            headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or_default();
+    // A page a GET shows again; not a sign-in link (used once) nor the switch itself.
+    let path = req.uri().path();
+    let back = if req.method() == axum::http::Method::GET
+        && path != "/signin"
+        && !path.starts_with("/language/")
+    {
+        req.uri()
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_string()
+    } else {
+        "/".to_string()
+    };
+    let mut response = lang::within(Here { lang, back }, next.run(req)).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.code()),
+    );
+    h.insert(
+        header::VARY,
+        HeaderValue::from_static("accept-language, cookie"),
+    );
+    response
+}
+
+/// `GET /language/{en|nl}?back=…`: keeps the choice in a cookie and shows the page `back`
+/// (an address on this site only) again.
+async fn language(
+    State(s): State<Shared>,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(chosen) = Lang::parse(&code) else {
+        return not_found(State(s), headers).await;
+    };
+    let back = lang::local_path(q.get("back").map_or("/", String::as_str));
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (
+                header::SET_COOKIE,
+                lang::set_cookie(chosen, s.settings.tls.is_some()),
+            ),
+            (header::LOCATION, back.to_string()),
+        ],
+    )
+        .into_response()
 }
 
 /// Counts every routed request by its route pattern and status class.
@@ -239,8 +310,12 @@ fn unavailable(nav: &Nav, e: WebError) -> Response {
     problem(
         StatusCode::SERVICE_UNAVAILABLE,
         nav,
-        "Temporarily unavailable",
-        "The data behind this page could not be read just now. Please try again in a minute.",
+        tr("Temporarily unavailable", "Tijdelijk niet beschikbaar"),
+        tr(
+            "The data behind this page could not be read just now. Please try again in a minute.",
+            "De gegevens achter deze pagina konden nu niet worden gelezen. Probeer het over een \
+             minuut opnieuw.",
+        ),
     )
 }
 
@@ -301,9 +376,13 @@ fn sign_in_first() -> Response {
     problem(
         StatusCode::UNAUTHORIZED,
         &Nav::Anonymous,
-        "Please sign in",
-        "This page belongs to a household. Open Energenies from your utility's customer portal: \
-         it signs you in to your own page.",
+        tr("Please sign in", "Meld je eerst aan"),
+        tr(
+            "This page belongs to a household. Open Energenies from your utility's customer \
+             portal: it signs you in to your own page.",
+            "Deze pagina hoort bij een huishouden. Open Energenies vanuit het klantportaal van je \
+             energiebedrijf: dat meldt je aan op je eigen pagina.",
+        ),
     )
 }
 
@@ -311,9 +390,13 @@ fn not_yours(nav: &Nav) -> Response {
     problem(
         StatusCode::FORBIDDEN,
         nav,
-        "Not your page",
-        "You are signed in as another household (or as the operator), and this page is not \
-         yours to see. Your own page is linked at the top.",
+        tr("Not your page", "Niet jouw pagina"),
+        tr(
+            "You are signed in as another household (or as the operator), and this page is not \
+             yours to see. Your own page is linked at the top.",
+            "Je bent aangemeld als een ander huishouden (of als beheerder), en deze pagina is niet \
+             voor jou. Je eigen pagina staat bovenaan gelinkt.",
+        ),
     )
 }
 
@@ -330,8 +413,14 @@ fn checked_form(
         return Err(Box::new(problem(
             StatusCode::BAD_REQUEST,
             &v.nav(),
-            "That form could not be read",
-            "The form arrived malformed. Please open the page again and resubmit.",
+            tr(
+                "That form could not be read",
+                "Dat formulier kon niet worden gelezen",
+            ),
+            tr(
+                "The form arrived malformed. Please open the page again and resubmit.",
+                "Het formulier kwam beschadigd aan. Open de pagina opnieuw en verstuur het nog eens.",
+            ),
         )));
     };
     match values.get("csrf") {
@@ -341,9 +430,16 @@ fn checked_form(
             Err(Box::new(problem(
                 StatusCode::FORBIDDEN,
                 &v.nav(),
-                "This form was not accepted",
-                "The form did not come from your Energenies page, or it is from an earlier \
-                 session. Open the page again and resubmit.",
+                tr(
+                    "This form was not accepted",
+                    "Dit formulier is niet geaccepteerd",
+                ),
+                tr(
+                    "The form did not come from your Energenies page, or it is from an earlier \
+                     session. Open the page again and resubmit.",
+                    "Het formulier kwam niet van je Energenies-pagina, of het is van een eerdere \
+                     sessie. Open de pagina opnieuw en verstuur het nog eens.",
+                ),
             )))
         }
     }
@@ -353,8 +449,11 @@ async fn not_found(State(s): State<Shared>, headers: HeaderMap) -> Response {
     problem(
         StatusCode::NOT_FOUND,
         &nav_of(&viewer(&s, &headers)),
-        "Page not found",
-        "There is no page at this address. Start from the home page.",
+        tr("Page not found", "Pagina niet gevonden"),
+        tr(
+            "There is no page at this address. Start from the home page.",
+            "Op dit adres staat geen pagina. Begin op de startpagina.",
+        ),
     )
 }
 
@@ -373,9 +472,13 @@ async fn signin(
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
             &Nav::Anonymous,
-            "Sign-in is not set up",
-            "This Energenies app has no portal key configured, so nobody can sign in yet. \
-             The utility starts it with --portal-key.",
+            tr("Sign-in is not set up", "Aanmelden is niet ingesteld"),
+            tr(
+                "This Energenies app has no portal key configured, so nobody can sign in yet. \
+                 The utility starts it with --portal-key.",
+                "Deze Energenies-app heeft geen portaalsleutel, dus niemand kan zich nog aanmelden. \
+                 Het energiebedrijf start hem met --portal-key.",
+            ),
         );
     };
     let now = (zeal_connectors::now_ms() / 1000) as i64;
@@ -393,19 +496,41 @@ async fn signin(
             tracing::warn!(reason = %e, "a sign-in link was refused");
             let (title, why) = match e {
                 TokenError::Expired => (
-                    "This sign-in link has expired",
-                    "Links from your utility's portal work for a few minutes only. Go back to \
-                     the portal and open Energenies again.",
+                    tr(
+                        "This sign-in link has expired",
+                        "Deze aanmeldlink is verlopen",
+                    ),
+                    tr(
+                        "Links from your utility's portal work for a few minutes only. Go back \
+                         to the portal and open Energenies again.",
+                        "Links uit het portaal van je energiebedrijf werken maar een paar minuten. \
+                         Ga terug naar het portaal en open Energenies opnieuw.",
+                    ),
                 ),
                 TokenError::Replayed => (
-                    "This sign-in link was used already",
-                    "Each link from the portal signs in once. Go back to the portal and open \
-                     Energenies again for a fresh one.",
+                    tr(
+                        "This sign-in link was used already",
+                        "Deze aanmeldlink is al gebruikt",
+                    ),
+                    tr(
+                        "Each link from the portal signs in once. Go back to the portal and open \
+                         Energenies again for a fresh one.",
+                        "Elke link uit het portaal meldt één keer aan. Ga terug naar het portaal \
+                         en open Energenies opnieuw voor een nieuwe.",
+                    ),
                 ),
                 _ => (
-                    "This sign-in link is not valid",
-                    "It was not issued by your utility's portal for this app, or it was \
-                     changed on the way. Go back to the portal and open Energenies again.",
+                    tr(
+                        "This sign-in link is not valid",
+                        "Deze aanmeldlink is niet geldig",
+                    ),
+                    tr(
+                        "It was not issued by your utility's portal for this app, or it was \
+                         changed on the way. Go back to the portal and open Energenies again.",
+                        "Hij is niet door het portaal van je energiebedrijf voor deze app \
+                         uitgegeven, of hij is onderweg veranderd. Ga terug naar het portaal en \
+                         open Energenies opnieuw.",
+                    ),
                 ),
             };
             return problem(StatusCode::UNAUTHORIZED, &Nav::Anonymous, title, why);
@@ -448,8 +573,11 @@ fn operator_off(nav: &Nav) -> Response {
     problem(
         StatusCode::NOT_FOUND,
         nav,
-        "The operator page is off",
-        "This app was started without an operator token (--operator-token-file).",
+        tr("The operator page is off", "De beheerpagina staat uit"),
+        tr(
+            "This app was started without an operator token (--operator-token-file).",
+            "Deze app is zonder beheertoken gestart (--operator-token-file).",
+        ),
     )
 }
 
@@ -539,6 +667,7 @@ async fn join_submit(
     let code_error =
         (ask_code && !zeal_protocol::consent::plausible_code(&code)).then(|| join::FieldError {
             field: "pairing_code",
+            code: "code_missing",
             message: "Enter the 8-character code your gateway shows (such as 7KQ2-M9XD).".into(),
         });
     let joined = match (join::check(&values), code_error) {
@@ -557,11 +686,22 @@ async fn join_submit(
             return problem(
                 StatusCode::CONFLICT,
                 &nav,
-                "That meter is in another region",
-                &format!(
-                    "Household {id} joined in region {}, but the portal signed you in for {region}; \
-                     a meter belongs to one region. Ask your utility to correct it.",
-                    existing.region
+                tr(
+                    "That meter is in another region",
+                    "Die meter hoort bij een andere regio",
+                ),
+                &lang::current().pick(
+                    format!(
+                        "Household {id} joined in region {}, but the portal signed you in for \
+                         {region}; a meter belongs to one region. Ask your utility to correct it.",
+                        existing.region
+                    ),
+                    format!(
+                        "Huishouden {id} deed mee in regio {}, maar het portaal meldde je aan voor \
+                         {region}; een meter hoort bij één regio. Vraag je energiebedrijf het te \
+                         corrigeren.",
+                        existing.region
+                    ),
                 ),
             );
         }
@@ -574,8 +714,14 @@ async fn join_submit(
             return problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &nav,
-                "Your consent could not be passed on",
-                "Nothing was changed. Please try again in a minute.",
+                tr(
+                    "Your consent could not be passed on",
+                    "Je toestemming kon niet worden doorgegeven",
+                ),
+                tr(
+                    "Nothing was changed. Please try again in a minute.",
+                    "Er is niets veranderd. Probeer het over een minuut opnieuw.",
+                ),
             );
         }
         tracing::info!(household = %id, "consent to share readings published");
@@ -611,8 +757,11 @@ async fn household(
         return problem(
             StatusCode::BAD_REQUEST,
             &nav,
-            "Not a household id",
-            "Household ids have 1-64 letters, digits, '.', '_' or '-'. Check the address.",
+            tr("Not a household id", "Geen huishoudnummer"),
+            tr(
+                "Household ids have 1-64 letters, digits, '.', '_' or '-'. Check the address.",
+                "Een huishoudnummer heeft 1-64 letters, cijfers, '.', '_' of '-'. Controleer het adres.",
+            ),
         );
     }
     match v.as_ref().map(Viewer::household) {
@@ -684,8 +833,11 @@ async fn region_leaderboard(
         Ok(None) => problem(
             StatusCode::NOT_FOUND,
             &nav,
-            "Unknown region",
-            "There is no region with that name, or it has no totals yet.",
+            tr("Unknown region", "Onbekende regio"),
+            tr(
+                "There is no region with that name, or it has no totals yet.",
+                "Er is geen regio met die naam, of ze heeft nog geen totalen.",
+            ),
         ),
         Err(e) => unavailable(&nav, e),
     }
@@ -738,7 +890,10 @@ async fn operator_signin(
         tracing::warn!("an operator sign-in with a wrong token was refused");
         return html_page(
             StatusCode::UNAUTHORIZED,
-            html::operator_signin(Some("That is not the operator token.")),
+            html::operator_signin(Some(tr(
+                "That is not the operator token.",
+                "Dat is niet het beheertoken.",
+            ))),
         );
     }
     tracing::info!("the operator signed in");
@@ -785,8 +940,14 @@ async fn withdraw(
         return problem(
             StatusCode::SERVICE_UNAVAILABLE,
             &nav,
-            "Your withdrawal could not be passed on",
-            "Your gateway has not been told yet. Please try again in a minute.",
+            tr(
+                "Your withdrawal could not be passed on",
+                "Je intrekking kon niet worden doorgegeven",
+            ),
+            tr(
+                "Your gateway has not been told yet. Please try again in a minute.",
+                "Je gateway is nog niet ingelicht. Probeer het over een minuut opnieuw.",
+            ),
         );
     }
     profile.share_readings = false;
@@ -836,17 +997,33 @@ async fn erase(
         Err(e) => {
             tracing::error!(error = %e, "an erasure stopped");
             let what = match e {
-                EraseError::Withdraw(_) => "Your gateway could not be told to stop sharing.",
-                EraseError::Delete(_) => "Not every table could be reached.",
-                EraseError::Record(_) => {
-                    "Your rows are deleted, but the record of the erasure could not be kept."
-                }
+                EraseError::Withdraw(_) => tr(
+                    "Your gateway could not be told to stop sharing.",
+                    "Je gateway kon niet worden gevraagd te stoppen met delen.",
+                ),
+                EraseError::Delete(_) => tr(
+                    "Not every table could be reached.",
+                    "Niet elke tabel was bereikbaar.",
+                ),
+                EraseError::Record(_) => tr(
+                    "Your rows are deleted, but the record of the erasure could not be kept.",
+                    "Je rijen zijn gewist, maar het bewijs van het wissen kon niet worden bewaard.",
+                ),
             };
             return problem(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &nav,
-                "Your data could not be erased yet",
-                &format!("{what} Nothing is lost by trying again: please try again in a minute."),
+                tr(
+                    "Your data could not be erased yet",
+                    "Je gegevens konden nog niet worden gewist",
+                ),
+                &format!(
+                    "{what} {}",
+                    tr(
+                        "Nothing is lost by trying again: please try again in a minute.",
+                        "Opnieuw proberen kan geen kwaad: probeer het over een minuut nog eens.",
+                    )
+                ),
             );
         }
     };
@@ -874,15 +1051,8 @@ async fn erase(
 /// wrote between its last look at the erasure log and the record's arrival.
 fn sweep_later(s: Shared, household: String) {
     tokio::spawn(async move {
-        tokio::time::sleep(s.settings.erase_sweep_after).await;
-        match s.store.erase(&household).await {
-            Ok(t) if t.iter().any(|(_, n)| *n > 0) => {
-                tracing::warn!(household = %household, tables = ?t, "rows written during an erasure were swept");
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(household = %household, error = %e, "the sweep after an erasure failed");
-            }
+        if let Err(e) = rights::sweep(&s.store, &household, s.settings.erase_sweep_after).await {
+            tracing::error!(household = %household, error = %e, "the sweep after an erasure failed");
         }
     });
 }

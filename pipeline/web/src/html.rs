@@ -2,11 +2,13 @@
 //! phone-sized screen). Numbers a test or a reader checks carry stable element ids.
 
 use crate::join::FieldError;
+use crate::lang::{self, Lang, tr};
 use crate::model::{
     BALANCE_INTERVAL, Balance, Comparison, HouseholdView, LeaderboardRow, OperatorData,
     RegionBalance, format_day, format_time,
 };
 use crate::svg;
+use crate::words;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use zeal_game::journey::Stage;
@@ -34,6 +36,7 @@ body{margin:0;font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-seri
 header{background:#1f6f4a;color:#fff;padding:.7rem 1rem}
 header a{color:#fff;text-decoration:none;font-weight:700}
 nav{display:inline}nav a{color:#e3f4ea;margin-left:.9rem;font-size:.9rem}
+a.lang{float:right;color:#fff;font-size:.9rem;margin-left:.9rem}
 form.signout{display:inline}form.signout button{margin:0 0 0 .9rem;padding:.1rem .5rem;width:auto;font-size:.85rem;background:#e3f4ea;color:#1f6f4a}
 main{max-width:42rem;margin:0 auto;padding:1rem}
 section{background:#fff;border-radius:.6rem;padding:.9rem 1rem;margin:0 0 1rem;box-shadow:0 1px 2px #0001}
@@ -86,21 +89,27 @@ impl Nav {
         let signout = |csrf: &str| {
             format!(
                 "<form method=\"post\" action=\"/signout\" class=\"signout\">\
-                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
-                esc(csrf)
+                 <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">{}</button></form>",
+                esc(csrf),
+                tr("Sign out", "Afmelden")
             )
         };
         match self {
             Nav::Anonymous => String::new(),
             Nav::Household { id, region, csrf } => format!(
-                "<nav><a href=\"/household/{0}\">My page</a><a href=\"/join\">Settings</a>\
-                 <a href=\"/leaderboard/{1}\">Leaderboard</a>{2}</nav>",
+                "<nav><a href=\"/household/{0}\">{3}</a><a href=\"/join\">{4}</a>\
+                 <a href=\"/leaderboard/{1}\">{5}</a>{2}</nav>",
                 esc(id),
                 esc(region),
-                signout(csrf)
+                signout(csrf),
+                tr("My page", "Mijn pagina"),
+                tr("Settings", "Instellingen"),
+                tr("Leaderboard", "Ranglijst"),
             ),
             Nav::Operator { csrf } => format!(
-                "<nav><a href=\"/operator\">Operator</a><a href=\"/leaderboard\">Leaderboards</a>{}</nav>",
+                "<nav><a href=\"/operator\">{}</a><a href=\"/leaderboard\">{}</a>{}</nav>",
+                tr("Operator", "Beheer"),
+                tr("Leaderboards", "Ranglijsten"),
                 signout(csrf)
             ),
         }
@@ -118,16 +127,29 @@ impl Nav {
     }
 }
 
-/// A whole page.
+/// A whole page, in the language of the request, with the switch to the other language.
 pub fn page(title: &str, nav: &Nav, body: &str) -> String {
+    let lang = lang::current();
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{code}\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <title>{} · Energenies</title><style>{CSS}</style></head><body>\
-         <header><a href=\"/\">Energenies</a>{}</header>\
+         <header><a href=\"/\">Energenies</a>{}{}</header>\
          <main>{body}</main></body></html>",
         esc(title),
-        nav.links()
+        switch(lang.other()),
+        nav.links(),
+        code = lang.code(),
+    )
+}
+
+/// The link that shows the page being answered in `to` (named in `to`'s own language).
+fn switch(to: Lang) -> String {
+    format!(
+        "<a class=\"lang\" id=\"lang-switch\" href=\"/language/{0}?back={1}\" lang=\"{0}\" hreflang=\"{0}\">{2}</a>",
+        to.code(),
+        esc(&lang::query_value(&lang::back())),
+        to.own_name()
     )
 }
 
@@ -137,36 +159,49 @@ pub fn problem(title: &str, nav: &Nav, explanation: &str) -> String {
         title,
         nav,
         &format!(
-            "<section id=\"problem\"><h1>{}</h1><p>{}</p><p><a href=\"/\">Back to the start</a></p></section>",
+            "<section id=\"problem\"><h1>{}</h1><p>{}</p><p><a href=\"/\">{}</a></p></section>",
             esc(title),
-            esc(explanation)
+            esc(explanation),
+            tr("Back to the start", "Terug naar het begin")
         ),
     )
 }
 
 /// The start page: households arrive signed in from their utility's portal.
 pub fn index(nav: &Nav) -> String {
-    let mut s = String::from(
+    let mut s = String::from(tr(
         "<section><h1>Your energy, your journey</h1><p>Energenies shows how your household uses \
          energy, compares it with your neighbours — from totals that nobody, not even us, can \
          take apart — and takes you from a first look to prosumer hero.</p>",
-    );
+        "<section><h1>Jouw energie, jouw reis</h1><p>Energenies laat zien hoe jouw huishouden \
+         energie gebruikt, vergelijkt het met je buren — via totalen die niemand, ook wij niet, \
+         uit elkaar kan halen — en neemt je mee van een eerste blik tot prosumer-held.</p>",
+    ));
     match nav {
         Nav::Household { id, .. } => {
             let _ = write!(
                 s,
-                "<p><a href=\"/household/{}\" id=\"my-page\">Go to your page</a></p>",
-                esc(id)
+                "<p><a href=\"/household/{}\" id=\"my-page\">{}</a></p>",
+                esc(id),
+                tr("Go to your page", "Naar je pagina")
             );
         }
-        Nav::Operator { .. } => s.push_str("<p><a href=\"/operator\">Operator page</a></p>"),
-        Nav::Anonymous => s.push_str(
+        Nav::Operator { .. } => {
+            let _ = write!(
+                s,
+                "<p><a href=\"/operator\">{}</a></p>",
+                tr("Operator page", "Beheerpagina")
+            );
+        }
+        Nav::Anonymous => s.push_str(tr(
             "<p id=\"signin-hint\">Open Energenies from your utility's customer portal: it \
              signs you in to your own household's page.</p>",
-        ),
+            "<p id=\"signin-hint\">Open Energenies vanuit het klantportaal van je \
+             energiebedrijf: dat meldt je aan op de pagina van je eigen huishouden.</p>",
+        )),
     }
     s.push_str("</section>");
-    page("Welcome", nav, &s)
+    page(tr("Welcome", "Welkom"), nav, &s)
 }
 
 /// The join form (also the settings page of a household that joined), with the submitted
@@ -188,7 +223,7 @@ pub fn join_form(
             .map(|e| {
                 format!(
                     "<p class=\"error\" id=\"error-{k}\">{}</p>",
-                    esc(&e.message)
+                    esc(&field_problem(e))
                 )
             })
             .collect()
@@ -209,22 +244,52 @@ pub fn join_form(
         }
     };
     let body = format!(
-        "<section><h1>Join Energenies</h1>{summary}<form method=\"post\" action=\"/join\" id=\"join\">{csrf}\
-         <p>Household <b id=\"join-household\">{household}</b> in region <b id=\"join-region\">{region}</b>, as your utility's portal signed you in.</p>\
-         <label for=\"display_name\">Display name</label><input type=\"text\" id=\"display_name\" name=\"display_name\" maxlength=\"{max}\" value=\"{name}\"{dn}>{en}\
-         <label class=\"check\"><input type=\"checkbox\" id=\"share_readings\" name=\"share_readings\"{c1}{ds}> <span>I consent to Energenies using my meter's 15-minute readings to show me my use, my devices and my game. They are never shown to anyone else; neighbours are compared through private region totals only.</span></label>{ec}\
+        "<section><h1>{title}</h1>{summary}<form method=\"post\" action=\"/join\" id=\"join\">{csrf}\
+         <p>{household_is}</p>\
+         <label for=\"display_name\">{name_label}</label><input type=\"text\" id=\"display_name\" name=\"display_name\" maxlength=\"{max}\" value=\"{name}\"{dn}>{en}\
+         <label class=\"check\"><input type=\"checkbox\" id=\"share_readings\" name=\"share_readings\"{c1}{ds}> <span>{consent}</span></label>{ec}\
 {code}\
-         <label class=\"check\"><input type=\"checkbox\" id=\"leaderboard\" name=\"leaderboard\"{c2}> <span>Show my display name and points on my region's leaderboard.</span></label>\
-         <button type=\"submit\">Join</button></form></section>",
+         <label class=\"check\"><input type=\"checkbox\" id=\"leaderboard\" name=\"leaderboard\"{c2}> <span>{named}</span></label>\
+         <button type=\"submit\">{join}</button></form></section>",
+        title = tr("Join Energenies", "Doe mee met Energenies"),
         summary = if errors.is_empty() {
             String::new()
         } else {
-            "<p class=\"error\" id=\"form-problems\">Please fix the fields marked below.</p>"
-                .to_string()
+            format!(
+                "<p class=\"error\" id=\"form-problems\">{}</p>",
+                tr(
+                    "Please fix the fields marked below.",
+                    "Verbeter de velden die hieronder gemarkeerd zijn."
+                )
+            )
         },
         csrf = nav.csrf_field(),
-        household = esc(household),
-        region = esc(region),
+        household_is = lang::current().pick(
+            format!(
+                "Household <b id=\"join-household\">{}</b> in region <b id=\"join-region\">{}</b>, as your utility's portal signed you in.",
+                esc(household),
+                esc(region)
+            ),
+            format!(
+                "Huishouden <b id=\"join-household\">{}</b> in regio <b id=\"join-region\">{}</b>, zoals het portaal van je energiebedrijf je aanmeldde.",
+                esc(household),
+                esc(region)
+            )
+        ),
+        name_label = tr("Display name", "Weergavenaam"),
+        consent = tr(
+            "I consent to Energenies using my meter's 15-minute readings to show me my use, my \
+             devices and my game. They are never shown to anyone else; neighbours are compared \
+             through private region totals only.",
+            "Ik geef Energenies toestemming de kwartierstanden van mijn meter te gebruiken om mij \
+             mijn verbruik, mijn apparaten en mijn spel te laten zien. Ze worden nooit aan iemand \
+             anders getoond; buren worden alleen via besloten regiototalen vergeleken."
+        ),
+        named = tr(
+            "Show my display name and points on my region's leaderboard.",
+            "Toon mijn weergavenaam en punten op de ranglijst van mijn regio."
+        ),
+        join = tr("Join", "Meedoen"),
         name = v("display_name"),
         en = e("display_name"),
         c1 = checked("share_readings"),
@@ -235,20 +300,55 @@ pub fn join_form(
         max = crate::join::MAX_NAME,
         code = if ask_code {
             format!(
-                "<label for=\"pairing_code\">Pairing code from your gateway</label>\
+                "<label for=\"pairing_code\">{}</label>\
                  <input type=\"text\" id=\"pairing_code\" name=\"pairing_code\" autocomplete=\"off\" value=\"{}\"{}>\
-                 <p class=\"muted\">Your meter's gateway shows an 8-character code such as 7KQ2-M9XD. It tells \
-                 the gateway that the consent comes from your home: nobody else, your utility \
-                 included, can start sharing your readings. Each code works once.</p>{}",
+                 <p class=\"muted\">{}</p>{}",
+                tr("Pairing code from your gateway", "Koppelcode van je gateway"),
                 v("pairing_code"),
                 described("pairing_code"),
+                tr(
+                    "Your meter's gateway shows an 8-character code such as 7KQ2-M9XD. It tells \
+                     the gateway that the consent comes from your home: nobody else, your utility \
+                     included, can start sharing your readings. Each code works once.",
+                    "De gateway van je meter toont een code van 8 tekens, zoals 7KQ2-M9XD. Daaraan \
+                     ziet de gateway dat de toestemming uit jouw huis komt: niemand anders, ook je \
+                     energiebedrijf niet, kan het delen van je meterstanden starten. Elke code \
+                     werkt één keer."
+                ),
                 e("pairing_code")
             )
         } else {
             String::new()
         },
     );
-    page("Join", nav, &body)
+    page(tr("Join", "Meedoen"), nav, &body)
+}
+
+/// A join form problem in the page's language.
+fn field_problem(e: &FieldError) -> String {
+    if lang::current() == Lang::En {
+        return e.message.clone();
+    }
+    match e.code {
+        "name_missing" => "Geef een weergavenaam.".to_string(),
+        "name_too_long" => format!(
+            "Houd de weergavenaam op hooguit {} tekens.",
+            crate::join::MAX_NAME
+        ),
+        "name_control" => "De weergavenaam mag geen stuurtekens bevatten.".to_string(),
+        "name_invisible" => {
+            "De weergavenaam mag geen onzichtbare of richtingwisselende tekens bevatten."
+                .to_string()
+        }
+        "consent_missing" => "Energenies heeft je toestemming nodig om de standen van je meter \
+             te gebruiken: zonder is er niets om je te laten zien. Je meterstanden worden nooit \
+             aan iemand anders getoond."
+            .to_string(),
+        "code_missing" => {
+            "Vul de code van 8 tekens in die je gateway toont (zoals 7KQ2-M9XD).".to_string()
+        }
+        _ => e.message.clone(),
+    }
 }
 
 /// The operator's sign-in form (the operator token), with a problem when re-shown.
@@ -261,13 +361,16 @@ pub fn operator_signin(problem: Option<&str>) -> String {
     } else {
         ""
     };
+    let title = tr("Operator sign-in", "Aanmelden voor beheer");
     page(
-        "Operator sign-in",
+        title,
         &Nav::Anonymous,
         &format!(
-            "<section><h1>Operator sign-in</h1><form method=\"post\" action=\"/operator/signin\" id=\"operator-signin\">\
-             <label for=\"token\">Operator token</label><input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"off\"{described}>{error}\
-             <button type=\"submit\">Sign in</button></form></section>"
+            "<section><h1>{title}</h1><form method=\"post\" action=\"/operator/signin\" id=\"operator-signin\">\
+             <label for=\"token\">{}</label><input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"off\"{described}>{error}\
+             <button type=\"submit\">{}</button></form></section>",
+            tr("Operator token", "Beheertoken"),
+            tr("Sign in", "Aanmelden"),
         ),
     )
 }
@@ -278,23 +381,45 @@ fn kwh(v: Option<f64>) -> String {
 
 fn comparison(prefix: &str, label: &str, c: &Comparison) -> String {
     let verdict = match (c.average_kwh, c.efficient_kwh) {
-        (_, Some(e)) if c.own_kwh <= e => "Among the most efficient 20 % of your region.",
-        (Some(a), _) if c.own_kwh < a => "Less than the average household in your region.",
-        (Some(_), _) => "More than the average household in your region.",
-        _ => "The region's totals for this period are not in yet.",
+        (_, Some(e)) if c.own_kwh <= e => tr(
+            "Among the most efficient 20 % of your region.",
+            "Bij de zuinigste 20 % van je regio.",
+        ),
+        (Some(a), _) if c.own_kwh < a => tr(
+            "Less than the average household in your region.",
+            "Minder dan het gemiddelde huishouden in je regio.",
+        ),
+        (Some(_), _) => tr(
+            "More than the average household in your region.",
+            "Meer dan het gemiddelde huishouden in je regio.",
+        ),
+        _ => tr(
+            "The region's totals for this period are not in yet.",
+            "De totalen van je regio voor deze periode zijn er nog niet.",
+        ),
     };
     format!(
         "<h2>{label}</h2><div class=\"grid2\">\
-         <div class=\"stat\"><div class=\"muted\">You</div><span class=\"big\" id=\"{prefix}-kwh\">{own:.2}</span> kWh</div>\
-         <div class=\"stat\"><div class=\"muted\">Average household</div><span class=\"big\" id=\"{prefix}-average\">{avg}</span> kWh</div>\
-         <div class=\"stat\"><div class=\"muted\">Efficient neighbours (best 20 %)</div><span class=\"big\" id=\"{prefix}-efficient\">{eff}</span> kWh</div>\
+         <div class=\"stat\"><div class=\"muted\">{you}</div><span class=\"big\" id=\"{prefix}-kwh\">{own:.2}</span> kWh</div>\
+         <div class=\"stat\"><div class=\"muted\">{average}</div><span class=\"big\" id=\"{prefix}-average\">{avg}</span> kWh</div>\
+         <div class=\"stat\"><div class=\"muted\">{efficient}</div><span class=\"big\" id=\"{prefix}-efficient\">{eff}</span> kWh</div>\
          </div><p id=\"{prefix}-verdict\">{verdict}</p>{note}",
+        you = tr("You", "Jij"),
+        average = tr("Average household", "Gemiddeld huishouden"),
+        efficient = tr(
+            "Efficient neighbours (best 20 %)",
+            "Zuinige buren (beste 20 %)"
+        ),
         own = c.own_kwh,
         avg = kwh(c.average_kwh),
         eff = kwh(c.efficient_kwh),
         note = if c.efficient_kwh.is_none() {
-            "<p class=\"muted\">The efficient-neighbour mark comes from the region's private daily \
-             histogram round, which has not run for this period.</p>"
+            tr(
+                "<p class=\"muted\">The efficient-neighbour mark comes from the region's private daily \
+                 histogram round, which has not run for this period.</p>",
+                "<p class=\"muted\">De grens van de zuinige buren komt uit de besloten dagelijkse \
+                 histogramronde van je regio, die voor deze periode nog niet heeft gedraaid.</p>",
+            )
         } else {
             ""
         },
@@ -308,14 +433,16 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        "<section><h1 id=\"display-name\">{}</h1><p class=\"muted\">Household <span id=\"household-id\">{}</span> · region <a href=\"/leaderboard/{2}\" id=\"region\">{2}</a>{3}</p>",
+        "<section><h1 id=\"display-name\">{}</h1><p class=\"muted\">{} <span id=\"household-id\">{}</span> · {} <a href=\"/leaderboard/{4}\" id=\"region\">{4}</a>{5}</p>",
         esc(&p.display_name),
+        tr("Household", "Huishouden"),
         esc(&p.household_id),
+        tr("region", "regio"),
         esc(&p.region),
         if p.leaderboard {
-            " · on the leaderboard"
+            tr(" · on the leaderboard", " · op de ranglijst")
         } else {
-            " · not on the leaderboard"
+            tr(" · not on the leaderboard", " · niet op de ranglijst")
         }
     );
     // Journey.
@@ -328,45 +455,71 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
         } else {
             ""
         };
-        let _ = write!(s, "<li class=\"{class}\">{}</li>", stage.name());
+        let _ = write!(s, "<li class=\"{class}\">{}</li>", words::stage(stage));
     }
     let _ = write!(
         s,
-        "</ol><p>Stage: <strong id=\"stage\">{}</strong></p>",
-        st.stage.name()
+        "</ol><p>{}: <strong data-stage=\"{}\" id=\"stage\">{}</strong></p>",
+        tr("Stage", "Fase"),
+        st.stage.name(),
+        words::stage(st.stage)
     );
     match &v.next {
         Some((next, criteria)) => {
             let _ = write!(
                 s,
-                "<p>Next: <strong>{}</strong> — {}</p><ul id=\"next-criteria\">",
-                next.name(),
-                esc(st.stage.next_goal())
+                "<p>{}: <strong>{}</strong> — {}</p><ul id=\"next-criteria\">",
+                tr("Next", "Hierna"),
+                words::stage(*next),
+                esc(words::next_goal(st.stage))
             );
             for c in criteria {
                 let _ = write!(
                     s,
-                    "<li>{}: {} of {} (last 28 days){}</li>",
-                    esc(c.what),
+                    "<li>{}: {} {} {} ({}){}</li>",
+                    esc(words::criterion(c)),
                     c.have.min(c.need),
+                    tr("of", "van"),
                     c.need,
+                    tr("last 28 days", "laatste 28 dagen"),
                     svg::progress(f64::from(c.have) / f64::from(c.need.max(1)))
                 );
             }
             s.push_str("</ul>");
         }
-        None => s.push_str("<p>You are a hero. Keep it up!</p>"),
+        None => {
+            let _ = write!(
+                s,
+                "<p>{}</p>",
+                tr(
+                    "You are a hero. Keep it up!",
+                    "Je bent een held. Ga zo door!"
+                )
+            );
+        }
     }
     let into_level = st.points % zeal_game::rules::POINTS_PER_LEVEL;
     let _ = write!(
         s,
-        "<div class=\"grid2\"><div class=\"stat\"><div class=\"muted\">Points</div><span class=\"big\" id=\"points\">{}</span></div>\
-         <div class=\"stat\"><div class=\"muted\">Level</div><span class=\"big\" id=\"level\">{}</span></div></div>\
-         <p class=\"muted\">{into_level} of {} points to level {}</p>{}</section>",
+        "<div class=\"grid2\"><div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"points\">{}</span></div>\
+         <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"level\">{}</span></div></div>\
+         <p class=\"muted\">{}</p>{}</section>",
+        tr("Points", "Punten"),
         st.points,
+        tr("Level", "Niveau"),
         st.level,
-        zeal_game::rules::POINTS_PER_LEVEL,
-        st.level + 1,
+        lang::current().pick(
+            format!(
+                "{into_level} of {} points to level {}",
+                zeal_game::rules::POINTS_PER_LEVEL,
+                st.level + 1
+            ),
+            format!(
+                "{into_level} van {} punten tot niveau {}",
+                zeal_game::rules::POINTS_PER_LEVEL,
+                st.level + 1
+            )
+        ),
         svg::progress(f64::from(into_level) / f64::from(zeal_game::rules::POINTS_PER_LEVEL))
     );
     // Use against the neighbours.
@@ -374,51 +527,84 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
         (Some((day, today)), Some((month, m))) => {
             let _ = write!(
                 s,
-                "<section id=\"today\">{}<p class=\"muted\">Day <span id=\"today-day\">{}</span> (UTC).</p></section>",
-                comparison("today", "Today", today),
+                "<section id=\"today\">{}<p class=\"muted\">{} <span id=\"today-day\">{}</span> (UTC).</p></section>",
+                comparison("today", tr("Today", "Vandaag"), today),
+                tr("Day", "Dag"),
                 format_day(*day)
             );
             let _ = write!(
                 s,
-                "<section id=\"month\">{}<p class=\"muted\"><span id=\"month-name\">{}</span>: <span id=\"month-days\">{}</span> days with data.</p></section>",
-                comparison("month", "This month", m),
+                "<section id=\"month\">{}<p class=\"muted\"><span id=\"month-name\">{}</span>: <span id=\"month-days\">{}</span> {}</p></section>",
+                comparison("month", tr("This month", "Deze maand"), m),
                 esc(month),
-                m.days
+                m.days,
+                tr("days with data.", "dagen met gegevens.")
             );
             let _ = write!(
                 s,
-                "<section><h2>Your days against the neighbours</h2>{}<p class=\"legend\"><span><i style=\"background:#3a9d6a\"></i>you</span><span><i style=\"background:#b8651a\"></i>average household</span><span><i style=\"background:#6a4fbf\"></i>efficient neighbours</span></p>\
-                 <p class=\"muted\">Neighbours are compared through the region's private totals only: the total of all households divided by how many there are, and how many households fell in each consumption band. Nobody's own readings are used.</p></section>",
-                svg::daily_chart(&v.recent)
+                "<section><h2>{}</h2>{}<p class=\"legend\"><span><i style=\"background:#3a9d6a\"></i>{}</span><span><i style=\"background:#b8651a\"></i>{}</span><span><i style=\"background:#6a4fbf\"></i>{}</span></p>\
+                 <p class=\"muted\">{}</p></section>",
+                tr(
+                    "Your days against the neighbours",
+                    "Jouw dagen naast die van de buren"
+                ),
+                svg::daily_chart(&v.recent),
+                tr("you", "jij"),
+                tr("average household", "gemiddeld huishouden"),
+                tr("efficient neighbours", "zuinige buren"),
+                tr(
+                    "Neighbours are compared through the region's private totals only: the total \
+                     of all households divided by how many there are, and how many households fell \
+                     in each consumption band. Nobody's own readings are used.",
+                    "Buren worden alleen via de besloten totalen van de regio vergeleken: het totaal \
+                     van alle huishoudens gedeeld door hun aantal, en hoeveel huishoudens in elke \
+                     verbruiksklasse vielen. Niemands eigen meterstanden worden gebruikt."
+                )
             );
             let _ = write!(
                 s,
-                "<section id=\"solar\"><h2>Solar</h2><div class=\"grid2\">\
-                 <div class=\"stat\"><div class=\"muted\">Fed to the grid today</div><span class=\"big\" id=\"today-export\">{:.2}</span> kWh</div>\
-                 <div class=\"stat\"><div class=\"muted\">This month</div><span class=\"big\" id=\"month-export\">{:.2}</span> kWh</div>\
-                 <div class=\"stat\"><div class=\"muted\">Used in sunny hours today (11-15)</div><span class=\"big\" id=\"today-solar-hours\">{:.2}</span> kWh</div></div>{}{}</section>",
+                "<section id=\"solar\"><h2>{}</h2><div class=\"grid2\">\
+                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-export\">{:.2}</span> kWh</div>\
+                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"month-export\">{:.2}</span> kWh</div>\
+                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-solar-hours\">{:.2}</span> kWh</div></div>{}{}</section>",
+                tr("Solar", "Zon"),
+                tr("Fed to the grid today", "Vandaag teruggeleverd"),
                 today.export_kwh,
+                tr("This month", "Deze maand"),
                 m.export_kwh,
+                tr(
+                    "Used in sunny hours today (11-15)",
+                    "Vandaag gebruikt in zonuren (11-15)"
+                ),
                 today.solar_hours_kwh,
                 if m.export_kwh > 0.0 {
-                    "<p>Your panels fed the grid this month: you are a prosumer.</p>"
+                    tr(
+                        "<p>Your panels fed the grid this month: you are a prosumer.</p>",
+                        "<p>Je panelen leverden deze maand terug aan het net: je bent een prosumer.</p>",
+                    )
                 } else {
-                    "<p class=\"muted\">No export measured this month.</p>"
+                    tr(
+                        "<p class=\"muted\">No export measured this month.</p>",
+                        "<p class=\"muted\">Deze maand geen teruglevering gemeten.</p>",
+                    )
                 },
                 own_generation(today, m)
             );
         }
-        _ => s.push_str(
+        _ => s.push_str(tr(
             "<section id=\"no-data\"><h2>No days yet</h2><p>Your first complete day appears here \
              the day after your meter's readings arrive.</p></section>",
-        ),
+            "<section id=\"no-data\"><h2>Nog geen dagen</h2><p>Je eerste volledige dag verschijnt \
+             hier de dag nadat de standen van je meter binnenkomen.</p></section>",
+        )),
     }
     // Devices.
     match &v.breakdown {
         Some(b) if !b.appliances.is_empty() => {
             let _ = write!(
                 s,
-                "<section id=\"devices\"><h2>Your devices on {}</h2>{}<table><tr><th>device</th><th class=\"n\">kWh</th><th class=\"n\">confidence</th></tr>",
+                "<section id=\"devices\"><h2>{} {}</h2>{}<table><tr><th>{}</th><th class=\"n\">kWh</th><th class=\"n\">{}</th></tr>",
+                tr("Your devices on", "Je apparaten op"),
                 format_day(b.day),
                 svg::breakdown_chart(
                     &b.appliances
@@ -426,47 +612,71 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
                         .filter(|a| crate::model::confident(a.2))
                         .cloned()
                         .collect::<Vec<_>>()
-                )
+                ),
+                tr("device", "apparaat"),
+                tr("confidence", "zekerheid")
             );
             for (name, e, conf) in &b.appliances {
                 let energy = if crate::model::confident(*conf) {
                     format!("{e:.2}")
                 } else {
-                    "not sure".to_string()
+                    tr("not sure", "niet zeker").to_string()
                 };
                 let _ = write!(
                     s,
                     "<tr data-appliance=\"{0}\"><td>{1}</td><td class=\"n\">{energy}</td><td class=\"n\">{2:.0} %</td></tr>",
                     esc(name),
-                    esc(&name.replace('_', " ")),
+                    esc(&words::appliance(name)),
                     conf * 100.0
                 );
             }
-            s.push_str("</table><p class=\"muted\">Estimated from your 15-minute readings. Where the model cannot tell whether a device ran, it says \"not sure\" rather than guess.</p></section>");
+            s.push_str(tr(
+                "</table><p class=\"muted\">Estimated from your 15-minute readings. Where the model \
+                 cannot tell whether a device ran, it says \"not sure\" rather than guess.</p></section>",
+                "</table><p class=\"muted\">Geschat uit je kwartierstanden. Waar het model niet kan \
+                 zien of een apparaat aan stond, zegt het \"niet zeker\" in plaats van te gokken.</p></section>",
+            ));
         }
-        _ => s.push_str("<section id=\"devices\"><h2>Your devices</h2><p class=\"muted\">The device breakdown appears after your first complete day.</p></section>"),
+        _ => s.push_str(tr(
+            "<section id=\"devices\"><h2>Your devices</h2><p class=\"muted\">The device breakdown \
+             appears after your first complete day.</p></section>",
+            "<section id=\"devices\"><h2>Je apparaten</h2><p class=\"muted\">De verdeling over je \
+             apparaten verschijnt na je eerste volledige dag.</p></section>",
+        )),
     }
     // Badges and events.
-    s.push_str("<section id=\"badges\"><h2>Badges</h2>");
+    let _ = write!(
+        s,
+        "<section id=\"badges\"><h2>{}</h2>",
+        tr("Badges", "Badges")
+    );
     if v.badges.is_empty() {
-        s.push_str("<p class=\"muted\">No badges yet.</p>");
+        let _ = write!(
+            s,
+            "<p class=\"muted\">{}</p>",
+            tr("No badges yet.", "Nog geen badges.")
+        );
     }
-    for (day, code, reason) in &v.badges {
+    for badge in &v.badges {
         let _ = write!(
             s,
             "<span class=\"badge\" title=\"{}\">{} · {}</span>",
-            esc(reason),
-            esc(&code.replace('_', " ")),
-            format_day(*day)
+            esc(&words::reason(badge)),
+            esc(&words::badge(&badge.code)),
+            format_day(badge.day)
         );
     }
-    s.push_str("</section><section id=\"events\"><h2>Latest awards</h2><table>");
+    let _ = write!(
+        s,
+        "</section><section id=\"events\"><h2>{}</h2><table>",
+        tr("Latest awards", "Laatste beloningen")
+    );
     for e in &v.latest {
         let _ = write!(
             s,
             "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
             format_day(e.day),
-            esc(&e.reason),
+            esc(&words::reason(e)),
             if e.points > 0 {
                 format!("+{}", e.points)
             } else {
@@ -479,62 +689,105 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
     if p.share_readings {
         let _ = write!(
             s,
-            "<section id=\"your-data\"><h2>Your readings</h2><p id=\"sharing\">Your gateway shares your \
-             meter's 15-minute readings with Energenies.</p><form method=\"post\" action=\"/consent/withdraw\" id=\"withdraw\">{}\
-             <button type=\"submit\">Stop sharing my readings</button></form></section>",
-            nav.csrf_field()
+            "<section id=\"your-data\"><h2>{}</h2><p id=\"sharing\">{}</p><form method=\"post\" action=\"/consent/withdraw\" id=\"withdraw\">{}\
+             <button type=\"submit\">{}</button></form></section>",
+            tr("Your readings", "Je meterstanden"),
+            tr(
+                "You agreed to share your meter's 15-minute readings with Energenies; your \
+                 gateway shares them once it has checked your pairing code.",
+                "Je gaf toestemming de kwartierstanden van je meter met Energenies te delen; je \
+                 gateway deelt ze zodra hij je koppelcode heeft gecontroleerd."
+            ),
+            nav.csrf_field(),
+            tr(
+                "Stop sharing my readings",
+                "Stop met delen van mijn meterstanden"
+            )
         );
     } else {
-        s.push_str(
+        s.push_str(tr(
             "<section id=\"your-data\"><h2>Your readings</h2><p id=\"sharing\">Your gateway does not share \
              your readings. <a href=\"/join\">Share them again</a> with a fresh code from your gateway.</p></section>",
-        );
+            "<section id=\"your-data\"><h2>Je meterstanden</h2><p id=\"sharing\">Je gateway deelt je \
+             meterstanden niet. <a href=\"/join\">Deel ze weer</a> met een nieuwe code van je gateway.</p></section>",
+        ));
     }
-    s.push_str(
+    s.push_str(tr(
         "<section id=\"erase-data\"><h2>Your data</h2><p>You can have everything Energenies \
          keeps about your household erased: <a href=\"/erase\" id=\"erase-link\">Erase my data</a>.</p></section>",
-    );
+        "<section id=\"erase-data\"><h2>Je gegevens</h2><p>Je kunt alles wat Energenies over je \
+         huishouden bewaart laten wissen: <a href=\"/erase\" id=\"erase-link\">Wis mijn gegevens</a>.</p></section>",
+    ));
     page(&p.display_name, nav, &s)
 }
 
 /// The page after a household withdrew its consent.
 pub fn withdrawn(nav: &Nav, published: bool) -> String {
     let how = if published {
-        "Your gateway has been told: from now on every reading stays in your home. What was \
-         shared before stays in your history until you ask for it to be erased."
+        tr(
+            "Your gateway has been told: from now on every reading stays in your home. What was \
+             shared before stays in your history until you ask for it to be erased.",
+            "Je gateway is ingelicht: vanaf nu blijft elke meterstand in je huis. Wat eerder is \
+             gedeeld, blijft in je geschiedenis tot je vraagt het te wissen.",
+        )
     } else {
-        "This app is not connected to the gateways, so your utility must pass the withdrawal on."
+        tr(
+            "This app is not connected to the gateways, so your utility must pass the withdrawal on.",
+            "Deze app is niet met de gateways verbonden, dus je energiebedrijf moet de intrekking \
+             doorgeven.",
+        )
     };
     page(
-        "You stopped sharing",
+        tr("You stopped sharing", "Je bent gestopt met delen"),
         nav,
         &format!(
-            "<section id=\"withdrawn\"><h1>You stopped sharing your readings</h1><p>{}</p>\
-             <p><a href=\"/join\">Share them again</a> (you will need a fresh code from your gateway).</p></section>",
-            esc(how)
+            "<section id=\"withdrawn\"><h1>{}</h1><p>{}</p><p>{}</p></section>",
+            tr(
+                "You stopped sharing your readings",
+                "Je bent gestopt met het delen van je meterstanden"
+            ),
+            esc(how),
+            tr(
+                "<a href=\"/join\">Share them again</a> (you will need a fresh code from your gateway).",
+                "<a href=\"/join\">Deel ze weer</a> (je hebt dan een nieuwe code van je gateway nodig)."
+            )
         ),
     )
 }
 
 /// What erasure does, and the button that does it.
 pub fn erase_form(nav: &Nav) -> String {
+    let title = tr("Erase my data", "Mijn gegevens wissen");
+    let text = tr(
+        "<p>Energenies will first tell your gateway to stop sharing your readings, then delete \
+         your profile, your daily history, your points and badges and your devices' use. \
+         This cannot be undone; you are signed out afterwards.</p>\
+         <p>What stays: your region's totals (sums over many households, in which your \
+         readings cannot be told apart), and a signed record that your data was erased, \
+         when, and how many rows each table lost (none of the data itself). Readings already \
+         shared stay on the utility's message log until its retention removes them \
+         (30 days unless your utility says otherwise); Energenies never uses them again.</p>",
+        "<p>Energenies vraagt eerst je gateway te stoppen met het delen van je meterstanden, en \
+         wist dan je profiel, je dagelijkse geschiedenis, je punten en badges en het verbruik \
+         van je apparaten. Dit kan niet ongedaan worden gemaakt; daarna ben je afgemeld.</p>\
+         <p>Wat blijft: de totalen van je regio (sommen over veel huishoudens, waarin jouw \
+         meterstanden niet te onderscheiden zijn), en een ondertekend bewijs dat je gegevens \
+         zijn gewist, wanneer, en hoeveel rijen elke tabel verloor (niets van de gegevens zelf). \
+         Al gedeelde meterstanden blijven in het berichtenlog van je energiebedrijf tot de \
+         bewaartermijn ze verwijdert (30 dagen, tenzij je energiebedrijf anders zegt); \
+         Energenies gebruikt ze nooit meer.</p>",
+    );
     page(
-        "Erase my data",
+        title,
         nav,
         &format!(
-            "<section id=\"erase\"><h1>Erase my data</h1>\
-             <p>Energenies will first tell your gateway to stop sharing your readings, then delete \
-             your profile, your daily history, your points and badges and your devices' use. \
-             This cannot be undone; you are signed out afterwards.</p>\
-             <p>What stays: your region's totals (sums over many households, in which your \
-             readings cannot be told apart), and a signed record that your data was erased, \
-             when, and how many rows each table lost (none of the data itself). Readings already \
-             shared stay on the utility's message log until its retention removes them \
-             (30 days unless your utility says otherwise); Energenies never uses them again.</p>\
+            "<section id=\"erase\"><h1>{title}</h1>{text}\
              <form method=\"post\" action=\"/erase\" id=\"erase-form\">{}\
-             <button type=\"submit\">Erase my data now</button></form>\
-             <p><a href=\"/\">Keep my data</a></p></section>",
-            nav.csrf_field()
+             <button type=\"submit\">{}</button></form>\
+             <p><a href=\"/\">{}</a></p></section>",
+            nav.csrf_field(),
+            tr("Erase my data now", "Wis mijn gegevens nu"),
+            tr("Keep my data", "Mijn gegevens bewaren")
         ),
     )
 }
@@ -546,43 +799,75 @@ pub fn erased(tables: &[(&str, u64)], recorded: bool) -> String {
         .map(|(t, n)| format!("<tr><td>{}</td><td>{n}</td></tr>", esc(t)))
         .collect();
     let record = if recorded {
-        "A signed record of the erasure is kept, and your gateway was told to stop sharing."
+        tr(
+            "A signed record of the erasure is kept, and your gateway was told to stop sharing.",
+            "Er wordt een ondertekend bewijs van het wissen bewaard, en je gateway is gevraagd te \
+             stoppen met delen.",
+        )
     } else {
-        "This app is not connected to the gateways, so your utility must pass the withdrawal \
-         on and keep the record of the erasure."
+        tr(
+            "This app is not connected to the gateways, so your utility must pass the withdrawal \
+             on and keep the record of the erasure.",
+            "Deze app is niet met de gateways verbonden, dus je energiebedrijf moet de intrekking \
+             doorgeven en het bewijs van het wissen bewaren.",
+        )
     };
+    let title = tr("Your data was erased", "Je gegevens zijn gewist");
     page(
-        "Your data was erased",
+        title,
         &Nav::Anonymous,
         &format!(
-            "<section id=\"erased\"><h1>Your data was erased</h1>\
-             <p>You are signed out. {}</p>\
-             <table><caption>Rows deleted</caption><tr><th scope=\"col\">Table</th><th scope=\"col\">Rows</th></tr>{rows}</table>\
-             <p>To use Energenies again, sign in from your utility's portal and join with a fresh \
-             code from your gateway.</p></section>",
-            esc(record)
+            "<section id=\"erased\"><h1>{title}</h1>\
+             <p>{} {}</p>\
+             <table><caption>{}</caption><tr><th scope=\"col\">{}</th><th scope=\"col\">{}</th></tr>{rows}</table>\
+             <p>{}</p></section>",
+            tr("You are signed out.", "Je bent afgemeld."),
+            esc(record),
+            tr("Rows deleted", "Gewiste rijen"),
+            tr("Table", "Tabel"),
+            tr("Rows", "Rijen"),
+            tr(
+                "To use Energenies again, sign in from your utility's portal and join with a fresh \
+                 code from your gateway.",
+                "Om Energenies weer te gebruiken, meld je je aan via het portaal van je \
+                 energiebedrijf en doe je mee met een nieuwe code van je gateway."
+            )
         ),
     )
 }
 
 /// The list of regions, each with its leaderboard.
 pub fn leaderboards(nav: &Nav, regions: &[String]) -> String {
-    let mut s = String::from("<section><h1>Leaderboards</h1><ul>");
+    let title = tr("Leaderboards", "Ranglijsten");
+    let mut s = format!("<section><h1>{title}</h1><ul>");
     for r in regions {
         let _ = write!(s, "<li><a href=\"/leaderboard/{0}\">{0}</a></li>", esc(r));
     }
     if regions.is_empty() {
-        s.push_str("<li class=\"muted\">No region has totals yet.</li>");
+        let _ = write!(
+            s,
+            "<li class=\"muted\">{}</li>",
+            tr("No region has totals yet.", "Nog geen regio heeft totalen.")
+        );
     }
     s.push_str("</ul></section>");
-    page("Leaderboards", nav, &s)
+    page(title, nav, &s)
 }
 
 /// A region's leaderboard.
 pub fn leaderboard(nav: &Nav, region: &str, rows: &[LeaderboardRow]) -> String {
+    let title = format!("{} {region}", tr("Leaderboard", "Ranglijst"));
     let mut s = format!(
-        "<section><h1>Leaderboard {}</h1><p class=\"muted\">Only households that chose to be named are listed.</p><table id=\"leaderboard\"><tr><th>#</th><th>household</th><th>stage</th><th class=\"n\">level</th><th class=\"n\">points</th></tr>",
-        esc(region)
+        "<section><h1>{}</h1><p class=\"muted\">{}</p><table id=\"leaderboard\"><tr><th>#</th><th>{}</th><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr>",
+        esc(&title),
+        tr(
+            "Only households that chose to be named are listed.",
+            "Alleen huishoudens die ervoor kozen genoemd te worden staan erop."
+        ),
+        tr("household", "huishouden"),
+        tr("stage", "fase"),
+        tr("level", "niveau"),
+        tr("points", "punten"),
     );
     for (i, r) in rows.iter().enumerate() {
         let _ = write!(
@@ -591,17 +876,24 @@ pub fn leaderboard(nav: &Nav, region: &str, rows: &[LeaderboardRow]) -> String {
             esc(&r.household_id),
             i + 1,
             esc(&r.display_name),
-            r.standing.stage.name(),
+            words::stage(r.standing.stage),
             r.standing.level,
             r.standing.points
         );
     }
     s.push_str("</table>");
     if rows.is_empty() {
-        s.push_str("<p>Nobody in this region has joined the leaderboard yet.</p>");
+        let _ = write!(
+            s,
+            "<p>{}</p>",
+            tr(
+                "Nobody in this region has joined the leaderboard yet.",
+                "Nog niemand in deze regio staat op de ranglijst."
+            )
+        );
     }
     s.push_str("</section>");
-    page(&format!("Leaderboard {region}"), nav, &s)
+    page(&title, nav, &s)
 }
 
 /// The operator page.
@@ -613,8 +905,11 @@ pub fn operator(nav: &Nav, d: &OperatorData) -> String {
         .collect();
     events.sort();
     events.dedup();
-    let mut s = String::from(
-        "<section><h1>Operator</h1><h2>Rounds per region</h2><table id=\"rounds\"><tr><th>region</th>",
+    let mut s = format!(
+        "<section><h1>{}</h1><h2>{}</h2><table id=\"rounds\"><tr><th>{}</th>",
+        tr("Operator", "Beheer"),
+        tr("Rounds per region", "Rondes per regio"),
+        tr("region", "regio"),
     );
     for e in &events {
         let _ = write!(s, "<th class=\"n\">{}</th>", esc(&e.to_lowercase()));
@@ -637,11 +932,23 @@ pub fn operator(nav: &Nav, d: &OperatorData) -> String {
         s.push_str("</tr>");
     }
     if d.regions.is_empty() {
-        s.push_str("<tr><td class=\"muted\">No rounds recorded yet.</td></tr>");
+        let _ = write!(
+            s,
+            "<tr><td class=\"muted\">{}</td></tr>",
+            tr("No rounds recorded yet.", "Nog geen rondes vastgelegd.")
+        );
     }
     s.push_str("</table></section>");
     s.push_str(&balance(&d.balance));
-    s.push_str("<section><h2>Deferred rounds (latest)</h2><table id=\"deferred\"><tr><th>region</th><th>interval (UTC)</th><th class=\"n\">attempt</th><th>reason</th></tr>");
+    let _ = write!(
+        s,
+        "<section><h2>{}</h2><table id=\"deferred\"><tr><th>{}</th><th>{}</th><th class=\"n\">{}</th><th>{}</th></tr>",
+        tr("Deferred rounds (latest)", "Uitgestelde rondes (laatste)"),
+        tr("region", "regio"),
+        tr("interval (UTC)", "interval (UTC)"),
+        tr("attempt", "poging"),
+        tr("reason", "reden"),
+    );
     for (region, t, attempt, reason) in &d.deferred {
         let _ = write!(
             s,
@@ -651,7 +958,15 @@ pub fn operator(nav: &Nav, d: &OperatorData) -> String {
             esc(reason)
         );
     }
-    s.push_str("</table></section><section><h2>Quarantined meters</h2><table id=\"quarantined\"><tr><th>meter</th><th>region</th><th>round (UTC)</th><th>reason</th></tr>");
+    let _ = write!(
+        s,
+        "</table></section><section><h2>{}</h2><table id=\"quarantined\"><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>",
+        tr("Quarantined meters", "Meters in quarantaine"),
+        tr("meter", "meter"),
+        tr("region", "regio"),
+        tr("round (UTC)", "ronde (UTC)"),
+        tr("reason", "reden"),
+    );
     for (region, meter, t, reason) in &d.quarantined {
         let _ = write!(
             s,
@@ -662,7 +977,13 @@ pub fn operator(nav: &Nav, d: &OperatorData) -> String {
             esc(reason)
         );
     }
-    s.push_str("</table></section><section><h2>Dead letters by reason</h2><table id=\"dead-letters\"><tr><th>reason</th><th class=\"n\">messages</th></tr>");
+    let _ = write!(
+        s,
+        "</table></section><section><h2>{}</h2><table id=\"dead-letters\"><tr><th>{}</th><th class=\"n\">{}</th></tr>",
+        tr("Dead letters by reason", "Geweigerde berichten per reden"),
+        tr("reason", "reden"),
+        tr("messages", "berichten"),
+    );
     for (reason, n) in &d.dead_letters {
         let _ = write!(
             s,
@@ -671,42 +992,69 @@ pub fn operator(nav: &Nav, d: &OperatorData) -> String {
         );
     }
     if d.dead_letters.is_empty() {
-        s.push_str("<tr><td class=\"muted\">None.</td><td></td></tr>");
+        let _ = write!(
+            s,
+            "<tr><td class=\"muted\">{}</td><td></td></tr>",
+            tr("None.", "Geen.")
+        );
     }
     s.push_str("</table></section>");
-    page("Operator", nav, &s)
+    page(tr("Operator", "Beheer"), nav, &s)
 }
 
-/// `n word` or `n words`.
-pub(crate) fn count(n: usize, word: &str) -> String {
+/// `1 interval` or `n intervals` (`intervallen`).
+pub(crate) fn intervals(n: usize) -> String {
     if n == 1 {
-        format!("1 {word}")
+        "1 interval".to_string()
     } else {
-        format!("{n} {word}s")
+        format!("{n} {}", tr("intervals", "intervallen"))
     }
 }
 
 /// The open grid-balance alerts and each region's balance chart with its text alternative.
 fn balance(b: &Balance) -> String {
     if b.regions.is_empty() {
-        return "<section id=\"balance\"><h2>Grid balance</h2><p class=\"muted\">No grid balance \
-                yet: <code>zeal jobs balance</code> writes it.</p></section>"
-            .to_string();
+        return tr(
+            "<section id=\"balance\"><h2>Grid balance</h2><p class=\"muted\">No grid balance \
+             yet: <code>zeal jobs balance</code> writes it.</p></section>",
+            "<section id=\"balance\"><h2>Netbalans</h2><p class=\"muted\">Nog geen netbalans: \
+             <code>zeal jobs balance</code> schrijft die.</p></section>",
+        )
+        .to_string();
     }
-    let mut s = format!(
-        "<section id=\"open-alerts\"><h2>Open grid-balance alerts</h2><p class=\"muted\">An alert \
-         stays open until {} quarter-hours in a row after it are quiet (z at most {}), as the \
-         balance job closes it.</p>",
-        Detector::QUIET,
-        Detector::K
+    let mut s = lang::current().pick(
+        format!(
+            "<section id=\"open-alerts\"><h2>Open grid-balance alerts</h2><p class=\"muted\">An alert \
+             stays open until {} quarter-hours in a row after it are quiet (z at most {}), as the \
+             balance job closes it.</p>",
+            Detector::QUIET,
+            Detector::K
+        ),
+        format!(
+            "<section id=\"open-alerts\"><h2>Open netbalansmeldingen</h2><p class=\"muted\">Een \
+             melding blijft open tot {} kwartieren op rij erna rustig zijn (z hooguit {}), zoals \
+             de balanstaak haar sluit.</p>",
+            Detector::QUIET,
+            Detector::K
+        ),
     );
     if b.open.is_empty() {
-        s.push_str("<p id=\"no-open-alerts\">No open alerts</p>");
+        let _ = write!(
+            s,
+            "<p id=\"no-open-alerts\">{}</p>",
+            tr("No open alerts", "Geen open meldingen")
+        );
     } else {
-        s.push_str(
-            "<div class=\"scroll\"><table id=\"alerts\"><tr><th>region</th><th>from (UTC)</th>\
-             <th>to (UTC)</th><th class=\"n\">intervals</th><th class=\"n\">unexplained Wh</th>\
+        let _ = write!(
+            s,
+            "<div class=\"scroll\"><table id=\"alerts\"><tr><th>{}</th><th>{}</th>\
+             <th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th>\
              <th class=\"n\">max z</th></tr>",
+            tr("region", "regio"),
+            tr("from (UTC)", "van (UTC)"),
+            tr("to (UTC)", "tot (UTC)"),
+            tr("intervals", "intervallen"),
+            tr("unexplained Wh", "onverklaarde Wh"),
         );
         for a in &b.open {
             let _ = write!(
@@ -723,13 +1071,18 @@ fn balance(b: &Balance) -> String {
         }
         s.push_str("</table></div>");
     }
-    s.push_str(
+    s.push_str(tr(
         "</section><section id=\"balance\"><h2>Grid balance, last 7 days</h2><p class=\"muted\">\
          Per region, the energy its feeder meter measured that neither the households' private \
          total nor the expected technical losses explain, summed per hour.</p>\
          <p class=\"legend\"><span><i style=\"background:#2f5f8f\"></i>unexplained Wh per hour</span>\
          <span><i style=\"background:#b3261e\"></i>alert (shaded, bar and dots)</span></p>",
-    );
+        "</section><section id=\"balance\"><h2>Netbalans, laatste 7 dagen</h2><p class=\"muted\">\
+         Per regio de energie die de voedingsmeter mat en die noch het besloten totaal van de \
+         huishoudens noch de verwachte technische verliezen verklaren, opgeteld per uur.</p>\
+         <p class=\"legend\"><span><i style=\"background:#2f5f8f\"></i>onverklaarde Wh per uur</span>\
+         <span><i style=\"background:#b3261e\"></i>melding (gearceerd, balk en stippen)</span></p>",
+    ));
     for (i, r) in b.regions.iter().enumerate() {
         let id = format!("balance-{i}");
         let _ = write!(
@@ -750,29 +1103,35 @@ fn balance_summary(r: &RegionBalance) -> String {
     let lo = hours.iter().map(|h| h.1).fold(f64::INFINITY, f64::min);
     let hi = hours.iter().map(|h| h.1).fold(f64::NEG_INFINITY, f64::max);
     let first = r.rows.first().map_or(r.newest, |row| row.start);
+    let to = tr("to", "tot");
     let alerts = if r.runs.is_empty() {
-        "no alert intervals".to_string()
+        tr("no alert intervals", "geen meldingsintervallen").to_string()
     } else {
         let runs: Vec<String> = r
             .runs
             .iter()
             .map(|a| {
                 format!(
-                    "{} to {} ({}, {:.0} Wh)",
+                    "{} {to} {} ({}, {:.0} Wh)",
                     format_time(a.first),
                     format_time(a.end()),
-                    count(a.intervals as usize, "interval"),
+                    intervals(a.intervals as usize),
                     a.unexplained_wh
                 )
             })
             .collect();
-        format!("alerts {}", runs.join("; "))
+        format!("{} {}", tr("alerts", "meldingen"), runs.join("; "))
     };
     format!(
-        "{} from {} to {} UTC; unexplained energy per hour from {lo:.0} to {hi:.0} Wh; {alerts}.",
-        count(r.rows.len(), "interval"),
+        "{} {} {} {to} {} UTC; {} {lo:.0} {to} {hi:.0} Wh; {alerts}.",
+        intervals(r.rows.len()),
+        tr("from", "van"),
         format_time(first),
-        format_time(r.newest + BALANCE_INTERVAL)
+        format_time(r.newest + BALANCE_INTERVAL),
+        tr(
+            "unexplained energy per hour from",
+            "onverklaarde energie per uur van"
+        ),
     )
 }
 
@@ -781,18 +1140,33 @@ fn own_generation(today: &Comparison, month: &Comparison) -> String {
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.0}", v * 100.0));
     match today.generation_kwh {
         Some(g) => format!(
-            "<h3>Your own generation</h3><div id=\"generation\" class=\"grid2\">\
-             <div class=\"stat\"><div class=\"muted\">Generated today</div><span class=\"big\" id=\"today-generation\">{g:.2}</span> kWh</div>\
-             <div class=\"stat\"><div class=\"muted\">Of it used at home (self-consumption)</div><span class=\"big\" id=\"today-self-consumption\">{}</span> %</div>\
-             <div class=\"stat\"><div class=\"muted\">Your use from your own panels today (self-sufficiency)</div><span class=\"big\" id=\"today-self-sufficiency\">{}</span> %</div>\
-             <div class=\"stat\"><div class=\"muted\">Self-sufficiency this month</div><span class=\"big\" id=\"month-self-sufficiency\">{}</span> %</div></div>",
+            "<h3>{}</h3><div id=\"generation\" class=\"grid2\">\
+             <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-generation\">{g:.2}</span> kWh</div>\
+             <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-self-consumption\">{}</span> %</div>\
+             <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-self-sufficiency\">{}</span> %</div>\
+             <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"month-self-sufficiency\">{}</span> %</div></div>",
+            tr("Your own generation", "Je eigen opwek"),
+            tr("Generated today", "Vandaag opgewekt"),
+            tr(
+                "Of it used at home (self-consumption)",
+                "Daarvan thuis gebruikt (eigenverbruik)"
+            ),
             pct(today.self_consumption),
+            tr(
+                "Your use from your own panels today (self-sufficiency)",
+                "Je verbruik uit je eigen panelen vandaag (zelfvoorzienendheid)"
+            ),
             pct(today.self_sufficiency),
+            tr("Self-sufficiency this month", "Zelfvoorzienendheid deze maand"),
             pct(month.self_sufficiency),
         ),
-        None => "<p class=\"muted\" id=\"no-generation\">Self-consumption and self-sufficiency need your \
-                 solar inverter's generation: a smart meter alone sees only what crosses it.</p>"
-            .to_string(),
+        None => tr(
+            "<p class=\"muted\" id=\"no-generation\">Self-consumption and self-sufficiency need your \
+             solar inverter's generation: a smart meter alone sees only what crosses it.</p>",
+            "<p class=\"muted\" id=\"no-generation\">Voor eigenverbruik en zelfvoorzienendheid is \
+             de opwek van je omvormer nodig: een slimme meter ziet alleen wat erdoorheen gaat.</p>",
+        )
+        .to_string(),
     }
 }
 
@@ -855,6 +1229,7 @@ mod tests {
         values.insert("display_name".to_string(), "<b>".to_string());
         let errors = vec![FieldError {
             field: "share_readings",
+            code: "consent_missing",
             message: "consent".into(),
         }];
         let nav = Nav::Household {

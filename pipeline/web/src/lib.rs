@@ -15,6 +15,9 @@
 //!   quarantined meters, dead letters by reason, grid balance and alerts, behind the operator
 //!   token (a form, or `Authorization: Bearer` for scripts).
 //!
+//! - `GET /language/{en|nl}?back=…` the switch on every page: pages are Dutch or English
+//!   ([`lang`]: the switch's cookie, else `Accept-Language`, else English).
+//!
 //! Every bad input gets a page saying what was wrong (400 / 401 / 403 / 404), never a stack
 //! trace; store failures are logged and answered with a 503 page. Forms carry a CSRF token.
 //! Pages are plain HTML and inline SVG: nothing is loaded from elsewhere. `--tls-cert/--tls-key`
@@ -22,6 +25,7 @@
 
 pub mod app;
 pub mod html;
+pub mod lang;
 pub mod metrics;
 /// The join form and the form decoding (the pure, fuzzed `zeal-web-forms` crate).
 pub use zeal_web_forms as join;
@@ -32,6 +36,7 @@ pub mod session;
 pub mod store;
 pub mod svg;
 pub mod tls;
+pub mod words;
 
 pub use app::{WebSettings, serve};
 pub use rights::ConsentSink;

@@ -256,8 +256,8 @@ pub struct HouseholdView {
     /// The last 14 days (oldest first) for the chart.
     pub recent: Vec<HouseholdDay>,
     pub breakdown: Option<Breakdown>,
-    /// Badges earned: (day, code, reason).
-    pub badges: Vec<(i64, String, String)>,
+    /// Badges earned (the `badge` events).
+    pub badges: Vec<GameEvent>,
     /// The latest events, newest first.
     pub latest: Vec<GameEvent>,
 }
@@ -309,7 +309,7 @@ impl HouseholdView {
         let badges = events
             .iter()
             .filter(|e| e.kind == "badge")
-            .map(|e| (e.day, e.code.clone(), e.reason.clone()))
+            .cloned()
             .collect();
         let mut latest: Vec<GameEvent> = events.to_vec();
         latest.sort_by(|a, b| (b.day, &a.kind, &a.code).cmp(&(a.day, &b.kind, &b.code)));

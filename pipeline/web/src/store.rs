@@ -245,10 +245,7 @@ impl Store {
     /// reads a table never written as empty).
     async fn exists(&self, table: &str) -> Result<bool, WebError> {
         match &self.0 {
-            Tables::ClickHouse(w) => {
-                let answer = w.query_text(&format!("EXISTS TABLE {table}")).await?;
-                Ok(answer.trim() == "1")
-            }
+            Tables::ClickHouse(w) => Ok(w.table_exists(table).await?),
             Tables::Embedded(_) => Ok(true),
         }
     }

@@ -1,7 +1,8 @@
 //! Server-rendered SVG charts (no script, nothing loaded from elsewhere); they scale to the
 //! width of the screen through their `viewBox`.
 
-use crate::html::{count, esc};
+use crate::html::{esc, intervals};
+use crate::lang::{self, tr};
 use crate::model::{HouseholdDay, RegionBalance, format_day, format_time};
 use std::fmt::Write;
 
@@ -27,7 +28,11 @@ pub fn daily_chart(days: &[HouseholdDay]) -> String {
     let slot = (W - LEFT) / days.len() as f64;
     let y = |v: f64| TOP + plot_h * (1.0 - v / max);
     let mut s = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"Daily use against the neighbours\">"
+        "<svg class=\"chart\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{}\">",
+        tr(
+            "Daily use against the neighbours",
+            "Dagelijks verbruik naast dat van de buren"
+        )
     );
     // Axis and a few gridlines with labels.
     for k in 0..=2 {
@@ -104,7 +109,8 @@ pub fn breakdown_chart(appliances: &[(String, f64, f64)]) -> String {
     let label_w = 110.0;
     let bar_w = W - label_w - 60.0;
     let mut s = format!(
-        "<svg class=\"chart\" viewBox=\"0 0 {W} {h}\" role=\"img\" aria-label=\"Energy per appliance\">"
+        "<svg class=\"chart\" viewBox=\"0 0 {W} {h}\" role=\"img\" aria-label=\"{}\">",
+        tr("Energy per appliance", "Energie per apparaat")
     );
     for (i, (name, kwh, _)) in appliances.iter().enumerate() {
         let y = 2.0 + row * i as f64;
@@ -112,7 +118,7 @@ pub fn breakdown_chart(appliances: &[(String, f64, f64)]) -> String {
             s,
             "<text x=\"0\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"device\" x=\"{label_w}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{kwh:.2} kWh</text>",
             y + 14.0,
-            esc(&name.replace('_', " ")),
+            esc(&crate::words::appliance(name)),
             y + 3.0,
             (bar_w * kwh / max).max(1.0),
             row - 8.0,
@@ -143,25 +149,34 @@ pub fn balance_chart(id: &str, b: &RegionBalance) -> String {
     let y = |v: f64| TOP + plot_h * (top - v) / (top - bottom);
     let x = |t: i64| left + (W - left) * (t - from) as f64 / (to - from).max(1) as f64;
     let id = esc(id);
+    let (region, from_s, to_s) = (esc(&b.region), format_time(from), format_time(to));
     let mut s = format!(
-        "<svg class=\"chart balance\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"{id}-title\" aria-describedby=\"{id}-desc {id}-summary\">\
-         <title id=\"{id}-title\">Grid balance of {}</title><desc id=\"{id}-desc\">Unexplained energy \
-         (feeder minus the households' total minus expected losses) per hour in Wh, from {} to {} UTC. \
-         Alert intervals: shaded, with a bar on the time axis and dots on the line.</desc>",
-        esc(&b.region),
-        format_time(from),
-        format_time(to)
+        "<svg class=\"chart balance\" viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"{id}-title\" aria-describedby=\"{id}-desc {id}-summary\">{}",
+        lang::current().pick(
+            format!(
+                "<title id=\"{id}-title\">Grid balance of {region}</title><desc id=\"{id}-desc\">Unexplained energy \
+                 (feeder minus the households' total minus expected losses) per hour in Wh, from {from_s} to {to_s} UTC. \
+                 Alert intervals: shaded, with a bar on the time axis and dots on the line.</desc>"
+            ),
+            format!(
+                "<title id=\"{id}-title\">Netbalans van {region}</title><desc id=\"{id}-desc\">Onverklaarde energie \
+                 (voedingsmeter min het totaal van de huishoudens min de verwachte verliezen) per uur in Wh, van {from_s} tot {to_s} UTC. \
+                 Meldingsintervallen: gearceerd, met een balk op de tijdas en stippen op de lijn.</desc>"
+            )
+        )
     );
     for run in &b.runs {
         let (x0, x1) = (x(run.first), x(run.end()));
         let _ = write!(
             s,
-            "<g class=\"alert\"><title>Alert {} to {} UTC: {}, {:.0} Wh</title>\
+            "<g class=\"alert\"><title>{} {} {} {} UTC: {}, {:.0} Wh</title>\
              <rect class=\"alertband\" x=\"{x0:.1}\" y=\"{TOP}\" width=\"{:.1}\" height=\"{plot_h}\"/>\
              <rect class=\"alertbar\" x=\"{x0:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"4\"/></g>",
+            tr("Alert", "Melding"),
             format_time(run.first),
+            tr("to", "tot"),
             format_time(run.end()),
-            count(run.intervals as usize, "interval"),
+            intervals(run.intervals as usize),
             run.unexplained_wh,
             (x1 - x0).max(1.5),
             H - BOTTOM + 1.0,
@@ -233,10 +248,11 @@ pub fn balance_chart(id: &str, b: &RegionBalance) -> String {
     for &(hour, wh, _) in hours.iter().filter(|h| h.2) {
         let _ = write!(
             s,
-            "<circle class=\"alertpt\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\"><title>{} UTC: {wh:.0} Wh, alert</title></circle>",
+            "<circle class=\"alertpt\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"2.5\"><title>{} UTC: {wh:.0} Wh, {}</title></circle>",
             x(hour + 1_800),
             y(wh),
-            format_time(hour)
+            format_time(hour),
+            tr("alert", "melding")
         );
     }
     s.push_str("</svg>");

@@ -2,8 +2,11 @@
 //! portal's link opens its own page; an expired, forged or other household's link opens a page
 //! that says so and shows no data; signed in, another household's page and the operator page
 //! stay closed; a form posted without the session's CSRF token is refused. Every page met on the
-//! way passes axe-core's WCAG 2.1 A/AA rules with no serious or critical violation. Screenshots
-//! go to `target/tmp/signin-screenshots/`.
+//! way passes axe-core's WCAG 2.1 A/AA rules with no serious or critical violation. The whole
+//! walk runs twice, with a browser asking for English and one asking for Dutch: every page is
+//! in the language asked for (`<html lang>` and its words), and the switch on the household's
+//! page shows it in the other language and back. Screenshots go to
+//! `target/tmp/signin-screenshots/{en,nl}/`.
 
 use ed25519_dalek::SigningKey;
 use zeal_embedded::store::ParquetStore;
@@ -38,14 +41,48 @@ fn join_js(name: &str) -> String {
     )
 }
 
-/// No serious or critical accessibility violation on the page shown.
-async fn accessible(b: &mut Browser, what: &str) {
-    let found = b.accessibility_violations().await.unwrap();
-    assert!(found.is_empty(), "{what}: {found:?}");
+/// The language a walk asks for: `en` or `nl`.
+#[derive(Clone, Copy, PartialEq)]
+struct Lang(&'static str);
+
+impl Lang {
+    /// `en` or `nl`, in this language.
+    fn t(self, en: &'static str, nl: &'static str) -> &'static str {
+        if self.0 == "nl" { nl } else { en }
+    }
+
+    /// A browser on a phone-sized screen asking for this language.
+    async fn browser(self) -> Browser {
+        let mut b = Browser::launch().await.unwrap();
+        b.set_viewport(390, 844, true).await.unwrap();
+        b.set_accept_language(self.t("en-US,en;q=0.9", "nl-NL,nl;q=0.9,en;q=0.4"))
+            .await
+            .unwrap();
+        b
+    }
+
+    /// The page shown is in this language and has no serious or critical accessibility
+    /// violation.
+    async fn accessible(self, b: &mut Browser, what: &str) {
+        let lang = b.eval("document.documentElement.lang").await.unwrap();
+        assert_eq!(lang, serde_json::json!(self.0), "{what}: <html lang>");
+        let found = b.accessibility_violations().await.unwrap();
+        assert!(found.is_empty(), "{what} ({}): {found:?}", self.0);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
+async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page_in_english() {
+    walk(Lang("en")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page_in_dutch() {
+    walk(Lang("nl")).await;
+}
+
+async fn walk(lang: Lang) {
+    let t = |en, nl| lang.t(en, nl);
     let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-signin-browser"));
     let portal = SigningKey::from_bytes(&[5; 32]);
     let (_stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -62,9 +99,10 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
     .await
     .unwrap();
     let base = format!("http://{addr}");
-    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("signin-screenshots");
-    let mut browser = Browser::launch().await.unwrap();
-    browser.set_viewport(390, 844, true).await.unwrap();
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join("signin-screenshots")
+        .join(lang.0);
+    let mut browser = lang.browser().await;
     // B joins first, so that there is another household's data to not see.
     browser
         .goto(&link(&base, &portal, "NL-A-m2", 0))
@@ -82,7 +120,8 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
             .unwrap()
             .is_some()
     );
-    accessible(&mut browser, "the join form with a problem").await;
+    lang.accessible(&mut browser, "the join form with a problem")
+        .await;
     browser
         .click_and_wait_navigation(&join_js("Buren Geheim"))
         .await
@@ -99,7 +138,7 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .unwrap();
     assert!(browser.url().await.unwrap().ends_with("/join"));
     browser.screenshot(&shots.join("1-join.png")).await.unwrap();
-    accessible(&mut browser, "the join form").await;
+    lang.accessible(&mut browser, "the join form").await;
     browser
         .click_and_wait_navigation(&join_js("Anna"))
         .await
@@ -121,24 +160,55 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .screenshot_full_page(&shots.join("2-own-page.png"))
         .await
         .unwrap();
-    accessible(&mut browser, "the household's page").await;
+    lang.accessible(&mut browser, "the household's page").await;
+    // The switch shows the same page in the other language (kept in a cookie), and back.
+    let other = Lang(t("nl", "en"));
+    browser
+        .click_and_wait_navigation("document.getElementById('lang-switch').click()")
+        .await
+        .unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/household/NL-A-m1"));
+    other
+        .accessible(&mut browser, "the household's page, switched")
+        .await;
+    assert_eq!(
+        browser.text("#withdraw button").await.unwrap().as_deref(),
+        Some(other.t(
+            "Stop sharing my readings",
+            "Stop met delen van mijn meterstanden"
+        ))
+    );
     browser
         .goto(&format!("{base}/leaderboard/NL-A"))
         .await
         .unwrap();
-    accessible(&mut browser, "the leaderboard").await;
+    other
+        .accessible(&mut browser, "the leaderboard, switched")
+        .await;
+    browser
+        .click_and_wait_navigation("document.getElementById('lang-switch').click()")
+        .await
+        .unwrap();
+    assert!(browser.url().await.unwrap().ends_with("/leaderboard/NL-A"));
+    lang.accessible(&mut browser, "the leaderboard, switched back")
+        .await;
+    browser
+        .goto(&format!("{base}/leaderboard/NL-A"))
+        .await
+        .unwrap();
+    lang.accessible(&mut browser, "the leaderboard").await;
 
     // Signed in as A: B's page and the operator page are closed, and show nothing of B.
     for path in ["/household/NL-A-m2", "/operator"] {
         browser.goto(&format!("{base}{path}")).await.unwrap();
         assert_eq!(
             browser.text("#problem h1").await.unwrap().as_deref(),
-            Some("Not your page"),
+            Some(t("Not your page", "Niet jouw pagina")),
             "{path}"
         );
         let text = browser.page_text().await.unwrap();
         assert!(
-            !text.contains("Buren Geheim") && !text.contains("Rounds"),
+            !text.contains("Buren Geheim") && !text.contains(t("Rounds", "Rondes")),
             "{path}: {text}"
         );
     }
@@ -146,7 +216,7 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .screenshot(&shots.join("3-not-yours.png"))
         .await
         .unwrap();
-    accessible(&mut browser, "a problem page").await;
+    lang.accessible(&mut browser, "a problem page").await;
 
     // A form without the session's CSRF token (as another site would post it) is refused, and
     // the settings stay as they were.
@@ -161,7 +231,10 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .unwrap();
     assert_eq!(
         browser.text("#problem h1").await.unwrap().as_deref(),
-        Some("This form was not accepted")
+        Some(t(
+            "This form was not accepted",
+            "Dit formulier is niet geaccepteerd"
+        ))
     );
     browser
         .goto(&format!("{base}/household/NL-A-m1"))
@@ -175,19 +248,24 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
 
     // Links that are not the portal's, or no longer valid, in a fresh browser (no session).
     drop(browser);
-    let mut browser = Browser::launch().await.unwrap();
-    browser.set_viewport(390, 844, true).await.unwrap();
+    let mut browser = lang.browser().await;
     let mallory = SigningKey::from_bytes(&[6; 32]);
     for (what, url, title) in [
         (
             "expired",
             link(&base, &portal, "NL-A-m2", 3600),
-            "This sign-in link has expired",
+            t(
+                "This sign-in link has expired",
+                "Deze aanmeldlink is verlopen",
+            ),
         ),
         (
             "forged",
             link(&base, &mallory, "NL-A-m2", 0),
-            "This sign-in link is not valid",
+            t(
+                "This sign-in link is not valid",
+                "Deze aanmeldlink is niet geldig",
+            ),
         ),
     ] {
         browser.goto(&url).await.unwrap();
@@ -200,23 +278,24 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
             .screenshot(&shots.join(format!("4-{what}.png")))
             .await
             .unwrap();
-        accessible(&mut browser, what).await;
+        lang.accessible(&mut browser, what).await;
         browser
             .goto(&format!("{base}/household/NL-A-m2"))
             .await
             .unwrap();
         assert_eq!(
             browser.text("#problem h1").await.unwrap().as_deref(),
-            Some("Please sign in"),
+            Some(t("Please sign in", "Meld je eerst aan")),
             "{what}"
         );
         assert!(!browser.page_text().await.unwrap().contains("Buren Geheim"));
     }
     browser.goto(&format!("{base}/")).await.unwrap();
-    accessible(&mut browser, "the start page").await;
+    lang.accessible(&mut browser, "the start page").await;
     browser.goto(&format!("{base}/operator")).await.unwrap();
     assert!(browser.text("#operator-signin").await.unwrap().is_some());
-    accessible(&mut browser, "the operator's sign-in").await;
+    lang.accessible(&mut browser, "the operator's sign-in")
+        .await;
     // Another household's valid link signs in as that household, never as the one in the
     // address: it opens B's page, and A's stays closed.
     browser
@@ -233,13 +312,13 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .unwrap();
     assert_eq!(
         browser.text("#problem h1").await.unwrap().as_deref(),
-        Some("Not your page")
+        Some(t("Not your page", "Niet jouw pagina"))
     );
     // The operator's page, signed in with its token.
     browser.goto(&format!("{base}/operator")).await.unwrap();
     assert_eq!(
         browser.text("#problem h1").await.unwrap().as_deref(),
-        Some("Not your page"),
+        Some(t("Not your page", "Niet jouw pagina")),
         "a household session first: signed out below"
     );
     browser
@@ -253,7 +332,7 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .unwrap();
     assert!(browser.url().await.unwrap().ends_with("/operator"));
     assert!(browser.text("#problem h1").await.unwrap().is_none());
-    accessible(&mut browser, "the operator page").await;
+    lang.accessible(&mut browser, "the operator page").await;
     // B asks for its data to be erased: what it means, then the erasure; it is signed out.
     browser
         .click_and_wait_navigation("document.querySelector('form.signout').submit()")
@@ -268,23 +347,24 @@ async fn a_household_signs_in_by_its_link_and_sees_only_its_own_page() {
         .await
         .unwrap();
     assert!(browser.text("#erase-form").await.unwrap().is_some());
-    accessible(&mut browser, "the erasure page").await;
+    lang.accessible(&mut browser, "the erasure page").await;
     browser
         .click_and_wait_navigation("document.getElementById('erase-form').submit()")
         .await
         .unwrap();
     assert_eq!(
         browser.text("#erased h1").await.unwrap().as_deref(),
-        Some("Your data was erased")
+        Some(t("Your data was erased", "Je gegevens zijn gewist"))
     );
-    accessible(&mut browser, "the page after the erasure").await;
+    lang.accessible(&mut browser, "the page after the erasure")
+        .await;
     browser
         .goto(&format!("{base}/household/NL-A-m2"))
         .await
         .unwrap();
     assert_eq!(
         browser.text("#problem h1").await.unwrap().as_deref(),
-        Some("Please sign in")
+        Some(t("Please sign in", "Meld je eerst aan"))
     );
     // The check can fail: an image without a text alternative is a critical violation.
     browser

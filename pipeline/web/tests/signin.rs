@@ -273,6 +273,86 @@ async fn without_a_portal_key_nobody_signs_in_and_without_a_token_no_operator_pa
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A page's language is the switch's cookie, else the browser's `Accept-Language`, else
+/// English; the switch keeps the choice and returns to the page it was on, never to another
+/// site (an open redirect would let a phishing link borrow the app's address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_speak_the_language_asked_for_and_the_switch_stays_on_this_site() {
+    let dir = std::env::temp_dir().join(zeal_tests::unique("zeal-web-lang"));
+    let addr = app(&dir, WebSettings::default()).await;
+    let en = send(addr, "GET", "/", &[], "").await;
+    assert!(en.body.contains("<html lang=\"en\">"), "{}", en.body);
+    assert!(en.body.contains("Your energy, your journey"));
+    assert_eq!(en.header("content-language"), "en");
+    let dutch = [("Accept-Language", "de-DE,nl;q=0.8,en;q=0.5")];
+    let nl = send(addr, "GET", "/", &dutch, "").await;
+    assert!(nl.body.contains("<html lang=\"nl\">"), "{}", nl.body);
+    assert!(nl.body.contains("Jouw energie, jouw reis") && !nl.body.contains("Your energy"));
+    assert_eq!(nl.header("content-language"), "nl");
+    assert!(
+        nl.body
+            .contains("href=\"/language/en?back=/\" lang=\"en\" hreflang=\"en\">English</a>"),
+        "the switch names the other language in itself"
+    );
+    // The choice (the cookie) wins over the browser's header.
+    let chosen = send(
+        addr,
+        "GET",
+        "/",
+        &[("Accept-Language", "nl"), ("Cookie", "zeal_lang=en")],
+        "",
+    )
+    .await;
+    assert!(chosen.body.contains("<html lang=\"en\">"));
+    // The switch keeps the choice and shows the page again.
+    let switched = send(
+        addr,
+        "GET",
+        "/language/nl?back=%2Fhousehold%2FNL-A-m1",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(switched.status, 303);
+    assert_eq!(switched.header("location"), "/household/NL-A-m1");
+    assert!(
+        switched
+            .header("set-cookie")
+            .starts_with("zeal_lang=nl; Path=/; SameSite=Lax")
+    );
+    let refused = send(
+        addr,
+        "GET",
+        "/household/NL-A-m1",
+        &[("Cookie", "zeal_lang=nl")],
+        "",
+    )
+    .await;
+    assert_eq!(refused.status, 401);
+    assert!(refused.body.contains("<h1>Meld je eerst aan</h1>"));
+    assert!(
+        refused
+            .body
+            .contains("/language/en?back=/household/NL-A-m1")
+    );
+    // A sign-in link is used once: its page's switch returns to the start, not to the link.
+    let link_page = send(addr, "GET", "/signin?token=x", &dutch, "").await;
+    assert!(link_page.body.contains("/language/en?back=/\""));
+    // Never to another site, however the address is dressed up.
+    for back in [
+        "%2F%2Fevil.example%2Fx",
+        "https%3A%2F%2Fevil.example%2F",
+        "%2F%5Cevil.example",
+        "%2Fok%0D%0ASet-Cookie%3A%20x%3D1",
+        "evil.example",
+    ] {
+        let a = send(addr, "GET", &format!("/language/en?back={back}"), &[], "").await;
+        assert_eq!((a.status, a.header("location")), (303, "/"), "{back}");
+    }
+    assert_eq!(send(addr, "GET", "/language/de", &[], "").await.status, 404);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A household erases its data from its phone: its laptop's session ends too, and a row a job
 /// writes just after the erasure (it looked at the erasure log a moment before the record
 /// arrived) is swept.

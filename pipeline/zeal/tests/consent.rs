@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{OnBroker, Running, ok, portal_link, wait_listening, zeal};
+use common::{OnBroker, Running, ok, portal_link, zeal};
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::Stdio;
@@ -70,28 +70,7 @@ async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
     zeal_embedded::store::ParquetStore::open(dir.join("data/store")).unwrap();
 
     // The app, publishing consent signed with its key (created at start, .pub beside it).
-    let addr = zeal_tests::fault_proxy::free_addr();
-    let _app = Running(
-        broker
-            .zeal()
-            .args([
-                "serve",
-                "--data-dir",
-                &p("data"),
-                "--portal-key",
-                &p("portal.pub"),
-            ])
-            .args([
-                "--consent-key",
-                &p("consent.key"),
-                "--addr",
-                &addr.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(addr).await;
+    let (_app, addr) = broker.serve(&dir, &[]).await;
     let ready = zeal_tests::http::send(addr, "GET", "/healthz", &[], "").await;
     assert_eq!(ready.status, 200);
     assert!(dir.join("consent.pub").exists());

@@ -9,8 +9,7 @@
 
 mod common;
 
-use common::{OnBroker, Running, ok, portal_link, wait_listening, zeal};
-use std::process::Stdio;
+use common::{OnBroker, ok, portal_link, zeal};
 use zeal_embedded::store::ParquetStore;
 use zeal_schemas::consent::{ConsentEvent, ErasureEvent};
 use zeal_tables::{
@@ -149,26 +148,11 @@ async fn erasure_leaves_no_row_of_the_household(on_clickhouse: bool) {
     }
 
     // The app, publishing consent and erasures signed with its key.
-    let addr = zeal_tests::fault_proxy::free_addr();
-    let mut c = broker.zeal();
-    c.args([
-        "serve",
-        "--data-dir",
-        &p("data"),
-        "--portal-key",
-        &p("portal.pub"),
-    ])
-    .args([
-        "--consent-key",
-        &p("consent.key"),
-        "--addr",
-        &addr.to_string(),
-    ]);
-    if let Some(url) = &clickhouse_url {
-        c.args(["--clickhouse", url]);
-    }
-    let _app = Running(c.stdout(Stdio::null()).spawn().unwrap());
-    wait_listening(addr).await;
+    let extra: Vec<&str> = match &clickhouse_url {
+        Some(url) => vec!["--clickhouse", url],
+        None => Vec::new(),
+    };
+    let (_app, addr) = broker.serve(&dir, &extra).await;
 
     // The household signs in and sees its page, with the way to erasure.
     let link = |household: &str| portal_link(&p("portal.key"), addr, household, REGION);

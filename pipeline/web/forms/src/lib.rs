@@ -46,13 +46,17 @@ pub struct Join {
 pub struct FieldError {
     /// The form field's name (`display_name` or `share_readings`).
     pub field: &'static str,
-    /// What is wrong, for the household.
+    /// What is wrong, as a stable code (the web app words it in the page's language):
+    /// `name_missing`, `name_too_long`, `name_control`, `name_invisible`, `consent_missing`.
+    pub code: &'static str,
+    /// What is wrong, for the household (in English).
     pub message: String,
 }
 
-fn err(field: &'static str, message: impl Into<String>) -> FieldError {
+fn err(field: &'static str, code: &'static str, message: impl Into<String>) -> FieldError {
     FieldError {
         field,
+        code,
         message: message.into(),
     }
 }
@@ -80,20 +84,23 @@ pub fn check(form: &BTreeMap<String, String>) -> Result<Join, Vec<FieldError>> {
     let field = |k: &str| form.get(k).map(|v| v.trim()).unwrap_or("");
     let name = field("display_name");
     if name.is_empty() {
-        errors.push(err("display_name", "Give a display name."));
+        errors.push(err("display_name", "name_missing", "Give a display name."));
     } else if name.chars().count() > MAX_NAME {
         errors.push(err(
             "display_name",
+            "name_too_long",
             format!("Keep the display name to {MAX_NAME} characters."),
         ));
     } else if name.chars().any(char::is_control) {
         errors.push(err(
             "display_name",
+            "name_control",
             "The display name cannot contain control characters.",
         ));
     } else if name.chars().any(invisible) {
         errors.push(err(
             "display_name",
+            "name_invisible",
             "The display name cannot contain invisible or direction-changing characters.",
         ));
     }
@@ -101,6 +108,7 @@ pub fn check(form: &BTreeMap<String, String>) -> Result<Join, Vec<FieldError>> {
     if !checked("share_readings") {
         errors.push(err(
             "share_readings",
+            "consent_missing",
             "Energenies needs your consent to use your meter's readings: without them there is \
              nothing to show you. Your readings are never shown to anyone else.",
         ));

@@ -69,9 +69,8 @@ pub fn run(a: EraseArgs) -> anyhow::Result<()> {
         );
         if a.sweep_after > 0 {
             super::say::say!("sweeping again in {} s", a.sweep_after);
-            tokio::time::sleep(std::time::Duration::from_secs(a.sweep_after)).await;
-            let swept = store.erase(&a.household).await?;
-            let n: u64 = swept.iter().map(|(_, n)| n).sum();
+            let after = std::time::Duration::from_secs(a.sweep_after);
+            let n = zeal_web::rights::sweep(&store, &a.household, after).await?;
             println!("swept {n} rows written during the erasure");
         }
         anyhow::Ok(())

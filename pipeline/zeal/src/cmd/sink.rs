@@ -18,7 +18,8 @@ pub struct ClickHouseArgs {
     kafka: KafkaArgs,
     #[command(flatten)]
     metrics: MetricsArgs,
-    /// ClickHouse HTTP URL, e.g. http://user:password@127.0.0.1:8123/zeal.
+    /// ClickHouse HTTP URL, e.g. http://user:password@127.0.0.1:8123/zeal; with
+    /// `?cluster=NAME` (any command's --clickhouse) the tables are replicated on that cluster.
     #[arg(long, env = "ZEAL_CLICKHOUSE_URL")]
     clickhouse: String,
     /// Consumer group of the sink.

@@ -128,6 +128,29 @@ impl OnBroker {
     pub fn topic(&self, topic: &str) -> String {
         format!("{}{topic}", self.prefix)
     }
+
+    /// `zeal serve` on this deployment, from `dir`'s layout (`data/`, `portal.pub`,
+    /// `consent.key`) with `extra` arguments, once it listens.
+    pub async fn serve(
+        &self,
+        dir: &std::path::Path,
+        extra: &[&str],
+    ) -> (Running, std::net::SocketAddr) {
+        let p = |f: &str| dir.join(f).to_str().unwrap().to_string();
+        let addr = zeal_tests::fault_proxy::free_addr();
+        let app = Running(
+            self.zeal()
+                .args(["serve", "--data-dir", &p("data"), "--portal-key"])
+                .args([&p("portal.pub"), "--consent-key", &p("consent.key")])
+                .args(["--addr", &addr.to_string()])
+                .args(extra)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_listening(addr).await;
+        (app, addr)
+    }
 }
 
 /// Waits (up to a minute) until something listens on `addr`: a `zeal serve` starting.
