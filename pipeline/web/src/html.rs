@@ -35,7 +35,7 @@ const CSS: &str = "
 body{margin:0;font:16px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1d2a24;background:#f4f7f2}
 header{background:#1f6f4a;color:#fff;padding:.7rem 1rem}
 header a{color:#fff;text-decoration:none;font-weight:700}
-nav{display:inline}nav a{color:#e3f4ea;margin-left:.9rem;font-size:.9rem}
+nav{display:inline}/* labels never break inside; the spaces between them may */nav a{color:#e3f4ea;margin-left:.9rem;font-size:.9rem;white-space:nowrap}
 a.lang{float:right;color:#fff;font-size:.9rem;margin-left:.9rem}
 form.signout{display:inline}form.signout button{margin:0 0 0 .9rem;padding:.1rem .5rem;width:auto;font-size:.85rem;background:#e3f4ea;color:#1f6f4a}
 main{max-width:42rem;margin:0 auto;padding:1rem}
@@ -97,8 +97,8 @@ impl Nav {
         match self {
             Nav::Anonymous => String::new(),
             Nav::Household { id, region, csrf } => format!(
-                "<nav><a href=\"/household/{0}\">{3}</a><a href=\"/join\">{4}</a>\
-                 <a href=\"/leaderboard/{1}\">{5}</a>{2}</nav>",
+                "<nav> <a href=\"/household/{0}\">{3}</a> <a href=\"/join\">{4}</a> \
+                 <a href=\"/leaderboard/{1}\">{5}</a> {2}</nav>",
                 esc(id),
                 esc(region),
                 signout(csrf),
@@ -107,7 +107,7 @@ impl Nav {
                 tr("Leaderboard", "Ranglijst"),
             ),
             Nav::Operator { csrf } => format!(
-                "<nav><a href=\"/operator\">{}</a><a href=\"/leaderboard\">{}</a>{}</nav>",
+                "<nav> <a href=\"/operator\">{}</a> <a href=\"/leaderboard\">{}</a> {}</nav>",
                 tr("Operator", "Beheer"),
                 tr("Leaderboards", "Ranglijsten"),
                 signout(csrf)

@@ -66,6 +66,12 @@ pub fn badge(code: &str) -> String {
         "efficient_neighbour" => "zuinige buur",
         _ => "",
     };
+    dutch_or_as_named(nl, code)
+}
+
+/// `nl` on a Dutch page when there is one, else the code as words (`first_saving`: "first
+/// saving").
+fn dutch_or_as_named(nl: &str, code: &str) -> String {
     if current() == Lang::Nl && !nl.is_empty() {
         nl.to_string()
     } else {
@@ -140,11 +146,7 @@ pub fn appliance(name: &str) -> String {
         "lighting" => "verlichting",
         _ => "",
     };
-    if current() == Lang::Nl && !nl.is_empty() {
-        nl.to_string()
-    } else {
-        name.replace('_', " ")
-    }
+    dutch_or_as_named(nl, name)
 }
 
 #[cfg(test)]
