@@ -57,7 +57,10 @@ impl Stage {
 /// One entry criterion of a stage and how far a household is with it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Criterion {
-    /// What counts, as the household reads it.
+    /// Stable code (`below_baseline`, `low_peak`, `exported`, `efficient`, `level`): what a
+    /// page in another language words it by.
+    pub code: &'static str,
+    /// What counts, as the household reads it (English).
     pub what: &'static str,
     /// Days (or the level) the household has in the window.
     pub have: u32,
@@ -101,27 +104,38 @@ impl Stage {
             .collect();
         let count =
             |f: &dyn Fn(&HouseholdDay) -> bool| recent.iter().filter(|d| f(d)).count() as u32;
-        let days = |what, need, f: &dyn Fn(&HouseholdDay) -> bool| Criterion {
+        let days = |code, what, need, f: &dyn Fn(&HouseholdDay) -> bool| Criterion {
+            code,
             what,
             have: count(f),
             need,
         };
         match self {
             Stage::Aware => Vec::new(),
-            Stage::Saver => vec![days("days below your own baseline", 5, &|d| {
-                d.savings_kwh().is_some_and(|s| s > 0.0)
-            })],
+            Stage::Saver => vec![days(
+                "below_baseline",
+                "days below your own baseline",
+                5,
+                &|d| d.savings_kwh().is_some_and(|s| s > 0.0),
+            )],
             Stage::Shifter => vec![days(
+                "low_peak",
                 "low-peak days (at most 20 % in 17:00-21:00)",
                 5,
                 &|d| d.import_kwh > 0.5 && d.peak_share() <= LOW_PEAK_SHARE,
             )],
-            Stage::Producer => vec![days("days with energy fed to the grid", 7, &|d| {
-                d.produced()
-            })],
+            Stage::Producer => vec![days(
+                "exported",
+                "days with energy fed to the grid",
+                7,
+                &|d| d.produced(),
+            )],
             Stage::Hero => vec![
-                days("efficient-neighbour days", 7, &|d| d.efficient()),
+                days("efficient", "efficient-neighbour days", 7, &|d| {
+                    d.efficient()
+                }),
                 Criterion {
+                    code: "level",
                     what: "level",
                     have: level,
                     need: 5,
@@ -184,6 +198,7 @@ mod tests {
         assert_eq!(
             hero[1],
             Criterion {
+                code: "level",
                 what: "level",
                 have: 3,
                 need: 5

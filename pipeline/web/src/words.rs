@@ -43,15 +43,13 @@ pub fn criterion(c: &Criterion) -> &'static str {
     if current() == Lang::En {
         return c.what;
     }
-    match c.what {
-        "days below your own baseline" => "dagen onder je eigen basislijn",
-        "low-peak days (at most 20 % in 17:00-21:00)" => {
-            "dagen met een lage piek (hooguit 20 % in 17:00-21:00)"
-        }
-        "days with energy fed to the grid" => "dagen met teruglevering aan het net",
-        "efficient-neighbour days" => "dagen bij de zuinigste buren",
+    match c.code {
+        "below_baseline" => "dagen onder je eigen basislijn",
+        "low_peak" => "dagen met een lage piek (hooguit 20 % in 17:00-21:00)",
+        "exported" => "dagen met teruglevering aan het net",
+        "efficient" => "dagen bij de zuinigste buren",
         "level" => "niveau",
-        other => other,
+        _ => c.what,
     }
 }
 
