@@ -7,13 +7,16 @@
 #
 # Environment (defaults in brackets): ZEAL [zeal], DIR [/var/lib/zeal/keys] (secrets: 0700),
 # REGIONS [NL-UT-01,NL-GR-02], METERS_PER_REGION [8], DAY [2020-07-01], FROM [${DAY}T10:00Z],
-# TO [${DAY}T12:00Z], PARTITIONS [12], VALID_FROM [2020-01-01] (of the certificates);
+# TO [${DAY}T12:00Z], PARTITIONS [12], VALID_FROM [2020-01-01] (of the certificates),
+# SHARE [] (households, comma-separated, that consent to share their readings, their gateway's
+# history included: each reads the code off its gateway, `zeal share --pairing-code`, and the
+# consent app publishes the grant, `zeal consent grant --history`);
 # ZEAL_KAFKA_BOOTSTRAP and ZEAL_TOPIC_PREFIX as for zeal.
 #
 # Writes into DIR: authority.key/.pub, meters/ (identity keys), certificates/,
 # aggregator/aggregator.key/.pub, beacon.seed, beacon.anchor, readings-<REGION>.csv, and for
-# the web app the (stand-in) portal's portal.key/.pub and operator.token (made on every run
-# when absent, so an older keys volume gets them too).
+# the web app the (stand-in) portal's portal.key/.pub, operator.token and the consent app's
+# consent.key/.pub (made on every run when absent, so an older keys volume gets them too).
 # Idempotent: a day set up once is left as it is (DIR/day-<DAY>.done); keys are never
 # overwritten.
 set -eu
@@ -26,10 +29,12 @@ FROM=${FROM:-${DAY}T10:00Z}
 TO=${TO:-${DAY}T12:00Z}
 PARTITIONS=${PARTITIONS:-12}
 VALID_FROM=${VALID_FROM:-2020-01-01}
+SHARE=${SHARE:-}
 
 umask 077
 mkdir -p "$DIR"
 "$ZEAL" portal init --key-file "$DIR/portal.key"
+"$ZEAL" consent init --key-file "$DIR/consent.key"
 if [ ! -s "$DIR/operator.token" ]; then
     od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$DIR/operator.token"
 fi
@@ -58,5 +63,12 @@ mkdir -p "$DIR/aggregator"
 "$ZEAL" authority beacon --seed-file "$DIR/beacon.seed" --day "$DAY" |
     sed -n 's/^beacon anchor: //p' >"$DIR/beacon.anchor"
 test -s "$DIR/beacon.anchor"
+for household in $(echo "$SHARE" | tr ',' ' '); do
+    region=${household%-m*}
+    code=$("$ZEAL" share --region "$region" --state-dir "$DIR/meters" --meters "$household" \
+        --consent-app "$DIR/consent.pub" --pairing-code "$household" | sed -n 2p | cut -d' ' -f1)
+    "$ZEAL" consent grant --consent-key "$DIR/consent.key" --household "$household" \
+        --region "$region" --code "$code" --history
+done
 touch "$DIR/day-$DAY.done"
 echo "day $DAY set up in $DIR: regions $REGIONS, $METERS_PER_REGION households each"

@@ -5,15 +5,21 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The scope of consent to share the 15-minute readings on the readings topic.
+/// The scope of consent to share the 15-minute readings on the readings topic, of intervals
+/// from the moment the household's gateway hears of the grant.
 pub const SCOPE_READINGS: &str = "readings";
+/// The scope of consent to share the 15-minute readings as [`SCOPE_READINGS`] does and, besides,
+/// every reading the gateway already holds (its history). A gateway shows a separate pairing
+/// code for it, so the utility cannot widen a household's grant to the past.
+pub const SCOPE_READINGS_HISTORY: &str = "readings+history";
 
 /// A household's decision to share, or stop sharing (`zeal.consent.v1`, key = household id).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentEvent {
     pub household_id: String,
     pub region: String,
-    /// [`SCOPE_READINGS`]; a gateway refuses scopes it does not know.
+    /// [`SCOPE_READINGS`] or [`SCOPE_READINGS_HISTORY`]; a gateway refuses scopes it does not
+    /// know.
     pub scope: String,
     /// Start (true) or stop (false) sharing.
     pub granted: bool,

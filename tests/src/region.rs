@@ -375,6 +375,74 @@ impl Region {
         self.day_with_phase(&args, phase).spawn().unwrap()
     }
 
+    /// Household `index` grants consent to share its readings including its gateway's history,
+    /// as a household at the utility's desk would: it reads the history code off its gateway
+    /// (`zeal share --pairing-code`) and the consent app (`zeal consent grant --history`, its key
+    /// made on first use) publishes the grant. The app's public key is `consent.pub`.
+    pub fn grant_history(&self, index: usize) {
+        let meter = self.meters[index].as_str();
+        let (key, public) = (self.path("consent.key"), self.path("consent.pub"));
+        self.call(&["consent", "init", "--key-file", &key], false);
+        let codes = self.call(
+            &[
+                "share",
+                "--region",
+                REGION,
+                "--state-dir",
+                &self.path("keys"),
+                "--meters",
+                meter,
+                "--consent-app",
+                &public,
+                "--pairing-code",
+                meter,
+            ],
+            true,
+        );
+        let code = codes
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no history code in {codes:?}"));
+        self.call(
+            &[
+                "consent",
+                "grant",
+                "--consent-key",
+                &key,
+                "--household",
+                meter,
+                "--region",
+                REGION,
+                "--code",
+                code,
+                "--history",
+            ],
+            true,
+        );
+    }
+
+    /// `zeal share` over the readings CSV of gateway `name` (once, to its end), trusting the
+    /// consent app of [`Region::grant_history`]: its stdout.
+    pub fn share(&self, name: &str) -> String {
+        let key = self.path("consent.key");
+        self.call(&["consent", "init", "--key-file", &key], false);
+        self.call(
+            &[
+                "share",
+                "--region",
+                REGION,
+                "--state-dir",
+                &self.path("keys"),
+                "--readings",
+                &self.path(&format!("{name}.csv")),
+                "--consent-app",
+                &self.path("consent.pub"),
+            ],
+            true,
+        )
+    }
+
     /// An aggregator process for round 10:00 with 4 s phases.
     pub fn aggregator(&self) -> Child {
         self.aggregator_with(&["2020-07-01T10:00Z"], "4")

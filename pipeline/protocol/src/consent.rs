@@ -18,13 +18,17 @@
 //!
 //! The state is a fold of the log ([`Consent::apply`] in log order), so a restarted gateway
 //! rebuilds exactly the same epochs, and [`pairing_code`] is the same wherever it is computed. A
-//! grant counts from the later of its `decided_at` and the gateway's clock when it applies it
-//! (the app, i.e. the utility, writes `decided_at`; backdating it must not reach queued old
-//! readings); after a restart that moment is the restart, which only ever shares less.
+//! grant of [`SCOPE_READINGS`] counts from the later of its `decided_at` and the gateway's clock
+//! when it applies it (the app, i.e. the utility, writes `decided_at`; backdating it must not
+//! reach queued old readings); after a restart that moment is the restart, which only ever
+//! shares less. A grant of [`SCOPE_READINGS_HISTORY`] also covers every reading the gateway
+//! already holds: the household chose it on its gateway, which shows a different code for it (the
+//! code is a MAC over the scope), so the utility cannot turn a grant from now on into one that
+//! reaches back.
 
 use crate::v2::encoding::hash_fields;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
-use zeal_schemas::consent::{ConsentEvent, SCOPE_READINGS};
+use zeal_schemas::consent::{ConsentEvent, SCOPE_READINGS, SCOPE_READINGS_HISTORY};
 
 /// Wrong pairing codes accepted in one epoch before it moves on.
 pub const MAX_FAILURES: u32 = 5;
@@ -50,7 +54,8 @@ pub enum ConsentRefused {
 /// What an accepted event changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Sharing is on for readings of intervals from `from_ms`.
+    /// Sharing is on for readings of intervals from `from_ms` (`i64::MIN`: the gateway's whole
+    /// history too).
     Granted { from_ms: i64 },
     /// Sharing is off.
     Withdrawn,
@@ -155,9 +160,9 @@ impl Consent {
     /// Applies the next event of `household` from the log (an event for another household is
     /// refused and changes nothing). `identity` is the meter's identity key; `apps` the consent
     /// apps this gateway trusts; `now_ms` the gateway's clock as it applies the event. A grant
-    /// covers intervals from the later of its `decided_at` and `now_ms`: the app writes
+    /// covers intervals from the later of its `decided_at` and `now_ms` (the app writes
     /// `decided_at`, and a backdated one must not reach readings from before the gateway heard
-    /// of the consent.
+    /// of the consent), or all of them for [`SCOPE_READINGS_HISTORY`].
     pub fn apply(
         &mut self,
         e: &ConsentEvent,
@@ -175,9 +180,11 @@ impl Consent {
         if !signed_by(e, apps) {
             return Err(ConsentRefused::Signature);
         }
-        if e.scope != SCOPE_READINGS {
-            return Err(ConsentRefused::Scope(e.scope.clone()));
-        }
+        let history = match e.scope.as_str() {
+            SCOPE_READINGS => false,
+            SCOPE_READINGS_HISTORY => true,
+            _ => return Err(ConsentRefused::Scope(e.scope.clone())),
+        };
         if e.granted {
             let expected = pairing_code(identity, household, &e.scope, self.epoch);
             if !same_code(&e.pairing_code, &expected) {
@@ -189,7 +196,11 @@ impl Consent {
                 return Err(ConsentRefused::Code { attempt });
             }
             self.next_epoch();
-            let from_ms = e.decided_at.max(now_ms);
+            let from_ms = if history {
+                i64::MIN
+            } else {
+                e.decided_at.max(now_ms)
+            };
             self.sharing_from = Some(from_ms);
             Ok(Decision::Granted { from_ms })
         } else {
@@ -209,9 +220,14 @@ impl Consent {
         self.sharing_from.is_some_and(|from| interval_start >= from)
     }
 
-    /// The code the household must bring for its next grant.
+    /// The code the household must bring for its next grant of [`SCOPE_READINGS`].
     pub fn code(&self, identity: &SigningKey, household: &str) -> String {
-        pairing_code(identity, household, SCOPE_READINGS, self.epoch)
+        self.code_for(identity, household, SCOPE_READINGS)
+    }
+
+    /// The code the household must bring for its next grant of `scope`.
+    pub fn code_for(&self, identity: &SigningKey, household: &str, scope: &str) -> String {
+        pairing_code(identity, household, scope, self.epoch)
     }
 }
 
@@ -404,6 +420,43 @@ mod tests {
         );
         assert!(!c.shares(T - year) && !c.shares(T - 900_000));
         assert!(c.shares(T));
+    }
+
+    /// History is the household's choice, made on its gateway: a grant with the history
+    /// code shares what the gateway already holds. The utility, holding a genuine grant from
+    /// now on (the household typed that code), relabels it as a history grant and re-signs it
+    /// with the app's key: the code is a MAC over the scope, so it is refused, counted as a
+    /// wrong code, and nothing is shared.
+    #[test]
+    fn the_utility_cannot_widen_a_grant_to_the_history() {
+        let year = 365 * 86_400_000;
+        let mut c = Consent::default();
+        let forward = c.code(&meter(), HOUSEHOLD);
+        let mut widened = event(true, &forward, T);
+        widened.scope = SCOPE_READINGS_HISTORY.into();
+        sign(&app(), &mut widened);
+        assert_eq!(
+            apply(&mut c, &widened),
+            Err(ConsentRefused::Code { attempt: 1 })
+        );
+        assert!(!c.shares(T - year) && !c.shares(T));
+
+        // The household asked for its history, with the code its gateway shows for that.
+        let mut c = Consent::default();
+        let history = c.code_for(&meter(), HOUSEHOLD, SCOPE_READINGS_HISTORY);
+        assert_ne!(history, forward);
+        let mut grant = event(true, &history, T);
+        grant.scope = SCOPE_READINGS_HISTORY.into();
+        sign(&app(), &mut grant);
+        assert_eq!(
+            apply(&mut c, &grant),
+            Ok(Decision::Granted { from_ms: i64::MIN })
+        );
+        assert!(c.shares(T - year) && c.shares(T));
+        // Withdrawal ends it like any grant; the history code is dead after it.
+        assert!(apply(&mut c, &event(false, "", T + 1)).is_ok());
+        assert!(!c.shares(T - year) && !c.shares(T + 900_000));
+        assert!(apply(&mut c, &grant).is_err());
     }
 
     #[test]

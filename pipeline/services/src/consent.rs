@@ -59,11 +59,11 @@ impl ConsentLog {
         self.households.get(household).map(|(_, c)| c)
     }
 
-    /// The pairing code `household`'s next grant needs (`None`: not served here).
-    pub fn pairing_code(&self, household: &str) -> Option<String> {
+    /// The pairing code `household`'s next grant of `scope` needs (`None`: not served here).
+    pub fn pairing_code(&self, household: &str, scope: &str) -> Option<String> {
         self.households
             .get(household)
-            .map(|(key, c)| c.code(key, household))
+            .map(|(key, c)| c.code_for(key, household, scope))
     }
 
     /// Applies every event up to the log's end as of now; refused events of served households

@@ -137,8 +137,10 @@ pub async fn run_gamify<S: Destination + ReadTotals>(
     let _ = BASELINE_DAYS;
     let mut replay =
         Replay::start(&s.kafka, "zeal-gamify", &[&s.topics.readings], 0, i64::MAX).await?;
-    // household -> (region, its 15-minute readings).
-    type Readings = Vec<OwnReading>;
+    // household -> (region, its 15-minute readings by interval start). The topic is at least
+    // once (a producer's retry; a gateway restarted under a grant with its history shares again):
+    // a reading seen twice counts once, the later copy standing.
+    type Readings = BTreeMap<i64, OwnReading>;
     let mut homes: BTreeMap<String, (String, Readings)> = BTreeMap::new();
     while let Some(r) = replay.next().await? {
         match crate::disaggregate::verify_reading(&r, &dir.registry, "gamify") {
@@ -147,14 +149,17 @@ pub async fn run_gamify<S: Destination + ReadTotals>(
                 report.readings += 1;
                 let e = homes
                     .entry(m.household_id.clone())
-                    .or_insert_with(|| (m.region.clone(), Vec::new()));
+                    .or_insert_with(|| (m.region.clone(), BTreeMap::new()));
                 // verify_reading refused negative energy.
-                e.1.push(OwnReading {
-                    interval_start: m.interval_start,
-                    import_wh: m.import_wh as u64,
-                    export_wh: m.export_wh as u64,
-                    generation_wh: m.generation_wh.map(|g| g as u64),
-                });
+                e.1.insert(
+                    m.interval_start,
+                    OwnReading {
+                        interval_start: m.interval_start,
+                        import_wh: m.import_wh as u64,
+                        export_wh: m.export_wh as u64,
+                        generation_wh: m.generation_wh.map(|g| g as u64),
+                    },
+                );
             }
             Ok(_) => {}
             Err(letter) => {
@@ -168,9 +173,10 @@ pub async fn run_gamify<S: Destination + ReadTotals>(
     let (mut daily, mut events) = (Vec::new(), Vec::new());
     for (id, (region, readings)) in &homes {
         report.households += 1;
+        let readings: Vec<OwnReading> = readings.values().cloned().collect();
         // Own daily imports, for baselines (complete days only).
         let mut per_day: BTreeMap<i64, (f64, usize)> = BTreeMap::new();
-        for r in readings {
+        for r in &readings {
             let e = per_day
                 .entry(r.interval_start.div_euclid(86_400_000))
                 .or_default();
@@ -189,7 +195,7 @@ pub async fn run_gamify<S: Destination + ReadTotals>(
                     id,
                     region,
                     *d,
-                    readings,
+                    &readings,
                     &history,
                     regions.get(&(region.clone(), *d)),
                 )

@@ -29,6 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use zeal_connectors::Shutdown;
+use zeal_schemas::consent::{SCOPE_READINGS, SCOPE_READINGS_HISTORY};
 
 /// How the app runs.
 #[derive(Clone)]
@@ -709,7 +710,13 @@ async fn join_submit(
     }
     if let (true, Some(sink)) = (ask_code, &s.settings.consent) {
         let code = zeal_protocol::consent::normalise_code(&code);
-        if let Err(e) = sink.publish(id, region, true, &code).await {
+        // The gateway's second code shares what it already holds; it refuses the wrong one.
+        let scope = if values.get("share_history").is_some_and(|v| join::ticked(v)) {
+            SCOPE_READINGS_HISTORY
+        } else {
+            SCOPE_READINGS
+        };
+        if let Err(e) = sink.publish(id, region, scope, true, &code).await {
             tracing::error!(error = %e, "publishing a consent decision failed");
             return problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -934,7 +941,7 @@ async fn withdraw(
         Err(e) => return unavailable(&nav, e),
     };
     if let Some(sink) = &s.settings.consent
-        && let Err(e) = sink.publish(id, region, false, "").await
+        && let Err(e) = sink.publish(id, region, SCOPE_READINGS, false, "").await
     {
         tracing::error!(error = %e, "publishing a withdrawal failed");
         return problem(

@@ -302,20 +302,29 @@ pub fn join_form(
             format!(
                 "<label for=\"pairing_code\">{}</label>\
                  <input type=\"text\" id=\"pairing_code\" name=\"pairing_code\" autocomplete=\"off\" value=\"{}\"{}>\
-                 <p class=\"muted\">{}</p>{}",
+                 <p class=\"muted\">{}</p>{}\
+                 <label class=\"check\"><input type=\"checkbox\" id=\"share_history\" name=\"share_history\"{}> <span>{}</span></label>",
                 tr("Pairing code from your gateway", "Koppelcode van je gateway"),
                 v("pairing_code"),
                 described("pairing_code"),
                 tr(
                     "Your meter's gateway shows an 8-character code such as 7KQ2-M9XD. It tells \
                      the gateway that the consent comes from your home: nobody else, your utility \
-                     included, can start sharing your readings. Each code works once.",
+                     included, can start sharing your readings. Each code works once. It shows a \
+                     second code for sharing the readings it already holds as well.",
                     "De gateway van je meter toont een code van 8 tekens, zoals 7KQ2-M9XD. Daaraan \
                      ziet de gateway dat de toestemming uit jouw huis komt: niemand anders, ook je \
                      energiebedrijf niet, kan het delen van je meterstanden starten. Elke code \
-                     werkt één keer."
+                     werkt één keer. Een tweede code deelt ook de standen die hij al bewaart."
                 ),
-                e("pairing_code")
+                e("pairing_code"),
+                checked("share_history"),
+                tr(
+                    "Also share the readings my gateway already holds (type the gateway's second \
+                     code above).",
+                    "Deel ook de standen die mijn gateway al bewaart (typ hierboven de tweede code \
+                     van de gateway)."
+                )
             )
         } else {
             String::new()
@@ -376,7 +385,7 @@ pub fn operator_signin(problem: Option<&str>) -> String {
 }
 
 fn kwh(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into())
+    v.map(|v| lang::number(v, 2)).unwrap_or_else(|| "–".into())
 }
 
 fn comparison(prefix: &str, label: &str, c: &Comparison) -> String {
@@ -400,7 +409,7 @@ fn comparison(prefix: &str, label: &str, c: &Comparison) -> String {
     };
     format!(
         "<h2>{label}</h2><div class=\"grid2\">\
-         <div class=\"stat\"><div class=\"muted\">{you}</div><span class=\"big\" id=\"{prefix}-kwh\">{own:.2}</span> kWh</div>\
+         <div class=\"stat\"><div class=\"muted\">{you}</div><span class=\"big\" id=\"{prefix}-kwh\">{own}</span> kWh</div>\
          <div class=\"stat\"><div class=\"muted\">{average}</div><span class=\"big\" id=\"{prefix}-average\">{avg}</span> kWh</div>\
          <div class=\"stat\"><div class=\"muted\">{efficient}</div><span class=\"big\" id=\"{prefix}-efficient\">{eff}</span> kWh</div>\
          </div><p id=\"{prefix}-verdict\">{verdict}</p>{note}",
@@ -410,7 +419,7 @@ fn comparison(prefix: &str, label: &str, c: &Comparison) -> String {
             "Efficient neighbours (best 20 %)",
             "Zuinige buren (beste 20 %)"
         ),
-        own = c.own_kwh,
+        own = lang::number(c.own_kwh, 2),
         avg = kwh(c.average_kwh),
         eff = kwh(c.efficient_kwh),
         note = if c.efficient_kwh.is_none() {
@@ -564,19 +573,19 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
             let _ = write!(
                 s,
                 "<section id=\"solar\"><h2>{}</h2><div class=\"grid2\">\
-                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-export\">{:.2}</span> kWh</div>\
-                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"month-export\">{:.2}</span> kWh</div>\
-                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-solar-hours\">{:.2}</span> kWh</div></div>{}{}</section>",
+                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-export\">{}</span> kWh</div>\
+                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"month-export\">{}</span> kWh</div>\
+                 <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-solar-hours\">{}</span> kWh</div></div>{}{}</section>",
                 tr("Solar", "Zon"),
                 tr("Fed to the grid today", "Vandaag teruggeleverd"),
-                today.export_kwh,
+                lang::number(today.export_kwh, 2),
                 tr("This month", "Deze maand"),
-                m.export_kwh,
+                lang::number(m.export_kwh, 2),
                 tr(
                     "Used in sunny hours today (11-15)",
                     "Vandaag gebruikt in zonuren (11-15)"
                 ),
-                today.solar_hours_kwh,
+                lang::number(today.solar_hours_kwh, 2),
                 if m.export_kwh > 0.0 {
                     tr(
                         "<p>Your panels fed the grid this month: you are a prosumer.</p>",
@@ -618,7 +627,7 @@ pub fn household(nav: &Nav, v: &HouseholdView) -> String {
             );
             for (name, e, conf) in &b.appliances {
                 let energy = if crate::model::confident(*conf) {
-                    format!("{e:.2}")
+                    lang::number(*e, 2)
                 } else {
                     tr("not sure", "niet zeker").to_string()
                 };
@@ -1060,13 +1069,13 @@ fn balance(b: &Balance) -> String {
             let _ = write!(
                 s,
                 "<tr data-region=\"{0}\"><td>{0}</td><td class=\"from\">{1}</td><td class=\"to\">{2}</td>\
-                 <td class=\"n intervals\">{3}</td><td class=\"n wh\">{4:.0}</td><td class=\"n z\">{5:.1}</td></tr>",
+                 <td class=\"n intervals\">{3}</td><td class=\"n wh\">{4:.0}</td><td class=\"n z\">{5}</td></tr>",
                 esc(&a.region),
                 format_time(a.first),
                 format_time(a.end()),
                 a.intervals,
                 a.unexplained_wh,
-                a.max_z
+                lang::number(a.max_z, 1)
             );
         }
         s.push_str("</table></div>");
@@ -1141,7 +1150,7 @@ fn own_generation(today: &Comparison, month: &Comparison) -> String {
     match today.generation_kwh {
         Some(g) => format!(
             "<h3>{}</h3><div id=\"generation\" class=\"grid2\">\
-             <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-generation\">{g:.2}</span> kWh</div>\
+             <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-generation\">{generated}</span> kWh</div>\
              <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-self-consumption\">{}</span> %</div>\
              <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"today-self-sufficiency\">{}</span> %</div>\
              <div class=\"stat\"><div class=\"muted\">{}</div><span class=\"big\" id=\"month-self-sufficiency\">{}</span> %</div></div>",
@@ -1159,6 +1168,7 @@ fn own_generation(today: &Comparison, month: &Comparison) -> String {
             pct(today.self_sufficiency),
             tr("Self-sufficiency this month", "Zelfvoorzienendheid deze maand"),
             pct(month.self_sufficiency),
+            generated = lang::number(g, 2),
         ),
         None => tr(
             "<p class=\"muted\" id=\"no-generation\">Self-consumption and self-sufficiency need your \

@@ -160,9 +160,35 @@ pub fn tr<'a>(en: &'a str, nl: &'a str) -> &'a str {
     current().pick(en, nl)
 }
 
+/// `v` with `decimals` decimals as the page's language writes it: a decimal comma in Dutch
+/// (`5,50 kWh`), a point in English.
+pub fn number(v: f64, decimals: usize) -> String {
+    let s = format!("{v:.decimals$}");
+    match current() {
+        Lang::Nl => s.replace('.', ","),
+        Lang::En => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dutch_pages_write_a_decimal_comma() {
+        let on = |lang: Lang| {
+            let here = Here {
+                lang,
+                back: "/".into(),
+            };
+            HERE.sync_scope(here, || {
+                (number(5.5, 2), number(-0.25, 1), number(1234.0, 0))
+            })
+        };
+        assert_eq!(on(Lang::Nl), ("5,50".into(), "-0,2".into(), "1234".into()));
+        assert_eq!(on(Lang::En), ("5.50".into(), "-0.2".into(), "1234".into()));
+        assert_eq!(number(0.5, 1), "0.5", "English outside a request");
+    }
 
     #[test]
     fn accept_language_picks_the_best_of_ours() {

@@ -8,6 +8,7 @@ use crate::session;
 use crate::store::Store;
 use std::sync::Arc;
 use zeal_connectors::kafka::KafkaError;
+use zeal_schemas::consent::SCOPE_READINGS;
 
 /// The consent topic and the key this app signs households' decisions with (gateways trust its
 /// public key: `zeal share --consent-app`).
@@ -21,19 +22,20 @@ pub struct ConsentSink {
 }
 
 impl ConsentSink {
-    /// Signs and publishes one decision of `household` (a grant carries its pairing code);
-    /// returns once the broker acknowledged it.
+    /// Signs and publishes one decision of `household` about `scope` (a grant carries its
+    /// pairing code); returns once the broker acknowledged it.
     pub async fn publish(
         &self,
         household: &str,
         region: &str,
+        scope: &str,
         granted: bool,
         code: &str,
     ) -> Result<(), KafkaError> {
         let mut e = zeal_schemas::consent::ConsentEvent {
             household_id: household.to_string(),
             region: region.to_string(),
-            scope: zeal_schemas::consent::SCOPE_READINGS.to_string(),
+            scope: scope.to_string(),
             granted,
             decided_at: zeal_connectors::now_ms(),
             event_id: session::random_hex()[..32].to_string(),
@@ -104,7 +106,7 @@ pub async fn erase(
 ) -> Result<Vec<(&'static str, u64)>, EraseError> {
     let requested_at = zeal_connectors::now_ms();
     if let Some(sink) = sink {
-        sink.publish(household, region, false, "")
+        sink.publish(household, region, SCOPE_READINGS, false, "")
             .await
             .map_err(EraseError::Withdraw)?;
     }

@@ -51,12 +51,12 @@ pub fn daily_chart(days: &[HouseholdDay]) -> String {
         let top = y(d.import_kwh);
         let _ = write!(
             s,
-            "<rect class=\"own\" x=\"{:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}: {:.2} kWh</title></rect>",
+            "<rect class=\"own\" x=\"{:.1}\" y=\"{top:.1}\" width=\"{:.1}\" height=\"{:.1}\"><title>{}: {} kWh</title></rect>",
             x + slot * 0.15,
             slot * 0.7,
             (H - BOTTOM - top).max(0.0),
             format_day(d.day),
-            d.import_kwh
+            lang::number(d.import_kwh, 2)
         );
         if i == 0 || i + 1 == days.len() || days.len() <= 7 {
             let label = format_day(d.day);
@@ -116,14 +116,15 @@ pub fn breakdown_chart(appliances: &[(String, f64, f64)]) -> String {
         let y = 2.0 + row * i as f64;
         let _ = write!(
             s,
-            "<text x=\"0\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"device\" x=\"{label_w}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{kwh:.2} kWh</text>",
+            "<text x=\"0\" y=\"{:.1}\" class=\"label\">{}</text><rect class=\"device\" x=\"{label_w}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{:.1}\"/><text x=\"{:.1}\" y=\"{:.1}\" class=\"value\">{value} kWh</text>",
             y + 14.0,
             esc(&crate::words::appliance(name)),
             y + 3.0,
             (bar_w * kwh / max).max(1.0),
             row - 8.0,
             label_w + (bar_w * kwh / max).max(1.0) + 4.0,
-            y + 14.0
+            y + 14.0,
+            value = lang::number(*kwh, 2)
         );
     }
     s.push_str("</svg>");

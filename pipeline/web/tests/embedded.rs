@@ -238,6 +238,20 @@ async fn pages_over_the_embedded_store_show_its_rows() {
     assert!(!page.contains("dishwasher</text>") && page.contains("heat pump</text>"));
     assert!(!page.contains("data-appliance=\"oven\""));
     assert!(page.contains("Among the most efficient 20 %"));
+    // The same page in Dutch writes its numbers with a decimal comma.
+    let nl = zeal_tests::http::send(
+        addr,
+        "GET",
+        "/household/NL-A-m1",
+        &[("Cookie", m1.cookie.as_str()), ("Accept-Language", "nl")],
+        "",
+    )
+    .await;
+    assert_eq!(nl.status, 200);
+    assert_eq!(value(&nl.body, "today-kwh"), "5,50");
+    assert_eq!(value(&nl.body, "today-export"), "1,25");
+    assert_eq!(value(&nl.body, "today-generation"), "5,00");
+    assert!(nl.body.contains(">2,50<") && nl.body.contains("2,50 kWh</text>"));
     // A household without inverter data gets no shares, and is told why.
     let page = m2.get("/household/NL-A-m2").await;
     assert_eq!(page.status, 200);

@@ -62,6 +62,10 @@ enum Command {
     /// Share a gateway's households' readings as their consent on `zeal.consent.v1` allows
     /// (`--follow` the readings CSV; `--pairing-code METER` prints the code a grant needs).
     Share(cmd::share::ShareArgs),
+    /// The consent app's decisions from the command line: `zeal consent init` makes its key,
+    /// `grant` (with the code the household's gateway shows) and `withdraw` publish them.
+    #[command(subcommand)]
+    Consent(cmd::consent::ConsentCommand),
     /// Erase a household's data on the operator's command (withdraw, delete its rows, publish
     /// the signed record), as the app's "Erase my data" does.
     Erase(cmd::erase::EraseArgs),
@@ -105,6 +109,7 @@ fn main() -> std::process::ExitCode {
             | Command::Healthcheck(_)
             | Command::Portal(_)
             | Command::Erase(_)
+            | Command::Consent(_)
             // tansu traces every codec call at info.
             | Command::Broker(_)
     );
@@ -145,6 +150,7 @@ fn main() -> std::process::ExitCode {
         Command::Portal(c) => cmd::portal::run(c),
         Command::Share(a) => cmd::share::run(a),
         Command::Erase(a) => cmd::erase::run(a),
+        Command::Consent(c) => cmd::consent::run(c),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Authority(c) => cmd::authority::run(c),
         Command::Enrol(a) => cmd::authority::enrol(a),

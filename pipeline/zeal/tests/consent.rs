@@ -118,10 +118,14 @@ async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
             break;
         }
     };
-    let code = || {
+    // The gateway's display: the code to share from now on, then the one with the history.
+    let codes = || {
         let out = ok(share_args(&["--pairing-code", METER]).output().unwrap());
-        out.split_whitespace().next().unwrap().to_string()
+        let first_word = |l: &str| l.split_whitespace().next().unwrap().to_string();
+        let lines: Vec<&str> = out.lines().collect();
+        (first_word(lines[0]), first_word(lines[1]))
     };
+    let code = || codes().0;
     let readings_topic = broker.topic("zeal.readings.v1");
     // The next quarter-hour: every reading below is of an interval after every decision.
     let t = (zeal_connectors::now_ms() / 1000 / 900 + 1) * 900;
@@ -224,6 +228,46 @@ async fn consent_from_the_app_starts_and_stops_the_gateways_sharing() {
         BTreeSet::from([t, t + 2700]),
         "nothing while consent was withdrawn or the code refused"
     );
+
+    // It asks to share its history too: it withdraws (the next reading stays home), then joins
+    // again ticking "also share the readings my gateway already holds" with the gateway's
+    // second code. At its next reading the gateway shares every reading it held back (before
+    // any consent, while withdrawn, under the refused code) and none it had shared already.
+    let page = household.get(&format!("/household/{METER}")).await.body;
+    let a = household
+        .post("/consent/withdraw", &format!("csrf={}", csrf_of(&page)))
+        .await;
+    assert_eq!(a.status, 200);
+    append(&csv, t + 3600);
+    wait_judged(7);
+    let form = household.get("/join").await.body;
+    assert!(form.contains("id=\"share_history\""), "{form}");
+    let (forward, history) = codes();
+    assert_ne!(forward, history, "a code per scope");
+    let a = household
+        .post(
+            "/join",
+            &format!("{}&share_history=on", join(&form, &history)),
+        )
+        .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    append(&csv, t + 4500);
+    let seen = wait_shared(&readings_topic, t + 4500).await;
+    assert_eq!(
+        seen,
+        (-4..=5)
+            .filter(|q| ![-3, -1].contains(q))
+            .map(|q| t + q * 900)
+            .collect::<BTreeSet<i64>>(),
+        "every reading the gateway held"
+    );
+    let copies = zeal_tests::read_topic(&kafka, &readings_topic)
+        .await
+        .iter()
+        .filter_map(|r| zeal_schemas::decode::<HouseholdReading>(&r.payload).ok())
+        .filter(|r| r.household_id == METER)
+        .count();
+    assert_eq!(copies, seen.len(), "none shared twice");
 
     // The refused grants are dead letters with their reason, attributed to the household.
     let letters: Vec<DeadLetter> = zeal_tests::read_topic(&kafka, &broker.topic("zeal.dlq.v1"))

@@ -1,8 +1,8 @@
 //! What docker-compose.yml runs, without Docker: `deploy/setup-day.sh` sets a day up on the test
 //! broker (topics, authority, identity keys and certificates, the aggregator's key, Cutoff,
 //! beacon, simulated readings), then the compose file's `zeal` commands run as processes with
-//! its flags (shorter phases): a region's gateway (two households sharing their readings), its
-//! aggregator and, after it, the audit into ClickHouse. Every stored total equals the sum of the
+//! its flags (shorter phases): a region's gateway, its aggregator and, after it, the audit into
+//! ClickHouse, and the gateway's sharing of the two households that consented in setup. Every stored total equals the sum of the
 //! simulated readings, and setting the day up again changes nothing.
 
 mod common;
@@ -24,6 +24,7 @@ fn setup(dir: &Path, prefix: &str) -> Output {
         .env("REGIONS", REGION)
         .env("METERS_PER_REGION", "6")
         .env("PARTITIONS", "2")
+        .env("SHARE", "NL-DP-01-m0001,NL-DP-01-m0002")
         .env("ZEAL_KAFKA_BOOTSTRAP", &zeal_tests::kafka().bootstrap)
         .env("ZEAL_TOPIC_PREFIX", prefix)
         .env("RUST_LOG", "warn")
@@ -73,6 +74,7 @@ fn the_compose_deployment_sets_its_day_up_and_stores_exact_totals() {
     assert_eq!(mode("aggregator/aggregator.key"), 0o600);
     assert_eq!(mode(&format!("readings-{REGION}.csv")), 0o600);
     assert_eq!(mode("portal.key"), 0o600);
+    assert_eq!(mode("consent.key"), 0o600);
     assert_eq!(mode("operator.token"), 0o600);
     let token = std::fs::read_to_string(dir.join("operator.token")).unwrap();
     assert_eq!(token.len(), 64, "32 random bytes, hex: {token:?}");
@@ -92,8 +94,6 @@ fn the_compose_deployment_sets_its_day_up_and_stores_exact_totals() {
             &file(&format!("readings-{REGION}.csv")),
             "--aggregator",
             &file("aggregator/aggregator.pub"),
-            "--share-readings",
-            "NL-DP-01-m0001,NL-DP-01-m0002",
         ],
     )
     .spawn()
@@ -121,12 +121,23 @@ fn the_compose_deployment_sets_its_day_up_and_stores_exact_totals() {
         panic!("the gateway failed: {gw:?}");
     }
     let agg = aggregator.wait_with_output().unwrap();
-    let gw = ok(gw);
-    assert!(
-        gw.contains("shared 16 readings of 2 opted-in households"),
-        "{gw}"
-    );
+    ok(gw);
     ok(agg);
+    // The compose file's `share-dp`: the two households that consented (with their history,
+    // setup's SHARE) have their 8 readings each shared, the other four households none.
+    let shared = ok(zeal()
+        .args(["share", "--region", REGION])
+        .args(["--state-dir", &file("meters")])
+        .args(["--readings", &file(&format!("readings-{REGION}.csv"))])
+        .args(["--consent-app", &file("consent.pub")])
+        .env("ZEAL_KAFKA_BOOTSTRAP", &zeal_tests::kafka().bootstrap)
+        .env("ZEAL_TOPIC_PREFIX", &prefix)
+        .output()
+        .unwrap());
+    assert!(
+        shared.contains("done: 16 readings shared, 32 withheld"),
+        "{shared}"
+    );
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (url, warehouse) = runtime.block_on(zeal_tests::fresh_database_url("zt_deploy"));

@@ -31,11 +31,9 @@ fn region(protocol: &str) -> Region {
 #[test]
 fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     let r = region(SMALL);
-    // Meter 0's household opted in to share its readings.
-    let share = ["--share-readings", r.meters[0].as_str()];
     let began = zeal_services::now_ms();
     let outputs = wait_all(vec![
-        ("gw-a", r.gateway_with("gw-a", &[0, 1, 2], 1, &share, "4")),
+        ("gw-a", r.gateway_with("gw-a", &[0, 1, 2], 1, &[], "4")),
         ("gw-b", r.gateway("gw-b", &[3, 4, 5])),
         ("aggregator", r.aggregator()),
     ]);
@@ -121,12 +119,21 @@ fn gateways_aggregator_and_audit_as_separate_processes_total_exactly() {
     let out = r.audit(&r.path("no-such-aggregator.pub"));
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 
-    // The opted-in household's four readings, signed with its certified identity key, count
-    // for the disaggregation job under the authority that certified it, and under no other.
-    let gw_a = String::from_utf8_lossy(&outputs["gw-a"].stdout);
+    // Meter 0's household consents to share its readings, its gateway's history included;
+    // the gateway's sharing (`zeal share`, the only way a reading leaves it) then shares its
+    // four readings and withholds the other households'. Signed with its certified identity
+    // key, they count for the disaggregation job under the authority that certified it, and
+    // under no other.
+    let before = r.share("gw-a");
     assert!(
-        gw_a.contains("shared 4 readings of 1 opted-in households"),
-        "{gw_a}"
+        before.contains("done: 0 readings shared, 12 withheld"),
+        "{before}"
+    );
+    r.grant_history(0);
+    let shared = r.share("gw-a");
+    assert!(
+        shared.contains("done: 4 readings shared, 8 withheld"),
+        "{shared}"
     );
     let job = |authority: &str, store: &str| {
         let args = [

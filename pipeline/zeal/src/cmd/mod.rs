@@ -7,6 +7,7 @@ pub mod bench_grid;
 pub mod bench_pipeline;
 pub mod broker;
 pub mod common;
+pub mod consent;
 pub mod decode;
 pub mod demo;
 pub mod demo_daily;

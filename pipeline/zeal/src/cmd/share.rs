@@ -3,10 +3,14 @@
 //! it (`--follow`: new lines as they are appended), and before judging each batch it applies the
 //! consent log up to its end, so a decision acknowledged before a reading arrived governs it.
 //! A reading is shared, signed with the meter's identity key, only while its household's
-//! consent is on and only for intervals from the grant's decision on; nothing else leaves.
+//! consent is on and only for intervals from the grant's decision on (or every interval, for a
+//! grant that includes the history); nothing else leaves. It is the only way a reading leaves a
+//! gateway. Withheld readings are kept (in memory): a later grant that includes the history
+//! shares them at the next reading; a restarted `zeal share` reads the CSV from its start, so
+//! under such a grant it shares the history again (the jobs count a reading once).
 //!
-//! `zeal share --pairing-code METER` prints the code the household's next grant needs (what a
-//! real gateway shows on its display) and exits.
+//! `zeal share --pairing-code METER` prints the codes the household's next grant needs, from now
+//! on and with the history (what a real gateway shows on its display), and exits.
 
 use super::common::{KafkaArgs, public_keys};
 use super::v2::{CsvReading, identity, parse_reading_line};
@@ -17,6 +21,8 @@ use std::io::{BufRead, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeal_connectors::kafka::KeyedProducer;
+use zeal_protocol::consent::Decision;
+use zeal_schemas::consent::{SCOPE_READINGS, SCOPE_READINGS_HISTORY};
 use zeal_services::consent::ConsentLog;
 use zeal_services::metrics::{Metrics, Role};
 
@@ -41,7 +47,8 @@ pub struct ShareArgs {
     /// Keep reading lines appended to the CSV until Ctrl-C (without it: stop at its end).
     #[arg(long)]
     follow: bool,
-    /// Print the pairing code this meter's household needs for its next grant, and exit.
+    /// Print the pairing codes this meter's household needs for its next grant (from now on;
+    /// with the history), and exit.
     #[arg(long, value_name = "METER")]
     pairing_code: Option<String>,
     #[command(flatten)]
@@ -122,9 +129,15 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
         let mut log = ConsentLog::new(&kafka, &topics.consent, keys.clone(), apps)?;
         log.catch_up(&producer, &topics.dlq, &metrics).await?;
         if let Some(m) = &a.pairing_code {
+            // What a gateway's display shows: a code per choice, each good for one grant.
             println!(
-                "{} (the code for {m}'s next consent to share its readings)",
-                log.pairing_code(m).expect("served")
+                "{} (the code for {m}'s next consent to share its readings from now on)",
+                log.pairing_code(m, SCOPE_READINGS).expect("served")
+            );
+            println!(
+                "{} (the code to share them and the readings this gateway already holds: the \
+                 join form's \"also share\" box, or `zeal consent grant --history`)",
+                log.pairing_code(m, SCOPE_READINGS_HISTORY).expect("served")
             );
             return Ok(());
         }
@@ -135,7 +148,9 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
             offset: 0,
             line: 0,
         };
-        let (mut shared, mut withheld) = (0u64, 0u64);
+        // Readings withheld so far, kept: a later grant that includes the history shares them.
+        let mut held: Vec<CsvReading> = Vec::new();
+        let mut shared = 0u64;
         loop {
             let lines = follower.new_lines()?;
             if lines.is_empty() {
@@ -148,12 +163,29 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
             // Every decision up to now governs the readings that arrived before now.
             let applied = log.catch_up(&producer, &topics.dlq, &metrics).await?;
             for (h, d) in &applied.decisions {
-                super::say::say!("share: {h}: {d:?}");
+                let what = match d {
+                    Decision::Granted { from_ms: i64::MIN } => {
+                        "sharing on, the readings held here included".to_string()
+                    }
+                    Decision::Granted { from_ms } => {
+                        format!("sharing on from {}", super::common::format_time(*from_ms))
+                    }
+                    Decision::Withdrawn => "sharing off".to_string(),
+                };
+                super::say::say!("share: {h}: {what}");
             }
             for (h, why) in &applied.refused {
                 super::say::say!("share: {h}: consent refused: {why}");
             }
-            let mut readings: Vec<CsvReading> = Vec::new();
+            let history: BTreeSet<&str> = applied
+                .decisions
+                .iter()
+                .filter(|(_, d)| matches!(d, Decision::Granted { from_ms: i64::MIN }))
+                .map(|(h, _)| h.as_str())
+                .collect();
+            let (mut readings, kept): (Vec<CsvReading>, Vec<CsvReading>) =
+                held.drain(..).partition(|r| history.contains(r.0.as_str()));
+            held = kept;
             for (n, line) in &lines {
                 let at = || format!("{}:{n}", csv.display());
                 if let Some(r) = parse_reading_line(line, 900).with_context(at)? {
@@ -164,9 +196,10 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
                 }
             }
             // What consent allows, per meter, posted together (each meter's in flight at once).
-            let mut allowed: BTreeMap<&str, Vec<zeal_services::v2::readings::Reading>> =
+            let mut allowed: BTreeMap<String, Vec<zeal_services::v2::readings::Reading>> =
                 BTreeMap::new();
-            for (m, t, import_wh, export_wh, generation_wh) in &readings {
+            for r in readings {
+                let (m, t, import_wh, export_wh, generation_wh) = &r;
                 let reading = zeal_services::v2::readings::Reading {
                     interval_start: t * 1000,
                     import_wh: *import_wh,
@@ -177,18 +210,19 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
                     .consent(m)
                     .is_some_and(|c| c.shares(reading.interval_start))
                 {
-                    allowed.entry(m).or_default().push(reading);
+                    allowed.entry(m.clone()).or_default().push(reading);
                 } else {
-                    withheld += 1;
+                    held.push(r);
                 }
             }
+            let withheld = held.len();
             for (m, batch) in &allowed {
                 shared += zeal_services::v2::readings::publish(
                     &producer,
                     &topics.readings,
                     m,
                     &a.region,
-                    &keys[*m],
+                    &keys[m],
                     batch,
                     &metrics,
                 )
@@ -196,7 +230,10 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
             }
             println!("share: {shared} readings shared, {withheld} withheld (no consent)");
         }
-        println!("share: done: {shared} readings shared, {withheld} withheld (no consent)");
+        println!(
+            "share: done: {shared} readings shared, {} withheld (no consent)",
+            held.len()
+        );
         anyhow::Ok(())
     })
 }

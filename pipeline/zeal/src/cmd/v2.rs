@@ -134,11 +134,6 @@ pub struct GatewayArgs {
     /// The model for --edge (file stem of `zeal train`); the embedded one by default.
     #[arg(long, requires = "edge")]
     model: Option<PathBuf>,
-    /// Households (meter ids, or `all`) that opted in to share their 15-minute readings: each
-    /// of their CSV readings is signed with the meter's certified identity key and posted on
-    /// the readings topic for the disaggregation and game jobs. Repeatable.
-    #[arg(long, value_delimiter = ',')]
-    share_readings: Vec<String>,
     /// DRILL, for the fault tests only: exit right after posting the first commitments, as a
     /// gateway that crashes between commit and reveal (its bundles are lost, its ledger is not).
     #[arg(long, hide = true)]
@@ -535,9 +530,6 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
             }
             party.meters.insert(m.clone(), key);
         }
-        if !a.share_readings.is_empty() {
-            share_readings(&a, &day.ctx.region, &party, &metrics).await?;
-        }
         let mut settings = a.day.settings(
             &day,
             aggregator,
@@ -568,65 +560,6 @@ fn gateway(a: GatewayArgs) -> anyhow::Result<()> {
         );
         Ok(())
     })
-}
-
-/// Posts the opted-in households' 15-minute readings, each signed with its meter's certified
-/// identity key (`--share-readings`).
-async fn share_readings(
-    a: &GatewayArgs,
-    region: &str,
-    party: &Party,
-    metrics: &Metrics,
-) -> anyhow::Result<()> {
-    let params = a.day.params()?;
-    if !a.edge && params.interval_seconds != 900 {
-        bail!(
-            "--share-readings shares 15-minute readings: the protocol file's interval is {} s",
-            params.interval_seconds
-        );
-    }
-    let all = a.share_readings.iter().any(|m| m == "all");
-    for m in a.share_readings.iter().filter(|m| *m != "all") {
-        if !party.meters.contains_key(m) {
-            bail!("--share-readings {m}: not a meter of the readings CSV");
-        }
-    }
-    let mut per_meter: BTreeMap<String, Vec<zeal_services::v2::readings::Reading>> =
-        BTreeMap::new();
-    for (m, t, import_wh, export_wh, generation_wh) in parse_readings(&a.readings, 900)? {
-        if all || a.share_readings.contains(&m) {
-            per_meter
-                .entry(m)
-                .or_default()
-                .push(zeal_services::v2::readings::Reading {
-                    interval_start: t * 1000,
-                    import_wh,
-                    export_wh,
-                    generation_wh,
-                });
-        }
-    }
-    let kafka = a.day.kafka.config("zeal-v2-gateway");
-    let topics = a.day.kafka.topics();
-    let producer = zeal_connectors::kafka::KeyedProducer::new(&kafka)?;
-    let mut posted = 0;
-    for (m, readings) in &per_meter {
-        posted += zeal_services::v2::readings::publish(
-            &producer,
-            &topics.readings,
-            m,
-            region,
-            &party.meters[m],
-            readings,
-            metrics,
-        )
-        .await?;
-    }
-    println!(
-        "gateway: shared {posted} readings of {} opted-in households",
-        per_meter.len()
-    );
-    Ok(())
 }
 
 fn aggregate(a: AggregateArgs) -> anyhow::Result<()> {
