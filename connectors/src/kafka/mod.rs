@@ -187,6 +187,48 @@ impl Record {
     }
 }
 
+/// What an operator should check when no broker answered: printed by the binaries under an
+/// error for which [`unreachable_hint`] holds.
+pub const UNREACHABLE_HINT: &str = "no broker answered in time. Check that --bootstrap names a \
+    running broker and that this client speaks its listener's protocol: plaintext unless -X \
+    security.protocol=ssl, sasl_ssl or sasl_plaintext says otherwise (a TLS client at a plaintext \
+    listener, or the other way round, only ever times out), with -X ssl.ca.location=CA when the \
+    broker's certificate is not signed by a CA this machine trusts.";
+
+/// Whether `err`, or an error it wraps, says no broker answered in time or the connection
+/// failed (a time-out, every broker down, a transport, TLS or authentication failure). A TLS
+/// client at a plaintext listener gets no answer at all (the broker waits for the rest of what
+/// it takes for a request), so a time-out is all librdkafka reports: the binaries add
+/// [`UNREACHABLE_HINT`].
+pub fn unreachable_hint(err: &(dyn std::error::Error + 'static)) -> bool {
+    use rdkafka::error::KafkaError as K;
+    use rdkafka::types::RDKafkaErrorCode as C;
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(k) = e.downcast_ref::<K>() {
+            let code = match k {
+                K::AdminOp(c) => Some(*c),
+                k => k.rdkafka_error_code(),
+            };
+            if matches!(
+                code,
+                Some(
+                    C::OperationTimedOut
+                        | C::MessageTimedOut
+                        | C::AllBrokersDown
+                        | C::BrokerTransportFailure
+                        | C::SSL
+                        | C::Authentication
+                )
+            ) {
+                return true;
+            }
+        }
+        next = e.source();
+    }
+    false
+}
+
 /// Errors of the Kafka connectors.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
@@ -257,6 +299,23 @@ fn redacted(e: rdkafka::error::KafkaError) -> rdkafka::error::KafkaError {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_broker_that_never_answers_gets_the_hint_and_nothing_else_does() {
+        use rdkafka::error::KafkaError as K;
+        use rdkafka::types::RDKafkaErrorCode as C;
+        let wrapped = super::KafkaError::Client {
+            op: "create topics",
+            source: K::AdminOp(C::OperationTimedOut),
+        };
+        assert!(super::unreachable_hint(&wrapped));
+        assert!(super::unreachable_hint(&K::MetadataFetch(
+            C::AllBrokersDown
+        )));
+        assert!(!super::unreachable_hint(&K::AdminOp(C::TopicAlreadyExists)));
+        let missing = super::KafkaError::MissingTopic { topic: "t".into() };
+        assert!(!super::unreachable_hint(&missing));
+    }
+
     use super::*;
 
     #[test]

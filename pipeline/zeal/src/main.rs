@@ -173,6 +173,12 @@ fn main() -> std::process::ExitCode {
             // the log format. Written without `eprintln!`, which panics (exit 101) when stderr
             // is on a full disk.
             cmd::say::line("ERROR", &format!("error: {e:#}"));
+            if e.chain().any(zeal_connectors::kafka::unreachable_hint) {
+                cmd::say::line(
+                    "ERROR",
+                    &format!("hint: {}", zeal_connectors::kafka::UNREACHABLE_HINT),
+                );
+            }
             if audit && !e.is::<cmd::v2::Discrepancy>() {
                 std::process::ExitCode::from(2)
             } else {

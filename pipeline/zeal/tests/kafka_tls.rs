@@ -2,8 +2,8 @@
 //! terminates TLS with the run's certificate for 127.0.0.1 (tansu 0.6 has no TLS listener of
 //! its own). `zeal topics create` with `-X security.protocol=ssl -X ssl.ca.location=CA` creates
 //! the topics through it, the library's producer and replay write and read back through it, a
-//! plaintext client gets nothing from the TLS port, and a client that does not trust the CA is
-//! refused on the certificate.
+//! plaintext client gets nothing from the TLS port, nor a TLS client from the plaintext one, and
+//! a client that does not trust the CA is refused on the certificate: each told what to check.
 
 mod common;
 
@@ -118,17 +118,30 @@ fn clients_reach_the_broker_through_tls_and_only_with_the_trusted_ca() {
         .collect();
     assert_eq!(payloads, ["m0", "m1", "m2"]);
 
-    // Plaintext to the TLS port, and TLS without the CA: nothing.
-    for extra in [
-        vec![],
+    // Plaintext to the TLS port, TLS without the CA, and TLS to the plaintext port: nothing,
+    // and the error says what to check (librdkafka itself reports only a time-out).
+    for (port, extra) in [
+        (&bootstrap, vec![]),
         // The system's CAs only: the run's CA is not among them.
-        vec!["-X".to_string(), "security.protocol=ssl".to_string()],
+        (
+            &bootstrap,
+            vec!["-X".to_string(), "security.protocol=ssl".to_string()],
+        ),
+        (
+            &listen.to_string(),
+            vec![
+                "-X".to_string(),
+                "security.protocol=ssl".to_string(),
+                "-X".to_string(),
+                format!("ssl.ca.location={ca}"),
+            ],
+        ),
     ] {
         let mut args = vec![
             "topics".to_string(),
             "create".into(),
             "--bootstrap".into(),
-            bootstrap.clone(),
+            port.clone(),
             "--topic-prefix".into(),
             format!("{prefix}x."),
             "-X".into(),
@@ -138,6 +151,11 @@ fn clients_reach_the_broker_through_tls_and_only_with_the_trusted_ca() {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let refused = common::run(&args);
         assert!(!refused.status.success(), "{args:?}: {refused:?}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(
+            stderr.contains("hint: no broker answered") && stderr.contains("security.protocol"),
+            "{args:?}: {stderr}"
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
