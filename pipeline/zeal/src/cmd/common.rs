@@ -53,6 +53,23 @@ impl KafkaArgs {
     pub fn deployment(&self, client: &str) -> zeal_services::deployment::Deployment {
         zeal_services::deployment::Deployment::new(self.config(client), self.topics())
     }
+
+    /// The consent app's channel to the gateways and jobs (its decisions and the records of
+    /// erasures), signing with `key`, as Kafka client `client`.
+    pub fn consent_sink(
+        &self,
+        client: &str,
+        key: zeal_protocol::ed25519_dalek::SigningKey,
+    ) -> anyhow::Result<zeal_web::ConsentSink> {
+        let producer = zeal_connectors::kafka::KeyedProducer::new(&self.config(client))?;
+        let topics = self.topics();
+        Ok(zeal_web::ConsentSink {
+            producer: std::sync::Arc::new(producer),
+            topic: topics.consent,
+            erasure_topic: topics.erasure,
+            key,
+        })
+    }
 }
 
 /// Parses `2020-07-01T00:00Z`, `2020-07-01T00:00:00Z`, `2020-07-01` (UTC) or milliseconds since

@@ -85,14 +85,7 @@ fn publish(a: &DecisionArgs, scope: &str, granted: bool, code: &str) -> anyhow::
     );
     let key = existing_signing_key(&a.consent_key, "zeal consent init")?;
     super::runtime()?.block_on(async move {
-        let producer = zeal_connectors::kafka::KeyedProducer::new(&a.kafka.config("zeal-consent"))?;
-        let topics = a.kafka.topics();
-        let sink = zeal_web::ConsentSink {
-            producer: std::sync::Arc::new(producer),
-            topic: topics.consent,
-            erasure_topic: topics.erasure,
-            key,
-        };
+        let sink = a.kafka.consent_sink("zeal-consent", key)?;
         sink.publish(&a.household, &a.region, scope, granted, code)
             .await?;
         let what = if granted { "grant" } else { "withdrawal" };

@@ -46,14 +46,7 @@ pub fn run(a: EraseArgs) -> anyhow::Result<()> {
     );
     let key = super::common::existing_signing_key(&a.consent_key, "zeal serve --consent-key")?;
     super::runtime()?.block_on(async move {
-        let producer = zeal_connectors::kafka::KeyedProducer::new(&a.kafka.config("zeal-erase"))?;
-        let topics = a.kafka.topics();
-        let sink = zeal_web::ConsentSink {
-            producer: std::sync::Arc::new(producer),
-            topic: topics.consent,
-            erasure_topic: topics.erasure,
-            key,
-        };
+        let sink = a.kafka.consent_sink("zeal-erase", key)?;
         let store = super::serve::open_store(a.clickhouse.as_deref(), &a.data_dir).await?;
         let tables = zeal_web::rights::erase(&store, Some(&sink), &a.household, &a.region)
             .await

@@ -96,14 +96,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         let mut settings = settings;
         if let Some(file) = &a.consent_key {
             let key = super::common::init_signing_key("consent", file)?;
-            let producer = zeal_connectors::kafka::KeyedProducer::new(&a.kafka.config("zeal-web"))?;
-            let topics = a.kafka.topics();
-            settings.consent = Some(zeal_web::ConsentSink {
-                producer: std::sync::Arc::new(producer),
-                topic: topics.consent,
-                erasure_topic: topics.erasure,
-                key,
-            });
+            settings.consent = Some(a.kafka.consent_sink("zeal-web", key)?);
         }
         let store = open_store(a.clickhouse.as_deref(), &a.data_dir).await?;
         let stop = super::common::shutdown_on_signals();
