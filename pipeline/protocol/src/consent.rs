@@ -51,10 +51,13 @@ pub enum ConsentRefused {
     Code { attempt: u32 },
 }
 
+/// The `from_ms` of a grant that includes the history: every reading the gateway holds.
+pub const FROM_THE_START: i64 = i64::MIN;
+
 /// What an accepted event changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    /// Sharing is on for readings of intervals from `from_ms` (`i64::MIN`: the gateway's whole
+    /// Sharing is on for readings of intervals from `from_ms` ([`FROM_THE_START`]: the gateway's whole
     /// history too).
     Granted { from_ms: i64 },
     /// Sharing is off.
@@ -197,7 +200,7 @@ impl Consent {
             }
             self.next_epoch();
             let from_ms = if history {
-                i64::MIN
+                FROM_THE_START
             } else {
                 e.decided_at.max(now_ms)
             };
@@ -450,7 +453,9 @@ mod tests {
         sign(&app(), &mut grant);
         assert_eq!(
             apply(&mut c, &grant),
-            Ok(Decision::Granted { from_ms: i64::MIN })
+            Ok(Decision::Granted {
+                from_ms: FROM_THE_START
+            })
         );
         assert!(c.shares(T - year) && c.shares(T));
         // Withdrawal ends it like any grant; the history code is dead after it.

@@ -21,7 +21,7 @@ use std::io::{BufRead, Seek};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use zeal_connectors::kafka::KeyedProducer;
-use zeal_protocol::consent::Decision;
+use zeal_protocol::consent::{Decision, FROM_THE_START};
 use zeal_schemas::consent::{SCOPE_READINGS, SCOPE_READINGS_HISTORY};
 use zeal_services::consent::ConsentLog;
 use zeal_services::metrics::{Metrics, Role};
@@ -164,9 +164,9 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
             let applied = log.catch_up(&producer, &topics.dlq, &metrics).await?;
             for (h, d) in &applied.decisions {
                 let what = match d {
-                    Decision::Granted { from_ms: i64::MIN } => {
-                        "sharing on, the readings held here included".to_string()
-                    }
+                    Decision::Granted {
+                        from_ms: FROM_THE_START,
+                    } => "sharing on, the readings held here included".to_string(),
                     Decision::Granted { from_ms } => {
                         format!("sharing on from {}", super::common::format_time(*from_ms))
                     }
@@ -180,12 +180,23 @@ pub fn run(a: ShareArgs) -> anyhow::Result<()> {
             let history: BTreeSet<&str> = applied
                 .decisions
                 .iter()
-                .filter(|(_, d)| matches!(d, Decision::Granted { from_ms: i64::MIN }))
+                .filter(|(_, d)| {
+                    matches!(
+                        d,
+                        Decision::Granted {
+                            from_ms: FROM_THE_START
+                        }
+                    )
+                })
                 .map(|(h, _)| h.as_str())
                 .collect();
-            let (mut readings, kept): (Vec<CsvReading>, Vec<CsvReading>) =
-                held.drain(..).partition(|r| history.contains(r.0.as_str()));
-            held = kept;
+            // Only after a history grant: the held readings are not walked at every new line.
+            let mut readings: Vec<CsvReading> = Vec::new();
+            if !history.is_empty() {
+                let kept;
+                (readings, kept) = held.drain(..).partition(|r| history.contains(r.0.as_str()));
+                held = kept;
+            }
             for (n, line) in &lines {
                 let at = || format!("{}:{n}", csv.display());
                 if let Some(r) = parse_reading_line(line, 900).with_context(at)? {
