@@ -4,6 +4,7 @@
 # web app's form parsing: builds every target in fuzz/ and runs each for SECS seconds (default 30).
 #
 #   bash tests/fuzz.sh [SECS] [TARGET...]
+#   bash tests/fuzz.sh --build-only      install cargo-fuzz if missing and build every target
 #
 # Inputs start from fuzz/seeds/<target> and, for the message targets, the golden vectors in
 # schemas/testdata/golden; what libFuzzer learns is kept in ~/.cache/zebra-zeal/fuzz/<target> so
@@ -18,6 +19,8 @@ cd "$(dirname "$0")/.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/zebra-zeal/fuzz"
 CARGO_FUZZ_VERSION=0.13.2
+BUILD_ONLY=""
+if [ "${1:-}" = --build-only ]; then BUILD_ONLY=1; shift; fi
 SECS=${1:-30}
 [ $# -gt 0 ] && shift
 case $SECS in '' | *[!0-9]*) echo "tests/fuzz.sh: SECS must be a number of seconds" >&2; exit 2 ;; esac
@@ -41,6 +44,7 @@ start=$SECONDS
 cargo +nightly fuzz build --fuzz-dir fuzz >"$CACHE/build.log" 2>&1 \
   || { tail -n 40 "$CACHE/build.log" >&2; echo "tests/fuzz.sh: build failed (log: $CACHE/build.log)" >&2; exit 1; }
 say "built in $((SECONDS - start))s"
+[ -z "$BUILD_ONLY" ] || exit 0
 for t in "${targets[@]}"; do
   work="$CACHE/$t"
   mkdir -p "$work"

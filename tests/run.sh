@@ -6,7 +6,10 @@
 #   bash tests/run.sh                  cargo fmt --check, fastavro schema check, cargo test --workspace
 #                                      --no-fail-fast (one failure does not hide the others), then
 #                                      tests/fuzz.sh: each fuzz target ZEAL_FUZZ_SECS (20) seconds;
-#                                      cargo clippy --all-targets -D warnings beside them (nice 19)
+#                                      cargo clippy --all-targets -D warnings and the fuzz targets'
+#                                      build beside them (nice 19). Under CI=true the whole run
+#                                      ends within ZEAL_RUN_BUDGET (5100) seconds: a hung test is
+#                                      stopped and named, fuzzing skipped (and said) if no time is left
 #   bash tests/run.sh -- CMD [ARG...]  run CMD instead, with the services up and ZEAL_TEST_* set
 #   bash tests/run.sh --keep           start the services, print their variables, leave them running
 #   bash tests/run.sh --stop DIR       stop services left by --keep (DIR is ZEAL_TEST_SERVICES_DIR)
@@ -61,6 +64,13 @@ CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/zebra-zeal"
 FASTAVRO_VERSION=1.13.1
 AXE_VERSION=4.10.3
 PYYAML_VERSION=6.0.2
+# CI stops a run at 90 minutes and prints nothing of why. Under CI=true the run ends itself first:
+# after ZEAL_RUN_BUDGET seconds from its start (5100, 85 min) it stops a test command still
+# running (the log above then names the test: libtest reports any test running over 60 s) and
+# skips what it has no time left for, saying so. 0 (the default without CI): no budget.
+BUDGET=${ZEAL_RUN_BUDGET:-$([ -n "${CI:-}" ] && echo 5100 || echo 0)}
+case $BUDGET in '' | *[!0-9]*) printf 'tests/run.sh: ZEAL_RUN_BUDGET must be a number of seconds\n' >&2; exit 2 ;; esac
+left() { echo $((BUDGET - SECONDS)); } # seconds left of the budget (meaningless when BUDGET=0)
 # Debian's python (not a pyenv shim that may change per directory); fallback: whatever is on PATH.
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
@@ -241,6 +251,31 @@ if [ "$MODE" = suite ]; then
   CLIPPY_PID=$!
 fi
 
+# --- the fuzz targets' build, beside the tests too ------------------------------------------------
+# cargo-fuzz's install (~2 min) and the nightly sanitizer build (~10 min cold) need no service:
+# they run now at nice 19 like clippy, and the fuzzing itself after the tests finds them built.
+FUZZ_BUILD_PID=""
+FUZZ_BUILD_LOG=""
+if [ "$MODE" = suite ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  FUZZ_BUILD_LOG=$(mktemp "${TMPDIR:-/tmp}/zeal-fuzz-build.XXXXXX")
+  say "building the fuzz targets (tests/fuzz.sh --build-only, in the background, nice 19)"
+  setsid nice -n 19 bash tests/fuzz.sh --build-only >"$FUZZ_BUILD_LOG" 2>&1 &
+  FUZZ_BUILD_PID=$!
+fi
+
+# wait_budget pid what: wait for a background job, but not past the budget (then it is stopped:
+# status 124). Prints nothing; the caller reports.
+wait_budget() {
+  while [ "$BUDGET" -gt 0 ] && [ "$(left)" -gt 0 ] && alive "$1"; do sleep 1; done
+  if alive "$1"; then
+    [ "$BUDGET" -gt 0 ] || { wait "$1"; return; }
+    kill -TERM -- "-$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+    return 124
+  fi
+  wait "$1"
+}
+
 # --- start the services ------------------------------------------------------------------------
 BASE="${TMPDIR:-/tmp}"
 # Services of a run that was SIGKILLed (no trap ran) are stopped here: each run records its
@@ -270,7 +305,10 @@ cleanup() {
   t=$(now_ms)
   if [ -n "$CMD_PID" ] && alive "$CMD_PID"; then kill -TERM -- "-$CMD_PID" 2>/dev/null || true; fi
   if [ -n "$CLIPPY_PID" ] && alive "$CLIPPY_PID"; then kill -TERM -- "-$CLIPPY_PID" 2>/dev/null || true; fi
+  if [ -n "$FUZZ_BUILD_PID" ] && alive "$FUZZ_BUILD_PID"; then kill -TERM -- "-$FUZZ_BUILD_PID" 2>/dev/null || true; fi
+  if [ -n "${WATCH_PID:-}" ]; then kill -- "-$WATCH_PID" 2>/dev/null || true; fi
   [ -z "$CLIPPY_LOG" ] || rm -f "$CLIPPY_LOG"
+  [ -z "$FUZZ_BUILD_LOG" ] || rm -f "$FUZZ_BUILD_LOG"
   if [ "$code" != 0 ] && [ -n "${CI:-}" ]; then show_logs 30; fi
   stop_services "$DIR"
   if [ -n "${KEEP:-}" ]; then touch "$DIR/kept"; say "kept $DIR"; else rm -rf "$DIR"; fi
@@ -316,11 +354,15 @@ print(" ".join(str(s.getsockname()[1]) for s in held))
 EOF
 }
 
+# Each probe gets 5 s: a service that accepts a connection and never answers (a wedged JVM, a
+# port another process took) must end in this function's time-out and a message, not in a run
+# that waits until CI kills it without a word (CI on 2026-12-07 did; the last line it printed was
+# "clickhouse ... up", the next step is ZooKeeper's).
 wait_up() { # pid seconds command...: 0 once command succeeds, 1 if pid exits, 2 on timeout
-  local pid=$1 secs=$2
+  local pid=$1 deadline=$((SECONDS + $2))
   shift 2
-  for _ in $(seq $((secs * 10))); do
-    if "$@" >/dev/null 2>&1; then return 0; fi
+  while [ $SECONDS -lt $deadline ]; do
+    if timeout -k 1 5 "$@" >/dev/null 2>&1; then return 0; fi
     alive "$pid" || return 1
     sleep 0.1
   done
@@ -364,29 +406,41 @@ for attempt in 1 2 3; do
   show_logs 50
   die "ClickHouse did not answer on 127.0.0.1:$CH_HTTP ($([ $status = 1 ] && echo exited || echo timeout))"
 done
-CH_VERSION=$(curl -fsS "http://127.0.0.1:$CH_HTTP/?query=SELECT%20version()")
-curl -fsS "http://127.0.0.1:$CH_HTTP/?user=reader&password=reader&query=SELECT%201" >/dev/null \
+CH_VERSION=$(curl -fsS --max-time 10 "http://127.0.0.1:$CH_HTTP/?query=SELECT%20version()")
+curl -fsS --max-time 10 "http://127.0.0.1:$CH_HTTP/?user=reader&password=reader&query=SELECT%201" >/dev/null \
   || die "ClickHouse does not accept the read-only user (tests/services/clickhouse/users.xml)"
-curl -fsS "http://127.0.0.1:$CH_HTTP/?user=grafana&password=grafana&query=SELECT%201" >/dev/null \
+curl -fsS --max-time 10 "http://127.0.0.1:$CH_HTTP/?user=grafana&password=grafana&query=SELECT%201" >/dev/null \
   || die "ClickHouse does not accept the shipped grafana user (deploy/clickhouse/users.d/grafana.xml)"
-curl -fsS --cacert "$CH/ca.pem" "https://127.0.0.1:$CH_HTTPS/?query=SELECT%201" >/dev/null \
+curl -fsS --max-time 10 --cacert "$CH/ca.pem" "https://127.0.0.1:$CH_HTTPS/?query=SELECT%201" >/dev/null \
   || die "ClickHouse does not answer HTTPS on 127.0.0.1:$CH_HTTPS (see $CH/clickhouse-server.err.log)"
 say "clickhouse $CH_VERSION up on 127.0.0.1:$CH_HTTP (http), :$CH_TCP (native) in $(since "$t")"
 
 # The test cluster `zeal` for the cluster test: ZooKeeper (Debian's 3.8, standalone) and two more
 # ClickHouse servers, the two replicas of its one shard (tests/services/clickhouse/cluster.xml.in).
 ZK="$DIR/zookeeper"
-mkdir -p "$ZK/data"
-t=$(now_ms)
-read -r ZK_PORT R1_HTTP R1_TCP R1_INTER R2_HTTP R2_TCP R2_INTER < <(free_ports 7)
-printf 'clientPort=%s\nclientPortAddress=127.0.0.1\ndataDir=%s\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\ntickTime=2000\n' \
-  "$ZK_PORT" "$ZK/data" >"$ZK/zoo.cfg"
-(cd "$ZK" && exec java -Xmx256m -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
-  org.apache.zookeeper.server.ZooKeeperServerMain "$ZK/zoo.cfg" >zk.log 2>&1) &
-echo $! >"$ZK/pid"
-disown $!
-zk_ok() { (exec 3<>"/dev/tcp/127.0.0.1/$ZK_PORT" && printf ruok >&3 && [ "$(cat <&3)" = imok ]) 2>/dev/null; }
-wait_up "$(cat "$ZK/pid")" 60 zk_ok || { tail -n 30 "$ZK/zk.log" >&2; die "ZooKeeper did not answer on 127.0.0.1:$ZK_PORT"; }
+# ZooKeeper is up when it answers the four-letter word ruok with imok (bash's /dev/tcp).
+# shellcheck disable=SC2016 # expanded by the inner bash
+ZK_OK=(bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf ruok >&3 && [ "$(cat <&3)" = imok ]' zk_ok)
+for attempt in 1 2 3; do
+  rm -rf "$ZK"
+  mkdir -p "$ZK/data"
+  t=$(now_ms)
+  read -r ZK_PORT R1_HTTP R1_TCP R1_INTER R2_HTTP R2_TCP R2_INTER < <(free_ports 7)
+  printf 'clientPort=%s\nclientPortAddress=127.0.0.1\ndataDir=%s\nadmin.enableServer=false\n4lw.commands.whitelist=ruok\ntickTime=2000\n' \
+    "$ZK_PORT" "$ZK/data" >"$ZK/zoo.cfg"
+  (cd "$ZK" && exec java -Xmx256m -cp /usr/share/java/zookeeper.jar:/usr/share/java/slf4j-simple.jar \
+    org.apache.zookeeper.server.ZooKeeperServerMain "$ZK/zoo.cfg" >zk.log 2>&1) &
+  echo $! >"$ZK/pid"
+  disown $!
+  status=0
+  wait_up "$(cat "$ZK/pid")" 60 "${ZK_OK[@]}" "$ZK_PORT" || status=$?
+  [ $status = 0 ] && break
+  tail -n 30 "$ZK/zk.log" >&2
+  # A JVM that took the port and then hung is stopped and a new one started on other ports.
+  kill -KILL "$(cat "$ZK/pid")" 2>/dev/null || true
+  [ $attempt -lt 3 ] || die "ZooKeeper did not answer on 127.0.0.1:$ZK_PORT ($([ $status = 1 ] && echo exited || echo timeout)) three times"
+  say "zookeeper: no answer on 127.0.0.1:$ZK_PORT ($([ $status = 1 ] && echo exited || echo timeout)); starting another"
+done
 for r in 1 2; do
   C="$DIR/clickhouse-r$r"
   mkdir -p "$C"/{data,tmp,user_files,format_schemas}
@@ -484,7 +538,21 @@ run() {
     setsid "$@" &
     CMD_PID=$!
     echo "$CMD_PID" >"$DIR/command.pid"
-    wait "$CMD_PID"
+    WATCH_PID=""
+    if [ "$BUDGET" -gt 0 ]; then
+      # The watchdog: its own process group, so that stopping it stops its sleep too.
+      setsid bash -c 'sleep "$1"
+        kill -0 -- "-$2" 2>/dev/null || exit 0
+        printf "==> the run budget (ZEAL_RUN_BUDGET=%ss) is spent: stopping %s (the tests running over 60s are named above)\n" "$3" "$4" >&2
+        kill -TERM -- "-$2" 2>/dev/null; sleep 15; kill -KILL -- "-$2" 2>/dev/null' \
+        watchdog "$(($(left) > 0 ? $(left) : 0))" "$CMD_PID" "$BUDGET" "$*" &
+      WATCH_PID=$!
+    fi
+    local status=0
+    wait "$CMD_PID" || status=$?
+    if [ -n "$WATCH_PID" ]; then kill -- "-$WATCH_PID" 2>/dev/null || true; fi
+    WATCH_PID=""
+    return $status
   fi
 }
 
@@ -495,20 +563,37 @@ else
   run cargo test --workspace --no-fail-fast "${locked[@]}"
   code=$?
   # Coverage-guided fuzzing, bounded: every target in fuzz/ for ZEAL_FUZZ_SECS seconds (20).
-  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-    run bash tests/fuzz.sh "${ZEAL_FUZZ_SECS:-20}"
-    fuzzed=$?
-    [ $code != 0 ] || code=$fuzzed
-  else
+  if [ -z "$FUZZ_BUILD_PID" ]; then
     say "fuzzing SKIPPED: no nightly toolchain (rustup toolchain install nightly)"
+  else
+    say "waiting for the fuzz targets' build"
+    wait_budget "$FUZZ_BUILD_PID"
+    fuzzed=$?
+    FUZZ_BUILD_PID=""
+    if [ $fuzzed = 124 ]; then
+      say "fuzzing SKIPPED: its build did not finish within the run budget (ZEAL_RUN_BUDGET=${BUDGET}s)"
+      fuzzed=0
+    elif [ $fuzzed != 0 ]; then
+      cat "$FUZZ_BUILD_LOG" >&2
+      say "fuzzing FAILED: the fuzz targets did not build (exit $fuzzed)"
+    elif [ "$BUDGET" -gt 0 ] && [ "$(left)" -lt 300 ]; then
+      say "fuzzing SKIPPED: $(left)s left of the run budget (ZEAL_RUN_BUDGET=${BUDGET}s)"
+    else
+      grep '^==> built' "$FUZZ_BUILD_LOG" | sed 's/^==> built/==> fuzz targets built/' >&2 || true
+      run bash tests/fuzz.sh "${ZEAL_FUZZ_SECS:-20}"
+      fuzzed=$?
+    fi
+    [ $code != 0 ] || code=$fuzzed
   fi
   say "waiting for clippy"
-  wait "$CLIPPY_PID"
-  linted=$?
+  linted=0
+  wait_budget "$CLIPPY_PID" || linted=$?
   CLIPPY_PID=""
   cat "$CLIPPY_LOG" >&2
   if [ $linted = 0 ]; then
     say "clippy: no warning (finished $((SECONDS - CLIPPY_START))s after it started)"
+  elif [ $linted = 124 ]; then
+    say "clippy FAILED: it did not finish within the run budget (ZEAL_RUN_BUDGET=${BUDGET}s)"
   else
     say "clippy FAILED (exit $linted): the warnings above"
   fi
