@@ -75,7 +75,8 @@ left() { echo $((BUDGET - SECONDS)); } # seconds left of the budget (meaningless
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
-say() { printf '==> %s\n' "$*" >&2; }
+# Each line carries the time since the run started (h:mm:ss): a CI log then shows where time went.
+say() { printf '==> %d:%02d:%02d %s\n' $((SECONDS / 3600)) $((SECONDS / 60 % 60)) $((SECONDS % 60)) "$*" >&2; }
 die() { printf 'tests/run.sh: error: %s\n' "$*" >&2; exit 1; }
 now_ms() { local t=${EPOCHREALTIME//[.,]/}; echo $((t / 1000)); } # EPOCHREALTIME: bash >= 5
 since() { local ms=$(($(now_ms) - $1)); printf '%d.%01ds' $((ms / 1000)) $((ms % 1000 / 100)); }
