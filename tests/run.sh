@@ -218,7 +218,7 @@ fi
 # on 2 cores) would compile it twice.
 locked=()
 [ -f Cargo.lock ] && locked=(--locked)
-say "building the workspace and its tests (cargo test --workspace --no-run; cold ~45 min on 2 cores)"
+say "building the workspace and its tests (cargo test --workspace --no-run; cold ~20 min on 2 cores)"
 start=$SECONDS
 # In its own process group, waited for, so that a SIGTERM or SIGINT stops it at once.
 if [ -t 0 ]; then
