@@ -264,16 +264,19 @@ if [ "$MODE" = suite ] && rustup toolchain list 2>/dev/null | grep -q '^nightly'
   FUZZ_BUILD_PID=$!
 fi
 
-# wait_budget pid what: wait for a background job, but not past the budget (then it is stopped:
-# status 124). Prints nothing; the caller reports.
+# wait_budget pid: wait for a job in its own process group, but not past the budget. Then its
+# group is stopped (TERM, KILL 15 s later) and the status is 124. Prints nothing; callers report.
 wait_budget() {
-  while [ "$BUDGET" -gt 0 ] && [ "$(left)" -gt 0 ] && alive "$1"; do sleep 1; done
-  if alive "$1"; then
-    [ "$BUDGET" -gt 0 ] || { wait "$1"; return; }
-    kill -TERM -- "-$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    return 124
-  fi
+  while [ "$BUDGET" -gt 0 ] && alive "$1"; do
+    if [ "$(left)" -le 0 ]; then
+      kill -TERM -- "-$1" 2>/dev/null || true
+      for _ in $(seq 15); do alive "$1" && sleep 1; done
+      kill -KILL -- "-$1" 2>/dev/null || true
+      wait "$1" 2>/dev/null || true
+      return 124
+    fi
+    sleep 1
+  done
   wait "$1"
 }
 
@@ -307,7 +310,6 @@ cleanup() {
   if [ -n "$CMD_PID" ] && alive "$CMD_PID"; then kill -TERM -- "-$CMD_PID" 2>/dev/null || true; fi
   if [ -n "$CLIPPY_PID" ] && alive "$CLIPPY_PID"; then kill -TERM -- "-$CLIPPY_PID" 2>/dev/null || true; fi
   if [ -n "$FUZZ_BUILD_PID" ] && alive "$FUZZ_BUILD_PID"; then kill -TERM -- "-$FUZZ_BUILD_PID" 2>/dev/null || true; fi
-  if [ -n "${WATCH_PID:-}" ]; then kill -- "-$WATCH_PID" 2>/dev/null || true; fi
   [ -z "$CLIPPY_LOG" ] || rm -f "$CLIPPY_LOG"
   [ -z "$FUZZ_BUILD_LOG" ] || rm -f "$FUZZ_BUILD_LOG"
   if [ "$code" != 0 ] && [ -n "${CI:-}" ]; then show_logs 30; fi
@@ -539,20 +541,11 @@ run() {
     setsid "$@" &
     CMD_PID=$!
     echo "$CMD_PID" >"$DIR/command.pid"
-    WATCH_PID=""
-    if [ "$BUDGET" -gt 0 ]; then
-      # The watchdog: its own process group, so that stopping it stops its sleep too.
-      setsid bash -c 'sleep "$1"
-        kill -0 -- "-$2" 2>/dev/null || exit 0
-        printf "==> the run budget (ZEAL_RUN_BUDGET=%ss) is spent: stopping %s (the tests running over 60s are named above)\n" "$3" "$4" >&2
-        kill -TERM -- "-$2" 2>/dev/null; sleep 15; kill -KILL -- "-$2" 2>/dev/null' \
-        watchdog "$(($(left) > 0 ? $(left) : 0))" "$CMD_PID" "$BUDGET" "$*" &
-      WATCH_PID=$!
-    fi
     local status=0
-    wait "$CMD_PID" || status=$?
-    if [ -n "$WATCH_PID" ]; then kill -- "-$WATCH_PID" 2>/dev/null || true; fi
-    WATCH_PID=""
+    wait_budget "$CMD_PID" || status=$?
+    if [ $status = 124 ] && [ "$(left)" -le 0 ]; then
+      say "the run budget (ZEAL_RUN_BUDGET=${BUDGET}s) is spent: stopped $* (the tests running over 60s are named above)"
+    fi
     return $status
   fi
 }
