@@ -59,6 +59,7 @@ async fn migrations_apply_once() {
             id: "0001_readings_test",
             sql: CREATE,
             min_server: None,
+            rebuild: false,
         },
         Migration {
             id: "0002_future_only",
@@ -68,12 +69,13 @@ async fn migrations_apply_once() {
                 minor: 0,
                 patch: 0,
             }),
+            rebuild: false,
         },
     ];
-    let first = migrate(&w, &steps).await.unwrap();
+    let first = migrate(&w, &steps, None).await.unwrap();
     assert_eq!(first.applied, vec!["0001_readings_test"]);
     assert_eq!(first.skipped_for_server, vec!["0002_future_only"]);
-    let second = migrate(&w, &steps).await.unwrap();
+    let second = migrate(&w, &steps, None).await.unwrap();
     assert!(second.applied.is_empty());
     assert_eq!(second.already_applied, vec!["0001_readings_test"]);
 }
@@ -229,4 +231,198 @@ async fn every_table_is_created_in_order_once_with_its_rows_columns_and_takes_it
     one_row_round_trips::<zeal_tables::GameEventRow>(&w).await;
     one_row_round_trips::<zeal_tables::ProfileRow>(&w).await;
     one_row_round_trips::<zeal_tables::GridBalanceRow>(&w).await;
+}
+
+/// The totals of `n` intervals 12 hours apart from 2020-07-01 (four months), version `at`.
+fn totals(n: u32, at: u32) -> Vec<zeal_tables::TotalRow> {
+    (0..n)
+        .map(|i| {
+            let start = 1_593_561_600 + i * 43_200;
+            zeal_tables::TotalRow {
+                region: "NL-A".into(),
+                interval_start: start,
+                interval_seconds: 900,
+                channel: "import_wh".into(),
+                total: i64::from(i) * 10 + i64::from(at),
+                contributors: 7,
+                attempt: 1,
+                carried_intervals: vec![start - 900],
+                published_at: at,
+                aggregator_id: "agg".into(),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_rebuild_keeps_every_row_and_goes_on_after_an_interruption() {
+    // The tables as 0001–0009 left them (`DateTime` in the server's zone, one partition), with
+    // rows; then the rebuilds (0010–0017), one of them interrupted after its swap as a crash
+    // would leave it, and a write landing between the swap and the copy.
+    let (w, db) = fresh_database().await;
+    let (before, rebuilds): (Vec<Migration>, Vec<Migration>) =
+        zeal_tables::MIGRATIONS.iter().partition(|m| !m.rebuild);
+    assert!(rebuilds.len() >= 8, "{rebuilds:?}");
+    migrate(&w, &before, None).await.unwrap();
+    w.write(&totals(200, 1_000)).await.unwrap();
+    let daily: Vec<zeal_tables::DailyRow> = (0..50)
+        .map(|d| zeal_tables::DailyRow {
+            household_id: format!("h-{}", d % 5),
+            day: 18_444 + d,
+            generation_kwh: f64::from(d) / 2.0,
+            computed_at: 5,
+            ..zeal_tables::DailyRow::default()
+        })
+        .collect();
+    w.write(&daily).await.unwrap();
+
+    // A service starting copies small tables only: 200 rows are too many for a limit of 100,
+    // and nothing changes.
+    let refused = migrate(&w, zeal_tables::MIGRATIONS, Some(100))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        refused.contains("its 200 rows") && refused.contains("zeal migrate"),
+        "{refused}"
+    );
+    let rebuilt = w
+        .query_text("SELECT count() FROM zeal_schema_migrations WHERE id >= '0010'")
+        .await
+        .unwrap();
+    assert_eq!(rebuilt.trim(), "0");
+    let totals_rebuild = rebuilds
+        .iter()
+        .find(|m| m.sql.contains("region_totals ("))
+        .unwrap();
+    let plan = zeal_connectors::clickhouse::rebuild::plan(
+        totals_rebuild.id,
+        totals_rebuild.sql,
+        None,
+        &db,
+    )
+    .unwrap();
+    for sql in &plan.create {
+        w.execute(sql).await.unwrap();
+    }
+    w.execute(&plan.swap).await.unwrap();
+    let count = |sql: String| {
+        let w = w.clone();
+        async move { w.query_text(&sql).await.unwrap().trim().to_string() }
+    };
+    assert_eq!(count("SELECT count() FROM region_totals".into()).await, "0");
+    // A newer version of interval 0, written after the swap: the copy must not undo it.
+    w.write(&totals(1, 2_000)).await.unwrap();
+
+    let report = migrate(&w, zeal_tables::MIGRATIONS, None).await.unwrap();
+    let ids: Vec<&str> = rebuilds.iter().map(|m| m.id).collect();
+    assert_eq!(report.applied, ids);
+    let mut want = totals(200, 1_000);
+    want[0] = totals(1, 2_000).remove(0);
+    let want: String = want
+        .iter()
+        .map(|t| {
+            format!(
+                "{}\t{}\t[{}]\t{}\n",
+                t.interval_start, t.total, t.carried_intervals[0], t.published_at
+            )
+        })
+        .collect();
+    assert_eq!(
+        count(
+            "SELECT toUInt32(interval_start), total, arrayMap(t -> toUInt32(t), \
+             carried_intervals), toUInt32(published_at) FROM region_totals FINAL \
+             ORDER BY interval_start"
+                .into()
+        )
+        .await
+            + "\n",
+        want,
+        "every total once, the newest version of each"
+    );
+    assert_eq!(
+        count("SELECT count(), sum(generation_kwh) FROM household_daily FINAL".into()).await,
+        "50\t612.5"
+    );
+    // The new definitions: UTC times, a partition per month of the key's time.
+    let column = |table: &str, name: &str| {
+        format!(
+            "SELECT type FROM system.columns WHERE database = '{db}' AND table = '{table}' \
+             AND name = '{name}'"
+        )
+    };
+    assert_eq!(
+        count(column("region_totals", "interval_start")).await,
+        "DateTime(\\'UTC\\')"
+    );
+    assert_eq!(
+        count(column("households", "joined_at")).await,
+        "DateTime(\\'UTC\\')"
+    );
+    assert_eq!(
+        count(format!(
+            "SELECT partition_key FROM system.tables WHERE database = '{db}' AND name = 'household_daily'"
+        ))
+        .await,
+        "toYYYYMM(day)"
+    );
+    assert_eq!(
+        count(format!(
+            "SELECT uniqExact(partition) FROM system.parts WHERE database = '{db}' \
+             AND table = 'region_totals' AND active"
+        ))
+        .await,
+        "4",
+        "July to October"
+    );
+    assert_eq!(
+        count(format!(
+            "SELECT count() FROM system.tables WHERE database = '{db}' AND name LIKE '%\\\\_\\\\_%'"
+        ))
+        .await,
+        "0",
+        "no table of a rebuild left behind"
+    );
+    let again = zeal_tables::migrate(&w).await.unwrap();
+    assert!(again.applied.is_empty(), "{again:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn services_starting_at_once_all_migrate_and_keep_every_row() {
+    // Four processes bring one database through the rebuilds at the same moment (services of
+    // a deployment starting together): one swaps each table, the others find it swapped or
+    // gone and go on; none fails and every row is there once after FINAL.
+    let (w, db) = fresh_database().await;
+    let before: Vec<Migration> = zeal_tables::MIGRATIONS
+        .iter()
+        .filter(|m| !m.rebuild)
+        .copied()
+        .collect();
+    migrate(&w, &before, None).await.unwrap();
+    w.write(&totals(200, 1_000)).await.unwrap();
+    let starts: Vec<_> = (0..4)
+        .map(|_| {
+            let w = w.clone();
+            tokio::spawn(async move { zeal_tables::migrate(&w).await })
+        })
+        .collect();
+    for start in starts {
+        let report = start.await.unwrap().unwrap();
+        assert!(report.skipped_for_server.is_empty(), "{report:?}");
+    }
+    let text = w
+        .query_text(
+            "SELECT count(), sum(total), uniqExact(interval_start) FROM region_totals FINAL",
+        )
+        .await
+        .unwrap();
+    let want: i64 = totals(200, 1_000).iter().map(|t| t.total).sum();
+    assert_eq!(text.trim(), format!("200\t{want}\t200"));
+    let left = w
+        .query_text(&format!(
+            "SELECT count() FROM system.tables WHERE database = '{db}' AND name LIKE '%\\\\_\\\\_%'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(left.trim(), "0", "no table of a rebuild left behind");
 }

@@ -1,13 +1,14 @@
 //! The tables on a ClickHouse cluster (`?cluster=zeal` in the URL) against the test cluster
 //! tests/run.sh starts: ZooKeeper and two servers, the two replicas of one shard. Every
 //! migration, the added column included, makes replicated local tables under `Distributed`
-//! ones, once for the whole cluster; rows written through one server reach the other; a
+//! ones, once for the whole cluster; the rebuilds keep the rows written before them; rows
+//! written through one server reach the other; a
 //! replica stops mid-run and the other goes on taking rows and answering, and the one that
 //! returns catches up, with nothing lost and no key doubled after `FINAL`; a household's
 //! erasure leaves both replicas.
 
 use std::time::{Duration, Instant};
-use zeal_connectors::clickhouse::{ClickHouseConfig, Warehouse};
+use zeal_connectors::clickhouse::{ClickHouseConfig, Migration, Warehouse, migrate};
 use zeal_tables::{DailyRow, Destination, Store};
 use zeal_tests::clickhouse_server::TestClickHouse;
 use zeal_tests::unique;
@@ -90,10 +91,17 @@ async fn tables_on_a_cluster_survive_a_replica_stopping_with_nothing_lost_or_dou
     let (w1, w2) = (on(&r1, &db).await, on(&r2, &db).await);
 
     // Every migration once for the whole cluster: the ledger replicates, and the second
-    // replica finds them applied.
-    let first = zeal_tables::migrate(&w1).await.unwrap();
+    // replica finds them applied. The tables are first as 0001–0009 made them and take rows;
+    // the rebuilds (0010–0017: UTC times, monthly partitions) keep them.
+    let (before, rebuilds): (Vec<Migration>, Vec<Migration>) =
+        zeal_tables::MIGRATIONS.iter().partition(|m| !m.rebuild);
+    let first = migrate(&w1, &before, None).await.unwrap();
+    assert_eq!(first.applied.len(), before.len(), "{first:?}");
+    let store1 = Store::ClickHouse(Box::new(w1.clone()));
+    store1.write(&days(18_444, 20, 1_000)).await.unwrap();
+    let rebuilt = zeal_tables::migrate(&w1).await.unwrap();
+    assert_eq!(rebuilt.applied.len(), rebuilds.len(), "{rebuilt:?}");
     let n = zeal_tables::MIGRATIONS.len();
-    assert_eq!(first.applied.len(), n, "{first:?}");
     until(
         &w2,
         "SELECT count(DISTINCT id) FROM zeal_schema_migrations",
@@ -130,11 +138,45 @@ async fn tables_on_a_cluster_survive_a_replica_stopping_with_nothing_lost_or_dou
         };
         assert_eq!(count(w, &columns("household_daily_local")).await, 3);
         assert_eq!(count(w, &columns("household_daily")).await, 3);
+        // The rebuilt tables on every replica, and nothing of the rebuilds left.
+        for table in ["household_daily", "household_daily_local"] {
+            assert_eq!(
+                w.query_text(&format!(
+                    "SELECT type FROM system.columns WHERE database = '{db}' \
+                     AND table = '{table}' AND name = 'computed_at'"
+                ))
+                .await
+                .unwrap()
+                .trim(),
+                "DateTime(\\'UTC\\')",
+                "{table}"
+            );
+        }
+        assert_eq!(
+            w.query_text(&format!(
+                "SELECT partition_key FROM system.tables WHERE database = '{db}' \
+                 AND name = 'household_daily_local'"
+            ))
+            .await
+            .unwrap()
+            .trim(),
+            "toYYYYMM(day)"
+        );
+        assert_eq!(
+            count(
+                w,
+                &format!(
+                    "SELECT count() FROM system.tables WHERE database = '{db}' \
+                     AND name LIKE '%\\\\_\\\\_%'"
+                )
+            )
+            .await,
+            0
+        );
     }
 
-    // Rows written through one server reach the other replica.
-    let store1 = Store::ClickHouse(Box::new(w1.clone()));
-    store1.write(&days(18_444, 20, 1_000)).await.unwrap();
+    // The rows written before the rebuild are in the rebuilt tables, and reach the other
+    // replica.
     let local = "SELECT count() FROM household_daily_local FINAL";
     let all = "SELECT count() FROM household_daily FINAL";
     until(&w2, local, 200).await;

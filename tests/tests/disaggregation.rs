@@ -78,7 +78,7 @@ async fn readings_become_daily_appliance_usage_once_however_often_the_job_runs()
         ("on_intervals", "UInt16"),
         ("confidence", "Float32"),
         ("model_version", "String"),
-        ("computed_at", "DateTime"),
+        ("computed_at", "DateTime('UTC')"),
     ]
     .iter()
     .map(|(a, b)| (a.to_string(), b.to_string()))

@@ -92,7 +92,7 @@ pub fn statements(
 }
 
 /// The table name at the start of `s`, and what follows it.
-fn name(s: &str) -> Result<(&str, &str), Unsupported> {
+pub(super) fn name(s: &str) -> Result<(&str, &str), Unsupported> {
     let end = s
         .find(|c: char| c.is_whitespace() || c == '(')
         .unwrap_or(s.len());
@@ -103,13 +103,34 @@ fn name(s: &str) -> Result<(&str, &str), Unsupported> {
     Ok((table, &s[end..]))
 }
 
-/// The replicated local table's `CREATE`, and the sharding key.
+/// The replicated local table's `CREATE` (`<database>.<table>_local`, ZooKeeper path
+/// `…/<database>/<table>`), and the sharding key.
 fn create(
     table: &str,
     rest: &str,
     cluster: &str,
     database: &str,
 ) -> Result<(String, String), Unsupported> {
+    create_named(
+        &local_table(database, table),
+        table,
+        rest,
+        cluster,
+        database,
+    )
+}
+
+/// The `CREATE` of the replicated table `local` (`database.name`) defined by `rest` (what
+/// follows the table's name in its single-server `CREATE`), its replicas at ZooKeeper path
+/// `…/<database>/<path_name>`, and the sharding key.
+pub(super) fn create_named(
+    local: &str,
+    path_name: &str,
+    rest: &str,
+    cluster: &str,
+    database: &str,
+) -> Result<(String, String), Unsupported> {
+    let table = path_name;
     let at = rest
         .find("ENGINE = ")
         .ok_or_else(|| Unsupported(format!("{table}: no ENGINE = clause")))?;
@@ -144,8 +165,7 @@ fn create(
         format!(
             "CREATE TABLE IF NOT EXISTS {local} ON CLUSTER {cluster} {columns} \
              ENGINE = Replicated{kind}('/clickhouse/tables/{{shard}}/{database}/{table}', \
-             '{{replica}}'{args}) {after}",
-            local = local_table(database, table)
+             '{{replica}}'{args}) {after}"
         ),
         shard_key_of(key),
     ))
@@ -153,10 +173,21 @@ fn create(
 
 /// The `Distributed` table `table` over its replicated local tables, sharded by `shard_key`.
 fn distributed(table: &str, shard_key: &str, cluster: &str, database: &str) -> String {
+    distributed_over(
+        &format!("{database}.{table}"),
+        &local_table(database, table),
+        shard_key,
+        cluster,
+    )
+}
+
+/// The `Distributed` table `table` (`database.name`) over the replicated tables `local`
+/// (`database.name`), sharded by `shard_key`.
+pub(super) fn distributed_over(table: &str, local: &str, shard_key: &str, cluster: &str) -> String {
+    let (database, local_name) = local.split_once('.').unwrap_or(("", local));
     format!(
-        "CREATE TABLE IF NOT EXISTS {database}.{table} ON CLUSTER {cluster} AS {local} \
-         ENGINE = Distributed({cluster}, '{database}', {table}_local, {shard_key})",
-        local = local_table(database, table)
+        "CREATE TABLE IF NOT EXISTS {table} ON CLUSTER {cluster} AS {local} \
+         ENGINE = Distributed({cluster}, '{database}', {local_name}, {shard_key})"
     )
 }
 

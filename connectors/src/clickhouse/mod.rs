@@ -9,6 +9,7 @@
 
 pub mod cluster;
 pub mod migrations;
+pub mod rebuild;
 
 pub use migrations::{Migration, MigrationReport, migrate};
 
@@ -358,7 +359,8 @@ impl Warehouse {
     }
 
     /// The columns of a table, in order, from `DESCRIBE TABLE` (read as TabSeparated: newer
-    /// servers return more columns than 18.16, and 18.16's `system.columns` has no position).
+    /// servers return more columns than 18.16, and 18.16's `system.columns` has no position),
+    /// types as written in DDL (`DateTime('UTC')`).
     pub async fn describe(&self, table: &str) -> Result<Vec<ColumnInfo>, ClickHouseError> {
         let sql = format!("DESCRIBE TABLE {}", table.replace(['`', ';', ' '], ""));
         let op = || first_line(&sql);
@@ -375,8 +377,8 @@ impl Warehouse {
             .filter_map(|line| {
                 let mut fields = line.split('\t');
                 Some(ColumnInfo {
-                    name: fields.next()?.to_string(),
-                    type_: fields.next()?.to_string(),
+                    name: unescape_tsv(fields.next()?),
+                    type_: unescape_tsv(fields.next()?),
                 })
             })
             .collect())
@@ -402,6 +404,27 @@ impl Warehouse {
     }
 }
 
+/// A TabSeparated field as the text it stands for (`\'` is `'`, `\t` a tab, ...).
+fn unescape_tsv(field: &str) -> String {
+    let mut text = String::with_capacity(field.len());
+    let mut chars = field.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            text.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('t') => text.push('\t'),
+            Some('n') => text.push('\n'),
+            Some('r') => text.push('\r'),
+            Some('0') => text.push('\0'),
+            Some(other) => text.push(other),
+            None => text.push('\\'),
+        }
+    }
+    text
+}
+
 fn first_line(sql: &str) -> String {
     let line = sql.trim().lines().next().unwrap_or_default();
     line.chars().take(80).collect()
@@ -410,6 +433,13 @@ fn first_line(sql: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tab_separated_fields_are_unescaped() {
+        assert_eq!(unescape_tsv(r"DateTime(\'UTC\')"), "DateTime('UTC')");
+        assert_eq!(unescape_tsv(r"a\tb\\c\n"), "a\tb\\c\n");
+        assert_eq!(unescape_tsv("Array(String)"), "Array(String)");
+    }
 
     #[test]
     fn url_with_credentials_and_database() {

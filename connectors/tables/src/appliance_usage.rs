@@ -44,4 +44,25 @@ pub const CREATE: Migration = Migration {
         ) ENGINE = ReplacingMergeTree(computed_at)
         ORDER BY (household_id, day, appliance)",
     min_server: None,
+    rebuild: false,
+};
+
+/// Rebuilt: times in UTC whatever the server's time zone, and one partition per month.
+pub const UTC_MONTHLY: Migration = Migration {
+    id: "0012_appliance_usage_utc_monthly",
+    sql: "CREATE TABLE IF NOT EXISTS appliance_usage (
+            household_id String,
+            region String,
+            day Date,
+            appliance String,
+            energy_wh Float64,
+            on_intervals UInt16,
+            confidence Float32,
+            model_version String,
+            computed_at DateTime('UTC')
+        ) ENGINE = ReplacingMergeTree(computed_at)
+        PARTITION BY toYYYYMM(day)
+        ORDER BY (household_id, day, appliance)",
+    min_server: None,
+    rebuild: true,
 };

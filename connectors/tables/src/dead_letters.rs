@@ -36,4 +36,26 @@ pub const CREATE: Migration = Migration {
         ) ENGINE = ReplacingMergeTree(rejected_at)
         ORDER BY (topic, partition, offset, rejected_by, reason)",
     min_server: None,
+    rebuild: false,
+};
+
+/// Rebuilt: times in UTC whatever the server's time zone. Not partitioned by time: a message
+/// refused again later (a fold log re-read) must collapse with its first refusal, and
+/// `ReplacingMergeTree` collapses rows within a partition only.
+pub const UTC: Migration = Migration {
+    id: "0015_dead_letters_utc",
+    sql: "CREATE TABLE IF NOT EXISTS dead_letters (
+            topic String,
+            partition Int32,
+            offset Int64,
+            reason String,
+            detail String,
+            origin String,
+            region String,
+            rejected_by String,
+            rejected_at DateTime('UTC')
+        ) ENGINE = ReplacingMergeTree(rejected_at)
+        ORDER BY (topic, partition, offset, rejected_by, reason)",
+    min_server: None,
+    rebuild: true,
 };

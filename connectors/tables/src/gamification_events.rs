@@ -31,4 +31,23 @@ pub const CREATE: Migration = Migration {
         ) ENGINE = ReplacingMergeTree(computed_at)
         ORDER BY (household_id, day, kind, code)",
     min_server: None,
+    rebuild: false,
+};
+
+/// Rebuilt: times in UTC whatever the server's time zone, and one partition per month.
+pub const UTC_MONTHLY: Migration = Migration {
+    id: "0014_gamification_events_utc_monthly",
+    sql: "CREATE TABLE IF NOT EXISTS gamification_events (
+            household_id String,
+            day Date,
+            kind String,
+            code String,
+            points UInt32,
+            reason String,
+            computed_at DateTime('UTC')
+        ) ENGINE = ReplacingMergeTree(computed_at)
+        PARTITION BY toYYYYMM(day)
+        ORDER BY (household_id, day, kind, code)",
+    min_server: None,
+    rebuild: true,
 };

@@ -41,4 +41,25 @@ pub const CREATE: Migration = Migration {
         ) ENGINE = ReplacingMergeTree(computed_at)
         ORDER BY (region, interval_start)",
     min_server: None,
+    rebuild: false,
+};
+
+/// Rebuilt: times in UTC whatever the server's time zone, and one partition per month.
+pub const UTC_MONTHLY: Migration = Migration {
+    id: "0017_grid_balance_utc_monthly",
+    sql: "CREATE TABLE IF NOT EXISTS grid_balance (
+            region String,
+            interval_start DateTime('UTC'),
+            total_wh Int64,
+            feeder_wh Float64,
+            expected_loss_wh Float64,
+            unexplained_wh Float64,
+            z Float64,
+            alert UInt8,
+            computed_at DateTime('UTC')
+        ) ENGINE = ReplacingMergeTree(computed_at)
+        PARTITION BY toYYYYMM(interval_start)
+        ORDER BY (region, interval_start)",
+    min_server: None,
+    rebuild: true,
 };

@@ -48,6 +48,7 @@ pub const CREATE: Migration = Migration {
         ) ENGINE = ReplacingMergeTree(computed_at)
         ORDER BY (household_id, day)",
     min_server: None,
+    rebuild: false,
 };
 
 /// Prosumers' own generation (HouseholdReading v2) and what follows from it. Rows written
@@ -59,4 +60,31 @@ pub const ADD_GENERATION: Migration = Migration {
             ADD COLUMN self_consumption Float64 DEFAULT nan AFTER generation_kwh,
             ADD COLUMN self_sufficiency Float64 DEFAULT nan AFTER self_consumption",
     min_server: None,
+    rebuild: false,
+};
+
+/// Rebuilt: times in UTC whatever the server's time zone, and one partition per month.
+pub const UTC_MONTHLY: Migration = Migration {
+    id: "0013_household_daily_utc_monthly",
+    sql: "CREATE TABLE IF NOT EXISTS household_daily (
+            household_id String,
+            region String,
+            day Date,
+            import_kwh Float64,
+            export_kwh Float64,
+            generation_kwh Float64 DEFAULT nan,
+            self_consumption Float64 DEFAULT nan,
+            self_sufficiency Float64 DEFAULT nan,
+            peak_kwh Float64,
+            solar_hours_kwh Float64,
+            baseline_kwh Float64,
+            savings_kwh Float64,
+            region_average_kwh Float64,
+            efficient_kwh Float64,
+            computed_at DateTime('UTC')
+        ) ENGINE = ReplacingMergeTree(computed_at)
+        PARTITION BY toYYYYMM(day)
+        ORDER BY (household_id, day)",
+    min_server: None,
+    rebuild: true,
 };

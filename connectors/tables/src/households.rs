@@ -30,4 +30,22 @@ pub const CREATE: Migration = Migration {
         ) ENGINE = ReplacingMergeTree(joined_at)
         ORDER BY household_id",
     min_server: None,
+    rebuild: false,
+};
+
+/// Rebuilt: times in UTC whatever the server's time zone (profiles are not time-based: one
+/// partition).
+pub const UTC: Migration = Migration {
+    id: "0016_households_utc",
+    sql: "CREATE TABLE IF NOT EXISTS households (
+            household_id String,
+            region String,
+            display_name String,
+            share_readings UInt8,
+            leaderboard UInt8,
+            joined_at DateTime('UTC')
+        ) ENGINE = ReplacingMergeTree(joined_at)
+        ORDER BY household_id",
+    min_server: None,
+    rebuild: true,
 };

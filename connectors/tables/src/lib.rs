@@ -11,7 +11,10 @@
 //! process that writes or reads ClickHouse applies all of them ([`migrate`]), so no table is
 //! created by one service and read by another before it exists. DDL is what ClickHouse 18.16
 //! accepts. Tables use ReplacingMergeTree on their natural key, the embedded store's
-//! [`TableSpec::key`] (last write wins on read).
+//! [`TableSpec::key`] (last write wins on read), times are `DateTime('UTC')` and time-keyed
+//! tables have one partition per month. A change `ALTER` cannot make (a key column's type, the
+//! partitioning) is a migration marked `rebuild` holding the table's whole new definition: the
+//! table is recreated and its rows copied (0010–0017 did this for the time zone and partitions).
 
 use zeal_connectors::clickhouse::{ClickHouseError, Migration, MigrationReport, Warehouse};
 use zeal_embedded::store::{StoreError, TableSpec};
@@ -101,11 +104,30 @@ pub const MIGRATIONS: &[Migration] = &[
     households::CREATE,
     household_daily::ADD_GENERATION,
     grid_balance::CREATE,
+    region_totals::UTC_MONTHLY,
+    round_events::UTC_MONTHLY,
+    appliance_usage::UTC_MONTHLY,
+    household_daily::UTC_MONTHLY,
+    gamification_events::UTC_MONTHLY,
+    dead_letters::UTC,
+    households::UTC,
+    grid_balance::UTC_MONTHLY,
 ];
 
-/// Creates or updates every table (idempotent; safe from several processes at once).
+/// The most rows a rebuild copies when a service starts ([`migrate`]); a larger table is
+/// rebuilt by `zeal migrate` ([`migrate_all`]).
+pub const SERVICE_REBUILD_ROWS: u64 = 1_000_000;
+
+/// Creates or updates every table, as every service does when it starts (idempotent; safe
+/// from several processes at once). A rebuild that would copy more than
+/// [`SERVICE_REBUILD_ROWS`] rows is refused with an error that says to run `zeal migrate`.
 pub async fn migrate(warehouse: &Warehouse) -> Result<MigrationReport, ClickHouseError> {
-    zeal_connectors::clickhouse::migrate(warehouse, MIGRATIONS).await
+    zeal_connectors::clickhouse::migrate(warehouse, MIGRATIONS, Some(SERVICE_REBUILD_ROWS)).await
+}
+
+/// Creates or updates every table whatever the rebuilds copy (`zeal migrate`).
+pub async fn migrate_all(warehouse: &Warehouse) -> Result<MigrationReport, ClickHouseError> {
+    zeal_connectors::clickhouse::migrate(warehouse, MIGRATIONS, None).await
 }
 
 #[cfg(test)]

@@ -66,6 +66,28 @@ pub const CREATE: Migration = Migration {
         ) ENGINE = ReplacingMergeTree(published_at)
         ORDER BY (region, interval_start, channel)",
     min_server: None,
+    rebuild: false,
+};
+
+/// Rebuilt: times in UTC whatever the server's time zone, and one partition per month.
+pub const UTC_MONTHLY: Migration = Migration {
+    id: "0010_region_totals_utc_monthly",
+    sql: "CREATE TABLE IF NOT EXISTS region_totals (
+            region String,
+            interval_start DateTime('UTC'),
+            interval_seconds UInt32,
+            channel String,
+            total Int64,
+            contributors UInt32,
+            attempt UInt16,
+            carried_intervals Array(DateTime('UTC')),
+            published_at DateTime('UTC'),
+            aggregator_id String
+        ) ENGINE = ReplacingMergeTree(published_at)
+        PARTITION BY toYYYYMM(interval_start)
+        ORDER BY (region, interval_start, channel)",
+    min_server: None,
+    rebuild: true,
 };
 
 /// One verified total as its readers use it.

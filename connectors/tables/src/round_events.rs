@@ -38,4 +38,27 @@ pub const CREATE: Migration = Migration {
         ) ENGINE = ReplacingMergeTree(decided_at)
         ORDER BY (region, interval_start, attempt, event, meter_id)",
     min_server: None,
+    rebuild: false,
+};
+
+/// Rebuilt: times in UTC whatever the server's time zone, and one partition per month.
+pub const UTC_MONTHLY: Migration = Migration {
+    id: "0011_round_events_utc_monthly",
+    sql: "CREATE TABLE IF NOT EXISTS round_events (
+            region String,
+            interval_start DateTime('UTC'),
+            attempt UInt16,
+            event String,
+            meter_id String,
+            reason String,
+            roster_size UInt32,
+            missing Array(String),
+            culprits Array(String),
+            decided_at DateTime('UTC'),
+            aggregator_id String
+        ) ENGINE = ReplacingMergeTree(decided_at)
+        PARTITION BY toYYYYMM(interval_start)
+        ORDER BY (region, interval_start, attempt, event, meter_id)",
+    min_server: None,
+    rebuild: true,
 };

@@ -12,6 +12,9 @@ struct Ddl {
     columns: Vec<(String, String)>,
     order_by: Vec<String>,
     added: Vec<(String, String)>,
+    /// The columns the table had before each rebuild.
+    rebuilt_from: Vec<Vec<String>>,
+    partition_by: Option<String>,
 }
 
 /// The first word after `prefix` in `sql`.
@@ -26,7 +29,26 @@ fn parse_all() -> BTreeMap<String, Ddl> {
         let sql = m.sql;
         if let Some(name) = word_after(sql, "CREATE TABLE IF NOT EXISTS ") {
             let t = tables.entry(name.to_string()).or_default();
-            t.created_by.push(m.id);
+            if m.rebuild {
+                let before: Vec<String> = t
+                    .columns
+                    .iter()
+                    .chain(&t.added)
+                    .map(|c| c.0.clone())
+                    .collect();
+                t.rebuilt_from.push(before);
+                t.added.clear();
+            } else {
+                t.created_by.push(m.id);
+            }
+            t.partition_by = sql.find("PARTITION BY ").map(|i| {
+                sql[i + 13..]
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            });
             let open = sql.find('(').expect("column list");
             let close = sql.find(") ENGINE").expect("engine after the columns");
             t.columns = sql[open + 1..close]
@@ -34,7 +56,7 @@ fn parse_all() -> BTreeMap<String, Ddl> {
                 .map(|c| {
                     let mut parts = c.split_whitespace();
                     let name = parts.next().expect("column name").to_string();
-                    (name, parts.collect::<Vec<_>>().join(" "))
+                    (name, parts.next().expect("column type").to_string())
                 })
                 .collect();
             let order = &sql[sql.find("ORDER BY ").expect("ORDER BY") + 9..];
@@ -112,7 +134,7 @@ fn stored(clickhouse_type: &str) -> ColumnKind {
     match clickhouse_type {
         "String" => ColumnKind::Str,
         t if t.starts_with("Array(") => ColumnKind::Str,
-        "DateTime" | "Date" => ColumnKind::Millis,
+        "DateTime" | "DateTime('UTC')" | "Date" => ColumnKind::Millis,
         "UInt8" | "UInt16" | "UInt32" => ColumnKind::U32,
         "Int32" | "Int64" => ColumnKind::I64,
         "Float32" | "Float64" => ColumnKind::F64,
@@ -149,6 +171,47 @@ fn each_row_type_has_exactly_its_tables_columns_with_matching_types() {
         have.sort_by(|a, b| a.0.cmp(&b.0));
         assert_eq!(have, want, "{}: row fields against the DDL", spec.name);
     }
+}
+
+#[test]
+fn a_rebuild_keeps_every_column_and_every_time_is_utc_and_time_keyed_tables_are_monthly() {
+    let tables = parse_all();
+    for (name, ddl) in &tables {
+        for before in &ddl.rebuilt_from {
+            for c in before {
+                assert!(
+                    ddl.columns.iter().any(|(d, _)| d == c),
+                    "{name}: a rebuild drops column {c} (and its rows' values)"
+                );
+            }
+        }
+        for (c, t) in ddl.columns.iter().chain(&ddl.added) {
+            assert!(
+                !t.contains("DateTime") || t.contains("DateTime('UTC')"),
+                "{name}.{c}: {t} reads in the server's time zone"
+            );
+        }
+        // Rows of one key must share a partition (ReplacingMergeTree collapses within one):
+        // the partition is a month of a key column.
+        let time_key = ddl.order_by.iter().find(|k| {
+            ddl.columns
+                .iter()
+                .any(|(c, t)| c == *k && (t.starts_with("DateTime") || t == "Date"))
+        });
+        match time_key {
+            Some(k) => assert_eq!(
+                ddl.partition_by.as_deref(),
+                Some(format!("toYYYYMM({k})").as_str()),
+                "{name}"
+            ),
+            None => assert_eq!(ddl.partition_by, None, "{name}: partitioned off its key"),
+        }
+    }
+    assert_eq!(tables["household_daily"].rebuilt_from[0].len(), 15);
+    assert_eq!(
+        tables["region_totals"].partition_by.as_deref(),
+        Some("toYYYYMM(interval_start)")
+    );
 }
 
 #[test]
@@ -190,9 +253,9 @@ fn the_parser_sees_a_mismatch() {
     );
     assert_ne!(ROUND_EVENTS.key, totals.order_by.as_slice());
     assert_eq!(
-        ddl["household_daily"].added.len(),
-        3,
-        "0008 adds three columns"
+        ddl["household_daily"].rebuilt_from[0].len(),
+        15,
+        "0008 adds three columns to 0004's twelve"
     );
 }
 

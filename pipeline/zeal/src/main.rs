@@ -81,6 +81,9 @@ enum Command {
     /// Run the Kafka-protocol broker `zeal demo` embeds (tansu, sqlite storage) in the
     /// foreground: a broker for a laptop deployment and for the test suite.
     Broker(cmd::broker::BrokerArgs),
+    /// Create or update every ClickHouse table, copying large tables a schema change rebuilds
+    /// (every service brings the tables up to date when it starts, small rebuilds included).
+    Migrate(cmd::migrate::MigrateArgs),
     /// Create and check the pipeline's Kafka topics.
     #[command(subcommand)]
     Topics(cmd::topics::TopicsCommand),
@@ -162,6 +165,7 @@ fn main() -> std::process::ExitCode {
         Command::Disaggregate(a) => cmd::disagg::disaggregate_cmd(a),
         Command::Broker(a) => cmd::broker::run(a),
         Command::Topics(c) => cmd::topics::run(c),
+        Command::Migrate(a) => cmd::migrate::run(a),
         Command::Decode(a) => cmd::decode::run(a),
         Command::Schemas => cmd::schemas::run(),
         Command::Healthcheck(a) => cmd::healthcheck::run(a),

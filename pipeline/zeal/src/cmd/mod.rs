@@ -18,6 +18,7 @@ pub mod erase;
 pub mod grid;
 pub mod healthcheck;
 pub mod jobs;
+pub mod migrate;
 pub mod portal;
 pub mod progress;
 pub mod round;
