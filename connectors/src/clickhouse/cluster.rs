@@ -122,15 +122,14 @@ fn create(
 
 /// The `CREATE` of the replicated table `local` (`database.name`) defined by `rest` (what
 /// follows the table's name in its single-server `CREATE`), its replicas at ZooKeeper path
-/// `…/<database>/<path_name>`, and the sharding key.
+/// `…/<database>/<table>`, and the sharding key.
 pub(super) fn create_named(
     local: &str,
-    path_name: &str,
+    table: &str,
     rest: &str,
     cluster: &str,
     database: &str,
 ) -> Result<(String, String), Unsupported> {
-    let table = path_name;
     let at = rest
         .find("ENGINE = ")
         .ok_or_else(|| Unsupported(format!("{table}: no ENGINE = clause")))?;

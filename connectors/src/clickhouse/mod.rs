@@ -405,7 +405,7 @@ impl Warehouse {
 }
 
 /// A TabSeparated field as the text it stands for (`\'` is `'`, `\t` a tab, ...).
-fn unescape_tsv(field: &str) -> String {
+pub fn unescape_tsv(field: &str) -> String {
     let mut text = String::with_capacity(field.len());
     let mut chars = field.chars();
     while let Some(c) = chars.next() {

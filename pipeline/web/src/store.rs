@@ -12,6 +12,7 @@ use crate::model::{
     BALANCE_WINDOW, GameEvent, HouseholdDay, OperatorData, Profile, UsageRow, day_from_cells,
     event_from_cells, format_time, parse_time_secs,
 };
+use zeal_connectors::clickhouse::unescape_tsv;
 use zeal_tables::Store as Tables;
 use zeal_tables::{Destination, ProfileRow, sql_string as lit};
 
@@ -292,30 +293,6 @@ impl Store {
         )
         .await
     }
-}
-
-/// One TabSeparated field, unescaped.
-fn unescape_tsv(field: &str) -> String {
-    if !field.contains('\\') {
-        return field.to_string();
-    }
-    let mut out = String::with_capacity(field.len());
-    let mut chars = field.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('t') => out.push('\t'),
-            Some('n') => out.push('\n'),
-            Some('r') => out.push('\r'),
-            Some('0') => out.push('\0'),
-            Some(other) => out.push(other),
-            None => out.push('\\'),
-        }
-    }
-    out
 }
 
 /// A polars value as text: strings bare, datetimes as epoch milliseconds, nulls empty.
