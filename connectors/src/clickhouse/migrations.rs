@@ -81,7 +81,7 @@ pub async fn migrate(
             continue;
         }
         if m.rebuild {
-            rebuild(warehouse, m, &schema, max_rebuild_rows).await?;
+            rebuild(warehouse, m, max_rebuild_rows).await?;
         } else {
             for sql in &statements(warehouse, m, &schema)? {
                 match warehouse.execute_ddl(sql).await {
@@ -109,10 +109,15 @@ fn statements(
     match &config.cluster {
         None => Ok(vec![m.sql.to_string()]),
         Some(cluster) => super::cluster::statements(m.sql, cluster, &config.database, schema)
-            .map_err(|e| ClickHouseError::Migration {
-                id: m.id,
-                reason: e.to_string(),
-            }),
+            .map_err(unsupported(m.id)),
+    }
+}
+
+/// A migration this deployment cannot run, as the error that names it.
+fn unsupported(id: &'static str) -> impl Fn(super::cluster::Unsupported) -> ClickHouseError {
+    move |e| ClickHouseError::Migration {
+        id,
+        reason: e.to_string(),
     }
 }
 
@@ -134,12 +139,11 @@ async fn record(warehouse: &Warehouse, m: &Migration) -> Result<(), ClickHouseEr
 async fn rebuild(
     warehouse: &Warehouse,
     m: &Migration,
-    schema: &[&str],
     max_rows: Option<u64>,
 ) -> Result<(), ClickHouseError> {
     let mut attempt = 1;
     loop {
-        let e = match rebuild_once(warehouse, m, schema, max_rows).await {
+        let e = match rebuild_once(warehouse, m, max_rows).await {
             Ok(()) => return Ok(()),
             Err(e @ ClickHouseError::Migration { .. }) => return Err(e),
             Err(e) => e,
@@ -165,16 +169,11 @@ async fn rebuild(
 async fn rebuild_once(
     warehouse: &Warehouse,
     m: &Migration,
-    schema: &[&str],
     max_rows: Option<u64>,
 ) -> Result<(), ClickHouseError> {
     let config = warehouse.config();
-    let unsupported = |e: super::cluster::Unsupported| ClickHouseError::Migration {
-        id: m.id,
-        reason: e.to_string(),
-    };
     let plan = super::rebuild::plan(m.id, m.sql, config.cluster.as_deref(), &config.database)
-        .map_err(unsupported)?;
+        .map_err(unsupported(m.id))?;
     let under_way = warehouse.table_exists(&plan.before).await?;
     let live = warehouse.table_exists(&plan.live).await?;
     let rows = match (under_way, live) {
@@ -196,7 +195,7 @@ async fn rebuild_once(
     if !under_way {
         if !live {
             // Nothing to rebuild: the table is created as defined.
-            for sql in &statements(warehouse, m, schema)? {
+            for sql in &plan.recreate {
                 warehouse.execute_ddl(sql).await?;
             }
             return Ok(());

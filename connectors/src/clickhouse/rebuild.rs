@@ -31,8 +31,9 @@ pub struct Rebuild {
     pub create: Vec<String>,
     /// Swaps the names: `live` becomes `before`, the new table becomes `live`.
     pub swap: String,
-    /// Create `live` as defined when a swap was left half done (`RENAME` of two tables is two
-    /// steps, and a process racing this one may drop the new table between them).
+    /// Create `live` as defined: when there is no table to rebuild, and when a swap was left
+    /// half done (`RENAME` of two tables is two steps, and a process racing this one may drop
+    /// the new table between them).
     pub recreate: Vec<String>,
     /// On a cluster, the `Distributed` tables over the new and the old local tables.
     pub distributed: Option<Redistribute>,
